@@ -1,0 +1,134 @@
+//! Owns the human-readable form of command answers (the CLI without `--json`).
+
+use serde_json::Value;
+
+use super::Command;
+
+fn s<'a>(v: &'a Value, key: &str) -> &'a str {
+    v.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+fn time(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (h, m, sec) = ((secs / 3600) % 24, (secs / 60) % 60, secs % 60);
+    format!("{h:02}:{m:02}:{sec:02}")
+}
+
+fn message_line(m: &Value, with_peer: bool) -> String {
+    let who = if m.get("outgoing").and_then(Value::as_bool).unwrap_or(false) {
+        "me"
+    } else {
+        "them"
+    };
+    let ts = m.get("ts_ms").and_then(Value::as_i64).unwrap_or(0);
+    let peer = if with_peer {
+        format!("{}  ", &s(m, "peer").get(..10).unwrap_or(""))
+    } else {
+        String::new()
+    };
+    format!(
+        "{peer}[{} UTC] {who}: {}  ({})",
+        time(ts),
+        s(m, "text"),
+        s(m, "state")
+    )
+}
+
+fn transfer_line(t: &Value) -> String {
+    let dir = if t["outgoing"].as_bool().unwrap_or(false) {
+        "to  "
+    } else {
+        "from"
+    };
+    let peer = s(t, "peer").get(..10).unwrap_or("");
+    let size = t["size"].as_u64().unwrap_or(0);
+    let mut line = format!(
+        "{}  {} {peer}  {}  {size} B  {}",
+        s(t, "file_id"),
+        dir,
+        s(t, "name"),
+        s(t, "state")
+    );
+    if let Some(p) = t["path"]
+        .as_str()
+        .filter(|_| !t["outgoing"].as_bool().unwrap_or(false))
+    {
+        line.push_str(&format!("  {p}"));
+    }
+    if let Some(r) = t["reason"].as_str() {
+        line.push_str(&format!("  ({r})"));
+    }
+    line
+}
+
+/// The text a person reads for a command's answer.
+pub fn render(cmd: &Command, v: &Value) -> String {
+    let list = |f: &dyn Fn(&Value) -> String| -> String {
+        let lines: Vec<String> = v
+            .as_array()
+            .map(|a| a.iter().map(f).collect())
+            .unwrap_or_default();
+        if lines.is_empty() {
+            "(none)".into()
+        } else {
+            lines.join("\n")
+        }
+    };
+    match cmd {
+        Command::Id => s(v, "peer_id").to_string(),
+        Command::ContactAdd { .. } | Command::Accept { .. } | Command::ContactSet { .. } => {
+            format!(
+                "{}  {}  {}",
+                s(v, "peer"),
+                s(v, "nickname"),
+                s(v, "verification")
+            )
+        }
+        Command::ContactList | Command::Requests => list(&|c| {
+            let addr = c
+                .get("addr")
+                .and_then(Value::as_str)
+                .map(|a| format!("  {a}"))
+                .unwrap_or_default();
+            format!(
+                "{}  {}  {}{addr}",
+                s(c, "peer"),
+                s(c, "nickname"),
+                s(c, "verification")
+            )
+        }),
+        Command::Send { .. } => format!("{} {}", s(v, "state"), s(v, "id")),
+        Command::History { .. } => list(&|m| message_line(m, false)),
+        Command::Search { .. } => list(&|m| message_line(m, true)),
+        Command::Privacy { .. } => s(v, "privacy").to_string(),
+        Command::Verify { .. } => format!(
+            "safety number with {}:\n  {}\n(compare it with your contact in person; now {})",
+            s(v, "peer").get(..10).unwrap_or(""),
+            s(v, "safety_number"),
+            s(v, "verification")
+        ),
+        Command::SendFile { .. }
+        | Command::AcceptFile { .. }
+        | Command::DeclineFile { .. }
+        | Command::CancelFile { .. } => transfer_line(v),
+        Command::Transfers => list(&transfer_line),
+        Command::Nearby => list(&|n| {
+            let addrs: Vec<&str> = n["addrs"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let who = if n["contact"].as_bool().unwrap_or(false) {
+                "contact"
+            } else {
+                "stranger"
+            };
+            format!(
+                "{}  {}  {}  {who}",
+                s(n, "peer"),
+                n["name"].as_str().unwrap_or("(no name)"),
+                addrs.join(",")
+            )
+        }),
+        _ => v.to_string(),
+    }
+}

@@ -1,0 +1,390 @@
+//! Owns the inner loop of one session: bytes in and out of the control stream, node
+//! commands, timers, and the store work and events each session event implies.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use super::conn::{Cmd, Conn, RunEnd, end_of};
+use super::{Event, Live, lock};
+use crate::session::{IncomingChat, Session, SessionEvent};
+use crate::store::{self, Received};
+use crate::transport::CLOSE_REPLACED;
+use crate::wire::GoodbyeCode;
+
+type Tx = mpsc::UnboundedSender<Cmd>;
+
+const DUPLICATE: &str = "duplicate connection; the other one is kept";
+/// How long a typing state stays worth re-sending on a new session.
+const TYPING_FRESH: Duration = Duration::from_secs(30);
+
+impl Conn {
+    fn emit(&self, e: Event) {
+        let _ = self.inner.events.send(e);
+    }
+
+    /// Runs the session until it ends; returns why it ended.
+    pub(super) async fn drive(
+        &mut self,
+        mut session: Session,
+        mut send: quinn::SendStream,
+        mut recv: quinn::RecvStream,
+    ) -> RunEnd {
+        let (tx, mut cmds) = mpsc::unbounded_channel();
+        let mut buf = vec![0u8; 32 * 1024];
+        let reason = loop {
+            while let Some(bytes) = session.poll_transmit() {
+                if let Err(e) = send.write_all(&bytes).await {
+                    return match e {
+                        quinn::WriteError::ConnectionLost(e) => end_of(&self.conn, &e),
+                        e => RunEnd::Failed(format!("connection lost: {e}")),
+                    };
+                }
+            }
+            let events: Vec<SessionEvent> = std::iter::from_fn(|| session.poll_event()).collect();
+            if !events.is_empty() {
+                match self.handle(&mut session, events, &tx).await {
+                    Ok(()) => continue,
+                    Err(reason) if reason == DUPLICATE => break RunEnd::Duplicate,
+                    Err(reason) => break RunEnd::Failed(reason),
+                }
+            }
+            let deadline = session.poll_timeout();
+            tokio::select! {
+                r = recv.read(&mut buf) => match r {
+                    Ok(Some(n)) => session.handle_bytes(&buf[..n], Instant::now()),
+                    Ok(None) => session.handle_end(),
+                    Err(quinn::ReadError::ConnectionLost(e)) => break end_of(&self.conn, &e),
+                    Err(e) => break RunEnd::Failed(format!("connection lost: {e}")),
+                },
+                Some(cmd) = cmds.recv() => self.command(&mut session, cmd).await,
+                Ok(stream) = self.conn.accept_uni(), if self.registered => self.incoming_file(stream, &tx),
+                _ = sleep_until(deadline), if deadline.is_some() => session.handle_timeout(Instant::now()),
+            }
+        };
+        // Say goodbye (if the session queued one) and give the peer a moment to hear it.
+        while let Some(bytes) = session.poll_transmit() {
+            if send.write_all(&bytes).await.is_err() {
+                break;
+            }
+        }
+        let _ = send.finish();
+        let _ = tokio::time::timeout(Duration::from_millis(500), self.conn.closed()).await;
+        reason
+    }
+
+    async fn command(&mut self, session: &mut Session, cmd: Cmd) {
+        match cmd {
+            Cmd::Flush => self.flush(session).await,
+            Cmd::File(frame) => session.send_file(frame),
+            Cmd::Refresh => {
+                self.refresh().await;
+                self.flush(session).await;
+            }
+            Cmd::Typing(state) => session.send_typing(state),
+            Cmd::Read(seq) => session.send_read(seq),
+            Cmd::Presence(status, text) => session.send_presence(status, &text),
+            Cmd::Close(code) => {
+                let code = if code == CLOSE_REPLACED {
+                    GoodbyeCode::Replaced
+                } else {
+                    GoodbyeCode::Normal
+                };
+                session.close(code, "");
+            }
+        }
+    }
+
+    async fn handle(
+        &mut self,
+        session: &mut Session,
+        events: Vec<SessionEvent>,
+        tx: &Tx,
+    ) -> Result<(), String> {
+        let mut chats = Vec::new();
+        for event in events {
+            if let SessionEvent::Chat(c) = event {
+                chats.push(c);
+                continue;
+            }
+            if !chats.is_empty() {
+                self.receive(session, std::mem::take(&mut chats)).await?;
+            }
+            self.event(session, event, tx).await?;
+        }
+        if !chats.is_empty() {
+            self.receive(session, chats).await?;
+        }
+        Ok(())
+    }
+
+    async fn event(
+        &mut self,
+        session: &mut Session,
+        event: SessionEvent,
+        tx: &Tx,
+    ) -> Result<(), String> {
+        let (me, peer) = (self.inner.me, self.peer);
+        match event {
+            SessionEvent::Established(n) => {
+                if !self.register(n.peer_boot_id.clone(), tx) {
+                    session.close(
+                        GoodbyeCode::Replaced,
+                        "another connection between us is kept",
+                    );
+                    return Err(DUPLICATE.into());
+                }
+                // The contact entry may have changed since the connection came in.
+                self.refresh().await;
+                self.emit(Event::Connected {
+                    peer,
+                    session_id: data_encoding::HEXLOWER.encode(&session_id_of(&self.conn)),
+                    version: n.version,
+                    features: n.features.clone(),
+                    direction: if self.outgoing {
+                        "outgoing"
+                    } else {
+                        "incoming"
+                    },
+                });
+                if n.peer_acked_seq > 0 {
+                    self.acked(n.peer_acked_seq).await?;
+                }
+                if n.peer_read_seq > 0 {
+                    self.read(n.peer_read_seq).await?;
+                }
+                if self.is_contact {
+                    self.emit(Event::Presence {
+                        peer,
+                        status: n.status,
+                        text: n.status_text.clone(),
+                    });
+                }
+                // A typing state sent on a connection that was just replaced would be lost.
+                let typing = lock(&self.inner.typing).get(&peer).copied();
+                if let Some((state, at)) = typing
+                    && at.elapsed() < TYPING_FRESH
+                {
+                    session.send_typing(state);
+                }
+                self.flush(session).await;
+                self.resume_files(session).await;
+            }
+            SessionEvent::Chat(_) => {}
+            SessionEvent::File(frame) => self.file_frame(frame, tx).await,
+            SessionEvent::Acked(seq) => self.acked(seq).await?,
+            SessionEvent::Read(seq) => self.read(seq).await?,
+            SessionEvent::Typing(state) => {
+                if self.is_contact_now().await {
+                    self.emit(Event::Typing { peer, state });
+                }
+            }
+            SessionEvent::Presence(status, text) => {
+                if self.is_contact_now().await {
+                    self.emit(Event::Presence { peer, status, text });
+                }
+            }
+            SessionEvent::Closed(e) => {
+                let _ = me;
+                return Err(e.to_string());
+            }
+        }
+        Ok(())
+    }
+
+    async fn refresh(&mut self) {
+        let peer = self.peer;
+        match self
+            .inner
+            .store
+            .call(move |c| store::get_contact(c, &peer))
+            .await
+        {
+            Ok(contact) => {
+                self.is_contact = contact.is_some_and(|c| c.state == store::ContactState::Contact)
+            }
+            Err(e) => tracing::warn!(error = %e, "contact not re-read"),
+        }
+    }
+
+    /// Whether the peer is a contact. A "no" is checked against the store: the user may have
+    /// just accepted them, and the refresh command can be behind a frame in the queue.
+    async fn is_contact_now(&mut self) -> bool {
+        if !self.is_contact {
+            self.refresh().await;
+        }
+        self.is_contact
+    }
+
+    /// The one-session-per-peer rule. Returns false if this connection must yield.
+    fn register(&mut self, peer_boot: Vec<u8>, tx: &Tx) -> bool {
+        let me = self.inner.me;
+        let dialer = if self.outgoing { me } else { self.peer };
+        let preferred = me.min(self.peer);
+        let mut sessions = lock(&self.inner.sessions);
+        let keep_new = match sessions.get(&self.peer) {
+            None => true,
+            // The peer restarted: the old connection is dead.
+            Some(old) if old.peer_boot != peer_boot => true,
+            // The same side dialled again: the newer connection wins.
+            Some(old) if old.dialer == dialer => true,
+            // Both dialled at once: keep the one dialled by the smaller id, on both sides.
+            Some(_) => dialer == preferred,
+        };
+        tracing::debug!(
+            conn = self.id,
+            outgoing = self.outgoing,
+            keep_new,
+            had = sessions.get(&self.peer).map(|l| l.conn_id),
+            "one session per peer"
+        );
+        if !keep_new {
+            return false;
+        }
+        let live = Live {
+            conn_id: self.id,
+            dialer,
+            peer_boot,
+            cmds: tx.clone(),
+        };
+        if let Some(old) = sessions.insert(self.peer, live) {
+            let _ = old.cmds.send(Cmd::Close(CLOSE_REPLACED));
+        }
+        self.registered = true;
+        true
+    }
+
+    async fn receive(
+        &mut self,
+        session: &mut Session,
+        chats: Vec<IncomingChat>,
+    ) -> Result<(), String> {
+        let (me, peer, is_contact) = (self.inner.me, self.peer, self.is_contact);
+        let result = self
+            .inner
+            .store
+            .call(move |c| {
+                let (outcomes, ack) = store::receive(c, &me, &peer, &chats)?;
+                let new_request = !is_contact && store::add_request(c, &peer)?;
+                Ok((outcomes, ack, new_request))
+            })
+            .await;
+        let (outcomes, ack, new_request) =
+            result.map_err(|e| format!("could not store messages: {e}"))?;
+        if new_request {
+            self.emit(Event::RequestReceived { peer });
+        }
+        for o in outcomes {
+            match o {
+                Received::Stored(message) => self.emit(Event::MessageReceived { message }),
+                Received::Duplicate => tracing::debug!("duplicate message ignored"),
+                Received::OutOfOrder { expected, got } => {
+                    tracing::debug!(expected, got, "message out of order ignored")
+                }
+            }
+        }
+        // Only after the commit: the ack promises the messages are on disk.
+        session.send_ack(ack);
+        Ok(())
+    }
+
+    async fn acked(&mut self, seq: u64) -> Result<(), String> {
+        let (me, peer) = (self.inner.me, self.peer);
+        let ids = self
+            .inner
+            .store
+            .call(move |c| store::apply_ack(c, &me, &peer, seq))
+            .await
+            .map_err(|e| e.to_string())?;
+        if !ids.is_empty() {
+            self.emit(Event::MessageDelivered { peer, ids });
+        }
+        Ok(())
+    }
+
+    async fn read(&mut self, seq: u64) -> Result<(), String> {
+        let (me, peer) = (self.inner.me, self.peer);
+        let ids = self
+            .inner
+            .store
+            .call(move |c| store::apply_read(c, &me, &peer, seq))
+            .await
+            .map_err(|e| e.to_string())?;
+        if !ids.is_empty() {
+            self.emit(Event::MessageRead { peer, ids });
+        }
+        Ok(())
+    }
+
+    /// Sends every outbox message not yet sent on this session, in order.
+    async fn flush(&mut self, session: &mut Session) {
+        if !self.is_contact || session.negotiated().is_none() || !self.registered {
+            return;
+        }
+        let (me, peer) = (self.inner.me, self.peer);
+        let Ok(pending) = self
+            .inner
+            .store
+            .call(move |c| store::unacked(c, &me, &peer))
+            .await
+        else {
+            return;
+        };
+        let mut ids = Vec::new();
+        let from = self.last_sent;
+        for m in pending.iter().filter(|m| m.seq > from) {
+            if let Err(e) = session.send_chat(m) {
+                tracing::warn!(error = %e, "message not sent");
+                break;
+            }
+            self.last_sent = m.seq;
+            ids.push(uuid::Uuid::from_bytes(m.msg_id).to_string());
+        }
+        // "Sent" is reported, not written: it would cost an fsync on every message, and after
+        // a crash an unacked message is re-sent anyway. On disk it stays queued until acked.
+        if !ids.is_empty() {
+            self.emit(Event::MessageSent { peer, ids });
+        }
+    }
+
+    /// Leaves the session table (if this connection is the live one) and reports.
+    pub(super) fn finish(self, reason: String) {
+        // A connection replaced by a newer one leaves quietly: the peer is still connected.
+        let was_live = {
+            let mut sessions = lock(&self.inner.sessions);
+            let live = sessions
+                .get(&self.peer)
+                .is_some_and(|l| l.conn_id == self.id);
+            if live {
+                sessions.remove(&self.peer);
+            }
+            live
+        };
+        if was_live {
+            self.emit(Event::Disconnected {
+                peer: self.peer,
+                reason: reason.clone(),
+            });
+        }
+        self.conn.close(
+            quinn::VarInt::from_u32(super::super::transport::CLOSE_NORMAL),
+            b"",
+        );
+        tracing::debug!(%reason, "session ended");
+        if self.is_contact && !self.inner.shutdown.load(Ordering::SeqCst) {
+            super::conn::ensure_dialing(&self.inner, self.peer);
+        }
+    }
+}
+
+fn session_id_of(conn: &quinn::Connection) -> [u8; 16] {
+    crate::transport::session_id(conn).unwrap_or_default()
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
+    }
+}

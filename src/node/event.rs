@@ -1,0 +1,186 @@
+//! Owns what the node tells its clients: the [`Event`] stream, one JSON object per event in
+//! the CLI.
+
+use serde::Serialize;
+
+use crate::identity::PeerId;
+use crate::store::{Message, Transfer};
+use crate::wire::{Status, TypingState};
+
+/// Why a dial failed, for programs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DialFailure {
+    /// The peer presented another key than the pinned one.
+    WrongKey,
+    /// The peer's policy refused us.
+    Refused,
+    /// No answer or a network error.
+    Unreachable,
+}
+
+/// A state change of the node.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// The node is up.
+    Started {
+        /// Own id.
+        peer_id: PeerId,
+        /// The UDP address it listens on.
+        listen: String,
+    },
+    /// A session with a peer is up.
+    Connected {
+        /// The peer.
+        peer: PeerId,
+        /// Session id (hex).
+        session_id: String,
+        /// Protocol version.
+        version: u32,
+        /// Features in use.
+        features: Vec<String>,
+        /// "outgoing" (we dialled) or "incoming".
+        direction: &'static str,
+    },
+    /// A session ended.
+    Disconnected {
+        /// The peer.
+        peer: PeerId,
+        /// Why.
+        reason: String,
+    },
+    /// A dial failed.
+    DialFailed {
+        /// The peer.
+        peer: PeerId,
+        /// The kind of failure.
+        kind: DialFailure,
+        /// What happened and what to do.
+        error: String,
+    },
+    /// A stranger was refused (contacts-only mode).
+    StrangerRefused {
+        /// The stranger.
+        peer: PeerId,
+    },
+    /// A stranger wrote to us: they wait in the requests inbox.
+    RequestReceived {
+        /// The stranger.
+        peer: PeerId,
+    },
+    /// Our message is committed to the outbox.
+    MessageQueued {
+        /// The message.
+        message: Message,
+    },
+    /// Our messages were written to the session.
+    MessageSent {
+        /// The peer.
+        peer: PeerId,
+        /// Message ids.
+        ids: Vec<String>,
+    },
+    /// The peer stored our messages.
+    MessageDelivered {
+        /// The peer.
+        peer: PeerId,
+        /// Message ids.
+        ids: Vec<String>,
+    },
+    /// The peer read our messages.
+    MessageRead {
+        /// The peer.
+        peer: PeerId,
+        /// Message ids.
+        ids: Vec<String>,
+    },
+    /// A message arrived and is stored.
+    MessageReceived {
+        /// The message.
+        message: Message,
+    },
+    /// The peer's typing state changed.
+    Typing {
+        /// The peer.
+        peer: PeerId,
+        /// The state.
+        state: TypingState,
+    },
+    /// The peer's presence changed.
+    Presence {
+        /// The peer.
+        peer: PeerId,
+        /// Status.
+        status: Status,
+        /// Status text.
+        text: String,
+    },
+    /// A peer's record appeared on the LAN (or its addresses changed).
+    PeerNearby {
+        /// The key the record claims (proved only by a handshake).
+        peer: PeerId,
+        /// Display name, if published.
+        name: Option<String>,
+        /// Addresses.
+        addrs: Vec<std::net::SocketAddr>,
+        /// Whether the peer is one of our contacts.
+        contact: bool,
+    },
+    /// A LAN record was withdrawn or expired.
+    PeerGone {
+        /// The peer.
+        peer: PeerId,
+    },
+    /// A LAN record claimed a contact's key, but the host there presented another key.
+    SpoofSuspected {
+        /// The key the record claimed.
+        claimed: PeerId,
+        /// The key the host presented.
+        presented: PeerId,
+        /// Where.
+        addr: std::net::SocketAddr,
+    },
+    /// A file was offered (by us or to us).
+    FileOffered {
+        /// The transfer.
+        transfer: Transfer,
+    },
+    /// Bytes moved (at most four events a second per transfer).
+    FileProgress {
+        /// File id, hex.
+        file_id: String,
+        /// The other side.
+        peer: PeerId,
+        /// We send it.
+        outgoing: bool,
+        /// Bytes so far (including a resumed prefix).
+        bytes: u64,
+        /// Size.
+        size: u64,
+        /// Bytes per second in this attempt.
+        speed_bps: u64,
+        /// Seconds left at this speed.
+        eta_secs: Option<u64>,
+    },
+    /// A file arrived, its hash checked, and it is in place.
+    FileReceived {
+        /// The transfer (path: where it is).
+        transfer: Transfer,
+    },
+    /// The receiver confirmed our file arrived intact.
+    FileSent {
+        /// The transfer (sent_bytes: bytes written over every attempt).
+        transfer: Transfer,
+    },
+    /// A transfer ended without the file: declined, cancelled or failed (with the reason).
+    FileEnded {
+        /// The transfer.
+        transfer: Transfer,
+    },
+    /// Something went wrong that the user should hear about.
+    Error {
+        /// What happened and what to do.
+        message: String,
+    },
+}

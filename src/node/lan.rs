@@ -1,0 +1,182 @@
+//! Owns the node's side of LAN discovery: the mDNS task, the nearby table, and waking the
+//! dial loops of contacts that appear.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::{Event, Inner, NodeHandle, conn, lock};
+use crate::discovery::{self, Discovery, DiscoveryConfig, Found, Nearby};
+use crate::identity::PeerId;
+use crate::store::{self, ContactState};
+
+/// A row of the nearby table.
+#[derive(Clone, Debug, Serialize)]
+pub struct NearbyPeer {
+    /// The key the record claims.
+    pub peer: PeerId,
+    /// Display name, if published.
+    pub name: Option<String>,
+    /// Addresses.
+    pub addrs: Vec<SocketAddr>,
+    /// Whether it is one of our contacts.
+    pub contact: bool,
+}
+
+fn emit(inner: &Inner, e: Event) {
+    let _ = inner.events.send(e);
+}
+
+pub(super) async fn start(inner: &Arc<Inner>, config: &DiscoveryConfig) {
+    let Some(port) = inner.endpoint.local_addr().ok().map(|a| a.port()) else {
+        return;
+    };
+    let (config, me) = (config.clone(), inner.me);
+    let started = tokio::task::spawn_blocking(move || Discovery::start(&config, me, port)).await;
+    let (discovery, events) = match started {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => {
+            return emit(
+                inner,
+                Event::Error {
+                    message: e.to_string(),
+                },
+            );
+        }
+        Err(e) => {
+            return emit(
+                inner,
+                Event::Error {
+                    message: e.to_string(),
+                },
+            );
+        }
+    };
+    let own = discovery.own_fullname().map(str::to_string);
+    *lock(&inner.discovery) = Some(Arc::new(discovery));
+    let inner = inner.clone();
+    tokio::spawn(async move {
+        while let Ok(event) = events.recv_async().await {
+            match discovery::translate(event) {
+                Some(Found::Nearby(n))
+                    if n.peer != inner.me && Some(&n.fullname) != own.as_ref() =>
+                {
+                    seen(&inner, n).await;
+                }
+                Some(Found::Gone { fullname }) => gone(&inner, &fullname),
+                _ => {}
+            }
+        }
+    });
+}
+
+async fn seen(inner: &Arc<Inner>, n: Nearby) {
+    let changed = {
+        let mut table = lock(&inner.nearby);
+        let entry = table.entry(n.peer).or_insert_with(|| Nearby {
+            addrs: Vec::new(),
+            ..n.clone()
+        });
+        // Records resolve in steps (an IPv6 link-local address first, IPv4 later): merge.
+        let before = entry.addrs.len();
+        for a in &n.addrs {
+            if !entry.addrs.contains(a) {
+                entry.addrs.push(*a);
+            }
+        }
+        entry.name = n.name.clone().or(entry.name.take());
+        entry.fullname = n.fullname.clone();
+        (entry.addrs.len() != before).then(|| entry.addrs.clone())
+    };
+    let Some(addrs) = changed else { return };
+    let peer = n.peer;
+    let contact = inner
+        .store
+        .call(move |c| {
+            Ok(store::get_contact(c, &peer)?.is_some_and(|c| c.state == ContactState::Contact))
+        })
+        .await
+        .unwrap_or(false);
+    tracing::debug!(peer = ?peer, addrs = addrs.len(), contact, "peer nearby");
+    emit(
+        inner,
+        Event::PeerNearby {
+            peer,
+            name: n.name,
+            addrs,
+            contact,
+        },
+    );
+    if contact {
+        conn::ensure_dialing(inner, peer);
+        inner.wake.notify_waiters();
+    }
+}
+
+fn gone(inner: &Inner, fullname: &str) {
+    let peer = {
+        let mut table = lock(&inner.nearby);
+        let peer = table
+            .iter()
+            .find(|(_, n)| n.fullname == fullname)
+            .map(|(p, _)| *p);
+        if let Some(p) = peer {
+            table.remove(&p);
+        }
+        peer
+    };
+    if let Some(peer) = peer {
+        emit(inner, Event::PeerGone { peer });
+    }
+}
+
+/// LAN addresses to try for a peer.
+pub(super) fn candidates(inner: &Inner, peer: &PeerId) -> Vec<SocketAddr> {
+    lock(&inner.nearby)
+        .get(peer)
+        .map(|n| discovery::dialable(&n.addrs))
+        .unwrap_or_default()
+}
+
+/// A LAN address that presented another key than its record claimed: drop it, report it.
+pub(super) fn spoofed(inner: &Inner, claimed: PeerId, presented: PeerId, addr: SocketAddr) {
+    if let Some(n) = lock(&inner.nearby).get_mut(&claimed) {
+        n.addrs.retain(|a| *a != addr);
+    }
+    tracing::warn!(claimed = ?claimed, presented = ?presented, %addr, "LAN record spoof suspected");
+    emit(
+        inner,
+        Event::SpoofSuspected {
+            claimed,
+            presented,
+            addr,
+        },
+    );
+}
+
+pub(super) async fn stop(inner: &Inner) {
+    let discovery = lock(&inner.discovery).take();
+    if let Some(d) = discovery {
+        let _ = tokio::task::spawn_blocking(move || d.shutdown()).await;
+    }
+}
+
+impl NodeHandle {
+    /// Peers seen on the LAN now.
+    pub async fn nearby(&self) -> Result<Vec<NearbyPeer>, super::NodeError> {
+        let rows: Vec<Nearby> = lock(&self.inner.nearby).values().cloned().collect();
+        let contacts = self.contacts().await?;
+        let mut out: Vec<NearbyPeer> = rows
+            .into_iter()
+            .map(|n| NearbyPeer {
+                contact: contacts.iter().any(|c| c.peer == n.peer),
+                peer: n.peer,
+                name: n.name,
+                addrs: n.addrs,
+            })
+            .collect();
+        out.sort_by_key(|n| (n.name.clone(), n.peer));
+        Ok(out)
+    }
+}

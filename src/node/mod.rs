@@ -1,0 +1,594 @@
+//! Owns the running node: the actor that ties the endpoint, the sessions and the store
+//! together. `Node::start(config) -> (NodeHandle, events)`; the CLI and the GUI are thin
+//! clients of the handle (commands in) and the event stream (state changes out).
+
+mod conn;
+mod drive;
+mod event;
+mod files;
+mod lan;
+
+pub use event::{DialFailure, Event};
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, mpsc};
+
+use crate::discovery::{Discovery, DiscoveryConfig, Nearby};
+use crate::identity::{Identity, IdentityError, PeerId};
+use crate::store::{self, Contact, ContactState, Message, Store, StoreError};
+use crate::transport::{self, TransportError};
+use crate::wire::{Status, TypingState};
+
+/// How a node starts.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// Profile folder (identity, database, control socket).
+    pub profile: PathBuf,
+    /// UDP address to listen on.
+    pub listen: SocketAddr,
+    /// Dial every contact with a known address at start (off for one-shot local commands).
+    pub autodial: bool,
+    /// LAN discovery over mDNS; `None` turns it off (`--no-mdns`).
+    pub discovery: Option<DiscoveryConfig>,
+    /// Where received files go; `None`: the user's Downloads/Natter (or `downloads` in the profile).
+    pub downloads: Option<PathBuf>,
+}
+
+impl NodeConfig {
+    /// A config for a profile folder, listening on all interfaces on a random port.
+    pub fn new(profile: impl Into<PathBuf>) -> Self {
+        Self {
+            profile: profile.into(),
+            listen: SocketAddr::from(([0, 0, 0, 0], 0)),
+            autodial: true,
+            discovery: Some(DiscoveryConfig::default()),
+            downloads: None,
+        }
+    }
+}
+
+/// File name of the lock that keeps two nodes off one profile.
+pub const LOCK_FILE: &str = "node.lock";
+
+/// Who may open a session with us.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum PrivacyMode {
+    /// Strangers land in the requests inbox until accepted (default).
+    Requests,
+    /// Strangers are refused after the handshake.
+    ContactsOnly,
+}
+
+/// Why a node command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// Identity problem.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    /// Database problem.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Endpoint problem.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// The peer is not a contact.
+    #[error("{0} is not in your contacts; add it first with `contact add`")]
+    NotAContact(PeerId),
+    /// The peer is blocked.
+    #[error("{0} is blocked; unblock it first")]
+    Blocked(PeerId),
+    /// Bad argument.
+    #[error("{0}")]
+    Invalid(String),
+    /// A transfer that does not exist (or not with this peer).
+    #[error("no file transfer {0} with that contact; see `natter-cli transfers`")]
+    NoTransfer(String),
+    /// A file problem on this side.
+    #[error("{0}")]
+    File(String),
+    /// Another node runs on this profile.
+    #[error(
+        "another Natter is already running on the profile {0}; stop it, or use another --profile"
+    )]
+    ProfileInUse(PathBuf),
+    /// The profile folder could not be used.
+    #[error("cannot use the profile folder {path}: {source}")]
+    Profile {
+        /// The folder.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// A live session as the node knows it.
+pub(crate) struct Live {
+    pub(crate) conn_id: usize,
+    pub(crate) dialer: PeerId,
+    pub(crate) peer_boot: Vec<u8>,
+    pub(crate) cmds: mpsc::UnboundedSender<conn::Cmd>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) identity: Identity,
+    pub(crate) me: PeerId,
+    pub(crate) store: Store,
+    pub(crate) endpoint: quinn::Endpoint,
+    pub(crate) events: broadcast::Sender<Event>,
+    pub(crate) sessions: Mutex<HashMap<PeerId, Live>>,
+    pub(crate) dialing: Mutex<HashSet<PeerId>>,
+    pub(crate) boot_id: [u8; 16],
+    pub(crate) presence: Mutex<(Status, String)>,
+    /// Our last typing state per peer, re-sent on a new session while it is fresh.
+    pub(crate) typing: Mutex<HashMap<PeerId, (TypingState, std::time::Instant)>>,
+    pub(crate) next_conn: AtomicUsize,
+    /// Peers seen on the LAN, by the key their record claims.
+    pub(crate) nearby: Mutex<HashMap<PeerId, Nearby>>,
+    /// The mDNS responder, while it runs.
+    pub(crate) discovery: Mutex<Option<Arc<Discovery>>>,
+    /// Wakes sleeping dial loops when the LAN view changes.
+    pub(crate) wake: tokio::sync::Notify,
+    /// Where received files go.
+    pub(crate) downloads: PathBuf,
+    /// Running send and receive tasks, by file id (to cancel them).
+    pub(crate) active: Mutex<HashMap<[u8; 16], tokio::task::JoinHandle<()>>>,
+    /// For each outgoing stream: the connection and offset it serves (lock after `active`).
+    pub(crate) sending: Mutex<HashMap<[u8; 16], (usize, u64)>>,
+    pub(crate) shutdown: AtomicBool,
+    _lock: std::fs::File,
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Commands into a running node. Cheap to clone.
+#[derive(Clone)]
+pub struct NodeHandle {
+    inner: Arc<Inner>,
+}
+
+/// The node itself (see [`Node::start`]).
+pub struct Node;
+
+/// Events capacity: a slow reader that falls this far behind misses events (never messages,
+/// which are in the store).
+const EVENTS: usize = 65_536;
+
+const PRIVACY_KEY: &str = "privacy";
+const STATUS_KEY: &str = "status";
+
+impl Node {
+    /// Loads (or creates) the profile, opens the store, binds the endpoint and starts
+    /// accepting and dialling. Must run inside a tokio runtime.
+    pub async fn start(
+        config: NodeConfig,
+    ) -> Result<(NodeHandle, broadcast::Receiver<Event>), NodeError> {
+        let profile = config.profile.clone();
+        let identity = tokio::task::spawn_blocking(move || Identity::load_or_create(&profile))
+            .await
+            .map_err(|e| NodeError::Invalid(format!("identity task failed: {e}")))??;
+        let lock_path = config.profile.join(LOCK_FILE);
+        let lock_file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|source| NodeError::Profile {
+                path: lock_path.clone(),
+                source,
+            })?;
+        match lock_file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(NodeError::ProfileInUse(config.profile.clone()));
+            }
+            Err(std::fs::TryLockError::Error(source)) => {
+                return Err(NodeError::Profile {
+                    path: lock_path,
+                    source,
+                });
+            }
+        }
+        let profile = config.profile.clone();
+        let store = tokio::task::spawn_blocking(move || Store::open(&profile))
+            .await
+            .map_err(|e| NodeError::Invalid(format!("store task failed: {e}")))??;
+        let endpoint = transport::endpoint(&identity, config.listen)?;
+        let (events, rx) = broadcast::channel(EVENTS);
+        let mut boot_id = [0u8; 16];
+        getrandom::fill(&mut boot_id)
+            .map_err(|e| NodeError::Invalid(format!("no randomness: {e}")))?;
+        let status = store
+            .call(|c| store::get_setting(c, STATUS_KEY))
+            .await?
+            .and_then(|s| serde_json::from_str::<(Status, String)>(&s).ok())
+            .unwrap_or((Status::Online, String::new()));
+        let inner = Arc::new(Inner {
+            me: identity.peer_id(),
+            identity,
+            store,
+            endpoint,
+            events,
+            sessions: Mutex::new(HashMap::new()),
+            dialing: Mutex::new(HashSet::new()),
+            boot_id,
+            presence: Mutex::new(status),
+            typing: Mutex::new(HashMap::new()),
+            nearby: Mutex::new(HashMap::new()),
+            discovery: Mutex::new(None),
+            wake: tokio::sync::Notify::new(),
+            downloads: config.downloads.clone().unwrap_or_else(|| {
+                directories::UserDirs::new()
+                    .and_then(|d| d.download_dir().map(|p| p.join("Natter")))
+                    .unwrap_or_else(|| config.profile.join("downloads"))
+            }),
+            active: Mutex::new(HashMap::new()),
+            sending: Mutex::new(HashMap::new()),
+            next_conn: Default::default(),
+            shutdown: Default::default(),
+            _lock: lock_file,
+        });
+        let handle = NodeHandle { inner };
+        let listen = handle
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        tracing::info!(peer = %handle.inner.me, %listen, "node started");
+        handle.emit(Event::Started {
+            peer_id: handle.inner.me,
+            listen,
+        });
+        tokio::spawn(conn::accept_loop(handle.inner.clone()));
+        if let Some(d) = &config.discovery {
+            lan::start(&handle.inner, d).await;
+        }
+        for c in handle.contacts().await? {
+            if config.autodial && c.addr.is_some() {
+                conn::ensure_dialing(&handle.inner, c.peer);
+            }
+        }
+        Ok((handle, rx))
+    }
+}
+
+impl NodeHandle {
+    fn emit(&self, e: Event) {
+        let _ = self.inner.events.send(e);
+    }
+
+    /// A new receiver of the event stream.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.inner.events.subscribe()
+    }
+
+    /// Own PeerId.
+    pub fn peer_id(&self) -> PeerId {
+        self.inner.me
+    }
+
+    /// The UDP address the endpoint listens on.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.inner.endpoint.local_addr().ok()
+    }
+
+    /// Whether a session with the peer is up.
+    pub fn is_connected(&self, peer: &PeerId) -> bool {
+        lock(&self.inner.sessions).contains_key(peer)
+    }
+
+    /// Adds or updates a contact (pinning its key) and dials it if it has an address.
+    pub async fn add_contact(&self, contact: Contact) -> Result<Contact, NodeError> {
+        if contact.peer == self.inner.me {
+            return Err(NodeError::Invalid("that is your own Natter ID".into()));
+        }
+        if let Some(addr) = &contact.addr {
+            addr.parse::<SocketAddr>().map_err(|_| {
+                NodeError::Invalid(format!("{addr:?} is not an address like 192.0.2.7:4433"))
+            })?;
+        }
+        let c = contact.clone();
+        let saved = self
+            .inner
+            .store
+            .call(move |conn| {
+                let mut merged = store::get_contact(conn, &c.peer)?.unwrap_or_else(|| c.clone());
+                merged.state = ContactState::Contact;
+                if !c.nickname.is_empty() {
+                    merged.nickname = c.nickname.clone();
+                }
+                if !c.group.is_empty() {
+                    merged.group = c.group.clone();
+                }
+                if c.addr.is_some() {
+                    merged.addr = c.addr.clone();
+                }
+                store::upsert_contact(conn, &merged)?;
+                Ok(merged)
+            })
+            .await?;
+        self.to_session(&saved.peer, conn::Cmd::Refresh);
+        if saved.addr.is_some() {
+            conn::ensure_dialing(&self.inner, saved.peer);
+        }
+        Ok(saved)
+    }
+
+    /// All contacts.
+    pub async fn contacts(&self) -> Result<Vec<Contact>, NodeError> {
+        Ok(self
+            .inner
+            .store
+            .call(|c| store::list_contacts(c, ContactState::Contact))
+            .await?)
+    }
+
+    /// The requests inbox.
+    pub async fn requests(&self) -> Result<Vec<Contact>, NodeError> {
+        Ok(self
+            .inner
+            .store
+            .call(|c| store::list_contacts(c, ContactState::Request))
+            .await?)
+    }
+
+    /// Accepts a request: the stranger becomes a contact.
+    pub async fn accept(&self, peer: PeerId) -> Result<Contact, NodeError> {
+        let saved = self
+            .inner
+            .store
+            .call(move |c| {
+                let mut contact =
+                    store::get_contact(c, &peer)?.unwrap_or_else(|| Contact::new(peer));
+                contact.state = ContactState::Contact;
+                store::upsert_contact(c, &contact)?;
+                Ok(contact)
+            })
+            .await?;
+        self.to_session(&peer, conn::Cmd::Refresh);
+        Ok(saved)
+    }
+
+    /// Blocks a peer: any session is closed, and it is refused from now on.
+    pub async fn block(&self, peer: PeerId) -> Result<(), NodeError> {
+        self.inner
+            .store
+            .call(move |c| store::set_blocked(c, &peer, true))
+            .await?;
+        if let Some(live) = lock(&self.inner.sessions).get(&peer) {
+            let _ = live.cmds.send(conn::Cmd::Close(transport::CLOSE_NORMAL));
+        }
+        Ok(())
+    }
+
+    /// Removes a peer from the block list.
+    pub async fn unblock(&self, peer: PeerId) -> Result<(), NodeError> {
+        self.inner
+            .store
+            .call(move |c| store::set_blocked(c, &peer, false))
+            .await?;
+        if self.contact(peer).await?.is_some_and(|c| c.addr.is_some()) {
+            conn::ensure_dialing(&self.inner, peer);
+        }
+        Ok(())
+    }
+
+    /// The block list.
+    pub async fn blocked(&self) -> Result<Vec<PeerId>, NodeError> {
+        Ok(self.inner.store.call(store::blocked).await?)
+    }
+
+    /// One contact or request.
+    pub async fn contact(&self, peer: PeerId) -> Result<Option<Contact>, NodeError> {
+        Ok(self
+            .inner
+            .store
+            .call(move |c| store::get_contact(c, &peer))
+            .await?)
+    }
+
+    /// Marks a contact's key verified (after comparing the safety number) or unverified.
+    pub async fn set_verified(&self, peer: PeerId, verified: bool) -> Result<Contact, NodeError> {
+        let mut c = self
+            .contact(peer)
+            .await?
+            .filter(|c| c.state == ContactState::Contact)
+            .ok_or(NodeError::NotAContact(peer))?;
+        c.verification = if verified {
+            store::Verification::Verified
+        } else {
+            store::Verification::Unverified
+        };
+        let saved = c.clone();
+        self.inner
+            .store
+            .call(move |conn| store::upsert_contact(conn, &c))
+            .await?;
+        Ok(saved)
+    }
+
+    /// The safety number to compare with a contact (the same on both sides).
+    pub fn safety_number(&self, peer: &PeerId) -> String {
+        crate::identity::safety_number(&self.inner.me, peer)
+    }
+
+    /// Sets the per-contact switches for typing indicators and read receipts.
+    pub async fn set_switches(
+        &self,
+        peer: PeerId,
+        typing: Option<bool>,
+        receipts: Option<bool>,
+    ) -> Result<Contact, NodeError> {
+        let mut c = self
+            .contact(peer)
+            .await?
+            .ok_or(NodeError::NotAContact(peer))?;
+        c.send_typing = typing.unwrap_or(c.send_typing);
+        c.send_receipts = receipts.unwrap_or(c.send_receipts);
+        let saved = c.clone();
+        self.inner
+            .store
+            .call(move |conn| store::upsert_contact(conn, &c))
+            .await?;
+        Ok(saved)
+    }
+
+    /// The privacy mode.
+    pub async fn privacy(&self) -> Result<PrivacyMode, NodeError> {
+        conn::privacy(&self.inner.store).await
+    }
+
+    /// Sets the privacy mode.
+    pub async fn set_privacy(&self, mode: PrivacyMode) -> Result<(), NodeError> {
+        let value = serde_json::to_string(&mode).map_err(|e| NodeError::Invalid(e.to_string()))?;
+        self.inner
+            .store
+            .call(move |c| store::set_setting(c, PRIVACY_KEY, &value))
+            .await?;
+        Ok(())
+    }
+
+    /// Queues a message: committed to the outbox before this returns; sent when a session is up.
+    pub async fn send(&self, peer: PeerId, text: String) -> Result<Message, NodeError> {
+        if text.len() > crate::session::MAX_TEXT {
+            return Err(NodeError::Invalid(format!(
+                "message of {} bytes is over the {}-byte limit; split it",
+                text.len(),
+                crate::session::MAX_TEXT
+            )));
+        }
+        let me = self.inner.me;
+        let queued = self
+            .inner
+            .store
+            .call(move |c| {
+                if store::is_blocked(c, &peer)? {
+                    return Ok(Err(NodeError::Blocked(peer)));
+                }
+                match store::get_contact(c, &peer)? {
+                    Some(contact) if contact.state == ContactState::Contact => {}
+                    _ => return Ok(Err(NodeError::NotAContact(peer))),
+                }
+                store::enqueue(c, &me, &peer, &text).map(Ok)
+            })
+            .await?;
+        let message = queued?;
+        self.emit(Event::MessageQueued {
+            message: message.clone(),
+        });
+        let live = lock(&self.inner.sessions)
+            .get(&peer)
+            .map(|l| l.cmds.clone());
+        match live {
+            Some(cmds) => {
+                let _ = cmds.send(conn::Cmd::Flush);
+            }
+            None => conn::ensure_dialing(&self.inner, peer),
+        }
+        Ok(message)
+    }
+
+    /// Tells the peer our typing state (if the contact's switch allows it).
+    pub async fn set_typing(&self, peer: PeerId, state: TypingState) -> Result<(), NodeError> {
+        let contact = self
+            .contact(peer)
+            .await?
+            .ok_or(NodeError::NotAContact(peer))?;
+        if contact.send_typing && contact.state == ContactState::Contact {
+            lock(&self.inner.typing).insert(peer, (state, std::time::Instant::now()));
+            self.to_session(&peer, conn::Cmd::Typing(state));
+        }
+        Ok(())
+    }
+
+    /// Marks the conversation read; sends a read receipt if the contact's switch allows it.
+    pub async fn mark_read(&self, peer: PeerId) -> Result<u64, NodeError> {
+        let me = self.inner.me;
+        let seq = self
+            .inner
+            .store
+            .call(move |c| store::mark_read(c, &me, &peer))
+            .await?;
+        let contact = self.contact(peer).await?;
+        if contact.is_some_and(|c| c.send_receipts && c.state == ContactState::Contact) {
+            self.to_session(&peer, conn::Cmd::Read(seq));
+        }
+        Ok(seq)
+    }
+
+    /// Sets our presence and tells every session.
+    pub async fn set_presence(&self, status: Status, text: String) -> Result<(), NodeError> {
+        let value = serde_json::to_string(&(status, &text))
+            .map_err(|e| NodeError::Invalid(e.to_string()))?;
+        self.inner
+            .store
+            .call(move |c| store::set_setting(c, STATUS_KEY, &value))
+            .await?;
+        *lock(&self.inner.presence) = (status, text.clone());
+        for live in lock(&self.inner.sessions).values() {
+            let _ = live.cmds.send(conn::Cmd::Presence(status, text.clone()));
+        }
+        Ok(())
+    }
+
+    /// The newest `limit` messages with a peer, oldest first.
+    pub async fn history(
+        &self,
+        peer: PeerId,
+        limit: usize,
+        before: Option<i64>,
+    ) -> Result<Vec<Message>, NodeError> {
+        let me = self.inner.me;
+        Ok(self
+            .inner
+            .store
+            .call(move |c| store::history(c, &me, &peer, limit, before))
+            .await?)
+    }
+
+    /// Full-text search over all history, newest first.
+    pub async fn search(&self, text: String, limit: usize) -> Result<Vec<Message>, NodeError> {
+        Ok(self
+            .inner
+            .store
+            .call(move |c| store::search(c, &text, limit))
+            .await?)
+    }
+
+    fn to_session(&self, peer: &PeerId, cmd: conn::Cmd) {
+        if let Some(live) = lock(&self.inner.sessions).get(peer) {
+            let _ = live.cmds.send(cmd);
+        }
+    }
+
+    /// Closes every session with a goodbye and the endpoint; waits up to 2 s for peers to hear.
+    pub async fn shutdown(&self) {
+        self.inner.shutdown.store(true, Ordering::SeqCst);
+        lan::stop(&self.inner).await;
+        let cmds: Vec<_> = lock(&self.inner.sessions)
+            .values()
+            .map(|l| l.cmds.clone())
+            .collect();
+        for c in cmds {
+            let _ = c.send(conn::Cmd::Close(transport::CLOSE_NORMAL));
+        }
+        for _ in 0..20 {
+            if lock(&self.inner.sessions).is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.inner
+            .endpoint
+            .close(quinn::VarInt::from_u32(transport::CLOSE_NORMAL), b"bye");
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.inner.endpoint.wait_idle()).await;
+    }
+}

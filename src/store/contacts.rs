@@ -1,0 +1,209 @@
+//! Owns contacts, message requests, the allow / block lists and settings.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use super::{StoreError, now_ms};
+use crate::identity::PeerId;
+
+/// How far a contact's key has been checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verification {
+    /// Key first seen, not compared.
+    Unverified,
+    /// Safety number compared in person.
+    Verified,
+}
+
+/// Whether a peer is a contact or a stranger waiting in the requests inbox.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContactState {
+    /// Accepted contact.
+    Contact,
+    /// A stranger who wrote first; quarantined until accepted.
+    Request,
+}
+
+/// A contact or request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contact {
+    /// Pinned key.
+    pub peer: PeerId,
+    /// Local nickname.
+    pub nickname: String,
+    /// Buddy-list group.
+    pub group: String,
+    /// Verification level.
+    pub verification: Verification,
+    /// Contact or request.
+    pub state: ContactState,
+    /// Known address (`host:port`) to dial.
+    pub addr: Option<String>,
+    /// Whether we send them typing indicators.
+    pub send_typing: bool,
+    /// Whether we send them read receipts.
+    pub send_receipts: bool,
+}
+
+impl Contact {
+    /// A new unverified contact.
+    pub fn new(peer: PeerId) -> Self {
+        Self {
+            peer,
+            nickname: String::new(),
+            group: String::new(),
+            verification: Verification::Unverified,
+            state: ContactState::Contact,
+            addr: None,
+            send_typing: true,
+            send_receipts: true,
+        }
+    }
+}
+
+const CONTACT_COLUMNS: &str =
+    "peer_id, nickname, grp, verification, state, addr, send_typing, send_receipts";
+
+fn row_to_contact(row: &rusqlite::Row<'_>) -> rusqlite::Result<Contact> {
+    let verification: String = row.get(3)?;
+    let state: String = row.get(4)?;
+    Ok(Contact {
+        peer: row.get(0)?,
+        nickname: row.get(1)?,
+        group: row.get(2)?,
+        verification: if verification == "verified" {
+            Verification::Verified
+        } else {
+            Verification::Unverified
+        },
+        state: if state == "request" {
+            ContactState::Request
+        } else {
+            ContactState::Contact
+        },
+        addr: row.get(5)?,
+        send_typing: row.get(6)?,
+        send_receipts: row.get(7)?,
+    })
+}
+
+/// Adds or updates a contact (a request becomes a contact).
+pub fn upsert_contact(conn: &Connection, c: &Contact) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO contacts (peer_id, nickname, grp, verification, state, addr, send_typing, send_receipts, added_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (peer_id) DO UPDATE SET nickname = ?2, grp = ?3, verification = ?4, state = ?5,
+             addr = ?6, send_typing = ?7, send_receipts = ?8",
+        params![
+            c.peer,
+            c.nickname,
+            c.group,
+            match c.verification {
+                Verification::Verified => "verified",
+                Verification::Unverified => "unverified",
+            },
+            match c.state {
+                ContactState::Contact => "contact",
+                ContactState::Request => "request",
+            },
+            c.addr,
+            c.send_typing,
+            c.send_receipts,
+            now_ms()
+        ],
+    )?;
+    Ok(())
+}
+
+/// One contact or request.
+pub fn get_contact(conn: &Connection, peer: &PeerId) -> Result<Option<Contact>, StoreError> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE peer_id = ?1"),
+            [peer],
+            row_to_contact,
+        )
+        .optional()?)
+}
+
+/// All contacts (or all requests), by nickname.
+pub fn list_contacts(conn: &Connection, state: ContactState) -> Result<Vec<Contact>, StoreError> {
+    let state = match state {
+        ContactState::Contact => "contact",
+        ContactState::Request => "request",
+    };
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {CONTACT_COLUMNS} FROM contacts WHERE state = ?1 ORDER BY nickname, peer_id"
+    ))?;
+    let rows = stmt
+        .query_map([state], row_to_contact)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// Records a stranger in the requests inbox (no-op if already known).
+pub fn add_request(conn: &Connection, peer: &PeerId) -> Result<bool, StoreError> {
+    let n = conn.execute(
+        "INSERT OR IGNORE INTO contacts (peer_id, state, added_ms) VALUES (?1, 'request', ?2)",
+        params![peer, now_ms()],
+    )?;
+    Ok(n == 1)
+}
+
+/// Puts a peer on or off the block list.
+pub fn set_blocked(conn: &Connection, peer: &PeerId, blocked: bool) -> Result<(), StoreError> {
+    if blocked {
+        conn.execute(
+            "INSERT OR IGNORE INTO lists (peer_id, list, added_ms) VALUES (?1, 'block', ?2)",
+            params![peer, now_ms()],
+        )?;
+    } else {
+        conn.execute(
+            "DELETE FROM lists WHERE peer_id = ?1 AND list = 'block'",
+            [peer],
+        )?;
+    }
+    Ok(())
+}
+
+/// Whether a peer is blocked.
+pub fn is_blocked(conn: &Connection, peer: &PeerId) -> Result<bool, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT 1 FROM lists WHERE peer_id = ?1 AND list = 'block'",
+            [peer],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
+/// The block list.
+pub fn blocked(conn: &Connection) -> Result<Vec<PeerId>, StoreError> {
+    let mut stmt =
+        conn.prepare("SELECT peer_id FROM lists WHERE list = 'block' ORDER BY added_ms")?;
+    let rows = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// A setting's value.
+pub fn get_setting(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+            r.get(0)
+        })
+        .optional()?)
+}
+
+/// Sets a setting.
+pub fn set_setting(conn: &Connection, key: &str, value: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2",
+        params![key, value],
+    )?;
+    Ok(())
+}

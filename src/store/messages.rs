@@ -1,0 +1,414 @@
+//! Owns conversations, messages, the outbox and the FTS5 index: the durable half of
+//! delivery (outbox before "queued", store before "ack", strict per-sender order, idempotent
+//! receive).
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use super::{StoreError, now_ms};
+use crate::identity::PeerId;
+use crate::session::{IncomingChat, OutgoingChat, conversation_id};
+
+/// Where a message stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageState {
+    /// Committed to the outbox, not yet written to a session.
+    Queued,
+    /// Written to a session, not yet acknowledged.
+    Sent,
+    /// Stored durably by the peer.
+    Delivered,
+    /// Read by the peer.
+    Read,
+    /// An incoming message (ours to read).
+    Received,
+}
+
+impl MessageState {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Sent => "sent",
+            Self::Delivered => "delivered",
+            Self::Read => "read",
+            Self::Received => "received",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "queued" => Self::Queued,
+            "sent" => Self::Sent,
+            "delivered" => Self::Delivered,
+            "read" => Self::Read,
+            _ => Self::Received,
+        }
+    }
+}
+
+/// One message as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// UUIDv7 text form.
+    pub id: String,
+    /// The other party of the conversation.
+    pub peer: PeerId,
+    /// Who wrote it.
+    pub sender: PeerId,
+    /// Ours or theirs.
+    pub outgoing: bool,
+    /// Sender's sequence number.
+    pub seq: u64,
+    /// Sender's clock, ms.
+    pub sent_ms: i64,
+    /// Local time stored, ms.
+    pub ts_ms: i64,
+    /// Text.
+    pub text: String,
+    /// State.
+    pub state: MessageState,
+}
+
+fn uuid_text(bytes: &[u8]) -> String {
+    <[u8; 16]>::try_from(bytes)
+        .map(|b| uuid::Uuid::from_bytes(b).to_string())
+        .unwrap_or_default()
+}
+
+/// Creates the conversation row with a peer if missing; returns its id.
+pub fn ensure_conversation(
+    conn: &Connection,
+    local: &PeerId,
+    peer: &PeerId,
+) -> Result<[u8; 16], StoreError> {
+    let id = conversation_id(local, peer);
+    conn.execute(
+        "INSERT OR IGNORE INTO conversations (id, peer_id) VALUES (?1, ?2)",
+        params![&id[..], peer],
+    )?;
+    Ok(id)
+}
+
+/// Commits a new outgoing message to the outbox; after this returns it is "queued".
+pub fn enqueue(
+    conn: &Connection,
+    local: &PeerId,
+    peer: &PeerId,
+    text: &str,
+) -> Result<Message, StoreError> {
+    let conv = ensure_conversation(conn, local, peer)?;
+    let seq: i64 = conn.query_row(
+        "UPDATE conversations SET next_out_seq = next_out_seq + 1 WHERE id = ?1 RETURNING next_out_seq - 1",
+        [&conv[..]],
+        |r| r.get(0),
+    )?;
+    let id = uuid::Uuid::now_v7();
+    let now = now_ms();
+    conn.execute(
+        "INSERT INTO messages (conversation, msg_id, sender, outgoing, seq, sent_ms, ts_ms, text, state)
+         VALUES (?1, ?2, ?3, 1, ?4, ?5, ?5, ?6, 'queued')",
+        params![&conv[..], &id.as_bytes()[..], local, seq, now, text],
+    )?;
+    let row = conn.last_insert_rowid();
+    conn.execute(
+        "INSERT INTO outbox (conversation, seq, message) VALUES (?1, ?2, ?3)",
+        params![&conv[..], seq, row],
+    )?;
+    Ok(Message {
+        id: id.to_string(),
+        peer: *peer,
+        sender: *local,
+        outgoing: true,
+        seq: seq as u64,
+        sent_ms: now,
+        ts_ms: now,
+        text: text.into(),
+        state: MessageState::Queued,
+    })
+}
+
+/// Every unacknowledged outgoing message to a peer, in sequence order.
+pub fn unacked(
+    conn: &Connection,
+    local: &PeerId,
+    peer: &PeerId,
+) -> Result<Vec<OutgoingChat>, StoreError> {
+    let conv = conversation_id(local, peer);
+    let mut stmt = conn.prepare_cached(
+        "SELECT m.msg_id, m.seq, m.sent_ms, m.text FROM outbox o JOIN messages m ON m.id = o.message
+         WHERE o.conversation = ?1 ORDER BY o.seq",
+    )?;
+    let rows = stmt.query_map([&conv[..]], |r| {
+        let id: Vec<u8> = r.get(0)?;
+        Ok(OutgoingChat {
+            msg_id: <[u8; 16]>::try_from(id.as_slice()).unwrap_or([0; 16]),
+            seq: r.get::<_, i64>(1)? as u64,
+            timestamp_ms: r.get::<_, i64>(2)? as u64,
+            text: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Marks queued messages up to `seq` as sent; returns the ids that changed.
+pub fn mark_sent(
+    conn: &Connection,
+    local: &PeerId,
+    peer: &PeerId,
+    up_to: u64,
+) -> Result<Vec<String>, StoreError> {
+    advance(conn, local, peer, up_to, &["queued"], MessageState::Sent)
+}
+
+fn advance(
+    conn: &Connection,
+    local: &PeerId,
+    peer: &PeerId,
+    up_to: u64,
+    from: &[&str],
+    to: MessageState,
+) -> Result<Vec<String>, StoreError> {
+    let conv = conversation_id(local, peer);
+    let placeholders = from
+        .iter()
+        .map(|s| format!("'{s}'"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut stmt = conn.prepare_cached(&format!(
+        "UPDATE messages SET state = ?1 WHERE conversation = ?2 AND outgoing = 1 AND seq <= ?3
+         AND state IN ({placeholders}) RETURNING msg_id"
+    ))?;
+    let ids = stmt
+        .query_map(params![to.as_str(), &conv[..], up_to as i64], |r| {
+            r.get::<_, Vec<u8>>(0)
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut ids: Vec<String> = ids.iter().map(|b| uuid_text(b)).collect();
+    ids.sort();
+    Ok(ids)
+}
+
+/// Applies a cumulative ack: those messages leave the outbox and become delivered.
+pub fn apply_ack(
+    conn: &Connection,
+    local: &PeerId,
+    peer: &PeerId,
+    up_to: u64,
+) -> Result<Vec<String>, StoreError> {
+    let conv = conversation_id(local, peer);
+    conn.execute(
+        "DELETE FROM outbox WHERE conversation = ?1 AND seq <= ?2",
+        params![&conv[..], up_to as i64],
+    )?;
+    conn.execute(
+        "UPDATE conversations SET out_acked_seq = max(out_acked_seq, ?2) WHERE id = ?1",
+        params![&conv[..], up_to as i64],
+    )?;
+    advance(
+        conn,
+        local,
+        peer,
+        up_to,
+        &["queued", "sent"],
+        MessageState::Delivered,
+    )
+}
+
+/// Applies a cumulative read receipt.
+pub fn apply_read(
+    conn: &Connection,
+    local: &PeerId,
+    peer: &PeerId,
+    up_to: u64,
+) -> Result<Vec<String>, StoreError> {
+    let conv = conversation_id(local, peer);
+    conn.execute(
+        "UPDATE conversations SET out_read_seq = max(out_read_seq, ?2) WHERE id = ?1",
+        params![&conv[..], up_to as i64],
+    )?;
+    // A read message was delivered: the outbox copy can go too.
+    conn.execute(
+        "DELETE FROM outbox WHERE conversation = ?1 AND seq <= ?2",
+        params![&conv[..], up_to as i64],
+    )?;
+    advance(
+        conn,
+        local,
+        peer,
+        up_to,
+        &["queued", "sent", "delivered"],
+        MessageState::Read,
+    )
+}
+
+/// What became of each received message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Received {
+    /// New: stored now.
+    Stored(Message),
+    /// Already stored earlier (a re-send or a replay): not stored twice.
+    Duplicate,
+    /// Ahead of the next expected sequence number: not stored (the sender re-sends in order).
+    OutOfOrder {
+        /// The seq that was expected.
+        expected: u64,
+        /// The seq that came.
+        got: u64,
+    },
+}
+
+/// Stores received messages in order; returns each outcome and the new cumulative ack.
+pub fn receive(
+    conn: &Connection,
+    local: &PeerId,
+    peer: &PeerId,
+    chats: &[IncomingChat],
+) -> Result<(Vec<Received>, u64), StoreError> {
+    let conv = ensure_conversation(conn, local, peer)?;
+    let mut in_seq: u64 = conn.query_row(
+        "SELECT in_seq FROM conversations WHERE id = ?1",
+        [&conv[..]],
+        |r| r.get::<_, i64>(0),
+    )? as u64;
+    let mut out = Vec::with_capacity(chats.len());
+    let now = now_ms();
+    let mut insert = conn.prepare_cached(
+        "INSERT OR IGNORE INTO messages (conversation, msg_id, sender, outgoing, seq, sent_ms, ts_ms, text, state)
+         VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6, ?7, 'received')",
+    )?;
+    for c in chats {
+        if c.seq <= in_seq {
+            out.push(Received::Duplicate);
+            continue;
+        }
+        if c.seq != in_seq + 1 {
+            out.push(Received::OutOfOrder {
+                expected: in_seq + 1,
+                got: c.seq,
+            });
+            continue;
+        }
+        let n = insert.execute(params![
+            &conv[..],
+            &c.msg_id[..],
+            peer,
+            c.seq as i64,
+            c.timestamp_ms as i64,
+            now,
+            c.text
+        ])?;
+        in_seq = c.seq;
+        if n == 0 {
+            // Same message id under a new seq: a replay. Never a second row.
+            out.push(Received::Duplicate);
+            continue;
+        }
+        out.push(Received::Stored(Message {
+            id: uuid_text(&c.msg_id),
+            peer: *peer,
+            sender: *peer,
+            outgoing: false,
+            seq: c.seq,
+            sent_ms: c.timestamp_ms as i64,
+            ts_ms: now,
+            text: c.text.clone(),
+            state: MessageState::Received,
+        }));
+    }
+    conn.execute(
+        "UPDATE conversations SET in_seq = ?2 WHERE id = ?1",
+        params![&conv[..], in_seq as i64],
+    )?;
+    Ok((out, in_seq))
+}
+
+/// Delivery and read positions of a conversation: (in_seq, in_read_seq).
+pub fn positions(
+    conn: &Connection,
+    local: &PeerId,
+    peer: &PeerId,
+) -> Result<(u64, u64), StoreError> {
+    let conv = conversation_id(local, peer);
+    let row = conn
+        .query_row(
+            "SELECT in_seq, in_read_seq FROM conversations WHERE id = ?1",
+            [&conv[..]],
+            |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+        )
+        .optional()?;
+    Ok(row.unwrap_or((0, 0)))
+}
+
+/// Marks everything received from a peer as read; returns the new read position.
+pub fn mark_read(conn: &Connection, local: &PeerId, peer: &PeerId) -> Result<u64, StoreError> {
+    let conv = ensure_conversation(conn, local, peer)?;
+    conn.execute(
+        "UPDATE conversations SET in_read_seq = in_seq WHERE id = ?1",
+        [&conv[..]],
+    )?;
+    Ok(positions(conn, local, peer)?.1)
+}
+
+const MESSAGE_COLUMNS: &str =
+    "c.peer_id, m.msg_id, m.sender, m.outgoing, m.seq, m.sent_ms, m.ts_ms, m.text, m.state";
+
+fn row_to_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
+    let id: Vec<u8> = r.get(1)?;
+    let state: String = r.get(8)?;
+    Ok(Message {
+        peer: r.get(0)?,
+        id: uuid_text(&id),
+        sender: r.get(2)?,
+        outgoing: r.get(3)?,
+        seq: r.get::<_, i64>(4)? as u64,
+        sent_ms: r.get(5)?,
+        ts_ms: r.get(6)?,
+        text: r.get(7)?,
+        state: MessageState::parse(&state),
+    })
+}
+
+/// The newest `limit` messages with a peer, oldest first; `before` pages back by ts_ms.
+pub fn history(
+    conn: &Connection,
+    local: &PeerId,
+    peer: &PeerId,
+    limit: usize,
+    before: Option<i64>,
+) -> Result<Vec<Message>, StoreError> {
+    let conv = conversation_id(local, peer);
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN conversations c ON c.id = m.conversation
+         WHERE m.conversation = ?1 AND m.ts_ms < ?2 ORDER BY m.ts_ms DESC, m.id DESC LIMIT ?3"
+    ))?;
+    let mut rows = stmt
+        .query_map(
+            params![&conv[..], before.unwrap_or(i64::MAX), limit as i64],
+            row_to_message,
+        )?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.reverse();
+    Ok(rows)
+}
+
+/// Full-text search over all history, newest first. Each word must appear (prefix match).
+pub fn search(conn: &Connection, text: &str, limit: usize) -> Result<Vec<Message>, StoreError> {
+    let query = text
+        .split_whitespace()
+        .map(|w| format!("\"{}\"*", w.replace('"', "\"\"")))
+        .collect::<Vec<_>>()
+        .join(" ");
+    if query.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages_fts f JOIN messages m ON m.id = f.rowid
+         JOIN conversations c ON c.id = m.conversation
+         WHERE messages_fts MATCH ?1 ORDER BY m.id DESC LIMIT ?2"
+    ))?;
+    let rows = stmt
+        .query_map(params![query, limit as i64], row_to_message)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}

@@ -1,0 +1,194 @@
+//! Owns the profile's SQLite database: schema migrations, and a dedicated store thread that
+//! runs every query off the async runtime. Jobs that arrive together share one transaction
+//! (group commit); each job runs in its own savepoint, and its answer is sent only after the
+//! commit, so "queued" and "acked" always mean "on disk".
+
+mod contacts;
+mod messages;
+mod schema;
+#[cfg(test)]
+mod tests;
+mod transfers;
+
+pub use contacts::*;
+pub use messages::*;
+pub use transfers::*;
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::Connection;
+
+use crate::identity::PeerId;
+use tokio::sync::oneshot;
+
+/// File name of the database inside a profile folder.
+pub const DB_FILE: &str = "natter.db";
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite said no.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The schema could not be brought up to date.
+    #[error("cannot update the database schema of {path}: {reason}")]
+    Migration {
+        /// The database file.
+        path: PathBuf,
+        /// What failed.
+        reason: String,
+    },
+    /// The database could not be opened.
+    #[error("cannot open the database {path}: {source}. Check the profile folder is writable")]
+    Open {
+        /// The database file.
+        path: PathBuf,
+        /// SQLite's error.
+        source: rusqlite::Error,
+    },
+    /// The store thread has stopped (node shutting down).
+    #[error("the database is closed")]
+    Closed,
+    /// A row holds a value this build cannot read.
+    #[error("unreadable value in the database: {0}")]
+    Corrupt(String),
+}
+
+type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
+type Job = Box<dyn FnOnce(&Connection) -> Reply + Send>;
+
+/// A handle to the store thread. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    jobs: mpsc::Sender<Job>,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Opens (creating and migrating) a database file and applies the connection settings.
+pub fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let mut conn = Connection::open(path).map_err(|source| StoreError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))?;
+    // FULL: outbox rows and acks must survive power loss, not only a crash.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    schema::migrate(&mut conn).map_err(|e| StoreError::Migration {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    Ok(conn)
+}
+
+impl rusqlite::ToSql for PeerId {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.to_string().into())
+    }
+}
+
+impl rusqlite::types::FromSql for PeerId {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        value
+            .as_str()?
+            .parse()
+            .map_err(|e| rusqlite::types::FromSqlError::Other(Box::new(e)))
+    }
+}
+
+impl Store {
+    /// Opens the database of a profile folder and starts the store thread.
+    pub fn open(profile: &Path) -> Result<Self, StoreError> {
+        let conn = open_connection(&profile.join(DB_FILE))?;
+        Ok(Self::spawn(conn))
+    }
+
+    /// Starts the store thread on an open connection.
+    pub fn spawn(conn: Connection) -> Self {
+        let (jobs, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("natter-store".into())
+            .spawn(move || run(conn, rx))
+            .map(|_| ())
+            .unwrap_or_else(|e| tracing::error!(error = %e, "store thread did not start"));
+        Self { jobs }
+    }
+
+    /// Runs `f` on the store thread inside a transaction; answers after the commit.
+    pub async fn call<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let result = savepoint(conn, f);
+            Box::new(move |commit: Result<(), String>| {
+                let answer = match commit {
+                    Ok(()) => result,
+                    Err(e) => Err(StoreError::Corrupt(format!("commit failed: {e}"))),
+                };
+                let _ = tx.send(answer);
+            })
+        });
+        self.jobs.send(job).map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+fn savepoint<R>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> Result<R, StoreError>,
+) -> Result<R, StoreError> {
+    conn.execute_batch("SAVEPOINT job")?;
+    match f(conn) {
+        Ok(r) => {
+            conn.execute_batch("RELEASE job")?;
+            Ok(r)
+        }
+        Err(e) => {
+            conn.execute_batch("ROLLBACK TO job; RELEASE job")?;
+            Err(e)
+        }
+    }
+}
+
+/// Most jobs one transaction takes before it commits.
+const GROUP_MAX: usize = 256;
+
+fn run(conn: Connection, rx: mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < GROUP_MAX {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let began = conn.execute_batch("BEGIN IMMEDIATE");
+        let replies: Vec<Reply> = batch.into_iter().map(|job| job(&conn)).collect();
+        let commit = began
+            .and_then(|_| conn.execute_batch("COMMIT"))
+            .map_err(|e| {
+                let _ = conn.execute_batch("ROLLBACK");
+                e.to_string()
+            });
+        if let Err(e) = &commit {
+            tracing::error!(error = %e, "store commit failed");
+        }
+        for reply in replies {
+            reply(commit.clone());
+        }
+    }
+    tracing::debug!("store thread stopped");
+}

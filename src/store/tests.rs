@@ -1,0 +1,165 @@
+use super::*;
+use crate::identity::Identity;
+use crate::session::IncomingChat;
+
+fn db() -> (Connection, PeerId, PeerId, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = open_connection(&dir.path().join(DB_FILE)).unwrap();
+    (
+        conn,
+        Identity::generate().peer_id(),
+        Identity::generate().peer_id(),
+        dir,
+    )
+}
+
+fn incoming(seq: u64, id: u8, text: &str) -> IncomingChat {
+    IncomingChat {
+        msg_id: [id; 16],
+        seq,
+        timestamp_ms: 1,
+        text: text.into(),
+    }
+}
+
+#[test]
+fn settings_are_wal_and_full_sync() {
+    let (conn, ..) = db();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    let sync: i64 = conn
+        .query_row("PRAGMA synchronous", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    assert_eq!(sync, 2);
+}
+
+#[test]
+fn outbox_holds_messages_until_acked_in_seq_order() {
+    let (conn, me, peer, _d) = db();
+    for t in ["one", "two", "three"] {
+        enqueue(&conn, &me, &peer, t).unwrap();
+    }
+    let pending = unacked(&conn, &me, &peer).unwrap();
+    assert_eq!(
+        pending.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+    assert_eq!(mark_sent(&conn, &me, &peer, 3).unwrap().len(), 3);
+    assert_eq!(apply_ack(&conn, &me, &peer, 2).unwrap().len(), 2);
+    let pending = unacked(&conn, &me, &peer).unwrap();
+    assert_eq!(
+        pending.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(),
+        vec!["three"]
+    );
+    assert_eq!(apply_read(&conn, &me, &peer, 3).unwrap().len(), 3);
+    let states: Vec<_> = history(&conn, &me, &peer, 10, None)
+        .unwrap()
+        .iter()
+        .map(|m| m.state)
+        .collect();
+    assert_eq!(states, vec![MessageState::Read; 3]);
+    assert!(unacked(&conn, &me, &peer).unwrap().is_empty());
+}
+
+#[test]
+fn receive_is_idempotent_in_order_and_refuses_replays() {
+    let (conn, me, peer, _d) = db();
+    let (out, ack) = receive(
+        &conn,
+        &me,
+        &peer,
+        &[incoming(1, 1, "a"), incoming(2, 2, "b")],
+    )
+    .unwrap();
+    assert_eq!(ack, 2);
+    assert!(out.iter().all(|o| matches!(o, Received::Stored(_))));
+    // Re-sent after a reconnect: duplicates, same ack.
+    let (out, ack) = receive(&conn, &me, &peer, &[incoming(2, 2, "b")]).unwrap();
+    assert_eq!((out, ack), (vec![Received::Duplicate], 2));
+    // A gap is not stored.
+    let (out, ack) = receive(&conn, &me, &peer, &[incoming(5, 5, "e")]).unwrap();
+    assert_eq!(
+        (out, ack),
+        (
+            vec![Received::OutOfOrder {
+                expected: 3,
+                got: 5
+            }],
+            2
+        )
+    );
+    // A replayed message id under a fresh seq: no second row.
+    let (out, _) = receive(&conn, &me, &peer, &[incoming(3, 1, "a")]).unwrap();
+    assert_eq!(out, vec![Received::Duplicate]);
+    assert_eq!(history(&conn, &me, &peer, 10, None).unwrap().len(), 2);
+}
+
+#[test]
+fn search_finds_words_newest_first_and_survives_fts_syntax() {
+    let (conn, me, peer, _d) = db();
+    enqueue(&conn, &me, &peer, "lunch at noon?").unwrap();
+    receive(
+        &conn,
+        &me,
+        &peer,
+        &[incoming(1, 9, "yes, lunch sounds good")],
+    )
+    .unwrap();
+    let found = search(&conn, "lunch", 10).unwrap();
+    assert_eq!(found.len(), 2);
+    assert_eq!(found[0].text, "yes, lunch sounds good");
+    assert_eq!(search(&conn, "noo", 10).unwrap().len(), 1);
+    assert!(search(&conn, "\" OR NEAR(", 10).unwrap().is_empty());
+    assert!(search(&conn, "   ", 10).unwrap().is_empty());
+}
+
+#[test]
+fn contacts_requests_and_blocks() {
+    let (conn, _me, peer, _d) = db();
+    assert!(add_request(&conn, &peer).unwrap());
+    assert_eq!(
+        list_contacts(&conn, ContactState::Request).unwrap().len(),
+        1
+    );
+    let mut c = get_contact(&conn, &peer).unwrap().unwrap();
+    c.state = ContactState::Contact;
+    c.nickname = "bob".into();
+    upsert_contact(&conn, &c).unwrap();
+    assert!(!add_request(&conn, &peer).unwrap());
+    assert_eq!(
+        list_contacts(&conn, ContactState::Contact).unwrap(),
+        vec![c]
+    );
+    set_blocked(&conn, &peer, true).unwrap();
+    assert!(is_blocked(&conn, &peer).unwrap());
+    assert_eq!(blocked(&conn).unwrap(), vec![peer]);
+    set_blocked(&conn, &peer, false).unwrap();
+    assert!(!is_blocked(&conn, &peer).unwrap());
+}
+
+#[tokio::test]
+async fn store_thread_answers_after_commit_and_rolls_back_failed_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store.call(|c| set_setting(c, "k", "v")).await.unwrap();
+    let failed = store
+        .call(|c| {
+            set_setting(c, "k", "changed")?;
+            Err::<(), _>(StoreError::Corrupt("boom".into()))
+        })
+        .await;
+    assert!(failed.is_err());
+    assert_eq!(
+        store
+            .call(|c| get_setting(c, "k"))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("v")
+    );
+    // Reopened from disk: committed.
+    let conn = open_connection(&dir.path().join(DB_FILE)).unwrap();
+    assert_eq!(get_setting(&conn, "k").unwrap().as_deref(), Some("v"));
+}

@@ -1,0 +1,207 @@
+//! Owns the QUIC endpoint: one quinn `Endpoint` on one UDP socket per node, TLS 1.3 (rustls)
+//! with both sides authenticated by their ed25519 keys, ALPN `natter/1`, and the timers.
+
+mod verify;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer};
+use rustls::sign::CertifiedKey;
+
+use crate::identity::{Identity, PeerId};
+
+/// ALPN protocol id of peer sessions.
+pub const ALPN: &[u8] = b"natter/1";
+/// QUIC keep-alive: a PING after this much silence keeps NAT bindings and detects loss.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(4);
+/// QUIC idle timeout: a peer silent this long (about three missed keep-alives) is gone.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a dial waits for the handshake before it reports the peer unreachable.
+pub const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
+/// Label of the TLS exporter that derives the session id.
+pub const EXPORTER_LABEL: &[u8] = b"EXPORTER-natter-session-id";
+
+/// Application close code: normal close.
+pub const CLOSE_NORMAL: u32 = 0;
+/// Application close code: refused by the peer's privacy policy.
+pub const CLOSE_REFUSED: u32 = 1;
+/// Application close code: replaced by another connection between the same peers.
+pub const CLOSE_REPLACED: u32 = 2;
+
+/// Why the endpoint could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// The UDP socket could not be bound.
+    #[error(
+        "cannot listen on {addr}: {source}. Is another Natter using this port? Try another --listen address"
+    )]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The TLS configuration was refused.
+    #[error("TLS setup failed: {0}")]
+    Tls(String),
+}
+
+/// Why a dial failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DialError {
+    /// The peer at the address holds another key than the pinned one.
+    #[error(
+        "the peer at {addr} presented the key {presented}, not the pinned {expected}; refusing to talk to it. If your contact reinstalled Natter, verify the new key with them first"
+    )]
+    WrongKey {
+        /// Address dialled.
+        addr: SocketAddr,
+        /// Pinned key.
+        expected: PeerId,
+        /// Key presented.
+        presented: PeerId,
+    },
+    /// The peer refused us (contacts-only, or a decision of theirs).
+    #[error("the peer refused the connection: {0}")]
+    Refused(String),
+    /// Nothing answered, or the connection failed.
+    #[error("could not reach {addr}: {reason}")]
+    Unreachable {
+        /// Address dialled.
+        addr: SocketAddr,
+        /// What happened.
+        reason: String,
+    },
+}
+
+/// Builds the node's endpoint on one UDP socket, ready to accept and dial.
+pub fn endpoint(identity: &Identity, addr: SocketAddr) -> Result<quinn::Endpoint, TransportError> {
+    let key = certified_key(identity)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| TransportError::Tls(e.to_string()))?
+        .with_client_cert_verifier(Arc::new(verify::AnyKey))
+        .with_cert_resolver(Arc::new(
+            rustls::server::AlwaysResolvesServerRawPublicKeys::new(key),
+        ));
+    tls.alpn_protocols = vec![ALPN.to_vec()];
+    let quic = QuicServerConfig::try_from(Arc::new(tls))
+        .map_err(|e| TransportError::Tls(e.to_string()))?;
+    let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic));
+    server.transport_config(transport_config());
+    quinn::Endpoint::server(server, addr).map_err(|source| TransportError::Bind { addr, source })
+}
+
+fn transport_config() -> Arc<quinn::TransportConfig> {
+    let mut t = quinn::TransportConfig::default();
+    t.keep_alive_interval(Some(KEEP_ALIVE));
+    t.max_idle_timeout(quinn::IdleTimeout::try_from(IDLE_TIMEOUT).ok());
+    Arc::new(t)
+}
+
+fn certified_key(identity: &Identity) -> Result<Arc<CertifiedKey>, TransportError> {
+    let der = PrivatePkcs8KeyDer::from(identity.pkcs8_der());
+    let signer = rustls::crypto::ring::sign::any_eddsa_type(&der)
+        .map_err(|e| TransportError::Tls(e.to_string()))?;
+    let spki = CertificateDer::from(verify::spki_of(&identity.peer_id()));
+    Ok(Arc::new(CertifiedKey::new(vec![spki], signer)))
+}
+
+/// A dialler's TLS configuration that accepts only `expected`.
+struct Pinned {
+    config: quinn::ClientConfig,
+    presented: Arc<Mutex<Option<PeerId>>>,
+}
+
+fn pinned_client(identity: &Identity, expected: PeerId) -> Result<Pinned, TransportError> {
+    let key = certified_key(identity)?;
+    let presented = Arc::new(Mutex::new(None));
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| TransportError::Tls(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verify::PinnedKey {
+            expected,
+            presented: presented.clone(),
+        }))
+        .with_client_cert_resolver(Arc::new(
+            rustls::client::AlwaysResolvesClientRawPublicKeys::new(key),
+        ));
+    tls.alpn_protocols = vec![ALPN.to_vec()];
+    let quic = QuicClientConfig::try_from(Arc::new(tls))
+        .map_err(|e| TransportError::Tls(e.to_string()))?;
+    let mut config = quinn::ClientConfig::new(Arc::new(quic));
+    config.transport_config(transport_config());
+    Ok(Pinned { config, presented })
+}
+
+/// Dials `addr`, accepting only the key `expected`.
+pub async fn dial(
+    endpoint: &quinn::Endpoint,
+    identity: &Identity,
+    expected: PeerId,
+    addr: SocketAddr,
+) -> Result<quinn::Connection, DialError> {
+    let unreachable = |reason: String| DialError::Unreachable { addr, reason };
+    let pinned = pinned_client(identity, expected).map_err(|e| unreachable(e.to_string()))?;
+    let connecting = endpoint
+        .connect_with(pinned.config, addr, "natter.invalid")
+        .map_err(|e| unreachable(e.to_string()))?;
+    let result = match tokio::time::timeout(DIAL_TIMEOUT, connecting).await {
+        Ok(r) => r,
+        Err(_) => Err(quinn::ConnectionError::TimedOut),
+    };
+    match result {
+        Ok(conn) => Ok(conn),
+        Err(e) => {
+            let presented = pinned.presented.lock().ok().and_then(|p| *p);
+            Err(match presented {
+                Some(presented) => DialError::WrongKey {
+                    addr,
+                    expected,
+                    presented,
+                },
+                None => classify(addr, &e),
+            })
+        }
+    }
+}
+
+/// Maps a connection error to what the user should hear.
+pub fn classify(addr: SocketAddr, e: &quinn::ConnectionError) -> DialError {
+    match e {
+        quinn::ConnectionError::ApplicationClosed(c)
+            if c.error_code == quinn::VarInt::from_u32(CLOSE_REFUSED) =>
+        {
+            DialError::Refused(String::from_utf8_lossy(&c.reason).into_owned())
+        }
+        quinn::ConnectionError::TimedOut => DialError::Unreachable {
+            addr,
+            reason: "no answer (is the peer running, and the address right?)".into(),
+        },
+        other => DialError::Unreachable {
+            addr,
+            reason: other.to_string(),
+        },
+    }
+}
+
+/// The authenticated key of a connection's peer.
+pub fn peer_of(conn: &quinn::Connection) -> Option<PeerId> {
+    let any = conn.peer_identity()?;
+    let certs = any.downcast::<Vec<CertificateDer<'static>>>().ok()?;
+    verify::peer_of_spki(certs.first()?.as_ref())
+}
+
+/// The session id of a connection: 16 bytes from the TLS exporter (RFC 8446 §7.5).
+pub fn session_id(conn: &quinn::Connection) -> Option<[u8; 16]> {
+    let mut out = [0u8; 16];
+    conn.export_keying_material(&mut out, EXPORTER_LABEL, b"")
+        .ok()?;
+    Some(out)
+}

@@ -1,0 +1,8 @@
+//! System tests: the real `natter-cli` binary, several processes, loopback only.
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
+mod chat;
+mod crash;
+mod errors;
+mod files;
+mod support;

@@ -1,0 +1,172 @@
+//! Drives the real `natter-cli` binary as separate processes on loopback.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_natter-cli");
+
+/// A one-shot `natter-cli --profile P ARGS...`.
+pub fn cli(profile: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("--profile")
+        .arg(profile)
+        .arg("--no-mdns") // these tests stay on loopback; LAN tests use namespaces
+        .arg("--downloads")
+        .arg(profile.join("downloads")) // never the user's real Downloads folder
+        .args(args)
+        .output()
+        .expect("natter-cli runs")
+}
+
+/// stdout of a one-shot command that must succeed.
+pub fn ok(profile: &Path, args: &[&str]) -> String {
+    let out = cli(profile, args);
+    assert!(
+        out.status.success(),
+        "natter-cli {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The JSON answer of a one-shot command run with --json.
+pub fn json(profile: &Path, args: &[&str]) -> Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    serde_json::from_str(&ok(profile, &all)).expect("json answer")
+}
+
+/// A `natter-cli run` process.
+pub struct Node {
+    child: Child,
+    stdin: ChildStdin,
+    lines: mpsc::Receiver<Value>,
+    pub profile: PathBuf,
+    pub addr: String,
+    pub id: String,
+    pub seen: Vec<Value>,
+}
+
+impl Node {
+    pub fn start(profile: &Path) -> Node {
+        let mut child = Command::new(BIN)
+            .arg("--profile")
+            .arg(profile)
+            .arg("--downloads")
+            .arg(profile.join("downloads"))
+            .args(["--no-mdns", "run", "--listen", "127.0.0.1:0"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("natter-cli run starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let stdin = child.stdin.take().expect("stdin");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str::<Value>(&line)
+                    && tx.send(v).is_err()
+                {
+                    break;
+                }
+            }
+        });
+        let mut node = Node {
+            child,
+            stdin,
+            lines,
+            profile: profile.to_path_buf(),
+            addr: String::new(),
+            id: String::new(),
+            seen: Vec::new(),
+        };
+        let started = node.wait_for(20, |e| e["event"] == "started");
+        node.addr = started["listen"].as_str().unwrap_or_default().to_string();
+        node.id = started["peer_id"].as_str().unwrap_or_default().to_string();
+        node
+    }
+
+    /// The next line matching `f` (events and answers alike).
+    pub fn wait_for(&mut self, secs: u64, f: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(v) => {
+                    self.seen.push(v.clone());
+                    if f(&v) {
+                        return v;
+                    }
+                }
+                Err(_) => {
+                    let tail: Vec<String> = self
+                        .seen
+                        .iter()
+                        .rev()
+                        .take(15)
+                        .map(|v| v.to_string())
+                        .collect();
+                    panic!("timed out after {secs}s; last lines:\n{}", tail.join("\n"));
+                }
+            }
+        }
+    }
+
+    /// Counts lines matching `f` until `n` are seen.
+    pub fn count(&mut self, n: usize, secs: u64, f: impl Fn(&Value) -> usize) {
+        let mut total = 0;
+        while total < n {
+            let v = self.wait_for(secs, |v| f(v) > 0);
+            total += f(&v);
+        }
+    }
+
+    /// Writes a JSON command line to the node's stdin.
+    pub fn command(&mut self, cmd: &Value) {
+        writeln!(self.stdin, "{cmd}").expect("stdin");
+    }
+
+    pub fn kill9(mut self) {
+        let _ = self.child.kill(); // SIGKILL
+        let _ = self.child.wait();
+    }
+
+    pub fn stop(mut self) {
+        ok(&self.profile.clone(), &["stop"]);
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Two running nodes that have each other as contacts, connected.
+pub fn pair(dir: &Path) -> (Node, Node) {
+    let mut a = Node::start(&dir.join("a"));
+    let b = Node::start(&dir.join("b"));
+    ok(
+        &a.profile,
+        &["contact", "add", &b.id, "--name", "bob", "--addr", &b.addr],
+    );
+    ok(
+        &b.profile,
+        &[
+            "contact", "add", &a.id, "--name", "alice", "--addr", &a.addr,
+        ],
+    );
+    let bid = b.id.clone();
+    a.wait_for(20, |e| {
+        e["event"] == "connected" && e["peer"] == bid.as_str()
+    });
+    (a, b)
+}

@@ -1,0 +1,10 @@
+//! Integration tests of the core: several real nodes in one process on loopback, real QUIC,
+//! real SQLite.
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
+mod files;
+mod hostile;
+mod lan;
+mod messaging;
+mod policy;
+mod support;

@@ -1,0 +1,169 @@
+//! Key pinning, the block list, contacts-only and the requests inbox.
+
+use natter::node::{DialFailure, Event, PrivacyMode};
+use natter::store::{Contact, MessageState};
+
+use crate::support::node;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dialling_a_pinned_contact_that_presents_another_key_is_refused() {
+    let mut a = node().await;
+    let b = node().await;
+    let impostor = node().await;
+    let mut c = Contact::new(b.id());
+    c.addr = Some(impostor.addr.to_string());
+    a.handle.add_contact(c).await.unwrap();
+    let e = a
+        .wait_for(10, |e| matches!(e, Event::DialFailed { .. }))
+        .await;
+    let Event::DialFailed { kind, error, .. } = e else {
+        unreachable!()
+    };
+    assert_eq!(kind, DialFailure::WrongKey);
+    assert!(error.contains(&impostor.id().to_string()), "{error}");
+    assert!(error.contains("refusing"), "{error}");
+    let m = a.handle.send(b.id(), "secret".into()).await.unwrap();
+    let events = a.drain(500).await;
+    assert!(
+        !events.iter().any(|e| matches!(e, Event::Connected { .. })),
+        "{events:?}"
+    );
+    assert_eq!(
+        a.handle.history(b.id(), 5, None).await.unwrap()[0].state,
+        MessageState::Queued,
+        "{m:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocked_peer_is_closed_before_any_frame_and_silently() {
+    let mut a = node().await;
+    let mut b = node().await;
+    b.handle.block(a.id()).await.unwrap();
+    a.add(&b).await;
+    a.handle.send(b.id(), "let me in".into()).await.unwrap();
+    let seen_a = a.drain(2000).await;
+    let seen_b = b.drain(100).await;
+    assert!(
+        !seen_b.iter().any(|e| matches!(
+            e,
+            Event::Connected { .. } | Event::MessageReceived { .. } | Event::RequestReceived { .. }
+        )),
+        "{seen_b:?}"
+    );
+    assert!(
+        !seen_a
+            .iter()
+            .any(|e| matches!(e, Event::Connected { .. } | Event::MessageDelivered { .. })),
+        "{seen_a:?}"
+    );
+    // Silently: the blocked party is not told it was refused.
+    assert!(
+        !seen_a.iter().any(|e| matches!(
+            e,
+            Event::DialFailed {
+                kind: DialFailure::Refused,
+                ..
+            }
+        )),
+        "{seen_a:?}"
+    );
+    assert!(b.handle.requests().await.unwrap().is_empty());
+    assert_eq!(b.handle.blocked().await.unwrap(), vec![a.id()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contacts_only_refuses_strangers_with_a_clear_reason() {
+    let mut a = node().await;
+    let mut b = node().await;
+    b.handle
+        .set_privacy(PrivacyMode::ContactsOnly)
+        .await
+        .unwrap();
+    a.add(&b).await;
+    let e = a
+        .wait_for(10, |e| matches!(e, Event::DialFailed { .. }))
+        .await;
+    let Event::DialFailed { kind, error, .. } = e else {
+        unreachable!()
+    };
+    assert_eq!(kind, DialFailure::Refused, "{error}");
+    assert!(error.contains("contacts only"), "{error}");
+    let aid = a.id();
+    b.wait_for(
+        10,
+        |e| matches!(e, Event::StrangerRefused { peer } if *peer == aid),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strangers_land_in_requests_until_accepted() {
+    let mut a = node().await;
+    let mut b = node().await;
+    a.add(&b).await;
+    a.handle
+        .send(b.id(), "hi, we met at the conference".into())
+        .await
+        .unwrap();
+    let aid = a.id();
+    b.wait_for(
+        10,
+        |e| matches!(e, Event::RequestReceived { peer } if *peer == aid),
+    )
+    .await;
+    b.wait_for(10, |e| matches!(e, Event::MessageReceived { .. }))
+        .await;
+    a.wait_for(10, |e| matches!(e, Event::MessageDelivered { .. }))
+        .await;
+    let requests = b.handle.requests().await.unwrap();
+    assert_eq!(
+        requests.iter().map(|c| c.peer).collect::<Vec<_>>(),
+        vec![aid]
+    );
+    assert!(b.handle.contacts().await.unwrap().is_empty());
+    // b cannot write to a stranger before accepting.
+    assert!(b.handle.send(aid, "who?".into()).await.is_err());
+    b.handle.accept(aid).await.unwrap();
+    assert!(b.handle.requests().await.unwrap().is_empty());
+    assert_eq!(b.handle.contacts().await.unwrap().len(), 1);
+    assert!(b.handle.send(aid, "welcome".into()).await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adding_a_stranger_mid_session_makes_it_a_contact_at_once() {
+    let a = node().await;
+    let mut b = node().await;
+    a.add(&b).await;
+    let aid = a.id();
+    b.wait_for(
+        10,
+        |e| matches!(e, Event::Connected { peer, .. } if *peer == aid),
+    )
+    .await;
+    // While a is a stranger to b, its typing is not shown.
+    a.handle
+        .set_typing(b.id(), natter::wire::TypingState::Typing)
+        .await
+        .unwrap();
+    let early = b.drain(300).await;
+    assert!(
+        !early.iter().any(|e| matches!(e, Event::Typing { .. })),
+        "{early:?}"
+    );
+    b.add(&a).await;
+    a.handle
+        .set_typing(b.id(), natter::wire::TypingState::Paused)
+        .await
+        .unwrap();
+    b.wait_for(10, |e| {
+        matches!(
+            e,
+            Event::Typing {
+                state: natter::wire::TypingState::Paused,
+                ..
+            }
+        )
+    })
+    .await;
+}
