@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 use data_encoding::BASE32_NOPAD;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
-use ed25519_dalek::{SigningKey, VerifyingKey};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256, Sha512};
 
 /// File name of the identity key inside a profile folder.
@@ -43,6 +43,15 @@ pub enum PeerIdError {
 }
 
 impl PeerId {
+    /// Whether `sig` is this key's signature of `msg` (strict verification: no malleable
+    /// or small-order forms).
+    pub fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
+        let (Ok(key), Ok(sig)) = (self.verifying_key(), Signature::from_slice(sig)) else {
+            return false;
+        };
+        key.verify_strict(msg, &sig).is_ok()
+    }
+
     /// The PeerId of raw public key bytes (checked to be a valid ed25519 point).
     pub fn from_bytes(bytes: [u8; 32]) -> Result<Self, PeerIdError> {
         VerifyingKey::from_bytes(&bytes).map_err(|_| PeerIdError::NotAKey)?;
@@ -276,6 +285,35 @@ impl Identity {
         PeerId(self.key.verifying_key().to_bytes())
     }
 
+    /// Signs `msg` (callers prefix a context string of their own, so a signature made for one
+    /// purpose is never valid for another).
+    pub fn sign(&self, msg: &[u8]) -> [u8; 64] {
+        self.key.sign(msg).to_bytes()
+    }
+
+    /// A secret only this identity and `other` can compute: X25519 of the two keys in their
+    /// Montgomery form, hashed with both keys in a fixed order. Used for pairwise lookup
+    /// tokens at the rendezvous, never as an encryption key.
+    pub fn pair_secret(&self, other: &PeerId, context: &[u8]) -> Option<[u8; 32]> {
+        let theirs = other.verifying_key().ok()?.to_montgomery();
+        let shared = theirs * self.key.to_scalar();
+        if shared.to_bytes() == [0u8; 32] {
+            return None;
+        }
+        let me = self.peer_id();
+        let (lo, hi) = if me.as_bytes() <= other.as_bytes() {
+            (me, *other)
+        } else {
+            (*other, me)
+        };
+        let mut h = Sha256::new();
+        h.update(context);
+        h.update(lo.as_bytes());
+        h.update(hi.as_bytes());
+        h.update(shared.to_bytes());
+        Some(h.finalize().into())
+    }
+
     /// The private key as PKCS#8 DER (for the TLS stack).
     pub(crate) fn pkcs8_der(&self) -> Vec<u8> {
         match self.key.to_pkcs8_der() {
@@ -288,6 +326,29 @@ impl Identity {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pair_secrets_agree_and_differ_per_pair() {
+        let (a, b, c) = (
+            Identity::generate(),
+            Identity::generate(),
+            Identity::generate(),
+        );
+        let ab = a.pair_secret(&b.peer_id(), b"t").unwrap();
+        assert_eq!(Some(ab), b.pair_secret(&a.peer_id(), b"t"));
+        assert_ne!(Some(ab), a.pair_secret(&c.peer_id(), b"t"));
+        assert_ne!(Some(ab), a.pair_secret(&b.peer_id(), b"u"));
+    }
+
+    #[test]
+    fn signatures_verify_only_for_their_key_and_message() {
+        let (a, b) = (Identity::generate(), Identity::generate());
+        let sig = a.sign(b"hello");
+        assert!(a.peer_id().verify(b"hello", &sig));
+        assert!(!a.peer_id().verify(b"hellO", &sig));
+        assert!(!b.peer_id().verify(b"hello", &sig));
+        assert!(!a.peer_id().verify(b"hello", &sig[..63]));
+    }
 
     #[test]
     fn peer_id_text_round_trips() {

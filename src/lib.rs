@@ -10,6 +10,7 @@ pub mod files;
 pub mod identity;
 pub mod node;
 pub mod profile;
+pub mod rendezvous;
 pub mod session;
 pub mod store;
 pub mod transport;

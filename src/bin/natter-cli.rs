@@ -39,6 +39,22 @@ struct Cli {
     /// Interfaces for mDNS: real LAN adapters only, loopback only, or all.
     #[arg(long, global = true, value_enum, default_value = "lan")]
     mdns_interfaces: Interfaces,
+    /// Rendezvous server (host:port) to register with and find contacts through.
+    #[arg(
+        long,
+        global = true,
+        env = "NATTER_RENDEZVOUS",
+        requires = "rendezvous_key"
+    )]
+    rendezvous: Option<SocketAddr>,
+    /// The rendezvous server's key, as `natter-rendezvous` printed it.
+    #[arg(
+        long,
+        global = true,
+        env = "NATTER_RENDEZVOUS_KEY",
+        requires = "rendezvous"
+    )]
+    rendezvous_key: Option<PeerId>,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -294,6 +310,10 @@ async fn real_main() -> Result<()> {
         Some(p) => p,
         None => default_profile()?,
     };
+    let rendezvous = cli
+        .rendezvous
+        .zip(cli.rendezvous_key)
+        .map(|(addr, key)| natter::rendezvous::RendezvousConfig { addr, key });
     match cli.command {
         Cmd::Id => {
             let id = Identity::load_or_create(&profile)?;
@@ -310,7 +330,7 @@ async fn real_main() -> Result<()> {
                 name,
                 interfaces: cli.mdns_interfaces,
             });
-            run(profile, listen, discovery, cli.downloads).await
+            run(profile, listen, discovery, cli.downloads, rendezvous).await
         }
         Cmd::Doctor => doctor(cli.json),
         other => {
@@ -326,6 +346,7 @@ async fn real_main() -> Result<()> {
                 cli.json,
                 discovery,
                 cli.downloads,
+                rendezvous,
             )
             .await
         }
@@ -375,6 +396,7 @@ async fn one_shot(
     json: bool,
     discovery: Option<DiscoveryConfig>,
     downloads: Option<PathBuf>,
+    rendezvous: Option<natter::rendezvous::RendezvousConfig>,
 ) -> Result<()> {
     let socket = profile.join(control::SOCKET_FILE);
     if let Some(answer) = control::request(&socket, &cmd).await? {
@@ -387,6 +409,7 @@ async fn one_shot(
     config.autodial = cmd.needs_network();
     config.discovery = discovery.filter(|_| cmd.needs_network());
     config.downloads = downloads;
+    config.rendezvous = rendezvous.filter(|_| cmd.needs_network());
     let (node, _events) = Node::start(config).await?;
     if matches!(cmd, Command::Nearby) {
         // Records take about a second to resolve (probing); listen a little longer.
@@ -431,8 +454,10 @@ async fn run(
     listen: SocketAddr,
     discovery: Option<DiscoveryConfig>,
     downloads: Option<PathBuf>,
+    rendezvous: Option<natter::rendezvous::RendezvousConfig>,
 ) -> Result<()> {
     let mut config = NodeConfig::new(&profile);
+    config.rendezvous = rendezvous;
     config.listen = listen;
     config.discovery = discovery;
     config.downloads = downloads;

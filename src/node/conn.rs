@@ -153,11 +153,21 @@ async fn dial_loop(inner: &Arc<Inner>, peer: PeerId) {
             .as_deref()
             .and_then(|a| a.parse::<SocketAddr>().ok());
         let lan = super::lan::candidates(inner, &peer);
-        tracing::debug!(peer = ?peer, stored = ?stored, lan = ?lan, "dialling");
-        if stored.is_none() && lan.is_empty() {
-            return; // nowhere to dial; a LAN sighting starts a new loop
+        let found = super::rendezvous::candidates(inner, &peer).await;
+        tracing::debug!(peer = ?peer, stored = ?stored, lan = ?lan, rendezvous = ?found, "dialling");
+        if stored.is_none() && lan.is_empty() && found.is_empty() {
+            if inner.rv.is_none() {
+                return; // nowhere to dial; a LAN sighting starts a new loop
+            }
+            // Offline at the rendezvous: look again later, or when its dial signal comes.
+            tokio::select! {
+                _ = tokio::time::sleep(backoff.max(Duration::from_secs(5))) => {}
+                _ = inner.wake.notified() => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(30));
+            continue;
         }
-        let failure = match dial_any(inner, peer, stored, lan).await {
+        let failure = match dial_any(inner, peer, stored, lan, found).await {
             Ok((conn, addr)) => {
                 let span =
                     tracing::info_span!("session", peer = ?peer, remote = %addr, dir = "out");
@@ -208,9 +218,17 @@ async fn dial_any(
     peer: PeerId,
     stored: Option<SocketAddr>,
     lan: Vec<SocketAddr>,
+    found: Vec<SocketAddr>,
 ) -> Result<(quinn::Connection, SocketAddr), DialError> {
     let mut set = tokio::task::JoinSet::new();
+    // (address, is a hint): a LAN record or a rendezvous answer is only a hint, so a wrong
+    // key there is not fatal for the contact; a stored address is the user's own word.
     let mut addrs: Vec<(SocketAddr, bool)> = lan.into_iter().map(|a| (a, true)).collect();
+    for a in found {
+        if !addrs.iter().any(|(b, _)| *b == a) {
+            addrs.push((a, true));
+        }
+    }
     if let Some(s) = stored
         && !addrs.iter().any(|(a, _)| *a == s)
     {

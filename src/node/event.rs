@@ -178,6 +178,19 @@ pub enum Event {
         /// The transfer.
         transfer: Transfer,
     },
+    /// The rendezvous registration changed: up (with the address it sees us at) or down.
+    Rendezvous {
+        /// Registered now.
+        online: bool,
+        /// What happened, in words.
+        detail: String,
+    },
+    /// Messages that waited in the rendezvous mailbox arrived (they also come as
+    /// `MessageReceived`), or ours were stored there / expired there.
+    Mailbox {
+        /// What happened, in words.
+        detail: String,
+    },
     /// Something went wrong that the user should hear about.
     Error {
         /// What happened and what to do.

@@ -7,6 +7,8 @@ mod drive;
 mod event;
 mod files;
 mod lan;
+mod mailbox;
+mod rendezvous;
 
 pub use event::{DialFailure, Event};
 
@@ -39,6 +41,9 @@ pub struct NodeConfig {
     pub discovery: Option<DiscoveryConfig>,
     /// Where received files go; `None`: the user's Downloads/Natter (or `downloads` in the profile).
     pub downloads: Option<PathBuf>,
+    /// The rendezvous server to register with and find contacts through; `None`: LAN and
+    /// stored addresses only.
+    pub rendezvous: Option<crate::rendezvous::RendezvousConfig>,
 }
 
 impl NodeConfig {
@@ -50,6 +55,7 @@ impl NodeConfig {
             autodial: true,
             discovery: Some(DiscoveryConfig::default()),
             downloads: None,
+            rendezvous: None,
         }
     }
 }
@@ -143,6 +149,16 @@ pub(crate) struct Inner {
     /// For each outgoing stream: the connection and offset it serves (lock after `active`).
     pub(crate) sending: Mutex<HashMap<[u8; 16], (usize, u64)>>,
     pub(crate) shutdown: AtomicBool,
+    /// The rendezvous client, when one is configured.
+    pub(crate) rv: Option<Arc<crate::rendezvous::Client>>,
+    /// Re-register now (contacts changed).
+    pub(crate) rv_wake: tokio::sync::Notify,
+    /// `issued_ms` of our last registration (must grow).
+    pub(crate) rv_issued: Mutex<u64>,
+    /// Addresses from dial signals, used by the next dial of that peer.
+    pub(crate) rv_hints: Mutex<HashMap<PeerId, Vec<SocketAddr>>>,
+    /// Contacts' mailbox prekeys and their expiry, from verified records.
+    pub(crate) rv_prekeys: Mutex<HashMap<PeerId, ([u8; 32], u64)>>,
     _lock: std::fs::File,
 }
 
@@ -212,6 +228,13 @@ impl Node {
             .await?
             .and_then(|s| serde_json::from_str::<(Status, String)>(&s).ok())
             .unwrap_or((Status::Online, String::new()));
+        let rv = config.rendezvous.map(|c| {
+            Arc::new(crate::rendezvous::Client::new(
+                endpoint.clone(),
+                identity.clone(),
+                c,
+            ))
+        });
         let inner = Arc::new(Inner {
             me: identity.peer_id(),
             identity,
@@ -235,6 +258,11 @@ impl Node {
             sending: Mutex::new(HashMap::new()),
             next_conn: Default::default(),
             shutdown: Default::default(),
+            rv,
+            rv_wake: tokio::sync::Notify::new(),
+            rv_issued: Mutex::new(0),
+            rv_hints: Mutex::new(HashMap::new()),
+            rv_prekeys: Mutex::new(HashMap::new()),
             _lock: lock_file,
         });
         let handle = NodeHandle { inner };
@@ -251,8 +279,10 @@ impl Node {
         if let Some(d) = &config.discovery {
             lan::start(&handle.inner, d).await;
         }
+        rendezvous::start(&handle.inner);
+        let findable = handle.inner.rv.is_some();
         for c in handle.contacts().await? {
-            if config.autodial && c.addr.is_some() {
+            if config.autodial && (c.addr.is_some() || findable) {
                 conn::ensure_dialing(&handle.inner, c.peer);
             }
         }
@@ -316,7 +346,8 @@ impl NodeHandle {
             })
             .await?;
         self.to_session(&saved.peer, conn::Cmd::Refresh);
-        if saved.addr.is_some() {
+        self.inner.rv_wake.notify_one();
+        if saved.addr.is_some() || self.inner.rv.is_some() {
             conn::ensure_dialing(&self.inner, saved.peer);
         }
         Ok(saved)
@@ -354,6 +385,7 @@ impl NodeHandle {
             })
             .await?;
         self.to_session(&peer, conn::Cmd::Refresh);
+        self.inner.rv_wake.notify_one();
         Ok(saved)
     }
 
@@ -366,6 +398,7 @@ impl NodeHandle {
         if let Some(live) = lock(&self.inner.sessions).get(&peer) {
             let _ = live.cmds.send(conn::Cmd::Close(transport::CLOSE_NORMAL));
         }
+        self.inner.rv_wake.notify_one();
         Ok(())
     }
 
@@ -375,7 +408,13 @@ impl NodeHandle {
             .store
             .call(move |c| store::set_blocked(c, &peer, false))
             .await?;
-        if self.contact(peer).await?.is_some_and(|c| c.addr.is_some()) {
+        self.inner.rv_wake.notify_one();
+        let findable = self.inner.rv.is_some();
+        if self
+            .contact(peer)
+            .await?
+            .is_some_and(|c| c.addr.is_some() || findable)
+        {
             conn::ensure_dialing(&self.inner, peer);
         }
         Ok(())
@@ -572,6 +611,10 @@ impl NodeHandle {
     /// Closes every session with a goodbye and the endpoint; waits up to 2 s for peers to hear.
     pub async fn shutdown(&self) {
         self.inner.shutdown.store(true, Ordering::SeqCst);
+        if let Some(rv) = &self.inner.rv {
+            // Leave presence at once rather than let it lapse.
+            let _ = tokio::time::timeout(Duration::from_secs(1), rv.unregister()).await;
+        }
         lan::stop(&self.inner).await;
         let cmds: Vec<_> = lock(&self.inner.sessions)
             .values()

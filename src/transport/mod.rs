@@ -79,6 +79,15 @@ pub enum DialError {
 
 /// Builds the node's endpoint on one UDP socket, ready to accept and dial.
 pub fn endpoint(identity: &Identity, addr: SocketAddr) -> Result<quinn::Endpoint, TransportError> {
+    endpoint_for(identity, addr, ALPN)
+}
+
+/// An endpoint that answers one ALPN (the rendezvous server uses its own).
+pub fn endpoint_for(
+    identity: &Identity,
+    addr: SocketAddr,
+    alpn: &[u8],
+) -> Result<quinn::Endpoint, TransportError> {
     let key = certified_key(identity)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut tls = rustls::ServerConfig::builder_with_provider(provider)
@@ -88,7 +97,7 @@ pub fn endpoint(identity: &Identity, addr: SocketAddr) -> Result<quinn::Endpoint
         .with_cert_resolver(Arc::new(
             rustls::server::AlwaysResolvesServerRawPublicKeys::new(key),
         ));
-    tls.alpn_protocols = vec![ALPN.to_vec()];
+    tls.alpn_protocols = vec![alpn.to_vec()];
     let quic = QuicServerConfig::try_from(Arc::new(tls))
         .map_err(|e| TransportError::Tls(e.to_string()))?;
     let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic));
@@ -117,7 +126,11 @@ struct Pinned {
     presented: Arc<Mutex<Option<PeerId>>>,
 }
 
-fn pinned_client(identity: &Identity, expected: PeerId) -> Result<Pinned, TransportError> {
+fn pinned_client(
+    identity: &Identity,
+    expected: PeerId,
+    alpn: &[u8],
+) -> Result<Pinned, TransportError> {
     let key = certified_key(identity)?;
     let presented = Arc::new(Mutex::new(None));
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -132,7 +145,7 @@ fn pinned_client(identity: &Identity, expected: PeerId) -> Result<Pinned, Transp
         .with_client_cert_resolver(Arc::new(
             rustls::client::AlwaysResolvesClientRawPublicKeys::new(key),
         ));
-    tls.alpn_protocols = vec![ALPN.to_vec()];
+    tls.alpn_protocols = vec![alpn.to_vec()];
     let quic = QuicClientConfig::try_from(Arc::new(tls))
         .map_err(|e| TransportError::Tls(e.to_string()))?;
     let mut config = quinn::ClientConfig::new(Arc::new(quic));
@@ -147,8 +160,20 @@ pub async fn dial(
     expected: PeerId,
     addr: SocketAddr,
 ) -> Result<quinn::Connection, DialError> {
+    dial_for(endpoint, identity, expected, addr, ALPN).await
+}
+
+/// Dials `addr` speaking `alpn`, pinning `expected` (the node dials its rendezvous this way,
+/// from the same endpoint it uses for peers).
+pub async fn dial_for(
+    endpoint: &quinn::Endpoint,
+    identity: &Identity,
+    expected: PeerId,
+    addr: SocketAddr,
+    alpn: &[u8],
+) -> Result<quinn::Connection, DialError> {
     let unreachable = |reason: String| DialError::Unreachable { addr, reason };
-    let pinned = pinned_client(identity, expected).map_err(|e| unreachable(e.to_string()))?;
+    let pinned = pinned_client(identity, expected, alpn).map_err(|e| unreachable(e.to_string()))?;
     let connecting = endpoint
         .connect_with(pinned.config, addr, "natter.invalid")
         .map_err(|e| unreachable(e.to_string()))?;

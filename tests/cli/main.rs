@@ -5,4 +5,5 @@ mod chat;
 mod crash;
 mod errors;
 mod files;
+mod rendezvous;
 mod support;

@@ -54,11 +54,17 @@ pub struct Node {
 
 impl Node {
     pub fn start(profile: &Path) -> Node {
+        Self::start_with(profile, &[])
+    }
+
+    /// `natter-cli run` with extra global arguments (e.g. a rendezvous).
+    pub fn start_with(profile: &Path, extra: &[&str]) -> Node {
         let mut child = Command::new(BIN)
             .arg("--profile")
             .arg(profile)
             .arg("--downloads")
             .arg(profile.join("downloads"))
+            .args(extra)
             .args(["--no-mdns", "run", "--listen", "127.0.0.1:0"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -169,4 +175,65 @@ pub fn pair(dir: &Path) -> (Node, Node) {
         e["event"] == "connected" && e["peer"] == bid.as_str()
     });
     (a, b)
+}
+
+pub const RENDEZVOUS: &str = env!("CARGO_BIN_EXE_natter-rendezvous");
+
+/// A `natter-rendezvous` process on loopback.
+pub struct Rendezvous {
+    child: Child,
+    pub addr: String,
+    pub key: String,
+}
+
+impl Rendezvous {
+    /// Starts on `listen` (use `127.0.0.1:0` for any port) with its state in `data`.
+    pub fn start(data: &Path, listen: &str, extra: &[&str]) -> Rendezvous {
+        let mut child = Command::new(RENDEZVOUS)
+            .arg("--listen")
+            .arg(listen)
+            .arg("--data")
+            .arg(data)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("natter-rendezvous starts");
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut first)
+            .expect("first line");
+        let v: Value = serde_json::from_str(&first).expect("a JSON line");
+        Rendezvous {
+            child,
+            addr: v["addr"].as_str().unwrap_or_default().to_string(),
+            key: v["key"].as_str().unwrap_or_default().to_string(),
+        }
+    }
+
+    /// The global arguments that make a node use this server.
+    pub fn args(&self) -> [&str; 4] {
+        ["--rendezvous", &self.addr, "--rendezvous-key", &self.key]
+    }
+
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        self.child.wait().expect("exit status")
+    }
+}
+
+impl Drop for Rendezvous {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -1,0 +1,73 @@
+//! natter-rendezvous: the rendezvous server. Argument parsing only; the work is in
+//! `natter::rendezvous::server`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use natter::rendezvous::server::{Server, ServerConfig};
+
+#[derive(Parser)]
+#[command(
+    name = "natter-rendezvous",
+    version,
+    about = "Natter's rendezvous server: finds peers, carries dial signals and sealed mail"
+)]
+struct Args {
+    /// UDP address to listen on.
+    #[arg(long, default_value = "0.0.0.0:47200")]
+    listen: SocketAddr,
+    /// Folder for the server identity and its database.
+    #[arg(long, default_value = "natter-rendezvous-data")]
+    data: PathBuf,
+    /// Days a sealed message waits before it expires undelivered.
+    #[arg(long, default_value_t = 30)]
+    mail_days: u64,
+    /// Seconds a sealed message waits (overrides --mail-days; for tests).
+    #[arg(long, hide = true)]
+    mail_ttl_secs: Option<u64>,
+    /// Requests per second one client identity may make.
+    #[arg(long, default_value_t = 20)]
+    requests_per_second: u32,
+    /// Burst of requests one client identity may make.
+    #[arg(long, default_value_t = 40)]
+    request_burst: u32,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let mut config = ServerConfig::new(args.listen, &args.data);
+    config.mail_ttl =
+        std::time::Duration::from_secs(args.mail_ttl_secs.unwrap_or(args.mail_days * 24 * 3600));
+    config.limits.requests_per_peer = args.requests_per_second;
+    config.limits.request_burst = args.request_burst;
+    let server = Server::bind(config).context("cannot start the rendezvous")?;
+    let addr = server
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    // One line a script can read: where we are and the key clients must pin.
+    println!(
+        "{}",
+        serde_json::json!({ "event": "listening", "addr": addr, "key": server.peer_id().to_string() })
+    );
+    let stop = async {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+        }
+    };
+    server.run(stop).await;
+    println!("{}", serde_json::json!({ "event": "stopped" }));
+    Ok(())
+}

@@ -1,0 +1,248 @@
+//! The node's use of the rendezvous: keeps a signed presence registered from the node's own
+//! endpoint (renewed every minute; re-registered with jittered backoff when the server or
+//! the network goes away), finds contacts that are not on the LAN, dials back peers that
+//! signal they are dialling us, and keeps the prekeys contacts publish (see `mailbox.rs`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use super::{Event, Inner, lock};
+use crate::rendezvous::proto::{self, PresenceRecord, Push, Register, push};
+use crate::rendezvous::{Client, ClientError, record};
+use crate::session::FEATURES;
+use crate::store::{self, ContactState};
+
+/// How often presence is renewed.
+const RENEW: Duration = Duration::from_secs(60);
+/// How long one registration is valid without renewal.
+const RECORD_TTL: Duration = Duration::from_secs(180);
+/// Longest wait between re-registration attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+fn emit(inner: &Inner, e: Event) {
+    let _ = inner.events.send(e);
+}
+
+pub(super) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// A random fraction of `d` between 50 % and 100 %, so clients do not return in lockstep.
+fn jitter(d: Duration) -> Duration {
+    let mut b = [0u8; 2];
+    let _ = getrandom::fill(&mut b);
+    let f = 0.5 + f64::from(u16::from_le_bytes(b)) / f64::from(u16::MAX) / 2.0;
+    d.mul_f64(f)
+}
+
+/// Starts the registration loop if a rendezvous is configured.
+pub(super) fn start(inner: &Arc<Inner>) {
+    if let Some(rv) = inner.rv.clone() {
+        tokio::spawn(register_loop(inner.clone(), rv));
+    }
+}
+
+async fn register_loop(inner: Arc<Inner>, rv: Arc<Client>) {
+    let mut backoff = Duration::from_millis(500);
+    let mut was_online = false;
+    while !inner.shutdown.load(Ordering::SeqCst) {
+        let reg = match registration(&inner).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot build the presence record");
+                tokio::time::sleep(MAX_BACKOFF).await;
+                continue;
+            }
+        };
+        match rv.register(reg).await {
+            Ok((registered, _send, mut pushes)) => {
+                backoff = Duration::from_millis(500);
+                if !was_online {
+                    emit(
+                        &inner,
+                        Event::Rendezvous {
+                            online: true,
+                            detail: format!(
+                                "registered at the rendezvous {}; it sees us at {}",
+                                rv.config().addr,
+                                registered.observed
+                            ),
+                        },
+                    );
+                }
+                was_online = true;
+                let renew = tokio::time::sleep(RENEW);
+                tokio::pin!(renew);
+                loop {
+                    tokio::select! {
+                        p = proto::read::<Push>(&mut pushes) => match p {
+                            Ok(Some(p)) => on_push(&inner, p).await,
+                            _ => {
+                                // The server went away (or restarted): register again.
+                                rv.reset().await;
+                                was_online = false;
+                                emit(&inner, Event::Rendezvous {
+                                    online: false,
+                                    detail: "lost the rendezvous; registering again on our own".into(),
+                                });
+                                break;
+                            }
+                        },
+                        _ = &mut renew => break,
+                        _ = inner.rv_wake.notified() => break,
+                    }
+                }
+            }
+            Err(e) => {
+                if was_online || backoff == Duration::from_millis(500) {
+                    emit(
+                        &inner,
+                        Event::Rendezvous {
+                            online: false,
+                            detail: format!("{e}; retrying on its own"),
+                        },
+                    );
+                }
+                was_online = false;
+                let wait = match e {
+                    ClientError::RateLimited { retry_after } => retry_after,
+                    _ => {
+                        rv.reset().await;
+                        jitter(backoff)
+                    }
+                };
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = inner.rv_wake.notified() => {}
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+/// Our signed record and the lookup tokens of our contacts.
+async fn registration(inner: &Arc<Inner>) -> Result<Register, super::NodeError> {
+    let (contacts, blocked) = inner
+        .store
+        .call(|c| {
+            Ok((
+                store::list_contacts(c, ContactState::Contact)?,
+                store::blocked(c)?,
+            ))
+        })
+        .await?;
+    let tokens = contacts
+        .iter()
+        .filter(|c| !blocked.contains(&c.peer))
+        .filter_map(|c| record::token(&inner.identity, &c.peer))
+        .map(|t| t.to_vec())
+        .collect();
+    let prekey = super::mailbox::current_prekey(inner).await?;
+    let now = now_ms();
+    let issued = {
+        let mut last = lock(&inner.rv_issued);
+        *last = now.max(*last + 1);
+        *last
+    };
+    let record = PresenceRecord {
+        peer: inner.me.as_bytes().to_vec(),
+        addrs: local_candidates(inner),
+        min_version: 1,
+        max_version: 1,
+        features: FEATURES.iter().map(|s| s.to_string()).collect(),
+        prekey: prekey.public.to_vec(),
+        prekey_expires_ms: prekey.expires_ms,
+        issued_ms: issued,
+        expires_ms: now + RECORD_TTL.as_millis() as u64,
+    };
+    Ok(Register {
+        record: Some(record::sign(&inner.identity, &record)),
+        tokens,
+    })
+}
+
+/// The addresses we listen on: the bound one, or every interface's for a wildcard bind.
+fn local_candidates(inner: &Inner) -> Vec<String> {
+    let Ok(bound) = inner.endpoint.local_addr() else {
+        return Vec::new();
+    };
+    if !bound.ip().is_unspecified() {
+        return vec![bound.to_string()];
+    }
+    let ifs = if_addrs::get_if_addrs().unwrap_or_default();
+    let mut out: Vec<String> = ifs
+        .iter()
+        .filter(|i| !i.is_loopback())
+        .map(|i| i.ip())
+        .filter(|ip| ip.is_ipv4() == bound.is_ipv4())
+        .filter(|ip| !matches!(ip, std::net::IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80))
+        .map(|ip| SocketAddr::new(ip, bound.port()).to_string())
+        .collect();
+    out.truncate(proto::MAX_ADDRS - 1);
+    out
+}
+
+async fn on_push(inner: &Arc<Inner>, p: Push) {
+    match p.body {
+        Some(push::Body::MailWaiting(_)) => tracing::debug!("mail is waiting at the rendezvous"),
+        Some(push::Body::DialMe(d)) => {
+            let Some(from) = <[u8; 32]>::try_from(d.from.as_slice())
+                .ok()
+                .and_then(|b| crate::PeerId::from_bytes(b).ok())
+            else {
+                return;
+            };
+            let contact = inner
+                .store
+                .call(move |c| store::get_contact(c, &from))
+                .await
+                .ok()
+                .flatten();
+            if !contact.is_some_and(|c| c.state == ContactState::Contact) {
+                return;
+            }
+            let mut addrs: Vec<SocketAddr> = d.observed.parse().ok().into_iter().collect();
+            if let Some(v) = d.record.and_then(|r| record::verify(&r, Some(&from)).ok()) {
+                addrs.extend(v.addrs);
+            }
+            tracing::debug!(peer = ?from, ?addrs, "dial signal from the rendezvous");
+            lock(&inner.rv_hints).insert(from, addrs);
+            super::conn::ensure_dialing(inner, from);
+            inner.wake.notify_waiters();
+        }
+        None => {}
+    }
+}
+
+/// Where the rendezvous says `peer` is (and a dial signal to it), plus addresses from a
+/// signal it sent us. Empty without a rendezvous or when the peer is offline.
+pub(super) async fn candidates(inner: &Arc<Inner>, peer: &crate::PeerId) -> Vec<SocketAddr> {
+    let mut out = lock(&inner.rv_hints).remove(peer).unwrap_or_default();
+    let Some(rv) = inner.rv.clone() else {
+        return out;
+    };
+    match rv.lookup(peer, true).await {
+        Ok(p) => {
+            let verified = p.record.and_then(|r| record::verify(&r, Some(peer)).ok());
+            if let Some(v) = &verified {
+                super::mailbox::remember_prekey(inner, *peer, v);
+            }
+            if p.online {
+                if let Ok(a) = p.observed.parse() {
+                    out.push(a);
+                }
+                out.extend(verified.into_iter().flat_map(|v| v.addrs));
+            }
+        }
+        Err(e) => tracing::debug!(error = %e, "rendezvous lookup failed"),
+    }
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|a| seen.insert(*a));
+    out
+}

@@ -1,0 +1,211 @@
+//! The client side of the rendezvous protocol: one pinned QUIC connection from the node's own
+//! endpoint (so the server observes the address peers will use), one stream per request.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::proto::{self, Register, Registered, Request, Response, request, response};
+use crate::identity::{Identity, PeerId};
+use crate::transport;
+
+/// How long a request may take before it counts as unanswered.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where the rendezvous is and which key it must present.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RendezvousConfig {
+    /// Its UDP address.
+    pub addr: SocketAddr,
+    /// Its key (printed by `natter-rendezvous` at start).
+    pub key: PeerId,
+}
+
+/// Why a rendezvous request failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ClientError {
+    /// No connection (server down, wrong address or key).
+    #[error("cannot reach the rendezvous at {addr}: {reason}")]
+    Unreachable {
+        /// The server address.
+        addr: SocketAddr,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The server asked us to slow down.
+    #[error("the rendezvous is rate limiting us; retry in {} ms", retry_after.as_millis())]
+    RateLimited {
+        /// How long to wait.
+        retry_after: Duration,
+    },
+    /// The server refused the request.
+    #[error("the rendezvous refused: {0}")]
+    Refused(String),
+    /// The answer made no sense.
+    #[error("the rendezvous answered badly: {0}")]
+    Protocol(String),
+}
+
+/// A connection to one rendezvous server.
+pub struct Client {
+    endpoint: quinn::Endpoint,
+    identity: Identity,
+    config: RendezvousConfig,
+    conn: tokio::sync::Mutex<Option<quinn::Connection>>,
+}
+
+impl Client {
+    /// A client that dials from `endpoint` as `identity`.
+    pub fn new(endpoint: quinn::Endpoint, identity: Identity, config: RendezvousConfig) -> Self {
+        Self {
+            endpoint,
+            identity,
+            config,
+            conn: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The server this client talks to.
+    pub fn config(&self) -> RendezvousConfig {
+        self.config
+    }
+
+    fn unreachable(&self, reason: impl ToString) -> ClientError {
+        ClientError::Unreachable {
+            addr: self.config.addr,
+            reason: reason.to_string(),
+        }
+    }
+
+    /// The live connection, dialling if there is none.
+    pub async fn connection(&self) -> Result<quinn::Connection, ClientError> {
+        let mut slot = self.conn.lock().await;
+        if let Some(c) = slot.as_ref()
+            && c.close_reason().is_none()
+        {
+            return Ok(c.clone());
+        }
+        let c = transport::dial_for(
+            &self.endpoint,
+            &self.identity,
+            self.config.key,
+            self.config.addr,
+            proto::ALPN,
+        )
+        .await
+        .map_err(|e| self.unreachable(e))?;
+        *slot = Some(c.clone());
+        Ok(c)
+    }
+
+    /// Drops the connection (the next request dials again).
+    pub async fn reset(&self) {
+        if let Some(c) = self.conn.lock().await.take() {
+            c.close(quinn::VarInt::from_u32(transport::CLOSE_NORMAL), b"bye");
+        }
+    }
+
+    async fn open(
+        &self,
+        body: request::Body,
+    ) -> Result<(quinn::SendStream, quinn::RecvStream, response::Body), ClientError> {
+        let conn = self.connection().await?;
+        let exchange = async {
+            let (mut send, mut recv) = conn.open_bi().await.map_err(|e| self.unreachable(e))?;
+            send.write_all(&proto::frame(&Request { body: Some(body) }))
+                .await
+                .map_err(|e| self.unreachable(e))?;
+            let answer = proto::read::<Response>(&mut recv)
+                .await
+                .map_err(|e| ClientError::Protocol(e.to_string()))?
+                .and_then(|r| r.body)
+                .ok_or_else(|| ClientError::Protocol("no answer".into()))?;
+            Ok((send, recv, answer))
+        };
+        let (send, recv, answer) = tokio::time::timeout(REQUEST_TIMEOUT, exchange)
+            .await
+            .map_err(|_| self.unreachable("no answer within 5 s"))??;
+        match answer {
+            response::Body::RateLimited(r) => Err(ClientError::RateLimited {
+                retry_after: Duration::from_millis(r.retry_after_ms),
+            }),
+            response::Body::Refused(r) => Err(ClientError::Refused(r.reason)),
+            other => Ok((send, recv, other)),
+        }
+    }
+
+    /// One request, one answer.
+    pub async fn request(&self, body: request::Body) -> Result<response::Body, ClientError> {
+        let (mut send, _recv, answer) = self.open(body).await?;
+        let _ = send.finish();
+        Ok(answer)
+    }
+
+    /// Registers; the returned stream then carries the server's pushes.
+    pub async fn register(
+        &self,
+        reg: Register,
+    ) -> Result<(Registered, quinn::SendStream, quinn::RecvStream), ClientError> {
+        match self.open(request::Body::Register(reg)).await? {
+            (send, recv, response::Body::Registered(r)) => Ok((r, send, recv)),
+            _ => Err(ClientError::Protocol("expected Registered".into())),
+        }
+    }
+
+    /// Looks a peer up with our pairwise token.
+    pub async fn lookup(
+        &self,
+        target: &PeerId,
+        signal: bool,
+    ) -> Result<proto::Presence, ClientError> {
+        let token = super::record::token(&self.identity, target).unwrap_or([0; 32]);
+        let body = request::Body::Lookup(proto::Lookup {
+            target: target.as_bytes().to_vec(),
+            token: token.to_vec(),
+            signal,
+        });
+        match self.request(body).await? {
+            response::Body::Presence(p) => Ok(p),
+            _ => Err(ClientError::Protocol("expected Presence".into())),
+        }
+    }
+
+    /// Leaves a sealed message; returns its expiry.
+    pub async fn deposit(
+        &self,
+        to: &PeerId,
+        msg_id: [u8; 16],
+        sealed: Vec<u8>,
+    ) -> Result<u64, ClientError> {
+        let token = super::record::token(&self.identity, to).unwrap_or([0; 32]);
+        let body = request::Body::Deposit(proto::Deposit {
+            to: to.as_bytes().to_vec(),
+            token: token.to_vec(),
+            msg_id: msg_id.to_vec(),
+            sealed,
+        });
+        match self.request(body).await? {
+            response::Body::Stored(s) => Ok(s.expires_ms),
+            _ => Err(ClientError::Protocol("expected Stored".into())),
+        }
+    }
+
+    /// Fetches waiting mail and expiry notices.
+    pub async fn fetch(&self) -> Result<proto::Mail, ClientError> {
+        match self.request(request::Body::Fetch(proto::Empty {})).await? {
+            response::Body::Mail(m) => Ok(m),
+            _ => Err(ClientError::Protocol("expected Mail".into())),
+        }
+    }
+
+    /// Acknowledges mail (the server deletes it) and expiry notices.
+    pub async fn ack(&self, ack: proto::AckMail) -> Result<(), ClientError> {
+        self.request(request::Body::Ack(ack)).await.map(|_| ())
+    }
+
+    /// Leaves presence (clean exit).
+    pub async fn unregister(&self) -> Result<(), ClientError> {
+        self.request(request::Body::Unregister(proto::Empty {}))
+            .await
+            .map(|_| ())
+    }
+}

@@ -1,0 +1,12 @@
+//! The rendezvous protocol: message types ([`proto`]), signed presence records and lookup
+//! tokens ([`record`]), the client the node uses ([`client`]) and, behind the cargo feature
+//! `server`, the server itself ([`server`]). The server finds peers and carries dial signals
+//! and sealed mail; it never sees message content.
+
+pub mod client;
+pub mod proto;
+pub mod record;
+#[cfg(feature = "server")]
+pub mod server;
+
+pub use client::{Client, ClientError, RendezvousConfig};

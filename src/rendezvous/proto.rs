@@ -1,0 +1,413 @@
+//! Rendezvous wire messages. Each request travels on its own bidirectional QUIC stream as one
+//! length-prefixed protobuf message and gets one answer; the stream of a `Register` stays
+//! open and carries the server's pushes. Every decoder here returns `Result` and checks the
+//! length against [`MAX_MESSAGE`] before allocating.
+
+use prost::Message;
+
+/// ALPN of the rendezvous protocol (the node speaks `natter/1` to peers).
+pub const ALPN: &[u8] = b"natter-rv/1";
+/// Largest message either side accepts, in bytes.
+pub const MAX_MESSAGE: usize = 160 * 1024;
+/// Most candidate addresses in one presence record.
+pub const MAX_ADDRS: usize = 16;
+/// Most lookup tokens (one per contact) in one registration.
+pub const MAX_TOKENS: usize = 4096;
+/// Largest sealed message a mailbox takes, in bytes.
+pub const MAX_SEALED: usize = 72 * 1024;
+/// Longest a presence record may be valid for, in milliseconds.
+pub const MAX_RECORD_TTL_MS: u64 = 10 * 60 * 1000;
+/// Context prefix of presence record signatures.
+pub const RECORD_CONTEXT: &[u8] = b"natter presence record v1\0";
+/// Context of the pairwise lookup token.
+pub const TOKEN_CONTEXT: &[u8] = b"natter rendezvous lookup token v1\0";
+
+/// Why a message could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ProtoError {
+    /// The length prefix is over the cap.
+    #[error("message of {0} bytes is over the {MAX_MESSAGE}-byte cap")]
+    TooLarge(usize),
+    /// The body is not the expected protobuf.
+    #[error("malformed message: {0}")]
+    Malformed(String),
+    /// A required part is missing.
+    #[error("empty message")]
+    Empty,
+}
+
+/// What a client signs and registers: where it can be reached and with what.
+#[derive(Clone, PartialEq, Message)]
+pub struct PresenceRecord {
+    /// The client's ed25519 key (32 bytes): must be the key of the TLS connection.
+    #[prost(bytes = "vec", tag = "1")]
+    pub peer: Vec<u8>,
+    /// Candidate addresses (`ip:port`) the client listens on.
+    #[prost(string, repeated, tag = "2")]
+    pub addrs: Vec<String>,
+    /// Lowest peer protocol version spoken.
+    #[prost(uint32, tag = "3")]
+    pub min_version: u32,
+    /// Highest peer protocol version spoken.
+    #[prost(uint32, tag = "4")]
+    pub max_version: u32,
+    /// Peer protocol features.
+    #[prost(string, repeated, tag = "5")]
+    pub features: Vec<String>,
+    /// X25519 prekey (32 bytes) offline messages are sealed to.
+    #[prost(bytes = "vec", tag = "6")]
+    pub prekey: Vec<u8>,
+    /// When the prekey stops being used, ms since the epoch.
+    #[prost(uint64, tag = "7")]
+    pub prekey_expires_ms: u64,
+    /// When this record was made, ms since the epoch (must grow between registrations).
+    #[prost(uint64, tag = "8")]
+    pub issued_ms: u64,
+    /// When this record stops being valid, ms since the epoch.
+    #[prost(uint64, tag = "9")]
+    pub expires_ms: u64,
+}
+
+/// A presence record with its signature, as registered and as looked up.
+#[derive(Clone, PartialEq, Message)]
+pub struct SignedRecord {
+    /// The encoded [`PresenceRecord`].
+    #[prost(bytes = "vec", tag = "1")]
+    pub record: Vec<u8>,
+    /// ed25519 signature of `RECORD_CONTEXT || record` by the record's key.
+    #[prost(bytes = "vec", tag = "2")]
+    pub signature: Vec<u8>,
+}
+
+/// Register or renew presence.
+#[derive(Clone, PartialEq, Message)]
+pub struct Register {
+    /// The signed record.
+    #[prost(message, optional, tag = "1")]
+    pub record: Option<SignedRecord>,
+    /// Lookup tokens of the peers this client allows to find it (one per contact).
+    #[prost(bytes = "vec", repeated, tag = "2")]
+    pub tokens: Vec<Vec<u8>>,
+}
+
+/// Find a peer.
+#[derive(Clone, PartialEq, Message)]
+pub struct Lookup {
+    /// The target's key (32 bytes).
+    #[prost(bytes = "vec", tag = "1")]
+    pub target: Vec<u8>,
+    /// The pairwise token that shows the target allows us.
+    #[prost(bytes = "vec", tag = "2")]
+    pub token: Vec<u8>,
+    /// Also ask the server to tell the target to dial us now (simultaneous dial).
+    #[prost(bool, tag = "3")]
+    pub signal: bool,
+}
+
+/// Leave a sealed message for an offline peer.
+#[derive(Clone, PartialEq, Message)]
+pub struct Deposit {
+    /// Recipient key (32 bytes).
+    #[prost(bytes = "vec", tag = "1")]
+    pub to: Vec<u8>,
+    /// The pairwise token (the recipient must allow us).
+    #[prost(bytes = "vec", tag = "2")]
+    pub token: Vec<u8>,
+    /// Message id (16 bytes): a second deposit of the same id is one message.
+    #[prost(bytes = "vec", tag = "3")]
+    pub msg_id: Vec<u8>,
+    /// The sealed envelope.
+    #[prost(bytes = "vec", tag = "4")]
+    pub sealed: Vec<u8>,
+}
+
+/// Acknowledge fetched mail (deleted) and expiry notices (forgotten).
+#[derive(Clone, PartialEq, Message)]
+pub struct AckMail {
+    /// Server ids of fetched items.
+    #[prost(uint64, repeated, tag = "1")]
+    pub ids: Vec<u64>,
+    /// Message ids of expiry notices.
+    #[prost(bytes = "vec", repeated, tag = "2")]
+    pub expired: Vec<Vec<u8>>,
+}
+
+/// Nothing to say.
+#[derive(Clone, PartialEq, Message)]
+pub struct Empty {}
+
+/// A client request.
+#[derive(Clone, PartialEq, Message)]
+pub struct Request {
+    /// Which request.
+    #[prost(oneof = "request::Body", tags = "1, 2, 3, 4, 5, 6")]
+    pub body: Option<request::Body>,
+}
+
+/// Request bodies.
+pub mod request {
+    /// Which request.
+    #[derive(Clone, PartialEq, prost::Oneof)]
+    pub enum Body {
+        /// Register or renew; the stream stays open for pushes.
+        #[prost(message, tag = "1")]
+        Register(super::Register),
+        /// Leave (clean exit).
+        #[prost(message, tag = "2")]
+        Unregister(super::Empty),
+        /// Find a peer.
+        #[prost(message, tag = "3")]
+        Lookup(super::Lookup),
+        /// Leave a sealed message.
+        #[prost(message, tag = "4")]
+        Deposit(super::Deposit),
+        /// Fetch waiting mail and expiry notices.
+        #[prost(message, tag = "5")]
+        Fetch(super::Empty),
+        /// Acknowledge fetched mail.
+        #[prost(message, tag = "6")]
+        Ack(super::AckMail),
+    }
+}
+
+/// Presence accepted.
+#[derive(Clone, PartialEq, Message)]
+pub struct Registered {
+    /// The address the server saw this client's packets come from.
+    #[prost(string, tag = "1")]
+    pub observed: String,
+    /// When the registration lapses without renewal.
+    #[prost(uint64, tag = "2")]
+    pub expires_ms: u64,
+}
+
+/// A lookup answer. An unauthorised lookup gets exactly what an unknown peer gets: offline,
+/// no record.
+#[derive(Clone, PartialEq, Message)]
+pub struct Presence {
+    /// Registered now.
+    #[prost(bool, tag = "1")]
+    pub online: bool,
+    /// The newest signed record (kept while offline for its prekey), if allowed.
+    #[prost(message, optional, tag = "2")]
+    pub record: Option<SignedRecord>,
+    /// The observed address, when online.
+    #[prost(string, tag = "3")]
+    pub observed: String,
+}
+
+/// A deposit is durably stored.
+#[derive(Clone, PartialEq, Message)]
+pub struct Stored {
+    /// When it expires undelivered.
+    #[prost(uint64, tag = "1")]
+    pub expires_ms: u64,
+}
+
+/// One waiting sealed message.
+#[derive(Clone, PartialEq, Message)]
+pub struct MailItem {
+    /// Server id (to ack).
+    #[prost(uint64, tag = "1")]
+    pub id: u64,
+    /// Who deposited it (their authenticated key).
+    #[prost(bytes = "vec", tag = "2")]
+    pub from: Vec<u8>,
+    /// Message id.
+    #[prost(bytes = "vec", tag = "3")]
+    pub msg_id: Vec<u8>,
+    /// The envelope.
+    #[prost(bytes = "vec", tag = "4")]
+    pub sealed: Vec<u8>,
+}
+
+/// A message this client deposited expired undelivered.
+#[derive(Clone, PartialEq, Message)]
+pub struct ExpiredMail {
+    /// Its recipient.
+    #[prost(bytes = "vec", tag = "1")]
+    pub to: Vec<u8>,
+    /// Its message id.
+    #[prost(bytes = "vec", tag = "2")]
+    pub msg_id: Vec<u8>,
+}
+
+/// Fetch answer.
+#[derive(Clone, PartialEq, Message)]
+pub struct Mail {
+    /// Waiting messages, oldest first.
+    #[prost(message, repeated, tag = "1")]
+    pub items: Vec<MailItem>,
+    /// Expiry notices for our own deposits.
+    #[prost(message, repeated, tag = "2")]
+    pub expired: Vec<ExpiredMail>,
+}
+
+/// Slow down.
+#[derive(Clone, PartialEq, Message)]
+pub struct RateLimited {
+    /// How long to wait before asking again.
+    #[prost(uint64, tag = "1")]
+    pub retry_after_ms: u64,
+}
+
+/// A refusal with its reason.
+#[derive(Clone, PartialEq, Message)]
+pub struct Refused {
+    /// What was wrong, in words.
+    #[prost(string, tag = "1")]
+    pub reason: String,
+}
+
+/// A server answer.
+#[derive(Clone, PartialEq, Message)]
+pub struct Response {
+    /// Which answer.
+    #[prost(oneof = "response::Body", tags = "1, 2, 3, 4, 5, 6, 7")]
+    pub body: Option<response::Body>,
+}
+
+/// Answer bodies.
+pub mod response {
+    /// Which answer.
+    #[derive(Clone, PartialEq, prost::Oneof)]
+    pub enum Body {
+        /// Presence accepted.
+        #[prost(message, tag = "1")]
+        Registered(super::Registered),
+        /// Lookup answer.
+        #[prost(message, tag = "2")]
+        Presence(super::Presence),
+        /// Deposit stored.
+        #[prost(message, tag = "3")]
+        Stored(super::Stored),
+        /// Fetched mail.
+        #[prost(message, tag = "4")]
+        Mail(super::Mail),
+        /// Done, nothing to report.
+        #[prost(message, tag = "5")]
+        Done(super::Empty),
+        /// Refused, with why.
+        #[prost(message, tag = "6")]
+        Refused(super::Refused),
+        /// Rate limited.
+        #[prost(message, tag = "7")]
+        RateLimited(super::RateLimited),
+    }
+}
+
+/// Something the server tells a registered client on its registration stream.
+#[derive(Clone, PartialEq, Message)]
+pub struct Push {
+    /// Which push.
+    #[prost(oneof = "push::Body", tags = "1, 2")]
+    pub body: Option<push::Body>,
+}
+
+/// Push bodies.
+pub mod push {
+    /// Which push.
+    #[derive(Clone, PartialEq, prost::Oneof)]
+    pub enum Body {
+        /// Mail arrived: fetch.
+        #[prost(message, tag = "1")]
+        MailWaiting(super::Empty),
+        /// A peer that we allow is dialling us: dial it back now (simultaneous dial).
+        #[prost(message, tag = "2")]
+        DialMe(super::DialMe),
+    }
+}
+
+/// A peer is dialling: its key, observed address and signed record.
+#[derive(Clone, PartialEq, Message)]
+pub struct DialMe {
+    /// Its key (authenticated by the server's TLS).
+    #[prost(bytes = "vec", tag = "1")]
+    pub from: Vec<u8>,
+    /// The address the server sees it at.
+    #[prost(string, tag = "2")]
+    pub observed: String,
+    /// Its signed record.
+    #[prost(message, optional, tag = "3")]
+    pub record: Option<SignedRecord>,
+}
+
+/// Length-prefixes an encoded message.
+pub fn frame(m: &impl Message) -> Vec<u8> {
+    let body = m.encode_to_vec();
+    let mut out = Vec::with_capacity(4 + body.len());
+    out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Checks a length prefix against the cap.
+pub fn check_len(prefix: [u8; 4]) -> Result<usize, ProtoError> {
+    let n = u32::from_be_bytes(prefix) as usize;
+    if n > MAX_MESSAGE {
+        return Err(ProtoError::TooLarge(n));
+    }
+    Ok(n)
+}
+
+/// Decodes a body (without its prefix).
+pub fn decode<M: Message + Default>(body: &[u8]) -> Result<M, ProtoError> {
+    if body.len() > MAX_MESSAGE {
+        return Err(ProtoError::TooLarge(body.len()));
+    }
+    M::decode(body).map_err(|e| ProtoError::Malformed(e.to_string()))
+}
+
+/// Reads one length-prefixed message from a stream; `Ok(None)` at a clean end.
+pub async fn read<M: Message + Default>(
+    recv: &mut quinn::RecvStream,
+) -> Result<Option<M>, ProtoError> {
+    let mut prefix = [0u8; 4];
+    match recv.read_exact(&mut prefix).await {
+        Ok(()) => {}
+        Err(quinn::ReadExactError::FinishedEarly(0)) => return Ok(None),
+        Err(e) => return Err(ProtoError::Malformed(e.to_string())),
+    }
+    let n = check_len(prefix)?;
+    let mut body = vec![0u8; n];
+    recv.read_exact(&mut body)
+        .await
+        .map_err(|e| ProtoError::Malformed(e.to_string()))?;
+    decode(&body).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn a_request_round_trips() {
+        let r = Request {
+            body: Some(request::Body::Lookup(Lookup {
+                target: vec![1; 32],
+                token: vec![2; 32],
+                signal: true,
+            })),
+        };
+        let f = frame(&r);
+        let n = check_len(f[..4].try_into().unwrap()).unwrap();
+        assert_eq!(decode::<Request>(&f[4..4 + n]).unwrap(), r);
+    }
+
+    #[test]
+    fn an_oversized_prefix_is_refused_before_allocation() {
+        let big = ((MAX_MESSAGE + 1) as u32).to_be_bytes();
+        assert!(matches!(check_len(big), Err(ProtoError::TooLarge(_))));
+    }
+
+    proptest! {
+        #[test]
+        fn decoders_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let _ = decode::<Request>(&bytes);
+            let _ = decode::<Response>(&bytes);
+            let _ = decode::<Push>(&bytes);
+            let _ = decode::<PresenceRecord>(&bytes);
+        }
+    }
+}

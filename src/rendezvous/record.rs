@@ -1,0 +1,181 @@
+//! Signed presence records and pairwise lookup tokens: building them on the client, and the
+//! checks the server (and a looking-up client) make before believing one.
+
+use std::net::SocketAddr;
+
+use prost::Message;
+
+use super::proto::{
+    self, MAX_ADDRS, MAX_RECORD_TTL_MS, PresenceRecord, RECORD_CONTEXT, SignedRecord, TOKEN_CONTEXT,
+};
+use crate::identity::{Identity, PeerId};
+
+/// Why a record was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    /// Not a presence record.
+    #[error("the presence record is malformed: {0}")]
+    Malformed(String),
+    /// The key in the record is not a valid ed25519 key.
+    #[error("the presence record names no valid key")]
+    BadKey,
+    /// The record names another key than the one that sent it.
+    #[error("the presence record is for another key than the one you connected with")]
+    NotYours,
+    /// The signature does not verify.
+    #[error("the presence record's signature is wrong")]
+    BadSignature,
+    /// Already expired, or valid for too long.
+    #[error("the presence record has expired or lives too long ({0})")]
+    Expiry(String),
+    /// Not newer than one already registered (a replay).
+    #[error("the presence record is not newer than the registered one (replayed?)")]
+    Replayed,
+    /// Too many or unparsable addresses, or a bad prekey.
+    #[error("the presence record has bad contents: {0}")]
+    Contents(String),
+}
+
+/// A record checked for signature and shape (not for freshness: see [`Verified::fresh`]).
+#[derive(Debug, Clone)]
+pub struct Verified {
+    /// The signer.
+    pub peer: PeerId,
+    /// The decoded record.
+    pub record: PresenceRecord,
+    /// Parsed candidate addresses.
+    pub addrs: Vec<SocketAddr>,
+    /// The X25519 prekey.
+    pub prekey: [u8; 32],
+}
+
+impl Verified {
+    /// Whether the record is valid at `now_ms`.
+    pub fn fresh(&self, now_ms: u64) -> Result<(), RecordError> {
+        let r = &self.record;
+        if r.expires_ms <= now_ms {
+            return Err(RecordError::Expiry("expired".into()));
+        }
+        if r.expires_ms > now_ms + MAX_RECORD_TTL_MS + 60_000 {
+            return Err(RecordError::Expiry("expiry too far ahead".into()));
+        }
+        if r.issued_ms > now_ms + 60_000 {
+            return Err(RecordError::Expiry("issued in the future".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Makes and signs a record.
+pub fn sign(identity: &Identity, record: &PresenceRecord) -> SignedRecord {
+    let body = record.encode_to_vec();
+    let mut msg = RECORD_CONTEXT.to_vec();
+    msg.extend_from_slice(&body);
+    SignedRecord {
+        record: body,
+        signature: identity.sign(&msg).to_vec(),
+    }
+}
+
+/// Checks signature and shape; `expected` is the key it must be for, when known.
+pub fn verify(signed: &SignedRecord, expected: Option<&PeerId>) -> Result<Verified, RecordError> {
+    let record: PresenceRecord =
+        proto::decode(&signed.record).map_err(|e| RecordError::Malformed(e.to_string()))?;
+    let key: [u8; 32] = record
+        .peer
+        .as_slice()
+        .try_into()
+        .map_err(|_| RecordError::BadKey)?;
+    let peer = PeerId::from_bytes(key).map_err(|_| RecordError::BadKey)?;
+    if expected.is_some_and(|e| *e != peer) {
+        return Err(RecordError::NotYours);
+    }
+    let mut msg = RECORD_CONTEXT.to_vec();
+    msg.extend_from_slice(&signed.record);
+    if !peer.verify(&msg, &signed.signature) {
+        return Err(RecordError::BadSignature);
+    }
+    if record.addrs.len() > MAX_ADDRS {
+        return Err(RecordError::Contents(format!(
+            "{} addresses (at most {MAX_ADDRS})",
+            record.addrs.len()
+        )));
+    }
+    let addrs = record
+        .addrs
+        .iter()
+        .map(|a| a.parse::<SocketAddr>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| RecordError::Contents(format!("address: {e}")))?;
+    let prekey: [u8; 32] = record
+        .prekey
+        .as_slice()
+        .try_into()
+        .map_err(|_| RecordError::Contents("prekey is not 32 bytes".into()))?;
+    Ok(Verified {
+        peer,
+        record,
+        addrs,
+        prekey,
+    })
+}
+
+/// The token that shows the server `a` and `b` are contacts: the same from either side,
+/// unguessable by anyone else, meaningless outside this server's lookups.
+pub fn token(me: &Identity, other: &PeerId) -> Option<[u8; 32]> {
+    me.pair_secret(other, TOKEN_CONTEXT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &Identity, now: u64) -> PresenceRecord {
+        PresenceRecord {
+            peer: id.peer_id().as_bytes().to_vec(),
+            addrs: vec!["127.0.0.1:4000".into()],
+            min_version: 1,
+            max_version: 1,
+            features: vec!["text".into()],
+            prekey: vec![7; 32],
+            prekey_expires_ms: now + 1000,
+            issued_ms: now,
+            expires_ms: now + 60_000,
+        }
+    }
+
+    #[test]
+    fn a_signed_record_verifies_for_its_key_only() {
+        let (a, b) = (Identity::generate(), Identity::generate());
+        let s = sign(&a, &record(&a, 1000));
+        let v = verify(&s, Some(&a.peer_id())).unwrap();
+        assert_eq!(v.addrs, vec!["127.0.0.1:4000".parse().unwrap()]);
+        assert_eq!(
+            verify(&s, Some(&b.peer_id())).unwrap_err(),
+            RecordError::NotYours
+        );
+    }
+
+    #[test]
+    fn forged_and_stale_records_are_refused() {
+        let (a, b) = (Identity::generate(), Identity::generate());
+        let mut s = sign(&a, &record(&a, 1000));
+        s.record[40] ^= 1;
+        assert!(verify(&s, None).is_err());
+        // b signs a record naming a's key.
+        let forged = sign(&b, &record(&a, 1000));
+        assert_eq!(
+            verify(&forged, None).unwrap_err(),
+            RecordError::BadSignature
+        );
+        let v = verify(&sign(&a, &record(&a, 1000)), None).unwrap();
+        assert!(v.fresh(2000).is_ok());
+        assert!(v.fresh(61_000).is_err());
+    }
+
+    #[test]
+    fn tokens_match_from_both_sides() {
+        let (a, b) = (Identity::generate(), Identity::generate());
+        assert_eq!(token(&a, &b.peer_id()), token(&b, &a.peer_id()));
+    }
+}

@@ -1,0 +1,215 @@
+//! The server's SQLite file: accounts (newest signed record + lookup tokens, so lookups and
+//! deposits for an offline peer still obey its allow list after a restart) and the mailbox
+//! (sealed envelopes, expiry notices). Every write is committed (synchronous=FULL) before the
+//! request is answered.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::identity::PeerId;
+use crate::rendezvous::proto::{AckMail, ExpiredMail, Mail, MailItem, SignedRecord};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS accounts (
+    peer BLOB PRIMARY KEY,
+    record BLOB NOT NULL,
+    signature BLOB NOT NULL,
+    tokens BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS mail (
+    id INTEGER PRIMARY KEY,
+    recipient BLOB NOT NULL,
+    sender BLOB NOT NULL,
+    msg_id BLOB NOT NULL,
+    sealed BLOB NOT NULL,
+    deposited_ms INTEGER NOT NULL,
+    expires_ms INTEGER NOT NULL,
+    UNIQUE (recipient, msg_id)
+);
+CREATE INDEX IF NOT EXISTS mail_expiry ON mail (expires_ms);
+CREATE TABLE IF NOT EXISTS expired (
+    sender BLOB NOT NULL,
+    recipient BLOB NOT NULL,
+    msg_id BLOB NOT NULL,
+    PRIMARY KEY (sender, msg_id)
+);
+";
+
+/// Most items one fetch returns.
+const FETCH_LIMIT: i64 = 256;
+
+pub(super) fn open(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.execute_batch(SCHEMA)?;
+    Ok(conn)
+}
+
+type AccountRow = (PeerId, SignedRecord, HashSet<[u8; 32]>);
+
+pub(super) fn load_accounts(conn: &Connection) -> rusqlite::Result<Vec<AccountRow>> {
+    let mut stmt = conn.prepare("SELECT peer, record, signature, tokens FROM accounts")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, Vec<u8>>(0)?,
+            r.get::<_, Vec<u8>>(1)?,
+            r.get::<_, Vec<u8>>(2)?,
+            r.get::<_, Vec<u8>>(3)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (peer, record, signature, tokens) = row?;
+        let Some(peer) = <[u8; 32]>::try_from(peer.as_slice())
+            .ok()
+            .and_then(|b| PeerId::from_bytes(b).ok())
+        else {
+            continue;
+        };
+        let tokens = tokens
+            .chunks_exact(32)
+            .filter_map(|c| <[u8; 32]>::try_from(c).ok())
+            .collect();
+        out.push((peer, SignedRecord { record, signature }, tokens));
+    }
+    Ok(out)
+}
+
+pub(super) fn save_account(
+    conn: &Connection,
+    peer: &PeerId,
+    signed: &SignedRecord,
+    tokens: &HashSet<[u8; 32]>,
+) -> rusqlite::Result<()> {
+    let mut flat: Vec<[u8; 32]> = tokens.iter().copied().collect();
+    flat.sort();
+    let flat: Vec<u8> = flat.concat();
+    conn.execute(
+        "INSERT INTO accounts (peer, record, signature, tokens) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (peer) DO UPDATE SET record = ?2, signature = ?3, tokens = ?4",
+        params![&peer.as_bytes()[..], signed.record, signed.signature, flat],
+    )?;
+    Ok(())
+}
+
+pub(super) struct Deposit<'a> {
+    pub to: &'a PeerId,
+    pub from: &'a PeerId,
+    pub msg_id: &'a [u8; 16],
+    pub sealed: &'a [u8],
+    pub now: u64,
+    pub expires: u64,
+    pub quota_items: u32,
+    pub quota_bytes: u64,
+}
+
+/// Stores a deposit; `None` when the recipient's quota is full. A second deposit of the
+/// same message id is the same message (its expiry is returned).
+pub(super) fn deposit(conn: &Connection, d: &Deposit<'_>) -> rusqlite::Result<Option<u64>> {
+    let to = &d.to.as_bytes()[..];
+    let existing: Option<i64> = conn
+        .query_row(
+            "SELECT expires_ms FROM mail WHERE recipient = ?1 AND msg_id = ?2",
+            params![to, &d.msg_id[..]],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(e) = existing {
+        return Ok(Some(e as u64));
+    }
+    let (items, bytes): (i64, i64) = conn.query_row(
+        "SELECT count(*), coalesce(sum(length(sealed)), 0) FROM mail WHERE recipient = ?1",
+        [to],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    if items as u64 >= u64::from(d.quota_items)
+        || bytes as u64 + d.sealed.len() as u64 > d.quota_bytes
+    {
+        return Ok(None);
+    }
+    conn.execute(
+        "INSERT INTO mail (recipient, sender, msg_id, sealed, deposited_ms, expires_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            to,
+            &d.from.as_bytes()[..],
+            &d.msg_id[..],
+            d.sealed,
+            d.now as i64,
+            d.expires as i64
+        ],
+    )?;
+    Ok(Some(d.expires))
+}
+
+pub(super) fn has_mail(conn: &Connection, peer: &PeerId) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM mail WHERE recipient = ?1)
+             OR EXISTS (SELECT 1 FROM expired WHERE sender = ?1)",
+        [&peer.as_bytes()[..]],
+        |r| r.get(0),
+    )
+}
+
+pub(super) fn fetch(conn: &Connection, peer: &PeerId) -> rusqlite::Result<Mail> {
+    let me = &peer.as_bytes()[..];
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, sender, msg_id, sealed FROM mail WHERE recipient = ?1 ORDER BY id LIMIT ?2",
+    )?;
+    let items = stmt
+        .query_map(params![me, FETCH_LIMIT], |r| {
+            Ok(MailItem {
+                id: r.get::<_, i64>(0)? as u64,
+                from: r.get(1)?,
+                msg_id: r.get(2)?,
+                sealed: r.get(3)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut stmt =
+        conn.prepare_cached("SELECT recipient, msg_id FROM expired WHERE sender = ?1 LIMIT ?2")?;
+    let expired = stmt
+        .query_map(params![me, FETCH_LIMIT], |r| {
+            Ok(ExpiredMail {
+                to: r.get(0)?,
+                msg_id: r.get(1)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Mail { items, expired })
+}
+
+pub(super) fn ack(conn: &Connection, peer: &PeerId, a: &AckMail) -> rusqlite::Result<()> {
+    let me = &peer.as_bytes()[..];
+    let tx = conn.unchecked_transaction()?;
+    for id in &a.ids {
+        tx.execute(
+            "DELETE FROM mail WHERE id = ?1 AND recipient = ?2",
+            params![*id as i64, me],
+        )?;
+    }
+    for m in &a.expired {
+        tx.execute(
+            "DELETE FROM expired WHERE sender = ?1 AND msg_id = ?2",
+            params![me, m],
+        )?;
+    }
+    tx.commit()
+}
+
+/// Turns mail past its expiry into notices for its senders; returns how many.
+pub(super) fn expire(conn: &Connection, now: u64) -> rusqlite::Result<usize> {
+    let tx = conn.unchecked_transaction()?;
+    tx.execute(
+        "INSERT OR IGNORE INTO expired (sender, recipient, msg_id)
+         SELECT sender, recipient, msg_id FROM mail WHERE expires_ms <= ?1",
+        [now as i64],
+    )?;
+    let n = tx.execute("DELETE FROM mail WHERE expires_ms <= ?1", [now as i64])?;
+    tx.commit()?;
+    Ok(n)
+}

@@ -1,0 +1,89 @@
+//! Abuse controls: GCRA rate limits (`governor`) per source IP on handshakes and per identity
+//! on requests, and a count of handshakes in flight that switches on QUIC address validation.
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+use crate::identity::PeerId;
+
+/// Rate limits of a server.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// New connections per second from one IP address.
+    pub handshakes_per_ip: u32,
+    /// Burst of new connections from one IP address.
+    pub handshake_burst: u32,
+    /// Requests per second from one identity.
+    pub requests_per_peer: u32,
+    /// Burst of requests from one identity.
+    pub request_burst: u32,
+    /// Handshakes in flight above which clients must validate their address (QUIC retry).
+    pub busy_handshakes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            handshakes_per_ip: 20,
+            handshake_burst: 50,
+            requests_per_peer: 20,
+            request_burst: 40,
+            busy_handshakes: 64,
+        }
+    }
+}
+
+pub(super) struct Limiters {
+    ip: DefaultKeyedRateLimiter<IpAddr>,
+    peer: DefaultKeyedRateLimiter<PeerId>,
+    clock: DefaultClock,
+    pending: AtomicUsize,
+    busy: usize,
+}
+
+fn quota(per_second: u32, burst: u32) -> Quota {
+    let rate = NonZeroU32::new(per_second.max(1)).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN);
+    Quota::per_second(rate).allow_burst(burst)
+}
+
+impl Limiters {
+    pub(super) fn new(l: &Limits) -> Self {
+        Self {
+            ip: RateLimiter::keyed(quota(l.handshakes_per_ip, l.handshake_burst)),
+            peer: RateLimiter::keyed(quota(l.requests_per_peer, l.request_burst)),
+            clock: DefaultClock::default(),
+            pending: AtomicUsize::new(0),
+            busy: l.busy_handshakes,
+        }
+    }
+
+    /// Whether a new connection from `ip` may start its handshake.
+    pub(super) fn handshake(&self, ip: IpAddr) -> bool {
+        self.ip.check_key(&ip).is_ok()
+    }
+
+    /// Whether a request from `peer` may run now; if not, how long to wait.
+    pub(super) fn request(&self, peer: &PeerId) -> Result<(), Duration> {
+        self.peer
+            .check_key(peer)
+            .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+    }
+
+    pub(super) fn busy(&self) -> bool {
+        self.pending.load(Ordering::Relaxed) >= self.busy
+    }
+
+    pub(super) fn handshake_started(&self) {
+        self.pending.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(super) fn handshake_ended(&self) {
+        self.pending.fetch_sub(1, Ordering::Relaxed);
+    }
+}

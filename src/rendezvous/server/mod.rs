@@ -1,0 +1,502 @@
+//! The rendezvous server (cargo feature `server`): a QUIC endpoint with its own identity that
+//! keeps presence in memory, accounts (newest record + lookup tokens) and the sealed mailbox in
+//! SQLite, answers lookups only for peers the target allows, forwards dial signals, and rate
+//! limits per IP and per identity. It never sees message content: mail is sealed end to end.
+
+mod db;
+mod limits;
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+pub use limits::Limits;
+
+use super::proto::{
+    self, Empty, Presence, Push, Refused, Registered, Request, Response, SignedRecord, push,
+    request, response,
+};
+use super::record;
+use crate::identity::{Identity, PeerId};
+use crate::transport;
+
+/// How a server starts.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// UDP address to listen on.
+    pub listen: SocketAddr,
+    /// Folder for the identity and the database.
+    pub data: PathBuf,
+    /// Rate limits.
+    pub limits: Limits,
+    /// How long mail waits before it expires undelivered.
+    pub mail_ttl: Duration,
+    /// Most waiting messages per recipient.
+    pub quota_items: u32,
+    /// Most waiting bytes per recipient.
+    pub quota_bytes: u64,
+}
+
+impl ServerConfig {
+    /// Defaults for a data folder: 30-day mail, 1000 messages / 16 MiB per recipient.
+    pub fn new(listen: SocketAddr, data: impl Into<PathBuf>) -> Self {
+        Self {
+            listen,
+            data: data.into(),
+            limits: Limits::default(),
+            mail_ttl: Duration::from_secs(30 * 24 * 3600),
+            quota_items: 1000,
+            quota_bytes: 16 << 20,
+        }
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// Identity file problem.
+    #[error(transparent)]
+    Identity(#[from] crate::identity::IdentityError),
+    /// Socket / TLS problem.
+    #[error(transparent)]
+    Transport(#[from] transport::TransportError),
+    /// Database problem.
+    #[error("rendezvous database: {0}")]
+    Db(#[from] rusqlite::Error),
+    /// Folder problem.
+    #[error("cannot use the data folder {0}: {1}")]
+    Data(PathBuf, std::io::Error),
+}
+
+struct Online {
+    conn: usize,
+    signed: SignedRecord,
+    observed: SocketAddr,
+    expires_ms: u64,
+    push: mpsc::UnboundedSender<Push>,
+}
+
+struct Account {
+    signed: SignedRecord,
+    issued_ms: u64,
+    tokens: HashSet<[u8; 32]>,
+}
+
+struct State {
+    config: ServerConfig,
+    online: Mutex<HashMap<PeerId, Online>>,
+    accounts: Mutex<HashMap<PeerId, Account>>,
+    db: Mutex<rusqlite::Connection>,
+    limits: limits::Limiters,
+    next_conn: AtomicUsize,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// A running server.
+pub struct Server {
+    endpoint: quinn::Endpoint,
+    identity: Identity,
+    state: Arc<State>,
+}
+
+impl Server {
+    /// Opens the data folder (identity, database) and binds the socket.
+    pub fn bind(config: ServerConfig) -> Result<Self, ServerError> {
+        std::fs::create_dir_all(&config.data)
+            .map_err(|e| ServerError::Data(config.data.clone(), e))?;
+        let identity = Identity::load_or_create(&config.data)?;
+        let conn = db::open(&config.data.join("rendezvous.sqlite3"))?;
+        let accounts = db::load_accounts(&conn)?
+            .into_iter()
+            .filter_map(|(peer, signed, tokens)| {
+                let v = record::verify(&signed, Some(&peer)).ok()?;
+                Some((
+                    peer,
+                    Account {
+                        issued_ms: v.record.issued_ms,
+                        signed,
+                        tokens,
+                    },
+                ))
+            })
+            .collect();
+        let endpoint = transport::endpoint_for(&identity, config.listen, proto::ALPN)?;
+        let limits = limits::Limiters::new(&config.limits);
+        Ok(Self {
+            endpoint,
+            identity,
+            state: Arc::new(State {
+                config,
+                online: Mutex::new(HashMap::new()),
+                accounts: Mutex::new(accounts),
+                db: Mutex::new(conn),
+                limits,
+                next_conn: AtomicUsize::new(1),
+            }),
+        })
+    }
+
+    /// The server's key (clients pin it).
+    pub fn peer_id(&self) -> PeerId {
+        self.identity.peer_id()
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.endpoint.local_addr().ok()
+    }
+
+    /// Serves until `stop` resolves, then closes every connection. Every deposit was
+    /// committed before it was answered, so nothing acknowledged is lost.
+    pub async fn run(self, stop: impl std::future::Future<Output = ()>) {
+        let sweeper = tokio::spawn(sweep(self.state.clone()));
+        let accept = async {
+            while let Some(incoming) = self.endpoint.accept().await {
+                let ip = incoming.remote_address().ip();
+                if !self.state.limits.handshake(ip) {
+                    tracing::debug!(%ip, "handshake rate limit: ignored");
+                    incoming.ignore();
+                    continue;
+                }
+                if !incoming.remote_address_validated() && self.state.limits.busy() {
+                    // Many handshakes at once: make clients prove their address first.
+                    let _ = incoming.retry();
+                    continue;
+                }
+                let state = self.state.clone();
+                tokio::spawn(async move {
+                    state.limits.handshake_started();
+                    let conn = incoming.await;
+                    state.limits.handshake_ended();
+                    if let Ok(conn) = conn {
+                        serve(state, conn).await;
+                    }
+                });
+            }
+        };
+        tokio::select! {
+            _ = accept => {}
+            _ = stop => {}
+        }
+        sweeper.abort();
+        self.endpoint.close(
+            quinn::VarInt::from_u32(transport::CLOSE_NORMAL),
+            b"server stopping",
+        );
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
+    }
+}
+
+async fn sweep(state: Arc<State>) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let now = now_ms();
+        lock(&state.online).retain(|_, o| o.expires_ms > now);
+        let moved = db::expire(&lock(&state.db), now);
+        if let Ok(n) = moved
+            && n > 0
+        {
+            tracing::info!(n, "mail expired undelivered; senders will be told");
+        }
+    }
+}
+
+async fn serve(state: Arc<State>, conn: quinn::Connection) {
+    let Some(peer) = transport::peer_of(&conn) else {
+        return;
+    };
+    let id = state.next_conn.fetch_add(1, Ordering::Relaxed);
+    let span = tracing::info_span!("client", peer = ?peer, remote = %conn.remote_address());
+    async {
+        tracing::debug!("connected");
+        while let Ok((send, recv)) = conn.accept_bi().await {
+            let state = state.clone();
+            let observed = conn.remote_address();
+            tokio::spawn(stream(state, peer, id, observed, send, recv).in_current_span());
+        }
+        let mut online = lock(&state.online);
+        if online.get(&peer).is_some_and(|o| o.conn == id) {
+            online.remove(&peer);
+        }
+        tracing::debug!("gone");
+    }
+    .instrument(span)
+    .await;
+}
+
+async fn stream(
+    state: Arc<State>,
+    peer: PeerId,
+    conn: usize,
+    observed: SocketAddr,
+    mut send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+) {
+    let req = match proto::read::<Request>(&mut recv).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return,
+        Err(e) => {
+            let _ = answer(&mut send, refused(&e.to_string())).await;
+            return;
+        }
+    };
+    if let Err(wait) = state.limits.request(&peer) {
+        let _ = answer(
+            &mut send,
+            response::Body::RateLimited(proto::RateLimited {
+                retry_after_ms: wait.as_millis() as u64,
+            }),
+        )
+        .await;
+        return;
+    }
+    let body = match req.body {
+        Some(request::Body::Register(r)) => {
+            let (tx, mut rx) = mpsc::unbounded_channel();
+            let reply = register(&state, peer, conn, observed, r, tx);
+            let ok = matches!(reply, response::Body::Registered(_));
+            if answer(&mut send, reply).await.is_err() || !ok {
+                return;
+            }
+            // This stream now carries pushes until a renewal replaces it.
+            while let Some(p) = rx.recv().await {
+                if send.write_all(&proto::frame(&p)).await.is_err() {
+                    return;
+                }
+            }
+            return;
+        }
+        Some(request::Body::Unregister(_)) => {
+            lock(&state.online).remove(&peer);
+            response::Body::Done(Empty {})
+        }
+        Some(request::Body::Lookup(l)) => lookup(&state, peer, l),
+        Some(request::Body::Deposit(d)) => deposit(&state, peer, d).await,
+        Some(request::Body::Fetch(_)) => fetch(&state, peer).await,
+        Some(request::Body::Ack(a)) => ack(&state, peer, a).await,
+        None => refused("empty request"),
+    };
+    let _ = answer(&mut send, body).await;
+}
+
+async fn answer(
+    send: &mut quinn::SendStream,
+    body: response::Body,
+) -> Result<(), quinn::WriteError> {
+    let keep_open = matches!(body, response::Body::Registered(_));
+    send.write_all(&proto::frame(&Response { body: Some(body) }))
+        .await?;
+    if !keep_open {
+        let _ = send.finish();
+    }
+    Ok(())
+}
+
+fn refused(reason: &str) -> response::Body {
+    response::Body::Refused(Refused {
+        reason: reason.into(),
+    })
+}
+
+fn register(
+    state: &State,
+    peer: PeerId,
+    conn: usize,
+    observed: SocketAddr,
+    r: proto::Register,
+    push: mpsc::UnboundedSender<Push>,
+) -> response::Body {
+    let now = now_ms();
+    let Some(signed) = r.record else {
+        return refused("no presence record");
+    };
+    let v = match record::verify(&signed, Some(&peer)) {
+        Ok(v) => v,
+        Err(e) => return refused(&e.to_string()),
+    };
+    if let Err(e) = v.fresh(now) {
+        return refused(&e.to_string());
+    }
+    if r.tokens.len() > proto::MAX_TOKENS {
+        return refused("too many lookup tokens");
+    }
+    let Ok(tokens) = r
+        .tokens
+        .iter()
+        .map(|t| <[u8; 32]>::try_from(t.as_slice()))
+        .collect::<Result<HashSet<_>, _>>()
+    else {
+        return refused("a lookup token is not 32 bytes");
+    };
+    {
+        let mut accounts = lock(&state.accounts);
+        if accounts
+            .get(&peer)
+            .is_some_and(|a| a.issued_ms >= v.record.issued_ms)
+        {
+            return refused(&record::RecordError::Replayed.to_string());
+        }
+        if let Err(e) = db::save_account(&lock(&state.db), &peer, &signed, &tokens) {
+            tracing::warn!(error = %e, "cannot save an account");
+            return refused("the server cannot store your registration now; try again later");
+        }
+        accounts.insert(
+            peer,
+            Account {
+                signed: signed.clone(),
+                issued_ms: v.record.issued_ms,
+                tokens,
+            },
+        );
+    }
+    let expires_ms = v.record.expires_ms;
+    lock(&state.online).insert(
+        peer,
+        Online {
+            conn,
+            signed,
+            observed,
+            expires_ms,
+            push: push.clone(),
+        },
+    );
+    if db::has_mail(&lock(&state.db), &peer).unwrap_or(false) {
+        let _ = push.send(Push {
+            body: Some(push::Body::MailWaiting(Empty {})),
+        });
+    }
+    response::Body::Registered(Registered {
+        observed: observed.to_string(),
+        expires_ms,
+    })
+}
+
+/// Whether `target` allows `requester` (its registration carries their pairwise token).
+fn allows(state: &State, target: &PeerId, token: &[u8]) -> bool {
+    let Ok(token) = <[u8; 32]>::try_from(token) else {
+        return false;
+    };
+    lock(&state.accounts)
+        .get(target)
+        .is_some_and(|a| a.tokens.contains(&token))
+}
+
+fn lookup(state: &State, requester: PeerId, l: proto::Lookup) -> response::Body {
+    let offline = response::Body::Presence(Presence::default());
+    let Some(target) = key(&l.target) else {
+        return offline;
+    };
+    if !allows(state, &target, &l.token) {
+        return offline; // exactly what an unknown or offline peer gets
+    }
+    let online = lock(&state.online);
+    let Some(o) = online.get(&target) else {
+        let last = lock(&state.accounts).get(&target).map(|a| a.signed.clone());
+        return response::Body::Presence(Presence {
+            online: false,
+            record: last,
+            observed: String::new(),
+        });
+    };
+    if l.signal
+        && let Some(me) = online.get(&requester)
+    {
+        let _ = o.push.send(Push {
+            body: Some(push::Body::DialMe(proto::DialMe {
+                from: requester.as_bytes().to_vec(),
+                observed: me.observed.to_string(),
+                record: Some(me.signed.clone()),
+            })),
+        });
+    }
+    response::Body::Presence(Presence {
+        online: true,
+        record: Some(o.signed.clone()),
+        observed: o.observed.to_string(),
+    })
+}
+
+fn key(bytes: &[u8]) -> Option<PeerId> {
+    PeerId::from_bytes(bytes.try_into().ok()?).ok()
+}
+
+async fn deposit(state: &Arc<State>, from: PeerId, d: proto::Deposit) -> response::Body {
+    let not_accepted = || refused("the recipient does not take mail from you here");
+    let Some(to) = key(&d.to) else {
+        return not_accepted();
+    };
+    if !allows(state, &to, &d.token) {
+        return not_accepted();
+    }
+    if d.sealed.len() > proto::MAX_SEALED {
+        return refused("the sealed message is too large");
+    }
+    let Ok(msg_id) = <[u8; 16]>::try_from(d.msg_id.as_slice()) else {
+        return refused("the message id is not 16 bytes");
+    };
+    let (st, sealed) = (state.clone(), d.sealed);
+    let stored = tokio::task::spawn_blocking(move || {
+        let now = now_ms();
+        let expires = now + st.config.mail_ttl.as_millis() as u64;
+        db::deposit(
+            &lock(&st.db),
+            &db::Deposit {
+                to: &to,
+                from: &from,
+                msg_id: &msg_id,
+                sealed: &sealed,
+                now,
+                expires,
+                quota_items: st.config.quota_items,
+                quota_bytes: st.config.quota_bytes,
+            },
+        )
+    })
+    .await;
+    match stored {
+        Ok(Ok(Some(expires_ms))) => {
+            if let Some(o) = lock(&state.online).get(&to) {
+                let _ = o.push.send(Push {
+                    body: Some(push::Body::MailWaiting(Empty {})),
+                });
+            }
+            response::Body::Stored(proto::Stored { expires_ms })
+        }
+        Ok(Ok(None)) => {
+            refused("the recipient's mailbox is full; try again after they come online")
+        }
+        _ => refused("the server cannot store mail now; try again later"),
+    }
+}
+
+async fn fetch(state: &Arc<State>, peer: PeerId) -> response::Body {
+    let st = state.clone();
+    match tokio::task::spawn_blocking(move || db::fetch(&lock(&st.db), &peer)).await {
+        Ok(Ok(mail)) => response::Body::Mail(mail),
+        _ => refused("the server cannot read mail now; try again later"),
+    }
+}
+
+async fn ack(state: &Arc<State>, peer: PeerId, a: proto::AckMail) -> response::Body {
+    let st = state.clone();
+    match tokio::task::spawn_blocking(move || db::ack(&lock(&st.db), &peer, &a)).await {
+        Ok(Ok(())) => response::Body::Done(Empty {}),
+        _ => refused("the server cannot update mail now; try again later"),
+    }
+}

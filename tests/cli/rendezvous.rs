@@ -1,0 +1,223 @@
+//! A real `natter-rendezvous` process on loopback with `natter-cli` nodes and raw library
+//! clients: finding a contact by key alone, the allow rule for lookups, refused
+//! registrations, rate limits, and re-registration after the server is killed.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use natter::rendezvous::proto::{self, PresenceRecord, Register};
+use natter::rendezvous::{Client, ClientError, RendezvousConfig, record};
+use natter::{Identity, PeerId, transport};
+use prost::Message;
+
+use crate::support::{Node, Rendezvous, ok};
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+struct Raw {
+    identity: Identity,
+    client: Client,
+}
+
+fn raw(server: &Rendezvous) -> Raw {
+    let identity = Identity::generate();
+    let endpoint = transport::endpoint(&identity, "127.0.0.1:0".parse().unwrap()).unwrap();
+    let config = RendezvousConfig {
+        addr: server.addr.parse().unwrap(),
+        key: server.key.parse::<PeerId>().unwrap(),
+    };
+    Raw {
+        client: Client::new(endpoint, identity.clone(), config),
+        identity,
+    }
+}
+
+fn record_of(id: &Identity, issued_ms: u64, expires_ms: u64) -> PresenceRecord {
+    PresenceRecord {
+        peer: id.peer_id().as_bytes().to_vec(),
+        addrs: vec!["127.0.0.1:40000".into()],
+        min_version: 1,
+        max_version: 1,
+        features: vec!["text".into()],
+        prekey: vec![9; 32],
+        prekey_expires_ms: expires_ms,
+        issued_ms,
+        expires_ms,
+    }
+}
+
+impl Raw {
+    fn peer(&self) -> PeerId {
+        self.identity.peer_id()
+    }
+
+    async fn register(&self, allow: &[PeerId]) -> Result<proto::Registered, ClientError> {
+        let now = now_ms();
+        let signed = record::sign(
+            &self.identity,
+            &record_of(&self.identity, now, now + 60_000),
+        );
+        self.register_signed(signed, allow).await
+    }
+
+    async fn register_signed(
+        &self,
+        signed: proto::SignedRecord,
+        allow: &[PeerId],
+    ) -> Result<proto::Registered, ClientError> {
+        let tokens = allow
+            .iter()
+            .map(|p| record::token(&self.identity, p).unwrap().to_vec())
+            .collect();
+        let reg = Register {
+            record: Some(signed),
+            tokens,
+        };
+        self.client.register(reg).await.map(|(r, _, _)| r)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookups_answer_only_allowed_peers_and_otherwise_look_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Rendezvous::start(dir.path(), "127.0.0.1:0", &[]);
+    let (a, b, c) = (raw(&server), raw(&server), raw(&server));
+    let seen = c.register(&[a.peer()]).await.unwrap();
+    assert!(seen.observed.starts_with("127.0.0.1:"), "{seen:?}");
+
+    let found = a.client.lookup(&c.peer(), false).await.unwrap();
+    assert!(found.online);
+    let v = record::verify(found.record.as_ref().unwrap(), Some(&c.peer())).unwrap();
+    assert_eq!(
+        v.addrs,
+        vec!["127.0.0.1:40000".parse::<SocketAddr>().unwrap()]
+    );
+    assert_eq!(found.observed, seen.observed);
+
+    // b is not allowed: its answer is byte for byte the answer about nobody at all.
+    let denied = b.client.lookup(&c.peer(), false).await.unwrap();
+    let nobody = b
+        .client
+        .lookup(&Identity::generate().peer_id(), false)
+        .await
+        .unwrap();
+    assert!(!denied.online && denied.record.is_none());
+    assert_eq!(denied.encode_to_vec(), nobody.encode_to_vec());
+
+    // c leaves: a still gets the signed record (for its prekey), marked offline.
+    c.client.unregister().await.unwrap();
+    let gone = a.client.lookup(&c.peer(), false).await.unwrap();
+    assert!(!gone.online && gone.record.is_some() && gone.observed.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_stale_replayed_and_foreign_registrations_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Rendezvous::start(dir.path(), "127.0.0.1:0", &[]);
+    let (a, b) = (raw(&server), raw(&server));
+    let now = now_ms();
+    let refused = |r: Result<proto::Registered, ClientError>| match r {
+        Err(ClientError::Refused(why)) => why,
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+
+    let mut forged = record::sign(&a.identity, &record_of(&a.identity, now, now + 60_000));
+    forged.signature[0] ^= 1;
+    assert!(refused(a.register_signed(forged, &[]).await).contains("signature"));
+
+    let stale = record::sign(
+        &a.identity,
+        &record_of(&a.identity, now - 120_000, now - 60_000),
+    );
+    assert!(refused(a.register_signed(stale, &[]).await).contains("expired"));
+
+    let foreign = record::sign(&b.identity, &record_of(&b.identity, now, now + 60_000));
+    assert!(refused(a.register_signed(foreign, &[]).await).contains("another key"));
+
+    let good = record::sign(&a.identity, &record_of(&a.identity, now, now + 60_000));
+    a.register_signed(good.clone(), &[]).await.unwrap();
+    assert!(refused(a.register_signed(good, &[]).await).contains("replayed"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_client_is_rate_limited_and_another_is_still_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Rendezvous::start(
+        dir.path(),
+        "127.0.0.1:0",
+        &["--requests-per-second", "5", "--request-burst", "10"],
+    );
+    let (flood, calm, target) = (raw(&server), raw(&server), raw(&server));
+    target.register(&[calm.peer()]).await.unwrap();
+    let mut limited = None;
+    for _ in 0..100 {
+        match flood.client.lookup(&target.peer(), false).await {
+            Ok(_) => {}
+            Err(ClientError::RateLimited { retry_after }) => {
+                limited = Some(retry_after);
+                break;
+            }
+            Err(e) => panic!("flood: {e}"),
+        }
+    }
+    let retry_after = limited.expect("the flood is rate limited");
+    assert!(retry_after > Duration::ZERO && retry_after <= Duration::from_secs(1));
+    // The connection is still up and another identity is served.
+    assert!(
+        calm.client
+            .lookup(&target.peer(), false)
+            .await
+            .unwrap()
+            .online
+    );
+    tokio::time::sleep(retry_after).await;
+    assert!(flood.client.lookup(&target.peer(), false).await.is_ok());
+}
+
+#[test]
+fn a_contact_is_reached_by_key_alone_and_presence_survives_a_server_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("server");
+    let mut server = Rendezvous::start(&data, "127.0.0.1:0", &[]);
+    let args = server.args().map(String::from);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut a = Node::start_with(&dir.path().join("a"), &args);
+    let mut c = Node::start_with(&dir.path().join("c"), &args);
+    a.wait_for(10, |e| e["event"] == "rendezvous" && e["online"] == true);
+    c.wait_for(10, |e| e["event"] == "rendezvous" && e["online"] == true);
+
+    // No addresses anywhere: only keys.
+    ok(&a.profile, &["contact", "add", &c.id, "--name", "carol"]);
+    ok(&c.profile, &["contact", "add", &a.id, "--name", "alice"]);
+    let out = ok(
+        &a.profile,
+        &[
+            "send",
+            &c.id,
+            "found you by key",
+            "--wait",
+            "delivered",
+            "--timeout",
+            "20",
+        ],
+    );
+    assert!(out.starts_with("delivered "), "{out}");
+    c.wait_for(10, |e| {
+        e["event"] == "message_received" && e["message"]["text"] == "found you by key"
+    });
+
+    // SIGKILL the server and start it again on the same port and data: both nodes
+    // register again on their own.
+    let addr = server.addr.clone();
+    server.kill9();
+    let mut server = Rendezvous::start(&data, &addr, &[]);
+    a.wait_for(45, |e| e["event"] == "rendezvous" && e["online"] == true);
+    c.wait_for(45, |e| e["event"] == "rendezvous" && e["online"] == true);
+    // SIGTERM is a clean stop.
+    assert!(server.terminate().success());
+}
