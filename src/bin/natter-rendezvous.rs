@@ -55,9 +55,8 @@ async fn main() -> Result<()> {
         .map(|a| a.to_string())
         .unwrap_or_default();
     // One line a script can read: where we are and the key clients must pin.
-    println!(
-        "{}",
-        serde_json::json!({ "event": "listening", "addr": addr, "key": server.peer_id().to_string() })
+    say(
+        serde_json::json!({ "event": "listening", "addr": addr, "key": server.peer_id().to_string() }),
     );
     let stop = async {
         let mut term =
@@ -68,6 +67,13 @@ async fn main() -> Result<()> {
         }
     };
     server.run(stop).await;
-    println!("{}", serde_json::json!({ "event": "stopped" }));
+    say(serde_json::json!({ "event": "stopped" }));
     Ok(())
+}
+
+/// One JSON line on stdout; a closed stdout (its reader went away) is not an error.
+fn say(v: serde_json::Value) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{v}").and_then(|()| out.flush());
 }

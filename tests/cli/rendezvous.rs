@@ -25,7 +25,10 @@ struct Raw {
 }
 
 fn raw(server: &Rendezvous) -> Raw {
-    let identity = Identity::generate();
+    raw_as(server, Identity::generate())
+}
+
+fn raw_as(server: &Rendezvous, identity: Identity) -> Raw {
     let endpoint = transport::endpoint(&identity, "127.0.0.1:0".parse().unwrap()).unwrap();
     let config = RendezvousConfig {
         addr: server.addr.parse().unwrap(),
@@ -220,4 +223,70 @@ fn a_contact_is_reached_by_key_alone_and_presence_survives_a_server_kill() {
     c.wait_for(45, |e| e["event"] == "rendezvous" && e["online"] == true);
     // SIGTERM is a clean stop.
     assert!(server.terminate().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_mailbox_keeps_deposits_across_a_kill_and_reports_expiry() {
+    let dir = tempfile::tempdir().unwrap();
+    let ttl = ["--mail-ttl-secs", "4"];
+    let mut server = Rendezvous::start(dir.path(), "127.0.0.1:0", &ttl);
+    let (a, b, c) = (raw(&server), raw(&server), raw(&server));
+    c.register(&[a.peer()]).await.unwrap();
+    c.client.unregister().await.unwrap();
+
+    // Only a contact may leave mail; the server only ever holds opaque bytes.
+    let refused = b.client.deposit(&c.peer(), [1; 16], vec![0xAA; 64]).await;
+    assert!(
+        matches!(refused, Err(ClientError::Refused(_))),
+        "{refused:?}"
+    );
+    let expires = a
+        .client
+        .deposit(&c.peer(), [2; 16], vec![0xBB; 64])
+        .await
+        .unwrap();
+    assert!(expires > now_ms());
+    // The same message id twice is one message.
+    a.client
+        .deposit(&c.peer(), [2; 16], vec![0xBB; 64])
+        .await
+        .unwrap();
+
+    // SIGKILL right after the answer: the deposit was committed before it was answered.
+    let addr = server.addr.clone();
+    server.kill9();
+    let _server = Rendezvous::start(dir.path(), &addr, &ttl);
+    let c = raw_as(&server, c.identity.clone());
+    let a = raw_as(&server, a.identity.clone());
+    let mail = c.client.fetch().await.unwrap();
+    assert_eq!(mail.items.len(), 1, "{mail:?}");
+    assert_eq!(mail.items[0].sealed, vec![0xBB; 64]);
+    assert_eq!(mail.items[0].from, a.peer().as_bytes().to_vec());
+    assert!(raw(&server).client.fetch().await.unwrap().items.is_empty());
+    c.client
+        .ack(proto::AckMail {
+            ids: vec![mail.items[0].id],
+            expired: vec![],
+        })
+        .await
+        .unwrap();
+    assert!(c.client.fetch().await.unwrap().items.is_empty());
+
+    // Mail nobody fetches expires, and its sender is told (never dropped silently).
+    a.client
+        .deposit(&c.peer(), [3; 16], vec![0xCC; 64])
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let notice = loop {
+        let m = a.client.fetch().await.unwrap();
+        if let Some(e) = m.expired.first() {
+            break e.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "no expiry notice");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(notice.msg_id, vec![3; 16]);
+    assert_eq!(notice.to, c.peer().as_bytes().to_vec());
+    assert!(c.client.fetch().await.unwrap().items.is_empty());
 }
