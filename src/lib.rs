@@ -11,6 +11,7 @@ pub mod identity;
 pub mod node;
 pub mod profile;
 pub mod rendezvous;
+pub mod seal;
 pub mod session;
 pub mod store;
 pub mod transport;

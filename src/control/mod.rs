@@ -28,6 +28,9 @@ pub enum Wait {
     Queued,
     /// Written to a session.
     Sent,
+    /// Sealed in the rendezvous mailbox for an offline peer (ends a wait for delivered or
+    /// read: the receipts follow when the peer has it).
+    Stored,
     /// Stored by the peer.
     Delivered,
     /// Read by the peer.
@@ -301,12 +304,16 @@ pub async fn execute(node: &NodeHandle, cmd: Command) -> Result<Value, ControlEr
             let secs = timeout.unwrap_or(30.0).clamp(0.0, 86_400.0);
             let events = node.subscribe();
             let message = node.send(id, text).await?;
-            let state = if wait == Wait::Queued {
-                Wait::Queued
+            let (state, expires_ms) = if wait == Wait::Queued {
+                (Wait::Queued, None)
             } else {
                 await_state(events, &message, wait, secs).await?
             };
-            json!({ "id": message.id, "seq": message.seq, "state": state, "peer": id })
+            let mut v = json!({ "id": message.id, "seq": message.seq, "state": state, "peer": id });
+            if let Some(e) = expires_ms {
+                v["expires_ms"] = json!(e);
+            }
+            v
         }
         Command::Typing { id, state } => {
             node.set_typing(id, state).await?;
@@ -382,12 +389,17 @@ async fn await_state(
     message: &Message,
     wait: Wait,
     secs: f64,
-) -> Result<Wait, ControlError> {
+) -> Result<(Wait, Option<u64>), ControlError> {
     let peer = message.peer;
     let watch = async {
         loop {
             let reached = match events.recv().await {
                 Ok(Event::MessageSent { ids, .. }) if ids.contains(&message.id) => Wait::Sent,
+                Ok(Event::MessageStored {
+                    ids, expires_ms, ..
+                }) if ids.contains(&message.id) && wait >= Wait::Stored => {
+                    return Ok((Wait::Stored, Some(expires_ms)));
+                }
                 Ok(Event::MessageDelivered { ids, .. }) if ids.contains(&message.id) => {
                     Wait::Delivered
                 }
@@ -403,7 +415,7 @@ async fn await_state(
                 Err(RecvError::Closed) => return Err(ControlError::Socket("node stopped".into())),
             };
             if reached >= wait {
-                return Ok(reached);
+                return Ok((reached, None));
             }
         }
     };

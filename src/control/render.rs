@@ -8,6 +8,26 @@ fn s<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
+/// `YYYY-MM-DD HH:MM UTC` (civil date from days since the epoch, H. Hinnant's algorithm).
+fn date_time(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        rem / 3600,
+        (rem / 60) % 60
+    )
+}
+
 fn time(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
     let (h, m, sec) = ((secs / 3600) % 24, (secs / 60) % 60, secs % 60);
@@ -97,7 +117,14 @@ pub fn render(cmd: &Command, v: &Value) -> String {
                 s(c, "verification")
             )
         }),
-        Command::Send { .. } => format!("{} {}", s(v, "state"), s(v, "id")),
+        Command::Send { .. } => match v.get("expires_ms").and_then(Value::as_i64) {
+            Some(e) => format!(
+                "stored {} (they are offline: sealed at the rendezvous until {}; delivered receipts follow)",
+                s(v, "id"),
+                date_time(e)
+            ),
+            None => format!("{} {}", s(v, "state"), s(v, "id")),
+        },
         Command::History { .. } => list(&|m| message_line(m, false)),
         Command::Search { .. } => list(&|m| message_line(m, true)),
         Command::Privacy { .. } => s(v, "privacy").to_string(),
@@ -130,5 +157,16 @@ pub fn render(cmd: &Command, v: &Value) -> String {
             )
         }),
         _ => v.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod date_tests {
+    #[test]
+    fn dates_are_civil_utc() {
+        assert_eq!(super::date_time(0), "1970-01-01 00:00 UTC");
+        // 2026-12-01 11:50 UTC
+        assert_eq!(super::date_time(1_796_125_800_000), "2026-12-01 11:50 UTC");
+        assert_eq!(super::date_time(951_782_400_000), "2000-02-29 00:00 UTC");
     }
 }

@@ -159,7 +159,9 @@ async fn dial_loop(inner: &Arc<Inner>, peer: PeerId) {
             if inner.rv.is_none() {
                 return; // nowhere to dial; a LAN sighting starts a new loop
             }
-            // Offline at the rendezvous: look again later, or when its dial signal comes.
+            // Offline at the rendezvous: what waits for it goes to the mailbox, sealed;
+            // look again later, or when its dial signal comes.
+            super::mailbox::deposit_pending(inner, peer).await;
             tokio::select! {
                 _ = tokio::time::sleep(backoff.max(Duration::from_secs(5))) => {}
                 _ = inner.wake.notified() => {}

@@ -81,6 +81,24 @@ pub enum Event {
         /// Message ids.
         ids: Vec<String>,
     },
+    /// The peer is offline: our messages were sealed to it and wait in the rendezvous
+    /// mailbox (delivered receipts follow when it has them).
+    MessageStored {
+        /// The peer.
+        peer: PeerId,
+        /// Message ids.
+        ids: Vec<String>,
+        /// When the mailbox drops them undelivered (ms since the epoch).
+        expires_ms: u64,
+    },
+    /// Our messages expired in the mailbox undelivered: they are queued again and go out
+    /// when the peer is next reachable.
+    MessageExpired {
+        /// The peer.
+        peer: PeerId,
+        /// Message ids.
+        ids: Vec<String>,
+    },
     /// The peer stored our messages.
     MessageDelivered {
         /// The peer.
@@ -182,12 +200,6 @@ pub enum Event {
     Rendezvous {
         /// Registered now.
         online: bool,
-        /// What happened, in words.
-        detail: String,
-    },
-    /// Messages that waited in the rendezvous mailbox arrived (they also come as
-    /// `MessageReceived`), or ours were stored there / expired there.
-    Mailbox {
         /// What happened, in words.
         detail: String,
     },

@@ -1,64 +1,69 @@
-//! The node's half of the sealed mailbox: its X25519 prekey (made on first use, kept in the
+//! The node's half of the sealed mailbox: its X25519 prekeys (made on first use, kept in the
 //! profile, rotated every 30 days with the previous one kept so mail sealed to it still
-//! opens) and the prekeys of contacts learnt from their signed presence records.
+//! opens), contacts' prekeys learnt from their signed records, depositing what waits for an
+//! offline contact, and fetching, opening and storing what waited for us.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use hpke::{Deserializable, Kem, Serializable};
+use prost::Message as _;
 
-use super::{Inner, NodeError, lock};
+use super::{Event, Inner, NodeError, lock};
+use crate::identity::PeerId;
+use crate::rendezvous::proto::AckMail;
 use crate::rendezvous::record::Verified;
-use crate::store;
-
-type X25519 = hpke::kem::X25519HkdfSha256;
+use crate::seal::{self, OwnPrekey, SuiteKem};
+use crate::session::{IncomingChat, conversation_id};
+use crate::store::{self, ContactState, Received};
+use crate::wire;
 
 const PREKEY_KEY: &str = "prekey";
 /// How long one prekey is published.
 const PREKEY_LIFE: Duration = Duration::from_secs(30 * 24 * 3600);
 
-/// Our prekey as published.
-pub(super) struct Prekey {
-    pub(super) public: [u8; 32],
-    pub(super) expires_ms: u64,
+fn emit(inner: &Inner, e: Event) {
+    let _ = inner.events.send(e);
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
-struct Stored {
+struct Kept {
     secret: String,
     expires_ms: u64,
     #[serde(default)]
-    previous: Option<String>,
+    previous: Option<(String, u64)>,
 }
 
-/// The current prekey, making or rotating it when needed.
-pub(super) async fn current_prekey(inner: &Arc<Inner>) -> Result<Prekey, NodeError> {
-    let now = super::rendezvous::now_ms();
-    let kept = inner
+fn secret_of(hex: &str) -> Option<seal::PrekeySecret> {
+    let b = data_encoding::HEXLOWER.decode(hex.as_bytes()).ok()?;
+    <SuiteKem as Kem>::PrivateKey::from_bytes(&b).ok()
+}
+
+async fn kept(inner: &Inner) -> Result<Option<Kept>, NodeError> {
+    Ok(inner
         .store
         .call(|c| store::get_setting(c, PREKEY_KEY))
         .await?
-        .and_then(|s| serde_json::from_str::<Stored>(&s).ok());
-    let secret_of = |hex: &str| {
-        data_encoding::HEXLOWER
-            .decode(hex.as_bytes())
-            .ok()
-            .and_then(|b| <X25519 as Kem>::PrivateKey::from_bytes(&b).ok())
-    };
+        .and_then(|s| serde_json::from_str::<Kept>(&s).ok()))
+}
+
+/// The current prekey, making or rotating it when needed (the old one is kept one round).
+pub(super) async fn current_prekey(inner: &Arc<Inner>) -> Result<OwnPrekey, NodeError> {
+    let now = super::rendezvous::now_ms();
+    let kept = kept(inner).await?;
     if let Some(k) = &kept
         && k.expires_ms > now + PREKEY_LIFE.as_millis() as u64 / 2
         && let Some(sk) = secret_of(&k.secret)
     {
-        return Ok(Prekey {
-            public: public_of(&sk),
-            expires_ms: k.expires_ms,
-        });
+        return Ok(OwnPrekey::new(sk, k.expires_ms));
     }
-    let (sk, _) = X25519::gen_keypair();
-    let fresh = Stored {
+    let (sk, _) = SuiteKem::gen_keypair();
+    let fresh = Kept {
         secret: data_encoding::HEXLOWER.encode(&sk.to_bytes()),
         expires_ms: now + PREKEY_LIFE.as_millis() as u64,
-        previous: kept.map(|k| k.secret),
+        previous: kept.map(|k| (k.secret, k.expires_ms)),
     };
     let text = serde_json::to_string(&fresh).map_err(|e| NodeError::Invalid(e.to_string()))?;
     inner
@@ -66,20 +71,236 @@ pub(super) async fn current_prekey(inner: &Arc<Inner>) -> Result<Prekey, NodeErr
         .call(move |c| store::set_setting(c, PREKEY_KEY, &text))
         .await?;
     tracing::info!("new mailbox prekey made");
-    Ok(Prekey {
-        public: public_of(&sk),
-        expires_ms: fresh.expires_ms,
-    })
+    Ok(OwnPrekey::new(sk, fresh.expires_ms))
 }
 
-fn public_of(sk: &<X25519 as Kem>::PrivateKey) -> [u8; 32] {
-    let pk = X25519::sk_to_pk(sk).to_bytes();
-    let mut out = [0u8; 32];
-    out.copy_from_slice(&pk);
-    out
+/// Every prekey that may still open mail: the current and the previous one.
+async fn all_prekeys(inner: &Inner) -> Result<Vec<OwnPrekey>, NodeError> {
+    let Some(k) = kept(inner).await? else {
+        return Ok(Vec::new());
+    };
+    let mut out: Vec<OwnPrekey> = secret_of(&k.secret)
+        .map(|sk| OwnPrekey::new(sk, k.expires_ms))
+        .into_iter()
+        .collect();
+    if let Some((hex, exp)) = k.previous
+        && let Some(sk) = secret_of(&hex)
+    {
+        out.push(OwnPrekey::new(sk, exp));
+    }
+    Ok(out)
 }
 
 /// Keeps a contact's prekey from its verified record (for sealing while it is offline).
-pub(super) fn remember_prekey(inner: &Inner, peer: crate::PeerId, v: &Verified) {
+pub(super) fn remember_prekey(inner: &Inner, peer: PeerId, v: &Verified) {
     lock(&inner.rv_prekeys).insert(peer, (v.prekey, v.record.prekey_expires_ms));
+}
+
+/// The peer is offline at the rendezvous: seal and deposit what waits for it.
+pub(super) async fn deposit_pending(inner: &Arc<Inner>, peer: PeerId) {
+    let Some(rv) = inner.rv.clone() else {
+        return;
+    };
+    let now = super::rendezvous::now_ms();
+    let Some((their_prekey, _)) = lock(&inner.rv_prekeys)
+        .get(&peer)
+        .copied()
+        .filter(|(_, exp)| *exp > now)
+    else {
+        return; // no valid prekey known: the messages wait in the outbox
+    };
+    let me = inner.me;
+    let Ok(pending) = inner
+        .store
+        .call(move |c| store::pending_for_mailbox(c, &me, &peer))
+        .await
+    else {
+        return;
+    };
+    if pending.is_empty() {
+        return;
+    }
+    let Ok(mine) = current_prekey(inner).await else {
+        return;
+    };
+    let conversation = conversation_id(&me, &peer).to_vec();
+    let (mut stored, mut expires) = (Vec::new(), 0);
+    for m in pending {
+        let chat = wire::Chat {
+            msg_id: m.msg_id.to_vec(),
+            conversation: conversation.clone(),
+            seq: m.seq,
+            timestamp_ms: m.timestamp_ms,
+            text: m.text,
+        };
+        let sealed = match seal::seal(
+            &inner.identity,
+            &mine,
+            &peer,
+            &their_prekey,
+            m.msg_id,
+            seal::KIND_CHAT,
+            &chat.encode_to_vec(),
+        ) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot seal for the mailbox");
+                break;
+            }
+        };
+        match rv.deposit(&peer, m.msg_id, sealed).await {
+            Ok(exp) => {
+                stored.push(m.msg_id);
+                expires = exp;
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "mailbox deposit failed; the message stays queued");
+                break; // keep order: later ones wait behind this one
+            }
+        }
+    }
+    if stored.is_empty() {
+        return;
+    }
+    let changed = inner
+        .store
+        .call(move |c| store::set_mailbox_state(c, &me, &peer, &stored, true))
+        .await;
+    if let Ok(ids) = changed
+        && !ids.is_empty()
+    {
+        emit(
+            inner,
+            Event::MessageStored {
+                peer,
+                ids,
+                expires_ms: expires,
+            },
+        );
+    }
+}
+
+/// Starts a fetch unless one runs.
+pub(super) fn fetch_soon(inner: &Arc<Inner>) {
+    if inner.rv.is_none() || inner.rv_fetching.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let inner = inner.clone();
+    tokio::spawn(async move {
+        if let Err(e) = fetch(&inner).await {
+            tracing::debug!(error = %e, "mailbox fetch failed; will retry at the next push");
+        }
+        inner.rv_fetching.store(false, Ordering::SeqCst);
+    });
+}
+
+/// Fetches, opens and stores waiting mail; acks what is stored (or can never be), and turns
+/// expiry notices into `MessageExpired`.
+async fn fetch(inner: &Arc<Inner>) -> Result<(), String> {
+    let rv = inner.rv.clone().ok_or("no rendezvous")?;
+    let mail = rv.fetch().await.map_err(|e| e.to_string())?;
+    let keys = all_prekeys(inner).await.map_err(|e| e.to_string())?;
+    let me = inner.me;
+    let mut ack = AckMail::default();
+    let mut by_sender: BTreeMap<PeerId, Vec<(u64, IncomingChat)>> = BTreeMap::new();
+    for item in mail.items {
+        match open_item(&me, &keys, &item) {
+            Ok((from, chat)) => by_sender.entry(from).or_default().push((item.id, chat)),
+            Err(e) => {
+                // Never openable: drop it at the server, and say so.
+                tracing::warn!(error = %e, "mailbox item refused");
+                ack.ids.push(item.id);
+            }
+        }
+    }
+    for (from, mut items) in by_sender {
+        items.sort_by_key(|(_, c)| c.seq);
+        let chats: Vec<IncomingChat> = items.iter().map(|(_, c)| c.clone()).collect();
+        let result = inner
+            .store
+            .call(move |c| {
+                let contact = store::get_contact(c, &from)?;
+                let ok = contact.is_some_and(|k| k.state == ContactState::Contact)
+                    && !store::is_blocked(c, &from)?;
+                if !ok {
+                    return Ok(None);
+                }
+                Ok(Some(store::receive(c, &me, &from, &chats)?.0))
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        let Some(outcomes) = result else {
+            ack.ids.extend(items.iter().map(|(id, _)| *id)); // not a contact (any more)
+            continue;
+        };
+        for ((id, _), o) in items.iter().zip(outcomes) {
+            match o {
+                Received::Stored(message) => {
+                    ack.ids.push(*id);
+                    emit(inner, Event::MessageReceived { message });
+                }
+                Received::Duplicate => ack.ids.push(*id),
+                // A gap: leave it at the server until the missing ones arrive.
+                Received::OutOfOrder { .. } => {}
+            }
+        }
+    }
+    let mut expired: BTreeMap<PeerId, Vec<[u8; 16]>> = BTreeMap::new();
+    for e in mail.expired {
+        ack.expired.push(e.msg_id.clone());
+        let to = <[u8; 32]>::try_from(e.to.as_slice())
+            .ok()
+            .and_then(|b| PeerId::from_bytes(b).ok());
+        if let (Some(to), Ok(id)) = (to, <[u8; 16]>::try_from(e.msg_id.as_slice())) {
+            expired.entry(to).or_default().push(id);
+        }
+    }
+    for (peer, ids) in expired {
+        let changed = inner
+            .store
+            .call(move |c| store::set_mailbox_state(c, &me, &peer, &ids, false))
+            .await;
+        if let Ok(ids) = changed
+            && !ids.is_empty()
+        {
+            emit(inner, Event::MessageExpired { peer, ids });
+        }
+    }
+    if !ack.ids.is_empty() || !ack.expired.is_empty() {
+        rv.ack(ack).await.map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+fn open_item(
+    me: &PeerId,
+    keys: &[OwnPrekey],
+    item: &crate::rendezvous::proto::MailItem,
+) -> Result<(PeerId, IncomingChat), String> {
+    let opened = seal::open(me, keys, &item.sealed).map_err(|e| e.to_string())?;
+    if opened.sender.as_bytes()[..] != item.from[..] {
+        return Err("sealed by another key than the one that deposited it".into());
+    }
+    if opened.kind != seal::KIND_CHAT {
+        return Err(format!("unknown sealed kind {}", opened.kind));
+    }
+    let chat = wire::Chat::decode(opened.plaintext.as_slice()).map_err(|e| e.to_string())?;
+    if chat.msg_id[..] != opened.msg_id[..] {
+        return Err("the message id inside differs from the envelope's".into());
+    }
+    if chat.conversation[..] != conversation_id(me, &opened.sender)[..] {
+        return Err("the message names another conversation".into());
+    }
+    if chat.seq == 0 || chat.text.len() > wire::MAX_FRAME {
+        return Err("bad sequence number or size".into());
+    }
+    Ok((
+        opened.sender,
+        IncomingChat {
+            msg_id: opened.msg_id,
+            seq: chat.seq,
+            timestamp_ms: chat.timestamp_ms,
+            text: chat.text,
+        },
+    ))
 }

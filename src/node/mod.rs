@@ -159,6 +159,8 @@ pub(crate) struct Inner {
     pub(crate) rv_hints: Mutex<HashMap<PeerId, Vec<SocketAddr>>>,
     /// Contacts' mailbox prekeys and their expiry, from verified records.
     pub(crate) rv_prekeys: Mutex<HashMap<PeerId, ([u8; 32], u64)>>,
+    /// A mailbox fetch is running.
+    pub(crate) rv_fetching: AtomicBool,
     _lock: std::fs::File,
 }
 
@@ -263,6 +265,7 @@ impl Node {
             rv_issued: Mutex::new(0),
             rv_hints: Mutex::new(HashMap::new()),
             rv_prekeys: Mutex::new(HashMap::new()),
+            rv_fetching: AtomicBool::new(false),
             _lock: lock_file,
         });
         let handle = NodeHandle { inner };
@@ -530,7 +533,11 @@ impl NodeHandle {
             Some(cmds) => {
                 let _ = cmds.send(conn::Cmd::Flush);
             }
-            None => conn::ensure_dialing(&self.inner, peer),
+            None => {
+                conn::ensure_dialing(&self.inner, peer);
+                // A dial loop sleeping on an offline peer looks again (and deposits) now.
+                self.inner.wake.notify_waiters();
+            }
         }
         Ok(message)
     }

@@ -1,7 +1,7 @@
 //! The node's use of the rendezvous: keeps a signed presence registered from the node's own
 //! endpoint (renewed every minute; re-registered with jittered backoff when the server or
 //! the network goes away), finds contacts that are not on the LAN, dials back peers that
-//! signal they are dialling us, and keeps the prekeys contacts publish (see `mailbox.rs`).
+//! signal they are dialling us, and runs the sealed mailbox (see `mailbox.rs`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -76,6 +76,7 @@ async fn register_loop(inner: Arc<Inner>, rv: Arc<Client>) {
                     );
                 }
                 was_online = true;
+                super::mailbox::fetch_soon(&inner);
                 let renew = tokio::time::sleep(RENEW);
                 tokio::pin!(renew);
                 loop {
@@ -190,7 +191,7 @@ fn local_candidates(inner: &Inner) -> Vec<String> {
 
 async fn on_push(inner: &Arc<Inner>, p: Push) {
     match p.body {
-        Some(push::Body::MailWaiting(_)) => tracing::debug!("mail is waiting at the rendezvous"),
+        Some(push::Body::MailWaiting(_)) => super::mailbox::fetch_soon(inner),
         Some(push::Body::DialMe(d)) => {
             let Some(from) = <[u8; 32]>::try_from(d.from.as_slice())
                 .ok()

@@ -17,6 +17,8 @@ pub enum MessageState {
     Queued,
     /// Written to a session, not yet acknowledged.
     Sent,
+    /// Sealed and waiting in the rendezvous mailbox for the offline peer.
+    Stored,
     /// Stored durably by the peer.
     Delivered,
     /// Read by the peer.
@@ -30,6 +32,7 @@ impl MessageState {
         match self {
             Self::Queued => "queued",
             Self::Sent => "sent",
+            Self::Stored => "stored",
             Self::Delivered => "delivered",
             Self::Read => "read",
             Self::Received => "received",
@@ -40,6 +43,7 @@ impl MessageState {
         match s {
             "queued" => Self::Queued,
             "sent" => Self::Sent,
+            "stored" => Self::Stored,
             "delivered" => Self::Delivered,
             "read" => Self::Read,
             _ => Self::Received,
@@ -210,7 +214,7 @@ pub fn apply_ack(
         local,
         peer,
         up_to,
-        &["queued", "sent"],
+        &["queued", "sent", "stored"],
         MessageState::Delivered,
     )
 }
@@ -237,7 +241,7 @@ pub fn apply_read(
         local,
         peer,
         up_to,
-        &["queued", "sent", "delivered"],
+        &["queued", "sent", "stored", "delivered"],
         MessageState::Read,
     )
 }
@@ -411,4 +415,59 @@ pub fn search(conn: &Connection, text: &str, limit: usize) -> Result<Vec<Message
         .query_map(params![query, limit as i64], row_to_message)?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
+}
+
+/// Unacknowledged outgoing messages to `peer` not yet in the mailbox, in sequence order.
+pub fn pending_for_mailbox(
+    conn: &Connection,
+    local: &PeerId,
+    peer: &PeerId,
+) -> Result<Vec<OutgoingChat>, StoreError> {
+    let conv = conversation_id(local, peer);
+    let mut stmt = conn.prepare_cached(
+        "SELECT m.msg_id, m.seq, m.sent_ms, m.text FROM outbox o JOIN messages m ON m.id = o.message
+         WHERE o.conversation = ?1 AND m.state IN ('queued', 'sent') AND m.mailbox_expired = 0
+         ORDER BY o.seq",
+    )?;
+    let rows = stmt.query_map([&conv[..]], |r| {
+        let id: Vec<u8> = r.get(0)?;
+        Ok(OutgoingChat {
+            msg_id: <[u8; 16]>::try_from(id.as_slice()).unwrap_or([0; 16]),
+            seq: r.get::<_, i64>(1)? as u64,
+            timestamp_ms: r.get::<_, i64>(2)? as u64,
+            text: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Sets the mailbox state of outgoing messages: `stored` (deposited) or back to `queued`
+/// (expired there undelivered: not deposited again, it waits for a direct session). Only
+/// messages still waiting change; returns their ids.
+pub fn set_mailbox_state(
+    conn: &Connection,
+    local: &PeerId,
+    peer: &PeerId,
+    ids: &[[u8; 16]],
+    stored: bool,
+) -> Result<Vec<String>, StoreError> {
+    let conv = conversation_id(local, peer);
+    let (from, to, expired) = if stored {
+        ("('queued', 'sent')", "stored", 0)
+    } else {
+        ("('stored')", "queued", 1)
+    };
+    let mut stmt = conn.prepare_cached(&format!(
+        "UPDATE messages SET state = '{to}', mailbox_expired = {expired}
+         WHERE conversation = ?1 AND msg_id = ?2 AND outgoing = 1 AND state IN {from}
+         RETURNING msg_id"
+    ))?;
+    let mut out = Vec::new();
+    for id in ids {
+        let changed = stmt
+            .query_map(params![&conv[..], &id[..]], |r| r.get::<_, Vec<u8>>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        out.extend(changed.iter().map(|b| uuid_text(b)));
+    }
+    Ok(out)
 }

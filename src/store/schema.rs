@@ -87,6 +87,9 @@ CREATE TABLE transfers (
 CREATE INDEX transfers_by_peer ON transfers (peer_id, state);
 "#,
     ),
+    // 3: a message whose sealed copy expired at the rendezvous is not deposited again; it
+    // waits for a direct session.
+    M::up("ALTER TABLE messages ADD COLUMN mailbox_expired INTEGER NOT NULL DEFAULT 0;"),
 ];
 
 /// Brings the schema up to date.

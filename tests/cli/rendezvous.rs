@@ -290,3 +290,103 @@ async fn the_server_mailbox_keeps_deposits_across_a_kill_and_reports_expiry() {
     assert_eq!(notice.to, c.peer().as_bytes().to_vec());
     assert!(c.client.fetch().await.unwrap().items.is_empty());
 }
+
+#[test]
+fn a_message_to_an_offline_contact_is_stored_sealed_and_arrives_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Rendezvous::start(&dir.path().join("server"), "127.0.0.1:0", &[]);
+    let args = server.args().map(String::from);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut a = Node::start_with(&dir.path().join("a"), &args);
+    let c = Node::start_with(&dir.path().join("c"), &args);
+    ok(&a.profile, &["contact", "add", &c.id, "--name", "carol"]);
+    ok(&c.profile, &["contact", "add", &a.id, "--name", "alice"]);
+    let cid = c.id.clone();
+    a.wait_for(20, |e| {
+        e["event"] == "connected" && e["peer"] == cid.as_str()
+    });
+    let c_profile = c.profile.clone();
+    c.stop();
+
+    let out = ok(
+        &a.profile,
+        &[
+            "send",
+            &cid,
+            "while you were away",
+            "--wait",
+            "delivered",
+            "--timeout",
+            "20",
+        ],
+    );
+    assert!(out.starts_with("stored "), "{out}");
+    assert!(out.contains("sealed at the rendezvous until"), "{out}");
+
+    let mut c = Node::start_with(&c_profile, &args);
+    c.wait_for(20, |e| {
+        e["event"] == "message_received" && e["message"]["text"] == "while you were away"
+    });
+    // The sender hears "delivered" through the normal receipts once they meet.
+    a.wait_for(30, |e| e["event"] == "message_delivered");
+    // Exactly once, though it came by the mailbox and again over the direct session.
+    c.drain(2000);
+    let again = c
+        .seen
+        .iter()
+        .filter(|e| e["event"] == "message_received")
+        .count();
+    assert_eq!(again, 1, "{:?}", c.seen);
+    let history = crate::support::json(&c.profile, &["history", &a.id]);
+    let texts: Vec<&str> = history
+        .as_array()
+        .map(|a| a.iter().filter_map(|m| m["text"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(texts, vec!["while you were away"], "{history}");
+
+    // The server kept nothing.
+    let identity = Identity::load_or_create(&c_profile).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let left = rt.block_on(async { raw_as(&server, identity).client.fetch().await.unwrap() });
+    assert!(left.items.is_empty(), "{left:?}");
+}
+
+#[test]
+fn mail_that_expires_undelivered_is_reported_to_the_sender_and_queued_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Rendezvous::start(
+        &dir.path().join("server"),
+        "127.0.0.1:0",
+        &["--mail-ttl-secs", "2"],
+    );
+    let args = server.args().map(String::from);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut a = Node::start_with(&dir.path().join("a"), &args);
+    let c = Node::start_with(&dir.path().join("c"), &args);
+    ok(&a.profile, &["contact", "add", &c.id]);
+    ok(&c.profile, &["contact", "add", &a.id]);
+    let cid = c.id.clone();
+    a.wait_for(20, |e| {
+        e["event"] == "connected" && e["peer"] == cid.as_str()
+    });
+    c.stop();
+    let out = ok(
+        &a.profile,
+        &["send", &cid, "never fetched", "--wait", "delivered"],
+    );
+    assert!(out.starts_with("stored "), "{out}");
+    let expired = a.wait_for(20, |e| e["event"] == "message_expired");
+    assert_eq!(expired["peer"], cid.as_str());
+    let history = crate::support::json(&a.profile, &["history", &cid]);
+    assert_eq!(history[0]["text"], "never fetched");
+    assert_eq!(history[0]["state"], "queued", "{history}");
+    // It is not deposited again: it waits for a direct session.
+    let before = a.seen.len();
+    a.drain(6000);
+    assert!(
+        !a.seen[before..]
+            .iter()
+            .any(|e| e["event"] == "message_stored" && e["ids"] == expired["ids"]),
+        "stored again after expiry"
+    );
+}

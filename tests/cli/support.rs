@@ -124,6 +124,17 @@ impl Node {
         }
     }
 
+    /// Reads lines for `ms` milliseconds into `seen`.
+    pub fn drain(&mut self, ms: u64) {
+        let deadline = Instant::now() + Duration::from_millis(ms);
+        while let Ok(v) = self
+            .lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            self.seen.push(v);
+        }
+    }
+
     /// Counts lines matching `f` until `n` are seen.
     pub fn count(&mut self, n: usize, secs: u64, f: impl Fn(&Value) -> usize) {
         let mut total = 0;

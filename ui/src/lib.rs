@@ -197,6 +197,7 @@ impl App {
                 }
             }
             Event::MessageSent { peer, ids } => self.mark(peer, &ids, MessageState::Sent),
+            Event::MessageStored { peer, ids, .. } => self.mark(peer, &ids, MessageState::Stored),
             Event::MessageDelivered { peer, ids } => self.mark(peer, &ids, MessageState::Delivered),
             Event::MessageRead { peer, ids } => self.mark(peer, &ids, MessageState::Read),
             Event::Typing { peer, state } => {

@@ -201,15 +201,23 @@ pub(super) fn ack(conn: &Connection, peer: &PeerId, a: &AckMail) -> rusqlite::Re
     tx.commit()
 }
 
-/// Turns mail past its expiry into notices for its senders; returns how many.
-pub(super) fn expire(conn: &Connection, now: u64) -> rusqlite::Result<usize> {
+/// Turns mail past its expiry into notices for its senders; returns the senders told.
+pub(super) fn expire(conn: &Connection, now: u64) -> rusqlite::Result<Vec<PeerId>> {
     let tx = conn.unchecked_transaction()?;
+    let senders: Vec<Vec<u8>> = tx
+        .prepare("SELECT DISTINCT sender FROM mail WHERE expires_ms <= ?1")?
+        .query_map([now as i64], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
     tx.execute(
         "INSERT OR IGNORE INTO expired (sender, recipient, msg_id)
          SELECT sender, recipient, msg_id FROM mail WHERE expires_ms <= ?1",
         [now as i64],
     )?;
-    let n = tx.execute("DELETE FROM mail WHERE expires_ms <= ?1", [now as i64])?;
+    tx.execute("DELETE FROM mail WHERE expires_ms <= ?1", [now as i64])?;
     tx.commit()?;
-    Ok(n)
+    Ok(senders
+        .iter()
+        .filter_map(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+        .filter_map(|b| PeerId::from_bytes(b).ok())
+        .collect())
 }

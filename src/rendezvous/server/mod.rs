@@ -208,11 +208,20 @@ async fn sweep(state: Arc<State>) {
         tokio::time::sleep(Duration::from_secs(2)).await;
         let now = now_ms();
         lock(&state.online).retain(|_, o| o.expires_ms > now);
-        let moved = db::expire(&lock(&state.db), now);
-        if let Ok(n) = moved
-            && n > 0
-        {
-            tracing::info!(n, "mail expired undelivered; senders will be told");
+        let senders = db::expire(&lock(&state.db), now).unwrap_or_default();
+        if !senders.is_empty() {
+            tracing::info!(
+                senders = senders.len(),
+                "mail expired undelivered; telling its senders"
+            );
+            let online = lock(&state.online);
+            for s in senders {
+                if let Some(o) = online.get(&s) {
+                    let _ = o.push.send(Push {
+                        body: Some(push::Body::MailWaiting(Empty {})),
+                    });
+                }
+            }
         }
     }
 }

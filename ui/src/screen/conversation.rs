@@ -16,6 +16,7 @@ pub fn tick(state: MessageState) -> &'static str {
     match state {
         MessageState::Queued => "🕓 queued",
         MessageState::Sent => "✓ sent",
+        MessageState::Stored => "✉ stored for them",
         MessageState::Delivered => "✓✓ delivered",
         MessageState::Read => "✓✓ read",
         MessageState::Received => "",

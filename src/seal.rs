@@ -1,0 +1,251 @@
+//! Sealed messages for offline delivery: HPKE (RFC 9180) in auth mode with
+//! DHKEM(X25519, HKDF-SHA256), HKDF-SHA256 and ChaCha20-Poly1305 (the `hpke` crate), sealed to
+//! the recipient's X25519 prekey from the sender's own prekey. The sender's prekey travels in
+//! the envelope with the sender identity's signature over it, so the recipient knows whose key
+//! authenticated the message; the header (sender, recipient, message id, kind, both prekeys) is
+//! the AAD. Every decoder returns `Result` and checks sizes first.
+
+use hpke::aead::ChaCha20Poly1305;
+use hpke::kdf::HkdfSha256;
+use hpke::kem::X25519HkdfSha256;
+use hpke::{Deserializable, Kem, OpModeR, OpModeS, Serializable};
+use prost::Message;
+
+use crate::identity::{Identity, PeerId};
+
+/// The KEM of the suite.
+pub type SuiteKem = X25519HkdfSha256;
+/// A prekey's private half.
+pub type PrekeySecret = <SuiteKem as Kem>::PrivateKey;
+
+/// HPKE `info` of every Natter mailbox message.
+pub const INFO: &[u8] = b"natter mailbox v1";
+/// Context of the identity's signature over its prekey.
+pub const PREKEY_CONTEXT: &[u8] = b"natter mailbox prekey v1\0";
+/// Largest envelope accepted, in bytes.
+pub const MAX_ENVELOPE: usize = crate::rendezvous::proto::MAX_SEALED;
+/// Envelope kind: one chat message (a `wire::Chat` protobuf).
+pub const KIND_CHAT: u32 = 1;
+
+/// Why an envelope could not be opened.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SealError {
+    /// Not an envelope, or a field of the wrong size.
+    #[error("not a sealed Natter message: {0}")]
+    Malformed(String),
+    /// Sealed for someone else.
+    #[error("this sealed message is for another recipient")]
+    WrongRecipient,
+    /// The sender's prekey is not signed by the sender it names.
+    #[error("the sender's prekey is not signed by the sender")]
+    WrongSender,
+    /// Sealed to a prekey we no longer (or never) had.
+    #[error("sealed to a prekey this profile does not have (older than the last rotation?)")]
+    UnknownPrekey,
+    /// Authentication failed: changed in transit, or not from that sender.
+    #[error("the sealed message does not authenticate (tampered, or not from that sender)")]
+    Tampered,
+    /// Sealing failed (bad recipient key).
+    #[error("cannot seal to that prekey: {0}")]
+    Seal(String),
+}
+
+/// The envelope on the wire.
+#[derive(Clone, PartialEq, Message)]
+pub struct Envelope {
+    /// Sender identity (ed25519, 32 bytes).
+    #[prost(bytes = "vec", tag = "1")]
+    pub sender: Vec<u8>,
+    /// Recipient identity (32 bytes).
+    #[prost(bytes = "vec", tag = "2")]
+    pub recipient: Vec<u8>,
+    /// Message id (16 bytes).
+    #[prost(bytes = "vec", tag = "3")]
+    pub msg_id: Vec<u8>,
+    /// What the plaintext is.
+    #[prost(uint32, tag = "4")]
+    pub kind: u32,
+    /// The sender's X25519 prekey (the HPKE auth key).
+    #[prost(bytes = "vec", tag = "5")]
+    pub sender_prekey: Vec<u8>,
+    /// Until when the sender's prekey is valid (signed with it).
+    #[prost(uint64, tag = "6")]
+    pub sender_prekey_expires_ms: u64,
+    /// Sender identity's signature of `PREKEY_CONTEXT || prekey || expires (u64 BE)`.
+    #[prost(bytes = "vec", tag = "7")]
+    pub sender_prekey_sig: Vec<u8>,
+    /// The recipient prekey this is sealed to.
+    #[prost(bytes = "vec", tag = "8")]
+    pub recipient_prekey: Vec<u8>,
+    /// HPKE encapsulated key (32 bytes).
+    #[prost(bytes = "vec", tag = "9")]
+    pub enc: Vec<u8>,
+    /// Ciphertext with its tag.
+    #[prost(bytes = "vec", tag = "10")]
+    pub ciphertext: Vec<u8>,
+}
+
+impl Envelope {
+    fn aad(&self) -> Vec<u8> {
+        let mut a = Vec::with_capacity(200);
+        for part in [
+            &self.sender[..],
+            &self.recipient[..],
+            &self.msg_id[..],
+            &self.kind.to_be_bytes()[..],
+            &self.sender_prekey[..],
+            &self.sender_prekey_expires_ms.to_be_bytes()[..],
+            &self.recipient_prekey[..],
+        ] {
+            a.extend_from_slice(&(part.len() as u16).to_be_bytes());
+            a.extend_from_slice(part);
+        }
+        a
+    }
+}
+
+/// A prekey pair with its signature by the identity.
+pub struct OwnPrekey {
+    /// Private half.
+    pub secret: PrekeySecret,
+    /// Public half.
+    pub public: [u8; 32],
+    /// Expiry, ms since the epoch.
+    pub expires_ms: u64,
+}
+
+impl OwnPrekey {
+    /// Wraps a secret (public half derived).
+    pub fn new(secret: PrekeySecret, expires_ms: u64) -> Self {
+        let public = public_of(&secret);
+        Self {
+            secret,
+            public,
+            expires_ms,
+        }
+    }
+}
+
+/// The public half of a prekey secret.
+pub fn public_of(secret: &PrekeySecret) -> [u8; 32] {
+    let pk = SuiteKem::sk_to_pk(secret).to_bytes();
+    let mut out = [0u8; 32];
+    out.copy_from_slice(&pk);
+    out
+}
+
+fn prekey_message(prekey: &[u8], expires_ms: u64) -> Vec<u8> {
+    let mut m = PREKEY_CONTEXT.to_vec();
+    m.extend_from_slice(prekey);
+    m.extend_from_slice(&expires_ms.to_be_bytes());
+    m
+}
+
+/// Seals `plaintext` from `me` (with `my_prekey`) to `recipient`'s prekey.
+pub fn seal(
+    me: &Identity,
+    my_prekey: &OwnPrekey,
+    recipient: &PeerId,
+    recipient_prekey: &[u8; 32],
+    msg_id: [u8; 16],
+    kind: u32,
+    plaintext: &[u8],
+) -> Result<Vec<u8>, SealError> {
+    let pk_r = <SuiteKem as Kem>::PublicKey::from_bytes(recipient_prekey)
+        .map_err(|e| SealError::Seal(e.to_string()))?;
+    let mut env = Envelope {
+        sender: me.peer_id().as_bytes().to_vec(),
+        recipient: recipient.as_bytes().to_vec(),
+        msg_id: msg_id.to_vec(),
+        kind,
+        sender_prekey: my_prekey.public.to_vec(),
+        sender_prekey_expires_ms: my_prekey.expires_ms,
+        sender_prekey_sig: me
+            .sign(&prekey_message(&my_prekey.public, my_prekey.expires_ms))
+            .to_vec(),
+        recipient_prekey: recipient_prekey.to_vec(),
+        ..Default::default()
+    };
+    let sender_pk = SuiteKem::sk_to_pk(&my_prekey.secret);
+    let mode = OpModeS::Auth((my_prekey.secret.clone(), sender_pk));
+    let (enc, ct) = hpke::single_shot_seal::<ChaCha20Poly1305, HkdfSha256, SuiteKem>(
+        &mode,
+        &pk_r,
+        INFO,
+        plaintext,
+        &env.aad(),
+    )
+    .map_err(|e| SealError::Seal(e.to_string()))?;
+    env.enc = enc.to_bytes().to_vec();
+    env.ciphertext = ct;
+    Ok(env.encode_to_vec())
+}
+
+/// An opened envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opened {
+    /// Who sealed it (their prekey is signed by this identity).
+    pub sender: PeerId,
+    /// Message id.
+    pub msg_id: [u8; 16],
+    /// Kind.
+    pub kind: u32,
+    /// The plaintext.
+    pub plaintext: Vec<u8>,
+}
+
+/// Opens an envelope addressed to `me` with one of `my_prekeys` (current and previous).
+pub fn open(me: &PeerId, my_prekeys: &[OwnPrekey], bytes: &[u8]) -> Result<Opened, SealError> {
+    if bytes.len() > MAX_ENVELOPE {
+        return Err(SealError::Malformed(format!("{} bytes", bytes.len())));
+    }
+    let env = Envelope::decode(bytes).map_err(|e| SealError::Malformed(e.to_string()))?;
+    let key32 = |v: &[u8], what: &str| -> Result<[u8; 32], SealError> {
+        v.try_into()
+            .map_err(|_| SealError::Malformed(format!("{what} is not 32 bytes")))
+    };
+    if key32(&env.recipient, "recipient")? != *me.as_bytes() {
+        return Err(SealError::WrongRecipient);
+    }
+    let sender = PeerId::from_bytes(key32(&env.sender, "sender")?)
+        .map_err(|_| SealError::Malformed("sender is not a key".into()))?;
+    let msg_id: [u8; 16] = env
+        .msg_id
+        .as_slice()
+        .try_into()
+        .map_err(|_| SealError::Malformed("message id is not 16 bytes".into()))?;
+    let sender_prekey = key32(&env.sender_prekey, "sender prekey")?;
+    if !sender.verify(
+        &prekey_message(&sender_prekey, env.sender_prekey_expires_ms),
+        &env.sender_prekey_sig,
+    ) {
+        return Err(SealError::WrongSender);
+    }
+    let target = key32(&env.recipient_prekey, "recipient prekey")?;
+    let mine = my_prekeys
+        .iter()
+        .find(|k| k.public == target)
+        .ok_or(SealError::UnknownPrekey)?;
+    let pk_s = <SuiteKem as Kem>::PublicKey::from_bytes(&sender_prekey)
+        .map_err(|_| SealError::Malformed("sender prekey is not a key".into()))?;
+    let enc = <SuiteKem as Kem>::EncappedKey::from_bytes(&env.enc)
+        .map_err(|_| SealError::Malformed("encapsulated key".into()))?;
+    let plaintext = hpke::single_shot_open::<ChaCha20Poly1305, HkdfSha256, SuiteKem>(
+        &OpModeR::Auth(pk_s),
+        &mine.secret,
+        &enc,
+        INFO,
+        &env.ciphertext,
+        &env.aad(),
+    )
+    .map_err(|_| SealError::Tampered)?;
+    Ok(Opened {
+        sender,
+        msg_id,
+        kind: env.kind,
+        plaintext,
+    })
+}
+
+#[cfg(test)]
+mod tests;
