@@ -82,6 +82,9 @@ enum Cmd {
     /// Manage contacts.
     #[command(subcommand)]
     Contact(ContactCmd),
+    /// `@handles` at the rendezvous: a name to share instead of your ID.
+    #[command(subcommand)]
+    Handle(HandleCmd),
     /// Block a peer: refused right after the handshake, silently.
     Block { id: PeerId },
     /// Unblock a peer.
@@ -157,10 +160,37 @@ enum FileWait {
 }
 
 #[derive(Subcommand)]
+enum HandleCmd {
+    /// Claim @NAME for your key (first come; one per key).
+    Claim { name: String },
+    /// Print the Natter ID holding @NAME.
+    Resolve { name: String },
+}
+
+/// A contact named by ID or by `@handle`.
+#[derive(Clone, Debug)]
+enum Target {
+    Id(PeerId),
+    Handle(String),
+}
+
+impl std::str::FromStr for Target {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.trim().starts_with('@') {
+            return Ok(Target::Handle(s.trim().to_string()));
+        }
+        s.parse::<PeerId>()
+            .map(Target::Id)
+            .map_err(|e| format!("{e} (or give an @handle)"))
+    }
+}
+
+#[derive(Subcommand)]
 enum ContactCmd {
-    /// Add a contact (pins its key).
+    /// Add a contact (pins its key): a Natter ID, or an `@handle` at the rendezvous.
     Add {
-        id: PeerId,
+        id: Target,
         #[arg(long)]
         name: Option<String>,
         #[arg(long)]
@@ -197,7 +227,7 @@ fn to_command(cmd: Cmd) -> Command {
     match cmd {
         Cmd::Id => Command::Id,
         Cmd::Contact(ContactCmd::Add {
-            id,
+            id: Target::Id(id),
             name,
             group,
             addr,
@@ -207,6 +237,18 @@ fn to_command(cmd: Cmd) -> Command {
             group,
             addr,
         },
+        Cmd::Contact(ContactCmd::Add {
+            id: Target::Handle(handle),
+            name,
+            group,
+            ..
+        }) => Command::ContactAddHandle {
+            handle,
+            name,
+            group,
+        },
+        Cmd::Handle(HandleCmd::Claim { name }) => Command::HandleClaim { name },
+        Cmd::Handle(HandleCmd::Resolve { name }) => Command::HandleResolve { name },
         Cmd::Contact(ContactCmd::List) => Command::ContactList,
         Cmd::Contact(ContactCmd::Verify { id, mark, unmark }) => Command::Verify {
             id,

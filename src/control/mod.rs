@@ -57,6 +57,27 @@ pub enum Command {
         #[serde(default)]
         addr: Option<String>,
     },
+    /// Add a contact by its `@handle` at the rendezvous.
+    ContactAddHandle {
+        /// The handle.
+        handle: String,
+        /// Nickname (default: the handle).
+        #[serde(default)]
+        name: Option<String>,
+        /// Group.
+        #[serde(default)]
+        group: Option<String>,
+    },
+    /// Claim `@name` at the rendezvous.
+    HandleClaim {
+        /// The handle.
+        name: String,
+    },
+    /// Which Natter ID holds `@name`.
+    HandleResolve {
+        /// The handle.
+        name: String,
+    },
     /// List contacts.
     ContactList,
     /// Per-contact switches.
@@ -206,7 +227,12 @@ impl Command {
     pub fn needs_network(&self) -> bool {
         matches!(
             self,
-            Command::Send { .. } | Command::Typing { .. } | Command::Read { .. }
+            Command::Send { .. }
+                | Command::Typing { .. }
+                | Command::Read { .. }
+                | Command::ContactAddHandle { .. }
+                | Command::HandleClaim { .. }
+                | Command::HandleResolve { .. }
         )
     }
 }
@@ -260,6 +286,21 @@ pub async fn execute(node: &NodeHandle, cmd: Command) -> Result<Value, ControlEr
             c.group = group.unwrap_or_default();
             c.addr = addr;
             to_value(node.add_contact(c).await?)
+        }
+        Command::ContactAddHandle {
+            handle,
+            name,
+            group,
+        } => {
+            let id = node.resolve_handle(&handle).await?;
+            let mut c = Contact::new(id);
+            c.nickname = name.unwrap_or_else(|| handle.trim_start_matches('@').to_string());
+            c.group = group.unwrap_or_default();
+            to_value(node.add_contact(c).await?)
+        }
+        Command::HandleClaim { name } => json!({ "handle": node.claim_handle(&name).await? }),
+        Command::HandleResolve { name } => {
+            json!({ "handle": name, "id": node.resolve_handle(&name).await? })
         }
         Command::ContactList => to_value(node.contacts().await?),
         Command::ContactSet {

@@ -96,7 +96,16 @@ pub fn render(cmd: &Command, v: &Value) -> String {
     };
     match cmd {
         Command::Id => s(v, "peer_id").to_string(),
-        Command::ContactAdd { .. } | Command::Accept { .. } | Command::ContactSet { .. } => {
+        Command::HandleClaim { .. } => format!(
+            "@{} is yours at this rendezvous; others can add you with `contact add @{}`",
+            s(v, "handle"),
+            s(v, "handle")
+        ),
+        Command::HandleResolve { .. } => s(v, "id").to_string(),
+        Command::ContactAdd { .. }
+        | Command::ContactAddHandle { .. }
+        | Command::Accept { .. }
+        | Command::ContactSet { .. } => {
             format!(
                 "{}  {}  {}",
                 s(v, "peer"),

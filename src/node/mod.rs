@@ -100,6 +100,9 @@ pub enum NodeError {
     /// A file problem on this side.
     #[error("{0}")]
     File(String),
+    /// A rendezvous request failed, or none is configured.
+    #[error("{0}")]
+    Rendezvous(String),
     /// Another node runs on this profile.
     #[error(
         "another Natter is already running on the profile {0}; stop it, or use another --profile"
@@ -354,6 +357,31 @@ impl NodeHandle {
             conn::ensure_dialing(&self.inner, saved.peer);
         }
         Ok(saved)
+    }
+
+    fn rendezvous(&self) -> Result<&Arc<crate::rendezvous::Client>, NodeError> {
+        self.inner.rv.as_ref().ok_or_else(|| {
+            NodeError::Rendezvous(
+                "no rendezvous configured: run with --rendezvous HOST:PORT --rendezvous-key KEY"
+                    .into(),
+            )
+        })
+    }
+
+    /// Claims `@name` at the rendezvous for our key (first come, one per key).
+    pub async fn claim_handle(&self, name: &str) -> Result<String, NodeError> {
+        self.rendezvous()?
+            .claim_handle(name)
+            .await
+            .map_err(|e| NodeError::Rendezvous(e.to_string()))
+    }
+
+    /// The key holding `@name` at the rendezvous (its signed claim checked).
+    pub async fn resolve_handle(&self, name: &str) -> Result<PeerId, NodeError> {
+        self.rendezvous()?
+            .resolve_handle(name)
+            .await
+            .map_err(|e| NodeError::Rendezvous(e.to_string()))
     }
 
     /// All contacts.

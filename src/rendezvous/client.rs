@@ -202,6 +202,44 @@ impl Client {
         self.request(request::Body::Ack(ack)).await.map(|_| ())
     }
 
+    /// Claims `@name` for our key (first come).
+    pub async fn claim_handle(&self, name: &str) -> Result<String, ClientError> {
+        let name = proto::normalize_handle(name).map_err(ClientError::Refused)?;
+        let signature = self.identity.sign(&proto::handle_message(&name)).to_vec();
+        let body = request::Body::ClaimHandle(proto::Handle {
+            name,
+            peer: Vec::new(),
+            signature,
+        });
+        match self.request(body).await? {
+            response::Body::Handle(h) => Ok(h.name),
+            _ => Err(ClientError::Protocol("expected Handle".into())),
+        }
+    }
+
+    /// The key holding `@name`, checked against its signed claim.
+    pub async fn resolve_handle(&self, name: &str) -> Result<PeerId, ClientError> {
+        let name = proto::normalize_handle(name).map_err(ClientError::Refused)?;
+        let body = request::Body::ResolveHandle(proto::Handle {
+            name: name.clone(),
+            ..Default::default()
+        });
+        let h = match self.request(body).await? {
+            response::Body::Handle(h) => h,
+            _ => return Err(ClientError::Protocol("expected Handle".into())),
+        };
+        let peer = <[u8; 32]>::try_from(h.peer.as_slice())
+            .ok()
+            .and_then(|b| PeerId::from_bytes(b).ok())
+            .ok_or_else(|| ClientError::Protocol("the handle names no key".into()))?;
+        if h.name != name || !peer.verify(&proto::handle_message(&name), &h.signature) {
+            return Err(ClientError::Protocol(
+                "the handle's claim is not signed by the key it names".into(),
+            ));
+        }
+        Ok(peer)
+    }
+
     /// Leaves presence (clean exit).
     pub async fn unregister(&self) -> Result<(), ClientError> {
         self.request(request::Body::Unregister(proto::Empty {}))

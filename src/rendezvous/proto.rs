@@ -19,6 +19,9 @@ pub const MAX_SEALED: usize = 72 * 1024;
 pub const MAX_RECORD_TTL_MS: u64 = 10 * 60 * 1000;
 /// Context prefix of presence record signatures.
 pub const RECORD_CONTEXT: &[u8] = b"natter presence record v1\0";
+/// Context prefix of handle claim signatures.
+pub const HANDLE_CONTEXT: &[u8] = b"natter rendezvous handle v1\0";
+
 /// Context of the pairwise lookup token.
 pub const TOKEN_CONTEXT: &[u8] = b"natter rendezvous lookup token v1\0";
 
@@ -132,6 +135,21 @@ pub struct AckMail {
     pub expired: Vec<Vec<u8>>,
 }
 
+/// A handle and the claim that binds it to a key: `signature` is the key's signature of
+/// `HANDLE_CONTEXT || name` (empty in a resolve request).
+#[derive(Clone, PartialEq, Message)]
+pub struct Handle {
+    /// The name, without `@`, lowercase.
+    #[prost(string, tag = "1")]
+    pub name: String,
+    /// The holder's key (32 bytes; empty in requests: the connection's key claims).
+    #[prost(bytes = "vec", tag = "2")]
+    pub peer: Vec<u8>,
+    /// The holder's signature.
+    #[prost(bytes = "vec", tag = "3")]
+    pub signature: Vec<u8>,
+}
+
 /// Nothing to say.
 #[derive(Clone, PartialEq, Message)]
 pub struct Empty {}
@@ -140,7 +158,7 @@ pub struct Empty {}
 #[derive(Clone, PartialEq, Message)]
 pub struct Request {
     /// Which request.
-    #[prost(oneof = "request::Body", tags = "1, 2, 3, 4, 5, 6")]
+    #[prost(oneof = "request::Body", tags = "1, 2, 3, 4, 5, 6, 7, 8")]
     pub body: Option<request::Body>,
 }
 
@@ -167,6 +185,12 @@ pub mod request {
         /// Acknowledge fetched mail.
         #[prost(message, tag = "6")]
         Ack(super::AckMail),
+        /// Claim a handle (`@name`) for our key.
+        #[prost(message, tag = "7")]
+        ClaimHandle(super::Handle),
+        /// Which key holds a handle.
+        #[prost(message, tag = "8")]
+        ResolveHandle(super::Handle),
     }
 }
 
@@ -263,7 +287,7 @@ pub struct Refused {
 #[derive(Clone, PartialEq, Message)]
 pub struct Response {
     /// Which answer.
-    #[prost(oneof = "response::Body", tags = "1, 2, 3, 4, 5, 6, 7")]
+    #[prost(oneof = "response::Body", tags = "1, 2, 3, 4, 5, 6, 7, 8")]
     pub body: Option<response::Body>,
 }
 
@@ -293,6 +317,9 @@ pub mod response {
         /// Rate limited.
         #[prost(message, tag = "7")]
         RateLimited(super::RateLimited),
+        /// A handle's holder and claim.
+        #[prost(message, tag = "8")]
+        Handle(super::Handle),
     }
 }
 
@@ -350,6 +377,31 @@ pub fn check_len(prefix: [u8; 4]) -> Result<usize, ProtoError> {
     Ok(n)
 }
 
+/// A handle in its one accepted form: 3 to 32 of `a-z 0-9 _ . -`, starting with a letter,
+/// compared in lowercase; a leading `@` is dropped.
+pub fn normalize_handle(raw: &str) -> Result<String, String> {
+    let name = raw.trim().trim_start_matches('@').to_lowercase();
+    let ok_len = (3..=32).contains(&name.len());
+    let ok_chars = name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c));
+    let ok_start = name.starts_with(|c: char| c.is_ascii_lowercase());
+    if ok_len && ok_chars && ok_start {
+        Ok(name)
+    } else {
+        Err(format!(
+            "{raw:?} is not a handle: use 3 to 32 letters, digits, _ . or -, starting with a letter"
+        ))
+    }
+}
+
+/// The bytes a handle claim signs.
+pub fn handle_message(name: &str) -> Vec<u8> {
+    let mut m = HANDLE_CONTEXT.to_vec();
+    m.extend_from_slice(name.as_bytes());
+    m
+}
+
 /// Decodes a body (without its prefix).
 pub fn decode<M: Message + Default>(body: &[u8]) -> Result<M, ProtoError> {
     if body.len() > MAX_MESSAGE {
@@ -393,6 +445,14 @@ mod tests {
         let f = frame(&r);
         let n = check_len(f[..4].try_into().unwrap()).unwrap();
         assert_eq!(decode::<Request>(&f[4..4 + n]).unwrap(), r);
+    }
+
+    #[test]
+    fn handles_have_one_form() {
+        assert_eq!(normalize_handle("@Bob.Smith").unwrap(), "bob.smith");
+        for bad in ["@b", "9lives", "bob smith", "bób", &"x".repeat(33)] {
+            assert!(normalize_handle(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -390,3 +390,58 @@ fn mail_that_expires_undelivered_is_reported_to_the_sender_and_queued_again() {
         "stored again after expiry"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_requests_get_an_error_answer_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Rendezvous::start(dir.path(), "127.0.0.1:0", &[]);
+    let (a, c) = (raw(&server), raw(&server));
+    c.register(&[a.peer()]).await.unwrap();
+    let conn = a.client.connection().await.unwrap();
+    let garbage: [&[u8]; 4] = [
+        &[0, 0, 0, 3, 0xff, 0xff, 0xff], // not protobuf
+        &[0, 0, 0, 0],                   // an empty request
+        &[0x7f, 0xff, 0xff, 0xff],       // a length over the cap
+        &[0, 0, 0, 2, 0x1a, 0x05],       // a truncated lookup
+    ];
+    for bytes in garbage {
+        let (mut send, mut recv) = conn.open_bi().await.unwrap();
+        send.write_all(bytes).await.unwrap();
+        let _ = send.finish();
+        let answer = proto::read::<proto::Response>(&mut recv)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            matches!(answer.body, Some(proto::response::Body::Refused(_))),
+            "{bytes:?} -> {answer:?}"
+        );
+    }
+    // The server is fine, and the state is what it was.
+    assert!(a.client.lookup(&c.peer(), false).await.unwrap().online);
+}
+
+#[test]
+fn handles_are_first_come_signed_and_add_a_contact_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Rendezvous::start(&dir.path().join("server"), "127.0.0.1:0", &[]);
+    let args = server.args().map(String::from);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let a = Node::start_with(&dir.path().join("a"), &args);
+    let b = Node::start_with(&dir.path().join("b"), &args);
+    let out = ok(&a.profile, &["handle", "claim", "@Alice"]);
+    assert!(out.starts_with("@alice is yours"), "{out}");
+    let taken = crate::support::cli(&b.profile, &["handle", "claim", "alice"]);
+    assert!(!taken.status.success());
+    let err = String::from_utf8_lossy(&taken.stderr);
+    assert!(err.contains("@alice is taken"), "{err}");
+    let bad = crate::support::cli(&b.profile, &["handle", "claim", "@x"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not a handle"));
+
+    assert_eq!(ok(&b.profile, &["handle", "resolve", "@ALICE"]), a.id);
+    let added = crate::support::json(&b.profile, &["contact", "add", "@alice"]);
+    assert_eq!(added["peer"], a.id.as_str(), "{added}");
+    assert_eq!(added["nickname"], "alice");
+    let none = crate::support::cli(&b.profile, &["contact", "add", "@nobody"]);
+    assert!(String::from_utf8_lossy(&none.stderr).contains("no such handle"));
+}

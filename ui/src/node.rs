@@ -73,6 +73,16 @@ pub fn config(profile: PathBuf) -> NodeConfig {
     {
         c.listen = addr;
     }
+    // The same variables natter-cli reads: a rendezvous address and its pinned key.
+    let addr = std::env::var("NATTER_RENDEZVOUS")
+        .ok()
+        .and_then(|a| a.parse().ok());
+    let key = std::env::var("NATTER_RENDEZVOUS_KEY")
+        .ok()
+        .and_then(|k| k.parse().ok());
+    if let (Some(addr), Some(key)) = (addr, key) {
+        c.rendezvous = Some(natter::rendezvous::RendezvousConfig { addr, key });
+    }
     c
 }
 

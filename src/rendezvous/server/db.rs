@@ -29,6 +29,11 @@ CREATE TABLE IF NOT EXISTS mail (
     UNIQUE (recipient, msg_id)
 );
 CREATE INDEX IF NOT EXISTS mail_expiry ON mail (expires_ms);
+CREATE TABLE IF NOT EXISTS handles (
+    name TEXT PRIMARY KEY,
+    peer BLOB NOT NULL UNIQUE,
+    signature BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS expired (
     sender BLOB NOT NULL,
     recipient BLOB NOT NULL,
@@ -220,4 +225,44 @@ pub(super) fn expire(conn: &Connection, now: u64) -> rusqlite::Result<Vec<PeerId
         .filter_map(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
         .filter_map(|b| PeerId::from_bytes(b).ok())
         .collect())
+}
+
+/// Claims `name` for `peer` (first come; one handle per key: a new claim releases the old).
+/// Returns false when another key holds it.
+pub(super) fn claim_handle(
+    conn: &Connection,
+    name: &str,
+    peer: &PeerId,
+    signature: &[u8],
+) -> rusqlite::Result<bool> {
+    let me = &peer.as_bytes()[..];
+    let holder: Option<Vec<u8>> = conn
+        .query_row("SELECT peer FROM handles WHERE name = ?1", [name], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    if holder.as_deref().is_some_and(|h| h != me) {
+        return Ok(false);
+    }
+    let tx = conn.unchecked_transaction()?;
+    tx.execute("DELETE FROM handles WHERE peer = ?1", [me])?;
+    tx.execute(
+        "INSERT INTO handles (name, peer, signature) VALUES (?1, ?2, ?3)",
+        params![name, me, signature],
+    )?;
+    tx.commit()?;
+    Ok(true)
+}
+
+/// The key holding `name` and its signed claim.
+pub(super) fn resolve_handle(
+    conn: &Connection,
+    name: &str,
+) -> rusqlite::Result<Option<(Vec<u8>, Vec<u8>)>> {
+    conn.query_row(
+        "SELECT peer, signature FROM handles WHERE name = ?1",
+        [name],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
 }

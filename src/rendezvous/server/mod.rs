@@ -299,6 +299,8 @@ async fn stream(
         Some(request::Body::Deposit(d)) => deposit(&state, peer, d).await,
         Some(request::Body::Fetch(_)) => fetch(&state, peer).await,
         Some(request::Body::Ack(a)) => ack(&state, peer, a).await,
+        Some(request::Body::ClaimHandle(h)) => claim(&state, peer, h).await,
+        Some(request::Body::ResolveHandle(h)) => resolve(&state, h).await,
         None => refused("empty request"),
     };
     let _ = answer(&mut send, body).await;
@@ -507,5 +509,42 @@ async fn ack(state: &Arc<State>, peer: PeerId, a: proto::AckMail) -> response::B
     match tokio::task::spawn_blocking(move || db::ack(&lock(&st.db), &peer, &a)).await {
         Ok(Ok(())) => response::Body::Done(Empty {}),
         _ => refused("the server cannot update mail now; try again later"),
+    }
+}
+
+async fn claim(state: &Arc<State>, peer: PeerId, h: proto::Handle) -> response::Body {
+    let name = match proto::normalize_handle(&h.name) {
+        Ok(n) => n,
+        Err(e) => return refused(&e),
+    };
+    if !peer.verify(&proto::handle_message(&name), &h.signature) {
+        return refused("the handle claim is not signed by your key");
+    }
+    let (st, n, sig) = (state.clone(), name.clone(), h.signature.clone());
+    match tokio::task::spawn_blocking(move || db::claim_handle(&lock(&st.db), &n, &peer, &sig))
+        .await
+    {
+        Ok(Ok(true)) => response::Body::Handle(proto::Handle {
+            name,
+            peer: peer.as_bytes().to_vec(),
+            signature: h.signature,
+        }),
+        Ok(Ok(false)) => refused(&format!("@{name} is taken; choose another handle")),
+        _ => refused("the server cannot store handles now; try again later"),
+    }
+}
+
+async fn resolve(state: &Arc<State>, h: proto::Handle) -> response::Body {
+    let Ok(name) = proto::normalize_handle(&h.name) else {
+        return refused("no such handle");
+    };
+    let (st, n) = (state.clone(), name.clone());
+    match tokio::task::spawn_blocking(move || db::resolve_handle(&lock(&st.db), &n)).await {
+        Ok(Ok(Some((peer, signature)))) => response::Body::Handle(proto::Handle {
+            name,
+            peer,
+            signature,
+        }),
+        _ => refused("no such handle"),
     }
 }
