@@ -53,21 +53,25 @@ async fn handle(node: NodeHandle, stream: UnixStream, stop: Arc<Notify>) -> std:
     let mut line = String::new();
     let mut reader = BufReader::new(read.take(MAX_LINE as u64));
     reader.read_line(&mut line).await?;
-    let reply = match serde_json::from_str::<Command>(&line) {
+    let (reply, shutdown) = match serde_json::from_str::<Command>(&line) {
         Ok(cmd) => {
             let shutdown = matches!(cmd, Command::Shutdown);
-            let r = answer(execute(&node, cmd).await);
-            if shutdown {
-                stop.notify_one();
-            }
-            r
+            (answer(execute(&node, cmd).await), shutdown)
         }
-        Err(e) => answer(Err(ControlError::Socket(format!("bad command: {e}")))),
+        Err(e) => (
+            answer(Err(ControlError::Socket(format!("bad command: {e}")))),
+            false,
+        ),
     };
     let mut out = serde_json::to_vec(&reply).unwrap_or_default();
     out.push(b'\n');
-    write.write_all(&out).await?;
-    write.shutdown().await
+    let written = write.write_all(&out).await;
+    let closed = write.shutdown().await;
+    // Only once the answer is out: the process exits soon after a stop.
+    if shutdown {
+        stop.notify_one();
+    }
+    written.and(closed)
 }
 
 /// Sends one command to the node serving `path`. `Ok(None)` if no node is running there.
