@@ -19,3 +19,6 @@ pub mod wire;
 
 pub use identity::{Identity, PeerId};
 pub use node::{Event, Node, NodeConfig, NodeError, NodeHandle};
+
+/// The version every Natter program prints: the package version and the git revision.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("NATTER_GIT_REV"), ")");

@@ -20,7 +20,7 @@ const DEFAULT_LISTEN: &str = "0.0.0.0:47100";
 #[derive(Parser)]
 #[command(
     name = "natter-cli",
-    version,
+    version = natter::VERSION,
     about = "Natter, the peer-to-peer messenger, from the command line"
 )]
 struct Cli {

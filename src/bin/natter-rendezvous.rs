@@ -11,7 +11,7 @@ use natter::rendezvous::server::{Server, ServerConfig};
 #[derive(Parser)]
 #[command(
     name = "natter-rendezvous",
-    version,
+    version = natter::VERSION,
     about = "Natter's rendezvous server: finds peers, carries dial signals and sealed mail"
 )]
 struct Args {

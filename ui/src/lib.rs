@@ -254,10 +254,6 @@ impl App {
     }
 }
 
-fn boot() -> (App, Task<Message>) {
-    (App::default(), Task::none())
-}
-
 fn update(app: &mut App, message: Message) -> Task<Message> {
     let ops = app.update(message);
     match &app.node {
@@ -275,10 +271,39 @@ fn subscription(_app: &App) -> Subscription<Message> {
 
 /// The application, as `main` runs it.
 pub fn application() -> iced::Application<impl iced::Program<Message = Message, Theme = Theme>> {
-    iced::application(boot, update, App::view)
-        .title(App::title)
-        .subscription(subscription)
-        .theme(|_: &App| Theme::Dark)
+    application_with(None)
+}
+
+/// The application opened by a `natter://add/<ID>` link (the desktop's URL handler): the
+/// add-contact field starts filled in, for the user to confirm with Add.
+pub fn application_with(
+    link: Option<String>,
+) -> iced::Application<impl iced::Program<Message = Message, Theme = Theme>> {
+    let prefill = link.as_deref().and_then(id_of_link);
+    iced::application(
+        move || {
+            let app = App {
+                add_input: prefill.clone().unwrap_or_default(),
+                ..App::default()
+            };
+            (app, Task::none())
+        },
+        update,
+        App::view,
+    )
+    .title(App::title)
+    .subscription(subscription)
+    .theme(|_: &App| Theme::Dark)
+}
+
+/// The Natter ID in `natter://add/<ID>` (or `natter:<ID>`), if it is one.
+pub fn id_of_link(link: &str) -> Option<String> {
+    let rest = link.strip_prefix("natter:")?.trim_start_matches('/');
+    let id = rest
+        .strip_prefix("add/")
+        .unwrap_or(rest)
+        .trim_end_matches('/');
+    id.parse::<PeerId>().ok().map(|p| p.to_string())
 }
 
 /// The profile folder the app uses.

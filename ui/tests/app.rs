@@ -214,3 +214,15 @@ async fn requests_accept_and_block_and_the_typing_line() {
         );
     }
 }
+
+#[test]
+fn invite_links_name_an_id_or_nothing() {
+    let id = natter::Identity::generate().peer_id().to_string();
+    assert_eq!(
+        natter_ui::id_of_link(&format!("natter://add/{id}")),
+        Some(id.clone())
+    );
+    assert_eq!(natter_ui::id_of_link(&format!("natter:{id}")), Some(id));
+    assert_eq!(natter_ui::id_of_link("natter://add/not-an-id"), None);
+    assert_eq!(natter_ui::id_of_link("https://example.org/"), None);
+}
