@@ -445,3 +445,46 @@ fn handles_are_first_come_signed_and_add_a_contact_by_name() {
     let none = crate::support::cli(&b.profile, &["contact", "add", "@nobody"]);
     assert!(String::from_utf8_lossy(&none.stderr).contains("no such handle"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signalled_lookup_tells_the_target_to_dial_back_and_only_for_contacts() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Rendezvous::start(dir.path(), "127.0.0.1:0", &[]);
+    let (a, b, c) = (raw(&server), raw(&server), raw(&server));
+    a.register(&[c.peer()]).await.unwrap();
+    b.register(&[]).await.unwrap();
+    let now = now_ms();
+    let signed = record::sign(&c.identity, &record_of(&c.identity, now, now + 60_000));
+    let tokens = vec![record::token(&c.identity, &a.peer()).unwrap().to_vec()];
+    let (_, _send, mut pushes) = c
+        .client
+        .register(Register {
+            record: Some(signed),
+            tokens,
+        })
+        .await
+        .unwrap();
+
+    // b is not allowed: its signal goes nowhere.
+    b.client.lookup(&c.peer(), true).await.unwrap();
+    // a is: c is told to dial a, with a's observed address and signed record.
+    a.client.lookup(&c.peer(), true).await.unwrap();
+    let push = tokio::time::timeout(
+        Duration::from_secs(5),
+        proto::read::<proto::Push>(&mut pushes),
+    )
+    .await
+    .expect("a push within 5 s")
+    .unwrap()
+    .unwrap();
+    let Some(proto::push::Body::DialMe(d)) = push.body else {
+        panic!("expected DialMe, got {push:?}");
+    };
+    assert_eq!(
+        d.from,
+        a.peer().as_bytes().to_vec(),
+        "the first signal is a's, not b's"
+    );
+    assert!(d.observed.starts_with("127.0.0.1:"));
+    record::verify(d.record.as_ref().unwrap(), Some(&a.peer())).unwrap();
+}
