@@ -33,6 +33,12 @@ struct Args {
     /// Burst of requests one client identity may make.
     #[arg(long, default_value_t = 40)]
     request_burst: u32,
+    /// New connections per second from one IP address.
+    #[arg(long, default_value_t = 20)]
+    handshakes_per_second: u32,
+    /// Burst of new connections from one IP address.
+    #[arg(long, default_value_t = 50)]
+    handshake_burst: u32,
 }
 
 #[tokio::main]
@@ -49,6 +55,8 @@ async fn main() -> Result<()> {
         std::time::Duration::from_secs(args.mail_ttl_secs.unwrap_or(args.mail_days * 24 * 3600));
     config.limits.requests_per_peer = args.requests_per_second;
     config.limits.request_burst = args.request_burst;
+    config.limits.handshakes_per_ip = args.handshakes_per_second;
+    config.limits.handshake_burst = args.handshake_burst;
     let server = Server::bind(config).context("cannot start the rendezvous")?;
     let addr = server
         .local_addr()

@@ -64,6 +64,19 @@ impl Client {
         }
     }
 
+    /// The identity this client registers as.
+    pub fn identity(&self) -> Identity {
+        self.identity.clone()
+    }
+
+    /// Whether a live connection to the server is up now.
+    pub fn is_connected(&self) -> bool {
+        self.conn
+            .try_lock()
+            .map(|c| c.as_ref().is_some_and(|c| c.close_reason().is_none()))
+            .unwrap_or(true)
+    }
+
     /// The server this client talks to.
     pub fn config(&self) -> RendezvousConfig {
         self.config

@@ -50,6 +50,8 @@ pub struct App {
     pub composer: String,
     /// The last failure, in plain words.
     pub error: Option<String>,
+    /// The rendezvous registration (registered?, what the node said), when one is set.
+    pub rendezvous: Option<(bool, String)>,
 }
 
 /// What the app reacts to.
@@ -179,6 +181,7 @@ impl App {
             Event::Connected { peer, .. } => {
                 self.connected.insert(peer);
             }
+            Event::Rendezvous { online, detail } => self.rendezvous = Some((online, detail)),
             Event::Disconnected { peer, .. } => {
                 self.connected.remove(&peer);
                 self.typing.remove(&peer);

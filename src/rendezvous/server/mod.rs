@@ -85,6 +85,7 @@ struct Online {
 struct Account {
     signed: SignedRecord,
     issued_ms: u64,
+    prekey: [u8; 32],
     tokens: HashSet<[u8; 32]>,
 }
 
@@ -130,6 +131,7 @@ impl Server {
                     peer,
                     Account {
                         issued_ms: v.record.issued_ms,
+                        prekey: v.prekey,
                         signed,
                         tokens,
                     },
@@ -363,7 +365,12 @@ fn register(
         {
             return refused(&record::RecordError::Replayed.to_string());
         }
-        if let Err(e) = db::save_account(&lock(&state.db), &peer, &signed, &tokens) {
+        // A renewal that changes neither the allow list nor the prekey needs no disk write:
+        // what the database keeps (tokens, prekey) is what lookups of an offline peer use.
+        let unchanged = accounts
+            .get(&peer)
+            .is_some_and(|a| a.tokens == tokens && a.prekey == v.prekey);
+        if !unchanged && let Err(e) = db::save_account(&lock(&state.db), &peer, &signed, &tokens) {
             tracing::warn!(error = %e, "cannot save an account");
             return refused("the server cannot store your registration now; try again later");
         }
@@ -372,6 +379,7 @@ fn register(
             Account {
                 signed: signed.clone(),
                 issued_ms: v.record.issued_ms,
+                prekey: v.prekey,
                 tokens,
             },
         );

@@ -100,6 +100,14 @@ pub fn view(app: &App) -> Element<'_, Message> {
     ]
     .spacing(10)
     .width(Length::FillPortion(2));
+    if let Some((online, detail)) = &app.rendezvous {
+        let state = if *online {
+            "Rendezvous: connected"
+        } else {
+            "Rendezvous: unreachable, retrying"
+        };
+        col = col.push(text(format!("{state}\n{detail}")).size(11));
+    }
     if let Some(e) = &app.error {
         col = col.push(text(e.clone()).size(13));
     }

@@ -1,0 +1,237 @@
+//! Rendezvous figures against a real `natter-rendezvous` process on loopback: connections
+//! (mutual-auth handshakes) per second, registrations/s and lookups/s over established
+//! connections, and how many registered clients with live heartbeats the server holds, with
+//! its resident memory per client. The load generator spreads the clients over a few UDP
+//! sockets and stops by itself. Run: `cargo bench --bench rendezvous` (`NATTER_BENCH_CLIENTS`
+//! sets how many clients; default 4000).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use natter::rendezvous::proto::{PresenceRecord, Register};
+use natter::rendezvous::{Client, RendezvousConfig, record};
+use natter::{Identity, PeerId, transport};
+use tokio::sync::Semaphore;
+
+const SOCKETS: usize = 8;
+const CONCURRENCY: usize = 48;
+const LOOKUPS: usize = 100_000;
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+fn registration(id: &Identity, allow: &[PeerId], port: u16) -> Register {
+    // The port doubles as a step number: a later step's record is issued later.
+    let now = now_ms() + u64::from(port) * 1000;
+    let r = PresenceRecord {
+        peer: id.peer_id().as_bytes().to_vec(),
+        addrs: vec![format!("127.0.0.1:{port}")],
+        min_version: 1,
+        max_version: 1,
+        features: vec!["text".into()],
+        prekey: vec![7; 32],
+        prekey_expires_ms: now + 86_400_000,
+        issued_ms: now,
+        expires_ms: now + 180_000,
+    };
+    Register {
+        record: Some(record::sign(id, &r)),
+        tokens: allow
+            .iter()
+            .filter_map(|p| record::token(id, p))
+            .map(|t| t.to_vec())
+            .collect(),
+    }
+}
+
+/// Runs `n` jobs with at most `CONCURRENCY` at once; returns the elapsed time.
+async fn run_all<F, Fut>(n: usize, f: F) -> Duration
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let sem = Arc::new(Semaphore::new(CONCURRENCY));
+    let t = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let permit = sem.clone().acquire_owned().await.expect("semaphore");
+        let fut = f(i);
+        set.spawn(async move {
+            fut.await;
+            drop(permit);
+        });
+    }
+    while set.join_next().await.is_some() {}
+    t.elapsed()
+}
+
+#[tokio::main]
+async fn main() {
+    let n: usize = std::env::var("NATTER_BENCH_CLIENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4000);
+    let dir = tempfile::tempdir().expect("dir");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_natter-rendezvous"))
+        .args(["--listen", "127.0.0.1:0", "--data"])
+        .arg(dir.path())
+        .args([
+            "--requests-per-second",
+            "1000000",
+            "--request-burst",
+            "1000000",
+        ])
+        .args([
+            "--handshakes-per-second",
+            "1000000",
+            "--handshake-burst",
+            "1000000",
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("natter-rendezvous starts");
+    let mut first = String::new();
+    BufReader::new(server.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("a line");
+    let v: serde_json::Value = serde_json::from_str(&first).expect("json");
+    let config = RendezvousConfig {
+        addr: v["addr"].as_str().expect("addr").parse().expect("addr"),
+        key: v["key"].as_str().expect("key").parse().expect("key"),
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let rss_idle = rss_kib(server.id());
+
+    let endpoints: Vec<quinn::Endpoint> = (0..SOCKETS)
+        .map(|_| {
+            transport::endpoint(&Identity::generate(), "127.0.0.1:0".parse().expect("addr"))
+                .expect("endpoint")
+        })
+        .collect();
+    let clients: Arc<Vec<Arc<Client>>> = Arc::new(
+        (0..n)
+            .map(|i| {
+                Arc::new(Client::new(
+                    endpoints[i % SOCKETS].clone(),
+                    Identity::generate(),
+                    config,
+                ))
+            })
+            .collect(),
+    );
+    // A target every client may look up.
+    let target_id = Identity::generate();
+    let target = Client::new(endpoints[0].clone(), target_id.clone(), config);
+    // The target allows the first 4096 clients (the token cap); they do the lookups.
+    let lookers: Vec<usize> = (0..n.min(4096)).collect();
+    let tokens: Vec<PeerId> = lookers
+        .iter()
+        .map(|i| clients[*i].identity().peer_id())
+        .collect();
+    let (_r2, _s2, _p2) = target
+        .register(registration(&target_id, &tokens, 1))
+        .await
+        .expect("target registers");
+
+    // 1. Connections: one mutual-auth handshake per client.
+    let c = clients.clone();
+    let connect = run_all(n, move |i| {
+        let c = c[i].clone();
+        async move {
+            c.connection().await.expect("connect");
+        }
+    })
+    .await;
+
+    // 2. Registrations over the established connections; push streams kept open.
+    let streams = Arc::new(std::sync::Mutex::new(Vec::with_capacity(n)));
+    let (c, s) = (clients.clone(), streams.clone());
+    let register = run_all(n, move |i| {
+        let (c, s) = (c[i].clone(), s.clone());
+        async move {
+            let id = c.identity();
+            let reg = registration(&id, &[], 2);
+            let (_r, send, recv) = c.register(reg).await.expect("register");
+            s.lock().expect("lock").push((send, recv));
+        }
+    })
+    .await;
+
+    // 2b. Renewals: the same clients register again (a heartbeat's work).
+    let (c, s2) = (clients.clone(), streams.clone());
+    let renew = run_all(n, move |i| {
+        let (c, s) = (c[i].clone(), s2.clone());
+        async move {
+            let id = c.identity();
+            let reg = registration(&id, &[], 3);
+            let (_r, send, recv) = c.register(reg).await.expect("renew");
+            s.lock().expect("lock").push((send, recv));
+        }
+    })
+    .await;
+
+    // 3. Lookups of the target by allowed clients.
+    let (c, l) = (clients.clone(), Arc::new(lookers));
+    let tid = target_id.peer_id();
+    let lookup = run_all(LOOKUPS, move |i| {
+        let c = c[l[i % l.len()]].clone();
+        async move {
+            let p = c.lookup(&tid, false).await.expect("lookup");
+            assert!(p.online);
+        }
+    })
+    .await;
+
+    // 4. Held: every client registered, keep-alives flowing (4 s); wait two rounds.
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    let alive = clients.iter().filter(|c| c.is_connected()).count();
+    let rss_held = rss_kib(server.id());
+    let per_client = (rss_held.saturating_sub(rss_idle) as f64) / n as f64;
+
+    println!(
+        "rendezvous, {n} clients over {SOCKETS} UDP sockets, {CONCURRENCY} requests in flight"
+    );
+    println!("| figure | Natter | target |");
+    println!("|---|---|---|");
+    println!(
+        "| connections (mutual-auth handshakes)/s | {:.0} | — |",
+        n as f64 / connect.as_secs_f64()
+    );
+    println!(
+        "| first registrations/s (record verified, account committed) | {:.0} | ≥ 5000 |",
+        n as f64 / register.as_secs_f64()
+    );
+    println!(
+        "| renewals/s (same clients again) | {:.0} | ≥ 5000 |",
+        n as f64 / renew.as_secs_f64()
+    );
+    println!(
+        "| lookups/s (allowed, online) | {:.0} | ≥ 50000 |",
+        LOOKUPS as f64 / lookup.as_secs_f64()
+    );
+    println!("| clients held with heartbeats after 9 s | {alive} of {n} | ≥ 100000 |");
+    println!(
+        "| server RSS per held client | {per_client:.1} KiB (idle {rss_idle} KiB, held {rss_held} KiB) | ≤ 20 KiB |"
+    );
+    drop(streams);
+    let _ = server.kill();
+    let _ = server.wait();
+}
