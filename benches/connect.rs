@@ -1,8 +1,9 @@
 //! Connect + hello + first message delivered to a known peer, against a raw quinn
 //! mutual-auth handshake (the same TLS 1.3 raw-key setup) in the same run, on loopback.
-//! Natter's figure starts before `Node::start` of a stopped node and ends when its first
-//! message is durably stored by the peer: open the profile, bind, dial, handshake, Hello both
-//! ways, send, store, ack. Run: `cargo bench --bench connect`.
+//! Natter's figure starts when a just-started node (its contact known, not yet connected)
+//! sends, and ends when that first message is durably stored by the peer: dial, handshake,
+//! Hello both ways, store, ack. A second row adds `Node::start` (profile, SQLite, bind).
+//! Run: `cargo bench --bench connect`.
 
 use std::time::{Duration, Instant};
 
@@ -71,7 +72,7 @@ async fn main() {
         id
     };
     b.add_contact(Contact::new(a_id)).await.expect("contact");
-    let mut ours = Vec::with_capacity(SAMPLES);
+    let (mut ours, mut whole) = (Vec::with_capacity(SAMPLES), Vec::with_capacity(SAMPLES));
     for i in 0..SAMPLES {
         // The stopped node's last tasks may still hold the profile lock for a moment.
         let (t, a, mut events) = loop {
@@ -87,6 +88,7 @@ async fn main() {
                 Err(e) => panic!("{e}"),
             }
         };
+        let started = Instant::now();
         a.send(b.peer_id(), format!("hello {i}"))
             .await
             .expect("send");
@@ -95,10 +97,12 @@ async fn main() {
                 break;
             }
         }
-        ours.push(t.elapsed());
+        ours.push(started.elapsed());
+        whole.push(t.elapsed());
         a.shutdown().await;
     }
     ours.sort();
+    whole.sort();
     base.sort();
     println!("connect + hello + first message delivered, loopback, {SAMPLES} samples");
     println!("| figure | Natter | baseline | ratio | target |");
@@ -114,6 +118,10 @@ async fn main() {
         ms(pct(&ours, 0.99)),
         ms(pct(&base, 0.99)),
         pct(&ours, 0.99).as_secs_f64() / pct(&base, 0.99).as_secs_f64()
+    );
+    println!(
+        "| p50 including Node::start (profile, SQLite, bind) | {:.2} ms | — | — | — |",
+        ms(pct(&whole, 0.5))
     );
     b.shutdown().await;
 }

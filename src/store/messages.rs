@@ -406,10 +406,16 @@ pub fn search(conn: &Connection, text: &str, limit: usize) -> Result<Vec<Message
     if query.is_empty() {
         return Ok(Vec::new());
     }
+    // Newest first straight from the index (FTS5 walks rowids backwards and stops at the
+    // limit); only those rows are joined. Ordering by m.id outside would sort every match.
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages_fts f JOIN messages m ON m.id = f.rowid
+        "SELECT {MESSAGE_COLUMNS} FROM (
+             SELECT rowid AS hit FROM messages_fts WHERE messages_fts MATCH ?1
+             ORDER BY rowid DESC LIMIT ?2
+         ) h
+         JOIN messages m ON m.id = h.hit
          JOIN conversations c ON c.id = m.conversation
-         WHERE messages_fts MATCH ?1 ORDER BY m.id DESC LIMIT ?2"
+         ORDER BY m.id DESC"
     ))?;
     let rows = stmt
         .query_map(params![query, limit as i64], row_to_message)?

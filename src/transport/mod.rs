@@ -79,7 +79,7 @@ pub enum DialError {
 
 /// Builds the node's endpoint on one UDP socket, ready to accept and dial.
 pub fn endpoint(identity: &Identity, addr: SocketAddr) -> Result<quinn::Endpoint, TransportError> {
-    endpoint_for(identity, addr, ALPN)
+    endpoint_for(identity, addr, ALPN, transport_config())
 }
 
 /// An endpoint that answers one ALPN (the rendezvous server uses its own).
@@ -87,6 +87,7 @@ pub fn endpoint_for(
     identity: &Identity,
     addr: SocketAddr,
     alpn: &[u8],
+    transport: Arc<quinn::TransportConfig>,
 ) -> Result<quinn::Endpoint, TransportError> {
     let key = certified_key(identity)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -101,11 +102,12 @@ pub fn endpoint_for(
     let quic = QuicServerConfig::try_from(Arc::new(tls))
         .map_err(|e| TransportError::Tls(e.to_string()))?;
     let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic));
-    server.transport_config(transport_config());
+    server.transport_config(transport);
     quinn::Endpoint::server(server, addr).map_err(|source| TransportError::Bind { addr, source })
 }
 
-fn transport_config() -> Arc<quinn::TransportConfig> {
+/// The peer-to-peer timers: keep-alive every 4 s, idle timeout 15 s.
+pub fn transport_config() -> Arc<quinn::TransportConfig> {
     let mut t = quinn::TransportConfig::default();
     t.keep_alive_interval(Some(KEEP_ALIVE));
     t.max_idle_timeout(quinn::IdleTimeout::try_from(IDLE_TIMEOUT).ok());

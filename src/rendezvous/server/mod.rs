@@ -138,7 +138,12 @@ impl Server {
                 ))
             })
             .collect();
-        let endpoint = transport::endpoint_for(&identity, config.listen, proto::ALPN)?;
+        let endpoint = transport::endpoint_for(
+            &identity,
+            config.listen,
+            proto::ALPN,
+            signalling_transport(),
+        )?;
         let limits = limits::Limiters::new(&config.limits);
         Ok(Self {
             endpoint,
@@ -203,6 +208,22 @@ impl Server {
         );
         let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
     }
+}
+
+/// Small windows for signalling-only connections: a request or answer is at most
+/// `MAX_MESSAGE`, a client has a few streams open, and the server holds many clients (the
+/// defaults, sized for bulk transfer, cost far more memory per connection).
+fn signalling_transport() -> Arc<quinn::TransportConfig> {
+    let mut t = quinn::TransportConfig::default();
+    let window = quinn::VarInt::from_u32(2 * proto::MAX_MESSAGE as u32);
+    t.stream_receive_window(window);
+    t.receive_window(window);
+    t.send_window(2 * proto::MAX_MESSAGE as u64);
+    t.max_concurrent_bidi_streams(quinn::VarInt::from_u32(32));
+    t.max_concurrent_uni_streams(quinn::VarInt::from_u32(0));
+    t.datagram_receive_buffer_size(None);
+    t.max_idle_timeout(quinn::IdleTimeout::try_from(transport::IDLE_TIMEOUT).ok());
+    Arc::new(t)
 }
 
 async fn sweep(state: Arc<State>) {
