@@ -26,10 +26,7 @@ fn emit(inner: &Inner, e: Event) {
 }
 
 pub(super) fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    store::now_ms().max(0) as u64
 }
 
 /// A random fraction of `d` between 50 % and 100 %, so clients do not return in lockstep.

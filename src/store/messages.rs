@@ -138,11 +138,21 @@ pub fn unacked(
     local: &PeerId,
     peer: &PeerId,
 ) -> Result<Vec<OutgoingChat>, StoreError> {
+    outbox(conn, local, peer, "")
+}
+
+/// Outbox messages to a peer matching `filter` (an SQL condition on `m`, or empty).
+fn outbox(
+    conn: &Connection,
+    local: &PeerId,
+    peer: &PeerId,
+    filter: &str,
+) -> Result<Vec<OutgoingChat>, StoreError> {
     let conv = conversation_id(local, peer);
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT m.msg_id, m.seq, m.sent_ms, m.text FROM outbox o JOIN messages m ON m.id = o.message
-         WHERE o.conversation = ?1 ORDER BY o.seq",
-    )?;
+         WHERE o.conversation = ?1 {filter} ORDER BY o.seq"
+    ))?;
     let rows = stmt.query_map([&conv[..]], |r| {
         let id: Vec<u8> = r.get(0)?;
         Ok(OutgoingChat {
@@ -429,22 +439,12 @@ pub fn pending_for_mailbox(
     local: &PeerId,
     peer: &PeerId,
 ) -> Result<Vec<OutgoingChat>, StoreError> {
-    let conv = conversation_id(local, peer);
-    let mut stmt = conn.prepare_cached(
-        "SELECT m.msg_id, m.seq, m.sent_ms, m.text FROM outbox o JOIN messages m ON m.id = o.message
-         WHERE o.conversation = ?1 AND m.state IN ('queued', 'sent') AND m.mailbox_expired = 0
-         ORDER BY o.seq",
-    )?;
-    let rows = stmt.query_map([&conv[..]], |r| {
-        let id: Vec<u8> = r.get(0)?;
-        Ok(OutgoingChat {
-            msg_id: <[u8; 16]>::try_from(id.as_slice()).unwrap_or([0; 16]),
-            seq: r.get::<_, i64>(1)? as u64,
-            timestamp_ms: r.get::<_, i64>(2)? as u64,
-            text: r.get(3)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    outbox(
+        conn,
+        local,
+        peer,
+        "AND m.state IN ('queued', 'sent') AND m.mailbox_expired = 0",
+    )
 }
 
 /// Sets the mailbox state of outgoing messages: `stored` (deposited) or back to `queued`

@@ -103,10 +103,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    crate::store::now_ms().max(0) as u64
 }
 
 /// A running server.
@@ -231,7 +228,12 @@ async fn sweep(state: Arc<State>) {
         tokio::time::sleep(Duration::from_secs(2)).await;
         let now = now_ms();
         lock(&state.online).retain(|_, o| o.expires_ms > now);
-        let senders = db::expire(&lock(&state.db), now).unwrap_or_default();
+        let st = state.clone();
+        let senders = tokio::task::spawn_blocking(move || db::expire(&lock(&st.db), now))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
         if !senders.is_empty() {
             tracing::info!(
                 senders = senders.len(),
@@ -301,7 +303,7 @@ async fn stream(
     let body = match req.body {
         Some(request::Body::Register(r)) => {
             let (tx, mut rx) = mpsc::unbounded_channel();
-            let reply = register(&state, peer, conn, observed, r, tx);
+            let reply = register(&state, peer, conn, observed, r, tx).await;
             let ok = matches!(reply, response::Body::Registered(_));
             if answer(&mut send, reply).await.is_err() || !ok {
                 return;
@@ -348,8 +350,8 @@ fn refused(reason: &str) -> response::Body {
     })
 }
 
-fn register(
-    state: &State,
+async fn register(
+    state: &Arc<State>,
     peer: PeerId,
     conn: usize,
     observed: SocketAddr,
@@ -378,22 +380,40 @@ fn register(
     else {
         return refused("a lookup token is not 32 bytes");
     };
+    let replayed = || refused(&record::RecordError::Replayed.to_string());
+    // A renewal that changes neither the allow list nor the prekey needs no disk write:
+    // what the database keeps (tokens, prekey) is what lookups of an offline peer use.
+    let unchanged = match lock(&state.accounts).get(&peer) {
+        Some(a) if a.issued_ms >= v.record.issued_ms => return replayed(),
+        Some(a) => a.tokens == tokens && a.prekey == v.prekey,
+        None => false,
+    };
+    let to_save = (!unchanged).then(|| (signed.clone(), tokens.clone()));
+    let st = state.clone();
+    let saved = tokio::task::spawn_blocking(move || -> rusqlite::Result<bool> {
+        let db = lock(&st.db);
+        if let Some((signed, tokens)) = &to_save {
+            db::save_account(&db, &peer, signed, tokens)?;
+        }
+        db::has_mail(&db, &peer)
+    })
+    .await;
+    let has_mail = match saved {
+        Ok(Ok(has_mail)) => has_mail,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "cannot save an account");
+            return refused("the server cannot store your registration now; try again later");
+        }
+        Err(_) => return refused("the server cannot store your registration now; try again later"),
+    };
     {
         let mut accounts = lock(&state.accounts);
+        // Another stream of this client may have registered a newer record meanwhile.
         if accounts
             .get(&peer)
             .is_some_and(|a| a.issued_ms >= v.record.issued_ms)
         {
-            return refused(&record::RecordError::Replayed.to_string());
-        }
-        // A renewal that changes neither the allow list nor the prekey needs no disk write:
-        // what the database keeps (tokens, prekey) is what lookups of an offline peer use.
-        let unchanged = accounts
-            .get(&peer)
-            .is_some_and(|a| a.tokens == tokens && a.prekey == v.prekey);
-        if !unchanged && let Err(e) = db::save_account(&lock(&state.db), &peer, &signed, &tokens) {
-            tracing::warn!(error = %e, "cannot save an account");
-            return refused("the server cannot store your registration now; try again later");
+            return replayed();
         }
         accounts.insert(
             peer,
@@ -416,7 +436,7 @@ fn register(
             push: push.clone(),
         },
     );
-    if db::has_mail(&lock(&state.db), &peer).unwrap_or(false) {
+    if has_mail {
         let _ = push.send(Push {
             body: Some(push::Body::MailWaiting(Empty {})),
         });
