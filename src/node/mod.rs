@@ -2,6 +2,7 @@
 //! together. `Node::start(config) -> (NodeHandle, events)`; the CLI and the GUI are thin
 //! clients of the handle (commands in) and the event stream (state changes out).
 
+mod account;
 mod conn;
 mod drive;
 mod event;
@@ -10,6 +11,7 @@ mod lan;
 mod mailbox;
 mod rendezvous;
 
+pub use account::{ExportFormat, PREF_ADVERTISE, PREF_NAME, PREF_RENDEZVOUS, PREF_RENDEZVOUS_KEY};
 pub use event::{DialFailure, Event};
 
 use std::collections::{HashMap, HashSet};
@@ -127,6 +129,7 @@ pub(crate) struct Live {
 }
 
 pub(crate) struct Inner {
+    pub(crate) profile: PathBuf,
     pub(crate) identity: Identity,
     pub(crate) me: PeerId,
     pub(crate) store: Store,
@@ -233,7 +236,11 @@ impl Node {
             .await?
             .and_then(|s| serde_json::from_str::<(Status, String)>(&s).ok())
             .unwrap_or((Status::Online, String::new()));
-        let rv = config.rendezvous.map(|c| {
+        let rendezvous = match config.rendezvous {
+            Some(c) => Some(c),
+            None => account::rendezvous_from_preferences(&store).await?,
+        };
+        let rv = rendezvous.map(|c| {
             Arc::new(crate::rendezvous::Client::new(
                 endpoint.clone(),
                 identity.clone(),
@@ -241,6 +248,7 @@ impl Node {
             ))
         });
         let inner = Arc::new(Inner {
+            profile: config.profile.clone(),
             me: identity.peer_id(),
             identity,
             store,
@@ -282,8 +290,9 @@ impl Node {
             listen,
         });
         tokio::spawn(conn::accept_loop(handle.inner.clone()));
-        if let Some(d) = &config.discovery {
-            lan::start(&handle.inner, d).await;
+        if let Some(d) = config.discovery.clone() {
+            let d = account::discovery_with_preferences(&handle.inner.store, d).await?;
+            lan::start(&handle.inner, &d).await;
         }
         rendezvous::start(&handle.inner);
         let findable = handle.inner.rv.is_some();
@@ -418,112 +427,6 @@ impl NodeHandle {
         self.to_session(&peer, conn::Cmd::Refresh);
         self.inner.rv_wake.notify_one();
         Ok(saved)
-    }
-
-    /// Blocks a peer: any session is closed, and it is refused from now on.
-    pub async fn block(&self, peer: PeerId) -> Result<(), NodeError> {
-        self.inner
-            .store
-            .call(move |c| store::set_blocked(c, &peer, true))
-            .await?;
-        if let Some(live) = lock(&self.inner.sessions).get(&peer) {
-            let _ = live.cmds.send(conn::Cmd::Close(transport::CLOSE_NORMAL));
-        }
-        self.inner.rv_wake.notify_one();
-        Ok(())
-    }
-
-    /// Removes a peer from the block list.
-    pub async fn unblock(&self, peer: PeerId) -> Result<(), NodeError> {
-        self.inner
-            .store
-            .call(move |c| store::set_blocked(c, &peer, false))
-            .await?;
-        self.inner.rv_wake.notify_one();
-        let findable = self.inner.rv.is_some();
-        if self
-            .contact(peer)
-            .await?
-            .is_some_and(|c| c.addr.is_some() || findable)
-        {
-            conn::ensure_dialing(&self.inner, peer);
-        }
-        Ok(())
-    }
-
-    /// The block list.
-    pub async fn blocked(&self) -> Result<Vec<PeerId>, NodeError> {
-        Ok(self.inner.store.call(store::blocked).await?)
-    }
-
-    /// One contact or request.
-    pub async fn contact(&self, peer: PeerId) -> Result<Option<Contact>, NodeError> {
-        Ok(self
-            .inner
-            .store
-            .call(move |c| store::get_contact(c, &peer))
-            .await?)
-    }
-
-    /// Marks a contact's key verified (after comparing the safety number) or unverified.
-    pub async fn set_verified(&self, peer: PeerId, verified: bool) -> Result<Contact, NodeError> {
-        let mut c = self
-            .contact(peer)
-            .await?
-            .filter(|c| c.state == ContactState::Contact)
-            .ok_or(NodeError::NotAContact(peer))?;
-        c.verification = if verified {
-            store::Verification::Verified
-        } else {
-            store::Verification::Unverified
-        };
-        let saved = c.clone();
-        self.inner
-            .store
-            .call(move |conn| store::upsert_contact(conn, &c))
-            .await?;
-        Ok(saved)
-    }
-
-    /// The safety number to compare with a contact (the same on both sides).
-    pub fn safety_number(&self, peer: &PeerId) -> String {
-        crate::identity::safety_number(&self.inner.me, peer)
-    }
-
-    /// Sets the per-contact switches for typing indicators and read receipts.
-    pub async fn set_switches(
-        &self,
-        peer: PeerId,
-        typing: Option<bool>,
-        receipts: Option<bool>,
-    ) -> Result<Contact, NodeError> {
-        let mut c = self
-            .contact(peer)
-            .await?
-            .ok_or(NodeError::NotAContact(peer))?;
-        c.send_typing = typing.unwrap_or(c.send_typing);
-        c.send_receipts = receipts.unwrap_or(c.send_receipts);
-        let saved = c.clone();
-        self.inner
-            .store
-            .call(move |conn| store::upsert_contact(conn, &c))
-            .await?;
-        Ok(saved)
-    }
-
-    /// The privacy mode.
-    pub async fn privacy(&self) -> Result<PrivacyMode, NodeError> {
-        conn::privacy(&self.inner.store).await
-    }
-
-    /// Sets the privacy mode.
-    pub async fn set_privacy(&self, mode: PrivacyMode) -> Result<(), NodeError> {
-        let value = serde_json::to_string(&mode).map_err(|e| NodeError::Invalid(e.to_string()))?;
-        self.inner
-            .store
-            .call(move |c| store::set_setting(c, PRIVACY_KEY, &value))
-            .await?;
-        Ok(())
     }
 
     /// Queues a message: committed to the outbox before this returns; sent when a session is up.

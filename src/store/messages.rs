@@ -433,6 +433,36 @@ pub fn search(conn: &Connection, text: &str, limit: usize) -> Result<Vec<Message
     Ok(rows)
 }
 
+/// Deletes the history with a peer (messages, their search entries and anything unsent);
+/// the conversation's sequence numbers are kept, so later messages still order and dedup.
+/// Returns how many messages went.
+pub fn delete_history(conn: &Connection, local: &PeerId, peer: &PeerId) -> Result<u64, StoreError> {
+    let conv = conversation_id(local, peer);
+    // The store runs each call inside its own (group-commit) transaction: both deletes
+    // commit together.
+    conn.execute("DELETE FROM outbox WHERE conversation = ?1", [&conv[..]])?;
+    let n = conn.execute("DELETE FROM messages WHERE conversation = ?1", [&conv[..]])?;
+    Ok(n as u64)
+}
+
+/// Calls `each` on every stored message, conversation by conversation, oldest first.
+pub fn for_each_message(
+    conn: &Connection,
+    mut each: impl FnMut(&Message) -> Result<(), StoreError>,
+) -> Result<u64, StoreError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN conversations c ON c.id = m.conversation
+         ORDER BY c.peer_id, m.ts_ms, m.id"
+    ))?;
+    let mut rows = stmt.query([])?;
+    let mut n = 0;
+    while let Some(row) = rows.next()? {
+        each(&row_to_message(row)?)?;
+        n += 1;
+    }
+    Ok(n)
+}
+
 /// Unacknowledged outgoing messages to `peer` not yet in the mailbox, in sequence order.
 pub fn pending_for_mailbox(
     conn: &Connection,

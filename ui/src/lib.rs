@@ -4,28 +4,44 @@
 //! same operations directly against real nodes.
 #![deny(missing_docs)]
 
+mod clock;
 mod node;
+mod react;
 pub mod screen;
+pub mod theme;
 
-pub use node::{Node, Op, run_op};
+pub use node::{Node, Op, PAGE, Prefs, pref, run_op};
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
-use iced::widget::{container, row, text};
+use iced::widget::{container, qr_code, row, text, text_editor};
 use iced::{Element, Fill, Subscription, Task, Theme};
 use natter::PeerId;
 use natter::node::Event;
-use natter::store::{Contact, Message as Stored, MessageState};
+use natter::store::{Contact, Message as Stored, Transfer};
 use natter::wire::{Status, TypingState};
+use screen::{Action, Screen};
 
-/// The app state.
+/// The app state: what the node told us, and what the user is doing.
 #[derive(Default)]
 pub struct App {
     /// The running node, once started.
     pub node: Option<Node>,
     /// Own id.
     pub me: Option<PeerId>,
+    /// The screen in the window.
+    pub screen: Screen,
+    /// Saved preferences (loaded after start).
+    pub prefs: Prefs,
+    /// Preferences have been loaded.
+    pub prefs_loaded: bool,
+    /// The desktop's light / dark preference.
+    pub system_mode: iced::theme::Mode,
+    /// The window lost the keyboard focus: new messages raise notifications and stay unread.
+    pub background: bool,
+    /// QR code of the own invite link.
+    pub invite_qr: Option<qr_code::Data>,
     /// Contacts.
     pub contacts: Vec<Contact>,
     /// Strangers who wrote.
@@ -34,22 +50,38 @@ pub struct App {
     pub nearby: Vec<(PeerId, Option<String>, bool)>,
     /// The open conversation.
     pub selected: Option<PeerId>,
-    /// Loaded history per peer.
+    /// Loaded history per peer (oldest first; older pages are prepended).
     pub history: HashMap<PeerId, Vec<Stored>>,
+    /// Conversations whose oldest message is loaded.
+    pub history_complete: HashSet<PeerId>,
+    /// Conversations with an older page on its way.
+    pub loading_older: HashSet<PeerId>,
     /// Unread count per peer.
     pub unread: HashMap<PeerId, usize>,
     /// Their typing state.
     pub typing: HashMap<PeerId, TypingState>,
     /// Their presence.
     pub presence: HashMap<PeerId, (Status, String)>,
+    /// Our presence, as chosen in the sidebar.
+    pub status: (Status, String),
     /// Peers with a live session.
     pub connected: HashSet<PeerId>,
-    /// The add-contact field.
+    /// File transfers, newest last.
+    pub transfers: Vec<Transfer>,
+    /// Bytes moved per transfer (file id → (bytes, size)).
+    pub progress: HashMap<String, (u64, u64)>,
+    /// The quick add-contact field in the sidebar.
     pub add_input: String,
-    /// The composer.
-    pub composer: String,
+    /// The search field.
+    pub search: String,
+    /// Search results, for the words in the field when they came.
+    pub results: Option<(String, Vec<Stored>)>,
+    /// The composer (Enter sends, Shift+Enter starts a new line).
+    pub composer: text_editor::Content,
     /// The last failure, in plain words.
     pub error: Option<String>,
+    /// The last thing that went well and needs saying (an export's path).
+    pub notice: Option<String>,
     /// The rendezvous registration (registered?, what the node said), when one is set.
     pub rendezvous: Option<(bool, String)>,
 }
@@ -63,24 +95,42 @@ pub enum Message {
     Node(Event),
     /// Contacts and requests were (re)loaded.
     Loaded(Vec<Contact>, Vec<Contact>),
-    /// A conversation's history was loaded.
+    /// The newest page of a conversation.
     History(PeerId, Vec<Stored>),
-    /// Open a conversation.
-    Select(PeerId),
-    /// The add-contact field changed.
-    AddInput(String),
-    /// Add the pasted id as a contact.
-    AddContact,
-    /// Add a nearby peer.
-    AddNearby(PeerId),
-    /// Accept a request.
-    Accept(PeerId),
-    /// Block a peer.
-    Block(PeerId),
-    /// The composer changed.
-    Compose(String),
-    /// Send the composer's text.
-    Send,
+    /// An older page of a conversation.
+    Older(PeerId, Vec<Stored>),
+    /// Preferences, privacy mode and block list.
+    Prefs(Box<Prefs>),
+    /// Search results for some words.
+    Results(String, Vec<Stored>),
+    /// The transfers.
+    Transfers(Vec<Transfer>),
+    /// The sidebar.
+    Sidebar(screen::sidebar::Message),
+    /// The conversation.
+    Conversation(screen::conversation::Message),
+    /// The search results.
+    Search(screen::search::Message),
+    /// The first-start screen.
+    Onboarding(screen::onboarding::Message),
+    /// The add-contact screen.
+    AddContact(screen::add_contact::Message),
+    /// The verify screen.
+    Verify(screen::verify::Message),
+    /// The contact menu.
+    Contact(screen::contact::Message),
+    /// Settings.
+    Settings(screen::settings::Message),
+    /// The key-change warning.
+    KeyWarning(screen::key_warning::Message),
+    /// The window gained (true) or lost the focus.
+    Focus(bool),
+    /// A file was dropped on the window.
+    FileDropped(PathBuf),
+    /// The desktop's light / dark preference.
+    SystemTheme(iced::theme::Mode),
+    /// Something went well and needs saying.
+    Notice(String),
     /// A node operation failed.
     Failed(String),
     /// A node operation finished with nothing to show.
@@ -92,6 +142,11 @@ pub fn short(id: &PeerId) -> String {
     id.to_string().chars().take(10).collect()
 }
 
+/// The link that opens Natter's add-contact screen with this ID.
+pub fn invite_link(id: &PeerId) -> String {
+    format!("natter://add/{id}")
+}
+
 impl App {
     /// A contact's display name.
     pub fn name_of(&self, peer: &PeerId) -> String {
@@ -101,7 +156,16 @@ impl App {
             .find(|c| c.peer == *peer)
             .map(|c| c.nickname.clone())
             .filter(|n| !n.is_empty())
+            .or_else(|| {
+                let lan = self.nearby.iter().find(|(p, ..)| p == peer);
+                lan.and_then(|(_, name, _)| name.clone())
+            })
             .unwrap_or_else(|| short(peer))
+    }
+
+    /// A contact, if it is one.
+    pub fn contact(&self, peer: &PeerId) -> Option<&Contact> {
+        self.contacts.iter().find(|c| c.peer == *peer)
     }
 
     /// The window title: "Natter", with the unread count when there is one.
@@ -112,146 +176,161 @@ impl App {
         }
     }
 
+    /// The theme to draw with.
+    pub fn theme(&self) -> Theme {
+        self.prefs.theme.theme(self.system_mode)
+    }
+
     /// Applies a message; returns the node operations it calls for.
     pub fn update(&mut self, message: Message) -> Vec<Op> {
-        match message {
+        let action = match message {
             Message::Booted(Ok(node)) => {
-                self.me = Some(node.0.peer_id());
+                let me = node.0.peer_id();
+                self.me = Some(me);
+                self.invite_qr = qr_code::Data::new(invite_link(&me)).ok();
                 self.node = Some(node);
-                return vec![Op::Reload];
+                Action::run(Op::Reload).and(Op::Prefs).and(Op::Transfers)
             }
-            Message::Booted(Err(e)) | Message::Failed(e) => self.error = Some(e),
+            Message::Booted(Err(e)) | Message::Failed(e) => {
+                self.error = Some(e);
+                Action::none()
+            }
+            Message::Notice(n) => {
+                self.notice = Some(n);
+                self.error = None;
+                Action::none()
+            }
             Message::Loaded(contacts, requests) => {
                 self.contacts = contacts;
                 self.requests = requests;
+                Action::none()
             }
             Message::History(peer, messages) => {
+                if messages.len() < PAGE {
+                    self.history_complete.insert(peer);
+                }
                 self.history.insert(peer, messages);
+                Action::none()
             }
-            Message::Select(peer) => {
-                self.selected = Some(peer);
-                self.unread.remove(&peer);
-                return vec![Op::History(peer), Op::MarkRead(peer)];
+            Message::Older(peer, mut older) => {
+                self.loading_older.remove(&peer);
+                if older.len() < PAGE {
+                    self.history_complete.insert(peer);
+                }
+                let loaded = self.history.entry(peer).or_default();
+                older.append(loaded);
+                *loaded = older;
+                Action::none()
             }
-            Message::AddInput(s) => self.add_input = s,
-            Message::AddContact => match self.add_input.trim().parse::<PeerId>() {
-                Ok(peer) => {
-                    self.add_input.clear();
-                    self.error = None;
-                    return vec![Op::AddContact(peer)];
+            Message::Prefs(prefs) => self.loaded_prefs(*prefs),
+            Message::Results(words, found) => {
+                if words == self.search.trim() {
+                    self.results = Some((words, found));
                 }
-                Err(e) => {
-                    self.error = Some(format!("That is not a Natter ID: {e}. Paste the whole ID."))
+                Action::none()
+            }
+            Message::Transfers(t) => {
+                self.transfers = t;
+                Action::none()
+            }
+            Message::Sidebar(m) => screen::sidebar::update(self, m),
+            Message::Conversation(m) => screen::conversation::update(self, m),
+            Message::Search(m) => screen::search::update(self, m),
+            Message::Onboarding(m) => {
+                let copy = screen::onboarding::copied(self, &m);
+                match &mut self.screen {
+                    Screen::Onboarding(s) => {
+                        let action = s.update(m);
+                        match copy {
+                            Some(op) => action.and(op),
+                            None => action,
+                        }
+                    }
+                    _ => Action::none(),
                 }
+            }
+            Message::AddContact(m) => match &mut self.screen {
+                Screen::AddContact(s) => s.update(m),
+                _ => Action::none(),
             },
-            Message::AddNearby(peer) => return vec![Op::AddContact(peer)],
-            Message::Accept(peer) => return vec![Op::Accept(peer)],
-            Message::Block(peer) => return vec![Op::Block(peer)],
-            Message::Compose(s) => {
-                let ops = self.typing_ops(&s);
-                self.composer = s;
-                return ops;
-            }
-            Message::Send => {
-                let text = self.composer.trim().to_string();
-                if let (Some(peer), false) = (self.selected, text.is_empty()) {
-                    self.composer.clear();
-                    return vec![Op::Send(peer, text)];
+            Message::Verify(m) => match &mut self.screen {
+                Screen::Verify(s) => s.update(m),
+                _ => Action::none(),
+            },
+            Message::Contact(m) => match &mut self.screen {
+                Screen::Contact(s) => s.update(m),
+                _ => Action::none(),
+            },
+            Message::Settings(m) => match &mut self.screen {
+                Screen::Settings(s) => s.update(m),
+                _ => Action::none(),
+            },
+            Message::KeyWarning(m) => match &mut self.screen {
+                Screen::KeyWarning(w) => w.update(m),
+                _ => Action::none(),
+            },
+            Message::Focus(focused) => {
+                self.background = !focused;
+                match self.selected.filter(|_| focused) {
+                    Some(peer) if self.unread.remove(&peer).is_some() => {
+                        Action::run(Op::MarkRead(peer))
+                    }
+                    _ => Action::none(),
                 }
             }
-            Message::Node(event) => return self.node_event(event),
-            Message::Done => {}
-        }
-        Vec::new()
-    }
-
-    fn typing_ops(&self, new: &str) -> Vec<Op> {
-        let Some(peer) = self.selected else {
-            return Vec::new();
+            Message::FileDropped(path) => screen::conversation::dropped(self, path),
+            Message::SystemTheme(mode) => {
+                self.system_mode = mode;
+                Action::none()
+            }
+            Message::Node(event) => self.node_event(event),
+            Message::Done => Action::none(),
         };
-        match (self.composer.is_empty(), new.is_empty()) {
-            (true, false) => vec![Op::Typing(peer, TypingState::Typing)],
-            (false, true) => vec![Op::Typing(peer, TypingState::Erased)],
-            _ => Vec::new(),
+        if let Some(next) = action.go {
+            self.screen = next;
         }
+        action.ops
     }
 
-    fn node_event(&mut self, event: Event) -> Vec<Op> {
-        match event {
-            Event::Connected { peer, .. } => {
-                self.connected.insert(peer);
-            }
-            Event::Rendezvous { online, detail } => self.rendezvous = Some((online, detail)),
-            Event::Disconnected { peer, .. } => {
-                self.connected.remove(&peer);
-                self.typing.remove(&peer);
-            }
-            Event::MessageQueued { message } | Event::MessageReceived { message } => {
-                let peer = message.peer;
-                if !message.outgoing && self.selected != Some(peer) {
-                    *self.unread.entry(peer).or_default() += 1;
-                }
-                if !message.outgoing {
-                    self.typing.remove(&peer);
-                }
-                self.history.entry(peer).or_default().push(message);
-                if self.selected == Some(peer) {
-                    return vec![Op::MarkRead(peer)];
-                }
-            }
-            Event::MessageSent { peer, ids } => self.mark(peer, &ids, MessageState::Sent),
-            Event::MessageStored { peer, ids, .. } => self.mark(peer, &ids, MessageState::Stored),
-            Event::MessageDelivered { peer, ids } => self.mark(peer, &ids, MessageState::Delivered),
-            Event::MessageRead { peer, ids } => self.mark(peer, &ids, MessageState::Read),
-            Event::Typing { peer, state } => {
-                self.typing.insert(peer, state);
-            }
-            Event::Presence { peer, status, text } => {
-                self.presence.insert(peer, (status, text));
-            }
-            Event::PeerNearby {
-                peer,
-                name,
-                contact,
-                ..
-            } => {
-                self.nearby.retain(|(p, ..)| *p != peer);
-                self.nearby.push((peer, name, contact));
-            }
-            Event::PeerGone { peer } => self.nearby.retain(|(p, ..)| *p != peer),
-            Event::RequestReceived { .. } => return vec![Op::Reload],
-            Event::DialFailed { error, .. } => self.error = Some(error),
-            Event::SpoofSuspected { claimed, .. } => {
-                self.error = Some(format!(
-                    "Someone on this network pretended to be {}; Natter refused to talk to them.",
-                    self.name_of(&claimed)
-                ))
-            }
-            Event::Error { message } => self.error = Some(message),
-            _ => {}
+    fn loaded_prefs(&mut self, prefs: Prefs) -> Action {
+        let first = !self.prefs_loaded;
+        self.prefs_loaded = true;
+        let onboard = first && !prefs.onboarded && matches!(self.screen, Screen::Main);
+        let name = prefs.name.clone();
+        self.prefs = prefs;
+        if onboard {
+            return Action::none().then(Screen::Onboarding(screen::onboarding::State::new(name)));
         }
-        Vec::new()
-    }
-
-    fn mark(&mut self, peer: PeerId, ids: &[String], state: MessageState) {
-        for m in self.history.entry(peer).or_default().iter_mut() {
-            if ids.contains(&m.id) && m.state < state {
-                m.state = state;
-            }
-        }
+        Action::none()
     }
 
     /// The whole window.
     pub fn view(&self) -> Element<'_, Message> {
         let body: Element<'_, Message> = match (&self.node, &self.error) {
-            (None, Some(e)) => text(format!("Natter could not start: {e}")).into(),
-            (None, None) => text("Starting Natter…").into(),
-            (Some(_), _) => row![
-                screen::sidebar::view(self),
-                screen::conversation::view(self)
-            ]
-            .spacing(16)
+            (None, Some(e)) => text(format!(
+                "Natter could not start: {e}\nClose other Natter windows on this profile, or \
+                 set NATTER_PROFILE to another folder, then start Natter again."
+            ))
             .into(),
+            (None, None) => text("Starting Natter…").into(),
+            (Some(_), _) => match &self.screen {
+                Screen::Main => {
+                    let pane = if self.results.is_some() && !self.search.trim().is_empty() {
+                        screen::search::view(self).map(Message::Search)
+                    } else {
+                        screen::conversation::view(self).map(Message::Conversation)
+                    };
+                    row![screen::sidebar::view(self).map(Message::Sidebar), pane]
+                        .spacing(16)
+                        .into()
+                }
+                Screen::Onboarding(s) => s.view(self).map(Message::Onboarding),
+                Screen::AddContact(s) => s.view(self).map(Message::AddContact),
+                Screen::Verify(s) => s.view(self).map(Message::Verify),
+                Screen::Contact(s) => s.view(self).map(Message::Contact),
+                Screen::Settings(s) => s.view(self).map(Message::Settings),
+                Screen::KeyWarning(w) => w.view(self).map(Message::KeyWarning),
+            },
         };
         container(body).padding(16).width(Fill).height(Fill).into()
     }
@@ -259,17 +338,26 @@ impl App {
 
 fn update(app: &mut App, message: Message) -> Task<Message> {
     let ops = app.update(message);
-    match &app.node {
-        Some(node) => Task::batch(
-            ops.into_iter()
-                .map(|op| Task::perform(run_op(node.clone(), op), |m| m)),
-        ),
-        None => Task::none(),
-    }
+    let Some(node) = app.node.clone() else {
+        return Task::none();
+    };
+    Task::batch(ops.into_iter().map(|op| match op {
+        Op::Copy(text) => iced::clipboard::write(text),
+        op => Task::perform(run_op(node.clone(), op), |m| m),
+    }))
 }
 
 fn subscription(_app: &App) -> Subscription<Message> {
-    Subscription::run_with(node::profile(), node::events)
+    Subscription::batch([
+        Subscription::run_with(node::profile(), node::events),
+        iced::window::events().filter_map(|(_, e)| match e {
+            iced::window::Event::Focused => Some(Message::Focus(true)),
+            iced::window::Event::Unfocused => Some(Message::Focus(false)),
+            iced::window::Event::FileDropped(path) => Some(Message::FileDropped(path)),
+            _ => None,
+        }),
+        iced::system::theme_changes().map(Message::SystemTheme),
+    ])
 }
 
 /// The application, as `main` runs it.
@@ -278,30 +366,31 @@ pub fn application() -> iced::Application<impl iced::Program<Message = Message, 
 }
 
 /// The application opened by a `natter://add/<ID>` link (the desktop's URL handler): the
-/// add-contact field starts filled in, for the user to confirm with Add.
+/// add-contact screen opens with the ID filled in, for the user to confirm.
 pub fn application_with(
     link: Option<String>,
 ) -> iced::Application<impl iced::Program<Message = Message, Theme = Theme>> {
     let prefill = link.as_deref().and_then(id_of_link);
     iced::application(
         move || {
-            let app = App {
-                add_input: prefill.clone().unwrap_or_default(),
-                ..App::default()
-            };
-            (app, Task::none())
+            let mut app = App::default();
+            if let Some(id) = prefill.clone() {
+                app.add_input = id.clone();
+                app.screen = Screen::AddContact(screen::add_contact::State::with_id(id));
+            }
+            (app, iced::system::theme().map(Message::SystemTheme))
         },
         update,
         App::view,
     )
     .title(App::title)
     .subscription(subscription)
-    .theme(|_: &App| Theme::Dark)
+    .theme(App::theme)
 }
 
 /// The Natter ID in `natter://add/<ID>` (or `natter:<ID>`), if it is one.
 pub fn id_of_link(link: &str) -> Option<String> {
-    let rest = link.strip_prefix("natter:")?.trim_start_matches('/');
+    let rest = link.trim().strip_prefix("natter:")?.trim_start_matches('/');
     let id = rest
         .strip_prefix("add/")
         .unwrap_or(rest)

@@ -7,11 +7,12 @@ use std::path::PathBuf;
 use iced::futures::{SinkExt, Stream};
 use natter::PeerId;
 use natter::discovery::Interfaces;
-use natter::node::{NodeConfig, NodeHandle};
+use natter::node::{ExportFormat, NodeConfig, NodeHandle, PrivacyMode};
 use natter::store::Contact;
-use natter::wire::TypingState;
+use natter::wire::{Status, TypingState};
 
 use crate::Message;
+use crate::theme::Choice;
 
 /// A cheap, cloneable handle on the running node.
 #[derive(Clone)]
@@ -28,20 +29,117 @@ impl fmt::Debug for Node {
 pub enum Op {
     /// Reload contacts and requests.
     Reload,
-    /// Load a conversation.
+    /// Load the newest page of a conversation.
     History(PeerId),
+    /// Load the page before a time (ms).
+    Older(PeerId, i64),
     /// Mark a conversation read.
     MarkRead(PeerId),
-    /// Add a contact (pins the key).
-    AddContact(PeerId),
+    /// Add a contact (pins the key), with its nickname and group.
+    AddContact(Contact),
     /// Accept a request.
     Accept(PeerId),
     /// Block a peer.
     Block(PeerId),
+    /// Unblock a peer.
+    Unblock(PeerId),
     /// Send a message.
     Send(PeerId, String),
     /// Tell a contact our typing state.
     Typing(PeerId, TypingState),
+    /// Set our presence.
+    Presence(Status, String),
+    /// Search all history.
+    Search(String),
+    /// Load preferences, privacy mode and block list.
+    Prefs,
+    /// Save one preference.
+    SetPref(String, String),
+    /// Set the privacy mode.
+    Privacy(PrivacyMode),
+    /// Mark a contact verified or not.
+    Verified(PeerId, bool),
+    /// Set nickname and group.
+    Rename(PeerId, String, String),
+    /// Typing indicators and read receipts for a contact.
+    Switches(PeerId, bool, bool),
+    /// Delete the history with a peer.
+    DeleteHistory(PeerId),
+    /// Export all history to the downloads folder.
+    ExportHistory(ExportFormat),
+    /// Save a backup of the identity key to the downloads folder.
+    ExportIdentity,
+    /// Offer a file.
+    SendFile(PeerId, PathBuf),
+    /// Accept an offered file.
+    AcceptFile(PeerId, String),
+    /// Decline an offered file.
+    DeclineFile(PeerId, String),
+    /// Load the transfers.
+    Transfers,
+    /// Put text on the clipboard (the app does this itself; no node involved).
+    Copy(String),
+    /// Show a desktop notification.
+    Notify(String, String),
+}
+
+/// What the app keeps in the profile, with the node's privacy mode and block list.
+#[derive(Debug, Clone)]
+pub struct Prefs {
+    /// The first-start screen was passed.
+    pub onboarded: bool,
+    /// Display name.
+    pub name: String,
+    /// Theme.
+    pub theme: Choice,
+    /// Desktop notifications.
+    pub notifications: bool,
+    /// Advertise on the LAN.
+    pub advertise: bool,
+    /// Rendezvous `HOST:PORT` and key as saved.
+    pub rendezvous: (String, String),
+    /// Relay policy (never / ask / always); no relay is built yet.
+    pub relay: String,
+    /// Who may open a session.
+    pub privacy: PrivacyMode,
+    /// Blocked peers.
+    pub blocked: Vec<PeerId>,
+    /// The profile folder.
+    pub profile: PathBuf,
+    /// Where files and exports go.
+    pub downloads: PathBuf,
+}
+
+impl Default for Prefs {
+    fn default() -> Self {
+        Self {
+            onboarded: false,
+            name: String::new(),
+            theme: Choice::System,
+            notifications: true,
+            advertise: true,
+            rendezvous: Default::default(),
+            relay: "never".into(),
+            privacy: PrivacyMode::Requests,
+            blocked: Vec::new(),
+            profile: PathBuf::new(),
+            downloads: PathBuf::new(),
+        }
+    }
+}
+
+/// App preference names (the node keeps them in its settings table).
+pub mod pref {
+    /// Set once the first-start screen is done.
+    pub const ONBOARDED: &str = "onboarded";
+    /// `system`, `light` or `dark`.
+    pub const THEME: &str = "theme";
+    /// `on` / `off`.
+    pub const NOTIFICATIONS: &str = "notifications";
+    /// `never`, `ask` or `always`.
+    pub const RELAY: &str = "relay";
+    pub use natter::node::{PREF_ADVERTISE as ADVERTISE, PREF_NAME as NAME};
+    pub use natter::node::{PREF_RENDEZVOUS as RENDEZVOUS, PREF_RENDEZVOUS_KEY as RENDEZVOUS_KEY};
 }
 
 /// The profile folder: `NATTER_PROFILE`, else the platform data folder.
@@ -118,21 +216,25 @@ fn failed(e: impl fmt::Display) -> Message {
     Message::Failed(e.to_string())
 }
 
+fn done<T, E: fmt::Display>(r: Result<T, E>) -> Message {
+    r.map(|_| Message::Done).unwrap_or_else(failed)
+}
+
 /// Runs one operation against the node; the answer is the next message.
 pub async fn run_op(node: Node, op: Op) -> Message {
     let n = node.0;
     match op {
         Op::Reload => run_reload(&n).await,
-        Op::History(peer) => match n.history(peer, 200, None).await {
+        Op::History(peer) => match n.history(peer, PAGE, None).await {
             Ok(h) => Message::History(peer, h),
             Err(e) => failed(e),
         },
-        Op::MarkRead(peer) => n
-            .mark_read(peer)
-            .await
-            .map(|_| Message::Done)
-            .unwrap_or_else(failed),
-        Op::AddContact(peer) => match n.add_contact(Contact::new(peer)).await {
+        Op::Older(peer, before) => match n.history(peer, PAGE, Some(before)).await {
+            Ok(h) => Message::Older(peer, h),
+            Err(e) => failed(e),
+        },
+        Op::MarkRead(peer) => done(n.mark_read(peer).await),
+        Op::AddContact(c) => match n.add_contact(c).await {
             Ok(_) => run_reload(&n).await,
             Err(e) => failed(e),
         },
@@ -141,20 +243,108 @@ pub async fn run_op(node: Node, op: Op) -> Message {
             Err(e) => failed(e),
         },
         Op::Block(peer) => match n.block(peer).await {
-            Ok(()) => run_reload(&n).await,
+            Ok(()) => run_prefs(&n).await,
             Err(e) => failed(e),
         },
-        Op::Send(peer, text) => n
-            .send(peer, text)
-            .await
-            .map(|_| Message::Done)
-            .unwrap_or_else(failed),
-        Op::Typing(peer, state) => n
-            .set_typing(peer, state)
-            .await
-            .map(|_| Message::Done)
-            .unwrap_or_else(failed),
+        Op::Unblock(peer) => match n.unblock(peer).await {
+            Ok(()) => run_prefs(&n).await,
+            Err(e) => failed(e),
+        },
+        Op::Send(peer, text) => done(n.send(peer, text).await),
+        Op::Typing(peer, state) => done(n.set_typing(peer, state).await),
+        Op::Presence(status, text) => done(n.set_presence(status, text).await),
+        Op::Search(q) => match n.search(q.clone(), 50).await {
+            Ok(found) => Message::Results(q, found),
+            Err(e) => failed(e),
+        },
+        Op::Prefs => run_prefs(&n).await,
+        Op::SetPref(name, value) => done(n.set_preference(&name, &value).await),
+        Op::Privacy(mode) => done(n.set_privacy(mode).await),
+        Op::Verified(peer, v) => match n.set_verified(peer, v).await {
+            Ok(_) => run_reload(&n).await,
+            Err(e) => failed(e),
+        },
+        Op::Rename(peer, nick, group) => match n.rename(peer, nick, group).await {
+            Ok(_) => run_reload(&n).await,
+            Err(e) => failed(e),
+        },
+        Op::Switches(peer, typing, receipts) => {
+            match n.set_switches(peer, Some(typing), Some(receipts)).await {
+                Ok(_) => run_reload(&n).await,
+                Err(e) => failed(e),
+            }
+        }
+        Op::DeleteHistory(peer) => match n.delete_history(peer).await {
+            Ok(_) => Message::History(peer, Vec::new()),
+            Err(e) => failed(e),
+        },
+        Op::ExportHistory(format) => {
+            let ext = match format {
+                ExportFormat::Json => "jsonl",
+                ExportFormat::Text => "txt",
+            };
+            let path = export_path(&n, &format!("natter-history.{ext}"));
+            match n.export_history(path.clone(), format).await {
+                Ok(count) => {
+                    Message::Notice(format!("Exported {count} messages to {}", path.display()))
+                }
+                Err(e) => failed(e),
+            }
+        }
+        Op::ExportIdentity => {
+            let path = export_path(&n, "natter-identity-backup.pem");
+            match n.export_identity(path.clone()).await {
+                Ok(()) => Message::Notice(format!(
+                    "Identity backup saved to {}. Anyone with this file can be you: keep it offline.",
+                    path.display()
+                )),
+                Err(e) => failed(e),
+            }
+        }
+        Op::SendFile(peer, path) => match n.send_file(peer, path, None).await {
+            Ok(_) => run_transfers(&n).await,
+            Err(e) => failed(e),
+        },
+        Op::AcceptFile(peer, id) => match n.accept_file(peer, &id).await {
+            Ok(_) => run_transfers(&n).await,
+            Err(e) => failed(e),
+        },
+        Op::DeclineFile(peer, id) => match n.decline_file(peer, &id).await {
+            Ok(_) => run_transfers(&n).await,
+            Err(e) => failed(e),
+        },
+        Op::Transfers => run_transfers(&n).await,
+        Op::Copy(_) => Message::Done,
+        Op::Notify(title, body) => {
+            let shown = tokio::task::spawn_blocking(move || {
+                notify_rust::Notification::new()
+                    .appname("Natter")
+                    .summary(&title)
+                    .body(&body)
+                    .show()
+                    .map(|_| ())
+            })
+            .await;
+            match shown {
+                Ok(Ok(())) => Message::Done,
+                // No notification service (a bare X session): nothing to tell the user.
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "no desktop notification");
+                    Message::Done
+                }
+                Err(e) => failed(e),
+            }
+        }
     }
+}
+
+/// Messages per history page.
+pub const PAGE: usize = 200;
+
+fn export_path(n: &NodeHandle, name: &str) -> PathBuf {
+    let dir = n.downloads().to_path_buf();
+    let _ = std::fs::create_dir_all(&dir);
+    dir.join(name)
 }
 
 async fn run_reload(n: &NodeHandle) -> Message {
@@ -162,4 +352,42 @@ async fn run_reload(n: &NodeHandle) -> Message {
         (Ok(c), Ok(r)) => Message::Loaded(c, r),
         (Err(e), _) | (_, Err(e)) => failed(e),
     }
+}
+
+async fn run_transfers(n: &NodeHandle) -> Message {
+    match n.transfers().await {
+        Ok(t) => Message::Transfers(t),
+        Err(e) => failed(e),
+    }
+}
+
+async fn run_prefs(n: &NodeHandle) -> Message {
+    match load_prefs(n).await {
+        Ok(p) => Message::Prefs(Box::new(p)),
+        Err(e) => failed(e),
+    }
+}
+
+async fn load_prefs(n: &NodeHandle) -> Result<Prefs, natter::node::NodeError> {
+    let get = async |name: &str| n.preference(name).await;
+    let d = Prefs::default();
+    Ok(Prefs {
+        onboarded: get(pref::ONBOARDED).await?.is_some(),
+        name: get(pref::NAME).await?.unwrap_or_default(),
+        theme: get(pref::THEME)
+            .await?
+            .map(|t| Choice::parse(&t))
+            .unwrap_or_default(),
+        notifications: get(pref::NOTIFICATIONS).await?.as_deref() != Some("off"),
+        advertise: get(pref::ADVERTISE).await?.as_deref() != Some("off"),
+        rendezvous: (
+            get(pref::RENDEZVOUS).await?.unwrap_or_default(),
+            get(pref::RENDEZVOUS_KEY).await?.unwrap_or_default(),
+        ),
+        relay: get(pref::RELAY).await?.unwrap_or(d.relay),
+        privacy: n.privacy().await?,
+        blocked: n.blocked().await?,
+        profile: n.profile().to_path_buf(),
+        downloads: n.downloads().to_path_buf(),
+    })
 }

@@ -1,15 +1,47 @@
-//! The conversation: header with name, presence and path badge, history with delivery ticks,
-//! the typing line, and the composer (Enter sends).
+//! The conversation: a header with name, presence, verification and path badges; the history
+//! grouped by day, paging back as the user scrolls up; delivery ticks; files (offers to accept
+//! or decline, progress, drop a file on the window to send it); the typing line; and the
+//! composer (Enter sends, Shift+Enter starts a new line).
 
-use iced::widget::{Column, column, scrollable, text, text_input};
+use std::path::PathBuf;
+
+use iced::keyboard::key::Named;
+use iced::widget::text_editor::{Binding, KeyPress};
+use iced::widget::{Column, button, column, progress_bar, row, scrollable, text, text_editor};
 use iced::{Element, Length};
-use natter::store::MessageState;
+use natter::PeerId;
+use natter::store::{MessageState, TransferState, Verification};
 use natter::wire::TypingState;
 
-use crate::{App, Message};
+use super::{Action, Screen, contact, verify};
+use crate::theme::SMALL;
+use crate::{App, Op, clock};
 
 /// Widget id of the composer.
 pub const COMPOSER: &str = "composer";
+/// Widget id of the history.
+pub const HISTORY: &str = "history";
+
+/// What the user does in the conversation.
+#[derive(Debug, Clone)]
+pub enum Message {
+    /// An edit in the composer.
+    Edit(text_editor::Action),
+    /// Send the composer's text.
+    Send,
+    /// Load the page before the oldest loaded message.
+    LoadOlder,
+    /// The history scrolled.
+    Scrolled(scrollable::Viewport),
+    /// Open the verify screen.
+    Verify,
+    /// Open the contact menu.
+    Menu,
+    /// Accept an offered file.
+    AcceptFile(String),
+    /// Decline an offered file.
+    DeclineFile(String),
+}
 
 /// The tick for a message state.
 pub fn tick(state: MessageState) -> &'static str {
@@ -33,6 +65,149 @@ pub fn typing_line(state: TypingState) -> Option<&'static str> {
     }
 }
 
+/// How the conversation reaches the contact now.
+pub fn path_badge(app: &App, peer: &PeerId) -> &'static str {
+    if app.connected.contains(peer) {
+        if app.nearby.iter().any(|(p, ..)| p == peer) {
+            "LAN"
+        } else {
+            "direct"
+        }
+    } else if app.rendezvous.as_ref().is_some_and(|r| r.0) {
+        "offline — messages wait at the mailbox"
+    } else {
+        "offline — messages wait until they are back"
+    }
+}
+
+/// Applies what the user did.
+pub fn update(app: &mut App, message: Message) -> Action {
+    let Some(peer) = app.selected else {
+        return Action::none();
+    };
+    match message {
+        Message::Edit(edit) => {
+            let was_empty = app.composer.text().trim().is_empty();
+            app.composer.perform(edit);
+            let is_empty = app.composer.text().trim().is_empty();
+            match (was_empty, is_empty) {
+                (true, false) => Action::run(Op::Typing(peer, TypingState::Typing)),
+                (false, true) => Action::run(Op::Typing(peer, TypingState::Erased)),
+                _ => Action::none(),
+            }
+        }
+        Message::Send => {
+            let text = app.composer.text().trim().to_string();
+            if text.is_empty() {
+                return Action::none();
+            }
+            app.composer = text_editor::Content::new();
+            Action::run(Op::Send(peer, text))
+        }
+        Message::LoadOlder => older(app, peer),
+        Message::Scrolled(viewport) => {
+            // Anchored at the bottom: the reversed offset is the distance from the top.
+            let near_top = viewport.absolute_offset_reversed().y < 80.0;
+            let scrolls = viewport.content_bounds().height > viewport.bounds().height;
+            if near_top && scrolls {
+                older(app, peer)
+            } else {
+                Action::none()
+            }
+        }
+        Message::Verify => Action::none().then(Screen::Verify(verify::State::new(app, peer))),
+        Message::Menu => match app.contact(&peer) {
+            Some(c) => Action::none().then(Screen::Contact(contact::State::new(c))),
+            None => Action::none(),
+        },
+        Message::AcceptFile(id) => Action::run(Op::AcceptFile(peer, id)),
+        Message::DeclineFile(id) => Action::run(Op::DeclineFile(peer, id)),
+    }
+}
+
+fn older(app: &mut App, peer: PeerId) -> Action {
+    if app.history_complete.contains(&peer) || app.loading_older.contains(&peer) {
+        return Action::none();
+    }
+    match app.history.get(&peer).and_then(|h| h.first()) {
+        Some(oldest) => {
+            app.loading_older.insert(peer);
+            Action::run(Op::Older(peer, oldest.ts_ms))
+        }
+        None => Action::none(),
+    }
+}
+
+/// A file dropped on the window goes to the open conversation.
+pub fn dropped(app: &mut App, path: PathBuf) -> Action {
+    match app.selected.filter(|p| app.contact(p).is_some()) {
+        Some(peer) => Action::run(Op::SendFile(peer, path)),
+        None => {
+            app.error =
+                Some("Open a contact's conversation first, then drop the file on it.".into());
+            Action::none()
+        }
+    }
+}
+
+fn files(app: &App, peer: PeerId) -> Column<'_, Message> {
+    let mut col = Column::new().spacing(4);
+    for t in app.transfers.iter().filter(|t| t.peer == peer) {
+        let size = human_size(t.size);
+        let line: Element<'_, Message> = match (t.state, t.outgoing) {
+            (TransferState::Offered, false) => row![
+                text(format!("📄 {} ({size}) offered", t.name)).width(Length::Fill),
+                button(text("Accept")).on_press(Message::AcceptFile(t.file_id.clone())),
+                button(text("Decline")).on_press(Message::DeclineFile(t.file_id.clone())),
+            ]
+            .spacing(6)
+            .into(),
+            (TransferState::Offered | TransferState::Accepted, outgoing) => {
+                let (done, total) = app.progress.get(&t.file_id).copied().unwrap_or((0, t.size));
+                let verb = if outgoing { "sending" } else { "receiving" };
+                column![
+                    text(format!("📄 {} ({size}) {verb}", t.name)).size(SMALL),
+                    progress_bar(0.0..=total.max(1) as f32, done as f32).girth(6),
+                ]
+                .into()
+            }
+            (TransferState::Done, false) => text(format!(
+                "📄 {} ({size}) saved to {}",
+                t.name,
+                t.path.as_deref().unwrap_or("downloads")
+            ))
+            .size(SMALL)
+            .into(),
+            (TransferState::Done, true) => text(format!("📄 {} ({size}) sent", t.name))
+                .size(SMALL)
+                .into(),
+            (state, _) => text(format!(
+                "📄 {} {}{}",
+                t.name,
+                format!("{state:?}").to_lowercase(),
+                t.reason
+                    .as_deref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default()
+            ))
+            .size(SMALL)
+            .into(),
+        };
+        col = col.push(line);
+    }
+    col
+}
+
+/// Bytes in KiB / MiB / GiB.
+pub fn human_size(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
+        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
+        b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b => format!("{b} B"),
+    }
+}
+
 /// The conversation pane.
 pub fn view(app: &App) -> Element<'_, Message> {
     let Some(peer) = app.selected else {
@@ -40,21 +215,52 @@ pub fn view(app: &App) -> Element<'_, Message> {
             .width(Length::FillPortion(5))
             .into();
     };
-    let path = if app.connected.contains(&peer) {
-        "direct"
+    let contact = app.contact(&peer);
+    let verified = contact.is_some_and(|c| c.verification == Verification::Verified);
+    let mut header = row![
+        text(format!(
+            "{} {} · {}",
+            super::sidebar::dot(app, &peer),
+            app.name_of(&peer),
+            path_badge(app, &peer)
+        ))
+        .size(20)
+        .width(Length::Fill),
+        text(if verified {
+            "✔ verified"
+        } else {
+            "not verified"
+        })
+        .size(SMALL),
+    ]
+    .spacing(8);
+    if contact.is_some() {
+        header = header
+            .push(button(text("Verify")).on_press(Message::Verify))
+            .push(button(text("Contact…")).on_press(Message::Menu));
     } else {
-        "offline"
-    };
-    let header = text(format!("{} · {path}", app.name_of(&peer))).size(20);
+        header = header.push(text("Request: accept or block them in the sidebar").size(SMALL));
+    }
     let mut history = Column::new().spacing(4);
-    for m in app
+    let loaded = app
         .history
         .get(&peer)
         .map(Vec::as_slice)
-        .unwrap_or_default()
-    {
+        .unwrap_or_default();
+    let more = !app.history_complete.contains(&peer) && !loaded.is_empty();
+    let now = natter::store::now_ms();
+    let mut day = None;
+    for m in loaded {
+        let d = natter::civil::day_of(clock::local(m.ts_ms));
+        if day != Some(d) {
+            day = Some(d);
+            history = history.push(text(clock::day_heading(m.ts_ms, now)).size(SMALL));
+        }
         let who = if m.outgoing { "me" } else { "them" };
-        history = history.push(text(format!("{who}: {}  {}", m.text, tick(m.state))));
+        history = history.push(row![
+            text(clock::time_of_day(m.ts_ms)).size(SMALL).width(44),
+            text(format!("{who}: {}  {}", m.text, tick(m.state))),
+        ]);
     }
     let typing = app
         .typing
@@ -62,14 +268,40 @@ pub fn view(app: &App) -> Element<'_, Message> {
         .copied()
         .and_then(typing_line)
         .map(|l| format!("{} {l}", app.name_of(&peer)));
+    let composer = text_editor(&app.composer)
+        .id(COMPOSER)
+        .placeholder("Type a message (Enter sends, Shift+Enter: new line; drop a file to send it)")
+        .on_action(Message::Edit)
+        .height(Length::Shrink)
+        .max_height(160)
+        .key_binding(|press: KeyPress| {
+            let enter = press.key == iced::keyboard::Key::Named(Named::Enter);
+            if enter && !press.modifiers.shift() {
+                Some(Binding::Custom(Message::Send))
+            } else {
+                Binding::from_key_press(press)
+            }
+        });
+    let older: Element<'_, Message> = if more {
+        button(text("Load older messages").size(SMALL))
+            .on_press(Message::LoadOlder)
+            .style(button::text)
+            .into()
+    } else {
+        iced::widget::space().into()
+    };
     column![
         header,
-        scrollable(history).height(Length::Fill),
+        older,
+        scrollable(history)
+            .id(HISTORY)
+            .anchor_bottom()
+            .on_scroll(Message::Scrolled)
+            .height(Length::Fill)
+            .width(Length::Fill),
+        files(app, peer),
         text(typing.unwrap_or_default()).size(13),
-        text_input("Type a message", &app.composer)
-            .id(COMPOSER)
-            .on_input(Message::Compose)
-            .on_submit(Message::Send),
+        composer,
     ]
     .spacing(10)
     .width(Length::FillPortion(5))

@@ -1,17 +1,140 @@
-//! The sidebar: own id, add contact, buddy list (presence dot, unread count, verification
-//! badge), nearby peers and the requests inbox.
+//! The sidebar: own name and status, search over all history, quick add, the buddy list in
+//! groups (presence dot, status text, unread count, verification badge), nearby peers and
+//! the requests inbox (accept / block).
 
-use iced::widget::{Column, button, column, row, scrollable, text, text_input};
+use std::collections::BTreeMap;
+use std::fmt;
+
+use iced::widget::{Column, button, column, pick_list, row, scrollable, text, text_input};
 use iced::{Element, Length};
-use natter::store::Verification;
+use natter::PeerId;
+use natter::store::{Contact, Verification};
 use natter::wire::Status;
 
-use crate::{App, Message, short};
+use super::{Action, Screen, add_contact, settings};
+use crate::theme::{SMALL, TITLE};
+use crate::{App, Op, short};
 
 /// Widget id of the add-contact field.
 pub const ADD_INPUT: &str = "add-contact";
+/// Widget id of the search field.
+pub const SEARCH_INPUT: &str = "search";
 
-fn dot(app: &App, peer: &natter::PeerId) -> &'static str {
+/// What the user does in the sidebar.
+#[derive(Debug, Clone)]
+pub enum Message {
+    /// Open a conversation.
+    Select(PeerId),
+    /// The quick add field changed.
+    AddInput(String),
+    /// Add the pasted ID (or link) at once.
+    AddContact,
+    /// Open the add-contact screen (nickname, group, nearby).
+    OpenAdd,
+    /// Add a nearby peer.
+    AddNearby(PeerId),
+    /// Accept a request.
+    Accept(PeerId),
+    /// Block a request.
+    Block(PeerId),
+    /// The search field changed.
+    Search(String),
+    /// Own status picked.
+    Status(StatusChoice),
+    /// Own status text changed.
+    StatusText(String),
+    /// Own status text confirmed.
+    StatusSubmit,
+    /// Open settings.
+    Settings,
+}
+
+/// A status in the picker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusChoice(pub Status);
+
+impl StatusChoice {
+    /// Every status the user can pick.
+    pub const ALL: [StatusChoice; 3] = [
+        StatusChoice(Status::Online),
+        StatusChoice(Status::Away),
+        StatusChoice(Status::Busy),
+    ];
+}
+
+impl fmt::Display for StatusChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.0 {
+            Status::Online => "● Online",
+            Status::Away => "◐ Away",
+            Status::Busy => "⊘ Busy",
+        })
+    }
+}
+
+/// Applies what the user did.
+pub fn update(app: &mut App, message: Message) -> Action {
+    match message {
+        Message::Select(peer) => {
+            app.selected = Some(peer);
+            app.unread.remove(&peer);
+            app.search.clear();
+            app.results = None;
+            Action::run(Op::History(peer)).and(Op::MarkRead(peer))
+        }
+        Message::AddInput(s) => {
+            app.add_input = s;
+            Action::none()
+        }
+        Message::AddContact => match add_contact::parse_id(&app.add_input) {
+            Ok(peer) => {
+                app.add_input.clear();
+                app.error = None;
+                Action::run(Op::AddContact(Contact::new(peer)))
+            }
+            Err(e) => {
+                app.error = Some(e);
+                Action::none()
+            }
+        },
+        Message::OpenAdd => {
+            let state = add_contact::State::with_id(std::mem::take(&mut app.add_input));
+            Action::none().then(Screen::AddContact(state))
+        }
+        Message::AddNearby(peer) => {
+            let mut c = Contact::new(peer);
+            if let Some((_, Some(name), _)) = app.nearby.iter().find(|(p, ..)| *p == peer) {
+                c.nickname = name.clone();
+            }
+            Action::run(Op::AddContact(c))
+        }
+        Message::Accept(peer) => Action::run(Op::Accept(peer)),
+        Message::Block(peer) => Action::run(Op::Block(peer)).and(Op::Reload),
+        Message::Search(s) => {
+            let words = s.trim().to_string();
+            app.search = s;
+            if words.is_empty() {
+                app.results = None;
+                Action::none()
+            } else {
+                Action::run(Op::Search(words))
+            }
+        }
+        Message::Status(StatusChoice(status)) => {
+            app.status.0 = status;
+            Action::run(Op::Presence(status, app.status.1.clone()))
+        }
+        Message::StatusText(s) => {
+            app.status.1 = s;
+            Action::none()
+        }
+        Message::StatusSubmit => Action::run(Op::Presence(app.status.0, app.status.1.clone())),
+        Message::Settings => Action::none().then(Screen::Settings(settings::State::new(app))),
+    }
+}
+
+/// The presence dot of a contact.
+pub fn dot(app: &App, peer: &PeerId) -> &'static str {
     if !app.connected.contains(peer) {
         return "○";
     }
@@ -24,7 +147,7 @@ fn dot(app: &App, peer: &natter::PeerId) -> &'static str {
 
 /// An id in groups of five characters, so it wraps and reads aloud; pasting it back works
 /// (spaces are ignored when an id is parsed).
-pub fn grouped(id: &natter::PeerId) -> String {
+pub fn grouped(id: &PeerId) -> String {
     let s = id.to_string();
     s.as_bytes()
         .chunks(5)
@@ -33,73 +156,128 @@ pub fn grouped(id: &natter::PeerId) -> String {
         .join(" ")
 }
 
+/// The buddy-list label of a contact: dot, name, badge, unread count.
+pub fn label(app: &App, c: &Contact) -> String {
+    let badge = if c.verification == Verification::Verified {
+        " ✔"
+    } else {
+        ""
+    };
+    let name = app.name_of(&c.peer);
+    match app.unread.get(&c.peer).copied().unwrap_or(0) {
+        0 => format!("{} {name}{badge}", dot(app, &c.peer)),
+        n => format!("{} {name}{badge} ({n})", dot(app, &c.peer)),
+    }
+}
+
+fn buddy_list(app: &App) -> Column<'_, Message> {
+    let mut groups: BTreeMap<&str, Vec<&Contact>> = BTreeMap::new();
+    for c in &app.contacts {
+        groups.entry(c.group.as_str()).or_default().push(c);
+    }
+    let mut list = Column::new().spacing(6);
+    for (group, members) in groups {
+        let title = if group.is_empty() { "Contacts" } else { group };
+        list = list.push(text(title).size(TITLE));
+        for c in members {
+            let mut entry = column![text(label(app, c))];
+            if let Some((_, status)) = app.presence.get(&c.peer).filter(|p| !p.1.is_empty()) {
+                entry = entry.push(text(status.as_str()).size(SMALL));
+            }
+            list = list.push(
+                button(entry)
+                    .on_press(Message::Select(c.peer))
+                    .style(if app.selected == Some(c.peer) {
+                        button::primary
+                    } else {
+                        button::secondary
+                    })
+                    .width(Length::Fill),
+            );
+        }
+    }
+    if app.contacts.is_empty() {
+        list = list.push(
+            text("No contacts yet: paste a Natter ID above, or add someone nearby.").size(SMALL),
+        );
+    }
+    list
+}
+
 /// The sidebar.
 pub fn view(app: &App) -> Element<'_, Message> {
-    let me = app.me.map(|id| grouped(&id)).unwrap_or_default();
-    let mut list = Column::new().spacing(6);
-    for c in &app.contacts {
-        let unread = app.unread.get(&c.peer).copied().unwrap_or(0);
-        let badge = if c.verification == Verification::Verified {
-            " ✔"
-        } else {
-            ""
-        };
-        let label = match unread {
-            0 => format!("{} {}{badge}", dot(app, &c.peer), app.name_of(&c.peer)),
-            n => format!(
-                "{} {}{badge} ({n})",
-                dot(app, &c.peer),
-                app.name_of(&c.peer)
-            ),
-        };
-        list = list.push(
-            button(text(label))
-                .on_press(Message::Select(c.peer))
-                .width(Length::Fill),
-        );
-    }
-    let mut nearby = Column::new().spacing(4).push(text("Nearby").size(14));
-    for (peer, name, contact) in app.nearby.iter().filter(|(_, _, c)| !c) {
-        let label = name.clone().unwrap_or_else(|| short(peer));
-        let _ = contact;
-        nearby = nearby.push(
-            row![
-                text(label),
-                button(text("Add")).on_press(Message::AddNearby(*peer))
-            ]
-            .spacing(6),
-        );
-    }
-    let mut requests = Column::new().spacing(4).push(text("Requests").size(14));
-    for r in &app.requests {
-        requests = requests.push(
-            row![
-                button(text(short(&r.peer))).on_press(Message::Select(r.peer)),
-                button(text("Accept")).on_press(Message::Accept(r.peer)),
-                button(text("Block")).on_press(Message::Block(r.peer)),
-            ]
-            .spacing(6),
-        );
-    }
+    let me = if app.prefs.name.is_empty() {
+        app.me.map(|id| short(&id)).unwrap_or_default()
+    } else {
+        app.prefs.name.clone()
+    };
+    let header = row![
+        text(me).size(18).width(Length::Fill),
+        button(text("Settings")).on_press(Message::Settings),
+    ]
+    .spacing(6);
+    let status = row![
+        pick_list(
+            StatusChoice::ALL,
+            Some(StatusChoice(app.status.0)),
+            Message::Status
+        ),
+        text_input("Status text", &app.status.1)
+            .on_input(Message::StatusText)
+            .on_submit(Message::StatusSubmit),
+    ]
+    .spacing(6);
+    let search = text_input("Search all messages", &app.search)
+        .id(SEARCH_INPUT)
+        .on_input(Message::Search);
     let add = row![
         text_input("Paste a Natter ID", &app.add_input)
             .id(ADD_INPUT)
             .on_input(Message::AddInput)
             .on_submit(Message::AddContact),
         button(text("Add contact")).on_press(Message::AddContact),
+        button(text("…")).on_press(Message::OpenAdd),
     ]
     .spacing(6);
+    let mut nearby = Column::new().spacing(4);
+    for (peer, name, _) in app.nearby.iter().filter(|(_, _, contact)| !contact) {
+        let label = name.clone().unwrap_or_else(|| short(peer));
+        nearby = nearby.push(
+            row![
+                text(label).width(Length::Fill),
+                button(text("Add")).on_press(Message::AddNearby(*peer))
+            ]
+            .spacing(6),
+        );
+    }
+    let mut requests = Column::new().spacing(4);
+    for r in &app.requests {
+        requests = requests.push(
+            row![
+                button(text(short(&r.peer))).on_press(Message::Select(r.peer)),
+                button(text("Accept")).on_press(Message::Accept(r.peer)),
+                button(text("Block"))
+                    .on_press(Message::Block(r.peer))
+                    .style(button::danger),
+            ]
+            .spacing(6),
+        );
+    }
     let mut col = column![
-        text("Your Natter ID").size(14),
-        text(me).size(12),
+        header,
+        status,
+        search,
         add,
-        text("Contacts").size(14),
-        scrollable(list).height(Length::Fill),
-        nearby,
-        requests,
+        scrollable(buddy_list(app)).height(Length::Fill)
     ]
     .spacing(10)
     .width(Length::FillPortion(2));
+    if app.nearby.iter().any(|(_, _, c)| !c) {
+        col = col.push(text("Nearby").size(TITLE)).push(nearby);
+    }
+    if !app.requests.is_empty() {
+        col = col.push(text("Requests").size(TITLE)).push(requests);
+    }
     if let Some((online, detail)) = &app.rendezvous {
         let state = if *online {
             "Rendezvous: connected"
@@ -109,7 +287,9 @@ pub fn view(app: &App) -> Element<'_, Message> {
         col = col.push(text(format!("{state}\n{detail}")).size(11));
     }
     if let Some(e) = &app.error {
-        col = col.push(text(e.clone()).size(13));
+        col = col.push(text(e.clone()).size(13).style(text::danger));
+    } else if let Some(n) = &app.notice {
+        col = col.push(text(n.clone()).size(13).style(text::success));
     }
     col.into()
 }

@@ -1,91 +1,52 @@
-//! The real app state and views, driven through iced_test's Simulator (clicks, typing, Enter)
-//! and backed by real nodes on loopback. The operations `update` asks for run against the
-//! node exactly as the app's Tasks would run them.
-#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
-
-use std::time::Duration;
+//! Chatting through the app: onboarding, add by pasted ID, send and see it delivered; the
+//! requests inbox; the typing line; invite links.
 
 use iced::keyboard::key::Named;
 use iced::widget::Id;
 use iced_test::simulator;
-use natter::node::{Event, Node as CoreNode, NodeConfig, NodeHandle};
-use natter::store::Contact;
+use natter::node::Event;
 use natter::wire::TypingState;
-use natter_ui::screen::{conversation::COMPOSER, sidebar::ADD_INPUT};
-use natter_ui::{App, Message, Node, run_op, short};
-use tokio::sync::broadcast;
+use natter_ui::screen::onboarding::NAME_INPUT;
+use natter_ui::screen::{Screen, conversation::COMPOSER, sidebar, sidebar::ADD_INPUT};
+use natter_ui::{Message, short};
 
-struct Peer {
-    node: NodeHandle,
-    events: broadcast::Receiver<Event>,
-    _dir: tempfile::TempDir,
-}
-
-async fn peer() -> Peer {
-    let dir = tempfile::tempdir().unwrap();
-    let mut c = NodeConfig::new(dir.path());
-    c.listen = "127.0.0.1:0".parse().unwrap();
-    c.discovery = None;
-    c.downloads = Some(dir.path().join("downloads"));
-    let (node, events) = CoreNode::start(c).await.unwrap();
-    Peer {
-        node,
-        events,
-        _dir: dir,
-    }
-}
-
-/// Applies a message and runs every operation it leads to, as the app's Tasks would.
-async fn apply(app: &mut App, node: &NodeHandle, message: Message) {
-    let mut queue = vec![message];
-    while let Some(m) = queue.pop() {
-        for op in app.update(m) {
-            queue.push(run_op(Node(node.clone()), op).await);
-        }
-    }
-}
-
-/// Feeds the node's events to the app for `ms` milliseconds.
-async fn pump(app: &mut App, p: &mut Peer, ms: u64) {
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);
-    while let Ok(Ok(e)) = tokio::time::timeout_at(deadline, p.events.recv()).await {
-        let node = p.node.clone();
-        apply(app, &node, Message::Node(e)).await;
-    }
-}
-
-/// Clicks and types in the current view; applies what the user did.
-async fn interact(
-    app: &mut App,
-    node: &NodeHandle,
-    f: impl FnOnce(&mut iced_test::Simulator<'_, Message>),
-) {
-    let messages: Vec<Message> = {
-        let mut ui = simulator(app.view());
-        f(&mut ui);
-        ui.into_messages().collect()
-    };
-    for m in messages {
-        apply(app, node, m).await;
-    }
-}
-
-async fn booted(a: &Peer) -> App {
-    let mut app = App::default();
-    apply(&mut app, &a.node, Message::Booted(Ok(Node(a.node.clone())))).await;
-    app
-}
+use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn onboarding_shows_the_id_then_add_by_pasted_id_and_chat() {
-    let mut a = peer().await;
+    let mut a = peer_with(None, false).await;
     let mut b = peer().await;
     let mut app = booted(&a).await;
-    let me = natter_ui::screen::sidebar::grouped(&a.node.peer_id());
-    assert!(
-        simulator(app.view()).find(me.as_str()).is_ok(),
-        "own Natter ID is shown"
+    // First start: the onboarding screen shows the ID, the invite link and asks for a name.
+    assert!(matches!(app.screen, Screen::Onboarding(_)));
+    let me = sidebar::grouped(&a.node.peer_id());
+    assert!(shows(&app, &me), "own Natter ID is shown");
+    let link = natter_ui::invite_link(&a.node.peer_id());
+    assert!(shows(&app, &link), "invite link is shown");
+    interact(&mut app, &a.node.clone(), |ui| {
+        ui.click("Copy invite link").unwrap();
+    })
+    .await;
+    interact(&mut app, &a.node.clone(), |ui| {
+        ui.click(Id::new(NAME_INPUT)).unwrap();
+        ui.typewrite("Alice");
+        ui.tap_key(Named::Enter);
+    })
+    .await;
+    assert!(matches!(app.screen, Screen::Main), "onboarding done");
+    assert_eq!(
+        a.node
+            .preference(natter_ui::pref::NAME)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("Alice"),
+        "the name was saved"
     );
+    assert!(shows(&app, "Alice"), "the sidebar shows the name");
+    // The next start goes straight to the main window.
+    let again = booted(&a).await;
+    assert!(matches!(again.screen, Screen::Main));
     let bid = b.node.peer_id();
     interact(&mut app, &a.node.clone(), |ui| {
         ui.click(Id::new(ADD_INPUT)).unwrap();
@@ -98,9 +59,7 @@ async fn onboarding_shows_the_id_then_add_by_pasted_id_and_chat() {
         vec![bid]
     );
     // b knows where a is, so a session comes up.
-    let mut c = Contact::new(a.node.peer_id());
-    c.addr = Some(a.node.local_addr().unwrap().to_string());
-    b.node.add_contact(c).await.unwrap();
+    introduce(&a, &b).await;
     pump(&mut app, &mut a, 1500).await;
     assert!(app.connected.contains(&bid));
     let label = format!("● {}", short(&bid));
@@ -116,7 +75,7 @@ async fn onboarding_shows_the_id_then_add_by_pasted_id_and_chat() {
     })
     .await;
     assert!(
-        app.composer.is_empty(),
+        app.composer.text().trim().is_empty(),
         "Enter sent and cleared the composer"
     );
     pump(&mut app, &mut a, 1500).await;
@@ -152,9 +111,7 @@ async fn requests_accept_and_block_and_the_typing_line() {
     let pest = peer().await;
     let mut app = booted(&a).await;
     for p in [&stranger, &pest] {
-        let mut c = Contact::new(a.node.peer_id());
-        c.addr = Some(a.node.local_addr().unwrap().to_string());
-        p.node.add_contact(c).await.unwrap();
+        introduce(&a, p).await;
         p.node
             .send(a.node.peer_id(), "hi, remember me?".into())
             .await
@@ -172,7 +129,12 @@ async fn requests_accept_and_block_and_the_typing_line() {
     // Accept the first; block the second (the rows are in the requests list).
     let mut app_requests: Vec<_> = app.requests.iter().map(|r| r.peer).collect();
     app_requests.sort();
-    apply(&mut app, &node, Message::Accept(sid)).await;
+    apply(
+        &mut app,
+        &node,
+        Message::Sidebar(sidebar::Message::Accept(sid)),
+    )
+    .await;
     assert!(app.contacts.iter().any(|c| c.peer == sid));
     interact(&mut app, &node, |ui| {
         ui.click("Block").unwrap();
@@ -194,7 +156,12 @@ async fn requests_accept_and_block_and_the_typing_line() {
         "the blocked peer's next message was refused"
     );
     // The typing line for the three states.
-    apply(&mut app, &node, Message::Select(sid)).await;
+    apply(
+        &mut app,
+        &node,
+        Message::Sidebar(sidebar::Message::Select(sid)),
+    )
+    .await;
     let name = short(&sid);
     for (state, line) in [
         (TypingState::Typing, "typing…"),

@@ -1,0 +1,311 @@
+//! Owns what a user keeps, changes or takes away about their own account: the block list, key
+//! verification, per-contact switches, privacy mode, app preferences, deleting a history,
+//! exporting history (JSON or text) and backing up the identity key.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::{NodeError, NodeHandle, PRIVACY_KEY, PrivacyMode, conn, lock};
+use crate::discovery::DiscoveryConfig;
+use crate::identity::PeerId;
+use crate::store::{self, Contact, ContactState, Message, Store};
+use crate::transport;
+
+/// How [`NodeHandle::export_history`] writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// One JSON object per line (`peer`, `id`, `outgoing`, `ts_ms`, `text`, `state`…).
+    Json,
+    /// Readable lines: `2026-12-01 12:00:00 UTC  <peer> me|them: text`.
+    Text,
+}
+
+/// Preference: the display name the user picked (may be empty).
+pub const PREF_NAME: &str = "name";
+/// Preference: `off` stops advertising on the LAN (browsing stays on).
+pub const PREF_ADVERTISE: &str = "advertise";
+
+fn pref_key(name: &str) -> String {
+    format!("pref.{name}")
+}
+
+/// The LAN discovery config with the user's preferences applied: the display name goes into
+/// the record only when the user set one; advertising can be switched off.
+pub(super) async fn discovery_with_preferences(
+    store: &Store,
+    mut d: DiscoveryConfig,
+) -> Result<DiscoveryConfig, NodeError> {
+    let name = store
+        .call(|c| store::get_setting(c, &pref_key(PREF_NAME)))
+        .await?;
+    let advertise = store
+        .call(|c| store::get_setting(c, &pref_key(PREF_ADVERTISE)))
+        .await?;
+    if d.name.is_none() {
+        d.name = name.filter(|n| !n.trim().is_empty());
+    }
+    if advertise.as_deref() == Some("off") {
+        d.advertise = false;
+    }
+    Ok(d)
+}
+
+/// Preference: the rendezvous server as `HOST:PORT` (used when the config names none).
+pub const PREF_RENDEZVOUS: &str = "rendezvous";
+/// Preference: the rendezvous server's key.
+pub const PREF_RENDEZVOUS_KEY: &str = "rendezvous_key";
+
+/// The rendezvous the user saved in the app, if the config names none and both parts parse.
+pub(super) async fn rendezvous_from_preferences(
+    store: &Store,
+) -> Result<Option<crate::rendezvous::RendezvousConfig>, NodeError> {
+    let addr = store
+        .call(|c| store::get_setting(c, &pref_key(PREF_RENDEZVOUS)))
+        .await?;
+    let key = store
+        .call(|c| store::get_setting(c, &pref_key(PREF_RENDEZVOUS_KEY)))
+        .await?;
+    Ok(match (addr, key) {
+        (Some(a), Some(k)) => match (a.trim().parse(), k.trim().parse()) {
+            (Ok(addr), Ok(key)) => Some(crate::rendezvous::RendezvousConfig { addr, key }),
+            _ => None,
+        },
+        _ => None,
+    })
+}
+
+fn file_error(path: &Path, e: impl std::fmt::Display) -> NodeError {
+    NodeError::File(format!("cannot write {}: {e}", path.display()))
+}
+
+fn text_line(m: &Message) -> String {
+    let who = if m.outgoing { "me" } else { "them" };
+    format!(
+        "{} UTC  {}  {who}: {}\n",
+        crate::civil::date_time_seconds(m.ts_ms),
+        m.peer,
+        m.text
+    )
+}
+
+impl NodeHandle {
+    /// Blocks a peer: any session is closed, and it is refused from now on.
+    pub async fn block(&self, peer: PeerId) -> Result<(), NodeError> {
+        self.inner
+            .store
+            .call(move |c| store::set_blocked(c, &peer, true))
+            .await?;
+        if let Some(live) = lock(&self.inner.sessions).get(&peer) {
+            let _ = live.cmds.send(conn::Cmd::Close(transport::CLOSE_NORMAL));
+        }
+        self.inner.rv_wake.notify_one();
+        Ok(())
+    }
+
+    /// Removes a peer from the block list.
+    pub async fn unblock(&self, peer: PeerId) -> Result<(), NodeError> {
+        self.inner
+            .store
+            .call(move |c| store::set_blocked(c, &peer, false))
+            .await?;
+        self.inner.rv_wake.notify_one();
+        let findable = self.inner.rv.is_some();
+        if self
+            .contact(peer)
+            .await?
+            .is_some_and(|c| c.addr.is_some() || findable)
+        {
+            conn::ensure_dialing(&self.inner, peer);
+        }
+        Ok(())
+    }
+
+    /// The block list.
+    pub async fn blocked(&self) -> Result<Vec<PeerId>, NodeError> {
+        Ok(self.inner.store.call(store::blocked).await?)
+    }
+
+    /// One contact or request.
+    pub async fn contact(&self, peer: PeerId) -> Result<Option<Contact>, NodeError> {
+        Ok(self
+            .inner
+            .store
+            .call(move |c| store::get_contact(c, &peer))
+            .await?)
+    }
+
+    /// Marks a contact's key verified (after comparing the safety number) or unverified.
+    pub async fn set_verified(&self, peer: PeerId, verified: bool) -> Result<Contact, NodeError> {
+        let mut c = self
+            .contact(peer)
+            .await?
+            .filter(|c| c.state == ContactState::Contact)
+            .ok_or(NodeError::NotAContact(peer))?;
+        c.verification = if verified {
+            store::Verification::Verified
+        } else {
+            store::Verification::Unverified
+        };
+        let saved = c.clone();
+        self.inner
+            .store
+            .call(move |conn| store::upsert_contact(conn, &c))
+            .await?;
+        Ok(saved)
+    }
+
+    /// The safety number to compare with a contact (the same on both sides).
+    pub fn safety_number(&self, peer: &PeerId) -> String {
+        crate::identity::safety_number(&self.inner.me, peer)
+    }
+
+    /// Sets the per-contact switches for typing indicators and read receipts.
+    pub async fn set_switches(
+        &self,
+        peer: PeerId,
+        typing: Option<bool>,
+        receipts: Option<bool>,
+    ) -> Result<Contact, NodeError> {
+        let mut c = self
+            .contact(peer)
+            .await?
+            .ok_or(NodeError::NotAContact(peer))?;
+        c.send_typing = typing.unwrap_or(c.send_typing);
+        c.send_receipts = receipts.unwrap_or(c.send_receipts);
+        let saved = c.clone();
+        self.inner
+            .store
+            .call(move |conn| store::upsert_contact(conn, &c))
+            .await?;
+        Ok(saved)
+    }
+
+    /// The privacy mode.
+    pub async fn privacy(&self) -> Result<PrivacyMode, NodeError> {
+        conn::privacy(&self.inner.store).await
+    }
+
+    /// Sets the privacy mode.
+    pub async fn set_privacy(&self, mode: PrivacyMode) -> Result<(), NodeError> {
+        let value = serde_json::to_string(&mode).map_err(|e| NodeError::Invalid(e.to_string()))?;
+        self.inner
+            .store
+            .call(move |c| store::set_setting(c, PRIVACY_KEY, &value))
+            .await?;
+        Ok(())
+    }
+
+    /// An app preference (`None`: never set). Names are the app's own (`theme`, `name`…).
+    pub async fn preference(&self, name: &str) -> Result<Option<String>, NodeError> {
+        let key = pref_key(name);
+        Ok(self
+            .inner
+            .store
+            .call(move |c| store::get_setting(c, &key))
+            .await?)
+    }
+
+    /// Saves an app preference.
+    pub async fn set_preference(&self, name: &str, value: &str) -> Result<(), NodeError> {
+        let (key, value) = (pref_key(name), value.to_string());
+        self.inner
+            .store
+            .call(move |c| store::set_setting(c, &key, &value))
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes the history with a peer on this device (theirs is untouched); unsent messages
+    /// go too. Returns how many messages were deleted.
+    pub async fn delete_history(&self, peer: PeerId) -> Result<u64, NodeError> {
+        let me = self.inner.me;
+        let n = self
+            .inner
+            .store
+            .call(move |c| store::delete_history(c, &me, &peer))
+            .await?;
+        tracing::info!(peer = ?peer, deleted = n, "history deleted");
+        Ok(n)
+    }
+
+    /// Writes all history to `path` (created or replaced; readable only by the user on Unix).
+    /// Returns how many messages were written.
+    pub async fn export_history(
+        &self,
+        path: PathBuf,
+        format: ExportFormat,
+    ) -> Result<u64, NodeError> {
+        let file = private_file(&path)?;
+        let shown = path.clone();
+        let n = self
+            .inner
+            .store
+            .call(move |c| {
+                let mut out = std::io::BufWriter::new(file);
+                let n = store::for_each_message(c, |m| {
+                    let line = match format {
+                        ExportFormat::Json => serde_json::to_string(m)
+                            .map(|j| j + "\n")
+                            .map_err(|e| store::StoreError::Corrupt(e.to_string()))?,
+                        ExportFormat::Text => text_line(m),
+                    };
+                    out.write_all(line.as_bytes())
+                        .map_err(|e| store::StoreError::Corrupt(format!("export: {e}")))
+                })?;
+                out.flush()
+                    .map_err(|e| store::StoreError::Corrupt(format!("export: {e}")))?;
+                Ok(n)
+            })
+            .await
+            .map_err(|e| file_error(&shown, e))?;
+        Ok(n)
+    }
+
+    /// Copies the identity key (PKCS#8 PEM) to `path` as a backup, readable only by the user
+    /// on Unix. Whoever holds this file can be you: keep it offline.
+    pub async fn export_identity(&self, path: PathBuf) -> Result<(), NodeError> {
+        let from = self.inner.profile.join(crate::identity::KEY_FILE);
+        let pem = std::fs::read(&from).map_err(|e| {
+            NodeError::File(format!("cannot read the identity {}: {e}", from.display()))
+        })?;
+        let mut file = private_file(&path)?;
+        file.write_all(&pem)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| file_error(&path, e))
+    }
+
+    /// Sets a contact's nickname and group exactly (empty clears them).
+    pub async fn rename(
+        &self,
+        peer: PeerId,
+        nickname: String,
+        group: String,
+    ) -> Result<Contact, NodeError> {
+        let mut c = self
+            .contact(peer)
+            .await?
+            .ok_or(NodeError::NotAContact(peer))?;
+        c.nickname = nickname.trim().to_string();
+        c.group = group.trim().to_string();
+        let saved = c.clone();
+        self.inner
+            .store
+            .call(move |conn| store::upsert_contact(conn, &c))
+            .await?;
+        Ok(saved)
+    }
+
+    /// The profile folder.
+    pub fn profile(&self) -> &Path {
+        &self.inner.profile
+    }
+}
+
+/// Creates (or truncates) a file only the user can read.
+fn private_file(path: &Path) -> Result<std::fs::File, NodeError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).map_err(|e| file_error(path, e))
+}

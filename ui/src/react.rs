@@ -1,0 +1,115 @@
+//! Owns how the app state follows the node's events: sessions, messages and their ticks,
+//! typing and presence, nearby peers, files, the rendezvous, and the warnings the user must
+//! see. Incoming messages raise a desktop notification when the window is not focused.
+
+use natter::PeerId;
+use natter::node::Event;
+use natter::store::{MessageState, Transfer};
+
+use crate::screen::{Action, Screen, key_warning};
+use crate::{App, Op};
+
+impl App {
+    pub(crate) fn node_event(&mut self, event: Event) -> Action {
+        match event {
+            Event::Connected { peer, .. } => {
+                self.connected.insert(peer);
+            }
+            Event::Rendezvous { online, detail } => self.rendezvous = Some((online, detail)),
+            Event::Disconnected { peer, .. } => {
+                self.connected.remove(&peer);
+                self.typing.remove(&peer);
+            }
+            Event::MessageQueued { message } | Event::MessageReceived { message } => {
+                let peer = message.peer;
+                let mut action = Action::none();
+                if !message.outgoing {
+                    self.typing.remove(&peer);
+                    if self.selected != Some(peer) || self.background {
+                        *self.unread.entry(peer).or_default() += 1;
+                    }
+                    if self.background && self.prefs.notifications {
+                        action = action.and(Op::Notify(self.name_of(&peer), message.text.clone()));
+                    }
+                }
+                let loaded = self.history.entry(peer).or_default();
+                if !loaded.iter().any(|m| m.id == message.id) {
+                    loaded.push(message);
+                }
+                if self.selected == Some(peer) && !self.background {
+                    action = action.and(Op::MarkRead(peer));
+                }
+                return action;
+            }
+            Event::MessageSent { peer, ids } => self.mark(peer, &ids, MessageState::Sent),
+            Event::MessageStored { peer, ids, .. } => self.mark(peer, &ids, MessageState::Stored),
+            Event::MessageDelivered { peer, ids } => self.mark(peer, &ids, MessageState::Delivered),
+            Event::MessageRead { peer, ids } => self.mark(peer, &ids, MessageState::Read),
+            Event::Typing { peer, state } => {
+                self.typing.insert(peer, state);
+            }
+            Event::Presence { peer, status, text } => {
+                self.presence.insert(peer, (status, text));
+            }
+            Event::PeerNearby {
+                peer,
+                name,
+                contact,
+                ..
+            } => {
+                self.nearby.retain(|(p, ..)| *p != peer);
+                self.nearby.push((peer, name, contact));
+                self.nearby.sort_by_key(|(p, n, _)| (n.clone(), *p));
+            }
+            Event::PeerGone { peer } => self.nearby.retain(|(p, ..)| *p != peer),
+            Event::RequestReceived { .. } => return Action::run(Op::Reload),
+            Event::DialFailed { error, .. } => self.error = Some(error),
+            Event::SpoofSuspected {
+                claimed,
+                presented,
+                addr,
+            } => {
+                let warning = key_warning::Warning {
+                    claimed,
+                    claimed_name: self.name_of(&claimed),
+                    presented,
+                    addr: addr.to_string(),
+                };
+                return Action::none().then(Screen::KeyWarning(warning));
+            }
+            Event::FileOffered { transfer }
+            | Event::FileReceived { transfer }
+            | Event::FileSent { transfer }
+            | Event::FileEnded { transfer } => self.transfer(transfer),
+            Event::FileProgress {
+                file_id,
+                bytes,
+                size,
+                ..
+            } => {
+                self.progress.insert(file_id, (bytes, size));
+            }
+            Event::Error { message } => self.error = Some(message),
+            _ => {}
+        }
+        Action::none()
+    }
+
+    fn transfer(&mut self, t: Transfer) {
+        if t.state.is_final() {
+            self.progress.remove(&t.file_id);
+        }
+        match self.transfers.iter_mut().find(|x| x.file_id == t.file_id) {
+            Some(known) => *known = t,
+            None => self.transfers.push(t),
+        }
+    }
+
+    fn mark(&mut self, peer: PeerId, ids: &[String], state: MessageState) {
+        for m in self.history.entry(peer).or_default().iter_mut() {
+            if ids.contains(&m.id) && m.state < state {
+                m.state = state;
+            }
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! Add a contact: paste a Natter ID or an invite link, or pick someone nearby; optional
+//! nickname and group. Adding pins their key.
+
+use iced::widget::{Column, button, column, row, text, text_input};
+use iced::{Element, Length};
+use natter::PeerId;
+use natter::store::Contact;
+
+use super::{Action, Screen};
+use crate::theme::{SMALL, TITLE};
+use crate::{App, Op, id_of_link, short};
+
+/// Widget id of the ID field.
+pub const ID_INPUT: &str = "add-id";
+
+/// The fields of the screen.
+#[derive(Debug, Default)]
+pub struct State {
+    /// ID or link.
+    pub id: String,
+    /// Nickname.
+    pub nickname: String,
+    /// Group.
+    pub group: String,
+    /// What is wrong with the fields.
+    pub error: Option<String>,
+}
+
+/// What the user does.
+#[derive(Debug, Clone)]
+pub enum Message {
+    /// The ID field changed.
+    Id(String),
+    /// The nickname changed.
+    Nickname(String),
+    /// The group changed.
+    Group(String),
+    /// Fill the fields from a nearby peer.
+    Pick(PeerId, Option<String>),
+    /// Add.
+    Add,
+    /// Back without adding.
+    Cancel,
+}
+
+/// A Natter ID from what the user pasted: the ID itself (spaces allowed) or an invite link.
+pub fn parse_id(input: &str) -> Result<PeerId, String> {
+    let input = input.trim();
+    let id = id_of_link(input).unwrap_or_else(|| input.to_string());
+    id.parse::<PeerId>()
+        .map_err(|e| format!("That is not a Natter ID: {e}. Paste the whole ID or invite link."))
+}
+
+impl State {
+    /// The screen with an ID filled in.
+    pub fn with_id(id: String) -> Self {
+        Self {
+            id,
+            ..Self::default()
+        }
+    }
+
+    /// Applies what the user did.
+    pub fn update(&mut self, message: Message) -> Action {
+        match message {
+            Message::Id(s) => self.id = s,
+            Message::Nickname(s) => self.nickname = s,
+            Message::Group(s) => self.group = s,
+            Message::Pick(peer, name) => {
+                self.id = peer.to_string();
+                self.nickname = name.unwrap_or_default();
+            }
+            Message::Add => match parse_id(&self.id) {
+                Ok(peer) => {
+                    let mut c = Contact::new(peer);
+                    c.nickname = self.nickname.trim().to_string();
+                    c.group = self.group.trim().to_string();
+                    return Action::run(Op::AddContact(c)).then(Screen::Main);
+                }
+                Err(e) => self.error = Some(e),
+            },
+            Message::Cancel => return Action::back(),
+        }
+        Action::none()
+    }
+
+    /// The screen.
+    pub fn view<'a>(&'a self, app: &'a App) -> Element<'a, Message> {
+        let mut nearby = Column::new().spacing(4);
+        for (peer, name, contact) in &app.nearby {
+            let label = name.clone().unwrap_or_else(|| short(peer));
+            let mut line = row![text(label).width(Length::Fill)].spacing(6);
+            line = if *contact {
+                line.push(text("already a contact").size(SMALL))
+            } else {
+                line.push(button(text("Pick")).on_press(Message::Pick(*peer, name.clone())))
+            };
+            nearby = nearby.push(line);
+        }
+        if app.nearby.is_empty() {
+            nearby = nearby.push(text("No one on this network yet.").size(SMALL));
+        }
+        let mut col = column![
+            text("Add a contact").size(24),
+            text("Natter ID or invite link"),
+            text_input("Paste it here", &self.id)
+                .id(ID_INPUT)
+                .on_input(Message::Id)
+                .on_submit(Message::Add),
+            text("Nickname (only you see it)"),
+            text_input("e.g. Bob", &self.nickname).on_input(Message::Nickname),
+            text("Group"),
+            text_input("e.g. Work (empty: Contacts)", &self.group).on_input(Message::Group),
+            row![
+                button(text("Add")).on_press(Message::Add),
+                button(text("Cancel"))
+                    .on_press(Message::Cancel)
+                    .style(button::secondary),
+            ]
+            .spacing(8),
+            text("Nearby").size(TITLE),
+            nearby,
+        ]
+        .spacing(10)
+        .max_width(640);
+        if let Some(e) = &self.error {
+            col = col.push(text(e.as_str()).style(text::danger));
+        }
+        col.into()
+    }
+}

@@ -1,0 +1,145 @@
+//! The contact menu: rename, move to a group, block or unblock, typing indicators and read
+//! receipts on or off, and delete the history on this computer (asks once more first).
+
+use iced::Element;
+use iced::widget::{button, column, row, text, text_input, toggler};
+use natter::PeerId;
+use natter::store::Contact;
+
+use super::{Action, Screen};
+use crate::theme::SMALL;
+use crate::{App, Op};
+
+/// The fields of the screen.
+#[derive(Debug)]
+pub struct State {
+    /// The contact.
+    pub peer: PeerId,
+    /// Nickname being edited.
+    pub nickname: String,
+    /// Group being edited.
+    pub group: String,
+    /// Send typing indicators.
+    pub typing: bool,
+    /// Send read receipts.
+    pub receipts: bool,
+    /// The delete button was pressed once.
+    pub confirm_delete: bool,
+}
+
+/// What the user does.
+#[derive(Debug, Clone)]
+pub enum Message {
+    /// Nickname changed.
+    Nickname(String),
+    /// Group changed.
+    Group(String),
+    /// Save nickname and group.
+    Save,
+    /// Typing indicators on / off.
+    Typing(bool),
+    /// Read receipts on / off.
+    Receipts(bool),
+    /// Block them.
+    Block,
+    /// Unblock them.
+    Unblock,
+    /// Delete the history (twice to confirm).
+    Delete,
+    /// Back.
+    Back,
+}
+
+impl State {
+    /// The menu for a contact.
+    pub fn new(c: &Contact) -> Self {
+        Self {
+            peer: c.peer,
+            nickname: c.nickname.clone(),
+            group: c.group.clone(),
+            typing: c.send_typing,
+            receipts: c.send_receipts,
+            confirm_delete: false,
+        }
+    }
+
+    /// Applies what the user did.
+    pub fn update(&mut self, message: Message) -> Action {
+        let peer = self.peer;
+        match message {
+            Message::Nickname(s) => self.nickname = s,
+            Message::Group(s) => self.group = s,
+            Message::Save => {
+                return Action::run(Op::Rename(peer, self.nickname.clone(), self.group.clone()))
+                    .then(Screen::Main);
+            }
+            Message::Typing(on) => {
+                self.typing = on;
+                return Action::run(Op::Switches(peer, self.typing, self.receipts));
+            }
+            Message::Receipts(on) => {
+                self.receipts = on;
+                return Action::run(Op::Switches(peer, self.typing, self.receipts));
+            }
+            Message::Block => return Action::run(Op::Block(peer)),
+            Message::Unblock => return Action::run(Op::Unblock(peer)),
+            Message::Delete if self.confirm_delete => {
+                self.confirm_delete = false;
+                return Action::run(Op::DeleteHistory(peer));
+            }
+            Message::Delete => self.confirm_delete = true,
+            Message::Back => return Action::back(),
+        }
+        Action::none()
+    }
+
+    /// The screen.
+    pub fn view<'a>(&'a self, app: &'a App) -> Element<'a, Message> {
+        let blocked = app.prefs.blocked.contains(&self.peer);
+        let block = if blocked {
+            button(text("Unblock")).on_press(Message::Unblock)
+        } else {
+            button(text("Block"))
+                .on_press(Message::Block)
+                .style(button::danger)
+        };
+        let delete = if self.confirm_delete {
+            "Really delete? Press again"
+        } else {
+            "Delete history on this computer"
+        };
+        column![
+            text(app.name_of(&self.peer)).size(24),
+            text("Nickname"),
+            text_input("Nickname", &self.nickname).on_input(Message::Nickname),
+            text("Group"),
+            text_input("Group (empty: Contacts)", &self.group).on_input(Message::Group),
+            button(text("Save")).on_press(Message::Save),
+            toggler(self.typing)
+                .label("Tell them when I am typing")
+                .on_toggle(Message::Typing),
+            toggler(self.receipts)
+                .label("Tell them when I have read their messages")
+                .on_toggle(Message::Receipts),
+            text(if blocked {
+                "Blocked: they cannot reach you."
+            } else {
+                "Blocking closes any session and refuses them from now on."
+            })
+            .size(SMALL),
+            row![
+                block,
+                button(text(delete))
+                    .on_press(Message::Delete)
+                    .style(button::danger)
+            ]
+            .spacing(8),
+            button(text("Back"))
+                .on_press(Message::Back)
+                .style(button::secondary),
+        ]
+        .spacing(10)
+        .max_width(640)
+        .into()
+    }
+}

@@ -1,0 +1,58 @@
+//! Search results over all history (newest first), shown in place of the conversation
+//! while the search field has words; picking one opens its conversation.
+
+use iced::widget::{Column, button, column, scrollable, text};
+use iced::{Element, Length};
+use natter::PeerId;
+
+use super::Action;
+use crate::theme::SMALL;
+use crate::{App, clock};
+
+/// What the user does.
+#[derive(Debug, Clone)]
+pub enum Message {
+    /// Open the conversation of a result.
+    Open(PeerId),
+}
+
+/// Applies what the user did.
+pub fn update(app: &mut App, message: Message) -> Action {
+    match message {
+        Message::Open(peer) => super::sidebar::update(app, super::sidebar::Message::Select(peer)),
+    }
+}
+
+/// The results pane.
+pub fn view(app: &App) -> Element<'_, Message> {
+    let Some((words, found)) = &app.results else {
+        return text("").into();
+    };
+    let mut list = Column::new().spacing(6);
+    for m in found {
+        let who = if m.outgoing { "me" } else { "them" };
+        list = list.push(
+            button(column![
+                text(format!(
+                    "{} · {} {}",
+                    app.name_of(&m.peer),
+                    natter::civil::date(clock::local(m.ts_ms)),
+                    clock::time_of_day(m.ts_ms)
+                ))
+                .size(SMALL),
+                text(format!("{who}: {}", m.text)),
+            ])
+            .on_press(Message::Open(m.peer))
+            .style(button::secondary)
+            .width(Length::Fill),
+        );
+    }
+    let title = match found.len() {
+        0 => format!("No messages with “{words}”"),
+        n => format!("{n} messages with “{words}” (newest first)"),
+    };
+    column![text(title).size(20), scrollable(list).height(Length::Fill)]
+        .spacing(10)
+        .width(Length::FillPortion(5))
+        .into()
+}

@@ -1,0 +1,250 @@
+//! Settings: profile (name, ID, identity backup), privacy mode and block list, rendezvous
+//! server, relay policy (nothing relays yet), LAN advertising, theme, notifications, the data
+//! folder, and history export (JSON lines or text).
+
+use iced::widget::{
+    Column, button, column, pick_list, radio, row, scrollable, text, text_input, toggler,
+};
+use iced::{Element, Length};
+use natter::PeerId;
+use natter::node::{ExportFormat, PrivacyMode};
+
+use super::{Action, sidebar::grouped};
+use crate::theme::{Choice, SMALL, TITLE};
+use crate::{App, Op, pref};
+
+/// Relay policies the picker offers.
+pub const RELAY: [&str; 3] = ["never", "ask", "always"];
+
+/// The fields of the screen.
+#[derive(Debug, Default)]
+pub struct State {
+    /// Own ID (for the copy button).
+    pub id: String,
+    /// Display name being edited.
+    pub name: String,
+    /// Rendezvous `HOST:PORT` being edited.
+    pub rendezvous: String,
+    /// Rendezvous key being edited.
+    pub rendezvous_key: String,
+    /// What is wrong with the fields.
+    pub error: Option<String>,
+}
+
+/// What the user does.
+#[derive(Debug, Clone)]
+pub enum Message {
+    /// Name changed.
+    Name(String),
+    /// Save the name.
+    SaveName,
+    /// Copy the ID.
+    CopyId,
+    /// Save an identity backup.
+    ExportIdentity,
+    /// Privacy mode picked.
+    Privacy(PrivacyMode),
+    /// Unblock a peer.
+    Unblock(PeerId),
+    /// Rendezvous address changed.
+    Rendezvous(String),
+    /// Rendezvous key changed.
+    RendezvousKey(String),
+    /// Save the rendezvous.
+    SaveRendezvous,
+    /// Relay policy picked.
+    Relay(&'static str),
+    /// LAN advertising on / off.
+    Advertise(bool),
+    /// Theme picked.
+    Theme(Choice),
+    /// Notifications on / off.
+    Notifications(bool),
+    /// Export all history.
+    Export(ExportFormat),
+    /// Back.
+    Back,
+}
+
+impl State {
+    /// The screen, filled from the saved preferences.
+    pub fn new(app: &App) -> Self {
+        Self {
+            id: app.me.map(|m| m.to_string()).unwrap_or_default(),
+            name: app.prefs.name.clone(),
+            rendezvous: app.prefs.rendezvous.0.clone(),
+            rendezvous_key: app.prefs.rendezvous.1.clone(),
+            error: None,
+        }
+    }
+
+    /// Applies what the user did.
+    pub fn update(&mut self, message: Message) -> Action {
+        let set = |name: &str, value: &str| {
+            Action::run(Op::SetPref(name.into(), value.into())).and(Op::Prefs)
+        };
+        let on_off = |on: bool| if on { "on" } else { "off" };
+        match message {
+            Message::Name(n) => {
+                self.name = n.chars().take(63).collect();
+                Action::none()
+            }
+            Message::SaveName => set(pref::NAME, self.name.trim()),
+            Message::CopyId => Action::run(Op::Copy(self.id.clone())),
+            Message::ExportIdentity => Action::run(Op::ExportIdentity),
+            Message::Privacy(mode) => Action::run(Op::Privacy(mode)).and(Op::Prefs),
+            Message::Unblock(peer) => Action::run(Op::Unblock(peer)).and(Op::Reload),
+            Message::Rendezvous(s) => {
+                self.rendezvous = s;
+                Action::none()
+            }
+            Message::RendezvousKey(s) => {
+                self.rendezvous_key = s;
+                Action::none()
+            }
+            Message::SaveRendezvous => {
+                let (addr, key) = (self.rendezvous.trim(), self.rendezvous_key.trim());
+                let both_empty = addr.is_empty() && key.is_empty();
+                if !both_empty && addr.parse::<std::net::SocketAddr>().is_err() {
+                    self.error = Some(format!("{addr:?} is not an address like 192.0.2.7:4433."));
+                    return Action::none();
+                }
+                if !both_empty && key.parse::<PeerId>().is_err() {
+                    self.error = Some(
+                        "The key is not a Natter key: paste the whole key the server printed."
+                            .into(),
+                    );
+                    return Action::none();
+                }
+                self.error = None;
+                Action::run(Op::SetPref(pref::RENDEZVOUS.into(), addr.into()))
+                    .and(Op::SetPref(pref::RENDEZVOUS_KEY.into(), key.into()))
+                    .and(Op::Prefs)
+            }
+            Message::Relay(r) => set(pref::RELAY, r),
+            Message::Advertise(on) => set(pref::ADVERTISE, on_off(on)),
+            Message::Theme(c) => set(pref::THEME, c.as_str()),
+            Message::Notifications(on) => set(pref::NOTIFICATIONS, on_off(on)),
+            Message::Export(format) => Action::run(Op::ExportHistory(format)),
+            Message::Back => Action::back(),
+        }
+    }
+
+    /// The screen.
+    pub fn view<'a>(&'a self, app: &'a App) -> Element<'a, Message> {
+        let p = &app.prefs;
+        let id = app.me.map(|m| grouped(&m)).unwrap_or_default();
+        let mut blocked = Column::new().spacing(4);
+        for peer in &p.blocked {
+            blocked = blocked.push(
+                row![
+                    text(app.name_of(peer)).width(Length::Fill),
+                    button(text("Unblock")).on_press(Message::Unblock(*peer))
+                ]
+                .spacing(6),
+            );
+        }
+        if p.blocked.is_empty() {
+            blocked = blocked.push(text("Nobody is blocked.").size(SMALL));
+        }
+        let rv_state = match &app.rendezvous {
+            Some((true, d)) => format!("Connected. {d}"),
+            Some((false, d)) => format!("Unreachable, retrying. {d}"),
+            None => "None in use: Natter works on the LAN and with saved addresses.".into(),
+        };
+        let privacy = column![
+            radio(
+                "Strangers can write; they wait in Requests",
+                PrivacyMode::Requests,
+                Some(p.privacy),
+                Message::Privacy
+            ),
+            radio(
+                "Only my contacts can reach me",
+                PrivacyMode::ContactsOnly,
+                Some(p.privacy),
+                Message::Privacy
+            ),
+        ]
+        .spacing(6);
+        let mut col = column![
+            row![
+                text("Settings").size(24).width(Length::Fill),
+                button(text("Back")).on_press(Message::Back)
+            ],
+            text("Profile").size(TITLE),
+            row![
+                text_input("Your name", &self.name)
+                    .on_input(Message::Name)
+                    .on_submit(Message::SaveName),
+                button(text("Save name")).on_press(Message::SaveName)
+            ]
+            .spacing(6),
+            text(format!("Natter ID: {id}")).size(SMALL),
+            row![
+                button(text("Copy ID")).on_press(Message::CopyId),
+                button(text("Save identity backup")).on_press(Message::ExportIdentity),
+            ]
+            .spacing(6),
+            text("Privacy").size(TITLE),
+            privacy,
+            text("Blocked").size(TITLE),
+            blocked,
+            text("Rendezvous server (finds contacts outside the LAN; used from the next start)")
+                .size(TITLE),
+            row![
+                text_input("HOST:PORT", &self.rendezvous).on_input(Message::Rendezvous),
+                text_input("Server key", &self.rendezvous_key).on_input(Message::RendezvousKey),
+                button(text("Save")).on_press(Message::SaveRendezvous),
+            ]
+            .spacing(6),
+            text(rv_state).size(SMALL),
+            text("Relay").size(TITLE),
+            row![
+                pick_list(
+                    RELAY,
+                    RELAY.iter().copied().find(|r| *r == p.relay),
+                    Message::Relay
+                ),
+                text("Natter has no relay yet: nothing is relayed whatever you pick.").size(SMALL),
+            ]
+            .spacing(6),
+            text("Look and behaviour").size(TITLE),
+            toggler(p.advertise)
+                .label("Show me to people on this network (from the next start)")
+                .on_toggle(Message::Advertise),
+            row![
+                text("Theme"),
+                pick_list(Choice::ALL, Some(p.theme), Message::Theme)
+            ]
+            .spacing(6),
+            toggler(p.notifications)
+                .label("Notify me of new messages when the window is in the background")
+                .on_toggle(Message::Notifications),
+            text("Data").size(TITLE),
+            text(format!("Profile folder: {}", p.profile.display())).size(SMALL),
+            text(format!(
+                "Files and exports go to: {}",
+                p.downloads.display()
+            ))
+            .size(SMALL),
+            row![
+                button(text("Export history (JSON)")).on_press(Message::Export(ExportFormat::Json)),
+                button(text("Export history (text)")).on_press(Message::Export(ExportFormat::Text)),
+            ]
+            .spacing(6),
+        ]
+        .spacing(10)
+        .max_width(760);
+        if let Some(e) = &self.error {
+            col = col.push(text(e.as_str()).style(text::danger));
+        }
+        if let Some(n) = &app.notice {
+            col = col.push(text(n.as_str()).style(text::success));
+        }
+        if let Some(e) = &app.error {
+            col = col.push(text(e.as_str()).style(text::danger));
+        }
+        scrollable(col).into()
+    }
+}

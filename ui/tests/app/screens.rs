@@ -1,0 +1,470 @@
+//! The other screens against real nodes: verify, the contact menu, settings, search, paging
+//! back through a long history, the key-change warning, files, notifications and the
+//! composer's Shift+Enter.
+
+use std::time::Duration;
+
+use iced::keyboard::{self, key::Named};
+use iced::widget::Id;
+use natter::node::{Event, PrivacyMode};
+use natter::store::{Contact, TransferState, Verification};
+use natter_ui::screen::{Screen, contact, conversation, settings, sidebar};
+use natter_ui::theme::Choice;
+use natter_ui::{Message, Op, PAGE};
+
+use crate::support::*;
+
+async fn contact_of(a: &Peer, b: &Peer) -> Contact {
+    a.node.contact(b.node.peer_id()).await.unwrap().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_the_contact_menu_and_settings_change_the_node() {
+    let a = peer().await;
+    let b = peer().await;
+    let node = a.node.clone();
+    let bid = b.node.peer_id();
+    let mut app = booted(&a).await;
+    apply(
+        &mut app,
+        &node,
+        Message::Sidebar(sidebar::Message::AddInput(bid.to_string())),
+    )
+    .await;
+    apply(
+        &mut app,
+        &node,
+        Message::Sidebar(sidebar::Message::AddContact),
+    )
+    .await;
+    apply(
+        &mut app,
+        &node,
+        Message::Sidebar(sidebar::Message::Select(bid)),
+    )
+    .await;
+
+    // Verify: the same safety number as the node's, four groups a line; mark verified.
+    interact(&mut app, &node, |ui| {
+        ui.click("Verify").unwrap();
+    })
+    .await;
+    assert!(matches!(app.screen, Screen::Verify(_)));
+    let number = a.node.safety_number(&bid);
+    let first_line = number.split(' ').take(4).collect::<Vec<_>>().join("  ");
+    assert!(
+        shows(&app, &first_line),
+        "safety number shown: {first_line}"
+    );
+    interact(&mut app, &node, |ui| {
+        ui.click("Mark as verified").unwrap();
+    })
+    .await;
+    assert_eq!(
+        contact_of(&a, &b).await.verification,
+        Verification::Verified
+    );
+    assert!(matches!(app.screen, Screen::Main));
+    assert!(shows(&app, "✔ verified"));
+
+    // The contact menu: rename and regroup, switches, delete history (twice), block.
+    a.node.send(bid, "to be deleted".into()).await.unwrap();
+    interact(&mut app, &node, |ui| {
+        ui.click("Contact…").unwrap();
+    })
+    .await;
+    assert!(matches!(app.screen, Screen::Contact(_)));
+    let menu = |m| Message::Contact(m);
+    apply(
+        &mut app,
+        &node,
+        menu(contact::Message::Nickname("Bobby".into())),
+    )
+    .await;
+    apply(
+        &mut app,
+        &node,
+        menu(contact::Message::Group("Friends".into())),
+    )
+    .await;
+    apply(&mut app, &node, menu(contact::Message::Typing(false))).await;
+    let c = contact_of(&a, &b).await;
+    assert!(
+        !c.send_typing && c.send_receipts,
+        "typing indicators off only"
+    );
+    interact(&mut app, &node, |ui| {
+        ui.click("Delete history on this computer").unwrap();
+    })
+    .await;
+    assert_eq!(
+        a.node.history(bid, 10, None).await.unwrap().len(),
+        1,
+        "asks once more first"
+    );
+    interact(&mut app, &node, |ui| {
+        ui.click("Really delete? Press again").unwrap();
+    })
+    .await;
+    assert!(
+        a.node.history(bid, 10, None).await.unwrap().is_empty(),
+        "{:?}",
+        app.error
+    );
+    interact(&mut app, &node, |ui| {
+        ui.click("Block").unwrap();
+    })
+    .await;
+    assert!(a.node.blocked().await.unwrap().contains(&bid));
+    assert!(shows(&app, "Unblock"));
+    interact(&mut app, &node, |ui| {
+        ui.click("Unblock").unwrap();
+    })
+    .await;
+    assert!(!a.node.blocked().await.unwrap().contains(&bid));
+    interact(&mut app, &node, |ui| {
+        ui.click("Save").unwrap();
+    })
+    .await;
+    let c = contact_of(&a, &b).await;
+    assert_eq!(
+        (c.nickname.as_str(), c.group.as_str()),
+        ("Bobby", "Friends")
+    );
+    assert!(shows(&app, "Friends"), "the buddy list shows the group");
+
+    // Settings: privacy, theme, exports, a bad rendezvous address.
+    interact(&mut app, &node, |ui| {
+        ui.click("Settings").unwrap();
+    })
+    .await;
+    assert!(matches!(app.screen, Screen::Settings(_)));
+    assert!(shows(&app, "Privacy"));
+    let set = |m| Message::Settings(m);
+    apply(
+        &mut app,
+        &node,
+        set(settings::Message::Privacy(PrivacyMode::ContactsOnly)),
+    )
+    .await;
+    assert_eq!(a.node.privacy().await.unwrap(), PrivacyMode::ContactsOnly);
+    apply(
+        &mut app,
+        &node,
+        set(settings::Message::Theme(Choice::Light)),
+    )
+    .await;
+    assert_eq!(app.theme(), iced::Theme::Light);
+    assert_eq!(
+        a.node.preference("theme").await.unwrap().as_deref(),
+        Some("light")
+    );
+    a.node
+        .send(bid, "kept for the export".into())
+        .await
+        .unwrap();
+    interact(&mut app, &node, |ui| {
+        ui.click("Export history (text)").unwrap();
+    })
+    .await;
+    let exported = a.node.downloads().join("natter-history.txt");
+    let text = std::fs::read_to_string(&exported).unwrap();
+    assert!(text.contains("me: kept for the export"), "{text}");
+    assert!(shows(
+        &app,
+        &format!("Exported 1 messages to {}", exported.display())
+    ));
+    interact(&mut app, &node, |ui| {
+        ui.click("Save identity backup").unwrap();
+    })
+    .await;
+    let backup = std::fs::read(a.node.downloads().join("natter-identity-backup.pem")).unwrap();
+    let key = std::fs::read(a.dir.path().join(natter::identity::KEY_FILE)).unwrap();
+    assert_eq!(backup, key, "the backup is the identity key");
+    apply(
+        &mut app,
+        &node,
+        set(settings::Message::Rendezvous("nowhere".into())),
+    )
+    .await;
+    apply(&mut app, &node, set(settings::Message::SaveRendezvous)).await;
+    assert!(shows(
+        &app,
+        "\"nowhere\" is not an address like 192.0.2.7:4433."
+    ));
+    assert_eq!(
+        a.node.preference("rendezvous").await.unwrap(),
+        None,
+        "nothing saved"
+    );
+    interact(&mut app, &node, |ui| {
+        ui.click("Back").unwrap();
+    })
+    .await;
+    assert!(matches!(app.screen, Screen::Main));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_finds_messages_and_opens_their_conversation() {
+    let a = peer().await;
+    let b = peer().await;
+    let (node, bid) = (a.node.clone(), b.node.peer_id());
+    let mut app = booted(&a).await;
+    apply(
+        &mut app,
+        &node,
+        Message::Sidebar(sidebar::Message::AddInput(bid.to_string())),
+    )
+    .await;
+    apply(
+        &mut app,
+        &node,
+        Message::Sidebar(sidebar::Message::AddContact),
+    )
+    .await;
+    for t in ["apples and pears", "a banana split", "cherries"] {
+        a.node.send(bid, t.into()).await.unwrap();
+    }
+    interact(&mut app, &node, |ui| {
+        ui.click(Id::new(sidebar::SEARCH_INPUT)).unwrap();
+        ui.typewrite("bana");
+    })
+    .await;
+    assert!(shows(&app, "1 messages with “bana” (newest first)"));
+    interact(&mut app, &node, |ui| {
+        ui.click("me: a banana split").unwrap();
+    })
+    .await;
+    assert_eq!(app.selected, Some(bid));
+    assert!(app.search.is_empty() && app.results.is_none());
+    assert!(
+        shows(&app, "me: cherries  🕓 queued"),
+        "the conversation is open"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_history_pages_back_and_is_grouped_by_day() {
+    let a = peer().await;
+    let b = peer().await;
+    let (node, bid) = (a.node.clone(), b.node.peer_id());
+    a.node.add_contact(Contact::new(bid)).await.unwrap();
+    let total = 2 * PAGE + 50;
+    for i in 0..total {
+        a.node.send(bid, format!("line {i}")).await.unwrap();
+    }
+    let mut app = booted(&a).await;
+    apply(
+        &mut app,
+        &node,
+        Message::Sidebar(sidebar::Message::Select(bid)),
+    )
+    .await;
+    assert_eq!(app.history[&bid].len(), PAGE, "one page at first");
+    assert!(shows(&app, &format!("me: line {}  🕓 queued", total - 1)));
+    assert!(shows(&app, "Today"), "day heading");
+    for expected in [2 * PAGE, total] {
+        interact(&mut app, &node, |ui| {
+            ui.click("Load older messages").unwrap();
+        })
+        .await;
+        assert_eq!(app.history[&bid].len(), expected);
+    }
+    let texts: Vec<String> = app.history[&bid].iter().map(|m| m.text.clone()).collect();
+    let want: Vec<String> = (0..total).map(|i| format!("line {i}")).collect();
+    assert_eq!(texts, want, "every message once, oldest first");
+    assert!(!shows(&app, "Load older messages"), "nothing older to load");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_change_blocks_the_window_until_read() {
+    let a = peer().await;
+    let b = peer().await;
+    let impostor = natter::Identity::generate().peer_id();
+    let (node, bid) = (a.node.clone(), b.node.peer_id());
+    let mut app = booted(&a).await;
+    let mut c = Contact::new(bid);
+    c.nickname = "Bob".into();
+    a.node.add_contact(c).await.unwrap();
+    apply(
+        &mut app,
+        &node,
+        Message::Sidebar(sidebar::Message::Select(bid)),
+    )
+    .await;
+    // What the node reports when a LAN record claims Bob but the host proves another key.
+    let spoof = Event::SpoofSuspected {
+        claimed: bid,
+        presented: impostor,
+        addr: "127.0.0.1:9".parse().unwrap(),
+    };
+    apply(&mut app, &node, Message::Node(spoof)).await;
+    assert!(matches!(app.screen, Screen::KeyWarning(_)));
+    assert!(shows(&app, "⚠ This is not the key you know"));
+    assert!(!shows(&app, "Type a message"), "the conversation is hidden");
+    interact(&mut app, &node, |ui| {
+        ui.click("Block that key").unwrap();
+    })
+    .await;
+    assert!(a.node.blocked().await.unwrap().contains(&impostor));
+    assert!(!a.node.blocked().await.unwrap().contains(&bid), "Bob stays");
+    assert!(matches!(app.screen, Screen::Main));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_file_is_offered_accepted_and_saved() {
+    let mut a = peer().await;
+    let mut b = peer().await;
+    let (bid, aid) = (b.node.peer_id(), a.node.peer_id());
+    a.node.add_contact(Contact::new(bid)).await.unwrap();
+    introduce(&a, &b).await;
+    let mut app_a = booted(&a).await;
+    let mut app_b = booted(&b).await;
+    let (na, nb) = (a.node.clone(), b.node.clone());
+    apply(
+        &mut app_a,
+        &na,
+        Message::Sidebar(sidebar::Message::Select(bid)),
+    )
+    .await;
+    apply(
+        &mut app_b,
+        &nb,
+        Message::Sidebar(sidebar::Message::Select(aid)),
+    )
+    .await;
+    pump(&mut app_a, &mut a, 1000).await;
+    let file = a.dir.path().join("notes.txt");
+    std::fs::write(&file, vec![b'x'; 300_000]).unwrap();
+    apply(&mut app_a, &na, Message::FileDropped(file)).await;
+    pump(&mut app_b, &mut b, 1500).await;
+    assert!(
+        shows(&app_b, "📄 notes.txt (293.0 KiB) offered"),
+        "{:?}",
+        app_b.transfers
+    );
+    interact(&mut app_b, &nb, |ui| {
+        ui.click("Accept").unwrap();
+    })
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !app_b
+        .transfers
+        .iter()
+        .any(|t| t.state == TransferState::Done)
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            app_b.transfers
+        );
+        pump(&mut app_b, &mut b, 200).await;
+    }
+    let saved = b.dir.path().join("downloads/notes.txt");
+    assert_eq!(std::fs::read(&saved).unwrap().len(), 300_000);
+    assert!(shows(
+        &app_b,
+        &format!("📄 notes.txt (293.0 KiB) saved to {}", saved.display())
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn background_messages_notify_and_stay_unread_until_focus() {
+    let mut a = peer().await;
+    let b = peer().await;
+    let (na, bid) = (a.node.clone(), b.node.peer_id());
+    a.node.add_contact(Contact::new(bid)).await.unwrap();
+    introduce(&a, &b).await;
+    let mut app = booted(&a).await;
+    apply(
+        &mut app,
+        &na,
+        Message::Sidebar(sidebar::Message::Select(bid)),
+    )
+    .await;
+    apply(&mut app, &na, Message::Focus(false)).await;
+    b.node
+        .send(a.node.peer_id(), "are you there?".into())
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let ops = loop {
+        let e = tokio::time::timeout_at(deadline, a.events.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        if matches!(e, Event::MessageReceived { .. }) {
+            break app.update(Message::Node(e));
+        }
+        apply(&mut app, &na, Message::Node(e)).await;
+    };
+    let name = app.name_of(&bid);
+    assert!(
+        ops.contains(&Op::Notify(name, "are you there?".into())),
+        "{ops:?}"
+    );
+    assert!(
+        !ops.contains(&Op::MarkRead(bid)),
+        "not read while in the background"
+    );
+    assert_eq!(app.title(), "Natter (1)");
+    let ops = app.update(Message::Focus(true));
+    assert_eq!(ops, vec![Op::MarkRead(bid)]);
+    assert_eq!(app.title(), "Natter");
+    // Switched off in settings: no notification.
+    app.prefs.notifications = false;
+    apply(&mut app, &na, Message::Focus(false)).await;
+    b.node
+        .send(a.node.peer_id(), "still?".into())
+        .await
+        .unwrap();
+    let ops = loop {
+        let e = tokio::time::timeout_at(deadline, a.events.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        if matches!(e, Event::MessageReceived { .. }) {
+            break app.update(Message::Node(e));
+        }
+    };
+    assert!(!ops.iter().any(|o| matches!(o, Op::Notify(..))), "{ops:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shift_enter_starts_a_new_line_and_enter_sends_both() {
+    let a = peer().await;
+    let b = peer().await;
+    let (na, bid) = (a.node.clone(), b.node.peer_id());
+    a.node.add_contact(Contact::new(bid)).await.unwrap();
+    let mut app = booted(&a).await;
+    apply(
+        &mut app,
+        &na,
+        Message::Sidebar(sidebar::Message::Select(bid)),
+    )
+    .await;
+    let shift_enter = keyboard::Event::KeyPressed {
+        key: keyboard::Key::Named(Named::Enter),
+        modified_key: keyboard::Key::Named(Named::Enter),
+        physical_key: keyboard::key::Physical::Unidentified(
+            keyboard::key::NativeCode::Unidentified,
+        ),
+        location: keyboard::Location::Standard,
+        modifiers: keyboard::Modifiers::SHIFT,
+        repeat: false,
+        text: Some("\n".into()),
+    };
+    interact(&mut app, &na, |ui| {
+        ui.click(Id::new(conversation::COMPOSER)).unwrap();
+        ui.typewrite("first line");
+        ui.simulate([iced::Event::Keyboard(shift_enter)]);
+        ui.typewrite("second line");
+        ui.tap_key(Named::Enter);
+    })
+    .await;
+    let sent = a.node.history(bid, 10, None).await.unwrap();
+    assert_eq!(
+        sent.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(),
+        vec!["first line\nsecond line"]
+    );
+}

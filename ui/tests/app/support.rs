@@ -1,0 +1,93 @@
+//! Real nodes on loopback and the glue that runs the app's operations against them.
+
+use std::path::Path;
+use std::time::Duration;
+
+use natter::node::{Event, Node as CoreNode, NodeConfig, NodeHandle};
+use natter_ui::{App, Message, Node, run_op};
+use tokio::sync::broadcast;
+
+pub struct Peer {
+    pub node: NodeHandle,
+    pub events: broadcast::Receiver<Event>,
+    pub dir: tempfile::TempDir,
+}
+
+/// A node on loopback with no LAN discovery; `key`: a fixed identity from tests/fixtures.
+pub async fn peer_with(key: Option<&str>, onboarded: bool) -> Peer {
+    let dir = tempfile::tempdir().unwrap();
+    if let Some(name) = key {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/{name}.pem"));
+        std::fs::copy(src, dir.path().join(natter::identity::KEY_FILE)).unwrap();
+    }
+    let mut c = NodeConfig::new(dir.path());
+    c.listen = "127.0.0.1:0".parse().unwrap();
+    c.discovery = None;
+    c.downloads = Some(dir.path().join("downloads"));
+    let (node, events) = CoreNode::start(c).await.unwrap();
+    if onboarded {
+        node.set_preference(natter_ui::pref::ONBOARDED, "1")
+            .await
+            .unwrap();
+    }
+    Peer { node, events, dir }
+}
+
+/// A node whose user already passed the first-start screen.
+pub async fn peer() -> Peer {
+    peer_with(None, true).await
+}
+
+/// Applies a message and runs every operation it leads to, as the app's Tasks would.
+pub async fn apply(app: &mut App, node: &NodeHandle, message: Message) {
+    let mut queue = vec![message];
+    while let Some(m) = queue.pop() {
+        for op in app.update(m) {
+            queue.push(run_op(Node(node.clone()), op).await);
+        }
+    }
+}
+
+/// Feeds the node's events to the app for `ms` milliseconds.
+pub async fn pump(app: &mut App, p: &mut Peer, ms: u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);
+    while let Ok(Ok(e)) = tokio::time::timeout_at(deadline, p.events.recv()).await {
+        let node = p.node.clone();
+        apply(app, &node, Message::Node(e)).await;
+    }
+}
+
+/// Clicks and types in the current view; applies what the user did.
+pub async fn interact(
+    app: &mut App,
+    node: &NodeHandle,
+    f: impl FnOnce(&mut iced_test::Simulator<'_, natter_ui::Message>),
+) {
+    let messages: Vec<Message> = {
+        let mut ui = iced_test::simulator(app.view());
+        f(&mut ui);
+        ui.into_messages().collect()
+    };
+    for m in messages {
+        apply(app, node, m).await;
+    }
+}
+
+/// The app after the node started (and its preferences loaded).
+pub async fn booted(a: &Peer) -> App {
+    let mut app = App::default();
+    apply(&mut app, &a.node, Message::Booted(Ok(Node(a.node.clone())))).await;
+    app
+}
+
+/// Makes `b` know where `a` is, as a contact: `b` dials, a session comes up.
+pub async fn introduce(a: &Peer, b: &Peer) {
+    let mut c = natter::store::Contact::new(a.node.peer_id());
+    c.addr = Some(a.node.local_addr().unwrap().to_string());
+    b.node.add_contact(c).await.unwrap();
+}
+
+/// Whether the view shows this text.
+pub fn shows(app: &App, text: &str) -> bool {
+    iced_test::simulator(app.view()).find(text).is_ok()
+}
