@@ -205,13 +205,25 @@ impl NodeHandle {
             .await?)
     }
 
-    /// Saves an app preference.
+    /// Saves an app preference. A new display name or advertising switch takes effect on the
+    /// LAN at once (discovery restarts).
     pub async fn set_preference(&self, name: &str, value: &str) -> Result<(), NodeError> {
         let (key, value) = (pref_key(name), value.to_string());
-        self.inner
+        let changed = self
+            .inner
             .store
-            .call(move |c| store::set_setting(c, &key, &value))
+            .call({
+                let key = key.clone();
+                move |c| {
+                    let old = store::get_setting(c, &key)?;
+                    store::set_setting(c, &key, &value)?;
+                    Ok(old.as_deref() != Some(value.as_str()))
+                }
+            })
             .await?;
+        if changed && (name == PREF_NAME || name == PREF_ADVERTISE) {
+            super::lan::restart(&self.inner).await?;
+        }
         Ok(())
     }
 

@@ -85,9 +85,10 @@ async fn seen(inner: &Arc<Inner>, n: Nearby) {
                 entry.addrs.push(*a);
             }
         }
+        let renamed = n.name.is_some() && n.name != entry.name;
         entry.name = n.name.clone().or(entry.name.take());
         entry.fullname = n.fullname.clone();
-        (entry.addrs.len() != before).then(|| entry.addrs.clone())
+        (entry.addrs.len() != before || renamed).then(|| entry.addrs.clone())
     };
     let Some(addrs) = changed else { return };
     let peer = n.peer;
@@ -153,6 +154,18 @@ pub(super) fn spoofed(inner: &Inner, claimed: PeerId, presented: PeerId, addr: S
             addr,
         },
     );
+}
+
+/// Starts discovery again with the user's current preferences (a new name, advertising
+/// switched on or off); peers see the old record go and the new one come.
+pub(super) async fn restart(inner: &Arc<Inner>) -> Result<(), super::NodeError> {
+    let Some(base) = inner.lan_config.clone() else {
+        return Ok(());
+    };
+    let config = super::account::discovery_with_preferences(&inner.store, base).await?;
+    stop(inner).await;
+    start(inner, &config).await;
+    Ok(())
 }
 
 pub(super) async fn stop(inner: &Inner) {

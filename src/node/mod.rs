@@ -130,6 +130,8 @@ pub(crate) struct Live {
 
 pub(crate) struct Inner {
     pub(crate) profile: PathBuf,
+    /// LAN discovery as configured (before the user's preferences); `None`: off.
+    pub(crate) lan_config: Option<DiscoveryConfig>,
     pub(crate) identity: Identity,
     pub(crate) me: PeerId,
     pub(crate) store: Store,
@@ -249,6 +251,7 @@ impl Node {
         });
         let inner = Arc::new(Inner {
             profile: config.profile.clone(),
+            lan_config: config.discovery.clone(),
             me: identity.peer_id(),
             identity,
             store,
@@ -362,7 +365,8 @@ impl NodeHandle {
             .await?;
         self.to_session(&saved.peer, conn::Cmd::Refresh);
         self.inner.rv_wake.notify_one();
-        if saved.addr.is_some() || self.inner.rv.is_some() {
+        let nearby = lock(&self.inner.nearby).contains_key(&saved.peer);
+        if saved.addr.is_some() || self.inner.rv.is_some() || nearby {
             conn::ensure_dialing(&self.inner, saved.peer);
         }
         Ok(saved)

@@ -234,3 +234,31 @@ async fn a_contact_appearing_on_the_lan_drains_its_outbox_at_once() {
     }
     assert_eq!(got, vec!["one", "two", "three"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_display_name_reaches_the_lan_at_once() {
+    let _lan = LAN.lock().await;
+    let unnamed = |config: &mut natter::node::NodeConfig| {
+        config.discovery = Some(DiscoveryConfig {
+            advertise: true,
+            name: None,
+            interfaces: Interfaces::Loopback,
+        });
+    };
+    let mut a = node_in(tempfile::tempdir().expect("temp dir"), unnamed).await;
+    let b = node_in(tempfile::tempdir().expect("temp dir"), unnamed).await;
+    let bid = b.id();
+    a.wait_for(
+        15,
+        |e| matches!(e, Event::PeerNearby { peer, name: None, .. } if *peer == bid),
+    )
+    .await;
+    b.handle
+        .set_preference(natter::node::PREF_NAME, "Bob")
+        .await
+        .expect("set name");
+    a.wait_for(15, |e| {
+        matches!(e, Event::PeerNearby { peer, name: Some(n), .. } if *peer == bid && n == "Bob")
+    })
+    .await;
+}

@@ -299,7 +299,8 @@ impl App {
         let name = prefs.name.clone();
         self.prefs = prefs;
         if onboard {
-            return Action::none().then(Screen::Onboarding(screen::onboarding::State::new(name)));
+            return Action::run(Op::Focus(screen::onboarding::NAME_INPUT))
+                .then(Screen::Onboarding(screen::onboarding::State::new(name)));
         }
         Action::none()
     }
@@ -343,6 +344,7 @@ fn update(app: &mut App, message: Message) -> Task<Message> {
     };
     Task::batch(ops.into_iter().map(|op| match op {
         Op::Copy(text) => iced::clipboard::write(text),
+        Op::Focus(id) => iced::widget::operation::focus(id),
         op => Task::perform(run_op(node.clone(), op), |m| m),
     }))
 }

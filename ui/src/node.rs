@@ -81,6 +81,8 @@ pub enum Op {
     Copy(String),
     /// Show a desktop notification.
     Notify(String, String),
+    /// Put the keyboard focus in a field (the app does this itself; no node involved).
+    Focus(&'static str),
 }
 
 /// What the app keeps in the profile, with the node's privacy mode and block list.
@@ -314,7 +316,7 @@ pub async fn run_op(node: Node, op: Op) -> Message {
             Err(e) => failed(e),
         },
         Op::Transfers => run_transfers(&n).await,
-        Op::Copy(_) => Message::Done,
+        Op::Copy(_) | Op::Focus(_) => Message::Done,
         Op::Notify(title, body) => {
             let shown = tokio::task::spawn_blocking(move || {
                 notify_rust::Notification::new()

@@ -22,9 +22,14 @@ static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Starts Xvfb on `display` and waits until it answers.
 fn xvfb(display: &str) -> Killed {
+    xvfb_sized(display, "1280x800x24")
+}
+
+/// Xvfb with a screen of this geometry.
+fn xvfb_sized(display: &str, geometry: &str) -> Killed {
     let x = Killed(
         Command::new("Xvfb")
-            .args([display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+            .args([display, "-screen", "0", geometry, "-nolisten", "tcp"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -73,14 +78,15 @@ fn the_app_opens_a_real_window_and_renders() {
     let _x = xvfb(&display);
     let profile = tempfile::tempdir().unwrap();
     let t = Instant::now();
-    let _app = Killed(
+    let log = profile.path().join("stderr.log");
+    let mut app = Killed(
         Command::new(BIN)
             .env("DISPLAY", &display)
             .env("NATTER_PROFILE", profile.path())
             .env("NATTER_MDNS", "off")
             .env("NATTER_LISTEN", "127.0.0.1:0")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap(),
     );
@@ -94,9 +100,12 @@ fn the_app_opens_a_real_window_and_renders() {
         if let Some(id) = ids.lines().next().filter(|s| !s.is_empty()) {
             break id.to_string();
         }
+        let exited = app.0.try_wait().ok().flatten();
         assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "no window titled Natter within 30 s"
+            t.elapsed() < Duration::from_secs(60) && exited.is_none(),
+            "no window titled Natter within {:?} (exit: {exited:?}); its stderr: {}",
+            t.elapsed(),
+            std::fs::read_to_string(&log).unwrap_or_default()
         );
         std::thread::sleep(Duration::from_millis(100));
     };
@@ -165,127 +174,203 @@ fn xdo(display: &str, args: &[&str]) {
     );
 }
 
-#[test]
-fn a_person_chats_in_the_window_with_xdotool() {
-    for tool in ["Xvfb", "xdotool"] {
-        need(tool);
-    }
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let display = format!(":{}", 240 + std::process::id() % 200);
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let _x = xvfb(&display);
-    // The window's profile and port are known in advance, so a peer can reach it.
+/// Takes a screenshot of a window into target/…/screenshots/<name>.png.
+fn screenshot(display: &str, wid: &str, name: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = dir.join(format!("{name}.png"));
+    let _ = Command::new("/usr/bin/import")
+        .env("DISPLAY", display)
+        .args(["-window", wid])
+        .arg(&png)
+        .output();
+    eprintln!("screenshot: {}", png.display());
+    png
+}
+
+/// One `natter` window with its own profile, found on the LAN over loopback mDNS.
+struct Window {
+    _app: Killed,
+    wid: String,
+    id: natter::PeerId,
+    profile: tempfile::TempDir,
+}
+
+fn open_window(display: &str, x: u32) -> Window {
     let profile = tempfile::tempdir().unwrap();
-    let gui_id = natter::Identity::load_or_create(profile.path())
+    let id = natter::Identity::load_or_create(profile.path())
         .unwrap()
         .peer_id();
-    let port = std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let _app = Killed(
+    let before = window_ids(display);
+    let app = Killed(
         Command::new(BIN)
-            .env("DISPLAY", &display)
+            .env("DISPLAY", display)
             .env("NATTER_PROFILE", profile.path())
-            .env("NATTER_MDNS", "off")
-            .env("NATTER_LISTEN", format!("127.0.0.1:{port}"))
+            .env("NATTER_MDNS", "loopback")
+            .env("NATTER_LISTEN", "127.0.0.1:0")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
     );
-    let peer_dir = tempfile::tempdir().unwrap();
-    let peer = rt.block_on(async {
-        let mut c = natter::node::NodeConfig::new(peer_dir.path());
-        c.listen = "127.0.0.1:0".parse().unwrap();
-        c.discovery = None;
-        let (node, _events) = natter::Node::start(c).await.unwrap();
-        let mut contact = natter::store::Contact::new(gui_id);
-        contact.addr = Some(format!("127.0.0.1:{port}"));
-        node.add_contact(contact).await.unwrap();
-        node
-    });
     let t = Instant::now();
     let wid = loop {
-        let out = Command::new("xdotool")
-            .env("DISPLAY", &display)
-            .args(["search", "--name", "^Natter"])
-            .output()
-            .unwrap();
-        if let Some(id) = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .next()
-            .filter(|s| !s.is_empty())
+        if let Some(w) = window_ids(display)
+            .into_iter()
+            .find(|w| !before.contains(w))
         {
-            break id.to_string();
+            break w;
         }
         assert!(t.elapsed() < Duration::from_secs(30), "no window");
         std::thread::sleep(Duration::from_millis(100));
     };
-    // The window's node is up once the peer holds a session with it.
-    let gui = gui_id;
-    wait("the peer to reach the window's node", || {
-        peer.is_connected(&gui)
-    });
-    // Positions are those of the layout in resources/screenshots/conversation.png (1024×768,
-    // no window manager, so window and screen coordinates agree).
-    // Paste the peer's ID into the add-contact field and press Enter.
-    xdo(&display, &["windowfocus", "--sync", &wid]);
+    // No window manager: place the windows side by side so clicks land on the right one.
     xdo(
-        &display,
-        &["mousemove", "--window", &wid, "95", "100", "click", "1"],
+        display,
+        &["windowmove", "--sync", &wid, &x.to_string(), "0"],
     );
+    Window {
+        _app: app,
+        wid,
+        id,
+        profile,
+    }
+}
+
+fn window_ids(display: &str) -> Vec<String> {
+    let out = Command::new("xdotool")
+        .env("DISPLAY", display)
+        .args(["search", "--name", "^Natter"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn stored(w: &Window, peer: &natter::PeerId) -> Vec<natter::store::Message> {
+    let db = w.profile.path().join(natter::store::DB_FILE);
+    natter::store::open_connection(&db)
+        .ok()
+        .and_then(|c| natter::store::history(&c, &w.id, peer, 50, None).ok())
+        .unwrap_or_default()
+}
+
+fn is_contact(w: &Window, peer: &natter::PeerId) -> bool {
+    let db = w.profile.path().join(natter::store::DB_FILE);
+    natter::store::open_connection(&db)
+        .ok()
+        .and_then(|c| natter::store::get_contact(&c, peer).ok().flatten())
+        .is_some_and(|c| c.state == natter::store::ContactState::Contact)
+}
+
+/// Clicks at window coordinates, then types and presses Return.
+fn type_at(display: &str, w: &Window, at: Option<(u32, u32)>, text: &str) {
+    xdo(display, &["windowfocus", "--sync", &w.wid]);
+    if let Some((x, y)) = at {
+        let (x, y) = (x.to_string(), y.to_string());
+        xdo(
+            display,
+            &["mousemove", "--window", &w.wid, &x, &y, "click", "1"],
+        );
+    }
+    xdo(display, &["type", "--delay", "5", text]);
+    xdo(display, &["key", "Return"]);
+}
+
+#[test]
+fn two_people_chat_in_two_windows_with_xdotool() {
+    for tool in ["Xvfb", "xdotool"] {
+        need(tool);
+    }
+    let display = format!(":{}", 240 + std::process::id() % 200);
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _x = xvfb_sized(&display, "2100x800x24");
+    let alice = open_window(&display, 0);
+    let bob = open_window(&display, 1060);
+    // Positions: the layout of ui/tests/snapshots (1024×768): the add-contact field at
+    // (60, 153), the first buddy at (150, 218); the name field and the composer take the
+    // focus by themselves.
+    std::thread::sleep(Duration::from_millis(1500)); // first frames, onboarding focus
+    for (w, name) in [(&alice, "Alice"), (&bob, "Bob")] {
+        type_at(&display, w, None, name);
+        let db = w.profile.path().join(natter::store::DB_FILE);
+        wait(&format!("{name} to pass the first-start screen"), || {
+            natter::store::open_connection(&db)
+                .ok()
+                .and_then(|c| {
+                    natter::store::get_setting(&c, "pref.onboarded")
+                        .ok()
+                        .flatten()
+                })
+                .is_some()
+        });
+    }
+    screenshot(&display, &alice.wid, "two-windows-alice-main");
+    std::thread::sleep(Duration::from_millis(300));
+    // Each pastes the other's ID into the add-contact field.
+    type_at(&display, &alice, Some((60, 153)), &bob.id.to_string());
+    wait("Alice to save Bob", || is_contact(&alice, &bob.id));
+    type_at(&display, &bob, Some((60, 153)), &alice.id.to_string());
+    wait("Bob to save Alice", || is_contact(&bob, &alice.id));
+    std::thread::sleep(Duration::from_millis(500)); // the lists redraw
+    // Alice opens the conversation and writes; the composer has the focus.
+    xdo(&display, &["windowfocus", "--sync", &alice.wid]);
     xdo(
         &display,
-        &["type", "--delay", "5", &peer.peer_id().to_string()],
-    );
-    xdo(&display, &["key", "Return"]);
-    let db = profile.path().join(natter::store::DB_FILE);
-    let pid = peer.peer_id();
-    wait("the window to save the contact", || {
-        natter::store::open_connection(&db)
-            .ok()
-            .and_then(|c| natter::store::get_contact(&c, &pid).ok().flatten())
-            .is_some_and(|c| c.state == natter::store::ContactState::Contact)
-    });
-    std::thread::sleep(Duration::from_millis(300)); // the list redraws
-    // Open the conversation (first row of the buddy list) and write in the composer.
-    xdo(
-        &display,
-        &["mousemove", "--window", &wid, "150", "168", "click", "1"],
+        &[
+            "mousemove",
+            "--window",
+            &alice.wid,
+            "150",
+            "218",
+            "click",
+            "1",
+        ],
     );
     std::thread::sleep(Duration::from_millis(500));
+    type_at(&display, &alice, None, "hi Bob, from the window");
+    wait("Bob's window to store Alice's message", || {
+        stored(&bob, &alice.id)
+            .iter()
+            .any(|m| m.text == "hi Bob, from the window" && !m.outgoing)
+    });
+    // Bob answers from his window.
+    xdo(&display, &["windowfocus", "--sync", &bob.wid]);
     xdo(
         &display,
-        &["mousemove", "--window", &wid, "650", "737", "click", "1"],
+        &[
+            "mousemove",
+            "--window",
+            &bob.wid,
+            "150",
+            "218",
+            "click",
+            "1",
+        ],
     );
-    xdo(&display, &["type", "--delay", "5", "hi from the window"]);
-    xdo(&display, &["key", "Return"]);
-    let got = rt.block_on(async {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            let h = peer.history(gui, 10, None).await.unwrap();
-            if h.iter().any(|m| m.text == "hi from the window") || Instant::now() > deadline {
-                return h;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+    std::thread::sleep(Duration::from_millis(500));
+    type_at(&display, &bob, None, "hello Alice");
+    let t = Instant::now();
+    while !stored(&alice, &bob.id)
+        .iter()
+        .any(|m| m.text == "hello Alice")
+    {
+        if t.elapsed() > Duration::from_secs(30) {
+            break;
         }
-    });
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    let png = dir.join("conversation.png");
-    let _ = Command::new("/usr/bin/import")
-        .env("DISPLAY", &display)
-        .args(["-window", &wid])
-        .arg(&png)
-        .output();
-    eprintln!("screenshot: {}", png.display());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(800)); // ticks and redraw
+    let shot_a = screenshot(&display, &alice.wid, "conversation-alice");
+    let shot_b = screenshot(&display, &bob.wid, "conversation-bob");
+    let got = stored(&alice, &bob.id);
     assert!(
-        got.iter()
-            .any(|m| m.text == "hi from the window" && !m.outgoing),
-        "the message typed in the window reached the peer: {got:?} (screenshot {})",
-        png.display()
+        got.iter().any(|m| m.text == "hello Alice" && !m.outgoing),
+        "Bob's answer reached Alice: {got:?} (screenshots {} {})",
+        shot_a.display(),
+        shot_b.display()
     );
-    rt.block_on(peer.shutdown());
 }

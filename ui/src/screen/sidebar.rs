@@ -80,7 +80,9 @@ pub fn update(app: &mut App, message: Message) -> Action {
             app.unread.remove(&peer);
             app.search.clear();
             app.results = None;
-            Action::run(Op::History(peer)).and(Op::MarkRead(peer))
+            Action::run(Op::History(peer))
+                .and(Op::MarkRead(peer))
+                .and(Op::Focus(super::conversation::COMPOSER))
         }
         Message::AddInput(s) => {
             app.add_input = s;
@@ -240,7 +242,13 @@ pub fn view(app: &App) -> Element<'_, Message> {
     ]
     .spacing(6);
     let mut nearby = Column::new().spacing(4);
-    for (peer, name, _) in app.nearby.iter().filter(|(_, _, contact)| !contact) {
+    // The node's flag is from when the peer was seen; a contact added since counts too.
+    let strangers = || {
+        app.nearby
+            .iter()
+            .filter(|(p, _, contact)| !contact && app.contact(p).is_none())
+    };
+    for (peer, name, _) in strangers() {
         let label = name.clone().unwrap_or_else(|| short(peer));
         nearby = nearby.push(
             row![
@@ -272,7 +280,7 @@ pub fn view(app: &App) -> Element<'_, Message> {
     ]
     .spacing(10)
     .width(Length::FillPortion(2));
-    if app.nearby.iter().any(|(_, _, c)| !c) {
+    if strangers().next().is_some() {
         col = col.push(text("Nearby").size(TITLE)).push(nearby);
     }
     if !app.requests.is_empty() {
