@@ -8,6 +8,7 @@ mod clock;
 mod node;
 mod react;
 pub mod screen;
+pub mod startup;
 pub mod theme;
 
 pub use node::{Node, Op, PAGE, Prefs, pref, run_op};
@@ -307,6 +308,7 @@ impl App {
 
     /// The whole window.
     pub fn view(&self) -> Element<'_, Message> {
+        startup::view_built(self.node.is_some() && self.prefs_loaded);
         let body: Element<'_, Message> = match (&self.node, &self.error) {
             (None, Some(e)) => text(format!(
                 "Natter could not start: {e}\nClose other Natter windows on this profile, or \

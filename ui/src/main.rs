@@ -15,6 +15,13 @@ fn main() -> iced::Result {
         );
         return Ok(());
     }
+    natter_ui::startup::mark();
+    // With no GPU (no /dev/dri: a VM, a remote desktop, Xvfb) wgpu would render on llvmpipe,
+    // which costs ~100 MiB more memory than iced's own software renderer for the same frames.
+    if std::env::var_os("ICED_BACKEND").is_none() && !std::path::Path::new("/dev/dri").exists() {
+        // SAFETY: still single-threaded: nothing else reads or writes the environment yet.
+        unsafe { std::env::set_var("ICED_BACKEND", "tiny-skia") };
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),

@@ -1,0 +1,262 @@
+//! The desktop app's start-up time and idle memory, with a 10,000-message history against an
+//! empty profile in the same run, under Xvfb (no GPU: the app picks iced's software renderer;
+//! a second set of rows forces wgpu, which runs on llvmpipe here).
+//! - start: from spawning `natter` to its window being mapped, and to the first view built
+//!   with the node up and the profile loaded (logged by the app, `natter_ui::startup`). The
+//!   page cache is warm (the binary ran just before), so "cold" means a new process.
+//! - idle RSS: VmRSS 3 s after the conversation with 10,000 messages was opened (200 loaded,
+//!   more as the user scrolls up), against the empty profile's idle main window.
+//!
+//! Run: `cargo bench -p natter-ui --bench gui` (needs xvfb and xdotool: `./scripts/test`
+//! installs them). Loopback only; LAN discovery off.
+#![allow(clippy::unwrap_used)] // a bench program: fail loudly
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use natter::node::{Node, NodeConfig, NodeHandle};
+use natter::store::Contact;
+
+const BIN: &str = env!("CARGO_BIN_EXE_natter");
+const MESSAGES: usize = 10_000;
+const STARTS: usize = 5;
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn start(dir: &Path) -> NodeHandle {
+    let mut c = NodeConfig::new(dir);
+    c.listen = "127.0.0.1:0".parse().unwrap();
+    c.discovery = None;
+    Node::start(c).await.unwrap().0
+}
+
+/// A profile with `n` messages with one contact (half sent, half received, all delivered).
+async fn seeded(n: usize) -> tempfile::TempDir {
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b) = (start(da.path()).await, start(db.path()).await);
+    let mut ca = Contact::new(a.peer_id());
+    ca.addr = Some(a.local_addr().unwrap().to_string());
+    b.add_contact(ca).await.unwrap();
+    let mut cb = Contact::new(b.peer_id());
+    cb.nickname = "Bob".into();
+    cb.addr = Some(b.local_addr().unwrap().to_string());
+    a.add_contact(cb).await.unwrap();
+    for i in 0..n / 2 {
+        let mine = format!("message {i} from the app's user, a line of ordinary length");
+        a.send(b.peer_id(), mine).await.unwrap();
+        let theirs = format!("answer {i} from their contact, also a plain line");
+        b.send(a.peer_id(), theirs).await.unwrap();
+    }
+    let t = Instant::now();
+    while a.history(b.peer_id(), n + 1, None).await.unwrap().len() < n {
+        assert!(t.elapsed() < Duration::from_secs(120), "seeding stalled");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    a.set_preference(natter_ui::pref::ONBOARDED, "1")
+        .await
+        .unwrap();
+    a.shutdown().await;
+    b.shutdown().await;
+    da
+}
+
+async fn empty() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    let a = start(d.path()).await;
+    a.set_preference(natter_ui::pref::ONBOARDED, "1")
+        .await
+        .unwrap();
+    a.shutdown().await;
+    d
+}
+
+fn xdo(display: &str, args: &[&str]) -> String {
+    let out = Command::new("xdotool")
+        .env("DISPLAY", display)
+        .args(args)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+struct Run {
+    mapped: Duration,
+    ready: Duration,
+    rss_kib: u64,
+}
+
+/// Starts the app on a profile; measures map and ready times; opens the first conversation
+/// if `open`; returns the idle RSS 3 s later.
+fn run(display: &str, profile: &Path, backend: Option<&str>, open: bool) -> Run {
+    let mut cmd = Command::new(BIN);
+    cmd.env("DISPLAY", display)
+        .env("NATTER_PROFILE", profile)
+        .env("NATTER_MDNS", "off")
+        .env("NATTER_LISTEN", "127.0.0.1:0")
+        .env("RUST_LOG", "natter_ui::startup=info")
+        .env("NO_COLOR", "1")
+        .env_remove("ICED_BACKEND")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(profile.join("natter-stderr.log")).unwrap());
+    if let Some(b) = backend {
+        cmd.env("ICED_BACKEND", b);
+    }
+    let t = Instant::now();
+    let mut child = Killed(cmd.spawn().unwrap());
+    let stdout = child.0.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains("ready view") {
+                let ms = line
+                    .split("ms=")
+                    .nth(1)
+                    .and_then(|r| r.split_whitespace().next())
+                    .and_then(|v| v.parse::<f64>().ok());
+                let _ = tx.send(ms);
+            }
+        }
+    });
+    let wid = loop {
+        let ids = xdo(display, &["search", "--name", "^Natter"]);
+        if let Some(id) = ids.lines().next().filter(|s| !s.is_empty()) {
+            break id.to_string();
+        }
+        let exited = child.0.try_wait().ok().flatten();
+        assert!(
+            t.elapsed() < Duration::from_secs(60) && exited.is_none(),
+            "no window (exit {exited:?}): {}",
+            std::fs::read_to_string(profile.join("natter-stderr.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let mapped = t.elapsed();
+    let ready = rx
+        .recv_timeout(Duration::from_secs(60))
+        .ok()
+        .flatten()
+        .map(|ms| Duration::from_secs_f64(ms / 1e3))
+        .expect("the app logs its ready view");
+    std::thread::sleep(Duration::from_millis(500));
+    if open {
+        // The first buddy in the list (layout of ui/tests/snapshots, 1024×768).
+        xdo(
+            display,
+            &["mousemove", "--window", &wid, "150", "218", "click", "1"],
+        );
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    Run {
+        mapped,
+        ready,
+        rss_kib: rss_kib(child.0.id()),
+    }
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1e3)
+}
+
+fn main() {
+    for tool in ["Xvfb", "xdotool"] {
+        let found = Command::new("which")
+            .arg(tool)
+            .output()
+            .is_ok_and(|o| o.status.success());
+        assert!(
+            found,
+            "{tool} is missing: ./scripts/test installs xvfb and xdotool"
+        );
+    }
+    let display = format!(":{}", 500 + std::process::id() % 100);
+    let _x = Killed(
+        Command::new("Xvfb")
+            .args([&display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let t = Instant::now();
+    while !Command::new("xwininfo")
+        .env("DISPLAY", &display)
+        .arg("-root")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        assert!(t.elapsed() < Duration::from_secs(30), "Xvfb on {display} did not come up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("Xvfb on {display}");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let t = Instant::now();
+    let full = rt.block_on(seeded(MESSAGES));
+    eprintln!("seeded {MESSAGES} messages in {:?}", t.elapsed());
+    let none = rt.block_on(empty());
+    println!("| figure | Natter, 10,000 messages | baseline: empty profile | ratio |");
+    println!("|---|---|---|---|");
+    let backends = [
+        (None, "auto (software: no GPU)"),
+        (Some("wgpu"), "wgpu (llvmpipe)"),
+    ];
+    for (backend, label) in backends {
+        let _ = run(&display, none.path(), backend, false); // warm the page cache
+        let (mut fm, mut fr, mut em, mut er) = (vec![], vec![], vec![], vec![]);
+        let (mut full_rss, mut empty_rss) = (0, 0);
+        for i in 0..STARTS {
+            let f = run(&display, full.path(), backend, i == 0);
+            let e = run(&display, none.path(), backend, false);
+            if i == 0 {
+                (full_rss, empty_rss) = (f.rss_kib, e.rss_kib);
+            }
+            fm.push(f.mapped);
+            fr.push(f.ready);
+            em.push(e.mapped);
+            er.push(e.ready);
+        }
+        let (fm, fr, em, er) = (median(fm), median(fr), median(em), median(er));
+        let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
+        println!(
+            "| {label}: start → window mapped (median of {STARTS}) | {} | {} | {:.2}× |",
+            ms(fm),
+            ms(em),
+            ratio(fm, em)
+        );
+        println!(
+            "| {label}: start → first view with the profile loaded | {} | {} | {:.2}× |",
+            ms(fr),
+            ms(er),
+            ratio(fr, er)
+        );
+        println!(
+            "| {label}: idle RSS, conversation open | {:.1} MiB | {:.1} MiB | {:.2}× |",
+            full_rss as f64 / 1024.0,
+            empty_rss as f64 / 1024.0,
+            full_rss as f64 / empty_rss.max(1) as f64
+        );
+    }
+}
