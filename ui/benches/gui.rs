@@ -208,7 +208,10 @@ fn main() {
         .output()
         .is_ok_and(|o| o.status.success())
     {
-        assert!(t.elapsed() < Duration::from_secs(30), "Xvfb on {display} did not come up");
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "Xvfb on {display} did not come up"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     eprintln!("Xvfb on {display}");
