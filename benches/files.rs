@@ -122,6 +122,77 @@ fn mib_s(d: Duration) -> f64 {
     SIZE as f64 / (1 << 20) as f64 / d.as_secs_f64()
 }
 
+/// magic-wormhole 0.12 (Debian `magic-wormhole`) sending the same file, with a local mailbox
+/// server (PyPI `magic-wormhole-mailbox-server`, run by its `twist`: `WORMHOLE_TWIST`, else
+/// /opt/wh-venv/bin/twist) and the Debian transit relay, all inside a fresh network namespace
+/// that has only loopback (`unshare --net`, root): nothing can leave the machine. Timed from
+/// starting `wormhole receive` to the file written (Python start-up and the PAKE exchange
+/// included, about 1 s); the sender connects directly over 127.0.0.1.
+fn wormhole(src: &std::path::Path, work: &std::path::Path) -> Result<Duration, String> {
+    let twist = std::env::var("WORMHOLE_TWIST").unwrap_or_else(|_| "/opt/wh-venv/bin/twist".into());
+    let have = |cmd: &str| {
+        std::process::Command::new("sh")
+            .args(["-c", &format!("command -v {cmd}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    for (cmd, why) in [
+        ("wormhole", "apt-get install magic-wormhole"),
+        ("unshare", "apt-get install util-linux"),
+        (
+            twist.as_str(),
+            "python3 -m venv /opt/wh-venv && /opt/wh-venv/bin/pip install magic-wormhole-mailbox-server",
+        ),
+    ] {
+        if !have(cmd) {
+            return Err(format!("{cmd} is missing ({why})"));
+        }
+    }
+    let out = work.join("wormhole-out");
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+    let script = format!(
+        r#"set -e
+ip link set lo up
+cd "{work}"
+"{twist}" wormhole-mailbox --port tcp:4000:interface=127.0.0.1 > mailbox.log 2>&1 &
+python3 -m twisted transitrelay --port tcp:4001:interface=127.0.0.1 > relay.log 2>&1 &
+sleep 3
+W="wormhole --relay-url ws://127.0.0.1:4000/v1 --transit-helper tcp:127.0.0.1:4001"
+$W send --hide-progress --code 7-natter-bench "{src}" > send.log 2>&1 &
+S=$!
+date +%s.%N
+(cd "{out}" && $W receive --hide-progress --accept-file 7-natter-bench > ../receive.log 2>&1)
+date +%s.%N
+wait $S
+kill %1 %2 2>/dev/null || true
+"#,
+        work = work.display(),
+        src = src.display(),
+        out = out.display(),
+    );
+    let run = std::process::Command::new("unshare")
+        .args(["--net", "sh", "-c", &script])
+        .output()
+        .map_err(|e| e.to_string())?;
+    let times: Vec<f64> = String::from_utf8_lossy(&run.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    let name = src.file_name().ok_or("no file name")?;
+    let got = std::fs::metadata(out.join(name))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    match times.as_slice() {
+        [t0, t1] if run.status.success() && got == SIZE => Ok(Duration::from_secs_f64(t1 - t0)),
+        _ => Err(format!(
+            "wormhole did not deliver the file ({got} bytes; {}; see {}/receive.log)",
+            String::from_utf8_lossy(&run.stderr).trim(),
+            work.display()
+        )),
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let dir = tempfile::tempdir().expect("dir");
@@ -143,4 +214,19 @@ async fn main() {
         "(sender hashing before the offer: {:.0} MiB/s)",
         mib_s(hashing)
     );
+    let work = dir.path().join("wormhole");
+    std::fs::create_dir_all(&work).expect("dir");
+    match wormhole(&src, &work) {
+        Ok(w) => println!(
+            "| 1 GiB, Natter vs magic-wormhole 0.12 (receive start → file written) | {:.0} MiB/s | {:.0} MiB/s ({:.2} s) | {:.2}× faster |",
+            mib_s(natter),
+            mib_s(w),
+            w.as_secs_f64(),
+            mib_s(natter) / mib_s(w)
+        ),
+        Err(why) => println!(
+            "| 1 GiB, Natter vs magic-wormhole | {:.0} MiB/s | not run: {why} | — |",
+            mib_s(natter)
+        ),
+    }
 }

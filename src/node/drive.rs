@@ -58,7 +58,7 @@ impl Conn {
                     Err(quinn::ReadError::ConnectionLost(e)) => break end_of(&self.conn, &e),
                     Err(e) => break RunEnd::Failed(format!("connection lost: {e}")),
                 },
-                Some(cmd) = cmds.recv() => self.command(&mut session, cmd).await,
+                Some(cmd) = cmds.recv() => self.commands(&mut session, cmd, &mut cmds).await,
                 Ok(stream) = self.conn.accept_uni(), if self.registered => self.incoming_file(stream, &tx),
                 _ = sleep_until(deadline), if deadline.is_some() => session.handle_timeout(Instant::now()),
             }
@@ -72,6 +72,33 @@ impl Conn {
         let _ = send.finish();
         let _ = tokio::time::timeout(Duration::from_millis(500), self.conn.closed()).await;
         reason
+    }
+
+    /// Runs `first` and every command already waiting, in order, with a run of flushes done
+    /// once: under load each send asks for a flush, and each flush is a store round trip.
+    async fn commands(
+        &mut self,
+        session: &mut Session,
+        first: Cmd,
+        waiting: &mut mpsc::UnboundedReceiver<Cmd>,
+    ) {
+        let mut flush = false;
+        let mut next = Some(first);
+        while let Some(cmd) = next {
+            match cmd {
+                Cmd::Flush => flush = true,
+                other => {
+                    if std::mem::take(&mut flush) {
+                        self.flush(session).await;
+                    }
+                    self.command(session, other).await;
+                }
+            }
+            next = waiting.try_recv().ok();
+        }
+        if flush {
+            self.flush(session).await;
+        }
     }
 
     async fn command(&mut self, session: &mut Session, cmd: Cmd) {
@@ -322,11 +349,11 @@ impl Conn {
         if !self.is_contact || session.negotiated().is_none() || !self.registered {
             return;
         }
-        let (me, peer) = (self.inner.me, self.peer);
+        let (me, peer, from) = (self.inner.me, self.peer, self.last_sent);
         let Ok(pending) = self
             .inner
             .store
-            .call(move |c| store::unacked(c, &me, &peer))
+            .call(move |c| store::unacked_after(c, &me, &peer, from))
             .await
         else {
             return;

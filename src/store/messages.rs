@@ -138,22 +138,35 @@ pub fn unacked(
     local: &PeerId,
     peer: &PeerId,
 ) -> Result<Vec<OutgoingChat>, StoreError> {
-    outbox(conn, local, peer, "")
+    outbox(conn, local, peer, "", 0)
 }
 
-/// Outbox messages to a peer matching `filter` (an SQL condition on `m`, or empty).
+/// Unacknowledged outgoing messages to a peer after sequence number `after` (those not yet
+/// written to this session), in sequence order.
+pub fn unacked_after(
+    conn: &Connection,
+    local: &PeerId,
+    peer: &PeerId,
+    after: u64,
+) -> Result<Vec<OutgoingChat>, StoreError> {
+    outbox(conn, local, peer, "", after)
+}
+
+/// Outbox messages to a peer after sequence number `after`, matching `filter` (a fixed SQL
+/// condition on `m`, or empty).
 fn outbox(
     conn: &Connection,
     local: &PeerId,
     peer: &PeerId,
     filter: &str,
+    after: u64,
 ) -> Result<Vec<OutgoingChat>, StoreError> {
     let conv = conversation_id(local, peer);
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT m.msg_id, m.seq, m.sent_ms, m.text FROM outbox o JOIN messages m ON m.id = o.message
-         WHERE o.conversation = ?1 {filter} ORDER BY o.seq"
+         WHERE o.conversation = ?1 AND o.seq > ?2 {filter} ORDER BY o.seq"
     ))?;
-    let rows = stmt.query_map([&conv[..]], |r| {
+    let rows = stmt.query_map(params![&conv[..], after as i64], |r| {
         let id: Vec<u8> = r.get(0)?;
         Ok(OutgoingChat {
             msg_id: <[u8; 16]>::try_from(id.as_slice()).unwrap_or([0; 16]),
@@ -474,6 +487,7 @@ pub fn pending_for_mailbox(
         local,
         peer,
         "AND m.state IN ('queued', 'sent') AND m.mailbox_expired = 0",
+        0,
     )
 }
 

@@ -163,3 +163,58 @@ async fn store_thread_answers_after_commit_and_rolls_back_failed_jobs() {
     let conn = open_connection(&dir.path().join(DB_FILE)).unwrap();
     assert_eq!(get_setting(&conn, "k").unwrap().as_deref(), Some("v"));
 }
+
+#[test]
+fn deleting_a_history_keeps_the_sequence_and_the_other_conversations() {
+    let (conn, me, peer, _d) = db();
+    let other = Identity::generate().peer_id();
+    for t in ["one", "two banana"] {
+        enqueue(&conn, &me, &peer, t).unwrap();
+    }
+    enqueue(&conn, &me, &other, "kept banana").unwrap();
+    receive(&conn, &me, &peer, &[incoming(1, 9, "theirs")]).unwrap();
+    assert_eq!(delete_history(&conn, &me, &peer).unwrap(), 3);
+    assert!(history(&conn, &me, &peer, 10, None).unwrap().is_empty());
+    assert!(
+        unacked(&conn, &me, &peer).unwrap().is_empty(),
+        "nothing left to send"
+    );
+    let found = search(&conn, "banana", 10).unwrap();
+    assert_eq!(
+        found.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(),
+        vec!["kept banana"],
+        "the search index forgot the deleted ones"
+    );
+    // Sequence numbers go on: the peer's dedup must not drop the next message as a replay.
+    assert_eq!(enqueue(&conn, &me, &peer, "after").unwrap().seq, 3);
+    let (_, ack) = receive(&conn, &me, &peer, &[incoming(1, 9, "theirs")]).unwrap();
+    assert_eq!(ack, 1, "their old message is still known as received");
+    assert!(
+        history(&conn, &me, &peer, 10, None)
+            .unwrap()
+            .iter()
+            .all(|m| m.text != "theirs")
+    );
+    let mut all = Vec::new();
+    for_each_message(&conn, |m| {
+        all.push(m.text.clone());
+        Ok(())
+    })
+    .unwrap();
+    all.sort();
+    assert_eq!(all, vec!["after", "kept banana"]);
+}
+
+#[test]
+fn unacked_after_skips_what_this_session_sent() {
+    let (conn, me, peer, _d) = db();
+    for t in ["one", "two", "three"] {
+        enqueue(&conn, &me, &peer, t).unwrap();
+    }
+    let after: Vec<u64> = unacked_after(&conn, &me, &peer, 1)
+        .unwrap()
+        .iter()
+        .map(|m| m.seq)
+        .collect();
+    assert_eq!(after, vec![2, 3]);
+}

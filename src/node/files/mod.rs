@@ -533,6 +533,42 @@ impl Conn {
     }
 }
 
+/// Store writes a transfer makes as it goes (resume point, bytes sent), one at a time in the
+/// background: the data path never waits for a commit (an fsync), and a slow disk only makes
+/// the recorded figure lag.
+#[derive(Default)]
+pub(super) struct Recorder {
+    busy: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Recorder {
+    /// Whether the previous write is done (a new one may start).
+    pub(super) fn idle(&self) -> bool {
+        self.busy.as_ref().is_none_or(|h| h.is_finished())
+    }
+
+    /// Starts a write; call only when [`Recorder::idle`].
+    pub(super) fn record(
+        &mut self,
+        store: &store::Store,
+        f: impl FnOnce(&rusqlite::Connection) -> Result<(), store::StoreError> + Send + 'static,
+    ) {
+        let store = store.clone();
+        self.busy = Some(tokio::spawn(async move {
+            if let Err(e) = store.call(f).await {
+                tracing::warn!(error = %e, "transfer progress not recorded");
+            }
+        }));
+    }
+
+    /// Waits for the write in flight.
+    pub(super) async fn flush(&mut self) {
+        if let Some(h) = self.busy.take() {
+            let _ = h.await;
+        }
+    }
+}
+
 /// Streams a file from `offset`, never past its offered size. Written bytes are added to the
 /// transfer's count every [`SYNC_EVERY`]; `unrecorded` holds what is not counted yet.
 async fn stream_file(
@@ -554,29 +590,29 @@ async fn stream_file(
     send.write_all(&files::header(&t.id_bytes(), offset))
         .await
         .map_err(|e| e.to_string())?;
-    let mut buf = vec![0u8; 256 * 1024];
     let (mut pos, mut progress) = (offset, Progress::new(offset));
+    let mut recorder = Recorder::default();
     while pos < t.size {
-        let want = ((t.size - pos) as usize).min(buf.len());
-        let n = file
-            .read(&mut buf[..want])
-            .await
-            .map_err(|e| e.to_string())?;
+        let want = ((t.size - pos) as usize).min(BATCH);
+        // A fresh buffer each time: it goes to quinn as is (no copy into the stream).
+        let mut buf = bytes::BytesMut::zeroed(want);
+        let n = file.read(&mut buf).await.map_err(|e| e.to_string())?;
         if n == 0 {
             break; // the file shrank since the offer: the receiver reports the short end
         }
-        send.write_all(&buf[..n]).await.map_err(|e| e.to_string())?;
+        buf.truncate(n);
+        send.write_chunk(buf.freeze())
+            .await
+            .map_err(|e| e.to_string())?;
         pos += n as u64;
         *unrecorded += n as u64;
-        if *unrecorded >= SYNC_EVERY {
+        if *unrecorded >= SYNC_EVERY && recorder.idle() {
             let delta = std::mem::take(unrecorded);
-            let _ = inner
-                .store
-                .call(move |c| store::add_sent(c, &id, delta))
-                .await;
+            recorder.record(&inner.store, move |c| store::add_sent(c, &id, delta));
         }
         progress.tick(inner, t, pos, false);
     }
+    recorder.flush().await;
     send.finish().map_err(|e| e.to_string())?;
     progress.tick(inner, t, pos, true);
     Ok(())

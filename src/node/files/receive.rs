@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use super::{BATCH, Progress, SYNC_EVERY, Tx, emit, end, frame, load};
+use super::{BATCH, Progress, Recorder, SYNC_EVERY, Tx, emit, end, frame, load};
 use crate::files::{self, HEADER_LEN};
 use crate::identity::PeerId;
 use crate::node::conn::Cmd;
@@ -17,12 +17,16 @@ use crate::node::{Event, Inner, lock};
 use crate::store::{self, Transfer, TransferState};
 use crate::wire::{FileFrame, FileOp};
 
-/// The receiving end of one data stream, with its part file.
+/// The receiving end of one data stream, with its part file. Writes go on while the data
+/// written so far is flushed to disk on a thread of its own (`sync_data` every
+/// [`SYNC_EVERY`]); `synced` is the offset the last finished flush covers.
 struct Sink {
-    file: std::fs::File,
+    file: Arc<std::fs::File>,
     hasher: Sha256,
     written: u64,
     synced: u64,
+    /// The flush in flight and the offset it covers.
+    flushing: Option<(std::thread::JoinHandle<std::io::Result<()>>, u64)>,
 }
 
 impl Sink {
@@ -37,22 +41,42 @@ impl Sink {
         file.seek(SeekFrom::Start(offset))?;
         let hasher = files::hash_prefix(part, offset)?;
         Ok(Sink {
-            file,
+            file: Arc::new(file),
             hasher,
             written: offset,
             synced: offset,
+            flushing: None,
         })
+    }
+
+    /// Takes the result of the flush in flight; `wait`: even if it is still running.
+    fn reap(&mut self, wait: bool) -> std::io::Result<()> {
+        let done = self.flushing.as_ref().is_some_and(|(h, _)| h.is_finished());
+        if let Some((handle, covers)) = self.flushing.take_if(|_| wait || done) {
+            handle
+                .join()
+                .map_err(|_| std::io::Error::other("the disk flush thread panicked"))??;
+            self.synced = covers;
+        }
+        Ok(())
     }
 
     fn write(mut self, chunks: Vec<bytes::Bytes>, sync: bool) -> std::io::Result<Sink> {
         for c in &chunks {
-            self.file.write_all(c)?;
+            (&*self.file).write_all(c)?;
             self.hasher.update(c);
             self.written += c.len() as u64;
         }
-        if sync || self.written - self.synced >= SYNC_EVERY {
+        self.reap(sync)?;
+        if sync {
             self.file.sync_data()?;
             self.synced = self.written;
+        } else if self.flushing.is_none() && self.written - self.synced >= SYNC_EVERY {
+            let (file, covers) = (self.file.clone(), self.written);
+            let handle = std::thread::Builder::new()
+                .name("natter-flush".into())
+                .spawn(move || file.sync_data())?;
+            self.flushing = Some((handle, covers));
         }
         Ok(self)
     }
@@ -208,6 +232,7 @@ async fn receive_into(
     let (mut batch, mut batch_len, mut received) = (Vec::new(), 0usize, offset);
     let mut progress = Progress::new(offset);
     let mut recorded = offset;
+    let mut recorder = Recorder::default();
     let outcome = loop {
         match recv.read_chunk(BATCH, true).await {
             Ok(Some(chunk)) => {
@@ -226,12 +251,10 @@ async fn receive_into(
                         Err(e) => return fail(&inner, &tx, &t, &e).await,
                     };
                     batch_len = 0;
-                    if synced > recorded {
+                    if synced > recorded && recorder.idle() {
                         recorded = synced;
-                        let _ = inner
-                            .store
-                            .call(move |c| store::set_verified(c, &id, recorded))
-                            .await;
+                        recorder
+                            .record(&inner.store, move |c| store::set_verified(c, &id, recorded));
                     }
                     progress.tick(&inner, &t, received, false);
                 }
@@ -239,6 +262,7 @@ async fn receive_into(
             Ok(None) => break Ok(()),
             Err(e) => {
                 // Dropped connection or stream: keep what is on disk and resume later.
+                recorder.flush().await;
                 if disk.push(batch, true).await.is_ok()
                     && let Ok(s) = disk.finish().await
                 {
@@ -254,6 +278,7 @@ async fn receive_into(
             }
         }
     };
+    recorder.flush().await;
     if let Err(reason) = outcome {
         return fail(&inner, &tx, &t, &reason).await;
     }
