@@ -419,16 +419,30 @@ pub fn history(
     Ok(rows)
 }
 
-/// Full-text search over all history, newest first. Each word must appear (prefix match).
+/// Full-text search over all history, newest first: every word must appear as a whole word;
+/// while the last word is still being typed (no space after it) and whole words give fewer
+/// than `limit` messages, the last word also matches as a prefix. Whole words are what make
+/// this fast: FTS5 walks one term's doclist backwards and stops at the limit, where a prefix
+/// must read every doclist it covers (prefixes of 2–4 characters have indexes of their own).
 pub fn search(conn: &Connection, text: &str, limit: usize) -> Result<Vec<Message>, StoreError> {
-    let query = text
+    let words: Vec<String> = text
         .split_whitespace()
-        .map(|w| format!("\"{}\"*", w.replace('"', "\"\"")))
-        .collect::<Vec<_>>()
-        .join(" ");
-    if query.is_empty() {
+        .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
+        .collect();
+    if words.is_empty() {
         return Ok(Vec::new());
     }
+    let found = search_match(conn, &words.join(" "), limit)?;
+    let typing = !text.ends_with(char::is_whitespace);
+    if found.len() >= limit || !typing {
+        return Ok(found);
+    }
+    // The prefix set holds the whole-word set: its newest `limit` are the answer.
+    search_match(conn, &(words.join(" ") + "*"), limit)
+}
+
+/// The newest `limit` messages matching an FTS5 expression.
+fn search_match(conn: &Connection, query: &str, limit: usize) -> Result<Vec<Message>, StoreError> {
     // Newest first straight from the index (FTS5 walks rowids backwards and stops at the
     // limit); only those rows are joined. Ordering by m.id outside would sort every match.
     let mut stmt = conn.prepare_cached(&format!(

@@ -99,9 +99,7 @@ impl rusqlite::ToSql for PeerId {
 
 impl rusqlite::types::FromSql for PeerId {
     fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
-        value
-            .as_str()?
-            .parse()
+        PeerId::from_stored(value.as_str()?)
             .map_err(|e| rusqlite::types::FromSqlError::Other(Box::new(e)))
     }
 }

@@ -90,6 +90,17 @@ CREATE INDEX transfers_by_peer ON transfers (peer_id, state);
     // 3: a message whose sealed copy expired at the rendezvous is not deposited again; it
     // waits for a direct session.
     M::up("ALTER TABLE messages ADD COLUMN mailbox_expired INTEGER NOT NULL DEFAULT 0;"),
+    // 4: prefix indexes for 2–4 characters, so the word still being typed in the search box is
+    // found without reading every doclist it prefixes; the index is rebuilt from messages.
+    M::up(
+        r#"
+DROP TABLE messages_fts;
+CREATE VIRTUAL TABLE messages_fts USING fts5 (
+    text, content = 'messages', content_rowid = 'id', prefix = '2 3 4'
+);
+INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
+"#,
+    ),
 ];
 
 /// Brings the schema up to date.

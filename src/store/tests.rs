@@ -218,3 +218,31 @@ fn unacked_after_skips_what_this_session_sent() {
         .collect();
     assert_eq!(after, vec![2, 3]);
 }
+
+#[test]
+fn search_takes_whole_words_and_the_word_being_typed_as_a_prefix() {
+    let (conn, me, peer, _d) = db();
+    for t in ["hello world", "hellos from the lake", "say hel", "othello"] {
+        enqueue(&conn, &me, &peer, t).unwrap();
+    }
+    let texts = |q: &str, limit| -> Vec<String> {
+        search(&conn, q, limit)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.text)
+            .collect()
+    };
+    // Too few whole-word matches: the last word, still being typed, matches as a prefix.
+    assert_eq!(
+        texts("hello", 10),
+        vec!["hellos from the lake", "hello world"]
+    );
+    // A space after it: the word is finished.
+    assert_eq!(texts("hello ", 10), vec!["hello world"]);
+    // Enough whole-word matches: those come first, even if a prefix match is newer.
+    assert_eq!(texts("hello", 1), vec!["hello world"]);
+    // Earlier words are whole words; a prefix never matches inside a word.
+    assert_eq!(texts("say hel", 10), vec!["say hel"]);
+    assert_eq!(texts("he", 10).len(), 3);
+    assert!(texts("ello", 10).is_empty());
+}
