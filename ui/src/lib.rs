@@ -79,6 +79,10 @@ pub struct App {
     pub results: Option<(String, Vec<Stored>)>,
     /// The composer (Enter sends, Shift+Enter starts a new line).
     pub composer: text_editor::Content,
+    /// The typing state we last told a contact.
+    pub typing_sent: Option<(PeerId, TypingState)>,
+    /// When the composer's text last changed.
+    pub last_edit: Option<std::time::Instant>,
     /// The last failure, in plain words.
     pub error: Option<String>,
     /// The last thing that went well and needs saying (an export's path).
@@ -130,6 +134,8 @@ pub enum Message {
     FileDropped(PathBuf),
     /// The desktop's light / dark preference.
     SystemTheme(iced::theme::Mode),
+    /// A second went by while we are typing (for "stopped typing").
+    Tick(std::time::Instant),
     /// Something went well and needs saying.
     Notice(String),
     /// A node operation failed.
@@ -284,6 +290,7 @@ impl App {
                 self.system_mode = mode;
                 Action::none()
             }
+            Message::Tick(now) => screen::conversation::second_passed(self, now),
             Message::Node(event) => self.node_event(event),
             Message::Done => Action::none(),
         };
@@ -351,8 +358,14 @@ fn update(app: &mut App, message: Message) -> Task<Message> {
     }))
 }
 
-fn subscription(_app: &App) -> Subscription<Message> {
+fn subscription(app: &App) -> Subscription<Message> {
+    let typing = matches!(app.typing_sent, Some((_, TypingState::Typing)));
     Subscription::batch([
+        if typing {
+            iced::time::every(std::time::Duration::from_secs(1)).map(Message::Tick)
+        } else {
+            Subscription::none()
+        },
         Subscription::run_with(node::profile(), node::events),
         iced::window::events().filter_map(|(_, e)| match e {
             iced::window::Event::Focused => Some(Message::Focus(true)),

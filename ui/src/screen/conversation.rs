@@ -4,6 +4,7 @@
 //! composer (Enter sends, Shift+Enter starts a new line).
 
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use iced::keyboard::key::Named;
 use iced::widget::text_editor::{Binding, KeyPress};
@@ -87,14 +88,14 @@ pub fn update(app: &mut App, message: Message) -> Action {
     };
     match message {
         Message::Edit(edit) => {
-            let was_empty = app.composer.text().trim().is_empty();
+            let before = app.composer.text();
             app.composer.perform(edit);
-            let is_empty = app.composer.text().trim().is_empty();
-            match (was_empty, is_empty) {
-                (true, false) => Action::run(Op::Typing(peer, TypingState::Typing)),
-                (false, true) => Action::run(Op::Typing(peer, TypingState::Erased)),
-                _ => Action::none(),
+            let after = app.composer.text();
+            if before == after {
+                return Action::none(); // a cursor move or a selection
             }
+            app.last_edit = Some(Instant::now());
+            typing(app, peer, after.trim().is_empty())
         }
         Message::Send => {
             let text = app.composer.text().trim().to_string();
@@ -102,6 +103,7 @@ pub fn update(app: &mut App, message: Message) -> Action {
                 return Action::none();
             }
             app.composer = text_editor::Content::new();
+            app.typing_sent = None; // the message itself ends the typing line
             Action::run(Op::Send(peer, text))
         }
         Message::LoadOlder => older(app, peer),
@@ -122,6 +124,33 @@ pub fn update(app: &mut App, message: Message) -> Action {
         },
         Message::AcceptFile(id) => Action::run(Op::AcceptFile(peer, id)),
         Message::DeclineFile(id) => Action::run(Op::DeclineFile(peer, id)),
+    }
+}
+
+/// Seconds without an edit before the contact sees "stopped typing".
+pub const PAUSE_AFTER: Duration = Duration::from_secs(5);
+
+/// What to tell the contact after an edit: typing (again), or erased when the composer was
+/// emptied after they were told we type.
+fn typing(app: &mut App, peer: PeerId, empty: bool) -> Action {
+    let told = app.typing_sent.filter(|(p, _)| *p == peer).map(|(_, s)| s);
+    let next = match (empty, told) {
+        (true, Some(TypingState::Typing | TypingState::Paused)) => TypingState::Erased,
+        (false, Some(TypingState::Typing)) | (true, _) => return Action::none(),
+        (false, _) => TypingState::Typing,
+    };
+    app.typing_sent = (next != TypingState::Erased).then_some((peer, next));
+    Action::run(Op::Typing(peer, next))
+}
+
+/// A second went by: typing with no edit for [`PAUSE_AFTER`] becomes "stopped typing".
+pub fn second_passed(app: &mut App, now: Instant) -> Action {
+    match (app.typing_sent, app.last_edit) {
+        (Some((peer, TypingState::Typing)), Some(at)) if now.duration_since(at) >= PAUSE_AFTER => {
+            app.typing_sent = Some((peer, TypingState::Paused));
+            Action::run(Op::Typing(peer, TypingState::Paused))
+        }
+        _ => Action::none(),
     }
 }
 

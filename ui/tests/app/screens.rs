@@ -2,7 +2,7 @@
 //! back through a long history, the key-change warning, files, notifications and the
 //! composer's Shift+Enter.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use iced::keyboard::{self, key::Named};
 use iced::widget::Id;
@@ -466,5 +466,69 @@ async fn shift_enter_starts_a_new_line_and_enter_sends_both() {
     assert_eq!(
         sent.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(),
         vec!["first line\nsecond line"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_contact_hears_typing_stopped_typing_and_erased() {
+    let a = peer().await;
+    let b = peer().await;
+    let (na, bid) = (a.node.clone(), b.node.peer_id());
+    a.node.add_contact(Contact::new(bid)).await.unwrap();
+    let mut app = booted(&a).await;
+    apply(
+        &mut app,
+        &na,
+        Message::Sidebar(sidebar::Message::Select(bid)),
+    )
+    .await;
+    let typed = |app: &mut natter_ui::App, text: &str| {
+        let mut ops = Vec::new();
+        for c in text.chars() {
+            let edit =
+                iced::widget::text_editor::Action::Edit(iced::widget::text_editor::Edit::Insert(c));
+            ops.extend(app.update(Message::Conversation(conversation::Message::Edit(edit))));
+        }
+        ops
+    };
+    let t = |s| Op::Typing(bid, s);
+    use natter::wire::TypingState::*;
+    assert_eq!(
+        typed(&mut app, "hel"),
+        vec![t(Typing)],
+        "told once, not per key"
+    );
+    let now = app.last_edit.unwrap();
+    assert!(
+        app.update(Message::Tick(now + Duration::from_secs(2)))
+            .is_empty()
+    );
+    assert_eq!(
+        app.update(Message::Tick(now + conversation::PAUSE_AFTER)),
+        vec![t(Paused)]
+    );
+    assert!(
+        app.update(Message::Tick(now + Duration::from_secs(9)))
+            .is_empty(),
+        "once"
+    );
+    assert_eq!(typed(&mut app, "lo"), vec![t(Typing)], "typing again");
+    let erase = iced::widget::text_editor::Action::Edit(iced::widget::text_editor::Edit::Backspace);
+    let mut ops = Vec::new();
+    for _ in 0..5 {
+        ops.extend(
+            app.update(Message::Conversation(conversation::Message::Edit(
+                erase.clone(),
+            ))),
+        );
+    }
+    assert_eq!(ops, vec![t(Erased)], "erased when the composer is emptied");
+    assert_eq!(typed(&mut app, "x"), vec![t(Typing)]);
+    let sent = app.update(Message::Conversation(conversation::Message::Send));
+    assert_eq!(sent, vec![Op::Send(bid, "x".into())]);
+    assert!(
+        app.update(Message::Tick(Instant::now() + Duration::from_secs(60)))
+            .is_empty(),
+        "sending ends it"
     );
 }
