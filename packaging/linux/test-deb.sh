@@ -33,7 +33,7 @@ desktop-file-validate /usr/share/applications/org.natter.Natter.desktop
 
 echo "== the installed app opens a window"
 display=:87
-Xvfb "$display" -screen 0 1024x768x24 -nolisten tcp >/dev/null 2>&1 &
+Xvfb "$display" -screen 0 1024x768x24 -nolisten tcp -noreset >/dev/null 2>&1 &
 xvfb=$!
 for _ in $(seq 50); do xwininfo -display "$display" -root >/dev/null 2>&1 && break; sleep 0.1; done
 profile=$(mktemp -d)

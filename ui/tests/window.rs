@@ -29,7 +29,17 @@ fn xvfb(display: &str) -> Killed {
 fn xvfb_sized(display: &str, geometry: &str) -> Killed {
     let x = Killed(
         Command::new("Xvfb")
-            .args([display, "-screen", "0", geometry, "-nolisten", "tcp"])
+            // -noreset: by default Xvfb resets when its last client leaves (here the
+            // readiness probe), and a client connecting during the reset is refused.
+            .args([
+                display,
+                "-screen",
+                "0",
+                geometry,
+                "-nolisten",
+                "tcp",
+                "-noreset",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -202,14 +212,15 @@ fn open_window(display: &str, x: u32) -> Window {
         .unwrap()
         .peer_id();
     let before = window_ids(display);
-    let app = Killed(
+    let log = profile.path().join("stderr.log");
+    let mut app = Killed(
         Command::new(BIN)
             .env("DISPLAY", display)
             .env("NATTER_PROFILE", profile.path())
             .env("NATTER_MDNS", "loopback")
             .env("NATTER_LISTEN", "127.0.0.1:0")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap(),
     );
@@ -221,7 +232,13 @@ fn open_window(display: &str, x: u32) -> Window {
         {
             break w;
         }
-        assert!(t.elapsed() < Duration::from_secs(30), "no window");
+        let exited = app.0.try_wait().ok().flatten();
+        assert!(
+            t.elapsed() < Duration::from_secs(60) && exited.is_none(),
+            "no window after {:?} (exit: {exited:?}); its stderr: {}",
+            t.elapsed(),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     // No window manager: place the windows side by side so clicks land on the right one.
