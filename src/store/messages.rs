@@ -87,10 +87,8 @@ pub fn ensure_conversation(
     peer: &PeerId,
 ) -> Result<[u8; 16], StoreError> {
     let id = conversation_id(local, peer);
-    conn.execute(
-        "INSERT OR IGNORE INTO conversations (id, peer_id) VALUES (?1, ?2)",
-        params![&id[..], peer],
-    )?;
+    conn.prepare_cached("INSERT OR IGNORE INTO conversations (id, peer_id) VALUES (?1, ?2)")?
+        .execute(params![&id[..], peer])?;
     Ok(id)
 }
 
@@ -102,23 +100,20 @@ pub fn enqueue(
     text: &str,
 ) -> Result<Message, StoreError> {
     let conv = ensure_conversation(conn, local, peer)?;
-    let seq: i64 = conn.query_row(
+    let seq: i64 = conn.prepare_cached(
         "UPDATE conversations SET next_out_seq = next_out_seq + 1 WHERE id = ?1 RETURNING next_out_seq - 1",
-        [&conv[..]],
-        |r| r.get(0),
-    )?;
+    )?
+    .query_row([&conv[..]], |r| r.get(0))?;
     let id = uuid::Uuid::now_v7();
     let now = now_ms();
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO messages (conversation, msg_id, sender, outgoing, seq, sent_ms, ts_ms, text, state)
          VALUES (?1, ?2, ?3, 1, ?4, ?5, ?5, ?6, 'queued')",
-        params![&conv[..], &id.as_bytes()[..], local, seq, now, text],
-    )?;
+    )?
+    .execute(params![&conv[..], &id.as_bytes()[..], local, seq, now, text])?;
     let row = conn.last_insert_rowid();
-    conn.execute(
-        "INSERT INTO outbox (conversation, seq, message) VALUES (?1, ?2, ?3)",
-        params![&conv[..], seq, row],
-    )?;
+    conn.prepare_cached("INSERT INTO outbox (conversation, seq, message) VALUES (?1, ?2, ?3)")?
+        .execute(params![&conv[..], seq, row])?;
     Ok(Message {
         id: id.to_string(),
         peer: *peer,
@@ -224,14 +219,12 @@ pub fn apply_ack(
     up_to: u64,
 ) -> Result<Vec<String>, StoreError> {
     let conv = conversation_id(local, peer);
-    conn.execute(
-        "DELETE FROM outbox WHERE conversation = ?1 AND seq <= ?2",
-        params![&conv[..], up_to as i64],
-    )?;
-    conn.execute(
+    conn.prepare_cached("DELETE FROM outbox WHERE conversation = ?1 AND seq <= ?2")?
+        .execute(params![&conv[..], up_to as i64])?;
+    conn.prepare_cached(
         "UPDATE conversations SET out_acked_seq = max(out_acked_seq, ?2) WHERE id = ?1",
-        params![&conv[..], up_to as i64],
-    )?;
+    )?
+    .execute(params![&conv[..], up_to as i64])?;
     advance(
         conn,
         local,
@@ -250,15 +243,13 @@ pub fn apply_read(
     up_to: u64,
 ) -> Result<Vec<String>, StoreError> {
     let conv = conversation_id(local, peer);
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE conversations SET out_read_seq = max(out_read_seq, ?2) WHERE id = ?1",
-        params![&conv[..], up_to as i64],
-    )?;
+    )?
+    .execute(params![&conv[..], up_to as i64])?;
     // A read message was delivered: the outbox copy can go too.
-    conn.execute(
-        "DELETE FROM outbox WHERE conversation = ?1 AND seq <= ?2",
-        params![&conv[..], up_to as i64],
-    )?;
+    conn.prepare_cached("DELETE FROM outbox WHERE conversation = ?1 AND seq <= ?2")?
+        .execute(params![&conv[..], up_to as i64])?;
     advance(
         conn,
         local,
@@ -293,11 +284,9 @@ pub fn receive(
     chats: &[IncomingChat],
 ) -> Result<(Vec<Received>, u64), StoreError> {
     let conv = ensure_conversation(conn, local, peer)?;
-    let mut in_seq: u64 = conn.query_row(
-        "SELECT in_seq FROM conversations WHERE id = ?1",
-        [&conv[..]],
-        |r| r.get::<_, i64>(0),
-    )? as u64;
+    let mut in_seq: u64 = conn
+        .prepare_cached("SELECT in_seq FROM conversations WHERE id = ?1")?
+        .query_row([&conv[..]], |r| r.get::<_, i64>(0))? as u64;
     let mut out = Vec::with_capacity(chats.len());
     let now = now_ms();
     let mut insert = conn.prepare_cached(
@@ -343,10 +332,8 @@ pub fn receive(
             state: MessageState::Received,
         }));
     }
-    conn.execute(
-        "UPDATE conversations SET in_seq = ?2 WHERE id = ?1",
-        params![&conv[..], in_seq as i64],
-    )?;
+    conn.prepare_cached("UPDATE conversations SET in_seq = ?2 WHERE id = ?1")?
+        .execute(params![&conv[..], in_seq as i64])?;
     Ok((out, in_seq))
 }
 
@@ -370,10 +357,8 @@ pub fn positions(
 /// Marks everything received from a peer as read; returns the new read position.
 pub fn mark_read(conn: &Connection, local: &PeerId, peer: &PeerId) -> Result<u64, StoreError> {
     let conv = ensure_conversation(conn, local, peer)?;
-    conn.execute(
-        "UPDATE conversations SET in_read_seq = in_seq WHERE id = ?1",
-        [&conv[..]],
-    )?;
+    conn.prepare_cached("UPDATE conversations SET in_read_seq = in_seq WHERE id = ?1")?
+        .execute([&conv[..]])?;
     Ok(positions(conn, local, peer)?.1)
 }
 
