@@ -29,18 +29,29 @@ fn pref_key(name: &str) -> String {
     format!("pref.{name}")
 }
 
+/// Several preferences in one store call.
+async fn read_prefs<const N: usize>(
+    store: &Store,
+    names: [&'static str; N],
+) -> Result<[Option<String>; N], NodeError> {
+    Ok(store
+        .call(move |c| {
+            let mut out: [Option<String>; N] = std::array::from_fn(|_| None);
+            for (value, name) in out.iter_mut().zip(names) {
+                *value = store::get_setting(c, &pref_key(name))?;
+            }
+            Ok(out)
+        })
+        .await?)
+}
+
 /// The LAN discovery config with the user's preferences applied: the display name goes into
 /// the record only when the user set one; advertising can be switched off.
 pub(super) async fn discovery_with_preferences(
     store: &Store,
     mut d: DiscoveryConfig,
 ) -> Result<DiscoveryConfig, NodeError> {
-    let name = store
-        .call(|c| store::get_setting(c, &pref_key(PREF_NAME)))
-        .await?;
-    let advertise = store
-        .call(|c| store::get_setting(c, &pref_key(PREF_ADVERTISE)))
-        .await?;
+    let [name, advertise] = read_prefs(store, [PREF_NAME, PREF_ADVERTISE]).await?;
     if d.name.is_none() {
         d.name = name.filter(|n| !n.trim().is_empty());
     }
@@ -59,12 +70,7 @@ pub const PREF_RENDEZVOUS_KEY: &str = "rendezvous_key";
 pub(super) async fn rendezvous_from_preferences(
     store: &Store,
 ) -> Result<Option<crate::rendezvous::RendezvousConfig>, NodeError> {
-    let addr = store
-        .call(|c| store::get_setting(c, &pref_key(PREF_RENDEZVOUS)))
-        .await?;
-    let key = store
-        .call(|c| store::get_setting(c, &pref_key(PREF_RENDEZVOUS_KEY)))
-        .await?;
+    let [addr, key] = read_prefs(store, [PREF_RENDEZVOUS, PREF_RENDEZVOUS_KEY]).await?;
     Ok(match (addr, key) {
         (Some(a), Some(k)) => match (a.trim().parse(), k.trim().parse()) {
             (Ok(addr), Ok(key)) => Some(crate::rendezvous::RendezvousConfig { addr, key }),
@@ -277,13 +283,18 @@ impl NodeHandle {
     /// on Unix. Whoever holds this file can be you: keep it offline.
     pub async fn export_identity(&self, path: PathBuf) -> Result<(), NodeError> {
         let from = self.inner.profile.join(crate::identity::KEY_FILE);
-        let pem = std::fs::read(&from).map_err(|e| {
-            NodeError::File(format!("cannot read the identity {}: {e}", from.display()))
-        })?;
-        let mut file = private_file(&path)?;
-        file.write_all(&pem)
-            .and_then(|()| file.sync_all())
-            .map_err(|e| file_error(&path, e))
+        // File I/O and an fsync: off the async runtime.
+        tokio::task::spawn_blocking(move || {
+            let pem = std::fs::read(&from).map_err(|e| {
+                NodeError::File(format!("cannot read the identity {}: {e}", from.display()))
+            })?;
+            let mut file = private_file(&path)?;
+            file.write_all(&pem)
+                .and_then(|()| file.sync_all())
+                .map_err(|e| file_error(&path, e))
+        })
+        .await
+        .map_err(|e| NodeError::File(format!("identity backup task failed: {e}")))?
     }
 
     /// Sets a contact's nickname and group exactly (empty clears them).
