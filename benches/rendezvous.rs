@@ -89,7 +89,18 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(4000);
     let dir = tempfile::tempdir().expect("dir");
-    let mut server = Command::new(env!("CARGO_BIN_EXE_natter-rendezvous"))
+    // NATTER_BENCH_WRAP runs the server under a profiler, e.g. `heaptrack` (the RSS rows
+    // then measure the wrapper's process).
+    let bin = env!("CARGO_BIN_EXE_natter-rendezvous");
+    let mut server = match std::env::var("NATTER_BENCH_WRAP") {
+        Ok(w) if !w.is_empty() => {
+            let mut c = Command::new(w);
+            c.arg(bin);
+            c
+        }
+        _ => Command::new(bin),
+    };
+    let mut server = server
         .args(["--listen", "127.0.0.1:0", "--data"])
         .arg(dir.path())
         .args([
@@ -108,11 +119,12 @@ async fn main() {
         .stdout(Stdio::piped())
         .spawn()
         .expect("natter-rendezvous starts");
-    let mut first = String::new();
-    BufReader::new(server.stdout.take().expect("stdout"))
-        .read_line(&mut first)
-        .expect("a line");
-    let v: serde_json::Value = serde_json::from_str(&first).expect("json");
+    // The first JSON line (a wrapper may print its own lines before it).
+    let v: serde_json::Value = BufReader::new(server.stdout.take().expect("stdout"))
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| serde_json::from_str(&l).ok())
+        .expect("the server prints its address");
     let config = RendezvousConfig {
         addr: v["addr"].as_str().expect("addr").parse().expect("addr"),
         key: v["key"].as_str().expect("key").parse().expect("key"),

@@ -58,6 +58,12 @@ impl PeerId {
         Ok(Self(bytes))
     }
 
+    /// Bytes used only to find a known key (a map lookup): not checked to be a curve point,
+    /// so the result must never be used to verify a signature or to dial.
+    pub(crate) fn for_lookup(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
     /// The raw public key bytes.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0

@@ -1,7 +1,9 @@
 //! The server's SQLite file: accounts (newest signed record + lookup tokens, so lookups and
 //! deposits for an offline peer still obey its allow list after a restart) and the mailbox
-//! (sealed envelopes, expiry notices). Every write is committed (synchronous=FULL) before the
-//! request is answered.
+//! (sealed envelopes, expiry notices). The functions here run as jobs of the database thread
+//! (`writer`), each inside its own savepoint, so a multi-statement change is atomic without a
+//! transaction of its own; every write is committed (synchronous=FULL) before the request is
+//! answered.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -190,36 +192,33 @@ pub(super) fn fetch(conn: &Connection, peer: &PeerId) -> rusqlite::Result<Mail> 
 
 pub(super) fn ack(conn: &Connection, peer: &PeerId, a: &AckMail) -> rusqlite::Result<()> {
     let me = &peer.as_bytes()[..];
-    let tx = conn.unchecked_transaction()?;
     for id in &a.ids {
-        tx.execute(
+        conn.execute(
             "DELETE FROM mail WHERE id = ?1 AND recipient = ?2",
             params![*id as i64, me],
         )?;
     }
     for m in &a.expired {
-        tx.execute(
+        conn.execute(
             "DELETE FROM expired WHERE sender = ?1 AND msg_id = ?2",
             params![me, m],
         )?;
     }
-    tx.commit()
+    Ok(())
 }
 
 /// Turns mail past its expiry into notices for its senders; returns the senders told.
 pub(super) fn expire(conn: &Connection, now: u64) -> rusqlite::Result<Vec<PeerId>> {
-    let tx = conn.unchecked_transaction()?;
-    let senders: Vec<Vec<u8>> = tx
+    let senders: Vec<Vec<u8>> = conn
         .prepare("SELECT DISTINCT sender FROM mail WHERE expires_ms <= ?1")?
         .query_map([now as i64], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
-    tx.execute(
+    conn.execute(
         "INSERT OR IGNORE INTO expired (sender, recipient, msg_id)
          SELECT sender, recipient, msg_id FROM mail WHERE expires_ms <= ?1",
         [now as i64],
     )?;
-    tx.execute("DELETE FROM mail WHERE expires_ms <= ?1", [now as i64])?;
-    tx.commit()?;
+    conn.execute("DELETE FROM mail WHERE expires_ms <= ?1", [now as i64])?;
     Ok(senders
         .iter()
         .filter_map(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
@@ -244,13 +243,11 @@ pub(super) fn claim_handle(
     if holder.as_deref().is_some_and(|h| h != me) {
         return Ok(false);
     }
-    let tx = conn.unchecked_transaction()?;
-    tx.execute("DELETE FROM handles WHERE peer = ?1", [me])?;
-    tx.execute(
+    conn.execute("DELETE FROM handles WHERE peer = ?1", [me])?;
+    conn.execute(
         "INSERT INTO handles (name, peer, signature) VALUES (?1, ?2, ?3)",
         params![name, me, signature],
     )?;
-    tx.commit()?;
     Ok(true)
 }
 
