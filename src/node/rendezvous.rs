@@ -48,7 +48,7 @@ async fn register_loop(inner: Arc<Inner>, rv: Arc<Client>) {
     let mut backoff = Duration::from_millis(500);
     let mut was_online = false;
     while !inner.shutdown.load(Ordering::SeqCst) {
-        let reg = match registration(&inner).await {
+        let reg = match registration(&inner, &rv).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot build the presence record");
@@ -125,7 +125,7 @@ async fn register_loop(inner: Arc<Inner>, rv: Arc<Client>) {
 }
 
 /// Our signed record and the lookup tokens of our contacts.
-async fn registration(inner: &Arc<Inner>) -> Result<Register, super::NodeError> {
+async fn registration(inner: &Arc<Inner>, rv: &Client) -> Result<Register, super::NodeError> {
     let (contacts, blocked) = inner
         .store
         .call(|c| {
@@ -138,7 +138,7 @@ async fn registration(inner: &Arc<Inner>) -> Result<Register, super::NodeError> 
     let tokens = contacts
         .iter()
         .filter(|c| !blocked.contains(&c.peer))
-        .filter_map(|c| record::token(&inner.identity, &c.peer))
+        .filter_map(|c| rv.token(&c.peer))
         .map(|t| t.to_vec())
         .collect();
     let prekey = super::mailbox::current_prekey(inner).await?;

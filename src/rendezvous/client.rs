@@ -1,7 +1,9 @@
 //! The client side of the rendezvous protocol: one pinned QUIC connection from the node's own
 //! endpoint (so the server observes the address peers will use), one stream per request.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use super::proto::{self, Register, Registered, Request, Response, request, response};
@@ -51,7 +53,13 @@ pub struct Client {
     identity: Identity,
     config: RendezvousConfig,
     conn: tokio::sync::Mutex<Option<quinn::Connection>>,
+    /// Lookup tokens already derived (an X25519 agreement each, ~40 µs): every lookup,
+    /// deposit and renewal needs them again.
+    tokens: Mutex<HashMap<PeerId, [u8; 32]>>,
 }
+
+/// Most tokens kept; past it the cache starts again (a node has far fewer contacts).
+const TOKEN_CACHE: usize = 4096;
 
 impl Client {
     /// A client that dials from `endpoint` as `identity`.
@@ -61,7 +69,23 @@ impl Client {
             identity,
             config,
             conn: tokio::sync::Mutex::new(None),
+            tokens: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The lookup token this client and `other` share at this server (see
+    /// [`record::token`](super::record::token)); `None` when `other` is not a usable key.
+    pub fn token(&self, other: &PeerId) -> Option<[u8; 32]> {
+        let mut cache = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(t) = cache.get(other) {
+            return Some(*t);
+        }
+        let t = super::record::token(&self.identity, other)?;
+        if cache.len() >= TOKEN_CACHE {
+            cache.clear();
+        }
+        cache.insert(*other, t);
+        Some(t)
     }
 
     /// The identity this client registers as.
@@ -170,7 +194,7 @@ impl Client {
         target: &PeerId,
         signal: bool,
     ) -> Result<proto::Presence, ClientError> {
-        let token = super::record::token(&self.identity, target).unwrap_or([0; 32]);
+        let token = self.token(target).unwrap_or([0; 32]);
         let body = request::Body::Lookup(proto::Lookup {
             target: target.as_bytes().to_vec(),
             token: token.to_vec(),
@@ -189,7 +213,7 @@ impl Client {
         msg_id: [u8; 16],
         sealed: Vec<u8>,
     ) -> Result<u64, ClientError> {
-        let token = super::record::token(&self.identity, to).unwrap_or([0; 32]);
+        let token = self.token(to).unwrap_or([0; 32]);
         let body = request::Body::Deposit(proto::Deposit {
             to: to.as_bytes().to_vec(),
             token: token.to_vec(),
