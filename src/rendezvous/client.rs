@@ -127,6 +127,7 @@ impl Client {
             self.config.key,
             self.config.addr,
             proto::ALPN,
+            transport::signalling_config(proto::MAX_MESSAGE, 0),
         )
         .await
         .map_err(|e| self.unreachable(e))?;

@@ -19,6 +19,12 @@ pub const ALPN: &[u8] = b"natter/1";
 pub const KEEP_ALIVE: Duration = Duration::from_secs(4);
 /// QUIC idle timeout: a peer silent this long (about three missed keep-alives) is gone.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(15);
+/// Keep-alive on a rendezvous connection: enough for NAT bindings (RFC 4787 asks them to
+/// last 2 minutes; common home routers keep ~30 s) at a tenth of the pings a server holding
+/// 100k clients would get at the peer-to-peer rate.
+pub const SIGNALLING_KEEP_ALIVE: Duration = Duration::from_secs(10);
+/// Idle timeout on a rendezvous connection: three missed keep-alives.
+pub const SIGNALLING_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a dial waits for the handshake before it reports the peer unreachable.
 pub const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
 /// Label of the TLS exporter that derives the session id.
@@ -114,6 +120,26 @@ pub fn transport_config() -> Arc<quinn::TransportConfig> {
     Arc::new(t)
 }
 
+/// Rendezvous connections, on both ends: the signalling timers above and small windows (a
+/// request or answer is at most `max_message` bytes, a client has a few streams open, and
+/// the server holds many clients: quinn's defaults, sized for bulk transfer, cost far more
+/// memory per connection). A client may open `streams` requests at once; quinn keeps
+/// per-stream state for each, so the server allows 8 (the push stream, a renewal, lookups
+/// and deposits) and the client, which only answers, allows none.
+pub fn signalling_config(max_message: usize, streams: u32) -> Arc<quinn::TransportConfig> {
+    let mut t = quinn::TransportConfig::default();
+    let window = quinn::VarInt::from_u32(2 * max_message as u32);
+    t.stream_receive_window(window);
+    t.receive_window(window);
+    t.send_window(2 * max_message as u64);
+    t.max_concurrent_bidi_streams(quinn::VarInt::from_u32(streams));
+    t.max_concurrent_uni_streams(quinn::VarInt::from_u32(0));
+    t.datagram_receive_buffer_size(None);
+    t.keep_alive_interval(Some(SIGNALLING_KEEP_ALIVE));
+    t.max_idle_timeout(quinn::IdleTimeout::try_from(SIGNALLING_IDLE_TIMEOUT).ok());
+    Arc::new(t)
+}
+
 fn certified_key(identity: &Identity) -> Result<Arc<CertifiedKey>, TransportError> {
     let der = PrivatePkcs8KeyDer::from(identity.pkcs8_der());
     let signer = rustls::crypto::ring::sign::any_eddsa_type(&der)
@@ -132,6 +158,7 @@ fn pinned_client(
     identity: &Identity,
     expected: PeerId,
     alpn: &[u8],
+    transport: Arc<quinn::TransportConfig>,
 ) -> Result<Pinned, TransportError> {
     let key = certified_key(identity)?;
     let presented = Arc::new(Mutex::new(None));
@@ -151,7 +178,7 @@ fn pinned_client(
     let quic = QuicClientConfig::try_from(Arc::new(tls))
         .map_err(|e| TransportError::Tls(e.to_string()))?;
     let mut config = quinn::ClientConfig::new(Arc::new(quic));
-    config.transport_config(transport_config());
+    config.transport_config(transport);
     Ok(Pinned { config, presented })
 }
 
@@ -162,20 +189,22 @@ pub async fn dial(
     expected: PeerId,
     addr: SocketAddr,
 ) -> Result<quinn::Connection, DialError> {
-    dial_for(endpoint, identity, expected, addr, ALPN).await
+    dial_for(endpoint, identity, expected, addr, ALPN, transport_config()).await
 }
 
-/// Dials `addr` speaking `alpn`, pinning `expected` (the node dials its rendezvous this way,
-/// from the same endpoint it uses for peers).
+/// Dials `addr` speaking `alpn` with `transport`'s timers and windows, pinning `expected`
+/// (the node dials its rendezvous this way, from the same endpoint it uses for peers).
 pub async fn dial_for(
     endpoint: &quinn::Endpoint,
     identity: &Identity,
     expected: PeerId,
     addr: SocketAddr,
     alpn: &[u8],
+    transport: Arc<quinn::TransportConfig>,
 ) -> Result<quinn::Connection, DialError> {
     let unreachable = |reason: String| DialError::Unreachable { addr, reason };
-    let pinned = pinned_client(identity, expected, alpn).map_err(|e| unreachable(e.to_string()))?;
+    let pinned = pinned_client(identity, expected, alpn, transport)
+        .map_err(|e| unreachable(e.to_string()))?;
     let connecting = endpoint
         .connect_with(pinned.config, addr, "natter.invalid")
         .map_err(|e| unreachable(e.to_string()))?;

@@ -218,9 +218,10 @@ fn a_contact_is_reached_by_key_alone_and_presence_survives_a_server_kill() {
     // register again on their own.
     let addr = server.addr.clone();
     server.kill9();
+    // A client notices the dead server after the signalling idle timeout (30 s) at most.
     let mut server = Rendezvous::start(&data, &addr, &[]);
-    a.wait_for(45, |e| e["event"] == "rendezvous" && e["online"] == true);
-    c.wait_for(45, |e| e["event"] == "rendezvous" && e["online"] == true);
+    a.wait_for(75, |e| e["event"] == "rendezvous" && e["online"] == true);
+    c.wait_for(75, |e| e["event"] == "rendezvous" && e["online"] == true);
     // SIGTERM is a clean stop.
     assert!(server.terminate().success());
 }

@@ -142,7 +142,7 @@ impl Server {
             &identity,
             config.listen,
             proto::ALPN,
-            signalling_transport(),
+            transport::signalling_config(proto::MAX_MESSAGE, 8),
         )?;
         let limits = limits::Limiters::new(&config.limits);
         let db = writer::Db::start(conn).map_err(|e| ServerError::Data(config.data.clone(), e))?;
@@ -209,25 +209,6 @@ impl Server {
         );
         let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
     }
-}
-
-/// Small windows for signalling-only connections: a request or answer is at most
-/// `MAX_MESSAGE`, a client has a few streams open, and the server holds many clients (the
-/// defaults, sized for bulk transfer, cost far more memory per connection).
-fn signalling_transport() -> Arc<quinn::TransportConfig> {
-    let mut t = quinn::TransportConfig::default();
-    let window = quinn::VarInt::from_u32(2 * proto::MAX_MESSAGE as u32);
-    t.stream_receive_window(window);
-    t.receive_window(window);
-    t.send_window(2 * proto::MAX_MESSAGE as u64);
-    // quinn keeps per-stream state (receive buffers, map slots) for as many streams as a
-    // client may open at once: 8 (the push stream, a renewal, lookups and deposits) instead
-    // of 32 saved ~10 KiB per held client.
-    t.max_concurrent_bidi_streams(quinn::VarInt::from_u32(8));
-    t.max_concurrent_uni_streams(quinn::VarInt::from_u32(0));
-    t.datagram_receive_buffer_size(None);
-    t.max_idle_timeout(quinn::IdleTimeout::try_from(transport::IDLE_TIMEOUT).ok());
-    Arc::new(t)
 }
 
 async fn sweep(state: Arc<State>) {
