@@ -66,6 +66,7 @@ async fn natter_figures() -> (Vec<Duration>, f64) {
         delivered(&mut ea, 1).await;
         lat.push(t.elapsed());
     }
+    eprintln!("messaging bench: sustained, {IN_FLIGHT} in flight");
     let t = Instant::now();
     let sem = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
     let bid = b.peer_id();
@@ -120,6 +121,7 @@ async fn quinn_baseline() -> (Vec<Duration>, f64) {
         echo(conn.clone(), payload.clone()).await;
         lat.push(t.elapsed());
     }
+    eprintln!("messaging bench: sustained, {IN_FLIGHT} in flight");
     let t = Instant::now();
     let sem = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
     let mut tasks = Vec::with_capacity(BULK);

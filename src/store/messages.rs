@@ -180,14 +180,25 @@ pub fn mark_sent(
     peer: &PeerId,
     up_to: u64,
 ) -> Result<Vec<String>, StoreError> {
-    advance(conn, local, peer, up_to, &["queued"], MessageState::Sent)
+    advance(
+        conn,
+        local,
+        peer,
+        0..=up_to,
+        &["queued"],
+        MessageState::Sent,
+    )
 }
 
+/// Moves our messages with a sequence number in `seqs` from one of the states `from` to
+/// `to`. The range starts past what an earlier ack or receipt already moved: without a lower
+/// bound every ack walked the conversation's whole outgoing history (quadratic over a long
+/// conversation).
 fn advance(
     conn: &Connection,
     local: &PeerId,
     peer: &PeerId,
-    up_to: u64,
+    seqs: std::ops::RangeInclusive<u64>,
     from: &[&str],
     to: MessageState,
 ) -> Result<Vec<String>, StoreError> {
@@ -198,11 +209,12 @@ fn advance(
         .collect::<Vec<_>>()
         .join(",");
     let mut stmt = conn.prepare_cached(&format!(
-        "UPDATE messages SET state = ?1 WHERE conversation = ?2 AND outgoing = 1 AND seq <= ?3
-         AND state IN ({placeholders}) RETURNING msg_id"
+        "UPDATE messages SET state = ?1 WHERE conversation = ?2 AND outgoing = 1
+         AND seq BETWEEN ?3 AND ?4 AND state IN ({placeholders}) RETURNING msg_id"
     ))?;
+    let (low, high) = (*seqs.start() as i64, *seqs.end() as i64);
     let ids = stmt
-        .query_map(params![to.as_str(), &conv[..], up_to as i64], |r| {
+        .query_map(params![to.as_str(), &conv[..], low, high], |r| {
             r.get::<_, Vec<u8>>(0)
         })?
         .collect::<Result<Vec<_>, _>>()?;
@@ -221,6 +233,7 @@ pub fn apply_ack(
     let conv = conversation_id(local, peer);
     conn.prepare_cached("DELETE FROM outbox WHERE conversation = ?1 AND seq <= ?2")?
         .execute(params![&conv[..], up_to as i64])?;
+    let before = previous(conn, &conv, "out_acked_seq")?;
     conn.prepare_cached(
         "UPDATE conversations SET out_acked_seq = max(out_acked_seq, ?2) WHERE id = ?1",
     )?
@@ -229,10 +242,24 @@ pub fn apply_ack(
         conn,
         local,
         peer,
-        up_to,
+        before + 1..=up_to,
         &["queued", "sent", "stored"],
         MessageState::Delivered,
     )
+}
+
+/// How far an earlier ack or receipt reached in a conversation (`column` of
+/// `conversations`); 0 when there is none yet.
+fn previous(conn: &Connection, conv: &[u8], column: &str) -> Result<u64, StoreError> {
+    let sql = match column {
+        "out_acked_seq" => "SELECT out_acked_seq FROM conversations WHERE id = ?1",
+        _ => "SELECT out_read_seq FROM conversations WHERE id = ?1",
+    };
+    let v: Option<i64> = conn
+        .prepare_cached(sql)?
+        .query_row([conv], |r| r.get(0))
+        .optional()?;
+    Ok(v.unwrap_or(0).max(0) as u64)
 }
 
 /// Applies a cumulative read receipt.
@@ -243,6 +270,7 @@ pub fn apply_read(
     up_to: u64,
 ) -> Result<Vec<String>, StoreError> {
     let conv = conversation_id(local, peer);
+    let before = previous(conn, &conv, "out_read_seq")?;
     conn.prepare_cached(
         "UPDATE conversations SET out_read_seq = max(out_read_seq, ?2) WHERE id = ?1",
     )?
@@ -254,7 +282,7 @@ pub fn apply_read(
         conn,
         local,
         peer,
-        up_to,
+        before + 1..=up_to,
         &["queued", "sent", "stored", "delivered"],
         MessageState::Read,
     )
@@ -410,6 +438,7 @@ pub fn history(
 /// this fast: FTS5 walks one term's doclist backwards and stops at the limit, where a prefix
 /// must read every doclist it covers (prefixes of 2–4 characters have indexes of their own).
 pub fn search(conn: &Connection, text: &str, limit: usize) -> Result<Vec<Message>, StoreError> {
+    super::schema::index_pending(conn)?;
     let words: Vec<String> = text
         .split_whitespace()
         .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))

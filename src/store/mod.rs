@@ -90,6 +90,7 @@ pub fn open_connection(path: &Path) -> Result<Connection, StoreError> {
         path: path.to_path_buf(),
         reason: e.to_string(),
     })?;
+    schema::start_indexing(&conn)?;
     Ok(conn)
 }
 
@@ -180,6 +181,7 @@ fn run(conn: Connection, rx: mpsc::Receiver<Job>) {
             .and_then(|mut s| s.execute([]));
         let replies: Vec<Reply> = batch.into_iter().map(|job| job(&conn)).collect();
         let commit = began
+            .and_then(|_| schema::index_pending(&conn))
             .and_then(|_| {
                 conn.prepare_cached("COMMIT")
                     .and_then(|mut s| s.execute([]))

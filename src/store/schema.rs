@@ -101,7 +101,59 @@ CREATE VIRTUAL TABLE messages_fts USING fts5 (
 INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
 "#,
     ),
+    // 5: the search index is written once per transaction (see `INDEXING`), not by a trigger
+    // inside each job's savepoint: FTS5 writes its pending terms to disk at every savepoint.
+    M::up(
+        r#"
+DROP TRIGGER messages_fts_insert;
+DROP TRIGGER messages_fts_delete;
+"#,
+    ),
 ];
+
+/// Per connection (TEMP objects, created at every open): a new message is noted in
+/// `fts_pending`, and [`index_pending`] adds the noted ones to the search index in one
+/// statement before the transaction commits. FTS5 flushes its in-memory terms to disk at
+/// every SAVEPOINT, and the store runs each job in one: a trigger indexing each insert wrote
+/// a new index segment (and merged segments) for every message. A deleted message leaves the
+/// index at once, or only the note if it was not indexed yet.
+const INDEXING: &str = r#"
+CREATE TEMP TABLE IF NOT EXISTS fts_pending (id INTEGER PRIMARY KEY);
+CREATE TEMP TRIGGER IF NOT EXISTS fts_pending_insert AFTER INSERT ON main.messages BEGIN
+    INSERT INTO fts_pending (id) VALUES (new.id);
+END;
+CREATE TEMP TRIGGER IF NOT EXISTS fts_delete AFTER DELETE ON main.messages BEGIN
+    INSERT INTO messages_fts (messages_fts, rowid, text)
+        SELECT 'delete', old.id, old.text
+        WHERE NOT EXISTS (SELECT 1 FROM fts_pending WHERE id = old.id);
+    DELETE FROM fts_pending WHERE id = old.id;
+END;
+"#;
+
+/// Sets up this connection's indexing (see [`INDEXING`]).
+pub(super) fn start_indexing(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(INDEXING)
+}
+
+/// Adds the messages noted since the last call to the search index. The store calls it
+/// before every commit; searches call it first, so they see messages of their own
+/// transaction too.
+pub fn index_pending(conn: &Connection) -> rusqlite::Result<()> {
+    let any: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM fts_pending)")?
+        .query_row([], |r| r.get(0))?;
+    if !any {
+        return Ok(());
+    }
+    conn.prepare_cached(
+        "INSERT INTO messages_fts (rowid, text)
+         SELECT m.id, m.text FROM fts_pending p JOIN messages m ON m.id = p.id",
+    )?
+    .execute([])?;
+    conn.prepare_cached("DELETE FROM fts_pending")?
+        .execute([])?;
+    Ok(())
+}
 
 /// Brings the schema up to date.
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), rusqlite_migration::Error> {

@@ -246,3 +246,70 @@ fn search_takes_whole_words_and_the_word_being_typed_as_a_prefix() {
     assert_eq!(texts("he", 10).len(), 3);
     assert!(texts("ello", 10).is_empty());
 }
+
+fn fts_is_consistent(conn: &Connection) -> bool {
+    conn.execute(
+        "INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)",
+        [],
+    )
+    .is_ok()
+}
+
+#[tokio::test]
+async fn the_search_index_is_written_at_commit_and_follows_deletes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DB_FILE);
+    let (me, a, b) = (
+        Identity::generate().peer_id(),
+        Identity::generate().peer_id(),
+        Identity::generate().peer_id(),
+    );
+    let store = Store::spawn(open_connection(&path).unwrap());
+    // Several jobs in flight share transactions; every one is indexed by its commit.
+    let mut set = tokio::task::JoinSet::new();
+    for seq in 1..=40u64 {
+        let store = store.clone();
+        let (peer, word) = if seq % 2 == 0 {
+            (a, "apple")
+        } else {
+            (b, "pear")
+        };
+        set.spawn(async move {
+            let chat = incoming(seq.div_ceil(2), seq as u8, &format!("{word} {seq}"));
+            store
+                .call(move |c| receive(c, &me, &peer, &[chat]).map(|_| ()))
+                .await
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r.unwrap().unwrap();
+    }
+    // A new connection (no pending notes of its own) sees all of them in the index.
+    let reader = open_connection(&path).unwrap();
+    assert_eq!(search(&reader, "apple", 100).unwrap().len(), 20);
+    assert_eq!(search(&reader, "pear", 100).unwrap().len(), 20);
+    // Deleted after indexing: gone from the index too.
+    store
+        .call(move |c| delete_history(c, &me, &a))
+        .await
+        .unwrap();
+    assert!(search(&reader, "apple", 100).unwrap().is_empty());
+    assert_eq!(search(&reader, "pear", 100).unwrap().len(), 20);
+    assert!(fts_is_consistent(&reader));
+}
+
+#[test]
+fn a_message_deleted_before_its_commit_never_reaches_the_index() {
+    let (conn, me, peer, _dir) = db();
+    let tx = conn.unchecked_transaction().unwrap();
+    receive(&tx, &me, &peer, &[incoming(1, 1, "ephemeral words")]).unwrap();
+    // Searching inside the same transaction indexes what is pending first.
+    assert_eq!(search(&tx, "ephemeral", 10).unwrap().len(), 1);
+    receive(&tx, &me, &peer, &[incoming(2, 2, "second thought")]).unwrap();
+    delete_history(&tx, &me, &peer).unwrap();
+    schema::index_pending(&tx).unwrap();
+    tx.commit().unwrap();
+    assert!(search(&conn, "ephemeral", 10).unwrap().is_empty());
+    assert!(search(&conn, "second", 10).unwrap().is_empty());
+    assert!(fts_is_consistent(&conn));
+}
