@@ -119,12 +119,13 @@ pub fn upsert_contact(conn: &Connection, c: &Contact) -> Result<(), StoreError> 
 
 /// One contact or request.
 pub fn get_contact(conn: &Connection, peer: &PeerId) -> Result<Option<Contact>, StoreError> {
+    // Read on every send and session event: prepared once per connection.
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE peer_id = ?1")
+    });
     Ok(conn
-        .query_row(
-            &format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE peer_id = ?1"),
-            [peer],
-            row_to_contact,
-        )
+        .prepare_cached(&SQL)?
+        .query_row([peer], row_to_contact)
         .optional()?)
 }
 
@@ -145,10 +146,11 @@ pub fn list_contacts(conn: &Connection, state: ContactState) -> Result<Vec<Conta
 
 /// Records a stranger in the requests inbox (no-op if already known).
 pub fn add_request(conn: &Connection, peer: &PeerId) -> Result<bool, StoreError> {
-    let n = conn.execute(
-        "INSERT OR IGNORE INTO contacts (peer_id, state, added_ms) VALUES (?1, 'request', ?2)",
-        params![peer, now_ms()],
-    )?;
+    let n = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO contacts (peer_id, state, added_ms) VALUES (?1, 'request', ?2)",
+        )?
+        .execute(params![peer, now_ms()])?;
     Ok(n == 1)
 }
 
@@ -171,11 +173,8 @@ pub fn set_blocked(conn: &Connection, peer: &PeerId, blocked: bool) -> Result<()
 /// Whether a peer is blocked.
 pub fn is_blocked(conn: &Connection, peer: &PeerId) -> Result<bool, StoreError> {
     Ok(conn
-        .query_row(
-            "SELECT 1 FROM lists WHERE peer_id = ?1 AND list = 'block'",
-            [peer],
-            |_| Ok(()),
-        )
+        .prepare_cached("SELECT 1 FROM lists WHERE peer_id = ?1 AND list = 'block'")?
+        .query_row([peer], |_| Ok(()))
         .optional()?
         .is_some())
 }
