@@ -69,6 +69,18 @@ impl Phase {
     }
 }
 
+/// Runs one phase (`run`, from [`run_all`]) and measures it with the server's CPU time.
+async fn phase(pid: u32, ops: usize, run: impl Future<Output = (Duration, usize)>) -> Phase {
+    let cpu0 = cpu_ns(pid);
+    let (wall, failed) = run.await;
+    Phase {
+        ops,
+        wall,
+        failed,
+        server_cpu_ns: cpu_ns(pid) - cpu0,
+    }
+}
+
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -220,63 +232,54 @@ async fn main() {
     // 1. Connections: one mutual-auth handshake per client.
     eprintln!("rendezvous bench: connecting {n} clients");
     let c = clients.clone();
-    let cpu0 = cpu_ns(pid);
-    let (wall, failed) = run_all(n, move |i| {
-        let c = c[i].clone();
-        async move { c.connection().await.map(drop).map_err(|e| e.to_string()) }
-    })
+    let connect = phase(
+        pid,
+        n,
+        run_all(n, move |i| {
+            let c = c[i].clone();
+            async move { c.connection().await.map(drop).map_err(|e| e.to_string()) }
+        }),
+    )
     .await;
-    let connect = Phase {
-        ops: n,
-        wall,
-        failed,
-        server_cpu_ns: cpu_ns(pid) - cpu0,
-    };
 
     // 2. Registrations over the established connections; push streams kept open.
     eprintln!("rendezvous bench: registering");
     let streams = Arc::new(std::sync::Mutex::new(Vec::with_capacity(n)));
     let (c, s) = (clients.clone(), streams.clone());
-    let cpu0 = cpu_ns(pid);
-    let (wall, failed) = run_all(n, move |i| {
-        let (c, s) = (c[i].clone(), s.clone());
-        async move {
-            let id = c.identity();
-            let reg = registration(&id, &[], 2);
-            let (_r, send, recv) = c.register(reg).await.map_err(|e| e.to_string())?;
-            s.lock().expect("lock").push((send, recv));
-            Ok(())
-        }
-    })
+    let register = phase(
+        pid,
+        n,
+        run_all(n, move |i| {
+            let (c, s) = (c[i].clone(), s.clone());
+            async move {
+                let id = c.identity();
+                let reg = registration(&id, &[], 2);
+                let (_r, send, recv) = c.register(reg).await.map_err(|e| e.to_string())?;
+                s.lock().expect("lock").push((send, recv));
+                Ok(())
+            }
+        }),
+    )
     .await;
-    let register = Phase {
-        ops: n,
-        wall,
-        failed,
-        server_cpu_ns: cpu_ns(pid) - cpu0,
-    };
 
     // 2b. Renewals: the same clients register again (a heartbeat's work).
     eprintln!("rendezvous bench: renewing");
     let (c, s2) = (clients.clone(), streams.clone());
-    let cpu0 = cpu_ns(pid);
-    let (wall, failed) = run_all(n, move |i| {
-        let (c, s) = (c[i].clone(), s2.clone());
-        async move {
-            let id = c.identity();
-            let reg = registration(&id, &[], 3);
-            let (_r, send, recv) = c.register(reg).await.map_err(|e| e.to_string())?;
-            s.lock().expect("lock").push((send, recv));
-            Ok(())
-        }
-    })
+    let renew = phase(
+        pid,
+        n,
+        run_all(n, move |i| {
+            let (c, s) = (c[i].clone(), s2.clone());
+            async move {
+                let id = c.identity();
+                let reg = registration(&id, &[], 3);
+                let (_r, send, recv) = c.register(reg).await.map_err(|e| e.to_string())?;
+                s.lock().expect("lock").push((send, recv));
+                Ok(())
+            }
+        }),
+    )
     .await;
-    let renew = Phase {
-        ops: n,
-        wall,
-        failed,
-        server_cpu_ns: cpu_ns(pid) - cpu0,
-    };
 
     // 3. Lookups of the target by allowed clients.
     eprintln!("rendezvous bench: looking up");
@@ -287,23 +290,20 @@ async fn main() {
         .expect("target renews");
     let (c, l) = (clients.clone(), Arc::new(lookers));
     let tid = target_id.peer_id();
-    let cpu0 = cpu_ns(pid);
-    let (wall, failed) = run_all(LOOKUPS, move |i| {
-        let c = c[l[i % l.len()]].clone();
-        async move {
-            let p = c.lookup(&tid, false).await.map_err(|e| e.to_string())?;
-            p.online
-                .then_some(())
-                .ok_or_else(|| "target offline".to_string())
-        }
-    })
+    let lookup = phase(
+        pid,
+        LOOKUPS,
+        run_all(LOOKUPS, move |i| {
+            let c = c[l[i % l.len()]].clone();
+            async move {
+                let p = c.lookup(&tid, false).await.map_err(|e| e.to_string())?;
+                p.online
+                    .then_some(())
+                    .ok_or_else(|| "target offline".to_string())
+            }
+        }),
+    )
     .await;
-    let lookup = Phase {
-        ops: LOOKUPS,
-        wall,
-        failed,
-        server_cpu_ns: cpu_ns(pid) - cpu0,
-    };
 
     // 3b. The same lookups, PER_CLIENT at once from each client (a node that starts and
     // looks up its contacts together; quinn packs their streams into shared packets).
@@ -312,34 +312,31 @@ async fn main() {
         clients.clone(),
         Arc::new((0..n.min(4096)).collect::<Vec<usize>>()),
     );
-    let cpu0 = cpu_ns(pid);
-    let (wall, failed) = run_all(LOOKUPS / PER_CLIENT, move |i| {
-        let c = c[l[i % l.len()]].clone();
-        async move {
-            let mut all = tokio::task::JoinSet::new();
-            for _ in 0..PER_CLIENT {
-                let c = c.clone();
-                all.spawn(async move { c.lookup(&tid, false).await });
-            }
-            let mut failed = None;
-            while let Some(p) = all.join_next().await {
-                match p.map_err(|e| e.to_string()) {
-                    Ok(Ok(p)) if p.online => {}
-                    Ok(Ok(_)) => failed = Some("target offline".to_string()),
-                    Ok(Err(e)) => failed = Some(e.to_string()),
-                    Err(e) => failed = Some(e),
+    let lookup_burst = phase(
+        pid,
+        LOOKUPS / PER_CLIENT * PER_CLIENT,
+        run_all(LOOKUPS / PER_CLIENT, move |i| {
+            let c = c[l[i % l.len()]].clone();
+            async move {
+                let mut all = tokio::task::JoinSet::new();
+                for _ in 0..PER_CLIENT {
+                    let c = c.clone();
+                    all.spawn(async move { c.lookup(&tid, false).await });
                 }
+                let mut failed = None;
+                while let Some(p) = all.join_next().await {
+                    match p.map_err(|e| e.to_string()) {
+                        Ok(Ok(p)) if p.online => {}
+                        Ok(Ok(_)) => failed = Some("target offline".to_string()),
+                        Ok(Err(e)) => failed = Some(e.to_string()),
+                        Err(e) => failed = Some(e),
+                    }
+                }
+                failed.map_or(Ok(()), Err)
             }
-            failed.map_or(Ok(()), Err)
-        }
-    })
+        }),
+    )
     .await;
-    let lookup_burst = Phase {
-        ops: LOOKUPS / PER_CLIENT * PER_CLIENT,
-        wall,
-        failed,
-        server_cpu_ns: cpu_ns(pid) - cpu0,
-    };
 
     // 4. Held: every client registered, keep-alives flowing; wait two rounds.
     eprintln!("rendezvous bench: holding");
