@@ -58,6 +58,8 @@ async fn main() {
                         seq: seq + k as u64 + 1,
                         timestamp_ms: 1_700_000_000_000 + i as u64,
                         text: text(i),
+                        incarnation: None,
+                        base_seq: 0,
                     }
                 })
                 .collect();

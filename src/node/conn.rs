@@ -290,6 +290,8 @@ pub(super) struct Conn {
     pub(super) outgoing: bool,
     pub(super) is_contact: bool,
     pub(super) last_sent: u64,
+    /// The last flush stopped at its window: more of the outbox waits for this session.
+    pub(super) more_to_flush: bool,
     pub(super) registered: bool,
 }
 
@@ -327,9 +329,9 @@ async fn run(inner: Arc<Inner>, conn: quinn::Connection, peer: PeerId, outgoing:
     let me = inner.me;
     let loaded = inner
         .store
-        .call(move |c| Ok((store::positions(c, &me, &p)?, store::get_contact(c, &p)?)))
+        .call(move |c| Ok((store::streams(c, &me, &p)?, store::get_contact(c, &p)?)))
         .await;
-    let (positions, contact) = match loaded {
+    let (streams, contact) = match loaded {
         Ok(v) => v,
         Err(e) => return RunEnd::Failed(e.to_string()),
     };
@@ -350,8 +352,10 @@ async fn run(inner: Arc<Inner>, conn: quinn::Connection, peer: PeerId, outgoing:
             boot_id: inner.boot_id,
             versions: VERSIONS,
             features: FEATURES.iter().map(|s| s.to_string()).collect(),
-            acked_seq: positions.0,
-            read_seq: if receipts { positions.1 } else { 0 },
+            incarnation: streams.out_incarnation,
+            acked_incarnation: streams.in_incarnation,
+            acked_seq: streams.in_seq,
+            read_seq: if receipts { streams.in_read_seq } else { 0 },
             status,
             status_text,
         },
@@ -366,6 +370,7 @@ async fn run(inner: Arc<Inner>, conn: quinn::Connection, peer: PeerId, outgoing:
         outgoing,
         is_contact,
         last_sent: 0,
+        more_to_flush: false,
         registered: false,
     };
     let end = c.drive(session, send, recv).await;

@@ -18,6 +18,13 @@ type Tx = mpsc::UnboundedSender<Cmd>;
 const DUPLICATE: &str = "duplicate connection; the other one is kept";
 /// How long a typing state stays worth re-sending on a new session.
 const TYPING_FRESH: Duration = Duration::from_secs(30);
+/// Most outbox messages read into the session at once.
+const FLUSH_WINDOW: usize = 64;
+/// The next window is read only when less than this waits to be written: a long outbox
+/// goes out in bounded windows while the stream keeps being read.
+const FLUSH_ROOM: usize = 256 * 1024;
+/// How long the goodbye may take to write when the session ends.
+const GOODBYE_WRITE: Duration = Duration::from_secs(1);
 
 impl Conn {
     fn emit(&self, e: Event) {
@@ -25,6 +32,10 @@ impl Conn {
     }
 
     /// Runs the session until it ends; returns why it ended.
+    ///
+    /// The stream is read and written at once: writing waits on the peer's flow control, and
+    /// a peer that is itself busy writing its own backlog reads only while it waits. Two
+    /// sides that each wrote everything before reading again would both stall for good.
     pub(super) async fn drive(
         &mut self,
         mut session: Session,
@@ -33,14 +44,11 @@ impl Conn {
     ) -> RunEnd {
         let (tx, mut cmds) = mpsc::unbounded_channel();
         let mut buf = vec![0u8; 32 * 1024];
+        // Bytes the session produced that the stream has not taken yet, from `at`.
+        let (mut out, mut at) = (Vec::<u8>::new(), 0usize);
         let reason = loop {
             while let Some(bytes) = session.poll_transmit() {
-                if let Err(e) = send.write_all(&bytes).await {
-                    return match e {
-                        quinn::WriteError::ConnectionLost(e) => end_of(&self.conn, &e),
-                        e => RunEnd::Failed(format!("connection lost: {e}")),
-                    };
-                }
+                out.extend_from_slice(&bytes);
             }
             let events: Vec<SessionEvent> = std::iter::from_fn(|| session.poll_event()).collect();
             if !events.is_empty() {
@@ -50,8 +58,22 @@ impl Conn {
                     Err(reason) => break RunEnd::Failed(reason),
                 }
             }
+            if self.more_to_flush && out.len() - at < FLUSH_ROOM {
+                self.flush(&mut session).await;
+                continue;
+            }
             let deadline = session.poll_timeout();
             tokio::select! {
+                w = send.write(&out[at..]), if at < out.len() => match w {
+                    Ok(n) => {
+                        at += n;
+                        if at == out.len() {
+                            (at, out) = (0, Vec::new());
+                        }
+                    }
+                    Err(quinn::WriteError::ConnectionLost(e)) => break end_of(&self.conn, &e),
+                    Err(e) => break RunEnd::Failed(format!("connection lost: {e}")),
+                },
                 r = recv.read(&mut buf) => match r {
                     Ok(Some(n)) => session.handle_bytes(&buf[..n], Instant::now()),
                     Ok(None) => session.handle_end(),
@@ -65,49 +87,37 @@ impl Conn {
         };
         // Say goodbye (if the session queued one) and give the peer a moment to hear it.
         while let Some(bytes) = session.poll_transmit() {
-            if send.write_all(&bytes).await.is_err() {
-                break;
-            }
+            out.extend_from_slice(&bytes);
         }
+        let _ = tokio::time::timeout(GOODBYE_WRITE, send.write_all(&out[at..])).await;
         let _ = send.finish();
         let _ = tokio::time::timeout(Duration::from_millis(500), self.conn.closed()).await;
         reason
     }
 
-    /// Runs `first` and every command already waiting, in order, with a run of flushes done
-    /// once: under load each send asks for a flush, and each flush is a store round trip.
+    /// Runs `first` and every command already waiting, in order. A flush only marks the
+    /// outbox as worth reading: the loop reads it once for a run of sends (each read is a
+    /// store round trip), and only while the stream has room.
     async fn commands(
         &mut self,
         session: &mut Session,
         first: Cmd,
         waiting: &mut mpsc::UnboundedReceiver<Cmd>,
     ) {
-        let mut flush = false;
         let mut next = Some(first);
         while let Some(cmd) = next {
-            match cmd {
-                Cmd::Flush => flush = true,
-                other => {
-                    if std::mem::take(&mut flush) {
-                        self.flush(session).await;
-                    }
-                    self.command(session, other).await;
-                }
-            }
+            self.command(session, cmd).await;
             next = waiting.try_recv().ok();
-        }
-        if flush {
-            self.flush(session).await;
         }
     }
 
     async fn command(&mut self, session: &mut Session, cmd: Cmd) {
         match cmd {
-            Cmd::Flush => self.flush(session).await,
+            Cmd::Flush => self.more_to_flush = true,
             Cmd::File(frame) => session.send_file(frame),
             Cmd::Refresh => {
                 self.refresh().await;
-                self.flush(session).await;
+                self.more_to_flush = true;
             }
             Cmd::Typing(state) => session.send_typing(state),
             Cmd::Read(seq) => session.send_read(seq),
@@ -344,8 +354,10 @@ impl Conn {
         Ok(())
     }
 
-    /// Sends every outbox message not yet sent on this session, in order.
+    /// Sends the next window of outbox messages not yet sent on this session, in order;
+    /// notes whether more wait behind it.
     async fn flush(&mut self, session: &mut Session) {
+        self.more_to_flush = false;
         if !self.is_contact || session.negotiated().is_none() || !self.registered {
             return;
         }
@@ -353,16 +365,18 @@ impl Conn {
         let Ok(pending) = self
             .inner
             .store
-            .call(move |c| store::unacked_after(c, &me, &peer, from))
+            .call(move |c| store::unacked_after(c, &me, &peer, from, FLUSH_WINDOW))
             .await
         else {
             return;
         };
+        self.more_to_flush = pending.len() == FLUSH_WINDOW;
         let mut ids = Vec::new();
         let from = self.last_sent;
         for m in pending.iter().filter(|m| m.seq > from) {
             if let Err(e) = session.send_chat(m) {
                 tracing::warn!(error = %e, "message not sent");
+                self.more_to_flush = false;
                 break;
             }
             self.last_sent = m.seq;

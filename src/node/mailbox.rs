@@ -112,11 +112,18 @@ pub(super) async fn deposit_pending(inner: &Arc<Inner>, peer: PeerId) {
     let me = inner.me;
     let Ok(pending) = inner
         .store
-        .call(move |c| store::pending_for_mailbox(c, &me, &peer))
+        .call(move |c| {
+            let streams = store::streams(c, &me, &peer)?;
+            Ok((
+                streams.out_incarnation,
+                store::pending_for_mailbox(c, &me, &peer)?,
+            ))
+        })
         .await
     else {
         return;
     };
+    let (incarnation, pending) = pending;
     if pending.is_empty() {
         return;
     }
@@ -132,6 +139,8 @@ pub(super) async fn deposit_pending(inner: &Arc<Inner>, peer: PeerId) {
             seq: m.seq,
             timestamp_ms: m.timestamp_ms,
             text: m.text,
+            incarnation: incarnation.to_vec(),
+            base_seq: m.base_seq,
         };
         let sealed = match seal::seal(
             &inner.identity,
@@ -294,6 +303,8 @@ fn open_item(
     if chat.seq == 0 || chat.text.len() > wire::MAX_FRAME {
         return Err("bad sequence number or size".into());
     }
+    let incarnation =
+        crate::session::incarnation_of(&chat.incarnation).map_err(|e| e.to_string())?;
     Ok((
         opened.sender,
         IncomingChat {
@@ -301,6 +312,8 @@ fn open_item(
             seq: chat.seq,
             timestamp_ms: chat.timestamp_ms,
             text: chat.text,
+            incarnation,
+            base_seq: chat.base_seq,
         },
     ))
 }

@@ -525,13 +525,13 @@ impl NodeHandle {
         &self,
         peer: PeerId,
         limit: usize,
-        before: Option<i64>,
+        before: Option<store::PageBefore>,
     ) -> Result<Vec<Message>, NodeError> {
         let me = self.inner.me;
         Ok(self
             .inner
             .store
-            .call(move |c| store::history(c, &me, &peer, limit, before))
+            .call(move |c| store::history(c, &me, &peer, limit, before.as_ref()))
             .await?)
     }
 

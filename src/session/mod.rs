@@ -41,6 +41,10 @@ pub const MAX_TEXT: usize = 16 * 1024;
 /// How long a peer has to send its `Hello`.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A side's incarnation in a conversation: 16 random bytes made with its conversation row.
+/// Sequence numbers count within one incarnation; a new one (a new database) starts at 1.
+pub type Incarnation = [u8; 16];
+
 /// The conversation id of the 1:1 conversation between two peers (same on both sides).
 pub fn conversation_id(a: &PeerId, b: &PeerId) -> [u8; 16] {
     let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
@@ -69,6 +73,11 @@ pub struct SessionConfig {
     pub versions: (u32, u32),
     /// Features offered.
     pub features: Vec<String>,
+    /// Our incarnation in this conversation: our messages' sequence numbers count in it.
+    pub incarnation: Incarnation,
+    /// The peer's incarnation that `acked_seq` and `read_seq` count in (None: we have
+    /// received nothing from any incarnation of it).
+    pub acked_incarnation: Option<Incarnation>,
     /// Highest seq of the peer's messages we have stored.
     pub acked_seq: u64,
     /// Highest seq of the peer's messages we have read (0 if receipts are off for them).
@@ -132,9 +141,12 @@ pub struct Negotiated {
     pub features: Vec<String>,
     /// The peer's boot id.
     pub peer_boot_id: Vec<u8>,
-    /// Highest seq of our messages the peer has stored.
+    /// The peer's incarnation (None from a build before incarnations).
+    pub peer_incarnation: Option<Incarnation>,
+    /// Highest seq of our messages the peer has stored; 0 when the peer counted another
+    /// incarnation of ours (it knows nothing of this one).
     pub peer_acked_seq: u64,
-    /// Highest seq of our messages the peer has read.
+    /// Highest seq of our messages the peer has read (0 likewise).
     pub peer_read_seq: u64,
     /// Peer presence.
     pub status: Status,
@@ -160,6 +172,10 @@ pub struct IncomingChat {
     pub timestamp_ms: u64,
     /// Text.
     pub text: String,
+    /// The sender's incarnation the seq counts in (None: a build before incarnations).
+    pub incarnation: Option<Incarnation>,
+    /// Seqs below this that the receiver lacks will never come (0: no promise).
+    pub base_seq: u64,
 }
 
 /// A message to send.
@@ -173,6 +189,9 @@ pub struct OutgoingChat {
     pub timestamp_ms: u64,
     /// Text.
     pub text: String,
+    /// The lowest seq still in our outbox when this was read: nothing below it that the
+    /// peer lacks will be sent (see [`wire::Chat::base_seq`]).
+    pub base_seq: u64,
 }
 
 /// What happened on the session.
@@ -239,6 +258,12 @@ impl Session {
             read_seq: s.config.read_seq,
             status: s.config.status as i32,
             status_text: s.config.status_text.clone(),
+            incarnation: s.config.incarnation.to_vec(),
+            acked_incarnation: s
+                .config
+                .acked_incarnation
+                .map(|i| i.to_vec())
+                .unwrap_or_default(),
         };
         s.queue(&Frame::Hello(hello));
         s
@@ -339,6 +364,9 @@ impl Session {
             seq: msg.seq,
             timestamp_ms: msg.timestamp_ms,
             text: msg.text.clone(),
+            // The Hello named it: not repeated in every message.
+            incarnation: Vec::new(),
+            base_seq: msg.base_seq,
         }));
         Ok(())
     }
@@ -466,7 +494,7 @@ impl Session {
                 GoodbyeCode::ProtocolError,
                 SessionError::Protocol(format!("{} frame before hello", f.name())),
             ),
-            (Frame::Chat(c), Some(_)) => self.handle_chat(c),
+            (Frame::Chat(c), Some(n)) => self.handle_chat(c, n.peer_incarnation),
             (Frame::Ack(a), Some(_)) => {
                 if self.check_conversation(&a.conversation) {
                     self.events.push_back(SessionEvent::Acked(a.up_to_seq));
@@ -539,12 +567,31 @@ impl Session {
                 },
             );
         }
+        let (Ok(peer_incarnation), Ok(acked_incarnation)) = (
+            incarnation_of(&h.incarnation),
+            incarnation_of(&h.acked_incarnation),
+        ) else {
+            return self.fail(
+                GoodbyeCode::ProtocolError,
+                SessionError::Protocol("an incarnation is not 16 bytes".into()),
+            );
+        };
+        // The peer's positions count in the incarnation it names: if that is not ours (we
+        // started over on a new database), they say nothing about our messages.
+        let ours = acked_incarnation == Some(self.config.incarnation);
+        if !ours && (h.acked_seq > 0 || h.read_seq > 0) {
+            tracing::debug!(
+                acked = h.acked_seq,
+                "the peer's ack counts another incarnation of ours; ignored"
+            );
+        }
         let negotiated = Negotiated {
             version: hi,
             features,
             peer_boot_id: h.boot_id,
-            peer_acked_seq: h.acked_seq,
-            peer_read_seq: h.read_seq,
+            peer_incarnation,
+            peer_acked_seq: if ours { h.acked_seq } else { 0 },
+            peer_read_seq: if ours { h.read_seq } else { 0 },
             status: Status::try_from(h.status).unwrap_or(Status::Online),
             status_text: h.status_text.chars().take(200).collect(),
         };
@@ -552,10 +599,21 @@ impl Session {
         self.events.push_back(SessionEvent::Established(negotiated));
     }
 
-    fn handle_chat(&mut self, c: wire::Chat) {
+    fn handle_chat(&mut self, c: wire::Chat, peer_incarnation: Option<Incarnation>) {
         if !self.check_conversation(&c.conversation) {
             return;
         }
+        // A message counts in the incarnation its Hello named; naming another is an error.
+        let incarnation = match incarnation_of(&c.incarnation) {
+            Ok(None) => peer_incarnation,
+            Ok(Some(i)) if Some(i) == peer_incarnation => peer_incarnation,
+            _ => {
+                return self.fail(
+                    GoodbyeCode::ProtocolError,
+                    SessionError::Protocol("a message names another incarnation".into()),
+                );
+            }
+        };
         let Ok(msg_id) = <[u8; 16]>::try_from(c.msg_id.as_slice()) else {
             return self.fail(
                 GoodbyeCode::ProtocolError,
@@ -579,6 +637,18 @@ impl Session {
             seq: c.seq,
             timestamp_ms: c.timestamp_ms,
             text: c.text,
+            incarnation,
+            base_seq: c.base_seq,
         }));
     }
+}
+
+/// An incarnation from the wire: empty is none, 16 bytes is one, anything else an error.
+pub fn incarnation_of(bytes: &[u8]) -> Result<Option<Incarnation>, SessionError> {
+    if bytes.is_empty() {
+        return Ok(None);
+    }
+    Incarnation::try_from(bytes)
+        .map(Some)
+        .map_err(|_| SessionError::Protocol("an incarnation is not 16 bytes".into()))
 }

@@ -9,11 +9,20 @@ fn config(local: PeerId, remote: PeerId) -> SessionConfig {
         boot_id: [1; 16],
         versions: VERSIONS,
         features: FEATURES.iter().map(|s| s.to_string()).collect(),
+        incarnation: incarnation(&local),
+        acked_incarnation: None,
         acked_seq: 0,
         read_seq: 0,
         status: Status::Online,
         status_text: String::new(),
     }
+}
+
+/// A test incarnation: derived from the key, so each side's differs.
+fn incarnation(p: &PeerId) -> Incarnation {
+    let mut i = [0; 16];
+    i.copy_from_slice(&p.as_bytes()[..16]);
+    i
 }
 
 fn pair() -> (Session, Session) {
@@ -55,6 +64,7 @@ fn chat(seq: u64, text: &str) -> OutgoingChat {
         seq,
         timestamp_ms: 1000 + seq,
         text: text.into(),
+        base_seq: 0,
     }
 }
 
@@ -145,7 +155,9 @@ fn chat_ack_read_typing_presence_flow() {
                 msg_id: [1; 16],
                 seq: 1,
                 timestamp_ms: 1001,
-                text: "hi".into()
+                text: "hi".into(),
+                incarnation: Some(a.config.incarnation),
+                base_seq: 0,
             }),
             SessionEvent::Typing(TypingState::Erased),
             SessionEvent::Presence(Status::Busy, "in a meeting".into()),
@@ -205,6 +217,7 @@ fn wrong_conversation_and_bad_message_ids_close_the_session() {
         seq: 1,
         timestamp_ms: 0,
         text: "x".into(),
+        ..wire::Chat::default()
     }))
     .unwrap();
     a.handle_bytes(&bad, Instant::now());
@@ -220,10 +233,96 @@ fn wrong_conversation_and_bad_message_ids_close_the_session() {
         seq: 1,
         timestamp_ms: 0,
         text: "x".into(),
+        ..wire::Chat::default()
     }))
     .unwrap();
     a.handle_bytes(&bad, Instant::now());
     assert!(a.is_closed());
+}
+
+fn established(s: &mut Session) -> Negotiated {
+    match events(s).into_iter().next() {
+        Some(SessionEvent::Established(n)) => n,
+        other => panic!("not established: {other:?}"),
+    }
+}
+
+#[test]
+fn a_peer_position_counting_another_incarnation_of_ours_is_ignored() {
+    // b stored 3 of a's messages and read 2, but of an incarnation a no longer has (a
+    // started over on a new database): a must not mark its new messages with them.
+    let (a, b) = pair();
+    let mut cb = b.config.clone();
+    cb.acked_incarnation = Some([0xee; 16]);
+    (cb.acked_seq, cb.read_seq) = (3, 2);
+    let (mut a, mut b) = (
+        Session::new(a.config.clone(), Instant::now()),
+        Session::new(cb.clone(), Instant::now()),
+    );
+    pump(&mut a, &mut b);
+    let n = established(&mut a);
+    assert_eq!((n.peer_acked_seq, n.peer_read_seq), (0, 0));
+    assert_eq!(n.peer_incarnation, Some(b.config.incarnation));
+
+    // Counted in a's own incarnation, the same positions stand.
+    cb.acked_incarnation = Some(a.config.incarnation);
+    let (mut a, mut b) = (
+        Session::new(a.config.clone(), Instant::now()),
+        Session::new(cb, Instant::now()),
+    );
+    pump(&mut a, &mut b);
+    let n = established(&mut a);
+    assert_eq!((n.peer_acked_seq, n.peer_read_seq), (3, 2));
+}
+
+#[test]
+fn a_message_carries_its_incarnation_and_base_and_may_name_no_other() {
+    let (mut a, mut b) = pair();
+    pump(&mut a, &mut b);
+    events(&mut a);
+    events(&mut b);
+    let mut m = chat(7, "after a deleted history");
+    m.base_seq = 7;
+    a.send_chat(&m).unwrap();
+    pump(&mut a, &mut b);
+    match events(&mut b).as_slice() {
+        [SessionEvent::Chat(c)] => {
+            assert_eq!((c.seq, c.base_seq), (7, 7));
+            assert_eq!(c.incarnation, Some(a.config.incarnation));
+        }
+        other => panic!("{other:?}"),
+    }
+    let conv = b.conversation().to_vec();
+    let other = wire::encode(&Frame::Chat(wire::Chat {
+        msg_id: vec![1; 16],
+        conversation: conv,
+        seq: 8,
+        text: "x".into(),
+        incarnation: vec![0xee; 16],
+        ..wire::Chat::default()
+    }))
+    .unwrap();
+    b.handle_bytes(&other, Instant::now());
+    assert!(
+        b.is_closed(),
+        "a message of another incarnation is a protocol error"
+    );
+}
+
+#[test]
+fn an_incarnation_that_is_not_16_bytes_closes_the_session() {
+    let (_, mut b) = pair();
+    let hello = wire::encode(&Frame::Hello(wire::Hello {
+        min_version: VERSIONS.0,
+        max_version: VERSIONS.1,
+        features: vec![FEATURE_TEXT.into()],
+        session_id: b.config.session_id.to_vec(),
+        incarnation: vec![1; 5],
+        ..wire::Hello::default()
+    }))
+    .unwrap();
+    b.handle_bytes(&hello, Instant::now());
+    assert!(b.is_closed());
 }
 
 #[test]

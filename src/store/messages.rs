@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{StoreError, now_ms};
 use crate::identity::PeerId;
-use crate::session::{IncomingChat, OutgoingChat, conversation_id};
+use crate::session::{Incarnation, IncomingChat, OutgoingChat, conversation_id};
 
 /// Where a message stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -87,9 +87,51 @@ pub fn ensure_conversation(
     peer: &PeerId,
 ) -> Result<[u8; 16], StoreError> {
     let id = conversation_id(local, peer);
-    conn.prepare_cached("INSERT OR IGNORE INTO conversations (id, peer_id) VALUES (?1, ?2)")?
-        .execute(params![&id[..], peer])?;
+    // A new conversation row is a new incarnation of our side of it (see `Streams`).
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO conversations (id, peer_id, out_incarnation) VALUES (?1, ?2, randomblob(16))",
+    )?
+    .execute(params![&id[..], peer])?;
     Ok(id)
+}
+
+/// What a session with a peer starts from: our incarnation and how far we have stored and
+/// read the peer's current one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Streams {
+    /// Our incarnation: our sequence numbers to this peer count in it.
+    pub out_incarnation: Incarnation,
+    /// The peer's incarnation we last received from (None: nothing received yet).
+    pub in_incarnation: Option<Incarnation>,
+    /// Highest contiguous seq of the peer's messages stored.
+    pub in_seq: u64,
+    /// Highest seq of the peer's messages read.
+    pub in_read_seq: u64,
+}
+
+/// The conversation's [`Streams`], creating the conversation (and our incarnation) if new.
+pub fn streams(conn: &Connection, local: &PeerId, peer: &PeerId) -> Result<Streams, StoreError> {
+    let conv = ensure_conversation(conn, local, peer)?;
+    let (out, inc, in_seq, in_read): (Option<Vec<u8>>, Option<Vec<u8>>, i64, i64) = conn
+        .prepare_cached(
+            "SELECT out_incarnation, in_incarnation, in_seq, in_read_seq FROM conversations WHERE id = ?1",
+        )?
+        .query_row([&conv[..]], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+    let incarnation = |b: Option<Vec<u8>>| b.and_then(|b| Incarnation::try_from(b.as_slice()).ok());
+    let out_incarnation = match incarnation(out) {
+        Some(i) => i,
+        None => {
+            return Err(StoreError::Corrupt(
+                "a conversation has no incarnation".into(),
+            ));
+        }
+    };
+    Ok(Streams {
+        out_incarnation,
+        in_incarnation: incarnation(inc),
+        in_seq: in_seq.max(0) as u64,
+        in_read_seq: in_read.max(0) as u64,
+    })
 }
 
 /// Commits a new outgoing message to the outbox; after this returns it is "queued".
@@ -133,41 +175,49 @@ pub fn unacked(
     local: &PeerId,
     peer: &PeerId,
 ) -> Result<Vec<OutgoingChat>, StoreError> {
-    outbox(conn, local, peer, "", 0)
+    outbox(conn, local, peer, "", 0, usize::MAX)
 }
 
-/// Unacknowledged outgoing messages to a peer after sequence number `after` (those not yet
-/// written to this session), in sequence order.
+/// At most `limit` unacknowledged outgoing messages to a peer after sequence number `after`
+/// (those not yet written to this session), in sequence order.
 pub fn unacked_after(
     conn: &Connection,
     local: &PeerId,
     peer: &PeerId,
     after: u64,
+    limit: usize,
 ) -> Result<Vec<OutgoingChat>, StoreError> {
-    outbox(conn, local, peer, "", after)
+    outbox(conn, local, peer, "", after, limit)
 }
 
-/// Outbox messages to a peer after sequence number `after`, matching `filter` (a fixed SQL
-/// condition on `m`, or empty).
+/// At most `limit` outbox messages to a peer after sequence number `after`, matching
+/// `filter` (a fixed SQL condition on `m`, or empty). Each carries the lowest seq in the
+/// outbox as its `base_seq`: below it there is nothing left to send.
 fn outbox(
     conn: &Connection,
     local: &PeerId,
     peer: &PeerId,
     filter: &str,
     after: u64,
+    limit: usize,
 ) -> Result<Vec<OutgoingChat>, StoreError> {
     let conv = conversation_id(local, peer);
+    let base: Option<i64> = conn
+        .prepare_cached("SELECT min(seq) FROM outbox WHERE conversation = ?1")?
+        .query_row([&conv[..]], |r| r.get(0))?;
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT m.msg_id, m.seq, m.sent_ms, m.text FROM outbox o JOIN messages m ON m.id = o.message
-         WHERE o.conversation = ?1 AND o.seq > ?2 {filter} ORDER BY o.seq"
+         WHERE o.conversation = ?1 AND o.seq > ?2 {filter} ORDER BY o.seq LIMIT ?3"
     ))?;
-    let rows = stmt.query_map(params![&conv[..], after as i64], |r| {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = stmt.query_map(params![&conv[..], after as i64, limit], |r| {
         let id: Vec<u8> = r.get(0)?;
         Ok(OutgoingChat {
             msg_id: <[u8; 16]>::try_from(id.as_slice()).unwrap_or([0; 16]),
             seq: r.get::<_, i64>(1)? as u64,
             timestamp_ms: r.get::<_, i64>(2)? as u64,
             text: r.get(3)?,
+            base_seq: base.unwrap_or(0).max(0) as u64,
         })
     })?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
@@ -231,6 +281,7 @@ pub fn apply_ack(
     up_to: u64,
 ) -> Result<Vec<String>, StoreError> {
     let conv = conversation_id(local, peer);
+    let up_to = up_to.min(highest_numbered(conn, &conv)?);
     conn.prepare_cached("DELETE FROM outbox WHERE conversation = ?1 AND seq <= ?2")?
         .execute(params![&conv[..], up_to as i64])?;
     let before = previous(conn, &conv, "out_acked_seq")?;
@@ -246,6 +297,16 @@ pub fn apply_ack(
         &["queued", "sent", "stored"],
         MessageState::Delivered,
     )
+}
+
+/// The highest seq we have given a message in a conversation: no ack or receipt can count
+/// past it (a peer's position from another incarnation of ours must not mark new messages).
+fn highest_numbered(conn: &Connection, conv: &[u8]) -> Result<u64, StoreError> {
+    let next: Option<i64> = conn
+        .prepare_cached("SELECT next_out_seq FROM conversations WHERE id = ?1")?
+        .query_row([conv], |r| r.get(0))
+        .optional()?;
+    Ok(next.unwrap_or(1).max(1) as u64 - 1)
 }
 
 /// How far an earlier ack or receipt reached in a conversation (`column` of
@@ -270,6 +331,7 @@ pub fn apply_read(
     up_to: u64,
 ) -> Result<Vec<String>, StoreError> {
     let conv = conversation_id(local, peer);
+    let up_to = up_to.min(highest_numbered(conn, &conv)?);
     let before = previous(conn, &conv, "out_read_seq")?;
     conn.prepare_cached(
         "UPDATE conversations SET out_read_seq = max(out_read_seq, ?2) WHERE id = ?1",
@@ -312,9 +374,17 @@ pub fn receive(
     chats: &[IncomingChat],
 ) -> Result<(Vec<Received>, u64), StoreError> {
     let conv = ensure_conversation(conn, local, peer)?;
-    let mut in_seq: u64 = conn
-        .prepare_cached("SELECT in_seq FROM conversations WHERE id = ?1")?
-        .query_row([&conv[..]], |r| r.get::<_, i64>(0))? as u64;
+    let (mut in_seq, mut in_read_seq, mut incarnation): (u64, u64, Option<Vec<u8>>) = conn
+        .prepare_cached(
+            "SELECT in_seq, in_read_seq, in_incarnation FROM conversations WHERE id = ?1",
+        )?
+        .query_row([&conv[..]], |r| {
+            Ok((
+                r.get::<_, i64>(0)? as u64,
+                r.get::<_, i64>(1)? as u64,
+                r.get(2)?,
+            ))
+        })?;
     let mut out = Vec::with_capacity(chats.len());
     let now = now_ms();
     let mut insert = conn.prepare_cached(
@@ -322,6 +392,19 @@ pub fn receive(
          VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6, ?7, 'received')",
     )?;
     for c in chats {
+        // The sender started over (a new database): its new stream counts from scratch.
+        // Message ids still keep anything seen before from being stored twice.
+        if let Some(inc) = c.incarnation
+            && incarnation.as_deref() != Some(&inc[..])
+        {
+            tracing::debug!(in_seq, "the peer started a new incarnation");
+            incarnation = Some(inc.to_vec());
+            (in_seq, in_read_seq) = (0, 0);
+        }
+        // The sender will never send what lies below its base: move past the gap.
+        if c.base_seq > in_seq + 1 {
+            in_seq = c.base_seq - 1;
+        }
         if c.seq <= in_seq {
             out.push(Received::Duplicate);
             continue;
@@ -360,8 +443,10 @@ pub fn receive(
             state: MessageState::Received,
         }));
     }
-    conn.prepare_cached("UPDATE conversations SET in_seq = ?2 WHERE id = ?1")?
-        .execute(params![&conv[..], in_seq as i64])?;
+    conn.prepare_cached(
+        "UPDATE conversations SET in_seq = ?2, in_read_seq = min(?3, ?2), in_incarnation = ?4 WHERE id = ?1",
+    )?
+    .execute(params![&conv[..], in_seq as i64, in_read_seq as i64, incarnation])?;
     Ok((out, in_seq))
 }
 
@@ -409,24 +494,61 @@ fn row_to_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
     })
 }
 
-/// The newest `limit` messages with a peer, oldest first; `before` pages back by ts_ms.
+/// Where a page of history ends: the oldest message of the page shown so far. The next
+/// page holds the messages before it in (time stored, order stored): many share a
+/// millisecond in a burst, so the time alone would lose some at a page edge.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PageBefore {
+    /// Its `ts_ms`.
+    pub ts_ms: i64,
+    /// Its id (UUID text).
+    pub id: String,
+}
+
+impl From<&Message> for PageBefore {
+    fn from(m: &Message) -> Self {
+        Self {
+            ts_ms: m.ts_ms,
+            id: m.id.clone(),
+        }
+    }
+}
+
+/// The newest `limit` messages with a peer, oldest first; `before` pages back from a
+/// message (see [`PageBefore`]).
 pub fn history(
     conn: &Connection,
     local: &PeerId,
     peer: &PeerId,
     limit: usize,
-    before: Option<i64>,
+    before: Option<&PageBefore>,
 ) -> Result<Vec<Message>, StoreError> {
     let conv = conversation_id(local, peer);
+    // The cursor's row id, found by its message id; a message gone meanwhile (a deleted
+    // history) pages from its time alone.
+    let (ts, row) = match before {
+        None => (i64::MAX, i64::MAX),
+        Some(b) => {
+            let id = uuid::Uuid::parse_str(&b.id).map(|u| u.into_bytes()).ok();
+            let row: Option<i64> = match id {
+                Some(id) => conn
+                    .prepare_cached(
+                        "SELECT id FROM messages WHERE conversation = ?1 AND msg_id = ?2",
+                    )?
+                    .query_row(params![&conv[..], &id[..]], |r| r.get(0))
+                    .optional()?,
+                None => None,
+            };
+            (b.ts_ms, row.unwrap_or(i64::MIN))
+        }
+    };
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN conversations c ON c.id = m.conversation
-         WHERE m.conversation = ?1 AND m.ts_ms < ?2 ORDER BY m.ts_ms DESC, m.id DESC LIMIT ?3"
+         WHERE m.conversation = ?1 AND (m.ts_ms, m.id) < (?2, ?3)
+         ORDER BY m.ts_ms DESC, m.id DESC LIMIT ?4"
     ))?;
     let mut rows = stmt
-        .query_map(
-            params![&conv[..], before.unwrap_or(i64::MAX), limit as i64],
-            row_to_message,
-        )?
+        .query_map(params![&conv[..], ts, row, limit as i64], row_to_message)?
         .collect::<Result<Vec<_>, _>>()?;
     rows.reverse();
     Ok(rows)
@@ -516,6 +638,7 @@ pub fn pending_for_mailbox(
         peer,
         "AND m.state IN ('queued', 'sent') AND m.mailbox_expired = 0",
         0,
+        usize::MAX,
     )
 }
 

@@ -4,6 +4,8 @@
 //! commit, so "queued" and "acked" always mean "on disk".
 
 mod contacts;
+#[cfg(test)]
+mod delivery_tests;
 mod messages;
 mod schema;
 #[cfg(test)]

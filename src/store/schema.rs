@@ -109,6 +109,49 @@ DROP TRIGGER messages_fts_insert;
 DROP TRIGGER messages_fts_delete;
 "#,
     ),
+    // 6: incarnations (docs/PROTOCOL.md, "Incarnations"): each side's stream of messages in a
+    // conversation has a random id, created with the conversation row, so a peer that
+    // starts over on a new database is told apart from one that lost messages. A peer's new
+    // stream numbers from 1 again, so incoming sequence numbers are no longer unique in a
+    // conversation: the messages table is rebuilt without that constraint (same rowids, so
+    // the search index stays valid; the outbox, which references it, is rebuilt around it).
+    M::up(
+        r#"
+ALTER TABLE conversations ADD COLUMN out_incarnation BLOB;
+UPDATE conversations SET out_incarnation = randomblob(16);
+ALTER TABLE conversations ADD COLUMN in_incarnation BLOB;
+CREATE TABLE outbox_v5 AS SELECT conversation, seq, message FROM outbox;
+DROP TABLE outbox;
+CREATE TABLE messages_v6 (
+    id              INTEGER PRIMARY KEY,
+    conversation    BLOB NOT NULL REFERENCES conversations(id),
+    msg_id          BLOB NOT NULL,
+    sender          TEXT NOT NULL,
+    outgoing        INTEGER NOT NULL,
+    seq             INTEGER NOT NULL,
+    sent_ms         INTEGER NOT NULL,
+    ts_ms           INTEGER NOT NULL,
+    text            TEXT NOT NULL,
+    state           TEXT NOT NULL,
+    mailbox_expired INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (conversation, msg_id)
+);
+INSERT INTO messages_v6 (id, conversation, msg_id, sender, outgoing, seq, sent_ms, ts_ms, text, state, mailbox_expired)
+    SELECT id, conversation, msg_id, sender, outgoing, seq, sent_ms, ts_ms, text, state, mailbox_expired FROM messages;
+DROP TABLE messages;
+ALTER TABLE messages_v6 RENAME TO messages;
+CREATE INDEX messages_by_time ON messages (conversation, ts_ms, id);
+CREATE INDEX messages_by_seq ON messages (conversation, outgoing, seq);
+CREATE TABLE outbox (
+    conversation BLOB NOT NULL,
+    seq          INTEGER NOT NULL,
+    message      INTEGER NOT NULL REFERENCES messages(id),
+    PRIMARY KEY (conversation, seq)
+);
+INSERT INTO outbox (conversation, seq, message) SELECT conversation, seq, message FROM outbox_v5;
+DROP TABLE outbox_v5;
+"#,
+    ),
 ];
 
 /// Per connection (TEMP objects, created at every open): a new message is noted in

@@ -19,6 +19,8 @@ fn incoming(seq: u64, id: u8, text: &str) -> IncomingChat {
         seq,
         timestamp_ms: 1,
         text: text.into(),
+        incarnation: None,
+        base_seq: 0,
     }
 }
 
@@ -211,7 +213,7 @@ fn unacked_after_skips_what_this_session_sent() {
     for t in ["one", "two", "three"] {
         enqueue(&conn, &me, &peer, t).unwrap();
     }
-    let after: Vec<u64> = unacked_after(&conn, &me, &peer, 1)
+    let after: Vec<u64> = unacked_after(&conn, &me, &peer, 1, 10)
         .unwrap()
         .iter()
         .map(|m| m.seq)

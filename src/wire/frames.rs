@@ -57,6 +57,15 @@ pub struct Hello {
     /// Sender's status text.
     #[prost(string, tag = "10")]
     pub status_text: String,
+    /// The sender's incarnation in this conversation (16 random bytes, made with its
+    /// conversation row): names the stream of messages the sender numbers from 1. Empty from
+    /// builds before incarnations.
+    #[prost(bytes = "vec", tag = "11")]
+    pub incarnation: Vec<u8>,
+    /// The receiver's incarnation that `acked_seq` and `read_seq` count in (empty: none
+    /// known). A receiver whose incarnation differs ignores both: they count another stream.
+    #[prost(bytes = "vec", tag = "12")]
+    pub acked_incarnation: Vec<u8>,
 }
 
 /// Closing words: why a session ends.
@@ -88,6 +97,15 @@ pub struct Chat {
     /// The message text.
     #[prost(string, tag = "5")]
     pub text: String,
+    /// The sender's incarnation (see [`Hello::incarnation`]). On a session it may be empty
+    /// (the Hello's); a sealed mailbox copy carries it.
+    #[prost(bytes = "vec", tag = "6")]
+    pub incarnation: Vec<u8>,
+    /// Every sequence number below this one that the receiver has not stored will never be
+    /// sent (acknowledged already, or withdrawn by a deleted history): the receiver moves
+    /// past them instead of waiting. 0: no such promise.
+    #[prost(uint64, tag = "7")]
+    pub base_seq: u64,
 }
 
 /// Cumulative delivery ack: every message up to `up_to_seq` is stored durably.

@@ -119,6 +119,8 @@ mod tests {
             seq: 42,
             timestamp_ms: 1_700_000_000_000,
             text: text.into(),
+            incarnation: vec![9; 16],
+            base_seq: 40,
         })
     }
 
@@ -223,7 +225,7 @@ mod tests {
 
         #[test]
         fn chat_text_round_trips(text in ".{0,200}", seq in any::<u64>()) {
-            let f = Frame::Chat(Chat { msg_id: vec![1; 16], conversation: vec![2; 16], seq, timestamp_ms: 5, text });
+            let f = Frame::Chat(Chat { msg_id: vec![1; 16], conversation: vec![2; 16], seq, timestamp_ms: 5, text, ..Chat::default() });
             prop_assert_eq!(decode_one(&encode(&f).unwrap()), Ok(Some(f)));
         }
     }

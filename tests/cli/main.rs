@@ -3,6 +3,7 @@
 
 mod chat;
 mod crash;
+mod delivery;
 mod errors;
 mod files;
 mod rendezvous;

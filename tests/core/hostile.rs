@@ -86,6 +86,7 @@ impl Raw {
             seq,
             timestamp_ms: 1,
             text: text.into(),
+            ..Default::default()
         })
     }
 }

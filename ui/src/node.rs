@@ -8,7 +8,7 @@ use iced::futures::{SinkExt, Stream};
 use natter::PeerId;
 use natter::discovery::Interfaces;
 use natter::node::{ExportFormat, NodeConfig, NodeHandle, PrivacyMode};
-use natter::store::Contact;
+use natter::store::{Contact, PageBefore};
 use natter::wire::{Status, TypingState};
 
 use crate::Message;
@@ -31,8 +31,8 @@ pub enum Op {
     Reload,
     /// Load the newest page of a conversation.
     History(PeerId),
-    /// Load the page before a time (ms).
-    Older(PeerId, i64),
+    /// Load the page before a message.
+    Older(PeerId, PageBefore),
     /// Mark a conversation read.
     MarkRead(PeerId),
     /// Add a contact (pins the key), with its nickname and group.

@@ -161,7 +161,7 @@ fn older(app: &mut App, peer: PeerId) -> Action {
     match app.history.get(&peer).and_then(|h| h.first()) {
         Some(oldest) => {
             app.loading_older.insert(peer);
-            Action::run(Op::Older(peer, oldest.ts_ms))
+            Action::run(Op::Older(peer, oldest.into()))
         }
         None => Action::none(),
     }
