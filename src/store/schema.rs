@@ -205,6 +205,67 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), rusqlite_migration::E
 
 #[cfg(test)]
 mod tests {
+    use rusqlite::Connection;
+
+    #[test]
+    fn a_version_5_database_keeps_its_messages_outbox_and_index_through_migration_6() {
+        let mut c = Connection::open_in_memory().unwrap();
+        c.pragma_update(None, "foreign_keys", "ON").unwrap();
+        super::Migrations::from_slice(&super::MIGRATIONS[..5])
+            .to_latest(&mut c)
+            .unwrap();
+        c.execute_batch(
+            "INSERT INTO conversations (id, peer_id, next_out_seq, in_seq) VALUES (x'01', 'p', 3, 1);
+             INSERT INTO messages (id, conversation, msg_id, sender, outgoing, seq, sent_ms, ts_ms, text, state)
+                 VALUES (1, x'01', x'aa', 'p', 0, 1, 1, 1, 'their banana', 'received'),
+                        (2, x'01', x'bb', 'me', 1, 1, 2, 2, 'my apple', 'delivered'),
+                        (3, x'01', x'cc', 'me', 1, 2, 3, 3, 'waiting', 'queued');
+             INSERT INTO outbox (conversation, seq, message) VALUES (x'01', 2, 3);
+             INSERT INTO messages_fts (rowid, text) VALUES (1, 'their banana'), (2, 'my apple'), (3, 'waiting');",
+        )
+        .unwrap();
+        super::migrate(&mut c).unwrap();
+        let n: i64 = c
+            .query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 3);
+        let outbox: i64 = c
+            .query_row("SELECT message FROM outbox", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(outbox, 3);
+        let hit: String = c
+            .query_row(
+                "SELECT m.text FROM messages_fts f JOIN messages m ON m.id = f.rowid WHERE messages_fts MATCH 'banana'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(hit, "their banana");
+        let inc: Vec<u8> = c
+            .query_row("SELECT out_incarnation FROM conversations", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(
+            inc.len(),
+            16,
+            "an existing conversation gets an incarnation"
+        );
+        // A new incarnation of the peer may number from 1 again.
+        c.execute(
+            "INSERT INTO messages (conversation, msg_id, sender, outgoing, seq, sent_ms, ts_ms, text, state)
+             VALUES (x'01', x'dd', 'p', 0, 1, 4, 4, 'again', 'received')",
+            [],
+        )
+        .unwrap();
+        let fk: i64 = c
+            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(fk, 0);
+    }
+
     #[test]
     fn migrations_are_valid() {
         assert!(

@@ -4,7 +4,7 @@ use natter::node::Event;
 use natter::store::MessageState;
 use natter::wire::{Status, TypingState};
 
-use crate::support::{friends, node};
+use crate::support::{TestNode, friends, node, restart};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn message_is_delivered_then_read_with_receipts() {
@@ -183,4 +183,55 @@ async fn search_finds_messages_on_both_sides() {
             .unwrap()
             .is_empty()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_history_deleted_with_messages_unsent_then_a_send_is_delivered() {
+    let (mut a, b) = friends().await;
+    let m = a.handle.send(b.id(), "before".into()).await.unwrap();
+    a.wait_for(
+        10,
+        |e| matches!(e, Event::MessageDelivered { ids, .. } if ids.contains(&m.id)),
+    )
+    .await;
+    // b goes away; two messages wait in a's outbox, then a deletes the history.
+    let bid = b.id();
+    let TestNode {
+        handle,
+        events,
+        _dir,
+        ..
+    } = b;
+    handle.shutdown().await;
+    drop((handle, events));
+    a.wait_for(
+        10,
+        |e| matches!(e, Event::Disconnected { peer, .. } if *peer == bid),
+    )
+    .await;
+    for t in ["unsent one", "unsent two"] {
+        a.handle.send(bid, t.into()).await.unwrap();
+    }
+    a.handle.delete_history(bid).await.unwrap();
+    let after = a.handle.send(bid, "after".into()).await.unwrap();
+    assert_eq!(after.seq, 4, "sequence numbers go on past the deleted ones");
+    // b comes back (same profile, a new port): the next message arrives, nothing waits on
+    // the two that were withdrawn.
+    let b = restart(_dir).await;
+    a.add(&b).await;
+    let id = after.id.clone();
+    a.wait_for(
+        20,
+        |e| matches!(e, Event::MessageDelivered { ids, .. } if ids.contains(&id)),
+    )
+    .await;
+    let theirs: Vec<String> = b
+        .handle
+        .history(a.id(), 10, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    assert_eq!(theirs, ["before", "after"]);
 }

@@ -44,6 +44,35 @@ pub async fn node_in(dir: tempfile::TempDir, tweak: impl FnOnce(&mut NodeConfig)
     }
 }
 
+/// Starts a node again on the profile of one that was shut down. Its tasks let go of the
+/// profile lock as they end, a moment after the shutdown: wait for that, up to 10 s.
+pub async fn restart(dir: tempfile::TempDir) -> TestNode {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut config = NodeConfig::new(dir.path());
+        config.listen = "127.0.0.1:0".parse().expect("addr");
+        config.discovery = None;
+        config.downloads = Some(dir.path().join("downloads"));
+        match Node::start(config).await {
+            Ok((handle, events)) => {
+                let addr = handle.local_addr().expect("bound");
+                return TestNode {
+                    handle,
+                    events,
+                    addr,
+                    _dir: dir,
+                };
+            }
+            Err(natter::node::NodeError::ProfileInUse(_))
+                if tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("node restarts: {e}"),
+        }
+    }
+}
+
 impl TestNode {
     pub fn downloads(&self) -> std::path::PathBuf {
         self.handle.downloads().to_path_buf()
