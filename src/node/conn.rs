@@ -2,16 +2,14 @@
 //! sans-IO [`Session`] driven with real bytes and time, the store work each event implies,
 //! the one-session-per-peer rule, and redialling contacts.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tracing::Instrument;
 
 use super::{Event, Inner, NodeError, PRIVACY_KEY, PrivacyMode, lock};
 use crate::identity::PeerId;
-use crate::node::DialFailure;
 use crate::session::{FEATURES, Session, SessionConfig, VERSIONS};
 use crate::store::{self, ContactState, Store};
 use crate::transport::{self, CLOSE_NORMAL, CLOSE_REFUSED, DialError};
@@ -114,162 +112,6 @@ async fn admit(inner: &Arc<Inner>, peer: &PeerId) -> Result<Admission, NodeError
     Ok(Admission::Admit)
 }
 
-/// Starts a dial loop for a contact unless one runs or a session is up.
-pub(crate) fn ensure_dialing(inner: &Arc<Inner>, peer: PeerId) {
-    if inner.shutdown.load(Ordering::SeqCst) || !lock(&inner.dialing).insert(peer) {
-        return;
-    }
-    let inner = inner.clone();
-    tokio::spawn(async move {
-        dial_loop(&inner, peer).await;
-        lock(&inner.dialing).remove(&peer);
-    });
-}
-
-async fn dial_loop(inner: &Arc<Inner>, peer: PeerId) {
-    let mut backoff = Duration::from_millis(250);
-    let mut reported = false;
-    loop {
-        if inner.shutdown.load(Ordering::SeqCst) {
-            return;
-        }
-        if lock(&inner.sessions).contains_key(&peer) {
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            continue;
-        }
-        let p = peer;
-        let Ok((Some(contact), blocked)) = inner
-            .store
-            .call(move |c| Ok((store::get_contact(c, &p)?, store::is_blocked(c, &p)?)))
-            .await
-        else {
-            return;
-        };
-        if blocked || contact.state != ContactState::Contact {
-            return;
-        }
-        let stored = contact
-            .addr
-            .as_deref()
-            .and_then(|a| a.parse::<SocketAddr>().ok());
-        let lan = super::lan::candidates(inner, &peer);
-        let found = super::rendezvous::candidates(inner, &peer).await;
-        tracing::debug!(peer = ?peer, stored = ?stored, lan = ?lan, rendezvous = ?found, "dialling");
-        if stored.is_none() && lan.is_empty() && found.is_empty() {
-            if inner.rv.is_none() {
-                return; // nowhere to dial; a LAN sighting starts a new loop
-            }
-            // Offline at the rendezvous: what waits for it goes to the mailbox, sealed;
-            // look again later, or when its dial signal comes.
-            super::mailbox::deposit_pending(inner, peer).await;
-            tokio::select! {
-                _ = tokio::time::sleep(backoff.max(Duration::from_secs(5))) => {}
-                _ = inner.wake.notified() => {}
-            }
-            backoff = (backoff * 2).min(Duration::from_secs(30));
-            continue;
-        }
-        let failure = match dial_any(inner, peer, stored, lan, found).await {
-            Ok((conn, addr)) => {
-                let span =
-                    tracing::info_span!("session", peer = ?peer, remote = %addr, dir = "out");
-                match run(inner.clone(), conn, peer, true).instrument(span).await {
-                    RunEnd::Established => {
-                        backoff = Duration::from_millis(250);
-                        reported = false;
-                        continue;
-                    }
-                    RunEnd::Duplicate => continue,
-                    RunEnd::Refused(reason) => DialError::Refused(reason),
-                    RunEnd::Failed(reason) => DialError::Unreachable { addr, reason },
-                }
-            }
-            Err(e) => e,
-        };
-        let kind = match failure {
-            DialError::WrongKey { .. } => DialFailure::WrongKey,
-            DialError::Refused(_) => DialFailure::Refused,
-            DialError::Unreachable { .. } => DialFailure::Unreachable,
-        };
-        if kind != DialFailure::Unreachable || !reported {
-            emit(
-                inner,
-                Event::DialFailed {
-                    peer,
-                    kind,
-                    error: failure.to_string(),
-                },
-            );
-            reported = true;
-        }
-        if kind != DialFailure::Unreachable {
-            return; // never retry a wrong key or a refusal on our own
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(backoff) => {}
-            _ = inner.wake.notified() => {}
-        }
-        backoff = (backoff * 2).min(Duration::from_secs(15));
-    }
-}
-
-/// Dials every candidate at once; the first handshake wins. A LAN address that presents
-/// another key is a spoofed record: reported, dropped, and not fatal for the contact.
-async fn dial_any(
-    inner: &Arc<Inner>,
-    peer: PeerId,
-    stored: Option<SocketAddr>,
-    lan: Vec<SocketAddr>,
-    found: Vec<SocketAddr>,
-) -> Result<(quinn::Connection, SocketAddr), DialError> {
-    let mut set = tokio::task::JoinSet::new();
-    // (address, is a hint): a LAN record or a rendezvous answer is only a hint, so a wrong
-    // key there is not fatal for the contact; a stored address is the user's own word.
-    let mut addrs: Vec<(SocketAddr, bool)> = lan.into_iter().map(|a| (a, true)).collect();
-    for a in found {
-        if !addrs.iter().any(|(b, _)| *b == a) {
-            addrs.push((a, true));
-        }
-    }
-    if let Some(s) = stored
-        && !addrs.iter().any(|(a, _)| *a == s)
-    {
-        addrs.push((s, false));
-    }
-    for (addr, from_lan) in addrs {
-        let inner = inner.clone();
-        set.spawn(async move {
-            let r = transport::dial(&inner.endpoint, &inner.identity, peer, addr).await;
-            (addr, from_lan, r)
-        });
-    }
-    let mut last = None;
-    while let Some(joined) = set.join_next().await {
-        let Ok((addr, from_lan, result)) = joined else {
-            continue;
-        };
-        match result {
-            Ok(conn) => {
-                set.abort_all();
-                return Ok((conn, addr));
-            }
-            Err(DialError::WrongKey { presented, .. }) if from_lan => {
-                super::lan::spoofed(inner, peer, presented, addr);
-            }
-            Err(e @ (DialError::WrongKey { .. } | DialError::Refused(_))) => last = Some(e),
-            Err(e) => {
-                if last.is_none() {
-                    last = Some(e);
-                }
-            }
-        }
-    }
-    Err(last.unwrap_or_else(|| DialError::Unreachable {
-        addr: stored.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
-        reason: "no address answered".into(),
-    }))
-}
-
 /// How a connection ended, for the dial loop.
 pub(super) enum RunEnd {
     /// A session was up (it may have ended since).
@@ -289,9 +131,6 @@ pub(super) struct Conn {
     pub(super) id: usize,
     pub(super) outgoing: bool,
     pub(super) is_contact: bool,
-    pub(super) last_sent: u64,
-    /// The last flush stopped at its window: more of the outbox waits for this session.
-    pub(super) more_to_flush: bool,
     pub(super) registered: bool,
 }
 
@@ -321,7 +160,12 @@ pub(super) fn end_of(conn: &quinn::Connection, e: &quinn::ConnectionError) -> Ru
 }
 
 /// Runs one connection until it ends.
-async fn run(inner: Arc<Inner>, conn: quinn::Connection, peer: PeerId, outgoing: bool) -> RunEnd {
+pub(super) async fn run(
+    inner: Arc<Inner>,
+    conn: quinn::Connection,
+    peer: PeerId,
+    outgoing: bool,
+) -> RunEnd {
     let Some(session_id) = transport::session_id(&conn) else {
         return RunEnd::Failed("no session id".into());
     };
@@ -369,8 +213,6 @@ async fn run(inner: Arc<Inner>, conn: quinn::Connection, peer: PeerId, outgoing:
         id,
         outgoing,
         is_contact,
-        last_sent: 0,
-        more_to_flush: false,
         registered: false,
     };
     let end = c.drive(session, send, recv).await;

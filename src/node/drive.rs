@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 
 use super::conn::{Cmd, Conn, RunEnd, end_of};
 use super::{Event, Live, lock};
-use crate::session::{IncomingChat, Session, SessionEvent};
+use crate::session::{self, IncomingChat, Session, SessionEvent};
 use crate::store::{self, Received};
 use crate::transport::CLOSE_REPLACED;
 use crate::wire::GoodbyeCode;
@@ -18,11 +18,9 @@ type Tx = mpsc::UnboundedSender<Cmd>;
 const DUPLICATE: &str = "duplicate connection; the other one is kept";
 /// How long a typing state stays worth re-sending on a new session.
 const TYPING_FRESH: Duration = Duration::from_secs(30);
-/// Most outbox messages read into the session at once.
-const FLUSH_WINDOW: usize = 64;
-/// The next window is read only when less than this waits to be written: a long outbox
-/// goes out in bounded windows while the stream keeps being read.
-const FLUSH_ROOM: usize = 256 * 1024;
+/// Most bytes taken from the session ahead of the stream: the rest waits in the session,
+/// which reads the next outbox window only when little waits (`session::FLUSH_ROOM`).
+const WRITE_AHEAD: usize = 64 * 1024;
 /// How long the goodbye may take to write when the session ends.
 const GOODBYE_WRITE: Duration = Duration::from_secs(1);
 
@@ -47,7 +45,9 @@ impl Conn {
         // Bytes the session produced that the stream has not taken yet, from `at`.
         let (mut out, mut at) = (Vec::<u8>::new(), 0usize);
         let reason = loop {
-            while let Some(bytes) = session.poll_transmit() {
+            while out.len() - at < WRITE_AHEAD
+                && let Some(bytes) = session.poll_transmit()
+            {
                 out.extend_from_slice(&bytes);
             }
             let events: Vec<SessionEvent> = std::iter::from_fn(|| session.poll_event()).collect();
@@ -58,8 +58,7 @@ impl Conn {
                     Err(reason) => break RunEnd::Failed(reason),
                 }
             }
-            if self.more_to_flush && out.len() - at < FLUSH_ROOM {
-                self.flush(&mut session).await;
+            if self.may_send() && self.flush(&mut session).await {
                 continue;
             }
             let deadline = session.poll_timeout();
@@ -95,9 +94,9 @@ impl Conn {
         reason
     }
 
-    /// Runs `first` and every command already waiting, in order. A flush only marks the
-    /// outbox as worth reading: the loop reads it once for a run of sends (each read is a
-    /// store round trip), and only while the stream has room.
+    /// Runs `first` and every command already waiting, in order. A flush only tells the
+    /// session the outbox changed: the loop reads it once for a run of sends (each read is a
+    /// store round trip), when the session asks for it.
     async fn commands(
         &mut self,
         session: &mut Session,
@@ -113,11 +112,11 @@ impl Conn {
 
     async fn command(&mut self, session: &mut Session, cmd: Cmd) {
         match cmd {
-            Cmd::Flush => self.more_to_flush = true,
+            Cmd::Flush => session.outbox_changed(),
             Cmd::File(frame) => session.send_file(frame),
             Cmd::Refresh => {
                 self.refresh().await;
-                self.more_to_flush = true;
+                session.outbox_changed();
             }
             Cmd::Typing(state) => session.send_typing(state),
             Cmd::Read(seq) => session.send_read(seq),
@@ -205,7 +204,6 @@ impl Conn {
                 {
                     session.send_typing(state);
                 }
-                self.flush(session).await;
                 self.resume_files(session).await;
             }
             SessionEvent::Chat(_) => {}
@@ -258,17 +256,10 @@ impl Conn {
     fn register(&mut self, peer_boot: Vec<u8>, tx: &Tx) -> bool {
         let me = self.inner.me;
         let dialer = if self.outgoing { me } else { self.peer };
-        let preferred = me.min(self.peer);
         let mut sessions = lock(&self.inner.sessions);
-        let keep_new = match sessions.get(&self.peer) {
-            None => true,
-            // The peer restarted: the old connection is dead.
-            Some(old) if old.peer_boot != peer_boot => true,
-            // The same side dialled again: the newer connection wins.
-            Some(old) if old.dialer == dialer => true,
-            // Both dialled at once: keep the one dialled by the smaller id, on both sides.
-            Some(_) => dialer == preferred,
-        };
+        let new = session::Live { dialer, peer_boot };
+        let held = sessions.get(&self.peer).map(|l| &l.who);
+        let keep_new = session::keeps_new(&me, &self.peer, held, &new);
         tracing::debug!(
             conn = self.id,
             outgoing = self.outgoing,
@@ -281,8 +272,7 @@ impl Conn {
         }
         let live = Live {
             conn_id: self.id,
-            dialer,
-            peer_boot,
+            who: new,
             cmds: tx.clone(),
         };
         if let Some(old) = sessions.insert(self.peer, live) {
@@ -354,39 +344,37 @@ impl Conn {
         Ok(())
     }
 
-    /// Sends the next window of outbox messages not yet sent on this session, in order;
-    /// notes whether more wait behind it.
-    async fn flush(&mut self, session: &mut Session) {
-        self.more_to_flush = false;
-        if !self.is_contact || session.negotiated().is_none() || !self.registered {
-            return;
-        }
-        let (me, peer, from) = (self.inner.me, self.peer, self.last_sent);
-        let Ok(pending) = self
+    /// Whether our messages may go out on this session: to a contact, on the live one.
+    fn may_send(&self) -> bool {
+        self.is_contact && self.registered
+    }
+
+    /// Does the outbox read the session asks for, if any; returns whether it did one.
+    async fn flush(&mut self, session: &mut Session) -> bool {
+        let Some(read) = session.poll_outbox() else {
+            return false;
+        };
+        let (me, peer) = (self.inner.me, self.peer);
+        let pending = self
             .inner
             .store
-            .call(move |c| store::unacked_after(c, &me, &peer, from, FLUSH_WINDOW))
+            .call(move |c| store::unacked_after(c, &me, &peer, read.after, read.limit))
             .await
-        else {
-            return;
-        };
-        self.more_to_flush = pending.len() == FLUSH_WINDOW;
-        let mut ids = Vec::new();
-        let from = self.last_sent;
-        for m in pending.iter().filter(|m| m.seq > from) {
-            if let Err(e) = session.send_chat(m) {
-                tracing::warn!(error = %e, "message not sent");
-                self.more_to_flush = false;
-                break;
-            }
-            self.last_sent = m.seq;
-            ids.push(uuid::Uuid::from_bytes(m.msg_id).to_string());
-        }
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "outbox not read; it waits for the next send");
+                Vec::new()
+            });
+        let ids: Vec<String> = session
+            .handle_outbox(&pending)
+            .into_iter()
+            .map(|id| uuid::Uuid::from_bytes(id).to_string())
+            .collect();
         // "Sent" is reported, not written: it would cost an fsync on every message, and after
         // a crash an unacked message is re-sent anyway. On disk it stays queued until acked.
         if !ids.is_empty() {
             self.emit(Event::MessageSent { peer, ids });
         }
+        true
     }
 
     /// Leaves the session table (if this connection is the live one) and reports.
@@ -414,7 +402,7 @@ impl Conn {
         );
         tracing::debug!(%reason, "session ended");
         if self.is_contact && !self.inner.shutdown.load(Ordering::SeqCst) {
-            super::conn::ensure_dialing(&self.inner, self.peer);
+            self.inner.dial(self.peer);
         }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::{Event, Inner, NodeHandle, conn, lock};
+use super::{Event, Inner, NodeHandle, lock};
 use crate::discovery::{self, Discovery, DiscoveryConfig, Found, Nearby};
 use crate::identity::PeerId;
 use crate::store::{self, ContactState};
@@ -110,7 +110,7 @@ async fn seen(inner: &Arc<Inner>, n: Nearby) {
         },
     );
     if contact {
-        conn::ensure_dialing(inner, peer);
+        inner.dial(peer);
         inner.wake.notify_waiters();
     }
 }
@@ -162,7 +162,7 @@ pub(super) async fn restart(inner: &Arc<Inner>) -> Result<(), super::NodeError> 
     let Some(base) = inner.lan_config.clone() else {
         return Ok(());
     };
-    let config = super::account::discovery_with_preferences(&inner.store, base).await?;
+    let config = super::prefs::discovery_with_preferences(&inner.store, base).await?;
     stop(inner).await;
     start(inner, &config).await;
     Ok(())

@@ -51,7 +51,7 @@ async fn kept(inner: &Inner) -> Result<Option<Kept>, NodeError> {
 
 /// The current prekey, making or rotating it when needed (the old one is kept one round).
 pub(super) async fn current_prekey(inner: &Arc<Inner>) -> Result<OwnPrekey, NodeError> {
-    let now = super::rendezvous::now_ms();
+    let now = store::now_ms().max(0) as u64;
     let kept = kept(inner).await?;
     if let Some(k) = &kept
         && k.expires_ms > now + PREKEY_LIFE.as_millis() as u64 / 2
@@ -101,7 +101,7 @@ pub(super) async fn deposit_pending(inner: &Arc<Inner>, peer: PeerId) {
     let Some(rv) = inner.rv.clone() else {
         return;
     };
-    let now = super::rendezvous::now_ms();
+    let now = store::now_ms().max(0) as u64;
     let Some((their_prekey, _)) = lock(&inner.rv_prekeys)
         .get(&peer)
         .copied()

@@ -4,17 +4,20 @@
 
 mod account;
 mod conn;
+mod dial;
 mod drive;
 mod event;
 mod files;
 mod lan;
 mod mailbox;
+mod prefs;
 mod rendezvous;
 
-pub use account::{ExportFormat, PREF_ADVERTISE, PREF_NAME, PREF_RENDEZVOUS, PREF_RENDEZVOUS_KEY};
+pub use account::ExportFormat;
 pub use event::{DialFailure, Event};
+pub use prefs::{PREF_ADVERTISE, PREF_NAME, PREF_RENDEZVOUS, PREF_RENDEZVOUS_KEY};
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -123,9 +126,17 @@ pub enum NodeError {
 /// A live session as the node knows it.
 pub(crate) struct Live {
     pub(crate) conn_id: usize,
-    pub(crate) dialer: PeerId,
-    pub(crate) peer_boot: Vec<u8>,
+    /// What the one-session rule compares (`session::keeps_new`).
+    pub(crate) who: crate::session::Live,
     pub(crate) cmds: mpsc::UnboundedSender<conn::Cmd>,
+}
+
+impl Inner {
+    /// Asks for a contact to be dialled: one dial loop runs per contact (see [`dial`]),
+    /// until a session is up or there is nowhere left to try.
+    pub(crate) fn dial(&self, peer: PeerId) {
+        let _ = self.dials.send(peer);
+    }
 }
 
 pub(crate) struct Inner {
@@ -138,7 +149,8 @@ pub(crate) struct Inner {
     pub(crate) endpoint: quinn::Endpoint,
     pub(crate) events: broadcast::Sender<Event>,
     pub(crate) sessions: Mutex<HashMap<PeerId, Live>>,
-    pub(crate) dialing: Mutex<HashSet<PeerId>>,
+    /// Dial requests for the dial manager ([`Inner::dial`]).
+    pub(crate) dials: mpsc::UnboundedSender<PeerId>,
     pub(crate) boot_id: [u8; 16],
     pub(crate) presence: Mutex<(Status, String)>,
     /// Our last typing state per peer, re-sent on a new session while it is fresh.
@@ -240,7 +252,7 @@ impl Node {
             .unwrap_or((Status::Online, String::new()));
         let rendezvous = match config.rendezvous {
             Some(c) => Some(c),
-            None => account::rendezvous_from_preferences(&store).await?,
+            None => prefs::rendezvous_from_preferences(&store).await?,
         };
         let rv = rendezvous.map(|c| {
             Arc::new(crate::rendezvous::Client::new(
@@ -249,6 +261,7 @@ impl Node {
                 c,
             ))
         });
+        let (dials, dial_requests) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
             profile: config.profile.clone(),
             lan_config: config.discovery.clone(),
@@ -258,7 +271,7 @@ impl Node {
             endpoint,
             events,
             sessions: Mutex::new(HashMap::new()),
-            dialing: Mutex::new(HashSet::new()),
+            dials,
             boot_id,
             presence: Mutex::new(status),
             typing: Mutex::new(HashMap::new()),
@@ -293,15 +306,16 @@ impl Node {
             listen,
         });
         tokio::spawn(conn::accept_loop(handle.inner.clone()));
+        tokio::spawn(dial::manager(Arc::downgrade(&handle.inner), dial_requests));
         if let Some(d) = config.discovery.clone() {
-            let d = account::discovery_with_preferences(&handle.inner.store, d).await?;
+            let d = prefs::discovery_with_preferences(&handle.inner.store, d).await?;
             lan::start(&handle.inner, &d).await;
         }
         rendezvous::start(&handle.inner);
         let findable = handle.inner.rv.is_some();
         for c in handle.contacts().await? {
             if config.autodial && (c.addr.is_some() || findable) {
-                conn::ensure_dialing(&handle.inner, c.peer);
+                handle.inner.dial(c.peer);
             }
         }
         Ok((handle, rx))
@@ -367,7 +381,7 @@ impl NodeHandle {
         self.inner.rv_wake.notify_one();
         let nearby = lock(&self.inner.nearby).contains_key(&saved.peer);
         if saved.addr.is_some() || self.inner.rv.is_some() || nearby {
-            conn::ensure_dialing(&self.inner, saved.peer);
+            self.inner.dial(saved.peer);
         }
         Ok(saved)
     }
@@ -469,7 +483,7 @@ impl NodeHandle {
                 let _ = cmds.send(conn::Cmd::Flush);
             }
             None => {
-                conn::ensure_dialing(&self.inner, peer);
+                self.inner.dial(peer);
                 // A dial loop sleeping on an offline peer looks again (and deposits) now.
                 self.inner.wake.notify_waiters();
             }

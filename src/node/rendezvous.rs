@@ -211,7 +211,7 @@ async fn on_push(inner: &Arc<Inner>, p: Push) {
             }
             tracing::debug!(peer = ?from, ?addrs, "dial signal from the rendezvous");
             lock(&inner.rv_hints).insert(from, addrs);
-            super::conn::ensure_dialing(inner, from);
+            inner.dial(from);
             inner.wake.notify_waiters();
         }
         None => {}

@@ -5,8 +5,18 @@
 //! States: `AwaitingHello` → `Established` → `Closed`. Both sides send `Hello` first; the
 //! session runs on the intersection of versions and features.
 
+mod delivery;
+#[cfg(test)]
+mod delivery_tests;
+mod error;
 #[cfg(test)]
 mod tests;
+
+pub use delivery::{
+    FLUSH_ROOM, FLUSH_WINDOW, Incarnation, IncomingChat, Live, OutboxRead, OutgoingChat,
+    incarnation_of, keeps_new,
+};
+pub use error::SessionError;
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -14,7 +24,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 use crate::identity::PeerId;
-use crate::wire::{self, Frame, GoodbyeCode, Status, TypingState, WireError};
+use crate::wire::{self, Frame, GoodbyeCode, Status, TypingState};
 
 /// Protocol versions this build speaks.
 pub const VERSIONS: (u32, u32) = (1, 1);
@@ -40,10 +50,6 @@ pub const FEATURE_FILES: &str = "files";
 pub const MAX_TEXT: usize = 16 * 1024;
 /// How long a peer has to send its `Hello`.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A side's incarnation in a conversation: 16 random bytes made with its conversation row.
-/// Sequence numbers count within one incarnation; a new one (a new database) starts at 1.
-pub type Incarnation = [u8; 16];
 
 /// The conversation id of the 1:1 conversation between two peers (same on both sides).
 pub fn conversation_id(a: &PeerId, b: &PeerId) -> [u8; 16] {
@@ -88,50 +94,6 @@ pub struct SessionConfig {
     pub status_text: String,
 }
 
-/// A session ended with an error, or by the peer.
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
-pub enum SessionError {
-    /// No protocol version in common.
-    #[error(
-        "no protocol version in common: we speak {ours:?}, the peer speaks {theirs:?}; one of you needs to update Natter"
-    )]
-    NoCommonVersion {
-        /// Our range.
-        ours: (u32, u32),
-        /// Theirs.
-        theirs: (u32, u32),
-    },
-    /// The peer lacks a required feature.
-    #[error("the peer does not support {missing:?}; it needs a newer Natter")]
-    NoCommonFeatures {
-        /// The required feature it lacks.
-        missing: String,
-    },
-    /// The peer's session id differs from ours.
-    #[error("session id mismatch: the channel is not bound to this connection")]
-    SessionMismatch,
-    /// Bytes that are not frames.
-    #[error("bad frame from peer: {0}")]
-    Wire(#[from] WireError),
-    /// Frames that break the protocol.
-    #[error("protocol error: {0}")]
-    Protocol(String),
-    /// No `Hello` in time.
-    #[error("the peer did not say hello within {}s", HELLO_TIMEOUT.as_secs())]
-    HelloTimeout,
-    /// The peer said goodbye.
-    #[error("the peer closed the session ({code:?}: {reason})")]
-    PeerClosed {
-        /// Its code.
-        code: GoodbyeCode,
-        /// Its reason.
-        reason: String,
-    },
-    /// We closed it.
-    #[error("closed locally")]
-    LocalClose,
-}
-
 /// What the session agreed on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Negotiated {
@@ -159,39 +121,6 @@ impl Negotiated {
     pub fn has(&self, feature: &str) -> bool {
         self.features.iter().any(|f| f == feature)
     }
-}
-
-/// A message received from the peer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IncomingChat {
-    /// Message id (UUIDv7 bytes).
-    pub msg_id: [u8; 16],
-    /// Sender's sequence number.
-    pub seq: u64,
-    /// Sender's timestamp, ms.
-    pub timestamp_ms: u64,
-    /// Text.
-    pub text: String,
-    /// The sender's incarnation the seq counts in (None: a build before incarnations).
-    pub incarnation: Option<Incarnation>,
-    /// Seqs below this that the receiver lacks will never come (0: no promise).
-    pub base_seq: u64,
-}
-
-/// A message to send.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutgoingChat {
-    /// Message id.
-    pub msg_id: [u8; 16],
-    /// Our sequence number.
-    pub seq: u64,
-    /// Our timestamp, ms.
-    pub timestamp_ms: u64,
-    /// Text.
-    pub text: String,
-    /// The lowest seq still in our outbox when this was read: nothing below it that the
-    /// peer lacks will be sent (see [`wire::Chat::base_seq`]).
-    pub base_seq: u64,
 }
 
 /// What happened on the session.
@@ -230,6 +159,9 @@ pub struct Session {
     state: State,
     decoder: wire::Decoder,
     transmit: VecDeque<Vec<u8>>,
+    /// Bytes in `transmit`.
+    queued: usize,
+    window: delivery::SendWindow,
     events: VecDeque<SessionEvent>,
 }
 
@@ -244,6 +176,8 @@ impl Session {
             },
             decoder: wire::Decoder::new(),
             transmit: VecDeque::new(),
+            queued: 0,
+            window: delivery::SendWindow::default(),
             events: VecDeque::new(),
             config,
         };
@@ -339,36 +273,14 @@ impl Session {
 
     /// The next bytes to write to the control stream.
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
-        self.transmit.pop_front()
+        let bytes = self.transmit.pop_front()?;
+        self.queued -= bytes.len();
+        Some(bytes)
     }
 
     /// The next event.
     pub fn poll_event(&mut self) -> Option<SessionEvent> {
         self.events.pop_front()
-    }
-
-    /// Queues a chat message. Only once established; text capped at [`MAX_TEXT`].
-    pub fn send_chat(&mut self, msg: &OutgoingChat) -> Result<(), SessionError> {
-        if self.negotiated().is_none() {
-            return Err(SessionError::Protocol("session not established".into()));
-        }
-        if msg.text.len() > MAX_TEXT {
-            return Err(SessionError::Protocol(format!(
-                "message of {} bytes is over the {MAX_TEXT}-byte limit",
-                msg.text.len()
-            )));
-        }
-        self.queue(&Frame::Chat(wire::Chat {
-            msg_id: msg.msg_id.to_vec(),
-            conversation: self.conversation.to_vec(),
-            seq: msg.seq,
-            timestamp_ms: msg.timestamp_ms,
-            text: msg.text.clone(),
-            // The Hello named it: not repeated in every message.
-            incarnation: Vec::new(),
-            base_seq: msg.base_seq,
-        }));
-        Ok(())
     }
 
     /// Acknowledges the peer's messages up to `seq` (all stored durably).
@@ -436,7 +348,10 @@ impl Session {
 
     fn queue(&mut self, frame: &Frame) {
         match wire::encode(frame) {
-            Ok(bytes) => self.transmit.push_back(bytes),
+            Ok(bytes) => {
+                self.queued += bytes.len();
+                self.transmit.push_back(bytes);
+            }
             Err(e) => tracing::warn!(frame = frame.name(), error = %e, "frame not sent"),
         }
     }
@@ -596,6 +511,7 @@ impl Session {
             status_text: h.status_text.chars().take(200).collect(),
         };
         self.state = State::Established(negotiated.clone());
+        self.window.established();
         self.events.push_back(SessionEvent::Established(negotiated));
     }
 
@@ -641,14 +557,4 @@ impl Session {
             base_seq: c.base_seq,
         }));
     }
-}
-
-/// An incarnation from the wire: empty is none, 16 bytes is one, anything else an error.
-pub fn incarnation_of(bytes: &[u8]) -> Result<Option<Incarnation>, SessionError> {
-    if bytes.is_empty() {
-        return Ok(None);
-    }
-    Incarnation::try_from(bytes)
-        .map(Some)
-        .map_err(|_| SessionError::Protocol("an incarnation is not 16 bytes".into()))
 }

@@ -6,6 +6,7 @@
 mod contacts;
 #[cfg(test)]
 mod delivery_tests;
+mod history;
 mod messages;
 mod schema;
 #[cfg(test)]
@@ -13,6 +14,7 @@ mod tests;
 mod transfers;
 
 pub use contacts::*;
+pub use history::*;
 pub use messages::*;
 pub use transfers::*;
 

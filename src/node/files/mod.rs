@@ -196,7 +196,7 @@ impl NodeHandle {
         );
         to_session(&self.inner, &peer, offer_frame(&t));
         if !self.is_connected(&peer) {
-            super::conn::ensure_dialing(&self.inner, peer);
+            self.inner.dial(peer);
         }
         Ok(t)
     }

@@ -18,8 +18,7 @@ use super::{Action, Screen, contact, verify};
 use crate::theme::SMALL;
 use crate::{App, Op, clock};
 
-/// Widget id of the composer.
-pub const COMPOSER: &str = "composer";
+pub use super::widget::COMPOSER;
 /// Widget id of the history.
 pub const HISTORY: &str = "history";
 
@@ -249,7 +248,7 @@ pub fn view(app: &App) -> Element<'_, Message> {
     let mut header = row![
         text(format!(
             "{} {} · {}",
-            super::sidebar::dot(app, &peer),
+            super::widget::dot(app, &peer),
             app.name_of(&peer),
             path_badge(app, &peer)
         ))

@@ -12,6 +12,7 @@ pub mod search;
 pub mod settings;
 pub mod sidebar;
 pub mod verify;
+pub mod widget;
 
 use crate::Op;
 

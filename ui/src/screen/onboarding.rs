@@ -5,7 +5,7 @@
 use iced::widget::{button, column, container, qr_code, row, text, text_input};
 use iced::{Element, Length};
 
-use super::{Action, sidebar::grouped};
+use super::{Action, widget::grouped};
 use crate::theme::SMALL;
 use crate::{App, Op, invite_link, pref};
 

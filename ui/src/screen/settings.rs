@@ -9,7 +9,7 @@ use iced::{Element, Length};
 use natter::PeerId;
 use natter::node::{ExportFormat, PrivacyMode};
 
-use super::{Action, sidebar::grouped};
+use super::{Action, widget::grouped};
 use crate::theme::{Choice, SMALL, TITLE};
 use crate::{App, Op, pref};
 

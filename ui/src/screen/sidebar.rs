@@ -11,7 +11,8 @@ use natter::PeerId;
 use natter::store::{Contact, Verification};
 use natter::wire::Status;
 
-use super::{Action, Screen, add_contact, settings};
+use super::widget::dot;
+use super::{Action, Screen, add_contact, settings, widget};
 use crate::theme::{SMALL, TITLE};
 use crate::{App, Op, short};
 
@@ -82,7 +83,7 @@ pub fn update(app: &mut App, message: Message) -> Action {
             app.results = None;
             Action::run(Op::History(peer))
                 .and(Op::MarkRead(peer))
-                .and(Op::Focus(super::conversation::COMPOSER))
+                .and(Op::Focus(widget::COMPOSER))
         }
         Message::AddInput(s) => {
             app.add_input = s;
@@ -133,29 +134,6 @@ pub fn update(app: &mut App, message: Message) -> Action {
         Message::StatusSubmit => Action::run(Op::Presence(app.status.0, app.status.1.clone())),
         Message::Settings => Action::none().then(Screen::Settings(settings::State::new(app))),
     }
-}
-
-/// The presence dot of a contact.
-pub fn dot(app: &App, peer: &PeerId) -> &'static str {
-    if !app.connected.contains(peer) {
-        return "○";
-    }
-    match app.presence.get(peer).map(|p| p.0) {
-        Some(Status::Away) => "◐",
-        Some(Status::Busy) => "⊘",
-        _ => "●",
-    }
-}
-
-/// An id in groups of five characters, so it wraps and reads aloud; pasting it back works
-/// (spaces are ignored when an id is parsed).
-pub fn grouped(id: &PeerId) -> String {
-    let s = id.to_string();
-    s.as_bytes()
-        .chunks(5)
-        .map(|c| String::from_utf8_lossy(c).into_owned())
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// The buddy-list label of a contact: dot, name, badge, unread count.

@@ -7,7 +7,7 @@ use iced_test::simulator;
 use natter::node::Event;
 use natter::wire::TypingState;
 use natter_ui::screen::onboarding::NAME_INPUT;
-use natter_ui::screen::{Screen, conversation::COMPOSER, sidebar, sidebar::ADD_INPUT};
+use natter_ui::screen::{Screen, sidebar, sidebar::ADD_INPUT, widget, widget::COMPOSER};
 use natter_ui::{Message, short};
 
 use crate::support::*;
@@ -19,7 +19,7 @@ async fn onboarding_shows_the_id_then_add_by_pasted_id_and_chat() {
     let mut app = booted(&a).await;
     // First start: the onboarding screen shows the ID, the invite link and asks for a name.
     assert!(matches!(app.screen, Screen::Onboarding(_)));
-    let me = sidebar::grouped(&a.node.peer_id());
+    let me = widget::grouped(&a.node.peer_id());
     assert!(shows(&app, &me), "own Natter ID is shown");
     let link = natter_ui::invite_link(&a.node.peer_id());
     assert!(shows(&app, &link), "invite link is shown");
