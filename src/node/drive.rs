@@ -67,7 +67,9 @@ impl Conn {
                     Ok(n) => {
                         at += n;
                         if at == out.len() {
-                            (at, out) = (0, Vec::new());
+                            // Keep the allocation: under load it fills again at once.
+                            out.clear();
+                            at = 0;
                         }
                     }
                     Err(quinn::WriteError::ConnectionLost(e)) => break end_of(&self.conn, &e),
