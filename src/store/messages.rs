@@ -202,11 +202,11 @@ fn outbox(
     limit: usize,
 ) -> Result<Vec<OutgoingChat>, StoreError> {
     let conv = conversation_id(local, peer);
-    let base: Option<i64> = conn
-        .prepare_cached("SELECT min(seq) FROM outbox WHERE conversation = ?1")?
-        .query_row([&conv[..]], |r| r.get(0))?;
+    // The base is one scalar subquery, evaluated once per statement.
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT m.msg_id, m.seq, m.sent_ms, m.text FROM outbox o JOIN messages m ON m.id = o.message
+        "SELECT m.msg_id, m.seq, m.sent_ms, m.text,
+                (SELECT min(seq) FROM outbox WHERE conversation = ?1)
+         FROM outbox o JOIN messages m ON m.id = o.message
          WHERE o.conversation = ?1 AND o.seq > ?2 {filter} ORDER BY o.seq LIMIT ?3"
     ))?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -217,7 +217,7 @@ fn outbox(
             seq: r.get::<_, i64>(1)? as u64,
             timestamp_ms: r.get::<_, i64>(2)? as u64,
             text: r.get(3)?,
-            base_seq: base.unwrap_or(0).max(0) as u64,
+            base_seq: r.get::<_, Option<i64>>(4)?.unwrap_or(0).max(0) as u64,
         })
     })?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
@@ -281,10 +281,10 @@ pub fn apply_ack(
     up_to: u64,
 ) -> Result<Vec<String>, StoreError> {
     let conv = conversation_id(local, peer);
-    let up_to = up_to.min(highest_numbered(conn, &conv)?);
+    let (before, highest) = previous(conn, &conv, "out_acked_seq")?;
+    let up_to = up_to.min(highest);
     conn.prepare_cached("DELETE FROM outbox WHERE conversation = ?1 AND seq <= ?2")?
         .execute(params![&conv[..], up_to as i64])?;
-    let before = previous(conn, &conv, "out_acked_seq")?;
     conn.prepare_cached(
         "UPDATE conversations SET out_acked_seq = max(out_acked_seq, ?2) WHERE id = ?1",
     )?
@@ -299,28 +299,21 @@ pub fn apply_ack(
     )
 }
 
-/// The highest seq we have given a message in a conversation: no ack or receipt can count
-/// past it (a peer's position from another incarnation of ours must not mark new messages).
-fn highest_numbered(conn: &Connection, conv: &[u8]) -> Result<u64, StoreError> {
-    let next: Option<i64> = conn
-        .prepare_cached("SELECT next_out_seq FROM conversations WHERE id = ?1")?
-        .query_row([conv], |r| r.get(0))
-        .optional()?;
-    Ok(next.unwrap_or(1).max(1) as u64 - 1)
-}
-
 /// How far an earlier ack or receipt reached in a conversation (`column` of
-/// `conversations`); 0 when there is none yet.
-fn previous(conn: &Connection, conv: &[u8], column: &str) -> Result<u64, StoreError> {
+/// `conversations`; 0 when there is none yet), and the highest seq we have given a message
+/// there: no ack or receipt counts past it (a peer's position from another incarnation of
+/// ours must not mark new messages). One read: acks are the hottest path after sends.
+fn previous(conn: &Connection, conv: &[u8], column: &str) -> Result<(u64, u64), StoreError> {
     let sql = match column {
-        "out_acked_seq" => "SELECT out_acked_seq FROM conversations WHERE id = ?1",
-        _ => "SELECT out_read_seq FROM conversations WHERE id = ?1",
+        "out_acked_seq" => "SELECT out_acked_seq, next_out_seq FROM conversations WHERE id = ?1",
+        _ => "SELECT out_read_seq, next_out_seq FROM conversations WHERE id = ?1",
     };
-    let v: Option<i64> = conn
+    let v: Option<(i64, i64)> = conn
         .prepare_cached(sql)?
-        .query_row([conv], |r| r.get(0))
+        .query_row([conv], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    Ok(v.unwrap_or(0).max(0) as u64)
+    let (before, next) = v.unwrap_or((0, 1));
+    Ok((before.max(0) as u64, next.max(1) as u64 - 1))
 }
 
 /// Applies a cumulative read receipt.
@@ -331,8 +324,8 @@ pub fn apply_read(
     up_to: u64,
 ) -> Result<Vec<String>, StoreError> {
     let conv = conversation_id(local, peer);
-    let up_to = up_to.min(highest_numbered(conn, &conv)?);
-    let before = previous(conn, &conv, "out_read_seq")?;
+    let (before, highest) = previous(conn, &conv, "out_read_seq")?;
+    let up_to = up_to.min(highest);
     conn.prepare_cached(
         "UPDATE conversations SET out_read_seq = max(out_read_seq, ?2) WHERE id = ?1",
     )?
