@@ -1,6 +1,7 @@
 //! Owns the inner loop of one session: bytes in and out of the control stream, node
 //! commands, timers, and the store work and events each session event implies.
 
+use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -45,10 +46,10 @@ impl Conn {
         // Bytes the session produced that the stream has not taken yet, from `at`.
         let (mut out, mut at) = (Vec::<u8>::new(), 0usize);
         let reason = loop {
-            while out.len() - at < WRITE_AHEAD
-                && let Some(bytes) = session.poll_transmit()
-            {
-                out.extend_from_slice(&bytes);
+            // Whatever the stream takes now goes out before the next store round trip (an
+            // ack must not wait behind the next batch); what it cannot take waits below.
+            if let Err(end) = self.write_ready(&mut session, &mut send, &mut out, &mut at) {
+                break end;
             }
             let events: Vec<SessionEvent> = std::iter::from_fn(|| session.poll_event()).collect();
             if !events.is_empty() {
@@ -94,6 +95,42 @@ impl Conn {
         let _ = send.finish();
         let _ = tokio::time::timeout(Duration::from_millis(500), self.conn.closed()).await;
         reason
+    }
+
+    /// Moves the session's bytes into the stream as far as flow control lets it now, without
+    /// waiting; keeps at most [`WRITE_AHEAD`] taken from the session and not yet written.
+    fn write_ready(
+        &self,
+        session: &mut Session,
+        send: &mut quinn::SendStream,
+        out: &mut Vec<u8>,
+        at: &mut usize,
+    ) -> Result<(), RunEnd> {
+        loop {
+            while out.len() - *at < WRITE_AHEAD
+                && let Some(bytes) = session.poll_transmit()
+            {
+                out.extend_from_slice(&bytes);
+            }
+            if *at == out.len() {
+                return Ok(());
+            }
+            match write_now(send, &out[*at..]) {
+                Some(Ok(0)) | None => return Ok(()),
+                Some(Ok(n)) => {
+                    *at += n;
+                    if *at == out.len() {
+                        // Keep the allocation: under load it fills again at once.
+                        out.clear();
+                        *at = 0;
+                    }
+                }
+                Some(Err(quinn::WriteError::ConnectionLost(e))) => {
+                    return Err(end_of(&self.conn, &e));
+                }
+                Some(Err(e)) => return Err(RunEnd::Failed(format!("connection lost: {e}"))),
+            }
+        }
     }
 
     /// Runs `first` and every command already waiting, in order. A flush only tells the
@@ -411,6 +448,16 @@ impl Conn {
 
 fn session_id_of(conn: &quinn::Connection) -> [u8; 16] {
     crate::transport::session_id(conn).unwrap_or_default()
+}
+
+/// One write attempt that does not wait: `None` when flow control has no room now. (The
+/// loop's `select!` waits for room with a real waker; quinn's `write` is cancel-safe.)
+fn write_now(send: &mut quinn::SendStream, buf: &[u8]) -> Option<Result<usize, quinn::WriteError>> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match std::pin::pin!(send.write(buf)).poll(&mut cx) {
+        std::task::Poll::Ready(r) => Some(r),
+        std::task::Poll::Pending => None,
+    }
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
