@@ -397,7 +397,9 @@ impl Conn {
         let pending = self
             .inner
             .store
-            .call(move |c| store::unacked_after(c, &me, &peer, read.after, read.limit))
+            .call(move |c| {
+                store::unacked_after(c, &me, &peer, read.after, read.limit, read.max_bytes)
+            })
             .await
             .unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "outbox not read; it waits for the next send");

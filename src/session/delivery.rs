@@ -8,8 +8,9 @@ use super::{MAX_TEXT, Session, SessionError};
 use crate::identity::PeerId;
 use crate::wire::{self, Frame};
 
-/// Most outbox messages read into a session at once.
-pub const FLUSH_WINDOW: usize = 64;
+/// Most outbox messages read into a session at once (small messages: a burst of sends goes
+/// out in few store round trips).
+pub const FLUSH_WINDOW: usize = 512;
 /// The next window is read only while less than this waits in the session to be written:
 /// a long outbox goes out in bounded windows and the stream keeps being read meanwhile.
 pub const FLUSH_ROOM: usize = 256 * 1024;
@@ -51,13 +52,17 @@ pub struct OutgoingChat {
     pub base_seq: u64,
 }
 
-/// A read of the outbox the session asks for: up to `limit` messages after seq `after`.
+/// A read of the outbox the session asks for: up to `limit` messages after seq `after`,
+/// stopping after the message that brings the texts to `max_bytes` (large messages: a
+/// window stays near [`FLUSH_ROOM`] in memory).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OutboxRead {
     /// The highest seq this session has written.
     pub after: u64,
     /// Most messages to read.
     pub limit: usize,
+    /// The read ends once its texts reach this many bytes.
+    pub max_bytes: usize,
 }
 
 /// Where this session's sending stands.
@@ -122,6 +127,7 @@ impl Session {
         let read = OutboxRead {
             after: w.last_sent,
             limit: FLUSH_WINDOW,
+            max_bytes: FLUSH_ROOM,
         };
         self.window.wanted = false;
         self.window.reading = Some(read);
@@ -148,7 +154,8 @@ impl Session {
             self.window.last_sent = m.seq;
             sent.push(m.msg_id);
         }
-        self.window.wanted |= messages.len() >= read.limit;
+        let bytes: usize = messages.iter().map(|m| m.text.len()).sum();
+        self.window.wanted |= messages.len() >= read.limit || bytes >= read.max_bytes;
         sent
     }
 

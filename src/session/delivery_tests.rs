@@ -91,7 +91,8 @@ fn a_new_session_reads_the_whole_outbox_from_the_start_one_read_at_a_time() {
         read,
         OutboxRead {
             after: 0,
-            limit: FLUSH_WINDOW
+            limit: FLUSH_WINDOW,
+            max_bytes: FLUSH_ROOM,
         }
     );
     a.outbox_changed();
@@ -110,15 +111,22 @@ fn a_long_outbox_goes_out_in_windows_only_while_there_is_room_to_write() {
     loop {
         while let Some(read) = a.poll_outbox() {
             reads += 1;
+            // As the store answers: at most `limit`, ending at the one reaching `max_bytes`.
+            let mut bytes = 0;
             let window: Vec<OutgoingChat> = all
                 .iter()
                 .filter(|m| m.seq > read.after)
                 .take(read.limit)
+                .take_while(|m| {
+                    let under = bytes < read.max_bytes;
+                    bytes += m.text.len();
+                    under
+                })
                 .cloned()
                 .collect();
             a.handle_outbox(&window);
             assert!(
-                a.queued_bytes() < FLUSH_ROOM + FLUSH_WINDOW * (MAX_TEXT + 100),
+                a.queued_bytes() < 2 * FLUSH_ROOM + MAX_TEXT + 100,
                 "never more than one window past the room"
             );
         }
@@ -132,14 +140,16 @@ fn a_long_outbox_goes_out_in_windows_only_while_there_is_room_to_write() {
         (1..=150).collect::<Vec<_>>(),
         "all, once, in order"
     );
-    assert_eq!(reads, 3, "64 + 64 + 22: a short window ends the reads");
+    // 12 KiB each: a window ends at the 22nd (22 x 12 KiB reaches 256 KiB); 6 full ones and
+    // a short one that ends the reads.
+    assert_eq!(reads, 150_usize.div_ceil(FLUSH_ROOM.div_ceil(12 * 1024)));
 }
 
 #[test]
 fn a_read_while_the_writes_are_behind_waits_for_room() {
     let (mut a, mut b) = established();
     let read = a.poll_outbox().unwrap();
-    a.handle_outbox(&outbox(1..=64, 12 * 1024));
+    a.handle_outbox(&outbox(1..=22, 12 * 1024));
     assert!(a.queued_bytes() >= FLUSH_ROOM);
     assert_eq!(
         a.poll_outbox(),
@@ -149,7 +159,7 @@ fn a_read_while_the_writes_are_behind_waits_for_room() {
     carry(&mut a, &mut b);
     assert_eq!(
         a.poll_outbox(),
-        Some(OutboxRead { after: 64, ..read }),
+        Some(OutboxRead { after: 22, ..read }),
         "written out: the next window"
     );
 }

@@ -175,23 +175,26 @@ pub fn unacked(
     local: &PeerId,
     peer: &PeerId,
 ) -> Result<Vec<OutgoingChat>, StoreError> {
-    outbox(conn, local, peer, "", 0, usize::MAX)
+    outbox(conn, local, peer, "", 0, usize::MAX, usize::MAX)
 }
 
-/// At most `limit` unacknowledged outgoing messages to a peer after sequence number `after`
-/// (those not yet written to this session), in sequence order.
+/// Unacknowledged outgoing messages to a peer after sequence number `after` (those not yet
+/// written to this session), in sequence order: at most `limit`, ending with the one that
+/// brings their texts to `max_bytes` (see `session::OutboxRead`).
 pub fn unacked_after(
     conn: &Connection,
     local: &PeerId,
     peer: &PeerId,
     after: u64,
     limit: usize,
+    max_bytes: usize,
 ) -> Result<Vec<OutgoingChat>, StoreError> {
-    outbox(conn, local, peer, "", after, limit)
+    outbox(conn, local, peer, "", after, limit, max_bytes)
 }
 
 /// At most `limit` outbox messages to a peer after sequence number `after`, matching
-/// `filter` (a fixed SQL condition on `m`, or empty). Each carries the lowest seq in the
+/// `filter` (a fixed SQL condition on `m`, or empty), ending with the one whose text brings
+/// the total to `max_bytes` (the rest is never read). Each carries the lowest seq in the
 /// outbox as its `base_seq`: below it there is nothing left to send.
 fn outbox(
     conn: &Connection,
@@ -200,6 +203,7 @@ fn outbox(
     filter: &str,
     after: u64,
     limit: usize,
+    max_bytes: usize,
 ) -> Result<Vec<OutgoingChat>, StoreError> {
     let conv = conversation_id(local, peer);
     // The base is one scalar subquery, evaluated once per statement.
@@ -220,7 +224,16 @@ fn outbox(
             base_seq: r.get::<_, Option<i64>>(4)?.unwrap_or(0).max(0) as u64,
         })
     })?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    let (mut out, mut bytes) = (Vec::new(), 0usize);
+    for row in rows {
+        let m = row?;
+        bytes += m.text.len();
+        out.push(m);
+        if bytes >= max_bytes {
+            break;
+        }
+    }
+    Ok(out)
 }
 
 /// Marks queued messages up to `seq` as sent; returns the ids that changed.
@@ -492,6 +505,7 @@ pub fn pending_for_mailbox(
         peer,
         "AND m.state IN ('queued', 'sent') AND m.mailbox_expired = 0",
         0,
+        usize::MAX,
         usize::MAX,
     )
 }

@@ -213,7 +213,7 @@ fn unacked_after_skips_what_this_session_sent() {
     for t in ["one", "two", "three"] {
         enqueue(&conn, &me, &peer, t).unwrap();
     }
-    let after: Vec<u64> = unacked_after(&conn, &me, &peer, 1, 10)
+    let after: Vec<u64> = unacked_after(&conn, &me, &peer, 1, 10, usize::MAX)
         .unwrap()
         .iter()
         .map(|m| m.seq)
