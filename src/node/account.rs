@@ -6,7 +6,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::prefs::{PREF_ADVERTISE, PREF_NAME, pref_key};
-use super::{NodeError, NodeHandle, PRIVACY_KEY, PrivacyMode, conn, lock};
+use super::state::{Cmd, Msg};
+use super::{NodeError, NodeHandle, PRIVACY_KEY, PrivacyMode};
 use crate::identity::PeerId;
 use crate::store::{self, Contact, ContactState, Message};
 use crate::transport;
@@ -41,9 +42,9 @@ impl NodeHandle {
             .store
             .call(move |c| store::set_blocked(c, &peer, true))
             .await?;
-        if let Some(live) = lock(&self.inner.sessions).get(&peer) {
-            let _ = live.cmds.send(conn::Cmd::Close(transport::CLOSE_NORMAL));
-        }
+        self.inner
+            .actor
+            .tell(Msg::ToSession(peer, Cmd::Close(transport::CLOSE_NORMAL)));
         self.inner.rv_wake.notify_one();
         Ok(())
     }
@@ -128,7 +129,7 @@ impl NodeHandle {
 
     /// The privacy mode.
     pub async fn privacy(&self) -> Result<PrivacyMode, NodeError> {
-        conn::privacy(&self.inner.store).await
+        super::conn::privacy(&self.inner.store).await
     }
 
     /// Sets the privacy mode.

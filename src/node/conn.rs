@@ -8,31 +8,12 @@ use std::time::Instant;
 
 use tracing::Instrument;
 
-use super::{Event, Inner, NodeError, PRIVACY_KEY, PrivacyMode, lock};
+use super::state::Msg;
+use super::{Event, Inner, NodeError, PRIVACY_KEY, PrivacyMode};
 use crate::identity::PeerId;
 use crate::session::{FEATURES, Session, SessionConfig, VERSIONS};
 use crate::store::{self, ContactState, Store};
 use crate::transport::{self, CLOSE_NORMAL, CLOSE_REFUSED, DialError};
-use crate::wire::{Status, TypingState};
-
-/// Commands from the node to a connection task.
-#[derive(Debug)]
-pub(crate) enum Cmd {
-    /// New messages are in the outbox.
-    Flush,
-    /// Send our typing state.
-    Typing(TypingState),
-    /// Send a read receipt.
-    Read(u64),
-    /// Send our presence.
-    Presence(Status, String),
-    /// The peer's contact entry changed: read it again.
-    Refresh,
-    /// Send a file control frame.
-    File(crate::wire::FileFrame),
-    /// Close the session with this application code.
-    Close(u32),
-}
 
 pub(crate) async fn privacy(store: &Store) -> Result<PrivacyMode, NodeError> {
     let v = store.call(|c| store::get_setting(c, PRIVACY_KEY)).await?;
@@ -187,7 +168,9 @@ pub(super) async fn run(
         Ok(s) => s,
         Err(end) => return end,
     };
-    let (status, status_text) = lock(&inner.presence).clone();
+    let Some((status, status_text)) = inner.actor.ask(Msg::PresenceNow).await else {
+        return RunEnd::Failed("the node is stopping".into());
+    };
     let session = Session::new(
         SessionConfig {
             local: inner.me,
@@ -220,7 +203,8 @@ pub(super) async fn run(
     c.finish(match &end {
         RunEnd::Established | RunEnd::Duplicate => String::new(),
         RunEnd::Refused(r) | RunEnd::Failed(r) => r.clone(),
-    });
+    })
+    .await;
     if established {
         RunEnd::Established
     } else {

@@ -1,20 +1,20 @@
-//! Owns dialling contacts: the dial manager (one dial loop per contact), the candidates each
-//! round tries (a stored address, LAN sightings, rendezvous answers) and the race between
-//! them. Everything else asks for a dial with [`Inner::dial`] and never calls in here, so
-//! the modules that find addresses (LAN, rendezvous) do not import the one that dials.
+//! Owns dialling one contact: the dial loop (the node's task runs one per contact), the
+//! candidates each round tries (a stored address, LAN sightings, rendezvous answers) and the
+//! race between them. Everything else asks for a dial with `Msg::Dial` and never calls in
+//! here, so the modules that find addresses (LAN, rendezvous) do not import the one that
+//! dials.
 
-use std::collections::HashSet;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
-use tokio::task::JoinSet;
+use tokio::sync::Notify;
 use tracing::Instrument;
 
 use super::conn::{RunEnd, run};
-use super::{Event, Inner, lock};
+use super::state::{Candidates, Msg};
+use super::{Event, Inner};
 use crate::identity::PeerId;
 use crate::node::DialFailure;
 use crate::store::{self, ContactState};
@@ -24,43 +24,18 @@ fn emit(inner: &Inner, e: Event) {
     let _ = inner.events.send(e);
 }
 
-/// Owns which contacts are being dialled: takes dial requests ([`Inner::dial`]) and runs
-/// one dial loop per contact, never two. Ends when the node is gone (every request sender
-/// dropped with it).
-pub(super) async fn manager(inner: Weak<Inner>, mut requests: mpsc::UnboundedReceiver<PeerId>) {
-    let mut loops: JoinSet<PeerId> = JoinSet::new();
-    let mut dialing: HashSet<PeerId> = HashSet::new();
-    loop {
-        tokio::select! {
-            request = requests.recv() => {
-                let Some(peer) = request else { break };
-                let Some(inner) = inner.upgrade() else { break };
-                if inner.shutdown.load(Ordering::SeqCst) || !dialing.insert(peer) {
-                    continue;
-                }
-                loops.spawn(async move {
-                    dial_loop(&inner, peer).await;
-                    peer
-                });
-            }
-            Some(done) = loops.join_next(), if !loops.is_empty() => {
-                if let Ok(peer) = done {
-                    dialing.remove(&peer);
-                }
-            }
-        }
-    }
-}
-
-async fn dial_loop(inner: &Arc<Inner>, peer: PeerId) {
+/// Dials one contact until a session is up, and again whenever it ends, until the contact
+/// is gone, blocked, refuses us, or has nowhere left to try. Sleeps between rounds; `wake`
+/// cuts a sleep short (the contact came into sight, signalled, or has new messages).
+pub(super) async fn dial_loop(inner: &Arc<Inner>, peer: PeerId, wake: Arc<Notify>) {
     let mut backoff = Duration::from_millis(250);
     let mut reported = false;
     loop {
         if inner.shutdown.load(Ordering::SeqCst) {
             return;
         }
-        if lock(&inner.sessions).contains_key(&peer) {
-            tokio::time::sleep(Duration::from_millis(500)).await;
+        if inner.actor.is_connected(&peer) {
+            inner.actor.disconnected(&peer).await;
             continue;
         }
         let p = peer;
@@ -78,8 +53,12 @@ async fn dial_loop(inner: &Arc<Inner>, peer: PeerId) {
             .addr
             .as_deref()
             .and_then(|a| a.parse::<SocketAddr>().ok());
-        let lan = super::lan::candidates(inner, &peer);
-        let found = super::rendezvous::candidates(inner, &peer).await;
+        let Candidates { lan, hints } = inner
+            .actor
+            .ask(|reply| Msg::Candidates(peer, reply))
+            .await
+            .unwrap_or_default();
+        let found = super::rendezvous::candidates(inner, &peer, hints).await;
         tracing::debug!(peer = ?peer, stored = ?stored, lan = ?lan, rendezvous = ?found, "dialling");
         if stored.is_none() && lan.is_empty() && found.is_empty() {
             if inner.rv.is_none() {
@@ -90,7 +69,7 @@ async fn dial_loop(inner: &Arc<Inner>, peer: PeerId) {
             super::mailbox::deposit_pending(inner, peer).await;
             tokio::select! {
                 _ = tokio::time::sleep(backoff.max(Duration::from_secs(5))) => {}
-                _ = inner.wake.notified() => {}
+                _ = wake.notified() => {}
             }
             backoff = (backoff * 2).min(Duration::from_secs(30));
             continue;
@@ -133,7 +112,7 @@ async fn dial_loop(inner: &Arc<Inner>, peer: PeerId) {
         }
         tokio::select! {
             _ = tokio::time::sleep(backoff) => {}
-            _ = inner.wake.notified() => {}
+            _ = wake.notified() => {}
         }
         backoff = (backoff * 2).min(Duration::from_secs(15));
     }

@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use super::conn::{Cmd, Conn, RunEnd, end_of};
-use super::{Event, Live, lock};
+use super::Event;
+use super::conn::{Conn, RunEnd, end_of};
+use super::state::{Cmd, Live, Msg};
 use crate::session::{self, IncomingChat, Session, SessionEvent};
 use crate::store::{self, Received};
 use crate::transport::CLOSE_REPLACED;
@@ -17,8 +18,6 @@ use crate::wire::GoodbyeCode;
 type Tx = mpsc::UnboundedSender<Cmd>;
 
 const DUPLICATE: &str = "duplicate connection; the other one is kept";
-/// How long a typing state stays worth re-sending on a new session.
-const TYPING_FRESH: Duration = Duration::from_secs(30);
 /// Most bytes taken from the session ahead of the stream: the rest waits in the session,
 /// which reads the next outbox window only when little waits (`session::FLUSH_ROOM`).
 const WRITE_AHEAD: usize = 64 * 1024;
@@ -203,13 +202,13 @@ impl Conn {
         let (me, peer) = (self.inner.me, self.peer);
         match event {
             SessionEvent::Established(n) => {
-                if !self.register(n.peer_boot_id.clone(), tx) {
+                let Some(admitted) = self.register(n.peer_boot_id.clone(), tx).await else {
                     session.close(
                         GoodbyeCode::Replaced,
                         "another connection between us is kept",
                     );
                     return Err(DUPLICATE.into());
-                }
+                };
                 // The contact entry may have changed since the connection came in.
                 self.refresh().await;
                 self.emit(Event::Connected {
@@ -237,10 +236,7 @@ impl Conn {
                     });
                 }
                 // A typing state sent on a connection that was just replaced would be lost.
-                let typing = lock(&self.inner.typing).get(&peer).copied();
-                if let Some((state, at)) = typing
-                    && at.elapsed() < TYPING_FRESH
-                {
+                if let Some(state) = admitted.typing {
                     session.send_typing(state);
                 }
                 self.resume_files(session).await;
@@ -291,34 +287,34 @@ impl Conn {
         self.is_contact
     }
 
-    /// The one-session-per-peer rule. Returns false if this connection must yield.
-    fn register(&mut self, peer_boot: Vec<u8>, tx: &Tx) -> bool {
-        let me = self.inner.me;
-        let dialer = if self.outgoing { me } else { self.peer };
-        let mut sessions = lock(&self.inner.sessions);
-        let new = session::Live { dialer, peer_boot };
-        let held = sessions.get(&self.peer).map(|l| &l.who);
-        let keep_new = session::keeps_new(&me, &self.peer, held, &new);
+    /// The one-session-per-peer rule, applied by the node's task. `None`: this connection
+    /// must yield.
+    async fn register(&mut self, peer_boot: Vec<u8>, tx: &Tx) -> Option<super::state::Admitted> {
+        let dialer = if self.outgoing {
+            self.inner.me
+        } else {
+            self.peer
+        };
+        let live = Live {
+            conn_id: self.id,
+            who: session::Live { dialer, peer_boot },
+            cmds: tx.clone(),
+        };
+        let peer = self.peer;
+        let admitted = self
+            .inner
+            .actor
+            .ask(|reply| Msg::Register { peer, live, reply })
+            .await
+            .flatten();
         tracing::debug!(
             conn = self.id,
             outgoing = self.outgoing,
-            keep_new,
-            had = sessions.get(&self.peer).map(|l| l.conn_id),
-            "one session per peer"
+            kept = admitted.is_some(),
+            "registered"
         );
-        if !keep_new {
-            return false;
-        }
-        let live = Live {
-            conn_id: self.id,
-            who: new,
-            cmds: tx.clone(),
-        };
-        if let Some(old) = sessions.insert(self.peer, live) {
-            let _ = old.cmds.send(Cmd::Close(CLOSE_REPLACED));
-        }
-        self.registered = true;
-        true
+        self.registered = admitted.is_some();
+        admitted
     }
 
     async fn receive(
@@ -418,19 +414,23 @@ impl Conn {
         true
     }
 
-    /// Leaves the session table (if this connection is the live one) and reports.
-    pub(super) fn finish(self, reason: String) {
+    /// Leaves the session table (if this connection is the live one) and reports; a
+    /// contact is dialled again.
+    pub(super) async fn finish(self, reason: String) {
+        let redial = self.is_contact && !self.inner.shutdown.load(Ordering::SeqCst);
+        let (peer, conn_id) = (self.peer, self.id);
         // A connection replaced by a newer one leaves quietly: the peer is still connected.
-        let was_live = {
-            let mut sessions = lock(&self.inner.sessions);
-            let live = sessions
-                .get(&self.peer)
-                .is_some_and(|l| l.conn_id == self.id);
-            if live {
-                sessions.remove(&self.peer);
-            }
-            live
-        };
+        let was_live = self
+            .inner
+            .actor
+            .ask(|reply| Msg::Leave {
+                peer,
+                conn_id,
+                redial,
+                reply,
+            })
+            .await
+            .unwrap_or(false);
         if was_live {
             self.emit(Event::Disconnected {
                 peer: self.peer,
@@ -442,9 +442,6 @@ impl Conn {
             b"",
         );
         tracing::debug!(%reason, "session ended");
-        if self.is_contact && !self.inner.shutdown.load(Ordering::SeqCst) {
-            self.inner.dial(self.peer);
-        }
     }
 }
 

@@ -1,12 +1,13 @@
-//! Owns the node's side of LAN discovery: the mDNS task, the nearby table, and waking the
-//! dial loops of contacts that appear.
+//! Owns the node's side of LAN discovery: the mDNS task, which feeds what it sees into the
+//! node's state (the nearby table) and asks for contacts that appear to be dialled.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::{Event, Inner, NodeHandle, lock};
+use super::state::Msg;
+use super::{Event, Inner, NodeHandle};
 use crate::discovery::{self, Discovery, DiscoveryConfig, Found, Nearby};
 use crate::identity::PeerId;
 use crate::store::{self, ContactState};
@@ -54,7 +55,12 @@ pub(super) async fn start(inner: &Arc<Inner>, config: &DiscoveryConfig) {
         }
     };
     let own = discovery.own_fullname().map(str::to_string);
-    *lock(&inner.discovery) = Some(Arc::new(discovery));
+    let old = inner
+        .actor
+        .ask(|reply| Msg::Discovery(Some(Arc::new(discovery)), reply))
+        .await
+        .flatten();
+    shut(old).await;
     let inner = inner.clone();
     tokio::spawn(async move {
         while let Ok(event) = events.recv_async().await {
@@ -64,7 +70,7 @@ pub(super) async fn start(inner: &Arc<Inner>, config: &DiscoveryConfig) {
                 {
                     seen(&inner, n).await;
                 }
-                Some(Found::Gone { fullname }) => gone(&inner, &fullname),
+                Some(Found::Gone { fullname }) => gone(&inner, &fullname).await,
                 _ => {}
             }
         }
@@ -72,26 +78,13 @@ pub(super) async fn start(inner: &Arc<Inner>, config: &DiscoveryConfig) {
 }
 
 async fn seen(inner: &Arc<Inner>, n: Nearby) {
-    let changed = {
-        let mut table = lock(&inner.nearby);
-        let entry = table.entry(n.peer).or_insert_with(|| Nearby {
-            addrs: Vec::new(),
-            ..n.clone()
-        });
-        // Records resolve in steps (an IPv6 link-local address first, IPv4 later): merge.
-        let before = entry.addrs.len();
-        for a in &n.addrs {
-            if !entry.addrs.contains(a) {
-                entry.addrs.push(*a);
-            }
-        }
-        let renamed = n.name.is_some() && n.name != entry.name;
-        entry.name = n.name.clone().or(entry.name.take());
-        entry.fullname = n.fullname.clone();
-        (entry.addrs.len() != before || renamed).then(|| entry.addrs.clone())
-    };
+    let (peer, name) = (n.peer, n.name.clone());
+    let changed = inner
+        .actor
+        .ask(|reply| Msg::Sighted(n, reply))
+        .await
+        .flatten();
     let Some(addrs) = changed else { return };
-    let peer = n.peer;
     let contact = inner
         .store
         .call(move |c| {
@@ -104,47 +97,31 @@ async fn seen(inner: &Arc<Inner>, n: Nearby) {
         inner,
         Event::PeerNearby {
             peer,
-            name: n.name,
+            name,
             addrs,
             contact,
         },
     );
     if contact {
-        inner.dial(peer);
-        inner.wake.notify_waiters();
+        inner.actor.tell(Msg::DialNow(peer));
     }
 }
 
-fn gone(inner: &Inner, fullname: &str) {
-    let peer = {
-        let mut table = lock(&inner.nearby);
-        let peer = table
-            .iter()
-            .find(|(_, n)| n.fullname == fullname)
-            .map(|(p, _)| *p);
-        if let Some(p) = peer {
-            table.remove(&p);
-        }
-        peer
-    };
-    if let Some(peer) = peer {
+async fn gone(inner: &Inner, fullname: &str) {
+    let name = fullname.to_string();
+    if let Some(peer) = inner
+        .actor
+        .ask(|reply| Msg::Gone(name, reply))
+        .await
+        .flatten()
+    {
         emit(inner, Event::PeerGone { peer });
     }
 }
 
-/// LAN addresses to try for a peer.
-pub(super) fn candidates(inner: &Inner, peer: &PeerId) -> Vec<SocketAddr> {
-    lock(&inner.nearby)
-        .get(peer)
-        .map(|n| discovery::dialable(&n.addrs))
-        .unwrap_or_default()
-}
-
 /// A LAN address that presented another key than its record claimed: drop it, report it.
 pub(super) fn spoofed(inner: &Inner, claimed: PeerId, presented: PeerId, addr: SocketAddr) {
-    if let Some(n) = lock(&inner.nearby).get_mut(&claimed) {
-        n.addrs.retain(|a| *a != addr);
-    }
+    inner.actor.tell(Msg::Spoofed { claimed, addr });
     tracing::warn!(claimed = ?claimed, presented = ?presented, %addr, "LAN record spoof suspected");
     emit(
         inner,
@@ -169,7 +146,15 @@ pub(super) async fn restart(inner: &Arc<Inner>) -> Result<(), super::NodeError> 
 }
 
 pub(super) async fn stop(inner: &Inner) {
-    let discovery = lock(&inner.discovery).take();
+    let old = inner
+        .actor
+        .ask(|reply| Msg::Discovery(None, reply))
+        .await
+        .flatten();
+    shut(old).await;
+}
+
+async fn shut(discovery: Option<Arc<Discovery>>) {
     if let Some(d) = discovery {
         let _ = tokio::task::spawn_blocking(move || d.shutdown()).await;
     }
@@ -178,7 +163,7 @@ pub(super) async fn stop(inner: &Inner) {
 impl NodeHandle {
     /// Peers seen on the LAN now.
     pub async fn nearby(&self) -> Result<Vec<NearbyPeer>, super::NodeError> {
-        let rows: Vec<Nearby> = lock(&self.inner.nearby).values().cloned().collect();
+        let rows = self.inner.actor.ask(Msg::Nearby).await.unwrap_or_default();
         let contacts = self.contacts().await?;
         let mut out: Vec<NearbyPeer> = rows
             .into_iter()

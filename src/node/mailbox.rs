@@ -11,7 +11,8 @@ use std::time::Duration;
 use hpke::{Deserializable, Kem, Serializable};
 use prost::Message as _;
 
-use super::{Event, Inner, NodeError, lock};
+use super::state::Msg;
+use super::{Event, Inner, NodeError};
 use crate::identity::PeerId;
 use crate::rendezvous::proto::AckMail;
 use crate::rendezvous::record::Verified;
@@ -93,7 +94,9 @@ async fn all_prekeys(inner: &Inner) -> Result<Vec<OwnPrekey>, NodeError> {
 
 /// Keeps a contact's prekey from its verified record (for sealing while it is offline).
 pub(super) fn remember_prekey(inner: &Inner, peer: PeerId, v: &Verified) {
-    lock(&inner.rv_prekeys).insert(peer, (v.prekey, v.record.prekey_expires_ms));
+    inner
+        .actor
+        .tell(Msg::Prekey(peer, v.prekey, v.record.prekey_expires_ms));
 }
 
 /// The peer is offline at the rendezvous: seal and deposit what waits for it.
@@ -101,11 +104,16 @@ pub(super) async fn deposit_pending(inner: &Arc<Inner>, peer: PeerId) {
     let Some(rv) = inner.rv.clone() else {
         return;
     };
-    let now = store::now_ms().max(0) as u64;
-    let Some((their_prekey, _)) = lock(&inner.rv_prekeys)
-        .get(&peer)
-        .copied()
-        .filter(|(_, exp)| *exp > now)
+    let now_ms = store::now_ms().max(0) as u64;
+    let Some(their_prekey) = inner
+        .actor
+        .ask(|reply| Msg::PrekeyOf {
+            peer,
+            now_ms,
+            reply,
+        })
+        .await
+        .flatten()
     else {
         return; // no valid prekey known: the messages wait in the outbox
     };

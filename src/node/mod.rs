@@ -3,6 +3,7 @@
 //! clients of the handle (commands in) and the event stream (state changes out).
 
 mod account;
+mod actor;
 mod conn;
 mod dial;
 mod drive;
@@ -12,22 +13,24 @@ mod lan;
 mod mailbox;
 mod prefs;
 mod rendezvous;
+mod state;
 
 pub use account::ExportFormat;
 pub use event::{DialFailure, Event};
 pub use prefs::{PREF_ADVERTISE, PREF_NAME, PREF_RENDEZVOUS, PREF_RENDEZVOUS_KEY};
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-use tokio::sync::{broadcast, mpsc};
+use state::{Actor, Cmd, Msg};
 
-use crate::discovery::{Discovery, DiscoveryConfig, Nearby};
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+use crate::discovery::DiscoveryConfig;
 use crate::identity::{Identity, IdentityError, PeerId};
 use crate::store::{self, Contact, ContactState, Message, Store, StoreError};
 use crate::transport::{self, TransportError};
@@ -123,22 +126,18 @@ pub enum NodeError {
     },
 }
 
-/// A live session as the node knows it.
-pub(crate) struct Live {
-    pub(crate) conn_id: usize,
-    /// What the one-session rule compares (`session::keeps_new`).
-    pub(crate) who: crate::session::Live,
-    pub(crate) cmds: mpsc::UnboundedSender<conn::Cmd>,
-}
-
 impl Inner {
-    /// Asks for a contact to be dialled: one dial loop runs per contact (see [`dial`]),
-    /// until a session is up or there is nowhere left to try.
+    /// Asks for a contact to be dialled: the node's task runs one dial loop per contact
+    /// (see `dial.rs`), until a session is up or there is nowhere left to try.
     pub(crate) fn dial(&self, peer: PeerId) {
-        let _ = self.dials.send(peer);
+        self.actor.tell(Msg::Dial(peer));
     }
 }
 
+/// What every part of a running node shares: what it was started with and the ways to
+/// reach its parts. Nothing here changes after start but the shutdown flag, the table of
+/// running file tasks and the mailbox fetch flag; the node's live state is its task's
+/// (`state.rs`), reached through [`Actor`].
 pub(crate) struct Inner {
     pub(crate) profile: PathBuf,
     /// LAN discovery as configured (before the user's preferences); `None`: off.
@@ -148,37 +147,20 @@ pub(crate) struct Inner {
     pub(crate) store: Store,
     pub(crate) endpoint: quinn::Endpoint,
     pub(crate) events: broadcast::Sender<Event>,
-    pub(crate) sessions: Mutex<HashMap<PeerId, Live>>,
-    /// Dial requests for the dial manager ([`Inner::dial`]).
-    pub(crate) dials: mpsc::UnboundedSender<PeerId>,
+    /// The node's task, which owns its live state.
+    pub(crate) actor: Actor,
     pub(crate) boot_id: [u8; 16],
-    pub(crate) presence: Mutex<(Status, String)>,
-    /// Our last typing state per peer, re-sent on a new session while it is fresh.
-    pub(crate) typing: Mutex<HashMap<PeerId, (TypingState, std::time::Instant)>>,
     pub(crate) next_conn: AtomicUsize,
-    /// Peers seen on the LAN, by the key their record claims.
-    pub(crate) nearby: Mutex<HashMap<PeerId, Nearby>>,
-    /// The mDNS responder, while it runs.
-    pub(crate) discovery: Mutex<Option<Arc<Discovery>>>,
-    /// Wakes sleeping dial loops when the LAN view changes.
-    pub(crate) wake: tokio::sync::Notify,
     /// Where received files go.
     pub(crate) downloads: PathBuf,
-    /// Running send and receive tasks, by file id (to cancel them).
-    pub(crate) active: Mutex<HashMap<[u8; 16], tokio::task::JoinHandle<()>>>,
-    /// For each outgoing stream: the connection and offset it serves (lock after `active`).
-    pub(crate) sending: Mutex<HashMap<[u8; 16], (usize, u64)>>,
+    /// Running file transfer tasks (held only for a look-up and an insert, never across
+    /// an await).
+    pub(crate) files: Mutex<files::Running>,
     pub(crate) shutdown: AtomicBool,
     /// The rendezvous client, when one is configured.
     pub(crate) rv: Option<Arc<crate::rendezvous::Client>>,
     /// Re-register now (contacts changed).
     pub(crate) rv_wake: tokio::sync::Notify,
-    /// `issued_ms` of our last registration (must grow).
-    pub(crate) rv_issued: Mutex<u64>,
-    /// Addresses from dial signals, used by the next dial of that peer.
-    pub(crate) rv_hints: Mutex<HashMap<PeerId, Vec<SocketAddr>>>,
-    /// Contacts' mailbox prekeys and their expiry, from verified records.
-    pub(crate) rv_prekeys: Mutex<HashMap<PeerId, ([u8; 32], u64)>>,
     /// A mailbox fetch is running.
     pub(crate) rv_fetching: AtomicBool,
     _lock: std::fs::File,
@@ -261,7 +243,8 @@ impl Node {
                 c,
             ))
         });
-        let (dials, dial_requests) = mpsc::unbounded_channel();
+        let (state, connected) = state::State::new(identity.peer_id(), status);
+        let (actor, inbox) = Actor::new(connected);
         let inner = Arc::new(Inner {
             profile: config.profile.clone(),
             lan_config: config.discovery.clone(),
@@ -270,28 +253,18 @@ impl Node {
             store,
             endpoint,
             events,
-            sessions: Mutex::new(HashMap::new()),
-            dials,
+            actor,
             boot_id,
-            presence: Mutex::new(status),
-            typing: Mutex::new(HashMap::new()),
-            nearby: Mutex::new(HashMap::new()),
-            discovery: Mutex::new(None),
-            wake: tokio::sync::Notify::new(),
             downloads: config.downloads.clone().unwrap_or_else(|| {
                 directories::UserDirs::new()
                     .and_then(|d| d.download_dir().map(|p| p.join("Natter")))
                     .unwrap_or_else(|| config.profile.join("downloads"))
             }),
-            active: Mutex::new(HashMap::new()),
-            sending: Mutex::new(HashMap::new()),
+            files: Mutex::default(),
             next_conn: Default::default(),
             shutdown: Default::default(),
             rv,
             rv_wake: tokio::sync::Notify::new(),
-            rv_issued: Mutex::new(0),
-            rv_hints: Mutex::new(HashMap::new()),
-            rv_prekeys: Mutex::new(HashMap::new()),
             rv_fetching: AtomicBool::new(false),
             _lock: lock_file,
         });
@@ -306,7 +279,7 @@ impl Node {
             listen,
         });
         tokio::spawn(conn::accept_loop(handle.inner.clone()));
-        tokio::spawn(dial::manager(Arc::downgrade(&handle.inner), dial_requests));
+        tokio::spawn(actor::run(Arc::downgrade(&handle.inner), state, inbox));
         if let Some(d) = config.discovery.clone() {
             let d = prefs::discovery_with_preferences(&handle.inner.store, d).await?;
             lan::start(&handle.inner, &d).await;
@@ -344,7 +317,7 @@ impl NodeHandle {
 
     /// Whether a session with the peer is up.
     pub fn is_connected(&self, peer: &PeerId) -> bool {
-        lock(&self.inner.sessions).contains_key(peer)
+        self.inner.actor.is_connected(peer)
     }
 
     /// Adds or updates a contact (pinning its key) and dials it if it has an address.
@@ -377,12 +350,10 @@ impl NodeHandle {
                 Ok(merged)
             })
             .await?;
-        self.to_session(&saved.peer, conn::Cmd::Refresh);
+        self.to_session(&saved.peer, Cmd::Refresh);
         self.inner.rv_wake.notify_one();
-        let nearby = lock(&self.inner.nearby).contains_key(&saved.peer);
-        if saved.addr.is_some() || self.inner.rv.is_some() || nearby {
-            self.inner.dial(saved.peer);
-        }
+        // A contact seen on the LAN is dialled too: its loop finds nowhere to go otherwise.
+        self.inner.dial(saved.peer);
         Ok(saved)
     }
 
@@ -442,7 +413,7 @@ impl NodeHandle {
                 Ok(contact)
             })
             .await?;
-        self.to_session(&peer, conn::Cmd::Refresh);
+        self.to_session(&peer, Cmd::Refresh);
         self.inner.rv_wake.notify_one();
         Ok(saved)
     }
@@ -475,19 +446,7 @@ impl NodeHandle {
         self.emit(Event::MessageQueued {
             message: message.clone(),
         });
-        let live = lock(&self.inner.sessions)
-            .get(&peer)
-            .map(|l| l.cmds.clone());
-        match live {
-            Some(cmds) => {
-                let _ = cmds.send(conn::Cmd::Flush);
-            }
-            None => {
-                self.inner.dial(peer);
-                // A dial loop sleeping on an offline peer looks again (and deposits) now.
-                self.inner.wake.notify_waiters();
-            }
-        }
+        self.inner.actor.tell(Msg::Outbox(peer));
         Ok(message)
     }
 
@@ -498,8 +457,7 @@ impl NodeHandle {
             .await?
             .ok_or(NodeError::NotAContact(peer))?;
         if contact.send_typing && contact.state == ContactState::Contact {
-            lock(&self.inner.typing).insert(peer, (state, std::time::Instant::now()));
-            self.to_session(&peer, conn::Cmd::Typing(state));
+            self.inner.actor.tell(Msg::Typing(peer, state));
         }
         Ok(())
     }
@@ -514,7 +472,7 @@ impl NodeHandle {
             .await?;
         let contact = self.contact(peer).await?;
         if contact.is_some_and(|c| c.send_receipts && c.state == ContactState::Contact) {
-            self.to_session(&peer, conn::Cmd::Read(seq));
+            self.to_session(&peer, Cmd::Read(seq));
         }
         Ok(seq)
     }
@@ -527,10 +485,7 @@ impl NodeHandle {
             .store
             .call(move |c| store::set_setting(c, STATUS_KEY, &value))
             .await?;
-        *lock(&self.inner.presence) = (status, text.clone());
-        for live in lock(&self.inner.sessions).values() {
-            let _ = live.cmds.send(conn::Cmd::Presence(status, text.clone()));
-        }
+        self.inner.actor.tell(Msg::Presence(status, text));
         Ok(())
     }
 
@@ -558,10 +513,8 @@ impl NodeHandle {
             .await?)
     }
 
-    fn to_session(&self, peer: &PeerId, cmd: conn::Cmd) {
-        if let Some(live) = lock(&self.inner.sessions).get(peer) {
-            let _ = live.cmds.send(cmd);
-        }
+    fn to_session(&self, peer: &PeerId, cmd: Cmd) {
+        self.inner.actor.tell(Msg::ToSession(*peer, cmd));
     }
 
     /// Closes every session with a goodbye and the endpoint; waits up to 2 s for peers to hear.
@@ -572,19 +525,8 @@ impl NodeHandle {
             let _ = tokio::time::timeout(Duration::from_secs(1), rv.unregister()).await;
         }
         lan::stop(&self.inner).await;
-        let cmds: Vec<_> = lock(&self.inner.sessions)
-            .values()
-            .map(|l| l.cmds.clone())
-            .collect();
-        for c in cmds {
-            let _ = c.send(conn::Cmd::Close(transport::CLOSE_NORMAL));
-        }
-        for _ in 0..20 {
-            if lock(&self.inner.sessions).is_empty() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        self.inner.actor.tell(Msg::Shutdown);
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.inner.actor.all_closed()).await;
         self.inner
             .endpoint
             .close(quinn::VarInt::from_u32(transport::CLOSE_NORMAL), b"bye");

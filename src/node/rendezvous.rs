@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::{Event, Inner, lock};
+use super::state::Msg;
+use super::{Event, Inner};
 use crate::rendezvous::proto::{self, PresenceRecord, Push, Register, push};
 use crate::rendezvous::{Client, ClientError, record};
 use crate::session::FEATURES;
@@ -47,8 +48,10 @@ pub(super) fn start(inner: &Arc<Inner>) {
 async fn register_loop(inner: Arc<Inner>, rv: Arc<Client>) {
     let mut backoff = Duration::from_millis(500);
     let mut was_online = false;
+    // `issued_ms` of our last registration: each must be later than the one before.
+    let mut issued = 0;
     while !inner.shutdown.load(Ordering::SeqCst) {
-        let reg = match registration(&inner, &rv).await {
+        let reg = match registration(&inner, &rv, &mut issued).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot build the presence record");
@@ -125,7 +128,11 @@ async fn register_loop(inner: Arc<Inner>, rv: Arc<Client>) {
 }
 
 /// Our signed record and the lookup tokens of our contacts.
-async fn registration(inner: &Arc<Inner>, rv: &Client) -> Result<Register, super::NodeError> {
+async fn registration(
+    inner: &Arc<Inner>,
+    rv: &Client,
+    last_issued: &mut u64,
+) -> Result<Register, super::NodeError> {
     let (contacts, blocked) = inner
         .store
         .call(|c| {
@@ -143,11 +150,8 @@ async fn registration(inner: &Arc<Inner>, rv: &Client) -> Result<Register, super
         .collect();
     let prekey = super::mailbox::current_prekey(inner).await?;
     let now = now_ms();
-    let issued = {
-        let mut last = lock(&inner.rv_issued);
-        *last = now.max(*last + 1);
-        *last
-    };
+    *last_issued = now.max(*last_issued + 1);
+    let issued = *last_issued;
     let record = PresenceRecord {
         peer: inner.me.as_bytes().to_vec(),
         addrs: local_candidates(inner),
@@ -210,18 +214,20 @@ async fn on_push(inner: &Arc<Inner>, p: Push) {
                 addrs.extend(v.addrs);
             }
             tracing::debug!(peer = ?from, ?addrs, "dial signal from the rendezvous");
-            lock(&inner.rv_hints).insert(from, addrs);
-            inner.dial(from);
-            inner.wake.notify_waiters();
+            inner.actor.tell(Msg::Hint(from, addrs));
         }
         None => {}
     }
 }
 
-/// Where the rendezvous says `peer` is (and a dial signal to it), plus addresses from a
+/// Where the rendezvous says `peer` is (and a dial signal to it), after the `hints` from a
 /// signal it sent us. Empty without a rendezvous or when the peer is offline.
-pub(super) async fn candidates(inner: &Arc<Inner>, peer: &crate::PeerId) -> Vec<SocketAddr> {
-    let mut out = lock(&inner.rv_hints).remove(peer).unwrap_or_default();
+pub(super) async fn candidates(
+    inner: &Arc<Inner>,
+    peer: &crate::PeerId,
+    hints: Vec<SocketAddr>,
+) -> Vec<SocketAddr> {
+    let mut out = hints;
     let Some(rv) = inner.rv.clone() else {
         return out;
     };

@@ -2,15 +2,15 @@
 //! attempt, the receiver's part file with a durable resume point, hash check and atomic
 //! rename, cancel from either side, and progress events.
 
-use std::io::SeekFrom;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::mpsc;
 
-use super::conn::{Cmd, Conn};
+use super::conn::Conn;
+use super::state::{Cmd, Msg};
 use super::{Event, Inner, NodeError, NodeHandle, lock};
 use crate::files;
 use crate::identity::PeerId;
@@ -19,6 +19,8 @@ use crate::store::{self, ContactState, Transfer, TransferState};
 use crate::wire::{FileFrame, FileOp};
 
 mod receive;
+mod record;
+mod send;
 
 use receive::receive;
 
@@ -30,6 +32,16 @@ const BATCH: usize = 1 << 20;
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
 type Tx = mpsc::UnboundedSender<Cmd>;
+
+/// The running file tasks, by file id. Held only for a look-up and an insert, never
+/// across an await.
+#[derive(Default)]
+pub(crate) struct Running {
+    /// Send and receive tasks (to cancel them, or to tell one runs).
+    tasks: HashMap<[u8; 16], tokio::task::JoinHandle<()>>,
+    /// For each outgoing stream: the connection and offset it serves.
+    sending: HashMap<[u8; 16], (usize, u64)>,
+}
 
 fn emit(inner: &Inner, e: Event) {
     let _ = inner.events.send(e);
@@ -70,7 +82,7 @@ async fn load(inner: &Inner, id: [u8; 16]) -> Result<Option<Transfer>, NodeError
 
 /// Ends a transfer badly: state, part file gone, running task stopped, event.
 async fn end(inner: &Inner, id: [u8; 16], state: TransferState, reason: &str) -> Option<Transfer> {
-    if let Some(task) = lock(&inner.active).remove(&id) {
+    if let Some(task) = lock(&inner.files).tasks.remove(&id) {
         task.abort();
     }
     let r = reason.to_string();
@@ -98,48 +110,7 @@ async fn end(inner: &Inner, id: [u8; 16], state: TransferState, reason: &str) ->
 }
 
 fn to_session(inner: &Inner, peer: &PeerId, f: FileFrame) {
-    if let Some(live) = lock(&inner.sessions).get(peer) {
-        let _ = live.cmds.send(Cmd::File(f));
-    }
-}
-
-struct Progress {
-    started: Instant,
-    from: u64,
-    last: Instant,
-}
-
-impl Progress {
-    fn new(from: u64) -> Self {
-        let now = Instant::now();
-        Self {
-            started: now,
-            from,
-            last: now,
-        }
-    }
-
-    fn tick(&mut self, inner: &Inner, t: &Transfer, bytes: u64, force: bool) {
-        if !force && self.last.elapsed() < PROGRESS_EVERY {
-            return;
-        }
-        self.last = Instant::now();
-        let secs = self.started.elapsed().as_secs_f64().max(1e-3);
-        let speed = ((bytes - self.from) as f64 / secs) as u64;
-        let eta = (speed > 0).then(|| (t.size - bytes.min(t.size)) / speed);
-        emit(
-            inner,
-            Event::FileProgress {
-                file_id: t.file_id.clone(),
-                peer: t.peer,
-                outgoing: t.outgoing,
-                bytes,
-                size: t.size,
-                speed_bps: speed,
-                eta_secs: eta,
-            },
-        );
-    }
+    inner.actor.tell(Msg::ToSession(*peer, Cmd::File(f)));
 }
 
 impl NodeHandle {
@@ -409,7 +380,7 @@ impl Conn {
             (FileOp::Done, Some(t)) if t.outgoing && !t.state.is_final() => {
                 if f.ok {
                     // Let the sending task record its last bytes before we report.
-                    let task = lock(&self.inner.active).remove(&id);
+                    let task = lock(&self.inner.files).tasks.remove(&id);
                     if let Some(task) = task {
                         let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
                     }
@@ -494,126 +465,8 @@ impl Conn {
         }
     }
 
-    fn start_sending(&mut self, t: Transfer, offset: u64) {
-        let (inner, conn, id) = (self.inner.clone(), self.conn.clone(), t.id_bytes());
-        // The same Accept twice on one connection (an offer seen on two sessions, a resume
-        // racing the first accept) must not start a second stream over the first.
-        let attempt = (conn.stable_id(), offset);
-        {
-            let active = lock(&self.inner.active);
-            let mut sending = lock(&self.inner.sending);
-            let running = active.get(&id).is_some_and(|task| !task.is_finished());
-            if running && sending.get(&id) == Some(&attempt) {
-                tracing::debug!(
-                    offset,
-                    "duplicate accept ignored: already streaming from there"
-                );
-                return;
-            }
-            sending.insert(id, attempt);
-        }
-        let task = tokio::spawn(async move {
-            let mut sent = 0u64;
-            if let Err(e) = stream_file(&inner, &conn, &t, offset, &mut sent).await {
-                tracing::debug!(error = %e, "file stream stopped; the receiver will ask again");
-            }
-            let _ = inner
-                .store
-                .call(move |c| store::add_sent(c, &id, sent))
-                .await;
-        });
-        if let Some(old) = lock(&self.inner.active).insert(id, task) {
-            old.abort();
-        }
-    }
-
     pub(super) fn incoming_file(&mut self, stream: quinn::RecvStream, tx: &Tx) {
         let (inner, peer, tx) = (self.inner.clone(), self.peer, tx.clone());
         tokio::spawn(async move { receive(inner, peer, stream, tx).await });
     }
-}
-
-/// Store writes a transfer makes as it goes (resume point, bytes sent), one at a time in the
-/// background: the data path never waits for a commit (an fsync), and a slow disk only makes
-/// the recorded figure lag.
-#[derive(Default)]
-pub(super) struct Recorder {
-    busy: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl Recorder {
-    /// Whether the previous write is done (a new one may start).
-    pub(super) fn idle(&self) -> bool {
-        self.busy.as_ref().is_none_or(|h| h.is_finished())
-    }
-
-    /// Starts a write; call only when [`Recorder::idle`].
-    pub(super) fn record(
-        &mut self,
-        store: &store::Store,
-        f: impl FnOnce(&rusqlite::Connection) -> Result<(), store::StoreError> + Send + 'static,
-    ) {
-        let store = store.clone();
-        self.busy = Some(tokio::spawn(async move {
-            if let Err(e) = store.call(f).await {
-                tracing::warn!(error = %e, "transfer progress not recorded");
-            }
-        }));
-    }
-
-    /// Waits for the write in flight.
-    pub(super) async fn flush(&mut self) {
-        if let Some(h) = self.busy.take() {
-            let _ = h.await;
-        }
-    }
-}
-
-/// Streams a file from `offset`, never past its offered size. Written bytes are added to the
-/// transfer's count every [`SYNC_EVERY`]; `unrecorded` holds what is not counted yet.
-async fn stream_file(
-    inner: &Inner,
-    conn: &quinn::Connection,
-    t: &Transfer,
-    offset: u64,
-    unrecorded: &mut u64,
-) -> Result<(), String> {
-    let id = t.id_bytes();
-    let path = t.path.clone().ok_or("no source path")?;
-    let mut file = tokio::fs::File::open(&path)
-        .await
-        .map_err(|e| format!("cannot open {path}: {e}"))?;
-    file.seek(SeekFrom::Start(offset))
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut send = conn.open_uni().await.map_err(|e| e.to_string())?;
-    send.write_all(&files::header(&t.id_bytes(), offset))
-        .await
-        .map_err(|e| e.to_string())?;
-    let (mut pos, mut progress) = (offset, Progress::new(offset));
-    let mut recorder = Recorder::default();
-    while pos < t.size {
-        let want = ((t.size - pos) as usize).min(BATCH);
-        // A fresh buffer each time: it goes to quinn as is (no copy into the stream).
-        let mut buf = bytes::BytesMut::zeroed(want);
-        let n = file.read(&mut buf).await.map_err(|e| e.to_string())?;
-        if n == 0 {
-            break; // the file shrank since the offer: the receiver reports the short end
-        }
-        buf.truncate(n);
-        send.write_chunk(buf.freeze())
-            .await
-            .map_err(|e| e.to_string())?;
-        pos += n as u64;
-        *unrecorded += n as u64;
-        if *unrecorded >= SYNC_EVERY && recorder.idle() {
-            let delta = std::mem::take(unrecorded);
-            recorder.record(&inner.store, move |c| store::add_sent(c, &id, delta));
-        }
-        progress.tick(inner, t, pos, false);
-    }
-    recorder.flush().await;
-    send.finish().map_err(|e| e.to_string())?;
-    progress.tick(inner, t, pos, true);
-    Ok(())
 }

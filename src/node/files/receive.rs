@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use super::{BATCH, Progress, Recorder, SYNC_EVERY, Tx, emit, end, frame, load};
+use super::record::{Progress, Recorder};
+use super::{BATCH, SYNC_EVERY, Tx, emit, end, frame, load};
 use crate::files::{self, HEADER_LEN};
 use crate::identity::PeerId;
-use crate::node::conn::Cmd;
+use crate::node::state::Cmd;
 use crate::node::{Event, Inner, lock};
 use crate::store::{self, Transfer, TransferState};
 use crate::wire::{FileFrame, FileOp};
@@ -171,10 +172,10 @@ pub(super) async fn receive(inner: Arc<Inner>, peer: PeerId, mut recv: quinn::Re
     {
         // One stream per transfer: a second one (the same Accept seen twice, a resume racing
         // the first stream's last bytes) must neither abort the first nor write the file again.
-        let mut active = lock(&inner.active);
-        if active.get(&id).is_none_or(|task| task.is_finished()) {
+        let mut files = lock(&inner.files);
+        if files.tasks.get(&id).is_none_or(|task| task.is_finished()) {
             let task = tokio::spawn(receive_into(inner.clone(), t, final_path, recv, offset, tx));
-            active.insert(id, task);
+            files.tasks.insert(id, task);
             return;
         }
     }
@@ -187,7 +188,8 @@ pub(super) async fn receive(inner: Arc<Inner>, peer: PeerId, mut recv: quinn::Re
 /// resume point if it ended without the file (it was interrupted), so nothing stalls.
 async fn reask_when_idle(inner: &Inner, id: [u8; 16], tx: &Tx) {
     for _ in 0..100 {
-        if lock(&inner.active)
+        if lock(&inner.files)
+            .tasks
             .get(&id)
             .is_none_or(|task| task.is_finished())
         {
@@ -272,7 +274,7 @@ async fn receive_into(
                         .call(move |c| store::set_verified(c, &id, synced))
                         .await;
                 }
-                lock(&inner.active).remove(&id);
+                lock(&inner.files).tasks.remove(&id);
                 tracing::debug!(error = %e, "file stream interrupted; will resume");
                 return;
             }
@@ -337,7 +339,7 @@ async fn receive_into(
         })
         .await;
     // Only now, with the state Done, may another stream for this id be looked at.
-    lock(&inner.active).remove(&id);
+    lock(&inner.files).tasks.remove(&id);
     let _ = tx.send(Cmd::File(FileFrame {
         ok: true,
         ..frame(FileOp::Done, &id)
@@ -349,7 +351,7 @@ async fn receive_into(
 
 async fn fail(inner: &Inner, tx: &Tx, t: &Transfer, reason: &str) {
     let id = t.id_bytes();
-    lock(&inner.active).remove(&id);
+    lock(&inner.files).tasks.remove(&id);
     let _ = tx.send(Cmd::File(FileFrame {
         ok: false,
         reason: reason.into(),

@@ -1,0 +1,420 @@
+//! Owns the node's live state and the messages that change it: the session table and the
+//! one-session-per-peer rule, which contacts are being dialled, our presence and typing
+//! state, and where peers were last seen (LAN sightings, rendezvous hints, mailbox
+//! prekeys). One task holds a [`State`] (`actor.rs`); everything else sends it a [`Msg`]
+//! through the [`Actor`] handle. The methods here do no I/O: tests feed them messages.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Notify, mpsc, oneshot, watch};
+
+use crate::discovery::{self, Discovery, Nearby};
+use crate::identity::PeerId;
+use crate::session;
+use crate::transport::{CLOSE_NORMAL, CLOSE_REPLACED};
+use crate::wire::{FileFrame, Status, TypingState};
+
+/// How long a typing state stays worth re-sending on a new session.
+pub(crate) const TYPING_FRESH: Duration = Duration::from_secs(30);
+
+/// Commands from the node to a connection task.
+#[derive(Debug)]
+pub(crate) enum Cmd {
+    /// New messages are in the outbox.
+    Flush,
+    /// Send our typing state.
+    Typing(TypingState),
+    /// Send a read receipt.
+    Read(u64),
+    /// Send our presence.
+    Presence(Status, String),
+    /// The peer's contact entry changed: read it again.
+    Refresh,
+    /// Send a file control frame.
+    File(FileFrame),
+    /// Close the session with this application code.
+    Close(u32),
+}
+
+/// A connection's way to its task.
+pub(crate) type CmdTx = mpsc::UnboundedSender<Cmd>;
+
+/// A live session as the node knows it.
+pub(crate) struct Live {
+    pub(crate) conn_id: usize,
+    /// What the one-session rule compares (`session::keeps_new`).
+    pub(crate) who: session::Live,
+    pub(crate) cmds: CmdTx,
+}
+
+/// What a session that won the one-session rule starts with.
+#[derive(Debug)]
+pub(crate) struct Admitted {
+    /// Our typing state for the peer, while fresh (a state sent on the connection this one
+    /// replaced would be lost).
+    pub(crate) typing: Option<TypingState>,
+}
+
+/// Where to dial a peer, besides its stored address.
+#[derive(Debug, Default)]
+pub(crate) struct Candidates {
+    /// Addresses from its LAN record.
+    pub(crate) lan: Vec<SocketAddr>,
+    /// Addresses from a dial signal it sent us through the rendezvous (used once).
+    pub(crate) hints: Vec<SocketAddr>,
+}
+
+/// A message to the node's task. Those with a `reply` are questions; the rest are told.
+pub(crate) enum Msg {
+    /// A session came up: apply the one-session rule. `None`: this connection yields.
+    Register {
+        peer: PeerId,
+        live: Live,
+        reply: oneshot::Sender<Option<Admitted>>,
+    },
+    /// A connection ended; the reply says whether it was the live session. A contact's
+    /// connection asks for a redial.
+    Leave {
+        peer: PeerId,
+        conn_id: usize,
+        redial: bool,
+        reply: oneshot::Sender<bool>,
+    },
+    /// For the live session with the peer, if there is one.
+    ToSession(PeerId, Cmd),
+    /// New messages wait for the peer: its session flushes, or it is dialled now.
+    Outbox(PeerId),
+    /// Our presence changed (already stored): every session hears it.
+    Presence(Status, String),
+    /// Our presence, for a session being set up.
+    PresenceNow(oneshot::Sender<(Status, String)>),
+    /// Our typing state for the peer (its session hears it, a new one re-sends it).
+    Typing(PeerId, TypingState),
+    /// Dial the contact unless a dial loop for it runs.
+    Dial(PeerId),
+    /// Dial the contact, and if its dial loop sleeps, it looks again now (it came into
+    /// sight, signalled, or has new messages).
+    DialNow(PeerId),
+    /// A dial loop ended.
+    DialEnded(PeerId),
+    /// Where to dial the peer now.
+    Candidates(PeerId, oneshot::Sender<Candidates>),
+    /// A LAN record was seen; the reply carries the peer's addresses if they changed.
+    Sighted(Nearby, oneshot::Sender<Option<Vec<SocketAddr>>>),
+    /// A LAN record went away; the reply names its peer, if known.
+    Gone(String, oneshot::Sender<Option<PeerId>>),
+    /// A LAN address presented another key than its record claimed.
+    Spoofed { claimed: PeerId, addr: SocketAddr },
+    /// The LAN table.
+    Nearby(oneshot::Sender<Vec<Nearby>>),
+    /// Swaps the running mDNS responder; the reply carries the old one.
+    Discovery(
+        Option<Arc<Discovery>>,
+        oneshot::Sender<Option<Arc<Discovery>>>,
+    ),
+    /// The peer sent a dial signal from these addresses: dial it now.
+    Hint(PeerId, Vec<SocketAddr>),
+    /// A contact's mailbox prekey and its expiry (ms), from a verified record.
+    Prekey(PeerId, [u8; 32], u64),
+    /// A contact's prekey still valid at `now_ms`.
+    PrekeyOf {
+        peer: PeerId,
+        now_ms: u64,
+        reply: oneshot::Sender<Option<[u8; 32]>>,
+    },
+    /// The node stops: no new dials; every session is told to close.
+    Shutdown,
+}
+
+/// The handle everything else holds: tells and asks the node's task.
+#[derive(Clone)]
+pub(crate) struct Actor {
+    tx: mpsc::UnboundedSender<Msg>,
+    connected: watch::Receiver<HashSet<PeerId>>,
+}
+
+impl Actor {
+    /// A handle and the receiving end the task runs on.
+    pub(crate) fn new(
+        connected: watch::Receiver<HashSet<PeerId>>,
+    ) -> (Self, mpsc::UnboundedReceiver<Msg>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (Self { tx, connected }, rx)
+    }
+
+    /// Tells the task (lost only when the node is gone).
+    pub(crate) fn tell(&self, msg: Msg) {
+        let _ = self.tx.send(msg);
+    }
+
+    /// Asks the task; `None` when the node is gone.
+    pub(crate) async fn ask<T>(&self, msg: impl FnOnce(oneshot::Sender<T>) -> Msg) -> Option<T> {
+        let (reply, answer) = oneshot::channel();
+        self.tx.send(msg(reply)).ok()?;
+        answer.await.ok()
+    }
+
+    /// Whether a session with the peer is up (as the task last published).
+    pub(crate) fn is_connected(&self, peer: &PeerId) -> bool {
+        self.connected.borrow().contains(peer)
+    }
+
+    /// Waits until no session with the peer is up.
+    pub(crate) async fn disconnected(&self, peer: &PeerId) {
+        let mut w = self.connected.clone();
+        let _ = w.wait_for(|s| !s.contains(peer)).await;
+    }
+
+    /// Waits until no session is up at all.
+    pub(crate) async fn all_closed(&self) {
+        let mut w = self.connected.clone();
+        let _ = w.wait_for(HashSet::is_empty).await;
+    }
+}
+
+/// What the task does after a message, beyond changing the state.
+#[derive(Debug)]
+pub(crate) enum Effect {
+    /// Start a dial loop for the peer; it sleeps on the notify between rounds.
+    StartDial(PeerId, Arc<Notify>),
+}
+
+/// The node's live state. Only the node's task holds one.
+pub(crate) struct State {
+    me: PeerId,
+    sessions: HashMap<PeerId, Live>,
+    connected: watch::Sender<HashSet<PeerId>>,
+    /// Contacts with a dial loop, and what wakes it early.
+    dialing: HashMap<PeerId, Arc<Notify>>,
+    presence: (Status, String),
+    typing: HashMap<PeerId, (TypingState, Instant)>,
+    nearby: HashMap<PeerId, Nearby>,
+    discovery: Option<Arc<Discovery>>,
+    hints: HashMap<PeerId, Vec<SocketAddr>>,
+    prekeys: HashMap<PeerId, ([u8; 32], u64)>,
+    stopping: bool,
+}
+
+impl State {
+    /// A node's state at start, with the presence it had stored.
+    pub(crate) fn new(
+        me: PeerId,
+        presence: (Status, String),
+    ) -> (Self, watch::Receiver<HashSet<PeerId>>) {
+        let (connected, watching) = watch::channel(HashSet::new());
+        let state = Self {
+            me,
+            sessions: HashMap::new(),
+            connected,
+            dialing: HashMap::new(),
+            presence,
+            typing: HashMap::new(),
+            nearby: HashMap::new(),
+            discovery: None,
+            hints: HashMap::new(),
+            prekeys: HashMap::new(),
+            stopping: false,
+        };
+        (state, watching)
+    }
+
+    /// Applies one message at `now`; returns what the task must do besides.
+    pub(crate) fn handle(&mut self, msg: Msg, now: Instant) -> Option<Effect> {
+        match msg {
+            Msg::Register { peer, live, reply } => {
+                let _ = reply.send(self.register(peer, live, now));
+            }
+            Msg::Leave {
+                peer,
+                conn_id,
+                redial,
+                reply,
+            } => {
+                let was_live = self.leave(&peer, conn_id);
+                let _ = reply.send(was_live);
+                if redial {
+                    return self.dial(peer, false);
+                }
+            }
+            Msg::ToSession(peer, cmd) => self.to_session(&peer, cmd),
+            Msg::Outbox(peer) => match self.sessions.get(&peer) {
+                Some(live) => {
+                    let _ = live.cmds.send(Cmd::Flush);
+                }
+                // A dial loop sleeping on an offline peer looks again (and deposits) now.
+                None => return self.dial(peer, true),
+            },
+            Msg::Presence(status, text) => {
+                for live in self.sessions.values() {
+                    let _ = live.cmds.send(Cmd::Presence(status, text.clone()));
+                }
+                self.presence = (status, text);
+            }
+            Msg::PresenceNow(reply) => {
+                let _ = reply.send(self.presence.clone());
+            }
+            Msg::Typing(peer, state) => {
+                self.typing.insert(peer, (state, now));
+                self.to_session(&peer, Cmd::Typing(state));
+            }
+            Msg::Dial(peer) => return self.dial(peer, false),
+            Msg::DialNow(peer) => return self.dial(peer, true),
+            Msg::DialEnded(peer) => {
+                self.dialing.remove(&peer);
+            }
+            Msg::Candidates(peer, reply) => {
+                let _ = reply.send(Candidates {
+                    lan: self
+                        .nearby
+                        .get(&peer)
+                        .map(|n| discovery::dialable(&n.addrs))
+                        .unwrap_or_default(),
+                    hints: self.hints.remove(&peer).unwrap_or_default(),
+                });
+            }
+            Msg::Sighted(n, reply) => {
+                let _ = reply.send(self.sighted(n));
+            }
+            Msg::Gone(fullname, reply) => {
+                let peer = self
+                    .nearby
+                    .iter()
+                    .find(|(_, n)| n.fullname == fullname)
+                    .map(|(p, _)| *p);
+                if let Some(p) = &peer {
+                    self.nearby.remove(p);
+                }
+                let _ = reply.send(peer);
+            }
+            Msg::Spoofed { claimed, addr } => {
+                if let Some(n) = self.nearby.get_mut(&claimed) {
+                    n.addrs.retain(|a| *a != addr);
+                }
+            }
+            Msg::Nearby(reply) => {
+                let _ = reply.send(self.nearby.values().cloned().collect());
+            }
+            Msg::Discovery(new, reply) => {
+                let _ = reply.send(std::mem::replace(&mut self.discovery, new));
+            }
+            Msg::Hint(peer, addrs) => {
+                self.hints.insert(peer, addrs);
+                return self.dial(peer, true);
+            }
+            Msg::Prekey(peer, key, expires_ms) => {
+                self.prekeys.insert(peer, (key, expires_ms));
+            }
+            Msg::PrekeyOf {
+                peer,
+                now_ms,
+                reply,
+            } => {
+                let key = self
+                    .prekeys
+                    .get(&peer)
+                    .filter(|(_, exp)| *exp > now_ms)
+                    .map(|(k, _)| *k);
+                let _ = reply.send(key);
+            }
+            Msg::Shutdown => {
+                self.stopping = true;
+                for live in self.sessions.values() {
+                    let _ = live.cmds.send(Cmd::Close(CLOSE_NORMAL));
+                }
+            }
+        }
+        None
+    }
+
+    /// The one-session-per-peer rule: the new session is kept (and the one it replaces told
+    /// to close) or must yield.
+    fn register(&mut self, peer: PeerId, live: Live, now: Instant) -> Option<Admitted> {
+        let held = self.sessions.get(&peer);
+        let keep_new = session::keeps_new(&self.me, &peer, held.map(|l| &l.who), &live.who);
+        tracing::debug!(
+            conn = live.conn_id,
+            keep_new,
+            had = held.map(|l| l.conn_id),
+            "one session per peer"
+        );
+        if !keep_new {
+            return None;
+        }
+        if let Some(old) = self.sessions.insert(peer, live) {
+            let _ = old.cmds.send(Cmd::Close(CLOSE_REPLACED));
+        }
+        self.connected.send_modify(|s| {
+            s.insert(peer);
+        });
+        let typing = self
+            .typing
+            .get(&peer)
+            .filter(|(_, at)| now.saturating_duration_since(*at) < TYPING_FRESH)
+            .map(|(state, _)| *state);
+        Some(Admitted { typing })
+    }
+
+    /// Leaves the table if `conn_id` is the live session with the peer; a replaced
+    /// connection leaves quietly (the peer is still connected).
+    fn leave(&mut self, peer: &PeerId, conn_id: usize) -> bool {
+        let live = self
+            .sessions
+            .get(peer)
+            .is_some_and(|l| l.conn_id == conn_id);
+        if live {
+            self.sessions.remove(peer);
+            self.connected.send_modify(|s| {
+                s.remove(peer);
+            });
+        }
+        live
+    }
+
+    fn to_session(&self, peer: &PeerId, cmd: Cmd) {
+        if let Some(live) = self.sessions.get(peer) {
+            let _ = live.cmds.send(cmd);
+        }
+    }
+
+    /// One dial loop per contact: a new one, or (`wake`) the running one looks again now.
+    fn dial(&mut self, peer: PeerId, wake: bool) -> Option<Effect> {
+        if self.stopping {
+            return None;
+        }
+        if let Some(notify) = self.dialing.get(&peer) {
+            if wake {
+                notify.notify_one();
+            }
+            return None;
+        }
+        let notify = Arc::new(Notify::new());
+        self.dialing.insert(peer, notify.clone());
+        Some(Effect::StartDial(peer, notify))
+    }
+
+    /// Merges a LAN record into the table (records resolve in steps: an IPv6 link-local
+    /// address first, IPv4 later). Returns the peer's addresses if they or its name changed.
+    fn sighted(&mut self, n: Nearby) -> Option<Vec<SocketAddr>> {
+        let entry = self.nearby.entry(n.peer).or_insert_with(|| Nearby {
+            addrs: Vec::new(),
+            ..n.clone()
+        });
+        let before = entry.addrs.len();
+        for a in &n.addrs {
+            if !entry.addrs.contains(a) {
+                entry.addrs.push(*a);
+            }
+        }
+        let renamed = n.name.is_some() && n.name != entry.name;
+        entry.name = n.name.or(entry.name.take());
+        entry.fullname = n.fullname;
+        (entry.addrs.len() != before || renamed).then(|| entry.addrs.clone())
+    }
+}
+
+#[cfg(test)]
+#[path = "state_tests.rs"]
+mod tests;

@@ -1,0 +1,199 @@
+//! The node's state fed messages and time, no task and no network.
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::*;
+use crate::identity::Identity;
+
+fn peer() -> PeerId {
+    Identity::generate().peer_id()
+}
+
+fn state() -> (State, PeerId) {
+    let me = peer();
+    (State::new(me, (Status::Online, String::new())).0, me)
+}
+
+/// A live session as a connection registers it, and the end its commands arrive at.
+fn live(conn_id: usize, dialer: PeerId, boot: u8) -> (Live, mpsc::UnboundedReceiver<Cmd>) {
+    let (cmds, rx) = mpsc::unbounded_channel();
+    let who = session::Live {
+        dialer,
+        peer_boot: vec![boot; 16],
+    };
+    (Live { conn_id, who, cmds }, rx)
+}
+
+fn register(s: &mut State, peer: PeerId, live: Live, now: Instant) -> Option<Admitted> {
+    let (reply, mut answer) = oneshot::channel();
+    assert!(s.handle(Msg::Register { peer, live, reply }, now).is_none());
+    answer.try_recv().expect("answered at once")
+}
+
+fn leave(s: &mut State, peer: PeerId, conn_id: usize, redial: bool) -> (bool, Option<Effect>) {
+    let (reply, mut answer) = oneshot::channel();
+    let effect = s.handle(
+        Msg::Leave {
+            peer,
+            conn_id,
+            redial,
+            reply,
+        },
+        Instant::now(),
+    );
+    (answer.try_recv().expect("answered at once"), effect)
+}
+
+#[test]
+fn a_replaced_session_is_told_to_close_and_leaves_quietly() {
+    let (mut s, me) = state();
+    let (p, now) = (peer(), Instant::now());
+    let (first, mut first_rx) = live(1, me, 7);
+    assert!(register(&mut s, p, first, now).is_some());
+    // We dialled again (the same side): the newer connection wins.
+    let (second, _second_rx) = live(2, me, 7);
+    assert!(register(&mut s, p, second, now).is_some());
+    assert!(matches!(first_rx.try_recv(), Ok(Cmd::Close(CLOSE_REPLACED))));
+    // The replaced one leaving does not disconnect the peer; the live one does.
+    assert_eq!(leave(&mut s, p, 1, false).0, false);
+    assert!(s.connected.borrow().contains(&p));
+    assert_eq!(leave(&mut s, p, 2, false).0, true);
+    assert!(!s.connected.borrow().contains(&p));
+}
+
+#[test]
+fn of_two_simultaneous_dials_both_sides_keep_the_smaller_ids() {
+    let (mut s, me) = state();
+    let p = peer();
+    let now = Instant::now();
+    let (ours, _a) = live(1, me, 7);
+    let (theirs, _b) = live(2, p, 7);
+    let first = register(&mut s, p, ours, now).is_some();
+    let second = register(&mut s, p, theirs, now).is_some();
+    assert!(first);
+    // The second (the peer's dial) is kept only if the peer's id is the smaller.
+    assert_eq!(second, p < me);
+}
+
+#[test]
+fn a_typing_state_is_resent_on_a_new_session_only_while_fresh() {
+    let (mut s, me) = state();
+    let p = peer();
+    let t0 = Instant::now();
+    s.handle(Msg::Typing(p, TypingState::Typing), t0);
+    let (a, _a) = live(1, me, 1);
+    let admitted = register(&mut s, p, a, t0 + Duration::from_secs(5)).expect("kept");
+    assert_eq!(admitted.typing, Some(TypingState::Typing));
+    let (b, _b) = live(2, me, 2);
+    let admitted = register(&mut s, p, b, t0 + TYPING_FRESH).expect("kept");
+    assert_eq!(admitted.typing, None);
+}
+
+#[test]
+fn one_dial_loop_per_contact_and_a_wake_reaches_it() {
+    let (mut s, _) = state();
+    let p = peer();
+    let now = Instant::now();
+    let Some(Effect::StartDial(_, wake)) = s.handle(Msg::Dial(p), now) else {
+        panic!("the first dial starts a loop");
+    };
+    assert!(s.handle(Msg::Dial(p), now).is_none());
+    assert!(s.handle(Msg::DialNow(p), now).is_none());
+    // The wake is stored until the loop next sleeps on it.
+    let woken = wake.notified();
+    tokio::pin!(woken);
+    assert!(woken.as_mut().enable());
+    s.handle(Msg::DialEnded(p), now);
+    assert!(matches!(s.handle(Msg::Dial(p), now), Some(Effect::StartDial(..))));
+}
+
+#[test]
+fn messages_for_a_peer_flush_its_session_or_dial_it() {
+    let (mut s, me) = state();
+    let p = peer();
+    let now = Instant::now();
+    assert!(matches!(s.handle(Msg::Outbox(p), now), Some(Effect::StartDial(..))));
+    let (l, mut rx) = live(1, me, 1);
+    register(&mut s, p, l, now);
+    assert!(s.handle(Msg::Outbox(p), now).is_none());
+    assert!(matches!(rx.try_recv(), Ok(Cmd::Flush)));
+}
+
+#[test]
+fn after_shutdown_nothing_is_dialled_and_every_session_is_closed() {
+    let (mut s, me) = state();
+    let p = peer();
+    let now = Instant::now();
+    let (l, mut rx) = live(1, me, 1);
+    register(&mut s, p, l, now);
+    s.handle(Msg::Shutdown, now);
+    assert!(matches!(rx.try_recv(), Ok(Cmd::Close(CLOSE_NORMAL))));
+    assert!(s.handle(Msg::Dial(peer()), now).is_none());
+    assert!(leave(&mut s, p, 1, true).1.is_none());
+}
+
+#[test]
+fn lan_records_merge_their_addresses_and_report_only_changes() {
+    let (mut s, _) = state();
+    let p = peer();
+    let now = Instant::now();
+    let record = |addr: &str, name: Option<&str>| Nearby {
+        peer: p,
+        addrs: vec![addr.parse().expect("address")],
+        name: name.map(str::to_string),
+        versions: "1-1".into(),
+        fullname: "x._natter._udp.local.".into(),
+    };
+    let sight = |s: &mut State, n: Nearby| {
+        let (reply, mut answer) = oneshot::channel();
+        s.handle(Msg::Sighted(n, reply), now);
+        answer.try_recv().expect("answered")
+    };
+    assert_eq!(sight(&mut s, record("198.18.0.2:1", None)).map(|a| a.len()), Some(1));
+    assert_eq!(sight(&mut s, record("198.18.0.2:1", None)), None);
+    let both = sight(&mut s, record("198.18.0.3:1", Some("ann"))).expect("changed");
+    assert_eq!(both.len(), 2);
+    let (reply, mut answer) = oneshot::channel();
+    s.handle(Msg::Gone("x._natter._udp.local.".into(), reply), now);
+    assert_eq!(answer.try_recv().expect("answered"), Some(p));
+}
+
+#[test]
+fn a_prekey_is_given_out_only_before_it_expires() {
+    let (mut s, _) = state();
+    let p = peer();
+    let now = Instant::now();
+    s.handle(Msg::Prekey(p, [9; 32], 1_000), now);
+    let ask = |s: &mut State, now_ms| {
+        let (reply, mut answer) = oneshot::channel();
+        s.handle(
+            Msg::PrekeyOf {
+                peer: p,
+                now_ms,
+                reply,
+            },
+            now,
+        );
+        answer.try_recv().expect("answered")
+    };
+    assert_eq!(ask(&mut s, 999), Some([9; 32]));
+    assert_eq!(ask(&mut s, 1_000), None);
+}
+
+#[test]
+fn a_dial_signal_leaves_its_addresses_for_the_next_round_once() {
+    let (mut s, _) = state();
+    let p = peer();
+    let now = Instant::now();
+    let addr = "198.18.0.9:4433".parse().expect("address");
+    assert!(matches!(s.handle(Msg::Hint(p, vec![addr]), now), Some(Effect::StartDial(..))));
+    let candidates = |s: &mut State| {
+        let (reply, mut answer) = oneshot::channel();
+        s.handle(Msg::Candidates(p, reply), now);
+        answer.try_recv().expect("answered")
+    };
+    assert_eq!(candidates(&mut s).hints, vec![addr]);
+    assert!(candidates(&mut s).hints.is_empty());
+}
