@@ -7,9 +7,10 @@
 
 use std::time::{Duration, Instant};
 
+use natter::Identity;
+use natter::internals::transport;
+use natter::model::Contact;
 use natter::node::{Event, Node, NodeConfig, NodeHandle};
-use natter::store::Contact;
-use natter::{Identity, transport};
 use tokio::sync::broadcast;
 
 const SAMPLES: usize = 40;

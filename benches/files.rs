@@ -5,9 +5,10 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+use natter::Identity;
+use natter::internals::transport;
+use natter::model::Contact;
 use natter::node::{Event, Node, NodeConfig, NodeHandle};
-use natter::store::Contact;
-use natter::{Identity, transport};
 use tokio::sync::broadcast;
 
 const SIZE: u64 = 1 << 30;

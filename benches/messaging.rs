@@ -6,9 +6,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use natter::Identity;
+use natter::internals::transport;
+use natter::model::Contact;
 use natter::node::{Event, Node, NodeConfig, NodeHandle};
-use natter::store::Contact;
-use natter::{Identity, transport};
 use tokio::sync::broadcast;
 
 const LATENCY_SAMPLES: usize = 2000;

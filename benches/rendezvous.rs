@@ -10,9 +10,10 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use natter::internals::transport;
 use natter::rendezvous::proto::{PresenceRecord, Register};
 use natter::rendezvous::{Client, RendezvousConfig, record};
-use natter::{Identity, PeerId, transport};
+use natter::{Identity, PeerId};
 use tokio::sync::Semaphore;
 
 const SOCKETS: usize = 8;

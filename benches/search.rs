@@ -5,9 +5,9 @@
 
 use std::time::{Duration, Instant};
 
+use natter::internals::session::IncomingChat;
+use natter::internals::store::{self, Store};
 use natter::node::{Node, NodeConfig};
-use natter::session::IncomingChat;
-use natter::store::{self, Store};
 use natter::{Identity, PeerId};
 
 const BATCH: usize = 10_000;

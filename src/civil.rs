@@ -2,6 +2,14 @@
 //! date (proleptic Gregorian, H. Hinnant's days-from-civil inverse), with no time-zone data.
 //! Callers pass an offset when they show local time.
 
+/// Milliseconds since the Unix epoch now (0 if the clock is before it).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 /// The civil date `(year, month 1–12, day 1–31)` of a day count since 1970-01-01.
 pub fn from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;

@@ -2,9 +2,11 @@
 //! control socket and one-shot CLI invocations: [`Command`] in, a JSON answer out.
 
 mod render;
+mod run;
 mod socket;
 
 pub use render::render;
+pub use run::{RunError, one_shot, run};
 pub use socket::{SOCKET_FILE, answer as socket_answer, request, serve};
 
 use std::time::Duration;
@@ -19,9 +21,7 @@ use crate::store::{Contact, Message};
 use crate::wire::{Status, TypingState};
 
 /// How long `send` waits, and for what.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Wait {
     /// Committed to the outbox.

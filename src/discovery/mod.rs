@@ -19,7 +19,7 @@ use crate::identity::PeerId;
 pub const SERVICE_TYPE: &str = "_natter._udp.local.";
 
 /// Which interfaces mDNS uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Interfaces {
     /// Real LAN interfaces: no loopback, no virtual (docker, bridges, veth) or VPN adapters.

@@ -72,7 +72,7 @@ impl NodeConfig {
 pub const LOCK_FILE: &str = "node.lock";
 
 /// Who may open a session with us.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PrivacyMode {
     /// Strangers land in the requests inbox until accepted (default).

@@ -160,6 +160,7 @@ impl Session {
     }
 
     /// Bytes queued and not yet taken by [`Session::poll_transmit`].
+    #[cfg(any(test, feature = "testing"))]
     pub fn queued_bytes(&self) -> usize {
         self.queued
     }

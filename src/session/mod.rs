@@ -12,10 +12,9 @@ mod error;
 #[cfg(test)]
 mod tests;
 
-pub use delivery::{
-    FLUSH_ROOM, FLUSH_WINDOW, Incarnation, IncomingChat, Live, OutboxRead, OutgoingChat,
-    incarnation_of, keeps_new,
-};
+#[cfg(any(test, feature = "testing"))]
+pub use delivery::{FLUSH_ROOM, FLUSH_WINDOW, OutboxRead};
+pub use delivery::{Incarnation, IncomingChat, Live, OutgoingChat, incarnation_of, keeps_new};
 pub use error::SessionError;
 
 use std::collections::VecDeque;
@@ -204,6 +203,7 @@ impl Session {
     }
 
     /// The conversation id of this session.
+    #[cfg(any(test, feature = "testing"))]
     pub fn conversation(&self) -> [u8; 16] {
         self.conversation
     }

@@ -1,67 +1,9 @@
 //! Owns contacts, message requests, the allow / block lists and settings.
 
-use rusqlite::{Connection, OptionalExtension, params};
-use serde::{Deserialize, Serialize};
-
 use super::{StoreError, now_ms};
 use crate::identity::PeerId;
-
-/// How far a contact's key has been checked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verification {
-    /// Key first seen, not compared.
-    Unverified,
-    /// Safety number compared in person.
-    Verified,
-}
-
-/// Whether a peer is a contact or a stranger waiting in the requests inbox.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ContactState {
-    /// Accepted contact.
-    Contact,
-    /// A stranger who wrote first; quarantined until accepted.
-    Request,
-}
-
-/// A contact or request.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Contact {
-    /// Pinned key.
-    pub peer: PeerId,
-    /// Local nickname.
-    pub nickname: String,
-    /// Buddy-list group.
-    pub group: String,
-    /// Verification level.
-    pub verification: Verification,
-    /// Contact or request.
-    pub state: ContactState,
-    /// Known address (`host:port`) to dial.
-    pub addr: Option<String>,
-    /// Whether we send them typing indicators.
-    pub send_typing: bool,
-    /// Whether we send them read receipts.
-    pub send_receipts: bool,
-}
-
-impl Contact {
-    /// A new unverified contact.
-    pub fn new(peer: PeerId) -> Self {
-        Self {
-            peer,
-            nickname: String::new(),
-            group: String::new(),
-            verification: Verification::Unverified,
-            state: ContactState::Contact,
-            addr: None,
-            send_typing: true,
-            send_receipts: true,
-        }
-    }
-}
+use crate::model::{Contact, ContactState, Verification};
+use rusqlite::{Connection, OptionalExtension, params};
 
 const CONTACT_COLUMNS: &str =
     "peer_id, nickname, grp, verification, state, addr, send_typing, send_receipts";

@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::identity::Identity;
+use crate::model::MessageState;
 use crate::session::{IncomingChat, OutgoingChat};
 
 struct Side {

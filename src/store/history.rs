@@ -5,8 +5,9 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
-use super::messages::{Message, MessageState, uuid_text};
+use super::messages::uuid_text;
 use crate::identity::PeerId;
+use crate::model::{Message, MessageState, PageBefore};
 use crate::session::conversation_id;
 
 const MESSAGE_COLUMNS: &str =
@@ -26,26 +27,6 @@ fn row_to_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
         text: r.get(7)?,
         state: MessageState::parse(&state),
     })
-}
-
-/// Where a page of history ends: the oldest message of the page shown so far. The next
-/// page holds the messages before it in (time stored, order stored): many share a
-/// millisecond in a burst, so the time alone would lose some at a page edge.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PageBefore {
-    /// Its `ts_ms`.
-    pub ts_ms: i64,
-    /// Its id (UUID text).
-    pub id: String,
-}
-
-impl From<&Message> for PageBefore {
-    fn from(m: &Message) -> Self {
-        Self {
-            ts_ms: m.ts_ms,
-            id: m.id.clone(),
-        }
-    }
 }
 
 /// The newest `limit` messages with a peer, oldest first; `before` pages back from a

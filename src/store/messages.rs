@@ -2,77 +2,11 @@
 //! delivery (outbox before "queued", store before "ack", strict per-sender order, idempotent
 //! receive).
 
-use rusqlite::{Connection, OptionalExtension, params};
-use serde::{Deserialize, Serialize};
-
 use super::{StoreError, now_ms};
 use crate::identity::PeerId;
+use crate::model::{Message, MessageState};
 use crate::session::{Incarnation, IncomingChat, OutgoingChat, conversation_id};
-
-/// Where a message stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MessageState {
-    /// Committed to the outbox, not yet written to a session.
-    Queued,
-    /// Written to a session, not yet acknowledged.
-    Sent,
-    /// Sealed and waiting in the rendezvous mailbox for the offline peer.
-    Stored,
-    /// Stored durably by the peer.
-    Delivered,
-    /// Read by the peer.
-    Read,
-    /// An incoming message (ours to read).
-    Received,
-}
-
-impl MessageState {
-    pub(super) fn as_str(self) -> &'static str {
-        match self {
-            Self::Queued => "queued",
-            Self::Sent => "sent",
-            Self::Stored => "stored",
-            Self::Delivered => "delivered",
-            Self::Read => "read",
-            Self::Received => "received",
-        }
-    }
-
-    pub(super) fn parse(s: &str) -> Self {
-        match s {
-            "queued" => Self::Queued,
-            "sent" => Self::Sent,
-            "stored" => Self::Stored,
-            "delivered" => Self::Delivered,
-            "read" => Self::Read,
-            _ => Self::Received,
-        }
-    }
-}
-
-/// One message as stored.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Message {
-    /// UUIDv7 text form.
-    pub id: String,
-    /// The other party of the conversation.
-    pub peer: PeerId,
-    /// Who wrote it.
-    pub sender: PeerId,
-    /// Ours or theirs.
-    pub outgoing: bool,
-    /// Sender's sequence number.
-    pub seq: u64,
-    /// Sender's clock, ms.
-    pub sent_ms: i64,
-    /// Local time stored, ms.
-    pub ts_ms: i64,
-    /// Text.
-    pub text: String,
-    /// State.
-    pub state: MessageState,
-}
+use rusqlite::{Connection, OptionalExtension, params};
 
 pub(super) fn uuid_text(bytes: &[u8]) -> String {
     <[u8; 16]>::try_from(bytes)
@@ -170,6 +104,7 @@ pub fn enqueue(
 }
 
 /// Every unacknowledged outgoing message to a peer, in sequence order.
+#[cfg(any(test, feature = "testing"))]
 pub fn unacked(
     conn: &Connection,
     local: &PeerId,
@@ -237,6 +172,7 @@ fn outbox(
 }
 
 /// Marks queued messages up to `seq` as sent; returns the ids that changed.
+#[cfg(any(test, feature = "testing"))]
 pub fn mark_sent(
     conn: &Connection,
     local: &PeerId,

@@ -18,9 +18,15 @@ pub use history::*;
 pub use messages::*;
 pub use transfers::*;
 
+pub use crate::civil::now_ms;
+
+// What the store keeps, in the apps' terms.
+pub use crate::model::{
+    Contact, ContactState, Message, PageBefore, Transfer, TransferState, Verification,
+};
+
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::Connection;
 
@@ -67,14 +73,6 @@ type Job = Box<dyn FnOnce(&Connection) -> Reply + Send>;
 #[derive(Clone, Debug)]
 pub struct Store {
     jobs: mpsc::Sender<Job>,
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// Opens (creating and migrating) a database file and applies the connection settings.

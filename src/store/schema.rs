@@ -181,7 +181,7 @@ pub(super) fn start_indexing(conn: &Connection) -> rusqlite::Result<()> {
 /// Adds the messages noted since the last call to the search index. The store calls it
 /// before every commit; searches call it first, so they see messages of their own
 /// transaction too.
-pub fn index_pending(conn: &Connection) -> rusqlite::Result<()> {
+pub(super) fn index_pending(conn: &Connection) -> rusqlite::Result<()> {
     let any: bool = conn
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM fts_pending)")?
         .query_row([], |r| r.get(0))?;

@@ -1,5 +1,6 @@
 use super::*;
 use crate::identity::Identity;
+use crate::model::MessageState;
 use crate::session::IncomingChat;
 
 fn db() -> (Connection, PeerId, PeerId, tempfile::TempDir) {

@@ -1,107 +1,10 @@
 //! Owns the transfers table: every file offered, accepted, resumed and finished, and the
 //! resume point (bytes verified on disk) of each incoming one.
 
-use rusqlite::{Connection, OptionalExtension, params};
-use serde::{Deserialize, Serialize};
-
 use super::{StoreError, now_ms};
 use crate::identity::PeerId;
-
-/// Where a transfer stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TransferState {
-    /// Offered, waiting for the receiver.
-    Offered,
-    /// Accepted; bytes flow (or resume) whenever both are online.
-    Accepted,
-    /// Arrived and verified.
-    Done,
-    /// The receiver said no.
-    Declined,
-    /// Either side cancelled.
-    Cancelled,
-    /// Failed (hash mismatch, short data, disk error).
-    Failed,
-}
-
-impl TransferState {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Offered => "offered",
-            Self::Accepted => "accepted",
-            Self::Done => "done",
-            Self::Declined => "declined",
-            Self::Cancelled => "cancelled",
-            Self::Failed => "failed",
-        }
-    }
-
-    fn parse(s: &str) -> Self {
-        match s {
-            "offered" => Self::Offered,
-            "accepted" => Self::Accepted,
-            "done" => Self::Done,
-            "declined" => Self::Declined,
-            "cancelled" => Self::Cancelled,
-            _ => Self::Failed,
-        }
-    }
-
-    /// Whether the transfer is over.
-    pub fn is_final(self) -> bool {
-        !matches!(self, Self::Offered | Self::Accepted)
-    }
-}
-
-/// One transfer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Transfer {
-    /// File id, hex.
-    pub file_id: String,
-    /// The other side.
-    pub peer: PeerId,
-    /// We send it.
-    pub outgoing: bool,
-    /// Outgoing: the offered name; incoming: the safe name.
-    pub name: String,
-    /// Size in bytes.
-    pub size: u64,
-    /// SHA-256, hex.
-    pub sha256: String,
-    /// MIME type.
-    pub mime: String,
-    /// State.
-    pub state: TransferState,
-    /// Outgoing: the source file; incoming: where it is (or will be) saved.
-    pub path: Option<String>,
-    /// Incoming: bytes verified on disk (the resume point). Outgoing: the offset the receiver
-    /// last asked from (non-zero after a resume).
-    pub verified: u64,
-    /// Outgoing: bytes written to streams over every attempt.
-    pub sent_bytes: u64,
-    /// Why it ended, if it did badly.
-    pub reason: Option<String>,
-}
-
-impl Transfer {
-    /// The raw file id.
-    pub fn id_bytes(&self) -> [u8; 16] {
-        let mut id = [0u8; 16];
-        if let Ok(b) = data_encoding::HEXLOWER.decode(self.file_id.as_bytes()) {
-            let n = b.len().min(16);
-            id[..n].copy_from_slice(&b[..n]);
-        }
-        id
-    }
-
-    /// The raw SHA-256.
-    pub fn sha_bytes(&self) -> Vec<u8> {
-        data_encoding::HEXLOWER
-            .decode(self.sha256.as_bytes())
-            .unwrap_or_default()
-    }
-}
+use crate::model::{Transfer, TransferState};
+use rusqlite::{Connection, OptionalExtension, params};
 
 const COLUMNS: &str = "file_id, peer_id, outgoing, name, size, sha256, mime, state, path, verified, sent_bytes, reason";
 

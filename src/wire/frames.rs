@@ -4,6 +4,7 @@
 use prost::Message;
 
 use super::WireError;
+pub use crate::model::{Status, TypingState};
 
 /// Kind number of [`Hello`].
 pub const KIND_HELLO: u16 = 1;
@@ -207,58 +208,6 @@ pub enum FileOp {
     Done = 4,
 }
 
-/// Typing states from the IM survey.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    prost::Enumeration,
-    serde::Serialize,
-    serde::Deserialize,
-    clap::ValueEnum,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum TypingState {
-    /// Nothing going on.
-    Idle = 0,
-    /// Typing now.
-    Typing = 1,
-    /// Typed something, stopped, text still in the composer.
-    Paused = 2,
-    /// Typed something, then cleared it.
-    Erased = 3,
-}
-
-/// Presence status.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    prost::Enumeration,
-    serde::Serialize,
-    serde::Deserialize,
-    clap::ValueEnum,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    /// Available.
-    Online = 0,
-    /// Away from the keyboard.
-    Away = 1,
-    /// Do not disturb.
-    Busy = 2,
-}
-
 /// Why a session is closed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
 pub enum GoodbyeCode {
@@ -356,5 +305,32 @@ impl Frame {
             Frame::File(_) => "file",
             Frame::Unknown { .. } => "unknown",
         }
+    }
+}
+
+/// The wire value of a typing state; an unknown one is an error the caller maps.
+impl TryFrom<i32> for TypingState {
+    type Error = i32;
+    fn try_from(v: i32) -> Result<Self, i32> {
+        Ok(match v {
+            0 => Self::Idle,
+            1 => Self::Typing,
+            2 => Self::Paused,
+            3 => Self::Erased,
+            _ => return Err(v),
+        })
+    }
+}
+
+/// The wire value of a presence status; an unknown one is an error the caller maps.
+impl TryFrom<i32> for Status {
+    type Error = i32;
+    fn try_from(v: i32) -> Result<Self, i32> {
+        Ok(match v {
+            0 => Self::Online,
+            1 => Self::Away,
+            2 => Self::Busy,
+            _ => return Err(v),
+        })
     }
 }

@@ -101,6 +101,7 @@ impl Decoder {
 }
 
 /// Decodes exactly one frame from a buffer (for tests and fuzzing).
+#[cfg(any(test, feature = "testing"))]
 pub fn decode_one(bytes: &[u8]) -> Result<Option<Frame>, WireError> {
     let mut d = Decoder::new();
     d.push(bytes);

@@ -24,7 +24,8 @@ fn big_file(path: &Path) {
 }
 
 fn same(a: &Path, b: &Path) -> bool {
-    natter::files::hash_file(a).unwrap() == natter::files::hash_file(b).unwrap()
+    natter::internals::files::hash_file(a).unwrap()
+        == natter::internals::files::hash_file(b).unwrap()
 }
 
 #[test]

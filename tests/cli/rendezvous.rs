@@ -5,9 +5,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use natter::internals::transport;
 use natter::rendezvous::proto::{self, PresenceRecord, Register};
 use natter::rendezvous::{Client, ClientError, RendezvousConfig, record};
-use natter::{Identity, PeerId, transport};
+use natter::{Identity, PeerId};
 use prost::Message;
 
 use crate::support::{Node, Rendezvous, ok};

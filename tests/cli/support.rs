@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_natter-cli");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_natter-cli");
 
 /// A one-shot `natter-cli --profile P ARGS...`.
-pub fn cli(profile: &Path, args: &[&str]) -> Output {
+pub(crate) fn cli(profile: &Path, args: &[&str]) -> Output {
     Command::new(BIN)
         .arg("--profile")
         .arg(profile)
@@ -24,7 +24,7 @@ pub fn cli(profile: &Path, args: &[&str]) -> Output {
 }
 
 /// stdout of a one-shot command that must succeed.
-pub fn ok(profile: &Path, args: &[&str]) -> String {
+pub(crate) fn ok(profile: &Path, args: &[&str]) -> String {
     let out = cli(profile, args);
     assert!(
         out.status.success(),
@@ -35,14 +35,14 @@ pub fn ok(profile: &Path, args: &[&str]) -> String {
 }
 
 /// The JSON answer of a one-shot command run with --json.
-pub fn json(profile: &Path, args: &[&str]) -> Value {
+pub(crate) fn json(profile: &Path, args: &[&str]) -> Value {
     let mut all = vec!["--json"];
     all.extend_from_slice(args);
     serde_json::from_str(&ok(profile, &all)).expect("json answer")
 }
 
 /// A `natter-cli run` process.
-pub struct Node {
+pub(crate) struct Node {
     child: Child,
     stdin: ChildStdin,
     lines: mpsc::Receiver<Value>,
@@ -53,12 +53,12 @@ pub struct Node {
 }
 
 impl Node {
-    pub fn start(profile: &Path) -> Node {
+    pub(crate) fn start(profile: &Path) -> Node {
         Self::start_with(profile, &[])
     }
 
     /// `natter-cli run` with extra global arguments (e.g. a rendezvous).
-    pub fn start_with(profile: &Path, extra: &[&str]) -> Node {
+    pub(crate) fn start_with(profile: &Path, extra: &[&str]) -> Node {
         let mut child = Command::new(BIN)
             .arg("--profile")
             .arg(profile)
@@ -99,7 +99,7 @@ impl Node {
     }
 
     /// The next line matching `f` (events and answers alike).
-    pub fn wait_for(&mut self, secs: u64, f: impl Fn(&Value) -> bool) -> Value {
+    pub(crate) fn wait_for(&mut self, secs: u64, f: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -125,7 +125,7 @@ impl Node {
     }
 
     /// Reads lines for `ms` milliseconds into `seen`.
-    pub fn drain(&mut self, ms: u64) {
+    pub(crate) fn drain(&mut self, ms: u64) {
         let deadline = Instant::now() + Duration::from_millis(ms);
         while let Ok(v) = self
             .lines
@@ -136,7 +136,7 @@ impl Node {
     }
 
     /// Counts lines matching `f` until `n` are seen.
-    pub fn count(&mut self, n: usize, secs: u64, f: impl Fn(&Value) -> usize) {
+    pub(crate) fn count(&mut self, n: usize, secs: u64, f: impl Fn(&Value) -> usize) {
         let mut total = 0;
         while total < n {
             let v = self.wait_for(secs, |v| f(v) > 0);
@@ -145,16 +145,16 @@ impl Node {
     }
 
     /// Writes a JSON command line to the node's stdin.
-    pub fn command(&mut self, cmd: &Value) {
+    pub(crate) fn command(&mut self, cmd: &Value) {
         writeln!(self.stdin, "{cmd}").expect("stdin");
     }
 
-    pub fn kill9(mut self) {
+    pub(crate) fn kill9(mut self) {
         let _ = self.child.kill(); // SIGKILL
         let _ = self.child.wait();
     }
 
-    pub fn stop(mut self) {
+    pub(crate) fn stop(mut self) {
         ok(&self.profile.clone(), &["stop"]);
         let _ = self.child.wait();
     }
@@ -168,7 +168,7 @@ impl Drop for Node {
 }
 
 /// Two running nodes that have each other as contacts, connected.
-pub fn pair(dir: &Path) -> (Node, Node) {
+pub(crate) fn pair(dir: &Path) -> (Node, Node) {
     let mut a = Node::start(&dir.join("a"));
     let b = Node::start(&dir.join("b"));
     ok(
@@ -188,10 +188,10 @@ pub fn pair(dir: &Path) -> (Node, Node) {
     (a, b)
 }
 
-pub const RENDEZVOUS: &str = env!("CARGO_BIN_EXE_natter-rendezvous");
+pub(crate) const RENDEZVOUS: &str = env!("CARGO_BIN_EXE_natter-rendezvous");
 
 /// A `natter-rendezvous` process on loopback.
-pub struct Rendezvous {
+pub(crate) struct Rendezvous {
     child: Child,
     pub addr: String,
     pub key: String,
@@ -199,7 +199,7 @@ pub struct Rendezvous {
 
 impl Rendezvous {
     /// Starts on `listen` (use `127.0.0.1:0` for any port) with its state in `data`.
-    pub fn start(data: &Path, listen: &str, extra: &[&str]) -> Rendezvous {
+    pub(crate) fn start(data: &Path, listen: &str, extra: &[&str]) -> Rendezvous {
         let mut child = Command::new(RENDEZVOUS)
             .arg("--listen")
             .arg(listen)
@@ -223,17 +223,17 @@ impl Rendezvous {
     }
 
     /// The global arguments that make a node use this server.
-    pub fn args(&self) -> [&str; 4] {
+    pub(crate) fn args(&self) -> [&str; 4] {
         ["--rendezvous", &self.addr, "--rendezvous-key", &self.key]
     }
 
-    pub fn kill9(&mut self) {
+    pub(crate) fn kill9(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 
     /// SIGTERM, then wait for a clean exit.
-    pub fn terminate(&mut self) -> std::process::ExitStatus {
+    pub(crate) fn terminate(&mut self) -> std::process::ExitStatus {
         let _ = Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())

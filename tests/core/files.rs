@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use natter::model::{Transfer, TransferState};
 use natter::node::Event;
-use natter::store::{Transfer, TransferState};
 
 use crate::support::{TestNode, friends, node};
 
@@ -275,7 +275,7 @@ async fn an_offer_to_an_offline_contact_waits_and_auto_accept_takes_it() {
         .local_addr()
         .unwrap()
         .port();
-    let mut c = natter::store::Contact::new(b_id);
+    let mut c = natter::model::Contact::new(b_id);
     c.addr = Some(format!("127.0.0.1:{port}"));
     a.handle.add_contact(c).await.unwrap();
     let src = tempfile::tempdir().unwrap();
@@ -289,7 +289,7 @@ async fn an_offer_to_an_offline_contact_waits_and_auto_accept_takes_it() {
         c.listen = format!("127.0.0.1:{port}").parse().unwrap()
     })
     .await;
-    let mut c = natter::store::Contact::new(a.id());
+    let mut c = natter::model::Contact::new(a.id());
     c.addr = Some(a.addr.to_string());
     b.handle.add_contact(c).await.unwrap();
     let offer = offered(&mut b).await;

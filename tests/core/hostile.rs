@@ -3,10 +3,11 @@
 
 use std::time::Duration;
 
+use natter::Identity;
+use natter::internals::session::{FEATURES, conversation_id};
+use natter::internals::transport;
+use natter::internals::wire::{self, Frame, GoodbyeCode};
 use natter::node::Event;
-use natter::session::{FEATURES, conversation_id};
-use natter::wire::{self, Frame, GoodbyeCode};
-use natter::{Identity, transport};
 
 use crate::support::{TestNode, friends, node};
 
@@ -185,7 +186,7 @@ async fn a_file_streamed_twice_is_saved_once_and_whole() {
     let mut b = node().await;
     let mut x = raw(&b, FEATURES).await;
     b.handle
-        .add_contact(natter::store::Contact::new(x.identity.peer_id()))
+        .add_contact(natter::model::Contact::new(x.identity.peer_id()))
         .await
         .unwrap();
     assert!(matches!(x.next().await, Some(Frame::Hello(_))));
@@ -221,7 +222,7 @@ async fn a_file_streamed_twice_is_saved_once_and_whole() {
             .await;
         assert!(accept.is_some(), "accept reached the sender");
         // The node may refuse either stream (whichever it saw second): writes may be stopped.
-        let head = natter::files::header(&id, 0);
+        let head = natter::internals::files::header(&id, 0);
         let mut first = x.conn.open_uni().await.unwrap();
         let _ = first.write_all(&head).await;
         if round == 0 {

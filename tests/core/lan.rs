@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use mdns_sd::{IfKind, ServiceDaemon, ServiceInfo};
 use natter::discovery::{DiscoveryConfig, Interfaces, SERVICE_TYPE};
+use natter::model::Contact;
 use natter::node::Event;
-use natter::store::Contact;
 
 use crate::support::{TestNode, node, node_in};
 

@@ -1,8 +1,8 @@
 //! Messages, receipts, typing and presence between two in-process nodes.
 
+use natter::model::MessageState;
+use natter::model::{Status, TypingState};
 use natter::node::Event;
-use natter::store::MessageState;
-use natter::wire::{Status, TypingState};
 
 use crate::support::{TestNode, friends, node, restart};
 
@@ -125,7 +125,7 @@ async fn queued_messages_wait_for_an_offline_contact_and_go_out_in_order() {
         .local_addr()
         .unwrap()
         .port();
-    let mut c = natter::store::Contact::new(b_id);
+    let mut c = natter::model::Contact::new(b_id);
     c.addr = Some(format!("127.0.0.1:{port}"));
     a.handle.add_contact(c).await.unwrap();
     for i in 1..=20 {
@@ -138,7 +138,7 @@ async fn queued_messages_wait_for_an_offline_contact_and_go_out_in_order() {
     config.discovery = None;
     config.listen = format!("127.0.0.1:{port}").parse().unwrap();
     let (b, _events) = natter::Node::start(config).await.unwrap();
-    let mut c = natter::store::Contact::new(a.id());
+    let mut c = natter::model::Contact::new(a.id());
     c.addr = Some(a.addr.to_string());
     b.add_contact(c).await.unwrap();
     let mut delivered = 0;

@@ -1,7 +1,7 @@
 //! Key pinning, the block list, contacts-only and the requests inbox.
 
+use natter::model::{Contact, MessageState};
 use natter::node::{DialFailure, Event, PrivacyMode};
-use natter::store::{Contact, MessageState};
 
 use crate::support::node;
 
@@ -143,7 +143,7 @@ async fn adding_a_stranger_mid_session_makes_it_a_contact_at_once() {
     .await;
     // While a is a stranger to b, its typing is not shown.
     a.handle
-        .set_typing(b.id(), natter::wire::TypingState::Typing)
+        .set_typing(b.id(), natter::model::TypingState::Typing)
         .await
         .unwrap();
     let early = b.drain(300).await;
@@ -153,14 +153,14 @@ async fn adding_a_stranger_mid_session_makes_it_a_contact_at_once() {
     );
     b.add(&a).await;
     a.handle
-        .set_typing(b.id(), natter::wire::TypingState::Paused)
+        .set_typing(b.id(), natter::model::TypingState::Paused)
         .await
         .unwrap();
     b.wait_for(10, |e| {
         matches!(
             e,
             Event::Typing {
-                state: natter::wire::TypingState::Paused,
+                state: natter::model::TypingState::Paused,
                 ..
             }
         )

@@ -3,11 +3,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use natter::model::Contact;
 use natter::node::{Event, Node, NodeConfig, NodeHandle};
-use natter::store::Contact;
 use tokio::sync::broadcast;
 
-pub struct TestNode {
+pub(crate) struct TestNode {
     pub handle: NodeHandle,
     pub events: broadcast::Receiver<Event>,
     pub addr: SocketAddr,
@@ -15,19 +15,19 @@ pub struct TestNode {
 }
 
 /// Logs to the test output when RUST_LOG is set.
-pub fn logs() {
+pub(crate) fn logs() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
 }
 
-pub async fn node() -> TestNode {
+pub(crate) async fn node() -> TestNode {
     node_in(tempfile::tempdir().expect("temp dir"), |_| {}).await
 }
 
 /// A node on loopback in `dir`, with no LAN discovery unless `tweak` turns it on.
-pub async fn node_in(dir: tempfile::TempDir, tweak: impl FnOnce(&mut NodeConfig)) -> TestNode {
+pub(crate) async fn node_in(dir: tempfile::TempDir, tweak: impl FnOnce(&mut NodeConfig)) -> TestNode {
     logs();
     let mut config = NodeConfig::new(dir.path());
     config.listen = "127.0.0.1:0".parse().expect("addr");
@@ -46,7 +46,7 @@ pub async fn node_in(dir: tempfile::TempDir, tweak: impl FnOnce(&mut NodeConfig)
 
 /// Starts a node again on the profile of one that was shut down. Its tasks let go of the
 /// profile lock as they end, a moment after the shutdown: wait for that, up to 10 s.
-pub async fn restart(dir: tempfile::TempDir) -> TestNode {
+pub(crate) async fn restart(dir: tempfile::TempDir) -> TestNode {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let mut config = NodeConfig::new(dir.path());
@@ -74,23 +74,23 @@ pub async fn restart(dir: tempfile::TempDir) -> TestNode {
 }
 
 impl TestNode {
-    pub fn downloads(&self) -> std::path::PathBuf {
+    pub(crate) fn downloads(&self) -> std::path::PathBuf {
         self.handle.downloads().to_path_buf()
     }
 
-    pub fn id(&self) -> natter::PeerId {
+    pub(crate) fn id(&self) -> natter::PeerId {
         self.handle.peer_id()
     }
 
     /// Adds `other` as a contact with its loopback address.
-    pub async fn add(&self, other: &TestNode) {
+    pub(crate) async fn add(&self, other: &TestNode) {
         let mut c = Contact::new(other.id());
         c.addr = Some(other.addr.to_string());
         self.handle.add_contact(c).await.expect("contact added");
     }
 
     /// Waits for an event matching `f`; panics with what was seen on timeout.
-    pub async fn wait_for(&mut self, secs: u64, f: impl Fn(&Event) -> bool) -> Event {
+    pub(crate) async fn wait_for(&mut self, secs: u64, f: impl Fn(&Event) -> bool) -> Event {
         let mut seen = Vec::new();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
         loop {
@@ -105,7 +105,7 @@ impl TestNode {
     }
 
     /// Collects events for `ms` milliseconds.
-    pub async fn drain(&mut self, ms: u64) -> Vec<Event> {
+    pub(crate) async fn drain(&mut self, ms: u64) -> Vec<Event> {
         let mut out = Vec::new();
         let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);
         while let Ok(Ok(e)) = tokio::time::timeout_at(deadline, self.events.recv()).await {
@@ -116,7 +116,7 @@ impl TestNode {
 }
 
 /// Two nodes that have each other as contacts and are connected.
-pub async fn friends() -> (TestNode, TestNode) {
+pub(crate) async fn friends() -> (TestNode, TestNode) {
     let mut a = node().await;
     let mut b = node().await;
     a.add(&b).await;

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
-pub fn sh(args: &[&str]) -> Output {
+pub(crate) fn sh(args: &[&str]) -> Output {
     let out = Command::new(args[0])
         .args(&args[1..])
         .output()
@@ -21,19 +21,19 @@ pub fn sh(args: &[&str]) -> Output {
 }
 
 /// One network namespace with `eth0` (one end of the veth pair) and `lo` up.
-pub struct Host {
+pub(crate) struct Host {
     pub ns: String,
     pub ip: String,
 }
 
 /// Two hosts on one virtual LAN segment.
-pub struct Lan {
+pub(crate) struct Lan {
     pub a: Host,
     pub b: Host,
 }
 
 impl Lan {
-    pub fn new() -> Lan {
+    pub(crate) fn new() -> Lan {
         assert!(
             nix_is_root(),
             "the LAN tests create network namespaces and need root; run ./scripts/test as root (CI does)"
@@ -91,7 +91,7 @@ fn nix_is_root() -> bool {
 
 impl Host {
     /// A command run inside this host's namespace.
-    pub fn command(&self, program: &Path) -> Command {
+    pub(crate) fn command(&self, program: &Path) -> Command {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", &self.ns]).arg(program);
         c

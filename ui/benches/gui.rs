@@ -16,8 +16,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use natter::model::Contact;
 use natter::node::{Node, NodeConfig, NodeHandle};
-use natter::store::Contact;
 
 const BIN: &str = env!("CARGO_BIN_EXE_natter");
 const MESSAGES: usize = 10_000;

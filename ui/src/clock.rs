@@ -3,7 +3,7 @@
 //! /etc/localtime).
 
 /// The local UTC offset at a time, in ms (0 where it cannot be known).
-pub fn offset_ms(ms: i64) -> i64 {
+pub(crate) fn offset_ms(ms: i64) -> i64 {
     #[cfg(unix)]
     {
         let t: libc::time_t = ms.div_euclid(1000) as libc::time_t;
@@ -20,12 +20,12 @@ pub fn offset_ms(ms: i64) -> i64 {
 }
 
 /// A stored time moved to local time, for the calendar functions of `natter::civil`.
-pub fn local(ms: i64) -> i64 {
+pub(crate) fn local(ms: i64) -> i64 {
     ms + offset_ms(ms)
 }
 
 /// The day heading for a message: "Today", "Yesterday" or the date.
-pub fn day_heading(ms: i64, now_ms: i64) -> String {
+pub(crate) fn day_heading(ms: i64, now_ms: i64) -> String {
     let (day, today) = (
         natter::civil::day_of(local(ms)),
         natter::civil::day_of(local(now_ms)),
@@ -38,7 +38,7 @@ pub fn day_heading(ms: i64, now_ms: i64) -> String {
 }
 
 /// Local `HH:MM`.
-pub fn time_of_day(ms: i64) -> String {
+pub(crate) fn time_of_day(ms: i64) -> String {
     natter::civil::hour_minute(local(ms))
 }
 

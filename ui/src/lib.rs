@@ -19,9 +19,9 @@ use std::path::PathBuf;
 use iced::widget::{container, qr_code, row, text, text_editor};
 use iced::{Element, Fill, Subscription, Task, Theme};
 use natter::PeerId;
+use natter::model::{Contact, Message as Stored, Transfer};
+use natter::model::{Status, TypingState};
 use natter::node::Event;
-use natter::store::{Contact, Message as Stored, Transfer};
-use natter::wire::{Status, TypingState};
 use screen::{Action, Screen};
 
 /// The app state: what the node told us, and what the user is doing.

@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use iced::futures::{SinkExt, Stream};
 use natter::PeerId;
 use natter::discovery::Interfaces;
+use natter::model::{Contact, PageBefore};
+use natter::model::{Status, TypingState};
 use natter::node::{ExportFormat, NodeConfig, NodeHandle, PrivacyMode};
-use natter::store::{Contact, PageBefore};
-use natter::wire::{Status, TypingState};
 
 use crate::Message;
 use crate::theme::Choice;
@@ -145,13 +145,13 @@ pub mod pref {
 }
 
 /// The profile folder: `NATTER_PROFILE`, else the platform data folder.
-pub fn profile() -> PathBuf {
+pub(crate) fn profile() -> PathBuf {
     natter::profile::resolve().unwrap_or_else(|| PathBuf::from(".natter"))
 }
 
 /// The node's configuration: defaults (LAN discovery on), adjusted by `NATTER_MDNS`
 /// (`off`, `loopback`, `lan`, `all`) and `NATTER_LISTEN` (`HOST:PORT`).
-pub fn config(profile: PathBuf) -> NodeConfig {
+pub(crate) fn config(profile: PathBuf) -> NodeConfig {
     let mut c = NodeConfig::new(profile);
     match std::env::var("NATTER_MDNS").as_deref() {
         Ok("off") => c.discovery = None,
@@ -189,7 +189,7 @@ pub fn config(profile: PathBuf) -> NodeConfig {
 /// Starts the node for a profile and streams its events as messages. (`&PathBuf`: the
 /// subscription's data must be an owned, hashable value.)
 #[allow(clippy::ptr_arg)]
-pub fn events(profile: &PathBuf) -> impl Stream<Item = Message> + use<> {
+pub(crate) fn events(profile: &PathBuf) -> impl Stream<Item = Message> + use<> {
     let profile = profile.clone();
     iced::stream::channel(256, async move |mut out| {
         let (handle, mut events) = match natter::Node::start(config(profile)).await {

@@ -3,8 +3,8 @@
 //! see. Incoming messages raise a desktop notification when the window is not focused.
 
 use natter::PeerId;
+use natter::model::{MessageState, Transfer};
 use natter::node::Event;
-use natter::store::{MessageState, Transfer};
 
 use crate::screen::{Action, Screen, key_warning};
 use crate::{App, Op};

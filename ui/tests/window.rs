@@ -267,20 +267,24 @@ fn window_ids(display: &str) -> Vec<String> {
         .collect()
 }
 
-fn stored(w: &Window, peer: &natter::PeerId) -> Vec<natter::store::Message> {
-    let db = w.profile.path().join(natter::store::DB_FILE);
-    natter::store::open_connection(&db)
+fn stored(w: &Window, peer: &natter::PeerId) -> Vec<natter::internals::store::Message> {
+    let db = w.profile.path().join(natter::internals::store::DB_FILE);
+    natter::internals::store::open_connection(&db)
         .ok()
-        .and_then(|c| natter::store::history(&c, &w.id, peer, 50, None).ok())
+        .and_then(|c| natter::internals::store::history(&c, &w.id, peer, 50, None).ok())
         .unwrap_or_default()
 }
 
 fn is_contact(w: &Window, peer: &natter::PeerId) -> bool {
-    let db = w.profile.path().join(natter::store::DB_FILE);
-    natter::store::open_connection(&db)
+    let db = w.profile.path().join(natter::internals::store::DB_FILE);
+    natter::internals::store::open_connection(&db)
         .ok()
-        .and_then(|c| natter::store::get_contact(&c, peer).ok().flatten())
-        .is_some_and(|c| c.state == natter::store::ContactState::Contact)
+        .and_then(|c| {
+            natter::internals::store::get_contact(&c, peer)
+                .ok()
+                .flatten()
+        })
+        .is_some_and(|c| c.state == natter::internals::store::ContactState::Contact)
 }
 
 /// Clicks at window coordinates, then types and presses Return.
@@ -313,12 +317,12 @@ fn two_people_chat_in_two_windows_with_xdotool() {
     std::thread::sleep(Duration::from_millis(1500)); // first frames, onboarding focus
     for (w, name) in [(&alice, "Alice"), (&bob, "Bob")] {
         type_at(&display, w, None, name);
-        let db = w.profile.path().join(natter::store::DB_FILE);
+        let db = w.profile.path().join(natter::internals::store::DB_FILE);
         wait(&format!("{name} to pass the first-start screen"), || {
-            natter::store::open_connection(&db)
+            natter::internals::store::open_connection(&db)
                 .ok()
                 .and_then(|c| {
-                    natter::store::get_setting(&c, "pref.onboarded")
+                    natter::internals::store::get_setting(&c, "pref.onboarded")
                         .ok()
                         .flatten()
                 })

@@ -4,7 +4,7 @@
 use iced::widget::{Column, button, column, row, text, text_input};
 use iced::{Element, Length};
 use natter::PeerId;
-use natter::store::Contact;
+use natter::model::Contact;
 
 use super::{Action, Screen};
 use crate::theme::{SMALL, TITLE};

@@ -4,7 +4,7 @@
 use iced::Element;
 use iced::widget::{button, column, row, text, text_input, toggler};
 use natter::PeerId;
-use natter::store::Contact;
+use natter::model::Contact;
 
 use super::{Action, Screen};
 use crate::theme::SMALL;

@@ -11,8 +11,8 @@ use iced::widget::text_editor::{Binding, KeyPress};
 use iced::widget::{Column, button, column, progress_bar, row, scrollable, text, text_editor};
 use iced::{Element, Length};
 use natter::PeerId;
-use natter::store::{MessageState, TransferState, Verification};
-use natter::wire::TypingState;
+use natter::model::TypingState;
+use natter::model::{MessageState, TransferState, Verification};
 
 use super::{Action, Screen, contact, verify};
 use crate::theme::SMALL;
@@ -276,7 +276,7 @@ pub fn view(app: &App) -> Element<'_, Message> {
         .map(Vec::as_slice)
         .unwrap_or_default();
     let more = !app.history_complete.contains(&peer) && !loaded.is_empty();
-    let now = natter::store::now_ms();
+    let now = natter::civil::now_ms();
     let mut day = None;
     for m in loaded {
         let d = natter::civil::day_of(clock::local(m.ts_ms));

@@ -8,8 +8,8 @@ use std::fmt;
 use iced::widget::{Column, button, column, pick_list, row, scrollable, text, text_input};
 use iced::{Element, Length};
 use natter::PeerId;
-use natter::store::{Contact, Verification};
-use natter::wire::Status;
+use natter::model::Status;
+use natter::model::{Contact, Verification};
 
 use super::widget::dot;
 use super::{Action, Screen, add_contact, settings, widget};

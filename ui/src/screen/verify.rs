@@ -4,7 +4,7 @@
 use iced::Element;
 use iced::widget::{button, column, qr_code, row, text};
 use natter::PeerId;
-use natter::store::Verification;
+use natter::model::Verification;
 
 use super::{Action, Screen};
 use crate::theme::SMALL;

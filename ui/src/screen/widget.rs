@@ -3,7 +3,7 @@
 //! each other's helpers.
 
 use natter::PeerId;
-use natter::wire::Status;
+use natter::model::Status;
 
 use crate::App;
 

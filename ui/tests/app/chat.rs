@@ -4,8 +4,8 @@
 use iced::keyboard::key::Named;
 use iced::widget::Id;
 use iced_test::simulator;
+use natter::model::TypingState;
 use natter::node::Event;
-use natter::wire::TypingState;
 use natter_ui::screen::onboarding::NAME_INPUT;
 use natter_ui::screen::{Screen, sidebar, sidebar::ADD_INPUT, widget, widget::COMPOSER};
 use natter_ui::{Message, short};

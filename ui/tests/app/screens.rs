@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use iced::keyboard::{self, key::Named};
 use iced::widget::Id;
+use natter::model::{Contact, TransferState, Verification};
 use natter::node::{Event, PrivacyMode};
-use natter::store::{Contact, TransferState, Verification};
 use natter_ui::screen::{Screen, contact, conversation, settings, sidebar};
 use natter_ui::theme::Choice;
 use natter_ui::{Message, Op, PAGE};
@@ -492,7 +492,7 @@ async fn the_contact_hears_typing_stopped_typing_and_erased() {
         ops
     };
     let t = |s| Op::Typing(bid, s);
-    use natter::wire::TypingState::*;
+    use natter::model::TypingState::*;
     assert_eq!(
         typed(&mut app, "hel"),
         vec![t(Typing)],

@@ -5,7 +5,7 @@
 //! to the hashes; do not commit those).
 
 use iced::Theme;
-use natter::store::Contact;
+use natter::model::Contact;
 use natter_ui::App;
 use natter_ui::screen::{Screen, verify};
 

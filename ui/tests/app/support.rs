@@ -7,14 +7,14 @@ use natter::node::{Event, Node as CoreNode, NodeConfig, NodeHandle};
 use natter_ui::{App, Message, Node, run_op};
 use tokio::sync::broadcast;
 
-pub struct Peer {
+pub(crate) struct Peer {
     pub node: NodeHandle,
     pub events: broadcast::Receiver<Event>,
     pub dir: tempfile::TempDir,
 }
 
 /// A node on loopback with no LAN discovery; `key`: a fixed identity from tests/fixtures.
-pub async fn peer_with(key: Option<&str>, onboarded: bool) -> Peer {
+pub(crate) async fn peer_with(key: Option<&str>, onboarded: bool) -> Peer {
     let dir = tempfile::tempdir().unwrap();
     if let Some(name) = key {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/{name}.pem"));
@@ -34,12 +34,12 @@ pub async fn peer_with(key: Option<&str>, onboarded: bool) -> Peer {
 }
 
 /// A node whose user already passed the first-start screen.
-pub async fn peer() -> Peer {
+pub(crate) async fn peer() -> Peer {
     peer_with(None, true).await
 }
 
 /// Applies a message and runs every operation it leads to, as the app's Tasks would.
-pub async fn apply(app: &mut App, node: &NodeHandle, message: Message) {
+pub(crate) async fn apply(app: &mut App, node: &NodeHandle, message: Message) {
     let mut queue = vec![message];
     while let Some(m) = queue.pop() {
         for op in app.update(m) {
@@ -49,7 +49,7 @@ pub async fn apply(app: &mut App, node: &NodeHandle, message: Message) {
 }
 
 /// Feeds the node's events to the app for `ms` milliseconds.
-pub async fn pump(app: &mut App, p: &mut Peer, ms: u64) {
+pub(crate) async fn pump(app: &mut App, p: &mut Peer, ms: u64) {
     let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);
     while let Ok(Ok(e)) = tokio::time::timeout_at(deadline, p.events.recv()).await {
         let node = p.node.clone();
@@ -58,7 +58,7 @@ pub async fn pump(app: &mut App, p: &mut Peer, ms: u64) {
 }
 
 /// Clicks and types in the current view; applies what the user did.
-pub async fn interact(
+pub(crate) async fn interact(
     app: &mut App,
     node: &NodeHandle,
     f: impl FnOnce(&mut iced_test::Simulator<'_, natter_ui::Message>),
@@ -74,20 +74,20 @@ pub async fn interact(
 }
 
 /// The app after the node started (and its preferences loaded).
-pub async fn booted(a: &Peer) -> App {
+pub(crate) async fn booted(a: &Peer) -> App {
     let mut app = App::default();
     apply(&mut app, &a.node, Message::Booted(Ok(Node(a.node.clone())))).await;
     app
 }
 
 /// Makes `b` know where `a` is, as a contact: `b` dials, a session comes up.
-pub async fn introduce(a: &Peer, b: &Peer) {
-    let mut c = natter::store::Contact::new(a.node.peer_id());
+pub(crate) async fn introduce(a: &Peer, b: &Peer) {
+    let mut c = natter::model::Contact::new(a.node.peer_id());
     c.addr = Some(a.node.local_addr().unwrap().to_string());
     b.node.add_contact(c).await.unwrap();
 }
 
 /// Whether the view shows this text.
-pub fn shows(app: &App, text: &str) -> bool {
+pub(crate) fn shows(app: &App, text: &str) -> bool {
     iced_test::simulator(app.view()).find(text).is_ok()
 }

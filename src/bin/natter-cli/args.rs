@@ -1,0 +1,438 @@
+//! natter-cli's arguments: the clap grammar, its value enums, and the mapping of each
+//! subcommand onto the library's command language.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use natter::PeerId;
+use natter::control::{Command, Wait};
+use natter::discovery::Interfaces;
+use natter::model::{Status, TypingState};
+use natter::node::PrivacyMode;
+
+/// The port `run` listens on unless told otherwise.
+pub(crate) const DEFAULT_LISTEN: &str = "0.0.0.0:47100";
+
+#[derive(Parser)]
+#[command(
+    name = "natter-cli",
+    version = natter::VERSION,
+    about = "Natter, the peer-to-peer messenger, from the command line"
+)]
+pub(crate) struct Cli {
+    /// Profile folder (identity, database, control socket).
+    #[arg(long, global = true, env = "NATTER_PROFILE")]
+    pub(crate) profile: Option<PathBuf>,
+    /// Print answers as JSON.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    /// No LAN discovery (mDNS): neither advertise nor browse.
+    #[arg(long, global = true)]
+    pub(crate) no_mdns: bool,
+    /// Folder for received files (default: Downloads/Natter).
+    #[arg(long, global = true)]
+    pub(crate) downloads: Option<PathBuf>,
+    /// Interfaces for mDNS: real LAN adapters only, loopback only, or all.
+    #[arg(long, global = true, value_enum, default_value = "lan")]
+    pub(crate) mdns_interfaces: InterfacesArg,
+    /// Rendezvous server (host:port) to register with and find contacts through.
+    #[arg(
+        long,
+        global = true,
+        env = "NATTER_RENDEZVOUS",
+        requires = "rendezvous_key"
+    )]
+    pub(crate) rendezvous: Option<SocketAddr>,
+    /// The rendezvous server's key, as `natter-rendezvous` printed it.
+    #[arg(
+        long,
+        global = true,
+        env = "NATTER_RENDEZVOUS_KEY",
+        requires = "rendezvous"
+    )]
+    pub(crate) rendezvous_key: Option<PeerId>,
+    #[command(subcommand)]
+    pub(crate) command: Cmd,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Cmd {
+    /// Print your Natter ID (creates the identity on first use).
+    Id,
+    /// Run a node in the foreground: JSON events on stdout, JSON commands on stdin.
+    Run {
+        /// UDP address to listen on.
+        #[arg(long, default_value = DEFAULT_LISTEN)]
+        listen: SocketAddr,
+        /// Browse only: do not publish this node on the LAN.
+        #[arg(long)]
+        no_advertise: bool,
+        /// Display name published on the LAN (none by default, for privacy).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Peers seen on the LAN.
+    Nearby,
+    /// Explain why no peers are visible on the LAN, and what to try.
+    Doctor,
+    /// Manage contacts.
+    #[command(subcommand)]
+    Contact(ContactCmd),
+    /// `@handles` at the rendezvous: a name to share instead of your ID.
+    #[command(subcommand)]
+    Handle(HandleCmd),
+    /// Block a peer: refused right after the handshake, silently.
+    Block { id: PeerId },
+    /// Unblock a peer.
+    Unblock { id: PeerId },
+    /// Show or set who may open a session with you.
+    Privacy { mode: Option<PrivacyArg> },
+    /// List strangers waiting in the requests inbox.
+    Requests,
+    /// Accept a request: the stranger becomes a contact.
+    Accept { id: PeerId },
+    /// Send a message.
+    Send {
+        id: PeerId,
+        text: String,
+        /// What to wait for.
+        #[arg(long, value_enum, default_value = "queued")]
+        wait: WaitArg,
+        /// Seconds to wait.
+        #[arg(long, default_value_t = 30.0)]
+        timeout: f64,
+    },
+    /// Tell a contact you are typing (typing, paused, erased, idle).
+    Typing { id: PeerId, state: TypingArg },
+    /// Mark a conversation read (sends a read receipt if enabled).
+    Read { id: PeerId },
+    /// Set your presence (online, away, busy) and status text.
+    Presence {
+        status: StatusArg,
+        text: Option<String>,
+    },
+    /// Show a conversation.
+    History {
+        id: PeerId,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Search all history.
+    Search {
+        text: String,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Offer a file to a contact (it waits until they are reachable).
+    SendFile {
+        id: PeerId,
+        path: PathBuf,
+        /// Name to offer instead of the file's own.
+        #[arg(long)]
+        name: Option<String>,
+        /// `done`: wait until the receiver confirms the file arrived intact.
+        #[arg(long)]
+        wait: Option<FileWait>,
+        /// Seconds to wait.
+        #[arg(long, default_value_t = 600.0)]
+        timeout: f64,
+    },
+    /// List file transfers.
+    Transfers,
+    /// Accept a file offered by ID.
+    AcceptFile { id: PeerId, file_id: String },
+    /// Decline a file offered by ID.
+    DeclineFile { id: PeerId, file_id: String },
+    /// Cancel a transfer (either direction).
+    CancelFile { file_id: String },
+    /// Stop the running node.
+    Stop,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub(crate) enum FileWait {
+    /// The receiver has the file, hash checked.
+    Done,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum HandleCmd {
+    /// Claim @NAME for your key (first come; one per key).
+    Claim { name: String },
+    /// Print the Natter ID holding @NAME.
+    Resolve { name: String },
+}
+
+/// A contact named by ID or by `@handle`.
+#[derive(Clone, Debug)]
+pub(crate) enum Target {
+    Id(PeerId),
+    Handle(String),
+}
+
+impl std::str::FromStr for Target {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.trim().starts_with('@') {
+            return Ok(Target::Handle(s.trim().to_string()));
+        }
+        s.parse::<PeerId>()
+            .map(Target::Id)
+            .map_err(|e| format!("{e} (or give an @handle)"))
+    }
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ContactCmd {
+    /// Add a contact (pins its key): a Natter ID, or an `@handle` at the rendezvous.
+    Add {
+        id: Target,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        group: Option<String>,
+        /// Address to dial, HOST:PORT.
+        #[arg(long)]
+        addr: Option<String>,
+    },
+    /// List contacts.
+    List,
+    /// Accept files from a contact automatically up to BYTES (or `off`).
+    AutoAccept { id: PeerId, limit: String },
+    /// Show the safety number to compare in person; `--mark` once it matches.
+    Verify {
+        id: PeerId,
+        /// Mark the contact verified.
+        #[arg(long, conflicts_with = "unmark")]
+        mark: bool,
+        /// Mark the contact unverified again.
+        #[arg(long)]
+        unmark: bool,
+    },
+    /// Per-contact switches.
+    Set {
+        id: PeerId,
+        #[arg(long)]
+        typing: Option<bool>,
+        #[arg(long)]
+        receipts: Option<bool>,
+    },
+}
+
+/// The command language's form of a subcommand (`run` and `doctor` are not commands).
+pub(crate) fn to_command(cmd: Cmd) -> Command {
+    match cmd {
+        Cmd::Id => Command::Id,
+        Cmd::Contact(ContactCmd::Add {
+            id: Target::Id(id),
+            name,
+            group,
+            addr,
+        }) => Command::ContactAdd {
+            id,
+            name,
+            group,
+            addr,
+        },
+        Cmd::Contact(ContactCmd::Add {
+            id: Target::Handle(handle),
+            name,
+            group,
+            ..
+        }) => Command::ContactAddHandle {
+            handle,
+            name,
+            group,
+        },
+        Cmd::Handle(HandleCmd::Claim { name }) => Command::HandleClaim { name },
+        Cmd::Handle(HandleCmd::Resolve { name }) => Command::HandleResolve { name },
+        Cmd::Contact(ContactCmd::List) => Command::ContactList,
+        Cmd::Contact(ContactCmd::Verify { id, mark, unmark }) => Command::Verify {
+            id,
+            verified: (mark || unmark).then_some(mark),
+        },
+        Cmd::Contact(ContactCmd::Set {
+            id,
+            typing,
+            receipts,
+        }) => Command::ContactSet {
+            id,
+            typing,
+            receipts,
+        },
+        Cmd::Block { id } => Command::Block { id },
+        Cmd::Unblock { id } => Command::Unblock { id },
+        Cmd::Privacy { mode } => Command::Privacy {
+            mode: mode.map(Into::into),
+        },
+        Cmd::Requests => Command::Requests,
+        Cmd::Accept { id } => Command::Accept { id },
+        Cmd::Send {
+            id,
+            text,
+            wait,
+            timeout,
+        } => Command::Send {
+            id,
+            text,
+            wait: Some(wait.into()),
+            timeout: Some(timeout),
+        },
+        Cmd::Typing { id, state } => Command::Typing {
+            id,
+            state: state.into(),
+        },
+        Cmd::Read { id } => Command::Read { id },
+        Cmd::Presence { status, text } => Command::Presence {
+            status: status.into(),
+            text: text.unwrap_or_default(),
+        },
+        Cmd::History { id, limit } => Command::History {
+            id,
+            limit: Some(limit),
+        },
+        Cmd::Search { text, limit } => Command::Search {
+            text,
+            limit: Some(limit),
+        },
+        Cmd::Stop => Command::Shutdown,
+        Cmd::Nearby => Command::Nearby,
+        Cmd::SendFile {
+            id,
+            path,
+            name,
+            wait,
+            timeout,
+        } => {
+            let path = std::fs::canonicalize(&path).unwrap_or(path);
+            Command::SendFile {
+                id,
+                path,
+                name,
+                wait: wait.is_some(),
+                timeout: Some(timeout),
+            }
+        }
+        Cmd::Transfers => Command::Transfers,
+        Cmd::AcceptFile { id, file_id } => Command::AcceptFile { id, file_id },
+        Cmd::DeclineFile { id, file_id } => Command::DeclineFile { id, file_id },
+        Cmd::CancelFile { file_id } => Command::CancelFile { file_id },
+        Cmd::Contact(ContactCmd::AutoAccept { id, limit }) => Command::AutoAccept {
+            id,
+            bytes: limit.parse().ok(),
+        },
+        Cmd::Run { .. } | Cmd::Doctor => Command::Id,
+    }
+}
+
+/// `--mdns-interfaces`.
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum InterfacesArg {
+    /// Real LAN interfaces: no loopback, no virtual (docker, bridges, veth) or VPN adapters.
+    Lan,
+    /// Loopback only (several nodes on one machine, tests).
+    Loopback,
+    /// Every interface, virtual and VPN ones included.
+    All,
+}
+
+impl From<InterfacesArg> for Interfaces {
+    fn from(a: InterfacesArg) -> Self {
+        match a {
+            InterfacesArg::Lan => Self::Lan,
+            InterfacesArg::Loopback => Self::Loopback,
+            InterfacesArg::All => Self::All,
+        }
+    }
+}
+
+/// `privacy MODE`.
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum PrivacyArg {
+    /// Strangers land in the requests inbox until accepted (default).
+    Requests,
+    /// Strangers are refused after the handshake.
+    ContactsOnly,
+}
+
+impl From<PrivacyArg> for PrivacyMode {
+    fn from(a: PrivacyArg) -> Self {
+        match a {
+            PrivacyArg::Requests => Self::Requests,
+            PrivacyArg::ContactsOnly => Self::ContactsOnly,
+        }
+    }
+}
+
+/// `send --wait`.
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum WaitArg {
+    /// Committed to the outbox.
+    Queued,
+    /// Written to a session.
+    Sent,
+    /// Sealed in the rendezvous mailbox for an offline peer.
+    Stored,
+    /// Stored by the peer.
+    Delivered,
+    /// Read by the peer.
+    Read,
+}
+
+impl From<WaitArg> for Wait {
+    fn from(a: WaitArg) -> Self {
+        match a {
+            WaitArg::Queued => Self::Queued,
+            WaitArg::Sent => Self::Sent,
+            WaitArg::Stored => Self::Stored,
+            WaitArg::Delivered => Self::Delivered,
+            WaitArg::Read => Self::Read,
+        }
+    }
+}
+
+/// `typing STATE`.
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum TypingArg {
+    /// Nothing going on.
+    Idle,
+    /// Typing now.
+    Typing,
+    /// Typed something, stopped, text still in the composer.
+    Paused,
+    /// Typed something, then cleared it.
+    Erased,
+}
+
+impl From<TypingArg> for TypingState {
+    fn from(a: TypingArg) -> Self {
+        match a {
+            TypingArg::Idle => Self::Idle,
+            TypingArg::Typing => Self::Typing,
+            TypingArg::Paused => Self::Paused,
+            TypingArg::Erased => Self::Erased,
+        }
+    }
+}
+
+/// `presence STATUS`.
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum StatusArg {
+    /// Available.
+    Online,
+    /// Away from the keyboard.
+    Away,
+    /// Do not disturb.
+    Busy,
+}
+
+impl From<StatusArg> for Status {
+    fn from(a: StatusArg) -> Self {
+        match a {
+            StatusArg::Online => Self::Online,
+            StatusArg::Away => Self::Away,
+            StatusArg::Busy => Self::Busy,
+        }
+    }
+}

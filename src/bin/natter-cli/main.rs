@@ -1,0 +1,126 @@
+//! natter-cli: the headless Natter client. Argument parsing only; the work is in the library.
+
+mod args;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use natter::Identity;
+use natter::control::{self, Command};
+use natter::discovery::{DiscoveryConfig, doctor};
+use natter::node::NodeConfig;
+
+use args::{Cli, Cmd, to_command};
+
+fn default_profile() -> Result<PathBuf> {
+    natter::profile::platform_default()
+        .context("no home folder to keep the profile in; pass --profile DIR")
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    // Exit explicitly: the runtime would otherwise wait for the blocking stdin reader.
+    match real_main().await {
+        Ok(()) => std::process::exit(0),
+        Err(e) => {
+            eprintln!("natter-cli: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}
+
+async fn real_main() -> Result<()> {
+    let cli = Cli::parse();
+    let profile = match cli.profile {
+        Some(p) => p,
+        None => default_profile()?,
+    };
+    let rendezvous = cli
+        .rendezvous
+        .zip(cli.rendezvous_key)
+        .map(|(addr, key)| natter::rendezvous::RendezvousConfig { addr, key });
+    match cli.command {
+        Cmd::Id => {
+            let id = Identity::load_or_create(&profile)?;
+            println!("{}", id.peer_id());
+            Ok(())
+        }
+        Cmd::Run {
+            listen,
+            no_advertise,
+            name,
+        } => {
+            let discovery = (!cli.no_mdns).then_some(DiscoveryConfig {
+                advertise: !no_advertise,
+                name,
+                interfaces: cli.mdns_interfaces.into(),
+            });
+            let mut config = NodeConfig::new(&profile);
+            config.listen = listen;
+            config.discovery = discovery;
+            config.downloads = cli.downloads;
+            config.rendezvous = rendezvous;
+            Ok(control::run(config).await?)
+        }
+        Cmd::Doctor => doctor(cli.json),
+        other => {
+            // A node started for one command browses the LAN but does not advertise.
+            let discovery = (!cli.no_mdns).then_some(DiscoveryConfig {
+                advertise: false,
+                name: None,
+                interfaces: cli.mdns_interfaces.into(),
+            });
+            let mut config = NodeConfig::new(&profile);
+            config.discovery = discovery;
+            config.downloads = cli.downloads;
+            config.rendezvous = rendezvous;
+            let cmd = to_command(other);
+            let answer = control::one_shot(config, cmd.clone()).await?;
+            print_answer(&cmd, &answer, cli.json)
+        }
+    }
+}
+
+fn print_answer(cmd: &Command, answer: &serde_json::Value, json: bool) -> Result<()> {
+    if answer.get("ok").and_then(|v| v.as_bool()) != Some(true) {
+        let error = answer
+            .get("error")
+            .and_then(|v| v.as_str())
+            .unwrap_or("unknown error");
+        bail!("{error}");
+    }
+    let result = answer.get("result").cloned().unwrap_or_default();
+    if json {
+        println!("{result}");
+    } else {
+        println!("{}", control::render(cmd, &result));
+    }
+    Ok(())
+}
+
+fn doctor(json: bool) -> Result<()> {
+    let findings = doctor::diagnose(&doctor::interfaces());
+    if json {
+        println!("{}", serde_json::to_string(&findings)?);
+        return Ok(());
+    }
+    for f in &findings {
+        let mark = match f.level {
+            doctor::Level::Ok => "ok     ",
+            doctor::Level::Warning => "maybe  ",
+            doctor::Level::Problem => "PROBLEM",
+        };
+        println!("{mark} {}", f.what);
+        if f.level != doctor::Level::Ok {
+            println!("        try: {}", f.try_next);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,277 @@
+//! Owns the model the apps see: contacts, messages and their state, file transfers,
+//! presence and typing. Plain data, no SQLite and no protobuf: the store keeps these in
+//! rows and the wire encodes presence and typing, each in its own module.
+
+use serde::{Deserialize, Serialize};
+
+use crate::identity::PeerId;
+
+/// Presence status.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Available.
+    #[default]
+    Online = 0,
+    /// Away from the keyboard.
+    Away = 1,
+    /// Do not disturb.
+    Busy = 2,
+}
+
+/// Typing states from the IM survey.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum TypingState {
+    /// Nothing going on.
+    #[default]
+    Idle = 0,
+    /// Typing now.
+    Typing = 1,
+    /// Typed something, stopped, text still in the composer.
+    Paused = 2,
+    /// Typed something, then cleared it.
+    Erased = 3,
+}
+
+/// How far a contact's key has been checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verification {
+    /// Key first seen, not compared.
+    Unverified,
+    /// Safety number compared in person.
+    Verified,
+}
+
+/// Whether a peer is a contact or a stranger waiting in the requests inbox.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContactState {
+    /// Accepted contact.
+    Contact,
+    /// A stranger who wrote first; quarantined until accepted.
+    Request,
+}
+
+/// A contact or request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contact {
+    /// Pinned key.
+    pub peer: PeerId,
+    /// Local nickname.
+    pub nickname: String,
+    /// Buddy-list group.
+    pub group: String,
+    /// Verification level.
+    pub verification: Verification,
+    /// Contact or request.
+    pub state: ContactState,
+    /// Known address (`host:port`) to dial.
+    pub addr: Option<String>,
+    /// Whether we send them typing indicators.
+    pub send_typing: bool,
+    /// Whether we send them read receipts.
+    pub send_receipts: bool,
+}
+
+impl Contact {
+    /// A new unverified contact.
+    pub fn new(peer: PeerId) -> Self {
+        Self {
+            peer,
+            nickname: String::new(),
+            group: String::new(),
+            verification: Verification::Unverified,
+            state: ContactState::Contact,
+            addr: None,
+            send_typing: true,
+            send_receipts: true,
+        }
+    }
+}
+
+/// Where a message stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageState {
+    /// Committed to the outbox, not yet written to a session.
+    Queued,
+    /// Written to a session, not yet acknowledged.
+    Sent,
+    /// Sealed and waiting in the rendezvous mailbox for the offline peer.
+    Stored,
+    /// Stored durably by the peer.
+    Delivered,
+    /// Read by the peer.
+    Read,
+    /// An incoming message (ours to read).
+    Received,
+}
+
+impl MessageState {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Sent => "sent",
+            Self::Stored => "stored",
+            Self::Delivered => "delivered",
+            Self::Read => "read",
+            Self::Received => "received",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Self {
+        match s {
+            "queued" => Self::Queued,
+            "sent" => Self::Sent,
+            "stored" => Self::Stored,
+            "delivered" => Self::Delivered,
+            "read" => Self::Read,
+            _ => Self::Received,
+        }
+    }
+}
+
+/// One message as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// UUIDv7 text form.
+    pub id: String,
+    /// The other party of the conversation.
+    pub peer: PeerId,
+    /// Who wrote it.
+    pub sender: PeerId,
+    /// Ours or theirs.
+    pub outgoing: bool,
+    /// Sender's sequence number.
+    pub seq: u64,
+    /// Sender's clock, ms.
+    pub sent_ms: i64,
+    /// Local time stored, ms.
+    pub ts_ms: i64,
+    /// Text.
+    pub text: String,
+    /// State.
+    pub state: MessageState,
+}
+
+/// Where a page of history ends: the oldest message of the page shown so far. The next
+/// page holds the messages before it in (time stored, order stored): many share a
+/// millisecond in a burst, so the time alone would lose some at a page edge.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PageBefore {
+    /// Its `ts_ms`.
+    pub ts_ms: i64,
+    /// Its id (UUID text).
+    pub id: String,
+}
+
+impl From<&Message> for PageBefore {
+    fn from(m: &Message) -> Self {
+        Self {
+            ts_ms: m.ts_ms,
+            id: m.id.clone(),
+        }
+    }
+}
+
+/// Where a transfer stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferState {
+    /// Offered, waiting for the receiver.
+    Offered,
+    /// Accepted; bytes flow (or resume) whenever both are online.
+    Accepted,
+    /// Arrived and verified.
+    Done,
+    /// The receiver said no.
+    Declined,
+    /// Either side cancelled.
+    Cancelled,
+    /// Failed (hash mismatch, short data, disk error).
+    Failed,
+}
+
+impl TransferState {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Offered => "offered",
+            Self::Accepted => "accepted",
+            Self::Done => "done",
+            Self::Declined => "declined",
+            Self::Cancelled => "cancelled",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Self {
+        match s {
+            "offered" => Self::Offered,
+            "accepted" => Self::Accepted,
+            "done" => Self::Done,
+            "declined" => Self::Declined,
+            "cancelled" => Self::Cancelled,
+            _ => Self::Failed,
+        }
+    }
+
+    /// Whether the transfer is over.
+    pub fn is_final(self) -> bool {
+        !matches!(self, Self::Offered | Self::Accepted)
+    }
+}
+
+/// One transfer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Transfer {
+    /// File id, hex.
+    pub file_id: String,
+    /// The other side.
+    pub peer: PeerId,
+    /// We send it.
+    pub outgoing: bool,
+    /// Outgoing: the offered name; incoming: the safe name.
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256, hex.
+    pub sha256: String,
+    /// MIME type.
+    pub mime: String,
+    /// State.
+    pub state: TransferState,
+    /// Outgoing: the source file; incoming: where it is (or will be) saved.
+    pub path: Option<String>,
+    /// Incoming: bytes verified on disk (the resume point). Outgoing: the offset the receiver
+    /// last asked from (non-zero after a resume).
+    pub verified: u64,
+    /// Outgoing: bytes written to streams over every attempt.
+    pub sent_bytes: u64,
+    /// Why it ended, if it did badly.
+    pub reason: Option<String>,
+}
+
+impl Transfer {
+    /// The raw file id.
+    pub fn id_bytes(&self) -> [u8; 16] {
+        let mut id = [0u8; 16];
+        if let Ok(b) = data_encoding::HEXLOWER.decode(self.file_id.as_bytes()) {
+            let n = b.len().min(16);
+            id[..n].copy_from_slice(&b[..n]);
+        }
+        id
+    }
+
+    /// The raw SHA-256.
+    pub fn sha_bytes(&self) -> Vec<u8> {
+        data_encoding::HEXLOWER
+            .decode(self.sha256.as_bytes())
+            .unwrap_or_default()
+    }
+}
