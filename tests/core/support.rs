@@ -27,7 +27,10 @@ pub(crate) async fn node() -> TestNode {
 }
 
 /// A node on loopback in `dir`, with no LAN discovery unless `tweak` turns it on.
-pub(crate) async fn node_in(dir: tempfile::TempDir, tweak: impl FnOnce(&mut NodeConfig)) -> TestNode {
+pub(crate) async fn node_in(
+    dir: tempfile::TempDir,
+    tweak: impl FnOnce(&mut NodeConfig),
+) -> TestNode {
     logs();
     let mut config = NodeConfig::new(dir.path());
     config.listen = "127.0.0.1:0".parse().expect("addr");
