@@ -7,24 +7,26 @@
 mod clock;
 mod node;
 mod react;
+mod roster;
 pub mod screen;
 pub mod startup;
 pub mod theme;
 
 pub use node::{Node, Op, PAGE, Prefs, pref, run_op};
+pub use roster::Roster;
 
-use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
-use iced::widget::{container, qr_code, row, text, text_editor};
+use iced::widget::{container, qr_code, row, text};
 use iced::{Element, Fill, Subscription, Task, Theme};
 use natter::PeerId;
+use natter::model::TypingState;
 use natter::model::{Contact, Message as Stored, Transfer};
-use natter::model::{Status, TypingState};
 use natter::node::Event;
 use screen::{Action, Screen};
 
-/// The app state: what the node told us, and what the user is doing.
+/// The app state: what the node told us, and what the user is doing. Each pane owns its
+/// own state; the roster is what several panes show.
 #[derive(Default)]
 pub struct App {
     /// The running node, once started.
@@ -37,58 +39,33 @@ pub struct App {
     pub prefs: Prefs,
     /// Preferences have been loaded.
     pub prefs_loaded: bool,
-    /// The desktop's light / dark preference.
-    pub system_mode: iced::theme::Mode,
-    /// The window lost the keyboard focus: new messages raise notifications and stay unread.
-    pub background: bool,
+    /// The window's own state (focus, the desktop's light / dark mode).
+    pub window: Window,
     /// QR code of the own invite link.
     pub invite_qr: Option<qr_code::Data>,
-    /// Contacts.
-    pub contacts: Vec<Contact>,
-    /// Strangers who wrote.
-    pub requests: Vec<Contact>,
-    /// Peers on the LAN: (id, name, is contact).
-    pub nearby: Vec<(PeerId, Option<String>, bool)>,
-    /// The open conversation.
-    pub selected: Option<PeerId>,
-    /// Loaded history per peer (oldest first; older pages are prepended).
-    pub history: HashMap<PeerId, Vec<Stored>>,
-    /// Conversations whose oldest message is loaded.
-    pub history_complete: HashSet<PeerId>,
-    /// Conversations with an older page on its way.
-    pub loading_older: HashSet<PeerId>,
-    /// Unread count per peer.
-    pub unread: HashMap<PeerId, usize>,
-    /// Their typing state.
-    pub typing: HashMap<PeerId, TypingState>,
-    /// Their presence.
-    pub presence: HashMap<PeerId, (Status, String)>,
-    /// Our presence, as chosen in the sidebar.
-    pub status: (Status, String),
-    /// Peers with a live session.
-    pub connected: HashSet<PeerId>,
-    /// File transfers, newest last.
-    pub transfers: Vec<Transfer>,
-    /// Bytes moved per transfer (file id → (bytes, size)).
-    pub progress: HashMap<String, (u64, u64)>,
-    /// The quick add-contact field in the sidebar.
-    pub add_input: String,
-    /// The search field.
-    pub search: String,
-    /// Search results, for the words in the field when they came.
-    pub results: Option<(String, Vec<Stored>)>,
-    /// The composer (Enter sends, Shift+Enter starts a new line).
-    pub composer: text_editor::Content,
-    /// The typing state we last told a contact.
-    pub typing_sent: Option<(PeerId, TypingState)>,
-    /// When the composer's text last changed.
-    pub last_edit: Option<std::time::Instant>,
+    /// Contacts, requests, who is nearby, online and unread.
+    pub roster: Roster,
+    /// The sidebar's state.
+    pub sidebar: screen::sidebar::State,
+    /// The open conversation and what the conversation pane shows.
+    pub conversation: screen::conversation::State,
+    /// The search pane's state.
+    pub search: screen::search::State,
     /// The last failure, in plain words.
     pub error: Option<String>,
     /// The last thing that went well and needs saying (an export's path).
     pub notice: Option<String>,
     /// The rendezvous registration (registered?, what the node said), when one is set.
     pub rendezvous: Option<(bool, String)>,
+}
+
+/// The window's state as the desktop reports it.
+#[derive(Default)]
+pub struct Window {
+    /// The desktop's light / dark preference.
+    pub system_mode: iced::theme::Mode,
+    /// The window lost the keyboard focus: new messages raise notifications and stay unread.
+    pub background: bool,
 }
 
 /// What the app reacts to.
@@ -157,27 +134,17 @@ pub fn invite_link(id: &PeerId) -> String {
 impl App {
     /// A contact's display name.
     pub fn name_of(&self, peer: &PeerId) -> String {
-        self.contacts
-            .iter()
-            .chain(&self.requests)
-            .find(|c| c.peer == *peer)
-            .map(|c| c.nickname.clone())
-            .filter(|n| !n.is_empty())
-            .or_else(|| {
-                let lan = self.nearby.iter().find(|(p, ..)| p == peer);
-                lan.and_then(|(_, name, _)| name.clone())
-            })
-            .unwrap_or_else(|| short(peer))
+        self.roster.name_of(peer)
     }
 
     /// A contact, if it is one.
     pub fn contact(&self, peer: &PeerId) -> Option<&Contact> {
-        self.contacts.iter().find(|c| c.peer == *peer)
+        self.roster.contact(peer)
     }
 
     /// The window title: "Natter", with the unread count when there is one.
     pub fn title(&self) -> String {
-        match self.unread.values().sum::<usize>() {
+        match self.roster.unread.values().sum::<usize>() {
             0 => "Natter".into(),
             n => format!("Natter ({n})"),
         }
@@ -185,7 +152,7 @@ impl App {
 
     /// The theme to draw with.
     pub fn theme(&self) -> Theme {
-        self.prefs.theme.theme(self.system_mode)
+        self.prefs.theme.theme(self.window.system_mode)
     }
 
     /// Applies a message; returns the node operations it calls for.
@@ -208,36 +175,36 @@ impl App {
                 Action::none()
             }
             Message::Loaded(contacts, requests) => {
-                self.contacts = contacts;
-                self.requests = requests;
+                self.roster.contacts = contacts;
+                self.roster.requests = requests;
                 Action::none()
             }
             Message::History(peer, messages) => {
                 if messages.len() < PAGE {
-                    self.history_complete.insert(peer);
+                    self.conversation.history_complete.insert(peer);
                 }
-                self.history.insert(peer, messages);
+                self.conversation.history.insert(peer, messages);
                 Action::none()
             }
             Message::Older(peer, mut older) => {
-                self.loading_older.remove(&peer);
+                self.conversation.loading_older.remove(&peer);
                 if older.len() < PAGE {
-                    self.history_complete.insert(peer);
+                    self.conversation.history_complete.insert(peer);
                 }
-                let loaded = self.history.entry(peer).or_default();
+                let loaded = self.conversation.history.entry(peer).or_default();
                 older.append(loaded);
                 *loaded = older;
                 Action::none()
             }
             Message::Prefs(prefs) => self.loaded_prefs(*prefs),
             Message::Results(words, found) => {
-                if words == self.search.trim() {
-                    self.results = Some((words, found));
+                if words == self.search.words.trim() {
+                    self.search.results = Some((words, found));
                 }
                 Action::none()
             }
             Message::Transfers(t) => {
-                self.transfers = t;
+                self.conversation.transfers = t;
                 Action::none()
             }
             Message::Sidebar(m) => screen::sidebar::update(self, m),
@@ -277,9 +244,9 @@ impl App {
                 _ => Action::none(),
             },
             Message::Focus(focused) => {
-                self.background = !focused;
-                match self.selected.filter(|_| focused) {
-                    Some(peer) if self.unread.remove(&peer).is_some() => {
+                self.window.background = !focused;
+                match self.conversation.selected.filter(|_| focused) {
+                    Some(peer) if self.roster.unread.remove(&peer).is_some() => {
                         Action::run(Op::MarkRead(peer))
                     }
                     _ => Action::none(),
@@ -287,7 +254,7 @@ impl App {
             }
             Message::FileDropped(path) => screen::conversation::dropped(self, path),
             Message::SystemTheme(mode) => {
-                self.system_mode = mode;
+                self.window.system_mode = mode;
                 Action::none()
             }
             Message::Tick(now) => screen::conversation::second_passed(self, now),
@@ -325,11 +292,12 @@ impl App {
             (None, None) => text("Starting Natter…").into(),
             (Some(_), _) => match &self.screen {
                 Screen::Main => {
-                    let pane = if self.results.is_some() && !self.search.trim().is_empty() {
-                        screen::search::view(self).map(Message::Search)
-                    } else {
-                        screen::conversation::view(self).map(Message::Conversation)
-                    };
+                    let pane =
+                        if self.search.results.is_some() && !self.search.words.trim().is_empty() {
+                            screen::search::view(self).map(Message::Search)
+                        } else {
+                            screen::conversation::view(self).map(Message::Conversation)
+                        };
                     row![screen::sidebar::view(self).map(Message::Sidebar), pane]
                         .spacing(16)
                         .into()
@@ -359,7 +327,7 @@ fn update(app: &mut App, message: Message) -> Task<Message> {
 }
 
 fn subscription(app: &App) -> Subscription<Message> {
-    let typing = matches!(app.typing_sent, Some((_, TypingState::Typing)));
+    let typing = matches!(app.conversation.typing_sent, Some((_, TypingState::Typing)));
     Subscription::batch([
         if typing {
             iced::time::every(std::time::Duration::from_secs(1)).map(Message::Tick)
@@ -392,7 +360,7 @@ pub fn application_with(
         move || {
             let mut app = App::default();
             if let Some(id) = prefill.clone() {
-                app.add_input = id.clone();
+                app.sidebar.add_input = id.clone();
                 app.screen = Screen::AddContact(screen::add_contact::State::with_id(id));
             }
             (app, iced::system::theme().map(Message::SystemTheme))

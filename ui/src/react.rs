@@ -13,30 +13,30 @@ impl App {
     pub(crate) fn node_event(&mut self, event: Event) -> Action {
         match event {
             Event::Connected { peer, .. } => {
-                self.connected.insert(peer);
+                self.roster.connected.insert(peer);
             }
             Event::Rendezvous { online, detail } => self.rendezvous = Some((online, detail)),
             Event::Disconnected { peer, .. } => {
-                self.connected.remove(&peer);
-                self.typing.remove(&peer);
+                self.roster.connected.remove(&peer);
+                self.conversation.typing.remove(&peer);
             }
             Event::MessageQueued { message } | Event::MessageReceived { message } => {
                 let peer = message.peer;
                 let mut action = Action::none();
                 if !message.outgoing {
-                    self.typing.remove(&peer);
-                    if self.selected != Some(peer) || self.background {
-                        *self.unread.entry(peer).or_default() += 1;
+                    self.conversation.typing.remove(&peer);
+                    if self.conversation.selected != Some(peer) || self.window.background {
+                        *self.roster.unread.entry(peer).or_default() += 1;
                     }
-                    if self.background && self.prefs.notifications {
+                    if self.window.background && self.prefs.notifications {
                         action = action.and(Op::Notify(self.name_of(&peer), message.text.clone()));
                     }
                 }
-                let loaded = self.history.entry(peer).or_default();
+                let loaded = self.conversation.history.entry(peer).or_default();
                 if !loaded.iter().any(|m| m.id == message.id) {
                     loaded.push(message);
                 }
-                if self.selected == Some(peer) && !self.background {
+                if self.conversation.selected == Some(peer) && !self.window.background {
                     action = action.and(Op::MarkRead(peer));
                 }
                 return action;
@@ -46,10 +46,10 @@ impl App {
             Event::MessageDelivered { peer, ids } => self.mark(peer, &ids, MessageState::Delivered),
             Event::MessageRead { peer, ids } => self.mark(peer, &ids, MessageState::Read),
             Event::Typing { peer, state } => {
-                self.typing.insert(peer, state);
+                self.conversation.typing.insert(peer, state);
             }
             Event::Presence { peer, status, text } => {
-                self.presence.insert(peer, (status, text));
+                self.roster.presence.insert(peer, (status, text));
             }
             Event::PeerNearby {
                 peer,
@@ -57,11 +57,11 @@ impl App {
                 contact,
                 ..
             } => {
-                self.nearby.retain(|(p, ..)| *p != peer);
-                self.nearby.push((peer, name, contact));
-                self.nearby.sort_by_key(|(p, n, _)| (n.clone(), *p));
+                self.roster.nearby.retain(|(p, ..)| *p != peer);
+                self.roster.nearby.push((peer, name, contact));
+                self.roster.nearby.sort_by_key(|(p, n, _)| (n.clone(), *p));
             }
-            Event::PeerGone { peer } => self.nearby.retain(|(p, ..)| *p != peer),
+            Event::PeerGone { peer } => self.roster.nearby.retain(|(p, ..)| *p != peer),
             Event::RequestReceived { .. } => return Action::run(Op::Reload),
             Event::DialFailed { error, .. } => self.error = Some(error),
             Event::SpoofSuspected {
@@ -87,7 +87,7 @@ impl App {
                 size,
                 ..
             } => {
-                self.progress.insert(file_id, (bytes, size));
+                self.conversation.progress.insert(file_id, (bytes, size));
             }
             Event::Error { message } => self.error = Some(message),
             _ => {}
@@ -97,16 +97,27 @@ impl App {
 
     fn transfer(&mut self, t: Transfer) {
         if t.state.is_final() {
-            self.progress.remove(&t.file_id);
+            self.conversation.progress.remove(&t.file_id);
         }
-        match self.transfers.iter_mut().find(|x| x.file_id == t.file_id) {
+        match self
+            .conversation
+            .transfers
+            .iter_mut()
+            .find(|x| x.file_id == t.file_id)
+        {
             Some(known) => *known = t,
-            None => self.transfers.push(t),
+            None => self.conversation.transfers.push(t),
         }
     }
 
     fn mark(&mut self, peer: PeerId, ids: &[String], state: MessageState) {
-        for m in self.history.entry(peer).or_default().iter_mut() {
+        for m in self
+            .conversation
+            .history
+            .entry(peer)
+            .or_default()
+            .iter_mut()
+        {
             if ids.contains(&m.id) && m.state < state {
                 m.state = state;
             }

@@ -87,7 +87,7 @@ impl State {
     /// The screen.
     pub fn view<'a>(&'a self, app: &'a App) -> Element<'a, Message> {
         let mut nearby = Column::new().spacing(4);
-        for (peer, name, contact) in &app.nearby {
+        for (peer, name, contact) in &app.roster.nearby {
             let label = name.clone().unwrap_or_else(|| short(peer));
             let mut line = row![text(label).width(Length::Fill)].spacing(6);
             line = if *contact {
@@ -97,7 +97,7 @@ impl State {
             };
             nearby = nearby.push(line);
         }
-        if app.nearby.is_empty() {
+        if app.roster.nearby.is_empty() {
             nearby = nearby.push(text("No one on this network yet.").size(SMALL));
         }
         let mut col = column![

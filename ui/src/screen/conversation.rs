@@ -3,6 +3,7 @@
 //! or decline, progress, drop a file on the window to send it); the typing line; and the
 //! composer (Enter sends, Shift+Enter starts a new line).
 
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -21,6 +22,32 @@ use crate::{App, Op, clock};
 pub use super::widget::COMPOSER;
 /// Widget id of the history.
 pub const HISTORY: &str = "history";
+
+/// The conversation pane's state: which conversation is open, what of it is loaded, the
+/// composer, and the files shown under it.
+#[derive(Default)]
+pub struct State {
+    /// The open conversation.
+    pub selected: Option<PeerId>,
+    /// Loaded history per peer (oldest first; older pages are prepended).
+    pub history: HashMap<PeerId, Vec<natter::Message>>,
+    /// Conversations whose oldest message is loaded.
+    pub history_complete: HashSet<PeerId>,
+    /// Conversations with an older page on its way.
+    pub loading_older: HashSet<PeerId>,
+    /// Their typing state.
+    pub typing: HashMap<PeerId, TypingState>,
+    /// The composer (Enter sends, Shift+Enter starts a new line).
+    pub composer: text_editor::Content,
+    /// The typing state we last told a contact.
+    pub typing_sent: Option<(PeerId, TypingState)>,
+    /// When the composer's text last changed.
+    pub last_edit: Option<Instant>,
+    /// File transfers, newest last.
+    pub transfers: Vec<natter::Transfer>,
+    /// Bytes moved per transfer (file id → (bytes, size)).
+    pub progress: HashMap<String, (u64, u64)>,
+}
 
 /// What the user does in the conversation.
 #[derive(Debug, Clone)]
@@ -67,8 +94,8 @@ pub fn typing_line(state: TypingState) -> Option<&'static str> {
 
 /// How the conversation reaches the contact now.
 pub fn path_badge(app: &App, peer: &PeerId) -> &'static str {
-    if app.connected.contains(peer) {
-        if app.nearby.iter().any(|(p, ..)| p == peer) {
+    if app.roster.connected.contains(peer) {
+        if app.roster.nearby.iter().any(|(p, ..)| p == peer) {
             "LAN"
         } else {
             "direct"
@@ -82,27 +109,27 @@ pub fn path_badge(app: &App, peer: &PeerId) -> &'static str {
 
 /// Applies what the user did.
 pub fn update(app: &mut App, message: Message) -> Action {
-    let Some(peer) = app.selected else {
+    let Some(peer) = app.conversation.selected else {
         return Action::none();
     };
     match message {
         Message::Edit(edit) => {
-            let before = app.composer.text();
-            app.composer.perform(edit);
-            let after = app.composer.text();
+            let before = app.conversation.composer.text();
+            app.conversation.composer.perform(edit);
+            let after = app.conversation.composer.text();
             if before == after {
                 return Action::none(); // a cursor move or a selection
             }
-            app.last_edit = Some(Instant::now());
+            app.conversation.last_edit = Some(Instant::now());
             typing(app, peer, after.trim().is_empty())
         }
         Message::Send => {
-            let text = app.composer.text().trim().to_string();
+            let text = app.conversation.composer.text().trim().to_string();
             if text.is_empty() {
                 return Action::none();
             }
-            app.composer = text_editor::Content::new();
-            app.typing_sent = None; // the message itself ends the typing line
+            app.conversation.composer = text_editor::Content::new();
+            app.conversation.typing_sent = None; // the message itself ends the typing line
             Action::run(Op::Send(peer, text))
         }
         Message::LoadOlder => older(app, peer),
@@ -132,21 +159,25 @@ pub const PAUSE_AFTER: Duration = Duration::from_secs(5);
 /// What to tell the contact after an edit: typing (again), or erased when the composer was
 /// emptied after they were told we type.
 fn typing(app: &mut App, peer: PeerId, empty: bool) -> Action {
-    let told = app.typing_sent.filter(|(p, _)| *p == peer).map(|(_, s)| s);
+    let told = app
+        .conversation
+        .typing_sent
+        .filter(|(p, _)| *p == peer)
+        .map(|(_, s)| s);
     let next = match (empty, told) {
         (true, Some(TypingState::Typing | TypingState::Paused)) => TypingState::Erased,
         (false, Some(TypingState::Typing)) | (true, _) => return Action::none(),
         (false, _) => TypingState::Typing,
     };
-    app.typing_sent = (next != TypingState::Erased).then_some((peer, next));
+    app.conversation.typing_sent = (next != TypingState::Erased).then_some((peer, next));
     Action::run(Op::Typing(peer, next))
 }
 
 /// A second went by: typing with no edit for [`PAUSE_AFTER`] becomes "stopped typing".
 pub fn second_passed(app: &mut App, now: Instant) -> Action {
-    match (app.typing_sent, app.last_edit) {
+    match (app.conversation.typing_sent, app.conversation.last_edit) {
         (Some((peer, TypingState::Typing)), Some(at)) if now.duration_since(at) >= PAUSE_AFTER => {
-            app.typing_sent = Some((peer, TypingState::Paused));
+            app.conversation.typing_sent = Some((peer, TypingState::Paused));
             Action::run(Op::Typing(peer, TypingState::Paused))
         }
         _ => Action::none(),
@@ -154,12 +185,14 @@ pub fn second_passed(app: &mut App, now: Instant) -> Action {
 }
 
 fn older(app: &mut App, peer: PeerId) -> Action {
-    if app.history_complete.contains(&peer) || app.loading_older.contains(&peer) {
+    if app.conversation.history_complete.contains(&peer)
+        || app.conversation.loading_older.contains(&peer)
+    {
         return Action::none();
     }
-    match app.history.get(&peer).and_then(|h| h.first()) {
+    match app.conversation.history.get(&peer).and_then(|h| h.first()) {
         Some(oldest) => {
-            app.loading_older.insert(peer);
+            app.conversation.loading_older.insert(peer);
             Action::run(Op::Older(peer, oldest.into()))
         }
         None => Action::none(),
@@ -168,7 +201,11 @@ fn older(app: &mut App, peer: PeerId) -> Action {
 
 /// A file dropped on the window goes to the open conversation.
 pub fn dropped(app: &mut App, path: PathBuf) -> Action {
-    match app.selected.filter(|p| app.contact(p).is_some()) {
+    match app
+        .conversation
+        .selected
+        .filter(|p| app.contact(p).is_some())
+    {
         Some(peer) => Action::run(Op::SendFile(peer, path)),
         None => {
             app.error =
@@ -180,7 +217,7 @@ pub fn dropped(app: &mut App, path: PathBuf) -> Action {
 
 fn files(app: &App, peer: PeerId) -> Column<'_, Message> {
     let mut col = Column::new().spacing(4);
-    for t in app.transfers.iter().filter(|t| t.peer == peer) {
+    for t in app.conversation.transfers.iter().filter(|t| t.peer == peer) {
         let size = human_size(t.size);
         let line: Element<'_, Message> = match (t.state, t.outgoing) {
             (TransferState::Offered, false) => row![
@@ -191,7 +228,12 @@ fn files(app: &App, peer: PeerId) -> Column<'_, Message> {
             .spacing(6)
             .into(),
             (TransferState::Offered | TransferState::Accepted, outgoing) => {
-                let (done, total) = app.progress.get(&t.file_id).copied().unwrap_or((0, t.size));
+                let (done, total) = app
+                    .conversation
+                    .progress
+                    .get(&t.file_id)
+                    .copied()
+                    .unwrap_or((0, t.size));
                 let verb = if outgoing { "sending" } else { "receiving" };
                 column![
                     text(format!("📄 {} ({size}) {verb}", t.name)).size(SMALL),
@@ -238,7 +280,7 @@ pub fn human_size(bytes: u64) -> String {
 
 /// The conversation pane.
 pub fn view(app: &App) -> Element<'_, Message> {
-    let Some(peer) = app.selected else {
+    let Some(peer) = app.conversation.selected else {
         return column![text("Pick a contact, or paste a Natter ID to add one.")]
             .width(Length::FillPortion(5))
             .into();
@@ -271,11 +313,12 @@ pub fn view(app: &App) -> Element<'_, Message> {
     }
     let mut history = Column::new().spacing(4);
     let loaded = app
+        .conversation
         .history
         .get(&peer)
         .map(Vec::as_slice)
         .unwrap_or_default();
-    let more = !app.history_complete.contains(&peer) && !loaded.is_empty();
+    let more = !app.conversation.history_complete.contains(&peer) && !loaded.is_empty();
     let now = natter::civil::now_ms();
     let mut day = None;
     for m in loaded {
@@ -291,12 +334,13 @@ pub fn view(app: &App) -> Element<'_, Message> {
         ]);
     }
     let typing = app
+        .conversation
         .typing
         .get(&peer)
         .copied()
         .and_then(typing_line)
         .map(|l| format!("{} {l}", app.name_of(&peer)));
-    let composer = text_editor(&app.composer)
+    let composer = text_editor(&app.conversation.composer)
         .id(COMPOSER)
         .placeholder("Type a message (Enter sends, Shift+Enter: new line; drop a file to send it)")
         .on_action(Message::Edit)

@@ -9,6 +9,15 @@ use super::Action;
 use crate::theme::SMALL;
 use crate::{App, clock};
 
+/// The search pane's state.
+#[derive(Default)]
+pub struct State {
+    /// The search field.
+    pub words: String,
+    /// Search results, for the words in the field when they came.
+    pub results: Option<(String, Vec<natter::Message>)>,
+}
+
 /// What the user does.
 #[derive(Debug, Clone)]
 pub enum Message {
@@ -25,7 +34,7 @@ pub fn update(app: &mut App, message: Message) -> Action {
 
 /// The results pane.
 pub fn view(app: &App) -> Element<'_, Message> {
-    let Some((words, found)) = &app.results else {
+    let Some((words, found)) = &app.search.results else {
         return text("").into();
     };
     let mut list = Column::new().spacing(6);

@@ -21,6 +21,15 @@ pub const ADD_INPUT: &str = "add-contact";
 /// Widget id of the search field.
 pub const SEARCH_INPUT: &str = "search";
 
+/// The sidebar's own state.
+#[derive(Default)]
+pub struct State {
+    /// The quick add-contact field.
+    pub add_input: String,
+    /// Our presence, as chosen here.
+    pub status: (Status, String),
+}
+
 /// What the user does in the sidebar.
 #[derive(Debug, Clone)]
 pub enum Message {
@@ -77,21 +86,21 @@ impl fmt::Display for StatusChoice {
 pub fn update(app: &mut App, message: Message) -> Action {
     match message {
         Message::Select(peer) => {
-            app.selected = Some(peer);
-            app.unread.remove(&peer);
-            app.search.clear();
-            app.results = None;
+            app.conversation.selected = Some(peer);
+            app.roster.unread.remove(&peer);
+            app.search.words.clear();
+            app.search.results = None;
             Action::run(Op::History(peer))
                 .and(Op::MarkRead(peer))
                 .and(Op::Focus(widget::COMPOSER))
         }
         Message::AddInput(s) => {
-            app.add_input = s;
+            app.sidebar.add_input = s;
             Action::none()
         }
-        Message::AddContact => match add_contact::parse_id(&app.add_input) {
+        Message::AddContact => match add_contact::parse_id(&app.sidebar.add_input) {
             Ok(peer) => {
-                app.add_input.clear();
+                app.sidebar.add_input.clear();
                 app.error = None;
                 Action::run(Op::AddContact(Contact::new(peer)))
             }
@@ -101,12 +110,12 @@ pub fn update(app: &mut App, message: Message) -> Action {
             }
         },
         Message::OpenAdd => {
-            let state = add_contact::State::with_id(std::mem::take(&mut app.add_input));
+            let state = add_contact::State::with_id(std::mem::take(&mut app.sidebar.add_input));
             Action::none().then(Screen::AddContact(state))
         }
         Message::AddNearby(peer) => {
             let mut c = Contact::new(peer);
-            if let Some((_, Some(name), _)) = app.nearby.iter().find(|(p, ..)| *p == peer) {
+            if let Some((_, Some(name), _)) = app.roster.nearby.iter().find(|(p, ..)| *p == peer) {
                 c.nickname = name.clone();
             }
             Action::run(Op::AddContact(c))
@@ -115,23 +124,26 @@ pub fn update(app: &mut App, message: Message) -> Action {
         Message::Block(peer) => Action::run(Op::Block(peer)).and(Op::Reload),
         Message::Search(s) => {
             let words = s.trim().to_string();
-            app.search = s;
+            app.search.words = s;
             if words.is_empty() {
-                app.results = None;
+                app.search.results = None;
                 Action::none()
             } else {
                 Action::run(Op::Search(words))
             }
         }
         Message::Status(StatusChoice(status)) => {
-            app.status.0 = status;
-            Action::run(Op::Presence(status, app.status.1.clone()))
+            app.sidebar.status.0 = status;
+            Action::run(Op::Presence(status, app.sidebar.status.1.clone()))
         }
         Message::StatusText(s) => {
-            app.status.1 = s;
+            app.sidebar.status.1 = s;
             Action::none()
         }
-        Message::StatusSubmit => Action::run(Op::Presence(app.status.0, app.status.1.clone())),
+        Message::StatusSubmit => Action::run(Op::Presence(
+            app.sidebar.status.0,
+            app.sidebar.status.1.clone(),
+        )),
         Message::Settings => Action::none().then(Screen::Settings(settings::State::new(app))),
     }
 }
@@ -144,7 +156,7 @@ pub fn label(app: &App, c: &Contact) -> String {
         ""
     };
     let name = app.name_of(&c.peer);
-    match app.unread.get(&c.peer).copied().unwrap_or(0) {
+    match app.roster.unread.get(&c.peer).copied().unwrap_or(0) {
         0 => format!("{} {name}{badge}", dot(app, &c.peer)),
         n => format!("{} {name}{badge} ({n})", dot(app, &c.peer)),
     }
@@ -152,7 +164,7 @@ pub fn label(app: &App, c: &Contact) -> String {
 
 fn buddy_list(app: &App) -> Column<'_, Message> {
     let mut groups: BTreeMap<&str, Vec<&Contact>> = BTreeMap::new();
-    for c in &app.contacts {
+    for c in &app.roster.contacts {
         groups.entry(c.group.as_str()).or_default().push(c);
     }
     let mut list = Column::new().spacing(6);
@@ -161,13 +173,14 @@ fn buddy_list(app: &App) -> Column<'_, Message> {
         list = list.push(text(title).size(TITLE));
         for c in members {
             let mut entry = column![text(label(app, c))];
-            if let Some((_, status)) = app.presence.get(&c.peer).filter(|p| !p.1.is_empty()) {
+            if let Some((_, status)) = app.roster.presence.get(&c.peer).filter(|p| !p.1.is_empty())
+            {
                 entry = entry.push(text(status.as_str()).size(SMALL));
             }
             list = list.push(
                 button(entry)
                     .on_press(Message::Select(c.peer))
-                    .style(if app.selected == Some(c.peer) {
+                    .style(if app.conversation.selected == Some(c.peer) {
                         button::primary
                     } else {
                         button::secondary
@@ -176,7 +189,7 @@ fn buddy_list(app: &App) -> Column<'_, Message> {
             );
         }
     }
-    if app.contacts.is_empty() {
+    if app.roster.contacts.is_empty() {
         list = list.push(
             text("No contacts yet: paste a Natter ID above, or add someone nearby.").size(SMALL),
         );
@@ -199,19 +212,19 @@ pub fn view(app: &App) -> Element<'_, Message> {
     let status = row![
         pick_list(
             StatusChoice::ALL,
-            Some(StatusChoice(app.status.0)),
+            Some(StatusChoice(app.sidebar.status.0)),
             Message::Status
         ),
-        text_input("Status text", &app.status.1)
+        text_input("Status text", &app.sidebar.status.1)
             .on_input(Message::StatusText)
             .on_submit(Message::StatusSubmit),
     ]
     .spacing(6);
-    let search = text_input("Search all messages", &app.search)
+    let search = text_input("Search all messages", &app.search.words)
         .id(SEARCH_INPUT)
         .on_input(Message::Search);
     let add = row![
-        text_input("Paste a Natter ID", &app.add_input)
+        text_input("Paste a Natter ID", &app.sidebar.add_input)
             .id(ADD_INPUT)
             .on_input(Message::AddInput)
             .on_submit(Message::AddContact),
@@ -222,7 +235,8 @@ pub fn view(app: &App) -> Element<'_, Message> {
     let mut nearby = Column::new().spacing(4);
     // The node's flag is from when the peer was seen; a contact added since counts too.
     let strangers = || {
-        app.nearby
+        app.roster
+            .nearby
             .iter()
             .filter(|(p, _, contact)| !contact && app.contact(p).is_none())
     };
@@ -237,7 +251,7 @@ pub fn view(app: &App) -> Element<'_, Message> {
         );
     }
     let mut requests = Column::new().spacing(4);
-    for r in &app.requests {
+    for r in &app.roster.requests {
         requests = requests.push(
             row![
                 button(text(short(&r.peer))).on_press(Message::Select(r.peer)),
@@ -261,7 +275,7 @@ pub fn view(app: &App) -> Element<'_, Message> {
     if strangers().next().is_some() {
         col = col.push(text("Nearby").size(TITLE)).push(nearby);
     }
-    if !app.requests.is_empty() {
+    if !app.roster.requests.is_empty() {
         col = col.push(text("Requests").size(TITLE)).push(requests);
     }
     if let Some((online, detail)) = &app.rendezvous {

@@ -12,10 +12,10 @@ pub const COMPOSER: &str = "composer";
 
 /// The presence dot of a contact.
 pub fn dot(app: &App, peer: &PeerId) -> &'static str {
-    if !app.connected.contains(peer) {
+    if !app.roster.connected.contains(peer) {
         return "○";
     }
-    match app.presence.get(peer).map(|p| p.0) {
+    match app.roster.presence.get(peer).map(|p| p.0) {
         Some(Status::Away) => "◐",
         Some(Status::Busy) => "⊘",
         _ => "●",

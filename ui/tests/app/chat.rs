@@ -55,19 +55,23 @@ async fn onboarding_shows_the_id_then_add_by_pasted_id_and_chat() {
     })
     .await;
     assert_eq!(
-        app.contacts.iter().map(|c| c.peer).collect::<Vec<_>>(),
+        app.roster
+            .contacts
+            .iter()
+            .map(|c| c.peer)
+            .collect::<Vec<_>>(),
         vec![bid]
     );
     // b knows where a is, so a session comes up.
     introduce(&a, &b).await;
     pump(&mut app, &mut a, 1500).await;
-    assert!(app.connected.contains(&bid));
+    assert!(app.roster.connected.contains(&bid));
     let label = format!("● {}", short(&bid));
     interact(&mut app, &a.node.clone(), |ui| {
         ui.click(label.as_str()).unwrap();
     })
     .await;
-    assert_eq!(app.selected, Some(bid));
+    assert_eq!(app.conversation.selected, Some(bid));
     interact(&mut app, &a.node.clone(), |ui| {
         ui.click(Id::new(COMPOSER)).unwrap();
         ui.typewrite("hello from the GUI");
@@ -75,7 +79,7 @@ async fn onboarding_shows_the_id_then_add_by_pasted_id_and_chat() {
     })
     .await;
     assert!(
-        app.composer.text().trim().is_empty(),
+        app.conversation.composer.text().trim().is_empty(),
         "Enter sent and cleared the composer"
     );
     pump(&mut app, &mut a, 1500).await;
@@ -83,7 +87,7 @@ async fn onboarding_shows_the_id_then_add_by_pasted_id_and_chat() {
     assert!(
         simulator(app.view()).find(line).is_ok(),
         "delivery tick shown: {:?}",
-        app.history.get(&bid)
+        app.conversation.history.get(&bid)
     );
     let theirs = b.node.history(a.node.peer_id(), 10, None).await.unwrap();
     assert_eq!(
@@ -118,7 +122,7 @@ async fn requests_accept_and_block_and_the_typing_line() {
             .unwrap();
     }
     pump(&mut app, &mut a, 2000).await;
-    assert_eq!(app.requests.len(), 2, "both wait in requests");
+    assert_eq!(app.roster.requests.len(), 2, "both wait in requests");
     assert_eq!(
         app.title(),
         "Natter (2)",
@@ -127,7 +131,7 @@ async fn requests_accept_and_block_and_the_typing_line() {
     let (sid, pid) = (stranger.node.peer_id(), pest.node.peer_id());
     let node = a.node.clone();
     // Accept the first; block the second (the rows are in the requests list).
-    let mut app_requests: Vec<_> = app.requests.iter().map(|r| r.peer).collect();
+    let mut app_requests: Vec<_> = app.roster.requests.iter().map(|r| r.peer).collect();
     app_requests.sort();
     apply(
         &mut app,
@@ -135,7 +139,7 @@ async fn requests_accept_and_block_and_the_typing_line() {
         Message::Sidebar(sidebar::Message::Accept(sid)),
     )
     .await;
-    assert!(app.contacts.iter().any(|c| c.peer == sid));
+    assert!(app.roster.contacts.iter().any(|c| c.peer == sid));
     interact(&mut app, &node, |ui| {
         ui.click("Block").unwrap();
     })

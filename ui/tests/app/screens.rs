@@ -235,8 +235,8 @@ async fn search_finds_messages_and_opens_their_conversation() {
         ui.click("me: a banana split").unwrap();
     })
     .await;
-    assert_eq!(app.selected, Some(bid));
-    assert!(app.search.is_empty() && app.results.is_none());
+    assert_eq!(app.conversation.selected, Some(bid));
+    assert!(app.search.words.is_empty() && app.search.results.is_none());
     assert!(
         shows(&app, "me: cherries  🕓 queued"),
         "the conversation is open"
@@ -260,7 +260,11 @@ async fn a_long_history_pages_back_and_is_grouped_by_day() {
         Message::Sidebar(sidebar::Message::Select(bid)),
     )
     .await;
-    assert_eq!(app.history[&bid].len(), PAGE, "one page at first");
+    assert_eq!(
+        app.conversation.history[&bid].len(),
+        PAGE,
+        "one page at first"
+    );
     assert!(shows(&app, &format!("me: line {}  🕓 queued", total - 1)));
     assert!(shows(&app, "Today"), "day heading");
     for expected in [2 * PAGE, total] {
@@ -268,9 +272,12 @@ async fn a_long_history_pages_back_and_is_grouped_by_day() {
             ui.click("Load older messages").unwrap();
         })
         .await;
-        assert_eq!(app.history[&bid].len(), expected);
+        assert_eq!(app.conversation.history[&bid].len(), expected);
     }
-    let texts: Vec<String> = app.history[&bid].iter().map(|m| m.text.clone()).collect();
+    let texts: Vec<String> = app.conversation.history[&bid]
+        .iter()
+        .map(|m| m.text.clone())
+        .collect();
     let want: Vec<String> = (0..total).map(|i| format!("line {i}")).collect();
     assert_eq!(texts, want, "every message once, oldest first");
     assert!(!shows(&app, "Load older messages"), "nothing older to load");
@@ -341,7 +348,7 @@ async fn a_dropped_file_is_offered_accepted_and_saved() {
     assert!(
         shows(&app_b, "📄 notes.txt (293.0 KiB) offered"),
         "{:?}",
-        app_b.transfers
+        app_b.conversation.transfers
     );
     interact(&mut app_b, &nb, |ui| {
         ui.click("Accept").unwrap();
@@ -349,6 +356,7 @@ async fn a_dropped_file_is_offered_accepted_and_saved() {
     .await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while !app_b
+        .conversation
         .transfers
         .iter()
         .any(|t| t.state == TransferState::Done)
@@ -356,7 +364,7 @@ async fn a_dropped_file_is_offered_accepted_and_saved() {
         assert!(
             tokio::time::Instant::now() < deadline,
             "{:?}",
-            app_b.transfers
+            app_b.conversation.transfers
         );
         pump(&mut app_b, &mut b, 200).await;
     }
@@ -498,7 +506,7 @@ async fn the_contact_hears_typing_stopped_typing_and_erased() {
         vec![t(Typing)],
         "told once, not per key"
     );
-    let now = app.last_edit.unwrap();
+    let now = app.conversation.last_edit.unwrap();
     assert!(
         app.update(Message::Tick(now + Duration::from_secs(2)))
             .is_empty()

@@ -1,0 +1,48 @@
+//! Owns what the node told us about people: contacts, requests, peers nearby, who is online
+//! and with what presence, and how many messages each has left unread. Several panes show
+//! it; the node's events keep it current (`react.rs`).
+
+use std::collections::{HashMap, HashSet};
+
+use natter::{Contact, PeerId, Status};
+
+use crate::short;
+
+/// The people the app knows about.
+#[derive(Default)]
+pub struct Roster {
+    /// Contacts.
+    pub contacts: Vec<Contact>,
+    /// Strangers who wrote.
+    pub requests: Vec<Contact>,
+    /// Peers on the LAN: (id, name, is contact).
+    pub nearby: Vec<(PeerId, Option<String>, bool)>,
+    /// Their presence.
+    pub presence: HashMap<PeerId, (Status, String)>,
+    /// Peers with a live session.
+    pub connected: HashSet<PeerId>,
+    /// Unread count per peer.
+    pub unread: HashMap<PeerId, usize>,
+}
+
+impl Roster {
+    /// A peer's display name: its nickname, the name its LAN record gives, or its short id.
+    pub fn name_of(&self, peer: &PeerId) -> String {
+        self.contacts
+            .iter()
+            .chain(&self.requests)
+            .find(|c| c.peer == *peer)
+            .map(|c| c.nickname.clone())
+            .filter(|n| !n.is_empty())
+            .or_else(|| {
+                let lan = self.nearby.iter().find(|(p, ..)| p == peer);
+                lan.and_then(|(_, name, _)| name.clone())
+            })
+            .unwrap_or_else(|| short(peer))
+    }
+
+    /// A contact, if it is one.
+    pub fn contact(&self, peer: &PeerId) -> Option<&Contact> {
+        self.contacts.iter().find(|c| c.peer == *peer)
+    }
+}
