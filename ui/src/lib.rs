@@ -257,7 +257,7 @@ impl App {
                 self.window.system_mode = mode;
                 Action::none()
             }
-            Message::Tick(now) => screen::conversation::second_passed(self, now),
+            Message::Tick(now) => self.conversation.second_passed(now),
             Message::Node(event) => self.node_event(event),
             Message::Done => Action::none(),
         };

@@ -2,8 +2,7 @@
 //! typing and presence, nearby peers, files, the rendezvous, and the warnings the user must
 //! see. Incoming messages raise a desktop notification when the window is not focused.
 
-use natter::PeerId;
-use natter::model::{MessageState, Transfer};
+use natter::model::MessageState;
 use natter::node::Event;
 
 use crate::screen::{Action, Screen, key_warning};
@@ -41,10 +40,18 @@ impl App {
                 }
                 return action;
             }
-            Event::MessageSent { peer, ids } => self.mark(peer, &ids, MessageState::Sent),
-            Event::MessageStored { peer, ids, .. } => self.mark(peer, &ids, MessageState::Stored),
-            Event::MessageDelivered { peer, ids } => self.mark(peer, &ids, MessageState::Delivered),
-            Event::MessageRead { peer, ids } => self.mark(peer, &ids, MessageState::Read),
+            Event::MessageSent { peer, ids } => {
+                self.conversation.mark(peer, &ids, MessageState::Sent)
+            }
+            Event::MessageStored { peer, ids, .. } => {
+                self.conversation.mark(peer, &ids, MessageState::Stored)
+            }
+            Event::MessageDelivered { peer, ids } => {
+                self.conversation.mark(peer, &ids, MessageState::Delivered)
+            }
+            Event::MessageRead { peer, ids } => {
+                self.conversation.mark(peer, &ids, MessageState::Read)
+            }
             Event::Typing { peer, state } => {
                 self.conversation.typing.insert(peer, state);
             }
@@ -80,7 +87,7 @@ impl App {
             Event::FileOffered { transfer }
             | Event::FileReceived { transfer }
             | Event::FileSent { transfer }
-            | Event::FileEnded { transfer } => self.transfer(transfer),
+            | Event::FileEnded { transfer } => self.conversation.transfer(transfer),
             Event::FileProgress {
                 file_id,
                 bytes,
@@ -93,34 +100,5 @@ impl App {
             _ => {}
         }
         Action::none()
-    }
-
-    fn transfer(&mut self, t: Transfer) {
-        if t.state.is_final() {
-            self.conversation.progress.remove(&t.file_id);
-        }
-        match self
-            .conversation
-            .transfers
-            .iter_mut()
-            .find(|x| x.file_id == t.file_id)
-        {
-            Some(known) => *known = t,
-            None => self.conversation.transfers.push(t),
-        }
-    }
-
-    fn mark(&mut self, peer: PeerId, ids: &[String], state: MessageState) {
-        for m in self
-            .conversation
-            .history
-            .entry(peer)
-            .or_default()
-            .iter_mut()
-        {
-            if ids.contains(&m.id) && m.state < state {
-                m.state = state;
-            }
-        }
     }
 }

@@ -121,7 +121,7 @@ pub fn update(app: &mut App, message: Message) -> Action {
                 return Action::none(); // a cursor move or a selection
             }
             app.conversation.last_edit = Some(Instant::now());
-            typing(app, peer, after.trim().is_empty())
+            app.conversation.typing(peer, after.trim().is_empty())
         }
         Message::Send => {
             let text = app.conversation.composer.text().trim().to_string();
@@ -132,13 +132,13 @@ pub fn update(app: &mut App, message: Message) -> Action {
             app.conversation.typing_sent = None; // the message itself ends the typing line
             Action::run(Op::Send(peer, text))
         }
-        Message::LoadOlder => older(app, peer),
+        Message::LoadOlder => app.conversation.older(peer),
         Message::Scrolled(viewport) => {
             // Anchored at the bottom: the reversed offset is the distance from the top.
             let near_top = viewport.absolute_offset_reversed().y < 80.0;
             let scrolls = viewport.content_bounds().height > viewport.bounds().height;
             if near_top && scrolls {
-                older(app, peer)
+                app.conversation.older(peer)
             } else {
                 Action::none()
             }
@@ -156,46 +156,66 @@ pub fn update(app: &mut App, message: Message) -> Action {
 /// Seconds without an edit before the contact sees "stopped typing".
 pub const PAUSE_AFTER: Duration = Duration::from_secs(5);
 
-/// What to tell the contact after an edit: typing (again), or erased when the composer was
-/// emptied after they were told we type.
-fn typing(app: &mut App, peer: PeerId, empty: bool) -> Action {
-    let told = app
-        .conversation
-        .typing_sent
-        .filter(|(p, _)| *p == peer)
-        .map(|(_, s)| s);
-    let next = match (empty, told) {
-        (true, Some(TypingState::Typing | TypingState::Paused)) => TypingState::Erased,
-        (false, Some(TypingState::Typing)) | (true, _) => return Action::none(),
-        (false, _) => TypingState::Typing,
-    };
-    app.conversation.typing_sent = (next != TypingState::Erased).then_some((peer, next));
-    Action::run(Op::Typing(peer, next))
-}
-
-/// A second went by: typing with no edit for [`PAUSE_AFTER`] becomes "stopped typing".
-pub fn second_passed(app: &mut App, now: Instant) -> Action {
-    match (app.conversation.typing_sent, app.conversation.last_edit) {
-        (Some((peer, TypingState::Typing)), Some(at)) if now.duration_since(at) >= PAUSE_AFTER => {
-            app.conversation.typing_sent = Some((peer, TypingState::Paused));
-            Action::run(Op::Typing(peer, TypingState::Paused))
+impl State {
+    /// A transfer changed: known ones are updated in place, new ones go last.
+    pub(crate) fn transfer(&mut self, t: natter::Transfer) {
+        if t.state.is_final() {
+            self.progress.remove(&t.file_id);
         }
-        _ => Action::none(),
-    }
-}
-
-fn older(app: &mut App, peer: PeerId) -> Action {
-    if app.conversation.history_complete.contains(&peer)
-        || app.conversation.loading_older.contains(&peer)
-    {
-        return Action::none();
-    }
-    match app.conversation.history.get(&peer).and_then(|h| h.first()) {
-        Some(oldest) => {
-            app.conversation.loading_older.insert(peer);
-            Action::run(Op::Older(peer, oldest.into()))
+        match self.transfers.iter_mut().find(|x| x.file_id == t.file_id) {
+            Some(known) => *known = t,
+            None => self.transfers.push(t),
         }
-        None => Action::none(),
+    }
+
+    /// Messages moved on (sent, stored, delivered, read); a state never goes back.
+    pub(crate) fn mark(&mut self, peer: PeerId, ids: &[String], state: MessageState) {
+        for m in self.history.entry(peer).or_default().iter_mut() {
+            if ids.contains(&m.id) && m.state < state {
+                m.state = state;
+            }
+        }
+    }
+
+    /// What to tell the contact after an edit: typing (again), or erased when the composer
+    /// was emptied after they were told we type.
+    fn typing(&mut self, peer: PeerId, empty: bool) -> Action {
+        let told = self.typing_sent.filter(|(p, _)| *p == peer).map(|(_, s)| s);
+        let next = match (empty, told) {
+            (true, Some(TypingState::Typing | TypingState::Paused)) => TypingState::Erased,
+            (false, Some(TypingState::Typing)) | (true, _) => return Action::none(),
+            (false, _) => TypingState::Typing,
+        };
+        self.typing_sent = (next != TypingState::Erased).then_some((peer, next));
+        Action::run(Op::Typing(peer, next))
+    }
+
+    /// A second went by: typing with no edit for [`PAUSE_AFTER`] becomes "stopped typing".
+    pub fn second_passed(&mut self, now: Instant) -> Action {
+        match (self.typing_sent, self.last_edit) {
+            (Some((peer, TypingState::Typing)), Some(at))
+                if now.duration_since(at) >= PAUSE_AFTER =>
+            {
+                self.typing_sent = Some((peer, TypingState::Paused));
+                Action::run(Op::Typing(peer, TypingState::Paused))
+            }
+            _ => Action::none(),
+        }
+    }
+
+    /// Asks for the page before the oldest loaded message, unless it is all loaded or
+    /// already asked for.
+    fn older(&mut self, peer: PeerId) -> Action {
+        if self.history_complete.contains(&peer) || self.loading_older.contains(&peer) {
+            return Action::none();
+        }
+        match self.history.get(&peer).and_then(|h| h.first()) {
+            Some(oldest) => {
+                self.loading_older.insert(peer);
+                Action::run(Op::Older(peer, oldest.into()))
+            }
+            None => Action::none(),
+        }
     }
 }
 
