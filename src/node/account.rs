@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::prefs::{PREF_ADVERTISE, PREF_NAME, pref_key};
 use super::state::{Cmd, Msg};
-use super::{NodeError, NodeHandle, PRIVACY_KEY, PrivacyMode};
+use super::{Event, NodeError, NodeHandle, PRIVACY_KEY, PrivacyMode};
 use crate::identity::PeerId;
 use crate::store::{self, Contact, ContactState, Message};
 use crate::transport;
@@ -46,6 +46,10 @@ impl NodeHandle {
             .actor
             .tell(Msg::ToSession(peer, Cmd::Close(transport::CLOSE_NORMAL)));
         self.inner.rv_wake.notify_one();
+        self.emit(Event::BlockChanged {
+            peer,
+            blocked: true,
+        });
         Ok(())
     }
 
@@ -56,6 +60,10 @@ impl NodeHandle {
             .call(move |c| store::set_blocked(c, &peer, false))
             .await?;
         self.inner.rv_wake.notify_one();
+        self.emit(Event::BlockChanged {
+            peer,
+            blocked: false,
+        });
         let findable = self.inner.rv.is_some();
         if self
             .contact(peer)
@@ -93,12 +101,7 @@ impl NodeHandle {
         } else {
             store::Verification::Unverified
         };
-        let saved = c.clone();
-        self.inner
-            .store
-            .call(move |conn| store::upsert_contact(conn, &c))
-            .await?;
-        Ok(saved)
+        self.save_contact(c).await
     }
 
     /// The safety number to compare with a contact (the same on both sides).
@@ -119,12 +122,7 @@ impl NodeHandle {
             .ok_or(NodeError::NotAContact(peer))?;
         c.send_typing = typing.unwrap_or(c.send_typing);
         c.send_receipts = receipts.unwrap_or(c.send_receipts);
-        let saved = c.clone();
-        self.inner
-            .store
-            .call(move |conn| store::upsert_contact(conn, &c))
-            .await?;
-        Ok(saved)
+        self.save_contact(c).await
     }
 
     /// The privacy mode.
@@ -251,11 +249,19 @@ impl NodeHandle {
             .ok_or(NodeError::NotAContact(peer))?;
         c.nickname = nickname.trim().to_string();
         c.group = group.trim().to_string();
+        self.save_contact(c).await
+    }
+
+    /// Stores a contact entry as it is and tells the apps.
+    async fn save_contact(&self, c: Contact) -> Result<Contact, NodeError> {
         let saved = c.clone();
         self.inner
             .store
             .call(move |conn| store::upsert_contact(conn, &c))
             .await?;
+        self.emit(Event::ContactChanged {
+            contact: saved.clone(),
+        });
         Ok(saved)
     }
 

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use crate::identity::PeerId;
-use crate::store::{Message, Transfer};
+use crate::model::{Contact, Message, Transfer};
 use crate::wire::{Status, TypingState};
 
 /// Why a dial failed, for programs.
@@ -68,6 +68,19 @@ pub enum Event {
     RequestReceived {
         /// The stranger.
         peer: PeerId,
+    },
+    /// A contact or request was added or changed here (added, accepted, renamed, verified,
+    /// its switches set): the whole entry as it is stored now.
+    ContactChanged {
+        /// The entry.
+        contact: Contact,
+    },
+    /// A peer went on or off the block list.
+    BlockChanged {
+        /// The peer.
+        peer: PeerId,
+        /// Whether it is blocked now.
+        blocked: bool,
     },
     /// Our message is committed to the outbox.
     MessageQueued {

@@ -350,6 +350,9 @@ impl NodeHandle {
                 Ok(merged)
             })
             .await?;
+        self.emit(Event::ContactChanged {
+            contact: saved.clone(),
+        });
         self.to_session(&saved.peer, Cmd::Refresh);
         self.inner.rv_wake.notify_one();
         // A contact seen on the LAN is dialled too: its loop finds nowhere to go otherwise.
@@ -413,6 +416,9 @@ impl NodeHandle {
                 Ok(contact)
             })
             .await?;
+        self.emit(Event::ContactChanged {
+            contact: saved.clone(),
+        });
         self.to_session(&peer, Cmd::Refresh);
         self.inner.rv_wake.notify_one();
         Ok(saved)

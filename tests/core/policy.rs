@@ -167,3 +167,48 @@ async fn adding_a_stranger_mid_session_makes_it_a_contact_at_once() {
     })
     .await;
 }
+
+/// Every write to a contact entry or the block list is an event carrying the new state, so
+/// the apps follow it without reading the contacts again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_change_to_a_contact_or_the_block_list_is_an_event() {
+    let mut a = node().await;
+    let b = natter::Identity::generate().peer_id();
+    let changed = |e: &Event| match e {
+        Event::ContactChanged { contact } if contact.peer == b => Some(contact.clone()),
+        _ => None,
+    };
+    a.handle.add_contact(Contact::new(b)).await.unwrap();
+    let e = a.wait_for(5, |e| changed(e).is_some()).await;
+    assert_eq!(changed(&e).unwrap().state, natter::ContactState::Contact);
+    a.handle
+        .rename(b, "Bea".into(), "work".into())
+        .await
+        .unwrap();
+    let e = a.wait_for(5, |e| changed(e).is_some()).await;
+    let c = changed(&e).unwrap();
+    assert_eq!((c.nickname.as_str(), c.group.as_str()), ("Bea", "work"));
+    a.handle.set_verified(b, true).await.unwrap();
+    let e = a.wait_for(5, |e| changed(e).is_some()).await;
+    assert_eq!(
+        changed(&e).unwrap().verification,
+        natter::Verification::Verified
+    );
+    a.handle.set_switches(b, Some(false), None).await.unwrap();
+    let e = a.wait_for(5, |e| changed(e).is_some()).await;
+    assert!(!changed(&e).unwrap().send_typing);
+    // What the events said is what is stored.
+    assert_eq!(a.handle.contact(b).await.unwrap(), changed(&e));
+    a.handle.block(b).await.unwrap();
+    a.wait_for(
+        5,
+        |e| matches!(e, Event::BlockChanged { peer, blocked: true } if *peer == b),
+    )
+    .await;
+    a.handle.unblock(b).await.unwrap();
+    a.wait_for(
+        5,
+        |e| matches!(e, Event::BlockChanged { peer, blocked: false } if *peer == b),
+    )
+    .await;
+}

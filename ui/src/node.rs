@@ -9,7 +9,7 @@ use natter::PeerId;
 use natter::discovery::Interfaces;
 use natter::model::{Contact, PageBefore};
 use natter::model::{Status, TypingState};
-use natter::node::{ExportFormat, NodeConfig, NodeHandle, PrivacyMode};
+use natter::node::{Event, ExportFormat, NodeConfig, NodeHandle, PrivacyMode};
 
 use crate::Message;
 use crate::theme::Choice;
@@ -218,6 +218,12 @@ fn failed(e: impl fmt::Display) -> Message {
     Message::Failed(e.to_string())
 }
 
+/// What a write that changed a contact answers: the event the node also sends, so the app
+/// follows the change without reading the contacts again (applying it twice is harmless).
+fn changed(contact: natter::Contact) -> Message {
+    Message::Node(Event::ContactChanged { contact })
+}
+
 fn done<T, E: fmt::Display>(r: Result<T, E>) -> Message {
     r.map(|_| Message::Done).unwrap_or_else(failed)
 }
@@ -237,19 +243,25 @@ pub async fn run_op(node: Node, op: Op) -> Message {
         },
         Op::MarkRead(peer) => done(n.mark_read(peer).await),
         Op::AddContact(c) => match n.add_contact(c).await {
-            Ok(_) => run_reload(&n).await,
+            Ok(contact) => changed(contact),
             Err(e) => failed(e),
         },
         Op::Accept(peer) => match n.accept(peer).await {
-            Ok(_) => run_reload(&n).await,
+            Ok(contact) => changed(contact),
             Err(e) => failed(e),
         },
         Op::Block(peer) => match n.block(peer).await {
-            Ok(()) => run_prefs(&n).await,
+            Ok(()) => Message::Node(Event::BlockChanged {
+                peer,
+                blocked: true,
+            }),
             Err(e) => failed(e),
         },
         Op::Unblock(peer) => match n.unblock(peer).await {
-            Ok(()) => run_prefs(&n).await,
+            Ok(()) => Message::Node(Event::BlockChanged {
+                peer,
+                blocked: false,
+            }),
             Err(e) => failed(e),
         },
         Op::Send(peer, text) => done(n.send(peer, text).await),
@@ -263,16 +275,16 @@ pub async fn run_op(node: Node, op: Op) -> Message {
         Op::SetPref(name, value) => done(n.set_preference(&name, &value).await),
         Op::Privacy(mode) => done(n.set_privacy(mode).await),
         Op::Verified(peer, v) => match n.set_verified(peer, v).await {
-            Ok(_) => run_reload(&n).await,
+            Ok(contact) => changed(contact),
             Err(e) => failed(e),
         },
         Op::Rename(peer, nick, group) => match n.rename(peer, nick, group).await {
-            Ok(_) => run_reload(&n).await,
+            Ok(contact) => changed(contact),
             Err(e) => failed(e),
         },
         Op::Switches(peer, typing, receipts) => {
             match n.set_switches(peer, Some(typing), Some(receipts)).await {
-                Ok(_) => run_reload(&n).await,
+                Ok(contact) => changed(contact),
                 Err(e) => failed(e),
             }
         }

@@ -70,6 +70,13 @@ impl App {
             }
             Event::PeerGone { peer } => self.roster.nearby.retain(|(p, ..)| *p != peer),
             Event::RequestReceived { .. } => return Action::run(Op::Reload),
+            Event::ContactChanged { contact } => self.roster.changed(contact),
+            Event::BlockChanged { peer, blocked } => {
+                self.prefs.blocked.retain(|p| *p != peer);
+                if blocked {
+                    self.prefs.blocked.push(peer);
+                }
+            }
             Event::DialFailed { error, .. } => self.error = Some(error),
             Event::SpoofSuspected {
                 claimed,

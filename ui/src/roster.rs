@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use natter::{Contact, PeerId, Status};
+use natter::{Contact, ContactState, PeerId, Status};
 
 use crate::short;
 
@@ -39,6 +39,19 @@ impl Roster {
                 lan.and_then(|(_, name, _)| name.clone())
             })
             .unwrap_or_else(|| short(peer))
+    }
+
+    /// A contact or request changed: it takes its place in the list its state puts it in
+    /// (in the store's order: by nickname, then id), and leaves the other.
+    pub fn changed(&mut self, c: Contact) {
+        self.contacts.retain(|x| x.peer != c.peer);
+        self.requests.retain(|x| x.peer != c.peer);
+        let list = match c.state {
+            ContactState::Contact => &mut self.contacts,
+            ContactState::Request => &mut self.requests,
+        };
+        list.push(c);
+        list.sort_by(|a, b| (&a.nickname, a.peer).cmp(&(&b.nickname, b.peer)));
     }
 
     /// A contact, if it is one.

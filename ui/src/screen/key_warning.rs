@@ -34,9 +34,9 @@ impl Warning {
     /// Applies what the user did.
     pub fn update(&mut self, message: Message) -> Action {
         match message {
-            Message::BlockImpostor => Action::run(Op::Block(self.presented))
-                .and(Op::Reload)
-                .then(super::Screen::Main),
+            Message::BlockImpostor => {
+                Action::run(Op::Block(self.presented)).then(super::Screen::Main)
+            }
             Message::Dismiss => Action::back(),
         }
     }

@@ -93,7 +93,7 @@ impl State {
             Message::CopyId => Action::run(Op::Copy(self.id.clone())),
             Message::ExportIdentity => Action::run(Op::ExportIdentity),
             Message::Privacy(mode) => Action::run(Op::Privacy(mode)).and(Op::Prefs),
-            Message::Unblock(peer) => Action::run(Op::Unblock(peer)).and(Op::Reload),
+            Message::Unblock(peer) => Action::run(Op::Unblock(peer)),
             Message::Rendezvous(s) => {
                 self.rendezvous = s;
                 Action::none()

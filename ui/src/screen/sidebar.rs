@@ -121,7 +121,7 @@ pub fn update(app: &mut App, message: Message) -> Action {
             Action::run(Op::AddContact(c))
         }
         Message::Accept(peer) => Action::run(Op::Accept(peer)),
-        Message::Block(peer) => Action::run(Op::Block(peer)).and(Op::Reload),
+        Message::Block(peer) => Action::run(Op::Block(peer)),
         Message::Search(s) => {
             let words = s.trim().to_string();
             app.search.words = s;
