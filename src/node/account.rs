@@ -42,6 +42,7 @@ impl NodeHandle {
             .store
             .call(move |c| store::set_blocked(c, &peer, true))
             .await?;
+        self.inner.actor.tell(Msg::Blocked(peer, true));
         self.inner
             .actor
             .tell(Msg::ToSession(peer, Cmd::Close(transport::CLOSE_NORMAL)));
@@ -59,6 +60,7 @@ impl NodeHandle {
             .store
             .call(move |c| store::set_blocked(c, &peer, false))
             .await?;
+        self.inner.actor.tell(Msg::Blocked(peer, false));
         self.inner.rv_wake.notify_one();
         self.emit(Event::BlockChanged {
             peer,
@@ -137,6 +139,7 @@ impl NodeHandle {
             .store
             .call(move |c| store::set_setting(c, PRIVACY_KEY, &value))
             .await?;
+        self.inner.actor.tell(Msg::Privacy(mode));
         Ok(())
     }
 
@@ -259,9 +262,7 @@ impl NodeHandle {
             .store
             .call(move |conn| store::upsert_contact(conn, &c))
             .await?;
-        self.emit(Event::ContactChanged {
-            contact: saved.clone(),
-        });
+        self.contact_stored(&saved);
         Ok(saved)
     }
 

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use tracing::Instrument;
 
-use super::state::Msg;
+use super::state::{Admission, Msg};
 use super::{Event, Inner, NodeError, PRIVACY_KEY, PrivacyMode};
 use crate::identity::PeerId;
 use crate::session::{FEATURES, Session, SessionConfig, VERSIONS};
@@ -42,15 +42,15 @@ pub(crate) async fn accept_loop(inner: Arc<Inner>) {
                 return;
             };
             // The policy sees the authenticated key before any stream is accepted.
-            match admit(&inner, &peer).await {
-                Ok(Admission::Admit) => {}
-                Ok(Admission::Blocked) => {
+            match inner.actor.ask(|reply| Msg::Admit(peer, reply)).await {
+                Some(Admission::Admit) => {}
+                Some(Admission::Blocked) => {
                     // Silently: the blocked party sees an ordinary close and learns nothing.
                     tracing::debug!("blocked peer closed before any frame");
                     conn.close(quinn::VarInt::from_u32(CLOSE_NORMAL), b"");
                     return;
                 }
-                Ok(Admission::Stranger) => {
+                Some(Admission::Stranger) => {
                     emit(&inner, Event::StrangerRefused { peer });
                     conn.close(
                         quinn::VarInt::from_u32(CLOSE_REFUSED),
@@ -58,8 +58,8 @@ pub(crate) async fn accept_loop(inner: Arc<Inner>) {
                     );
                     return;
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, "policy check failed; refusing");
+                None => {
+                    // The node is stopping.
                     conn.close(quinn::VarInt::from_u32(CLOSE_REFUSED), b"try later");
                     return;
                 }
@@ -68,29 +68,6 @@ pub(crate) async fn accept_loop(inner: Arc<Inner>) {
             run(inner, conn, peer, false).instrument(span).await;
         });
     }
-}
-
-enum Admission {
-    Admit,
-    Blocked,
-    Stranger,
-}
-
-/// The privacy policy, decided on the authenticated key alone.
-async fn admit(inner: &Arc<Inner>, peer: &PeerId) -> Result<Admission, NodeError> {
-    let p = *peer;
-    let (blocked, contact) = inner
-        .store
-        .call(move |c| Ok((store::is_blocked(c, &p)?, store::get_contact(c, &p)?)))
-        .await?;
-    if blocked {
-        return Ok(Admission::Blocked);
-    }
-    let is_contact = contact.is_some_and(|c| c.state == ContactState::Contact);
-    if !is_contact && privacy(&inner.store).await? == PrivacyMode::ContactsOnly {
-        return Ok(Admission::Stranger);
-    }
-    Ok(Admission::Admit)
 }
 
 /// How a connection ended, for the dial loop.

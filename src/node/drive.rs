@@ -263,23 +263,21 @@ impl Conn {
         Ok(())
     }
 
+    /// Asks the node's policy whether the peer is an accepted contact now.
     async fn refresh(&mut self) {
         let peer = self.peer;
-        match self
+        if let Some(now) = self
             .inner
-            .store
-            .call(move |c| store::get_contact(c, &peer))
+            .actor
+            .ask(|reply| Msg::IsContact(peer, reply))
             .await
         {
-            Ok(contact) => {
-                self.is_contact = contact.is_some_and(|c| c.state == store::ContactState::Contact)
-            }
-            Err(e) => tracing::warn!(error = %e, "contact not re-read"),
+            self.is_contact = now;
         }
     }
 
-    /// Whether the peer is a contact. A "no" is checked against the store: the user may have
-    /// just accepted them, and the refresh command can be behind a frame in the queue.
+    /// Whether the peer is a contact. A "no" is asked again: the user may have just accepted
+    /// them, and the refresh command can be behind a frame in the queue.
     async fn is_contact_now(&mut self) -> bool {
         if !self.is_contact {
             self.refresh().await;

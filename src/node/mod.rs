@@ -72,10 +72,11 @@ impl NodeConfig {
 pub const LOCK_FILE: &str = "node.lock";
 
 /// Who may open a session with us.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PrivacyMode {
     /// Strangers land in the requests inbox until accepted (default).
+    #[default]
     Requests,
     /// Strangers are refused after the handshake.
     ContactsOnly,
@@ -243,7 +244,18 @@ impl Node {
                 c,
             ))
         });
-        let (state, connected) = state::State::new(identity.peer_id(), status);
+        let policy = store
+            .call(|c| {
+                let contacts = store::list_contacts(c, ContactState::Contact)?;
+                Ok((contacts, store::blocked(c)?))
+            })
+            .await?;
+        let policy = state::Policy {
+            contacts: policy.0.into_iter().map(|c| c.peer).collect(),
+            blocked: policy.1.into_iter().collect(),
+            privacy: conn::privacy(&store).await?,
+        };
+        let (state, connected) = state::State::new(identity.peer_id(), status, policy);
         let (actor, inbox) = Actor::new(connected);
         let inner = Arc::new(Inner {
             profile: config.profile.clone(),
@@ -350,9 +362,7 @@ impl NodeHandle {
                 Ok(merged)
             })
             .await?;
-        self.emit(Event::ContactChanged {
-            contact: saved.clone(),
-        });
+        self.contact_stored(&saved);
         self.to_session(&saved.peer, Cmd::Refresh);
         self.inner.rv_wake.notify_one();
         // A contact seen on the LAN is dialled too: its loop finds nowhere to go otherwise.
@@ -416,9 +426,7 @@ impl NodeHandle {
                 Ok(contact)
             })
             .await?;
-        self.emit(Event::ContactChanged {
-            contact: saved.clone(),
-        });
+        self.contact_stored(&saved);
         self.to_session(&peer, Cmd::Refresh);
         self.inner.rv_wake.notify_one();
         Ok(saved)
@@ -517,6 +525,13 @@ impl NodeHandle {
             .store
             .call(move |c| store::search(c, &text, limit))
             .await?)
+    }
+
+    /// A contact entry was stored: the policy's view follows, and the apps are told.
+    fn contact_stored(&self, c: &Contact) {
+        let accepted = c.state == ContactState::Contact;
+        self.inner.actor.tell(Msg::ContactStored(c.peer, accepted));
+        self.emit(Event::ContactChanged { contact: c.clone() });
     }
 
     fn to_session(&self, peer: &PeerId, cmd: Cmd) {

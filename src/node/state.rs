@@ -1,7 +1,7 @@
 //! Owns the node's live state and the messages that change it: the session table and the
-//! one-session-per-peer rule, which contacts are being dialled, our presence and typing
-//! state, and where peers were last seen (LAN sightings, rendezvous hints, mailbox
-//! prekeys). One task holds a [`State`] (`actor.rs`); everything else sends it a [`Msg`]
+//! one-session-per-peer rule, which contacts are being dialled, the policy's view of each
+//! peer (contact, blocked, the privacy mode), our presence and typing state, and where
+//! peers were last seen (LAN sightings, rendezvous hints, mailbox prekeys). One task holds a [`State`] (`actor.rs`); everything else sends it a [`Msg`]
 //! through the [`Actor`] handle. The methods here do no I/O: tests feed them messages.
 
 use std::collections::{HashMap, HashSet};
@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 
+use super::PrivacyMode;
 use crate::discovery::{self, Discovery, Nearby};
 use crate::identity::PeerId;
 use crate::session;
@@ -65,6 +66,29 @@ pub(crate) struct Candidates {
     pub(crate) lan: Vec<SocketAddr>,
     /// Addresses from a dial signal it sent us through the rendezvous (used once).
     pub(crate) hints: Vec<SocketAddr>,
+}
+
+/// What the privacy policy decides for a peer that completed a handshake, on its
+/// authenticated key alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Admission {
+    /// A session may start.
+    Admit,
+    /// Blocked: closed silently, before any frame.
+    Blocked,
+    /// A stranger while we accept contacts only.
+    Stranger,
+}
+
+/// What the policy knows at start (read from the store once).
+#[derive(Debug, Default)]
+pub(crate) struct Policy {
+    /// Accepted contacts (not requests).
+    pub(crate) contacts: HashSet<PeerId>,
+    /// The block list.
+    pub(crate) blocked: HashSet<PeerId>,
+    /// Who may open a session with us.
+    pub(crate) privacy: PrivacyMode,
 }
 
 /// A message to the node's task. Those with a `reply` are questions; the rest are told.
@@ -125,6 +149,16 @@ pub(crate) enum Msg {
         now_ms: u64,
         reply: oneshot::Sender<Option<[u8; 32]>>,
     },
+    /// The privacy policy for a peer that completed a handshake.
+    Admit(PeerId, oneshot::Sender<Admission>),
+    /// Whether the peer is an accepted contact now.
+    IsContact(PeerId, oneshot::Sender<bool>),
+    /// A contact entry was stored: accepted (true) or a request.
+    ContactStored(PeerId, bool),
+    /// The peer went on (true) or off the block list (already stored).
+    Blocked(PeerId, bool),
+    /// The privacy mode changed (already stored).
+    Privacy(PrivacyMode),
     /// The node stops: no new dials; every session is told to close.
     Shutdown,
 }
@@ -195,6 +229,8 @@ pub(crate) struct State {
     discovery: Option<Arc<Discovery>>,
     hints: HashMap<PeerId, Vec<SocketAddr>>,
     prekeys: HashMap<PeerId, ([u8; 32], u64)>,
+    /// The policy's view, kept in step with the store by the writes that change it.
+    policy: Policy,
     stopping: bool,
 }
 
@@ -203,6 +239,7 @@ impl State {
     pub(crate) fn new(
         me: PeerId,
         presence: (Status, String),
+        policy: Policy,
     ) -> (Self, watch::Receiver<HashSet<PeerId>>) {
         let (connected, watching) = watch::channel(HashSet::new());
         let state = Self {
@@ -216,6 +253,7 @@ impl State {
             discovery: None,
             hints: HashMap::new(),
             prekeys: HashMap::new(),
+            policy,
             stopping: false,
         };
         (state, watching)
@@ -319,6 +357,27 @@ impl State {
                     .map(|(k, _)| *k);
                 let _ = reply.send(key);
             }
+            Msg::Admit(peer, reply) => {
+                let _ = reply.send(self.admit(&peer));
+            }
+            Msg::IsContact(peer, reply) => {
+                let _ = reply.send(self.policy.contacts.contains(&peer));
+            }
+            Msg::ContactStored(peer, accepted) => {
+                if accepted {
+                    self.policy.contacts.insert(peer);
+                } else {
+                    self.policy.contacts.remove(&peer);
+                }
+            }
+            Msg::Blocked(peer, blocked) => {
+                if blocked {
+                    self.policy.blocked.insert(peer);
+                } else {
+                    self.policy.blocked.remove(&peer);
+                }
+            }
+            Msg::Privacy(mode) => self.policy.privacy = mode,
             Msg::Shutdown => {
                 self.stopping = true;
                 for live in self.sessions.values() {
@@ -327,6 +386,18 @@ impl State {
             }
         }
         None
+    }
+
+    /// The privacy policy: the block list first, then (contacts only) strangers.
+    fn admit(&self, peer: &PeerId) -> Admission {
+        if self.policy.blocked.contains(peer) {
+            return Admission::Blocked;
+        }
+        let contacts_only = self.policy.privacy == PrivacyMode::ContactsOnly;
+        if contacts_only && !self.policy.contacts.contains(peer) {
+            return Admission::Stranger;
+        }
+        Admission::Admit
     }
 
     /// The one-session-per-peer rule: the new session is kept (and the one it replaces told

@@ -13,7 +13,10 @@ fn peer() -> PeerId {
 
 fn state() -> (State, PeerId) {
     let me = peer();
-    (State::new(me, (Status::Online, String::new())).0, me)
+    (
+        State::new(me, (Status::Online, String::new()), Policy::default()).0,
+        me,
+    )
 }
 
 /// A live session as a connection registers it, and the end its commands arrive at.
@@ -211,4 +214,27 @@ fn a_dial_signal_leaves_its_addresses_for_the_next_round_once() {
     };
     assert_eq!(candidates(&mut s).hints, vec![addr]);
     assert!(candidates(&mut s).hints.is_empty());
+}
+
+#[test]
+fn the_policy_follows_the_writes_it_is_told_of() {
+    let (mut s, _) = state();
+    let (friend, stranger) = (peer(), peer());
+    let now = Instant::now();
+    let admit = |s: &mut State, p: PeerId| {
+        let (reply, mut answer) = oneshot::channel();
+        s.handle(Msg::Admit(p, reply), now);
+        answer.try_recv().expect("answered")
+    };
+    s.handle(Msg::ContactStored(friend, true), now);
+    assert_eq!(admit(&mut s, stranger), Admission::Admit);
+    s.handle(Msg::Privacy(PrivacyMode::ContactsOnly), now);
+    assert_eq!(admit(&mut s, stranger), Admission::Stranger);
+    assert_eq!(admit(&mut s, friend), Admission::Admit);
+    // The block list comes first, contact or not.
+    s.handle(Msg::Blocked(friend, true), now);
+    assert_eq!(admit(&mut s, friend), Admission::Blocked);
+    s.handle(Msg::Blocked(friend, false), now);
+    s.handle(Msg::ContactStored(friend, false), now);
+    assert_eq!(admit(&mut s, friend), Admission::Stranger);
 }
