@@ -38,11 +38,16 @@ fn text_line(m: &Message) -> String {
 impl NodeHandle {
     /// Blocks a peer: any session is closed, and it is refused from now on.
     pub async fn block(&self, peer: PeerId) -> Result<(), NodeError> {
+        let actor = self.inner.actor.clone();
         self.inner
             .store
-            .call(move |c| store::set_blocked(c, &peer, true))
+            .call(move |c| {
+                store::set_blocked(c, &peer, true)?;
+                // In the order of the writes: the policy never lags a block behind.
+                actor.tell(Msg::Blocked(peer, true));
+                Ok(())
+            })
             .await?;
-        self.inner.actor.tell(Msg::Blocked(peer, true));
         self.inner
             .actor
             .tell(Msg::ToSession(peer, Cmd::Close(transport::CLOSE_NORMAL)));
@@ -56,11 +61,16 @@ impl NodeHandle {
 
     /// Removes a peer from the block list.
     pub async fn unblock(&self, peer: PeerId) -> Result<(), NodeError> {
+        let actor = self.inner.actor.clone();
         self.inner
             .store
-            .call(move |c| store::set_blocked(c, &peer, false))
+            .call(move |c| {
+                store::set_blocked(c, &peer, false)?;
+                // In the order of the writes: the policy never lags a block behind.
+                actor.tell(Msg::Blocked(peer, false));
+                Ok(())
+            })
             .await?;
-        self.inner.actor.tell(Msg::Blocked(peer, false));
         self.inner.rv_wake.notify_one();
         self.emit(Event::BlockChanged {
             peer,
@@ -135,11 +145,15 @@ impl NodeHandle {
     /// Sets the privacy mode.
     pub async fn set_privacy(&self, mode: PrivacyMode) -> Result<(), NodeError> {
         let value = serde_json::to_string(&mode).map_err(|e| NodeError::Invalid(e.to_string()))?;
+        let actor = self.inner.actor.clone();
         self.inner
             .store
-            .call(move |c| store::set_setting(c, PRIVACY_KEY, &value))
+            .call(move |c| {
+                store::set_setting(c, PRIVACY_KEY, &value)?;
+                actor.tell(Msg::Privacy(mode));
+                Ok(())
+            })
             .await?;
-        self.inner.actor.tell(Msg::Privacy(mode));
         Ok(())
     }
 
@@ -257,10 +271,14 @@ impl NodeHandle {
 
     /// Stores a contact entry as it is and tells the apps.
     async fn save_contact(&self, c: Contact) -> Result<Contact, NodeError> {
-        let saved = c.clone();
+        let (saved, actor) = (c.clone(), self.inner.actor.clone());
         self.inner
             .store
-            .call(move |conn| store::upsert_contact(conn, &c))
+            .call(move |conn| {
+                store::upsert_contact(conn, &c)?;
+                actor.tell(Msg::ContactStored(c.peer, c.state == ContactState::Contact));
+                Ok(())
+            })
             .await?;
         self.contact_stored(&saved);
         Ok(saved)

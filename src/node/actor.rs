@@ -26,19 +26,26 @@ pub(super) async fn run(
                 if let Some(Effect::StartDial(peer, wake)) = state.handle(msg, Instant::now()) {
                     let Some(inner) = inner.upgrade() else { break };
                     let task = loops.spawn(async move {
-                        super::dial::dial_loop(&inner, peer, wake).await;
+                        super::dial::dial_loop(&inner, peer, wake).await
                     });
                     peers.insert(task.id(), peer);
                 }
             }
             Some(done) = loops.join_next_with_id(), if !loops.is_empty() => {
                 // A loop that ended (or panicked) frees its contact for the next dial.
-                let id = match done {
-                    Ok((id, ())) => id,
-                    Err(e) => e.id(),
+                let (id, on_wake) = match done {
+                    Ok((id, on_wake)) => (id, on_wake),
+                    Err(e) => (e.id(), false),
                 };
                 if let Some(peer) = peers.remove(&id) {
-                    state.handle(Msg::DialEnded(peer), Instant::now());
+                    let again = state.handle(Msg::DialEnded(peer, on_wake), Instant::now());
+                    if let Some(Effect::StartDial(peer, wake)) = again {
+                        let Some(inner) = inner.upgrade() else { break };
+                        let task = loops.spawn(async move {
+                            super::dial::dial_loop(&inner, peer, wake).await
+                        });
+                        peers.insert(task.id(), peer);
+                    }
                 }
             }
         }

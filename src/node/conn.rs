@@ -180,8 +180,7 @@ pub(super) async fn run(
     c.finish(match &end {
         RunEnd::Established | RunEnd::Duplicate => String::new(),
         RunEnd::Refused(r) | RunEnd::Failed(r) => r.clone(),
-    })
-    .await;
+    });
     if established {
         RunEnd::Established
     } else {

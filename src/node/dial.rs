@@ -27,12 +27,13 @@ fn emit(inner: &Inner, e: Event) {
 /// Dials one contact until a session is up, and again whenever it ends, until the contact
 /// is gone, blocked, refuses us, or has nowhere left to try. Sleeps between rounds; `wake`
 /// cuts a sleep short (the contact came into sight, signalled, or has new messages).
-pub(super) async fn dial_loop(inner: &Arc<Inner>, peer: PeerId, wake: Arc<Notify>) {
+/// Returns whether it stopped for want of an address (then a wake as it ends restarts it).
+pub(super) async fn dial_loop(inner: &Arc<Inner>, peer: PeerId, wake: Arc<Notify>) -> bool {
     let mut backoff = Duration::from_millis(250);
     let mut reported = false;
     loop {
         if inner.shutdown.load(Ordering::SeqCst) {
-            return;
+            return false;
         }
         if inner.actor.is_connected(&peer) {
             inner.actor.disconnected(&peer).await;
@@ -44,10 +45,10 @@ pub(super) async fn dial_loop(inner: &Arc<Inner>, peer: PeerId, wake: Arc<Notify
             .call(move |c| Ok((store::get_contact(c, &p)?, store::is_blocked(c, &p)?)))
             .await
         else {
-            return;
+            return false;
         };
         if blocked || contact.state != ContactState::Contact {
-            return;
+            return false;
         }
         let stored = contact
             .addr
@@ -62,7 +63,7 @@ pub(super) async fn dial_loop(inner: &Arc<Inner>, peer: PeerId, wake: Arc<Notify
         tracing::debug!(peer = ?peer, stored = ?stored, lan = ?lan, rendezvous = ?found, "dialling");
         if stored.is_none() && lan.is_empty() && found.is_empty() {
             if inner.rv.is_none() {
-                return; // nowhere to dial; a LAN sighting starts a new loop
+                return true; // nowhere to dial; a LAN sighting starts a new loop
             }
             // Offline at the rendezvous: what waits for it goes to the mailbox, sealed;
             // look again later, or when its dial signal comes.
@@ -108,7 +109,7 @@ pub(super) async fn dial_loop(inner: &Arc<Inner>, peer: PeerId, wake: Arc<Notify
             reported = true;
         }
         if kind != DialFailure::Unreachable {
-            return; // never retry a wrong key or a refusal on our own
+            return false; // never retry a wrong key or a refusal on our own
         }
         tokio::select! {
             _ = tokio::time::sleep(backoff) => {}

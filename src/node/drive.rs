@@ -414,27 +414,16 @@ impl Conn {
 
     /// Leaves the session table (if this connection is the live one) and reports; a
     /// contact is dialled again.
-    pub(super) async fn finish(self, reason: String) {
+    pub(super) fn finish(self, reason: String) {
         let redial = self.is_contact && !self.inner.shutdown.load(Ordering::SeqCst);
-        let (peer, conn_id) = (self.peer, self.id);
-        // A connection replaced by a newer one leaves quietly: the peer is still connected.
-        let was_live = self
-            .inner
-            .actor
-            .ask(|reply| Msg::Leave {
-                peer,
-                conn_id,
-                redial,
-                reply,
-            })
-            .await
-            .unwrap_or(false);
-        if was_live {
-            self.emit(Event::Disconnected {
-                peer: self.peer,
-                reason: reason.clone(),
-            });
-        }
+        // The node's task reports `Disconnected` if this was the live session (a connection
+        // replaced by a newer one leaves quietly: the peer is still connected).
+        self.inner.actor.tell(Msg::Leave {
+            peer: self.peer,
+            conn_id: self.id,
+            redial,
+            reason: reason.clone(),
+        });
         self.conn.close(
             quinn::VarInt::from_u32(super::super::transport::CLOSE_NORMAL),
             b"",

@@ -255,7 +255,8 @@ impl Node {
             blocked: policy.1.into_iter().collect(),
             privacy: conn::privacy(&store).await?,
         };
-        let (state, connected) = state::State::new(identity.peer_id(), status, policy);
+        let (state, connected) =
+            state::State::new(identity.peer_id(), events.clone(), status, policy);
         let (actor, inbox) = Actor::new(connected);
         let inner = Arc::new(Inner {
             profile: config.profile.clone(),
@@ -342,7 +343,7 @@ impl NodeHandle {
                 NodeError::Invalid(format!("{addr:?} is not an address like 192.0.2.7:4433"))
             })?;
         }
-        let c = contact.clone();
+        let (c, actor) = (contact.clone(), self.inner.actor.clone());
         let saved = self
             .inner
             .store
@@ -359,6 +360,8 @@ impl NodeHandle {
                     merged.addr = c.addr.clone();
                 }
                 store::upsert_contact(conn, &merged)?;
+                // Told in the order of the writes (see `contact_stored`).
+                actor.tell(Msg::ContactStored(merged.peer, true));
                 Ok(merged)
             })
             .await?;
@@ -415,6 +418,7 @@ impl NodeHandle {
 
     /// Accepts a request: the stranger becomes a contact.
     pub async fn accept(&self, peer: PeerId) -> Result<Contact, NodeError> {
+        let actor = self.inner.actor.clone();
         let saved = self
             .inner
             .store
@@ -423,6 +427,7 @@ impl NodeHandle {
                     store::get_contact(c, &peer)?.unwrap_or_else(|| Contact::new(peer));
                 contact.state = ContactState::Contact;
                 store::upsert_contact(c, &contact)?;
+                actor.tell(Msg::ContactStored(peer, true));
                 Ok(contact)
             })
             .await?;
@@ -527,10 +532,10 @@ impl NodeHandle {
             .await?)
     }
 
-    /// A contact entry was stored: the policy's view follows, and the apps are told.
+    /// A contact entry was stored: the apps are told. (The node's policy view was told
+    /// from inside the store job, right after the write: two writers racing on one entry
+    /// reach it in the order the store applied them.)
     fn contact_stored(&self, c: &Contact) {
-        let accepted = c.state == ContactState::Contact;
-        self.inner.actor.tell(Msg::ContactStored(c.peer, accepted));
         self.emit(Event::ContactChanged { contact: c.clone() });
     }
 

@@ -9,9 +9,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Notify, mpsc, oneshot, watch};
+use tokio::sync::{Notify, broadcast, mpsc, oneshot, watch};
 
-use super::PrivacyMode;
+use super::{Event, PrivacyMode};
 use crate::discovery::{self, Discovery, Nearby};
 use crate::identity::PeerId;
 use crate::session;
@@ -99,13 +99,14 @@ pub(crate) enum Msg {
         live: Live,
         reply: oneshot::Sender<Option<Admitted>>,
     },
-    /// A connection ended; the reply says whether it was the live session. A contact's
+    /// A connection ended. If it was the live session the peer is disconnected (the event
+    /// goes out here, so it always precedes the next session's `Connected`). A contact's
     /// connection asks for a redial.
     Leave {
         peer: PeerId,
         conn_id: usize,
         redial: bool,
-        reply: oneshot::Sender<bool>,
+        reason: String,
     },
     /// For the live session with the peer, if there is one.
     ToSession(PeerId, Cmd),
@@ -122,8 +123,9 @@ pub(crate) enum Msg {
     /// Dial the contact, and if its dial loop sleeps, it looks again now (it came into
     /// sight, signalled, or has new messages).
     DialNow(PeerId),
-    /// A dial loop ended.
-    DialEnded(PeerId),
+    /// A dial loop ended; `on_wake`: it stopped for want of an address, so a wake that came
+    /// as it ended starts it again.
+    DialEnded(PeerId, bool),
     /// Where to dial the peer now.
     Candidates(PeerId, oneshot::Sender<Candidates>),
     /// A LAN record was seen; the reply carries the peer's addresses if they changed.
@@ -219,6 +221,7 @@ pub(crate) enum Effect {
 /// The node's live state. Only the node's task holds one.
 pub(crate) struct State {
     me: PeerId,
+    events: broadcast::Sender<Event>,
     sessions: HashMap<PeerId, Live>,
     connected: watch::Sender<HashSet<PeerId>>,
     /// Contacts with a dial loop, and what wakes it early.
@@ -238,12 +241,14 @@ impl State {
     /// A node's state at start, with the presence it had stored.
     pub(crate) fn new(
         me: PeerId,
+        events: broadcast::Sender<Event>,
         presence: (Status, String),
         policy: Policy,
     ) -> (Self, watch::Receiver<HashSet<PeerId>>) {
         let (connected, watching) = watch::channel(HashSet::new());
         let state = Self {
             me,
+            events,
             sessions: HashMap::new(),
             connected,
             dialing: HashMap::new(),
@@ -269,10 +274,11 @@ impl State {
                 peer,
                 conn_id,
                 redial,
-                reply,
+                reason,
             } => {
-                let was_live = self.leave(&peer, conn_id);
-                let _ = reply.send(was_live);
+                if self.leave(&peer, conn_id) {
+                    let _ = self.events.send(Event::Disconnected { peer, reason });
+                }
                 if redial {
                     return self.dial(peer, false);
                 }
@@ -300,8 +306,15 @@ impl State {
             }
             Msg::Dial(peer) => return self.dial(peer, false),
             Msg::DialNow(peer) => return self.dial(peer, true),
-            Msg::DialEnded(peer) => {
-                self.dialing.remove(&peer);
+            Msg::DialEnded(peer, on_wake) => {
+                let woken = self.dialing.remove(&peer).is_some_and(|n| {
+                    let notified = n.notified();
+                    tokio::pin!(notified);
+                    notified.as_mut().enable()
+                });
+                if on_wake && woken {
+                    return self.dial(peer, false);
+                }
             }
             Msg::Candidates(peer, reply) => {
                 let _ = reply.send(Candidates {

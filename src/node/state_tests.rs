@@ -12,11 +12,16 @@ fn peer() -> PeerId {
 }
 
 fn state() -> (State, PeerId) {
+    state_with_events().0
+}
+
+/// A state, and the events it sends.
+fn state_with_events() -> ((State, PeerId), broadcast::Receiver<Event>) {
     let me = peer();
-    (
-        State::new(me, (Status::Online, String::new()), Policy::default()).0,
-        me,
-    )
+    let (events, rx) = broadcast::channel(16);
+    let presence = (Status::Online, String::new());
+    let s = State::new(me, events, presence, Policy::default()).0;
+    ((s, me), rx)
 }
 
 /// A live session as a connection registers it, and the end its commands arrive at.
@@ -35,23 +40,22 @@ fn register(s: &mut State, peer: PeerId, live: Live, now: Instant) -> Option<Adm
     answer.try_recv().expect("answered at once")
 }
 
-fn leave(s: &mut State, peer: PeerId, conn_id: usize, redial: bool) -> (bool, Option<Effect>) {
-    let (reply, mut answer) = oneshot::channel();
-    let effect = s.handle(
+fn leave(s: &mut State, peer: PeerId, conn_id: usize, redial: bool) -> Option<Effect> {
+    let reason = "gone".to_string();
+    s.handle(
         Msg::Leave {
             peer,
             conn_id,
             redial,
-            reply,
+            reason,
         },
         Instant::now(),
-    );
-    (answer.try_recv().expect("answered at once"), effect)
+    )
 }
 
 #[test]
 fn a_replaced_session_is_told_to_close_and_leaves_quietly() {
-    let (mut s, me) = state();
+    let ((mut s, me), mut events) = state_with_events();
     let (p, now) = (peer(), Instant::now());
     let (first, mut first_rx) = live(1, me, 7);
     assert!(register(&mut s, p, first, now).is_some());
@@ -63,10 +67,15 @@ fn a_replaced_session_is_told_to_close_and_leaves_quietly() {
         Ok(Cmd::Close(CLOSE_REPLACED))
     ));
     // The replaced one leaving does not disconnect the peer; the live one does.
-    assert!(!leave(&mut s, p, 1, false).0);
+    leave(&mut s, p, 1, false);
     assert!(s.connected.borrow().contains(&p));
-    assert!(leave(&mut s, p, 2, false).0);
+    assert!(
+        events.try_recv().is_err(),
+        "no disconnect for the replaced one"
+    );
+    leave(&mut s, p, 2, false);
     assert!(!s.connected.borrow().contains(&p));
+    assert!(matches!(events.try_recv(), Ok(Event::Disconnected { peer, .. }) if peer == p));
 }
 
 #[test]
@@ -111,11 +120,36 @@ fn one_dial_loop_per_contact_and_a_wake_reaches_it() {
     let woken = wake.notified();
     tokio::pin!(woken);
     assert!(woken.as_mut().enable());
-    s.handle(Msg::DialEnded(p), now);
+    s.handle(Msg::DialEnded(p, false), now);
     assert!(matches!(
         s.handle(Msg::Dial(p), now),
         Some(Effect::StartDial(..))
     ));
+}
+
+#[test]
+fn a_loop_that_found_nowhere_to_dial_starts_again_if_woken_as_it_ended() {
+    let (mut s, _) = state();
+    let p = peer();
+    let now = Instant::now();
+    assert!(matches!(
+        s.handle(Msg::Dial(p), now),
+        Some(Effect::StartDial(..))
+    ));
+    // A LAN sighting comes while the loop is deciding there is nowhere to dial.
+    assert!(s.handle(Msg::DialNow(p), now).is_none());
+    assert!(matches!(
+        s.handle(Msg::DialEnded(p, true), now),
+        Some(Effect::StartDial(..))
+    ));
+    // Unwoken, it stays ended; a loop that gave up for another reason is not restarted.
+    assert!(s.handle(Msg::DialEnded(p, true), now).is_none());
+    assert!(matches!(
+        s.handle(Msg::Dial(p), now),
+        Some(Effect::StartDial(..))
+    ));
+    s.handle(Msg::DialNow(p), now);
+    assert!(s.handle(Msg::DialEnded(p, false), now).is_none());
 }
 
 #[test]
@@ -143,7 +177,7 @@ fn after_shutdown_nothing_is_dialled_and_every_session_is_closed() {
     s.handle(Msg::Shutdown, now);
     assert!(matches!(rx.try_recv(), Ok(Cmd::Close(CLOSE_NORMAL))));
     assert!(s.handle(Msg::Dial(peer()), now).is_none());
-    assert!(leave(&mut s, p, 1, true).1.is_none());
+    assert!(leave(&mut s, p, 1, true).is_none());
 }
 
 #[test]

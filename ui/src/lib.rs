@@ -119,6 +119,8 @@ pub enum Message {
     Failed(String),
     /// A node operation finished with nothing to show.
     Done,
+    /// The app fell behind the node's events: what they change is read again.
+    Lagged,
 }
 
 /// Short form of an id for lists.
@@ -260,6 +262,13 @@ impl App {
             Message::Tick(now) => self.conversation.second_passed(now),
             Message::Node(event) => self.node_event(event),
             Message::Done => Action::none(),
+            Message::Lagged => {
+                let reload = Action::run(Op::Reload).and(Op::Transfers).and(Op::Prefs);
+                match self.conversation.selected {
+                    Some(peer) => reload.and(Op::History(peer)),
+                    None => reload,
+                }
+            }
         };
         if let Some(next) = action.go {
             self.screen = next;

@@ -207,7 +207,12 @@ pub(crate) fn events(profile: &PathBuf) -> impl Stream<Item = Message> + use<> {
                         return;
                     }
                 }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    // Events were missed: read again what they would have changed.
+                    if out.send(Message::Lagged).await.is_err() {
+                        return;
+                    }
+                }
                 Err(_) => return,
             }
         }

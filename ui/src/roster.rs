@@ -51,7 +51,8 @@ impl Roster {
             ContactState::Request => &mut self.requests,
         };
         list.push(c);
-        list.sort_by(|a, b| (&a.nickname, a.peer).cmp(&(&b.nickname, b.peer)));
+        // The store orders ids as their text.
+        list.sort_by_cached_key(|c| (c.nickname.clone(), c.peer.to_string()));
     }
 
     /// A contact, if it is one.
