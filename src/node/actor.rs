@@ -20,16 +20,10 @@ pub(super) async fn run(
     let mut loops = JoinSet::new();
     let mut peers = HashMap::new();
     loop {
-        tokio::select! {
+        let effect = tokio::select! {
             msg = inbox.recv() => {
                 let Some(msg) = msg else { break };
-                if let Some(Effect::StartDial(peer, wake)) = state.handle(msg, Instant::now()) {
-                    let Some(inner) = inner.upgrade() else { break };
-                    let task = loops.spawn(async move {
-                        super::dial::dial_loop(&inner, peer, wake).await
-                    });
-                    peers.insert(task.id(), peer);
-                }
+                state.handle(msg, Instant::now())
             }
             Some(done) = loops.join_next_with_id(), if !loops.is_empty() => {
                 // A loop that ended (or panicked) frees its contact for the next dial.
@@ -37,17 +31,16 @@ pub(super) async fn run(
                     Ok((id, on_wake)) => (id, on_wake),
                     Err(e) => (e.id(), false),
                 };
-                if let Some(peer) = peers.remove(&id) {
-                    let again = state.handle(Msg::DialEnded(peer, on_wake), Instant::now());
-                    if let Some(Effect::StartDial(peer, wake)) = again {
-                        let Some(inner) = inner.upgrade() else { break };
-                        let task = loops.spawn(async move {
-                            super::dial::dial_loop(&inner, peer, wake).await
-                        });
-                        peers.insert(task.id(), peer);
-                    }
+                match peers.remove(&id) {
+                    Some(peer) => state.handle(Msg::DialEnded(peer, on_wake), Instant::now()),
+                    None => None,
                 }
             }
+        };
+        if let Some(Effect::StartDial(peer, wake)) = effect {
+            let Some(inner) = inner.upgrade() else { break };
+            let task = loops.spawn(async move { super::dial::dial_loop(&inner, peer, wake).await });
+            peers.insert(task.id(), peer);
         }
     }
 }

@@ -278,7 +278,7 @@ impl Conn {
 
     /// Whether the peer is a contact. A "no" is asked again: the user may have just accepted
     /// them, and the refresh command can be behind a frame in the queue.
-    async fn is_contact_now(&mut self) -> bool {
+    pub(super) async fn is_contact_now(&mut self) -> bool {
         if !self.is_contact {
             self.refresh().await;
         }

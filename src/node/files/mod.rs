@@ -408,7 +408,8 @@ impl Conn {
     }
 
     async fn offered(&mut self, id: [u8; 16], f: FileFrame, tx: &Tx) {
-        if !self.is_contact {
+        // Asked, not cached: the user may have just added them, ahead of the refresh.
+        if !self.is_contact_now().await {
             let _ = tx.send(Cmd::File(FileFrame {
                 reason: "only contacts can send files".into(),
                 ..frame(FileOp::Decline, &id)
