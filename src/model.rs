@@ -163,7 +163,7 @@ pub struct Message {
 /// Where a page of history ends: the oldest message of the page shown so far. The next
 /// page holds the messages before it in (time stored, order stored): many share a
 /// millisecond in a burst, so the time alone would lose some at a page edge.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PageBefore {
     /// Its `ts_ms`.
     pub ts_ms: i64,

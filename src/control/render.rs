@@ -70,19 +70,22 @@ fn transfer_line(t: &Value) -> String {
     line
 }
 
+/// One line per element of a JSON array, or "(none)".
+fn lines(v: &Value, f: &dyn Fn(&Value) -> String) -> String {
+    let lines: Vec<String> = v
+        .as_array()
+        .map(|a| a.iter().map(f).collect())
+        .unwrap_or_default();
+    if lines.is_empty() {
+        "(none)".into()
+    } else {
+        lines.join("\n")
+    }
+}
+
 /// The text a person reads for a command's answer.
 pub fn render(cmd: &Command, v: &Value) -> String {
-    let list = |f: &dyn Fn(&Value) -> String| -> String {
-        let lines: Vec<String> = v
-            .as_array()
-            .map(|a| a.iter().map(f).collect())
-            .unwrap_or_default();
-        if lines.is_empty() {
-            "(none)".into()
-        } else {
-            lines.join("\n")
-        }
-    };
+    let list = |f: &dyn Fn(&Value) -> String| lines(v, f);
     match cmd {
         Command::Id => s(v, "peer_id").to_string(),
         Command::HandleClaim { .. } => format!(
@@ -94,7 +97,8 @@ pub fn render(cmd: &Command, v: &Value) -> String {
         Command::ContactAdd { .. }
         | Command::ContactAddHandle { .. }
         | Command::Accept { .. }
-        | Command::ContactSet { .. } => {
+        | Command::ContactSet { .. }
+        | Command::Rename { .. } => {
             format!(
                 "{}  {}  {}",
                 s(v, "peer"),
@@ -154,6 +158,25 @@ pub fn render(cmd: &Command, v: &Value) -> String {
                 addrs.join(",")
             )
         }),
+        Command::BlockList => lines(&v["blocked"], &|p| p.as_str().unwrap_or("").to_string()),
+        Command::DeleteHistory { .. } => format!(
+            "deleted {} messages with {} on this device (their copy is untouched)",
+            v["deleted"].as_u64().unwrap_or(0),
+            s(v, "peer").get(..10).unwrap_or("")
+        ),
+        Command::ExportHistory { .. } => format!(
+            "exported {} messages to {}",
+            v["exported"].as_u64().unwrap_or(0),
+            s(v, "path")
+        ),
+        Command::ExportIdentity { .. } => format!(
+            "identity backup saved to {}; anyone with this file can be you: keep it offline",
+            s(v, "identity_backup")
+        ),
+        Command::Preference { .. } => match v["value"].as_str() {
+            Some(value) => format!("{} = {value}", s(v, "name")),
+            None => format!("{} is not set", s(v, "name")),
+        },
         _ => v.to_string(),
     }
 }

@@ -74,7 +74,7 @@ pub async fn run(config: NodeConfig) -> Result<(), RunError> {
                         stop.notify_one();
                         break;
                     }
-                    Ok(cmd) => socket_answer(execute(&node, cmd).await),
+                    Ok(cmd) => socket_answer(execute(&node, cmd).await.map(|a| a.to_json())),
                     Err(e) => json!({ "ok": false, "error": format!("bad command: {e}") }),
                 };
                 println!("{}", json!({ "answer": answer }));
@@ -129,7 +129,7 @@ pub async fn one_shot(mut config: NodeConfig, cmd: Command) -> Result<Value, Run
         _ => None,
     };
     let answer = match quick {
-        Some(send) => match execute(&node, send).await {
+        Some(send) => match execute(&node, send).await.map(|a| a.to_json()) {
             Err(ControlError::Timeout {
                 id,
                 wait: Wait::Delivered,
@@ -141,7 +141,7 @@ pub async fn one_shot(mut config: NodeConfig, cmd: Command) -> Result<Value, Run
             })),
             other => other,
         },
-        None => execute(&node, cmd).await,
+        None => execute(&node, cmd).await.map(|a| a.to_json()),
     };
     node.shutdown().await;
     Ok(socket_answer(answer))

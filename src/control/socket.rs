@@ -56,7 +56,10 @@ async fn handle(node: NodeHandle, stream: UnixStream, stop: Arc<Notify>) -> std:
     let (reply, shutdown) = match serde_json::from_str::<Command>(&line) {
         Ok(cmd) => {
             let shutdown = matches!(cmd, Command::Shutdown);
-            (answer(execute(&node, cmd).await), shutdown)
+            (
+                answer(execute(&node, cmd).await.map(|a| a.to_json())),
+                shutdown,
+            )
         }
         Err(e) => (
             answer(Err(ControlError::Socket(format!("bad command: {e}")))),

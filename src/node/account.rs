@@ -13,13 +13,28 @@ use crate::store::{self, Contact, ContactState, Message};
 use crate::transport;
 
 /// How [`NodeHandle::export_history`] writes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ExportFormat {
     /// One JSON object per line (`peer`, `id`, `outgoing`, `ts_ms`, `text`, `state`…).
+    #[default]
     Json,
     /// Readable lines: `2026-12-01 12:00:00 UTC  <peer> me|them: text`.
     Text,
 }
+
+impl ExportFormat {
+    /// The file name an export gets when none is given.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            ExportFormat::Json => "natter-history.jsonl",
+            ExportFormat::Text => "natter-history.txt",
+        }
+    }
+}
+
+/// The file name an identity backup gets when none is given.
+pub const IDENTITY_BACKUP_FILE: &str = "natter-identity-backup.pem";
 
 fn file_error(path: &Path, e: impl std::fmt::Display) -> NodeError {
     NodeError::File(format!("cannot write {}: {e}", path.display()))
@@ -154,6 +169,7 @@ impl NodeHandle {
                 Ok(())
             })
             .await?;
+        self.emit(Event::PrivacyChanged { privacy: mode });
         Ok(())
     }
 
@@ -175,7 +191,7 @@ impl NodeHandle {
             .inner
             .store
             .call({
-                let key = key.clone();
+                let (key, value) = (key.clone(), value.clone());
                 move |c| {
                     let old = store::get_setting(c, &key)?;
                     store::set_setting(c, &key, &value)?;
@@ -183,6 +199,12 @@ impl NodeHandle {
                 }
             })
             .await?;
+        if changed {
+            self.emit(Event::PreferenceChanged {
+                name: name.to_string(),
+                value,
+            });
+        }
         if changed && (name == PREF_NAME || name == PREF_ADVERTISE) {
             super::lan::restart(&self.inner).await?;
         }
@@ -199,6 +221,7 @@ impl NodeHandle {
             .call(move |c| store::delete_history(c, &me, &peer))
             .await?;
         tracing::info!(peer = ?peer, deleted = n, "history deleted");
+        self.emit(Event::HistoryDeleted { peer, deleted: n });
         Ok(n)
     }
 

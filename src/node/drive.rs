@@ -326,14 +326,17 @@ impl Conn {
             .store
             .call(move |c| {
                 let (outcomes, ack) = store::receive(c, &me, &peer, &chats)?;
-                let new_request = !is_contact && store::add_request(c, &peer)?;
+                let new_request = match !is_contact && store::add_request(c, &peer)? {
+                    true => store::get_contact(c, &peer)?,
+                    false => None,
+                };
                 Ok((outcomes, ack, new_request))
             })
             .await;
         let (outcomes, ack, new_request) =
             result.map_err(|e| format!("could not store messages: {e}"))?;
-        if new_request {
-            self.emit(Event::RequestReceived { peer });
+        if let Some(request) = new_request {
+            self.emit(Event::RequestReceived { peer, request });
         }
         for o in outcomes {
             match o {

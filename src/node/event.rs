@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use super::PrivacyMode;
 use crate::identity::PeerId;
 use crate::model::{Contact, Message, Transfer};
 use crate::wire::{Status, TypingState};
@@ -68,6 +69,8 @@ pub enum Event {
     RequestReceived {
         /// The stranger.
         peer: PeerId,
+        /// Their entry in the requests inbox, as it is stored now.
+        request: Contact,
     },
     /// A contact or request was added or changed here (added, accepted, renamed, verified,
     /// its switches set): the whole entry as it is stored now.
@@ -81,6 +84,25 @@ pub enum Event {
         peer: PeerId,
         /// Whether it is blocked now.
         blocked: bool,
+    },
+    /// The privacy mode was set here.
+    PrivacyChanged {
+        /// Who may open a session now.
+        privacy: PrivacyMode,
+    },
+    /// An app preference was saved here with a new value.
+    PreferenceChanged {
+        /// Its name (`name`, `theme`, `advertise`…).
+        name: String,
+        /// Its value now.
+        value: String,
+    },
+    /// The history with a peer was deleted on this device.
+    HistoryDeleted {
+        /// The peer.
+        peer: PeerId,
+        /// How many messages went.
+        deleted: u64,
     },
     /// Our message is committed to the outbox.
     MessageQueued {

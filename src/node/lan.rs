@@ -12,8 +12,8 @@ use crate::discovery::{self, Discovery, DiscoveryConfig, Found, Nearby};
 use crate::identity::PeerId;
 use crate::store::{self, ContactState};
 
-/// A row of the nearby table.
-#[derive(Clone, Debug, Serialize)]
+/// A peer seen on the LAN (a row of the nearby table).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct NearbyPeer {
     /// The key the record claims.
     pub peer: PeerId,

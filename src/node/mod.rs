@@ -15,8 +15,9 @@ mod prefs;
 mod rendezvous;
 mod state;
 
-pub use account::ExportFormat;
+pub use account::{ExportFormat, IDENTITY_BACKUP_FILE};
 pub use event::{DialFailure, Event};
+pub use lan::NearbyPeer;
 pub use prefs::{PREF_ADVERTISE, PREF_NAME, PREF_RENDEZVOUS, PREF_RENDEZVOUS_KEY};
 
 use std::net::SocketAddr;

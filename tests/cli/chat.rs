@@ -113,3 +113,83 @@ fn send_without_a_running_node_starts_one_and_delivers() {
     let h = json(&a_profile, &["history", &b.id]);
     assert_eq!(h[0]["state"], "delivered");
 }
+
+/// The commands the desktop app uses are the CLI's too: each answers on stdin as JSON and
+/// the node says what changed as an event.
+#[test]
+fn the_apps_commands_answer_over_stdin_and_each_change_is_an_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("a");
+    let mut a = Node::start(&profile);
+    let answer = |a: &mut Node, cmd: Value| {
+        a.command(&cmd);
+        let line = a.wait_for(10, |v| v.get("answer").is_some());
+        assert_eq!(line["answer"]["ok"], true, "{cmd} -> {line}");
+        line["answer"]["result"].clone()
+    };
+    let set = answer(
+        &mut a,
+        json!({ "cmd": "preference", "name": "theme", "value": "dark" }),
+    );
+    assert_eq!(set, json!({ "name": "theme", "value": "dark" }));
+    a.saw_or_wait(10, |v| {
+        v["event"] == "preference_changed" && v["name"] == "theme" && v["value"] == "dark"
+    });
+    let shown = answer(&mut a, json!({ "cmd": "preference", "name": "relay" }));
+    assert_eq!(shown, json!({ "name": "relay", "value": null }));
+
+    let bob = natter::Identity::generate().peer_id().to_string();
+    answer(&mut a, json!({ "cmd": "contact_add", "id": bob }));
+    let renamed = answer(
+        &mut a,
+        json!({ "cmd": "rename", "id": bob, "name": "Bob", "group": "work" }),
+    );
+    assert_eq!(
+        (renamed["nickname"].as_str(), renamed["group"].as_str()),
+        (Some("Bob"), Some("work"))
+    );
+    a.saw_or_wait(10, |v| {
+        v["event"] == "contact_changed" && v["contact"]["nickname"] == "Bob"
+    });
+
+    answer(&mut a, json!({ "cmd": "block", "id": bob }));
+    let list = answer(&mut a, json!({ "cmd": "block_list" }));
+    assert_eq!(list, json!({ "blocked": [bob] }));
+    answer(&mut a, json!({ "cmd": "unblock", "id": bob }));
+    answer(&mut a, json!({ "cmd": "privacy", "mode": "contacts-only" }));
+    a.saw_or_wait(10, |v| {
+        v["event"] == "privacy_changed" && v["privacy"] == "contacts-only"
+    });
+
+    // Queued for an unreachable contact, then paged, exported and deleted.
+    for text in ["one", "two", "three"] {
+        answer(&mut a, json!({ "cmd": "send", "id": bob, "text": text }));
+    }
+    let newest = answer(&mut a, json!({ "cmd": "history", "id": bob, "limit": 1 }));
+    assert_eq!(newest[0]["text"], "three");
+    let before = json!({ "ts_ms": newest[0]["ts_ms"], "id": newest[0]["id"] });
+    let older = answer(
+        &mut a,
+        json!({ "cmd": "history", "id": bob, "limit": 5, "before": before }),
+    );
+    let texts: Vec<&str> = older
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["text"].as_str())
+        .collect();
+    assert_eq!(texts, ["one", "two"]);
+    let exported = answer(&mut a, json!({ "cmd": "export_history", "format": "text" }));
+    assert_eq!(exported["exported"], 3);
+    let path = profile.join("downloads").join("natter-history.txt");
+    assert_eq!(exported["path"], path.to_string_lossy().as_ref());
+    assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 3);
+    let deleted = answer(&mut a, json!({ "cmd": "delete_history", "id": bob }));
+    assert_eq!(deleted, json!({ "peer": bob, "deleted": 3 }));
+    a.saw_or_wait(10, |v| v["event"] == "history_deleted" && v["deleted"] == 3);
+    assert_eq!(
+        answer(&mut a, json!({ "cmd": "history", "id": bob })),
+        json!([])
+    );
+    a.stop();
+}

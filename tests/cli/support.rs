@@ -124,6 +124,15 @@ impl Node {
         }
     }
 
+    /// A line matching `f` already read, or else the next one (an event and the answer to the
+    /// command that caused it come from two tasks, in either order).
+    pub(crate) fn saw_or_wait(&mut self, secs: u64, f: impl Fn(&Value) -> bool) -> Value {
+        match self.seen.iter().find(|v| f(v)) {
+            Some(v) => v.clone(),
+            None => self.wait_for(secs, f),
+        }
+    }
+
     /// Reads lines for `ms` milliseconds into `seen`.
     pub(crate) fn drain(&mut self, ms: u64) {
         let deadline = Instant::now() + Duration::from_millis(ms);

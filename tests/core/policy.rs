@@ -107,10 +107,11 @@ async fn strangers_land_in_requests_until_accepted() {
         .await
         .unwrap();
     let aid = a.id();
-    b.wait_for(
-        10,
-        |e| matches!(e, Event::RequestReceived { peer } if *peer == aid),
-    )
+    b.wait_for(10, |e| {
+        matches!(e, Event::RequestReceived { peer, request }
+            if *peer == aid && request.peer == aid
+                && request.state == natter::ContactState::Request)
+    })
     .await;
     b.wait_for(10, |e| matches!(e, Event::MessageReceived { .. }))
         .await;
@@ -211,4 +212,43 @@ async fn every_change_to_a_contact_or_the_block_list_is_an_event() {
         |e| matches!(e, Event::BlockChanged { peer, blocked: false } if *peer == b),
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn privacy_preferences_and_a_deleted_history_are_events() {
+    let mut a = node().await;
+    a.handle
+        .set_privacy(PrivacyMode::ContactsOnly)
+        .await
+        .unwrap();
+    a.wait_for(
+        5,
+        |e| matches!(e, Event::PrivacyChanged { privacy } if *privacy == PrivacyMode::ContactsOnly),
+    )
+    .await;
+    let pref = |e: &Event| match e {
+        Event::PreferenceChanged { name, value } => Some((name.clone(), value.clone())),
+        _ => None,
+    };
+    a.handle.set_preference("theme", "dark").await.unwrap();
+    let e = a.wait_for(5, |e| pref(e).is_some()).await;
+    assert_eq!(pref(&e), Some(("theme".into(), "dark".into())));
+    // Saving the same value again changes nothing: the next event is the next change.
+    a.handle.set_preference("theme", "dark").await.unwrap();
+    a.handle.set_preference("name", "Ann").await.unwrap();
+    let e = a.wait_for(5, |e| pref(e).is_some()).await;
+    assert_eq!(pref(&e), Some(("name".into(), "Ann".into())));
+    // A contact who is not reachable: the message waits in the outbox; deleting the
+    // history takes it too, and says how many went.
+    let b = natter::Identity::generate().peer_id();
+    a.handle.add_contact(Contact::new(b)).await.unwrap();
+    a.handle.send(b, "one".into()).await.unwrap();
+    a.handle.send(b, "two".into()).await.unwrap();
+    assert_eq!(a.handle.delete_history(b).await.unwrap(), 2);
+    a.wait_for(
+        5,
+        |e| matches!(e, Event::HistoryDeleted { peer, deleted: 2 } if *peer == b),
+    )
+    .await;
+    assert!(a.handle.history(b, 10, None).await.unwrap().is_empty());
 }

@@ -4,6 +4,7 @@
 //! same operations directly against real nodes.
 #![deny(missing_docs)]
 
+mod answers;
 mod clock;
 mod node;
 mod react;
@@ -12,16 +13,16 @@ pub mod screen;
 pub mod startup;
 pub mod theme;
 
-pub use node::{Node, Op, PAGE, Prefs, pref, run_op};
+pub use node::{Node, Op, PAGE, Prefs, pref, run_op, save};
 pub use roster::Roster;
 
 use std::path::PathBuf;
 
-use iced::widget::{container, qr_code, row, text};
+use iced::widget::{container, row, text};
 use iced::{Element, Fill, Subscription, Task, Theme};
 use natter::PeerId;
-use natter::model::TypingState;
-use natter::model::{Contact, Message as Stored, Transfer};
+use natter::control::{Answer, Command};
+use natter::model::{Contact, TypingState};
 use natter::node::Event;
 use screen::{Action, Screen};
 
@@ -31,18 +32,12 @@ use screen::{Action, Screen};
 pub struct App {
     /// The running node, once started.
     pub node: Option<Node>,
-    /// Own id.
-    pub me: Option<PeerId>,
     /// The screen in the window.
     pub screen: Screen,
     /// Saved preferences (loaded after start).
     pub prefs: Prefs,
-    /// Preferences have been loaded.
-    pub prefs_loaded: bool,
     /// The window's own state (focus, the desktop's light / dark mode).
     pub window: Window,
-    /// QR code of the own invite link.
-    pub invite_qr: Option<qr_code::Data>,
     /// Contacts, requests, who is nearby, online and unread.
     pub roster: Roster,
     /// The sidebar's state.
@@ -75,18 +70,10 @@ pub enum Message {
     Booted(Result<Node, String>),
     /// Something happened in the node.
     Node(Event),
-    /// Contacts and requests were (re)loaded.
-    Loaded(Vec<Contact>, Vec<Contact>),
-    /// The newest page of a conversation.
-    History(PeerId, Vec<Stored>),
-    /// An older page of a conversation.
-    Older(PeerId, Vec<Stored>),
+    /// The node answered a command (the one asked, then the answer).
+    Answered(Command, Answer),
     /// Preferences, privacy mode and block list.
     Prefs(Box<Prefs>),
-    /// Search results for some words.
-    Results(String, Vec<Stored>),
-    /// The transfers.
-    Transfers(Vec<Transfer>),
     /// The sidebar.
     Sidebar(screen::sidebar::Message),
     /// The conversation.
@@ -113,8 +100,6 @@ pub enum Message {
     SystemTheme(iced::theme::Mode),
     /// A second went by while we are typing (for "stopped typing").
     Tick(std::time::Instant),
-    /// Something went well and needs saying.
-    Notice(String),
     /// A node operation failed.
     Failed(String),
     /// A node operation finished with nothing to show.
@@ -134,6 +119,11 @@ pub fn invite_link(id: &PeerId) -> String {
 }
 
 impl App {
+    /// Own id, once the node runs.
+    pub fn me(&self) -> Option<PeerId> {
+        self.node.as_ref().map(|n| n.0.peer_id())
+    }
+
     /// A contact's display name.
     pub fn name_of(&self, peer: &PeerId) -> String {
         self.roster.name_of(peer)
@@ -161,70 +151,22 @@ impl App {
     pub fn update(&mut self, message: Message) -> Vec<Op> {
         let action = match message {
             Message::Booted(Ok(node)) => {
-                let me = node.0.peer_id();
-                self.me = Some(me);
-                self.invite_qr = qr_code::Data::new(invite_link(&me)).ok();
                 self.node = Some(node);
-                Action::run(Op::Reload).and(Op::Prefs).and(Op::Transfers)
+                Self::reload()
             }
             Message::Booted(Err(e)) | Message::Failed(e) => {
                 self.error = Some(e);
                 Action::none()
             }
-            Message::Notice(n) => {
-                self.notice = Some(n);
-                self.error = None;
-                Action::none()
-            }
-            Message::Loaded(contacts, requests) => {
-                self.roster.contacts = contacts;
-                self.roster.requests = requests;
-                Action::none()
-            }
-            Message::History(peer, messages) => {
-                if messages.len() < PAGE {
-                    self.conversation.history_complete.insert(peer);
-                }
-                self.conversation.history.insert(peer, messages);
-                Action::none()
-            }
-            Message::Older(peer, mut older) => {
-                self.conversation.loading_older.remove(&peer);
-                if older.len() < PAGE {
-                    self.conversation.history_complete.insert(peer);
-                }
-                let loaded = self.conversation.history.entry(peer).or_default();
-                older.append(loaded);
-                *loaded = older;
-                Action::none()
-            }
+            Message::Answered(asked, answer) => self.answered(asked, answer),
             Message::Prefs(prefs) => self.loaded_prefs(*prefs),
-            Message::Results(words, found) => {
-                if words == self.search.words.trim() {
-                    self.search.results = Some((words, found));
-                }
-                Action::none()
-            }
-            Message::Transfers(t) => {
-                self.conversation.transfers = t;
-                Action::none()
-            }
             Message::Sidebar(m) => screen::sidebar::update(self, m),
             Message::Conversation(m) => screen::conversation::update(self, m),
             Message::Search(m) => screen::search::update(self, m),
-            Message::Onboarding(m) => {
-                let copy = screen::onboarding::copied(self, &m);
-                match &mut self.screen {
-                    Screen::Onboarding(s) => {
-                        let action = s.update(m);
-                        match copy {
-                            Some(op) => action.and(op),
-                            None => action,
-                        }
-                    }
-                    _ => Action::none(),
-                }
-            }
+            Message::Onboarding(m) => match &mut self.screen {
+                Screen::Onboarding(s) => s.update(m),
+                _ => Action::none(),
+            },
             Message::AddContact(m) => match &mut self.screen {
                 Screen::AddContact(s) => s.update(m),
                 _ => Action::none(),
@@ -249,7 +191,7 @@ impl App {
                 self.window.background = !focused;
                 match self.conversation.selected.filter(|_| focused) {
                     Some(peer) if self.roster.unread.remove(&peer).is_some() => {
-                        Action::run(Op::MarkRead(peer))
+                        Action::run(Command::Read { id: peer })
                     }
                     _ => Action::none(),
                 }
@@ -262,13 +204,10 @@ impl App {
             Message::Tick(now) => self.conversation.second_passed(now),
             Message::Node(event) => self.node_event(event),
             Message::Done => Action::none(),
-            Message::Lagged => {
-                let reload = Action::run(Op::Reload).and(Op::Transfers).and(Op::Prefs);
-                match self.conversation.selected {
-                    Some(peer) => reload.and(Op::History(peer)),
-                    None => reload,
-                }
-            }
+            Message::Lagged => match self.conversation.selected {
+                Some(peer) => Self::reload().and(Command::history(peer, PAGE, None)),
+                None => Self::reload(),
+            },
         };
         if let Some(next) = action.go {
             self.screen = next;
@@ -276,22 +215,29 @@ impl App {
         action.ops
     }
 
+    /// Reads all the node's state the app shows (at start, and when it fell behind).
+    fn reload() -> Action {
+        Action::run(Command::ContactList)
+            .and(Command::Requests)
+            .and(Op::Prefs)
+            .and(Command::Transfers)
+    }
+
     fn loaded_prefs(&mut self, prefs: Prefs) -> Action {
-        let first = !self.prefs_loaded;
-        self.prefs_loaded = true;
+        let first = !self.prefs.loaded;
         let onboard = first && !prefs.onboarded && matches!(self.screen, Screen::Main);
         let name = prefs.name.clone();
         self.prefs = prefs;
-        if onboard {
-            return Action::run(Op::Focus(screen::onboarding::NAME_INPUT))
-                .then(Screen::Onboarding(screen::onboarding::State::new(name)));
+        match self.me().filter(|_| onboard) {
+            Some(me) => Action::run(Op::Focus(screen::onboarding::NAME_INPUT))
+                .then(Screen::Onboarding(screen::onboarding::State::new(me, name))),
+            None => Action::none(),
         }
-        Action::none()
     }
 
     /// The whole window.
     pub fn view(&self) -> Element<'_, Message> {
-        startup::view_built(self.node.is_some() && self.prefs_loaded);
+        startup::view_built(self.node.is_some() && self.prefs.loaded);
         let body: Element<'_, Message> = match (&self.node, &self.error) {
             (None, Some(e)) => text(format!(
                 "Natter could not start: {e}\nClose other Natter windows on this profile, or \
@@ -303,7 +249,7 @@ impl App {
                 Screen::Main => {
                     let pane =
                         if self.search.results.is_some() && !self.search.words.trim().is_empty() {
-                            screen::search::view(self).map(Message::Search)
+                            screen::search::view(&self.search, &self.roster).map(Message::Search)
                         } else {
                             screen::conversation::view(self).map(Message::Conversation)
                         };
@@ -311,12 +257,12 @@ impl App {
                         .spacing(16)
                         .into()
                 }
-                Screen::Onboarding(s) => s.view(self).map(Message::Onboarding),
-                Screen::AddContact(s) => s.view(self).map(Message::AddContact),
-                Screen::Verify(s) => s.view(self).map(Message::Verify),
-                Screen::Contact(s) => s.view(self).map(Message::Contact),
+                Screen::Onboarding(s) => s.view().map(Message::Onboarding),
+                Screen::AddContact(s) => s.view(&self.roster).map(Message::AddContact),
+                Screen::Verify(s) => s.view(&self.roster).map(Message::Verify),
+                Screen::Contact(s) => s.view(&self.roster, &self.prefs).map(Message::Contact),
                 Screen::Settings(s) => s.view(self).map(Message::Settings),
-                Screen::KeyWarning(w) => w.view(self).map(Message::KeyWarning),
+                Screen::KeyWarning(w) => w.view().map(Message::KeyWarning),
             },
         };
         container(body).padding(16).width(Fill).height(Fill).into()

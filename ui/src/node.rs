@@ -6,10 +6,9 @@ use std::path::PathBuf;
 
 use iced::futures::{SinkExt, Stream};
 use natter::PeerId;
+use natter::control::{self, Answer, Command, ControlError};
 use natter::discovery::Interfaces;
-use natter::model::{Contact, PageBefore};
-use natter::model::{Status, TypingState};
-use natter::node::{Event, ExportFormat, NodeConfig, NodeHandle, PrivacyMode};
+use natter::node::{NodeConfig, NodeHandle, PrivacyMode};
 
 use crate::Message;
 use crate::theme::Choice;
@@ -25,58 +24,13 @@ impl fmt::Debug for Node {
 }
 
 /// A node operation `update` asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Op {
-    /// Reload contacts and requests.
-    Reload,
-    /// Load the newest page of a conversation.
-    History(PeerId),
-    /// Load the page before a message.
-    Older(PeerId, PageBefore),
-    /// Mark a conversation read.
-    MarkRead(PeerId),
-    /// Add a contact (pins the key), with its nickname and group.
-    AddContact(Contact),
-    /// Accept a request.
-    Accept(PeerId),
-    /// Block a peer.
-    Block(PeerId),
-    /// Unblock a peer.
-    Unblock(PeerId),
-    /// Send a message.
-    Send(PeerId, String),
-    /// Tell a contact our typing state.
-    Typing(PeerId, TypingState),
-    /// Set our presence.
-    Presence(Status, String),
-    /// Search all history.
-    Search(String),
+    /// A command of the node's command language (the one `natter-cli` speaks); its answer
+    /// comes back as [`Message::Answered`].
+    Node(Command),
     /// Load preferences, privacy mode and block list.
     Prefs,
-    /// Save one preference.
-    SetPref(String, String),
-    /// Set the privacy mode.
-    Privacy(PrivacyMode),
-    /// Mark a contact verified or not.
-    Verified(PeerId, bool),
-    /// Set nickname and group.
-    Rename(PeerId, String, String),
-    /// Typing indicators and read receipts for a contact.
-    Switches(PeerId, bool, bool),
-    /// Delete the history with a peer.
-    DeleteHistory(PeerId),
-    /// Export all history to the downloads folder.
-    ExportHistory(ExportFormat),
-    /// Save a backup of the identity key to the downloads folder.
-    ExportIdentity,
-    /// Offer a file.
-    SendFile(PeerId, PathBuf),
-    /// Accept an offered file.
-    AcceptFile(PeerId, String),
-    /// Decline an offered file.
-    DeclineFile(PeerId, String),
-    /// Load the transfers.
-    Transfers,
     /// Put text on the clipboard (the app does this itself; no node involved).
     Copy(String),
     /// Show a desktop notification.
@@ -85,9 +39,25 @@ pub enum Op {
     Focus(&'static str),
 }
 
+/// Saves an app preference.
+pub fn save(name: &str, value: &str) -> Command {
+    Command::Preference {
+        name: name.to_string(),
+        value: Some(value.to_string()),
+    }
+}
+
+impl From<Command> for Op {
+    fn from(c: Command) -> Self {
+        Op::Node(c)
+    }
+}
+
 /// What the app keeps in the profile, with the node's privacy mode and block list.
 #[derive(Debug, Clone)]
 pub struct Prefs {
+    /// Read from the node (false until the first load).
+    pub loaded: bool,
     /// The first-start screen was passed.
     pub onboarded: bool,
     /// Display name.
@@ -115,6 +85,7 @@ pub struct Prefs {
 impl Default for Prefs {
     fn default() -> Self {
         Self {
+            loaded: false,
             onboarded: false,
             name: String::new(),
             theme: Choice::System,
@@ -126,6 +97,23 @@ impl Default for Prefs {
             blocked: Vec::new(),
             profile: PathBuf::new(),
             downloads: PathBuf::new(),
+        }
+    }
+}
+
+impl Prefs {
+    /// Takes in one saved preference (as loaded, or as the node says it changed).
+    pub fn apply(&mut self, name: &str, value: &str) {
+        match name {
+            pref::ONBOARDED => self.onboarded = true,
+            pref::NAME => self.name = value.to_string(),
+            pref::THEME => self.theme = Choice::parse(value),
+            pref::NOTIFICATIONS => self.notifications = value != "off",
+            pref::ADVERTISE => self.advertise = value != "off",
+            pref::RENDEZVOUS => self.rendezvous.0 = value.to_string(),
+            pref::RENDEZVOUS_KEY => self.rendezvous.1 = value.to_string(),
+            pref::RELAY => self.relay = value.to_string(),
+            _ => {}
         }
     }
 }
@@ -142,6 +130,18 @@ pub mod pref {
     pub const RELAY: &str = "relay";
     pub use natter::node::{PREF_ADVERTISE as ADVERTISE, PREF_NAME as NAME};
     pub use natter::node::{PREF_RENDEZVOUS as RENDEZVOUS, PREF_RENDEZVOUS_KEY as RENDEZVOUS_KEY};
+
+    /// Every name the app reads at start.
+    pub const ALL: [&str; 8] = [
+        ONBOARDED,
+        NAME,
+        THEME,
+        NOTIFICATIONS,
+        ADVERTISE,
+        RENDEZVOUS,
+        RENDEZVOUS_KEY,
+        RELAY,
+    ];
 }
 
 /// The profile folder: `NATTER_PROFILE`, else the platform data folder.
@@ -223,116 +223,18 @@ fn failed(e: impl fmt::Display) -> Message {
     Message::Failed(e.to_string())
 }
 
-/// What a write that changed a contact answers: the event the node also sends, so the app
-/// follows the change without reading the contacts again (applying it twice is harmless).
-fn changed(contact: natter::Contact) -> Message {
-    Message::Node(Event::ContactChanged { contact })
-}
-
-fn done<T, E: fmt::Display>(r: Result<T, E>) -> Message {
-    r.map(|_| Message::Done).unwrap_or_else(failed)
-}
-
 /// Runs one operation against the node; the answer is the next message.
 pub async fn run_op(node: Node, op: Op) -> Message {
     let n = node.0;
     match op {
-        Op::Reload => run_reload(&n).await,
-        Op::History(peer) => match n.history(peer, PAGE, None).await {
-            Ok(h) => Message::History(peer, h),
+        Op::Node(cmd) => match control::execute(&n, cmd.clone()).await {
+            Ok(answer) => Message::Answered(cmd, answer),
             Err(e) => failed(e),
         },
-        Op::Older(peer, before) => match n.history(peer, PAGE, Some(before)).await {
-            Ok(h) => Message::Older(peer, h),
+        Op::Prefs => match load_prefs(&n).await {
+            Ok(p) => Message::Prefs(Box::new(p)),
             Err(e) => failed(e),
         },
-        Op::MarkRead(peer) => done(n.mark_read(peer).await),
-        Op::AddContact(c) => match n.add_contact(c).await {
-            Ok(contact) => changed(contact),
-            Err(e) => failed(e),
-        },
-        Op::Accept(peer) => match n.accept(peer).await {
-            Ok(contact) => changed(contact),
-            Err(e) => failed(e),
-        },
-        Op::Block(peer) => match n.block(peer).await {
-            Ok(()) => Message::Node(Event::BlockChanged {
-                peer,
-                blocked: true,
-            }),
-            Err(e) => failed(e),
-        },
-        Op::Unblock(peer) => match n.unblock(peer).await {
-            Ok(()) => Message::Node(Event::BlockChanged {
-                peer,
-                blocked: false,
-            }),
-            Err(e) => failed(e),
-        },
-        Op::Send(peer, text) => done(n.send(peer, text).await),
-        Op::Typing(peer, state) => done(n.set_typing(peer, state).await),
-        Op::Presence(status, text) => done(n.set_presence(status, text).await),
-        Op::Search(q) => match n.search(q.clone(), 50).await {
-            Ok(found) => Message::Results(q, found),
-            Err(e) => failed(e),
-        },
-        Op::Prefs => run_prefs(&n).await,
-        Op::SetPref(name, value) => done(n.set_preference(&name, &value).await),
-        Op::Privacy(mode) => done(n.set_privacy(mode).await),
-        Op::Verified(peer, v) => match n.set_verified(peer, v).await {
-            Ok(contact) => changed(contact),
-            Err(e) => failed(e),
-        },
-        Op::Rename(peer, nick, group) => match n.rename(peer, nick, group).await {
-            Ok(contact) => changed(contact),
-            Err(e) => failed(e),
-        },
-        Op::Switches(peer, typing, receipts) => {
-            match n.set_switches(peer, Some(typing), Some(receipts)).await {
-                Ok(contact) => changed(contact),
-                Err(e) => failed(e),
-            }
-        }
-        Op::DeleteHistory(peer) => match n.delete_history(peer).await {
-            Ok(_) => Message::History(peer, Vec::new()),
-            Err(e) => failed(e),
-        },
-        Op::ExportHistory(format) => {
-            let ext = match format {
-                ExportFormat::Json => "jsonl",
-                ExportFormat::Text => "txt",
-            };
-            let path = export_path(&n, &format!("natter-history.{ext}"));
-            match n.export_history(path.clone(), format).await {
-                Ok(count) => {
-                    Message::Notice(format!("Exported {count} messages to {}", path.display()))
-                }
-                Err(e) => failed(e),
-            }
-        }
-        Op::ExportIdentity => {
-            let path = export_path(&n, "natter-identity-backup.pem");
-            match n.export_identity(path.clone()).await {
-                Ok(()) => Message::Notice(format!(
-                    "Identity backup saved to {}. Anyone with this file can be you: keep it offline.",
-                    path.display()
-                )),
-                Err(e) => failed(e),
-            }
-        }
-        Op::SendFile(peer, path) => match n.send_file(peer, path, None).await {
-            Ok(_) => run_transfers(&n).await,
-            Err(e) => failed(e),
-        },
-        Op::AcceptFile(peer, id) => match n.accept_file(peer, &id).await {
-            Ok(_) => run_transfers(&n).await,
-            Err(e) => failed(e),
-        },
-        Op::DeclineFile(peer, id) => match n.decline_file(peer, &id).await {
-            Ok(_) => run_transfers(&n).await,
-            Err(e) => failed(e),
-        },
-        Op::Transfers => run_transfers(&n).await,
         Op::Copy(_) | Op::Focus(_) => Message::Done,
         Op::Notify(title, body) => {
             let shown = tokio::task::spawn_blocking(move || {
@@ -360,53 +262,33 @@ pub async fn run_op(node: Node, op: Op) -> Message {
 /// Messages per history page.
 pub const PAGE: usize = 200;
 
-fn export_path(n: &NodeHandle, name: &str) -> PathBuf {
-    let dir = n.downloads().to_path_buf();
-    let _ = std::fs::create_dir_all(&dir);
-    dir.join(name)
-}
-
-async fn run_reload(n: &NodeHandle) -> Message {
-    match (n.contacts().await, n.requests().await) {
-        (Ok(c), Ok(r)) => Message::Loaded(c, r),
-        (Err(e), _) | (_, Err(e)) => failed(e),
-    }
-}
-
-async fn run_transfers(n: &NodeHandle) -> Message {
-    match n.transfers().await {
-        Ok(t) => Message::Transfers(t),
-        Err(e) => failed(e),
-    }
-}
-
-async fn run_prefs(n: &NodeHandle) -> Message {
-    match load_prefs(n).await {
-        Ok(p) => Message::Prefs(Box::new(p)),
-        Err(e) => failed(e),
-    }
-}
-
-async fn load_prefs(n: &NodeHandle) -> Result<Prefs, natter::node::NodeError> {
-    let get = async |name: &str| n.preference(name).await;
-    let d = Prefs::default();
-    Ok(Prefs {
-        onboarded: get(pref::ONBOARDED).await?.is_some(),
-        name: get(pref::NAME).await?.unwrap_or_default(),
-        theme: get(pref::THEME)
-            .await?
-            .map(|t| Choice::parse(&t))
-            .unwrap_or_default(),
-        notifications: get(pref::NOTIFICATIONS).await?.as_deref() != Some("off"),
-        advertise: get(pref::ADVERTISE).await?.as_deref() != Some("off"),
-        rendezvous: (
-            get(pref::RENDEZVOUS).await?.unwrap_or_default(),
-            get(pref::RENDEZVOUS_KEY).await?.unwrap_or_default(),
-        ),
-        relay: get(pref::RELAY).await?.unwrap_or(d.relay),
-        privacy: n.privacy().await?,
-        blocked: n.blocked().await?,
+/// The preferences, privacy mode and block list, read with the node's own commands.
+async fn load_prefs(n: &NodeHandle) -> Result<Prefs, ControlError> {
+    let mut prefs = Prefs {
+        loaded: true,
         profile: n.profile().to_path_buf(),
         downloads: n.downloads().to_path_buf(),
-    })
+        ..Prefs::default()
+    };
+    for name in pref::ALL {
+        let read = Command::Preference {
+            name: name.to_string(),
+            value: None,
+        };
+        if let Answer::Preference {
+            value: Some(value), ..
+        } = control::execute(n, read).await?
+        {
+            prefs.apply(name, &value);
+        }
+    }
+    if let Answer::Privacy { privacy } =
+        control::execute(n, Command::Privacy { mode: None }).await?
+    {
+        prefs.privacy = privacy;
+    }
+    if let Answer::BlockList { blocked } = control::execute(n, Command::BlockList).await? {
+        prefs.blocked = blocked;
+    }
+    Ok(prefs)
 }

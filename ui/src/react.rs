@@ -7,6 +7,7 @@ use natter::node::Event;
 
 use crate::screen::{Action, Screen, key_warning};
 use crate::{App, Op};
+use natter::control::Command;
 
 impl App {
     pub(crate) fn node_event(&mut self, event: Event) -> Action {
@@ -36,7 +37,7 @@ impl App {
                     loaded.push(message);
                 }
                 if self.conversation.selected == Some(peer) && !self.window.background {
-                    action = action.and(Op::MarkRead(peer));
+                    action = action.and(Command::Read { id: peer });
                 }
                 return action;
             }
@@ -69,14 +70,12 @@ impl App {
                 self.roster.nearby.sort_by_key(|(p, n, _)| (n.clone(), *p));
             }
             Event::PeerGone { peer } => self.roster.nearby.retain(|(p, ..)| *p != peer),
-            Event::RequestReceived { .. } => return Action::run(Op::Reload),
+            Event::RequestReceived { request, .. } => self.roster.changed(request),
             Event::ContactChanged { contact } => self.roster.changed(contact),
-            Event::BlockChanged { peer, blocked } => {
-                self.prefs.blocked.retain(|p| *p != peer);
-                if blocked {
-                    self.prefs.blocked.push(peer);
-                }
-            }
+            Event::BlockChanged { peer, blocked } => self.block_changed(peer, blocked),
+            Event::PrivacyChanged { privacy } => self.prefs.privacy = privacy,
+            Event::PreferenceChanged { name, value } => self.prefs.apply(&name, &value),
+            Event::HistoryDeleted { peer, .. } => self.conversation.newest_page(peer, vec![]),
             Event::DialFailed { error, .. } => self.error = Some(error),
             Event::SpoofSuspected {
                 claimed,

@@ -289,6 +289,7 @@ pub(crate) fn to_command(cmd: Cmd) -> Command {
             text: text.unwrap_or_default(),
         },
         Cmd::History { id, limit } => Command::History {
+            before: None,
             id,
             limit: Some(limit),
         },

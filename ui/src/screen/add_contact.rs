@@ -4,11 +4,11 @@
 use iced::widget::{Column, button, column, row, text, text_input};
 use iced::{Element, Length};
 use natter::PeerId;
-use natter::model::Contact;
+use natter::control::Command;
 
 use super::{Action, Screen};
 use crate::theme::{SMALL, TITLE};
-use crate::{App, Op, id_of_link, short};
+use crate::{Roster, id_of_link, short};
 
 /// Widget id of the ID field.
 pub const ID_INPUT: &str = "add-id";
@@ -72,10 +72,13 @@ impl State {
             }
             Message::Add => match parse_id(&self.id) {
                 Ok(peer) => {
-                    let mut c = Contact::new(peer);
-                    c.nickname = self.nickname.trim().to_string();
-                    c.group = self.group.trim().to_string();
-                    return Action::run(Op::AddContact(c)).then(Screen::Main);
+                    let add = Command::ContactAdd {
+                        id: peer,
+                        name: Some(self.nickname.trim().to_string()),
+                        group: Some(self.group.trim().to_string()),
+                        addr: None,
+                    };
+                    return Action::run(add).then(Screen::Main);
                 }
                 Err(e) => self.error = Some(e),
             },
@@ -85,9 +88,9 @@ impl State {
     }
 
     /// The screen.
-    pub fn view<'a>(&'a self, app: &'a App) -> Element<'a, Message> {
+    pub fn view<'a>(&'a self, roster: &'a Roster) -> Element<'a, Message> {
         let mut nearby = Column::new().spacing(4);
-        for (peer, name, contact) in &app.roster.nearby {
+        for (peer, name, contact) in &roster.nearby {
             let label = name.clone().unwrap_or_else(|| short(peer));
             let mut line = row![text(label).width(Length::Fill)].spacing(6);
             line = if *contact {
@@ -97,7 +100,7 @@ impl State {
             };
             nearby = nearby.push(line);
         }
-        if app.roster.nearby.is_empty() {
+        if roster.nearby.is_empty() {
             nearby = nearby.push(text("No one on this network yet.").size(SMALL));
         }
         let mut col = column![

@@ -4,11 +4,12 @@
 use iced::Element;
 use iced::widget::{button, column, row, text, text_input, toggler};
 use natter::PeerId;
+use natter::control::Command;
 use natter::model::Contact;
 
 use super::{Action, Screen};
 use crate::theme::SMALL;
-use crate::{App, Op};
+use crate::{Prefs, Roster};
 
 /// The fields of the screen.
 #[derive(Debug)]
@@ -63,6 +64,15 @@ impl State {
         }
     }
 
+    /// The switches as they are on this screen.
+    fn switches(&self, peer: PeerId) -> Command {
+        Command::ContactSet {
+            id: peer,
+            typing: Some(self.typing),
+            receipts: Some(self.receipts),
+        }
+    }
+
     /// Applies what the user did.
     pub fn update(&mut self, message: Message) -> Action {
         let peer = self.peer;
@@ -70,22 +80,26 @@ impl State {
             Message::Nickname(s) => self.nickname = s,
             Message::Group(s) => self.group = s,
             Message::Save => {
-                return Action::run(Op::Rename(peer, self.nickname.clone(), self.group.clone()))
-                    .then(Screen::Main);
+                return Action::run(Command::Rename {
+                    id: peer,
+                    name: self.nickname.clone(),
+                    group: self.group.clone(),
+                })
+                .then(Screen::Main);
             }
             Message::Typing(on) => {
                 self.typing = on;
-                return Action::run(Op::Switches(peer, self.typing, self.receipts));
+                return Action::run(self.switches(peer));
             }
             Message::Receipts(on) => {
                 self.receipts = on;
-                return Action::run(Op::Switches(peer, self.typing, self.receipts));
+                return Action::run(self.switches(peer));
             }
-            Message::Block => return Action::run(Op::Block(peer)),
-            Message::Unblock => return Action::run(Op::Unblock(peer)),
+            Message::Block => return Action::run(Command::Block { id: peer }),
+            Message::Unblock => return Action::run(Command::Unblock { id: peer }),
             Message::Delete if self.confirm_delete => {
                 self.confirm_delete = false;
-                return Action::run(Op::DeleteHistory(peer));
+                return Action::run(Command::DeleteHistory { id: peer });
             }
             Message::Delete => self.confirm_delete = true,
             Message::Back => return Action::back(),
@@ -94,8 +108,8 @@ impl State {
     }
 
     /// The screen.
-    pub fn view<'a>(&'a self, app: &'a App) -> Element<'a, Message> {
-        let blocked = app.prefs.blocked.contains(&self.peer);
+    pub fn view<'a>(&'a self, roster: &'a Roster, prefs: &Prefs) -> Element<'a, Message> {
+        let blocked = prefs.blocked.contains(&self.peer);
         let block = if blocked {
             button(text("Unblock")).on_press(Message::Unblock)
         } else {
@@ -109,7 +123,7 @@ impl State {
             "Delete history on this computer"
         };
         column![
-            text(app.name_of(&self.peer)).size(24),
+            text(roster.name_of(&self.peer)).size(24),
             text("Nickname"),
             text_input("Nickname", &self.nickname).on_input(Message::Nickname),
             text("Group"),

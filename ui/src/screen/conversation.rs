@@ -12,12 +12,13 @@ use iced::widget::text_editor::{Binding, KeyPress};
 use iced::widget::{Column, button, column, progress_bar, row, scrollable, text, text_editor};
 use iced::{Element, Length};
 use natter::PeerId;
+use natter::control::Command;
 use natter::model::TypingState;
 use natter::model::{MessageState, TransferState, Verification};
 
 use super::{Action, Screen, contact, verify};
 use crate::theme::SMALL;
-use crate::{App, Op, clock};
+use crate::{App, PAGE, clock};
 
 pub use super::widget::COMPOSER;
 /// Widget id of the history.
@@ -130,7 +131,7 @@ pub fn update(app: &mut App, message: Message) -> Action {
             }
             app.conversation.composer = text_editor::Content::new();
             app.conversation.typing_sent = None; // the message itself ends the typing line
-            Action::run(Op::Send(peer, text))
+            Action::run(Command::send(peer, text))
         }
         Message::LoadOlder => app.conversation.older(peer),
         Message::Scrolled(viewport) => {
@@ -148,8 +149,8 @@ pub fn update(app: &mut App, message: Message) -> Action {
             Some(c) => Action::none().then(Screen::Contact(contact::State::new(c))),
             None => Action::none(),
         },
-        Message::AcceptFile(id) => Action::run(Op::AcceptFile(peer, id)),
-        Message::DeclineFile(id) => Action::run(Op::DeclineFile(peer, id)),
+        Message::AcceptFile(file_id) => Action::run(Command::AcceptFile { id: peer, file_id }),
+        Message::DeclineFile(file_id) => Action::run(Command::DeclineFile { id: peer, file_id }),
     }
 }
 
@@ -166,6 +167,25 @@ impl State {
             Some(known) => *known = t,
             None => self.transfers.push(t),
         }
+    }
+
+    /// The newest page of a conversation arrived: it replaces what was loaded.
+    pub(crate) fn newest_page(&mut self, peer: PeerId, page: Vec<natter::Message>) {
+        if page.len() < PAGE {
+            self.history_complete.insert(peer);
+        }
+        self.history.insert(peer, page);
+    }
+
+    /// An older page arrived: it goes before what is loaded.
+    pub(crate) fn older_page(&mut self, peer: PeerId, mut page: Vec<natter::Message>) {
+        self.loading_older.remove(&peer);
+        if page.len() < PAGE {
+            self.history_complete.insert(peer);
+        }
+        let loaded = self.history.entry(peer).or_default();
+        page.append(loaded);
+        *loaded = page;
     }
 
     /// Messages moved on (sent, stored, delivered, read); a state never goes back.
@@ -187,7 +207,10 @@ impl State {
             (false, _) => TypingState::Typing,
         };
         self.typing_sent = (next != TypingState::Erased).then_some((peer, next));
-        Action::run(Op::Typing(peer, next))
+        Action::run(Command::Typing {
+            id: peer,
+            state: next,
+        })
     }
 
     /// A second went by: typing with no edit for [`PAUSE_AFTER`] becomes "stopped typing".
@@ -197,7 +220,10 @@ impl State {
                 if now.duration_since(at) >= PAUSE_AFTER =>
             {
                 self.typing_sent = Some((peer, TypingState::Paused));
-                Action::run(Op::Typing(peer, TypingState::Paused))
+                Action::run(Command::Typing {
+                    id: peer,
+                    state: TypingState::Paused,
+                })
             }
             _ => Action::none(),
         }
@@ -212,7 +238,7 @@ impl State {
         match self.history.get(&peer).and_then(|h| h.first()) {
             Some(oldest) => {
                 self.loading_older.insert(peer);
-                Action::run(Op::Older(peer, oldest.into()))
+                Action::run(Command::history(peer, PAGE, Some(oldest.into())))
             }
             None => Action::none(),
         }
@@ -226,7 +252,13 @@ pub fn dropped(app: &mut App, path: PathBuf) -> Action {
         .selected
         .filter(|p| app.contact(p).is_some())
     {
-        Some(peer) => Action::run(Op::SendFile(peer, path)),
+        Some(peer) => Action::run(Command::SendFile {
+            id: peer,
+            path,
+            name: None,
+            wait: false,
+            timeout: None,
+        }),
         None => {
             app.error =
                 Some("Open a contact's conversation first, then drop the file on it.".into());

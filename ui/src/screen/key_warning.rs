@@ -4,9 +4,10 @@
 use iced::Element;
 use iced::widget::{button, column, row, text};
 use natter::PeerId;
+use natter::control::Command;
 
 use super::Action;
-use crate::{App, Op, short};
+use crate::short;
 
 /// What happened.
 #[derive(Debug, Clone)]
@@ -35,14 +36,14 @@ impl Warning {
     pub fn update(&mut self, message: Message) -> Action {
         match message {
             Message::BlockImpostor => {
-                Action::run(Op::Block(self.presented)).then(super::Screen::Main)
+                Action::run(Command::Block { id: self.presented }).then(super::Screen::Main)
             }
             Message::Dismiss => Action::back(),
         }
     }
 
     /// The screen.
-    pub fn view<'a>(&'a self, _app: &'a App) -> Element<'a, Message> {
+    pub fn view(&self) -> Element<'_, Message> {
         column![
             text("⚠ This is not the key you know")
                 .size(28)

@@ -52,16 +52,16 @@ impl Action {
     }
 
     /// Run one operation.
-    pub fn run(op: Op) -> Self {
+    pub fn run(op: impl Into<Op>) -> Self {
         Self {
-            ops: vec![op],
+            ops: vec![op.into()],
             go: None,
         }
     }
 
     /// Also run `op`.
-    pub fn and(mut self, op: Op) -> Self {
-        self.ops.push(op);
+    pub fn and(mut self, op: impl Into<Op>) -> Self {
+        self.ops.push(op.into());
         self
     }
 

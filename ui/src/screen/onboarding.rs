@@ -5,18 +5,32 @@
 use iced::widget::{button, column, container, qr_code, row, text, text_input};
 use iced::{Element, Length};
 
+use natter::PeerId;
+
 use super::{Action, widget::grouped};
 use crate::theme::SMALL;
-use crate::{App, Op, invite_link, pref};
+use crate::{Op, invite_link, pref, save};
 
 /// Widget id of the name field.
 pub const NAME_INPUT: &str = "onboarding-name";
 
-/// The fields of the screen.
-#[derive(Debug, Default)]
+/// The fields of the screen, and the identity it shows.
 pub struct State {
     /// The name being typed.
     pub name: String,
+    /// Our Natter ID.
+    pub me: PeerId,
+    /// The invite link's QR code.
+    qr: Option<qr_code::Data>,
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State")
+            .field("name", &self.name)
+            .field("me", &self.me)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What the user does.
@@ -33,9 +47,13 @@ pub enum Message {
 }
 
 impl State {
-    /// The screen, with a name saved before (if any).
-    pub fn new(name: String) -> Self {
-        Self { name }
+    /// The screen for our ID, with a name saved before (if any).
+    pub fn new(me: PeerId, name: String) -> Self {
+        Self {
+            name,
+            me,
+            qr: qr_code::Data::new(invite_link(&me)).ok(),
+        }
     }
 
     /// Applies what the user did.
@@ -45,21 +63,18 @@ impl State {
                 self.name = n.chars().take(63).collect();
                 Action::none()
             }
-            Message::CopyId => Action::none(),
-            Message::CopyLink => Action::none(),
-            Message::Start => Action::run(Op::SetPref(pref::NAME.into(), self.name.trim().into()))
-                .and(Op::SetPref(pref::ONBOARDED.into(), "1".into()))
-                .and(Op::Prefs)
+            Message::CopyId => Action::run(Op::Copy(self.me.to_string())),
+            Message::CopyLink => Action::run(Op::Copy(invite_link(&self.me))),
+            Message::Start => Action::run(save(pref::NAME, self.name.trim()))
+                .and(save(pref::ONBOARDED, "1"))
                 .then(super::Screen::Main),
         }
     }
 
     /// The screen.
-    pub fn view<'a>(&'a self, app: &'a App) -> Element<'a, Message> {
-        let Some(me) = app.me else {
-            return text("Starting Natter…").into();
-        };
-        let qr: Element<'a, Message> = match &app.invite_qr {
+    pub fn view(&self) -> Element<'_, Message> {
+        let me = self.me;
+        let qr: Element<'_, Message> = match &self.qr {
             Some(data) => qr_code(data).cell_size(4).into(),
             None => text("").into(),
         };
@@ -87,15 +102,5 @@ impl State {
         .spacing(12)
         .max_width(640);
         container(body).center_x(Length::Fill).into()
-    }
-}
-
-/// What the copy buttons put on the clipboard (the app runs it as a clipboard task).
-pub fn copied(app: &App, message: &Message) -> Option<Op> {
-    let me = app.me?;
-    match message {
-        Message::CopyId => Some(Op::Copy(me.to_string())),
-        Message::CopyLink => Some(Op::Copy(invite_link(&me))),
-        _ => None,
     }
 }

@@ -7,7 +7,7 @@ use natter::PeerId;
 
 use super::Action;
 use crate::theme::SMALL;
-use crate::{App, clock};
+use crate::{App, Roster, clock};
 
 /// The search pane's state.
 #[derive(Default)]
@@ -33,8 +33,8 @@ pub fn update(app: &mut App, message: Message) -> Action {
 }
 
 /// The results pane.
-pub fn view(app: &App) -> Element<'_, Message> {
-    let Some((words, found)) = &app.search.results else {
+pub fn view<'a>(state: &'a State, roster: &'a Roster) -> Element<'a, Message> {
+    let Some((words, found)) = &state.results else {
         return text("").into();
     };
     let mut list = Column::new().spacing(6);
@@ -44,7 +44,7 @@ pub fn view(app: &App) -> Element<'_, Message> {
             button(column![
                 text(format!(
                     "{} · {} {}",
-                    app.name_of(&m.peer),
+                    roster.name_of(&m.peer),
                     natter::civil::date(clock::local(m.ts_ms)),
                     clock::time_of_day(m.ts_ms)
                 ))

@@ -7,11 +7,12 @@ use iced::widget::{
 };
 use iced::{Element, Length};
 use natter::PeerId;
+use natter::control::Command;
 use natter::node::{ExportFormat, PrivacyMode};
 
 use super::{Action, widget::grouped};
 use crate::theme::{Choice, SMALL, TITLE};
-use crate::{App, Op, pref};
+use crate::{App, Op, pref, save};
 
 /// Relay policies the picker offers.
 pub const RELAY: [&str; 3] = ["never", "ask", "always"];
@@ -70,7 +71,7 @@ impl State {
     /// The screen, filled from the saved preferences.
     pub fn new(app: &App) -> Self {
         Self {
-            id: app.me.map(|m| m.to_string()).unwrap_or_default(),
+            id: app.me().map(|m| m.to_string()).unwrap_or_default(),
             name: app.prefs.name.clone(),
             rendezvous: app.prefs.rendezvous.0.clone(),
             rendezvous_key: app.prefs.rendezvous.1.clone(),
@@ -80,9 +81,7 @@ impl State {
 
     /// Applies what the user did.
     pub fn update(&mut self, message: Message) -> Action {
-        let set = |name: &str, value: &str| {
-            Action::run(Op::SetPref(name.into(), value.into())).and(Op::Prefs)
-        };
+        let set = |name: &str, value: &str| Action::run(save(name, value));
         let on_off = |on: bool| if on { "on" } else { "off" };
         match message {
             Message::Name(n) => {
@@ -91,9 +90,9 @@ impl State {
             }
             Message::SaveName => set(pref::NAME, self.name.trim()),
             Message::CopyId => Action::run(Op::Copy(self.id.clone())),
-            Message::ExportIdentity => Action::run(Op::ExportIdentity),
-            Message::Privacy(mode) => Action::run(Op::Privacy(mode)).and(Op::Prefs),
-            Message::Unblock(peer) => Action::run(Op::Unblock(peer)),
+            Message::ExportIdentity => Action::run(Command::ExportIdentity { path: None }),
+            Message::Privacy(mode) => Action::run(Command::Privacy { mode: Some(mode) }),
+            Message::Unblock(peer) => Action::run(Command::Unblock { id: peer }),
             Message::Rendezvous(s) => {
                 self.rendezvous = s;
                 Action::none()
@@ -117,15 +116,13 @@ impl State {
                     return Action::none();
                 }
                 self.error = None;
-                Action::run(Op::SetPref(pref::RENDEZVOUS.into(), addr.into()))
-                    .and(Op::SetPref(pref::RENDEZVOUS_KEY.into(), key.into()))
-                    .and(Op::Prefs)
+                Action::run(save(pref::RENDEZVOUS, addr)).and(save(pref::RENDEZVOUS_KEY, key))
             }
             Message::Relay(r) => set(pref::RELAY, r),
             Message::Advertise(on) => set(pref::ADVERTISE, on_off(on)),
             Message::Theme(c) => set(pref::THEME, c.as_str()),
             Message::Notifications(on) => set(pref::NOTIFICATIONS, on_off(on)),
-            Message::Export(format) => Action::run(Op::ExportHistory(format)),
+            Message::Export(format) => Action::run(Command::ExportHistory { format, path: None }),
             Message::Back => Action::back(),
         }
     }
@@ -133,7 +130,7 @@ impl State {
     /// The screen.
     pub fn view<'a>(&'a self, app: &'a App) -> Element<'a, Message> {
         let p = &app.prefs;
-        let id = app.me.map(|m| grouped(&m)).unwrap_or_default();
+        let id = app.me().map(|m| grouped(&m)).unwrap_or_default();
         let mut blocked = Column::new().spacing(4);
         for peer in &p.blocked {
             blocked = blocked.push(

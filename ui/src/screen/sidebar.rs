@@ -8,13 +8,14 @@ use std::fmt;
 use iced::widget::{Column, button, column, pick_list, row, scrollable, text, text_input};
 use iced::{Element, Length};
 use natter::PeerId;
+use natter::control::Command;
 use natter::model::Status;
 use natter::model::{Contact, Verification};
 
 use super::widget::dot;
 use super::{Action, Screen, add_contact, settings, widget};
 use crate::theme::{SMALL, TITLE};
-use crate::{App, Op, short};
+use crate::{App, Op, PAGE, short};
 
 /// Widget id of the add-contact field.
 pub const ADD_INPUT: &str = "add-contact";
@@ -90,8 +91,8 @@ pub fn update(app: &mut App, message: Message) -> Action {
             app.roster.unread.remove(&peer);
             app.search.words.clear();
             app.search.results = None;
-            Action::run(Op::History(peer))
-                .and(Op::MarkRead(peer))
+            Action::run(Command::history(peer, PAGE, None))
+                .and(Command::Read { id: peer })
                 .and(Op::Focus(widget::COMPOSER))
         }
         Message::AddInput(s) => {
@@ -102,7 +103,12 @@ pub fn update(app: &mut App, message: Message) -> Action {
             Ok(peer) => {
                 app.sidebar.add_input.clear();
                 app.error = None;
-                Action::run(Op::AddContact(Contact::new(peer)))
+                Action::run(Command::ContactAdd {
+                    id: peer,
+                    name: None,
+                    group: None,
+                    addr: None,
+                })
             }
             Err(e) => {
                 app.error = Some(e);
@@ -114,14 +120,16 @@ pub fn update(app: &mut App, message: Message) -> Action {
             Action::none().then(Screen::AddContact(state))
         }
         Message::AddNearby(peer) => {
-            let mut c = Contact::new(peer);
-            if let Some((_, Some(name), _)) = app.roster.nearby.iter().find(|(p, ..)| *p == peer) {
-                c.nickname = name.clone();
-            }
-            Action::run(Op::AddContact(c))
+            let name = app.roster.nearby.iter().find(|(p, ..)| *p == peer);
+            Action::run(Command::ContactAdd {
+                id: peer,
+                name: name.and_then(|(_, name, _)| name.clone()),
+                group: None,
+                addr: None,
+            })
         }
-        Message::Accept(peer) => Action::run(Op::Accept(peer)),
-        Message::Block(peer) => Action::run(Op::Block(peer)),
+        Message::Accept(peer) => Action::run(Command::Accept { id: peer }),
+        Message::Block(peer) => Action::run(Command::Block { id: peer }),
         Message::Search(s) => {
             let words = s.trim().to_string();
             app.search.words = s;
@@ -129,21 +137,27 @@ pub fn update(app: &mut App, message: Message) -> Action {
                 app.search.results = None;
                 Action::none()
             } else {
-                Action::run(Op::Search(words))
+                Action::run(Command::Search {
+                    text: words,
+                    limit: Some(50),
+                })
             }
         }
         Message::Status(StatusChoice(status)) => {
             app.sidebar.status.0 = status;
-            Action::run(Op::Presence(status, app.sidebar.status.1.clone()))
+            Action::run(Command::Presence {
+                status,
+                text: app.sidebar.status.1.clone(),
+            })
         }
         Message::StatusText(s) => {
             app.sidebar.status.1 = s;
             Action::none()
         }
-        Message::StatusSubmit => Action::run(Op::Presence(
-            app.sidebar.status.0,
-            app.sidebar.status.1.clone(),
-        )),
+        Message::StatusSubmit => Action::run(Command::Presence {
+            status: app.sidebar.status.0,
+            text: app.sidebar.status.1.clone(),
+        }),
         Message::Settings => Action::none().then(Screen::Settings(settings::State::new(app))),
     }
 }
@@ -200,7 +214,7 @@ fn buddy_list(app: &App) -> Column<'_, Message> {
 /// The sidebar.
 pub fn view(app: &App) -> Element<'_, Message> {
     let me = if app.prefs.name.is_empty() {
-        app.me.map(|id| short(&id)).unwrap_or_default()
+        app.me().map(|id| short(&id)).unwrap_or_default()
     } else {
         app.prefs.name.clone()
     };

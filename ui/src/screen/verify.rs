@@ -4,11 +4,12 @@
 use iced::Element;
 use iced::widget::{button, column, qr_code, row, text};
 use natter::PeerId;
+use natter::control::Command;
 use natter::model::Verification;
 
 use super::{Action, Screen};
 use crate::theme::SMALL;
-use crate::{App, Op, short};
+use crate::{App, Roster, short};
 
 /// The screen's data.
 #[derive(Debug)]
@@ -45,14 +46,18 @@ impl State {
     /// Applies what the user did.
     pub fn update(&mut self, message: Message) -> Action {
         match message {
-            Message::Mark(v) => Action::run(Op::Verified(self.peer, v)).then(Screen::Main),
+            Message::Mark(v) => Action::run(Command::Verify {
+                id: self.peer,
+                verified: Some(v),
+            })
+            .then(Screen::Main),
             Message::Back => Action::back(),
         }
     }
 
     /// The screen.
-    pub fn view<'a>(&'a self, app: &'a App) -> Element<'a, Message> {
-        let verified = app
+    pub fn view<'a>(&'a self, roster: &'a Roster) -> Element<'a, Message> {
+        let verified = roster
             .contact(&self.peer)
             .is_some_and(|c| c.verification == Verification::Verified);
         let groups: Vec<&str> = self.number.split(' ').collect();
@@ -70,7 +75,7 @@ impl State {
             button(text("Mark as verified")).on_press(Message::Mark(true))
         };
         column![
-            text(format!("Verify {}", app.name_of(&self.peer))).size(24),
+            text(format!("Verify {}", roster.name_of(&self.peer))).size(24),
             text(format!("Their Natter ID starts {}", short(&self.peer))).size(SMALL),
             text("Compare these numbers with theirs, in person or on a call you trust. If they are the same, nobody sits between you."),
             digits,

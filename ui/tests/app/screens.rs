@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use iced::keyboard::{self, key::Named};
 use iced::widget::Id;
+use natter::control::Command;
 use natter::model::{Contact, TransferState, Verification};
 use natter::node::{Event, PrivacyMode};
 use natter_ui::screen::{Screen, contact, conversation, settings, sidebar};
@@ -412,12 +413,12 @@ async fn background_messages_notify_and_stay_unread_until_focus() {
         "{ops:?}"
     );
     assert!(
-        !ops.contains(&Op::MarkRead(bid)),
+        !ops.contains(&Op::Node(Command::Read { id: bid })),
         "not read while in the background"
     );
     assert_eq!(app.title(), "Natter (1)");
     let ops = app.update(Message::Focus(true));
-    assert_eq!(ops, vec![Op::MarkRead(bid)]);
+    assert_eq!(ops, vec![Op::Node(Command::Read { id: bid })]);
     assert_eq!(app.title(), "Natter");
     // Switched off in settings: no notification.
     app.prefs.notifications = false;
@@ -499,7 +500,7 @@ async fn the_contact_hears_typing_stopped_typing_and_erased() {
         }
         ops
     };
-    let t = |s| Op::Typing(bid, s);
+    let t = |state| Op::Node(Command::Typing { id: bid, state });
     use natter::model::TypingState::*;
     assert_eq!(
         typed(&mut app, "hel"),
@@ -533,10 +534,67 @@ async fn the_contact_hears_typing_stopped_typing_and_erased() {
     assert_eq!(ops, vec![t(Erased)], "erased when the composer is emptied");
     assert_eq!(typed(&mut app, "x"), vec![t(Typing)]);
     let sent = app.update(Message::Conversation(conversation::Message::Send));
-    assert_eq!(sent, vec![Op::Send(bid, "x".into())]);
+    assert_eq!(sent, vec![Op::Node(Command::send(bid, "x".into()))]);
     assert!(
         app.update(Message::Tick(Instant::now() + Duration::from_secs(60)))
             .is_empty(),
         "sending ends it"
     );
+}
+
+/// What changes in the node from elsewhere (natter-cli on the same profile, a stranger
+/// writing) reaches the window as events: nothing is read again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_made_elsewhere_reach_the_window_as_events() {
+    let mut a = peer().await;
+    let b = peer().await;
+    let node = a.node.clone();
+    let mut app = booted(&a).await;
+    let cid = natter::Identity::generate().peer_id();
+    node.add_contact(Contact::new(cid)).await.unwrap();
+    node.send(cid, "soon deleted".into()).await.unwrap();
+    apply(
+        &mut app,
+        &node,
+        Message::Sidebar(sidebar::Message::Select(cid)),
+    )
+    .await;
+    assert_eq!(app.conversation.history[&cid].len(), 1);
+
+    node.set_privacy(PrivacyMode::ContactsOnly).await.unwrap();
+    node.set_preference("theme", "dark").await.unwrap();
+    node.delete_history(cid).await.unwrap();
+    node.set_privacy(PrivacyMode::Requests).await.unwrap();
+    introduce(&a, &b).await;
+    b.node
+        .send(a.node.peer_id(), "hello, stranger".into())
+        .await
+        .unwrap();
+
+    let rereads = |op: &Op| {
+        matches!(
+            op,
+            Op::Prefs
+                | Op::Node(Command::ContactList | Command::Requests | Command::History { .. })
+        )
+    };
+    let bid = b.node.peer_id();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !app.roster.requests.iter().any(|r| r.peer == bid) {
+        let e = match tokio::time::timeout_at(deadline, a.events.recv()).await {
+            Ok(Ok(e)) => e,
+            other => panic!("no request from b: {other:?}"),
+        };
+        let ops = app.update(Message::Node(e.clone()));
+        assert!(!ops.iter().any(rereads), "{e:?} -> {ops:?}");
+        for op in ops {
+            let next = natter_ui::run_op(natter_ui::Node(node.clone()), op).await;
+            app.update(next);
+        }
+    }
+    assert_eq!(app.prefs.privacy, PrivacyMode::Requests);
+    assert_eq!(app.theme(), iced::Theme::Dark);
+    assert!(app.conversation.history[&cid].is_empty(), "deleted");
+    let request = app.roster.requests.iter().find(|r| r.peer == bid).unwrap();
+    assert_eq!(request.state, natter::ContactState::Request);
 }

@@ -1,0 +1,292 @@
+//! Owns the command language: every operation an app asks of a node, as one list. The CLI
+//! speaks it as JSON lines (`{"cmd":…}`), the desktop app as values.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::identity::PeerId;
+use crate::model::PageBefore;
+use crate::node::{ExportFormat, PrivacyMode};
+use crate::wire::{Status, TypingState};
+
+/// How long `send` waits, and for what.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Wait {
+    /// Committed to the outbox.
+    Queued,
+    /// Written to a session.
+    Sent,
+    /// Sealed in the rendezvous mailbox for an offline peer (ends a wait for delivered or
+    /// read: the receipts follow when the peer has it).
+    Stored,
+    /// Stored by the peer.
+    Delivered,
+    /// Read by the peer.
+    Read,
+}
+
+/// One command.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case")]
+pub enum Command {
+    /// Own PeerId and listening address.
+    Id,
+    /// Add or update a contact.
+    ContactAdd {
+        /// Its PeerId.
+        id: PeerId,
+        /// Nickname.
+        #[serde(default)]
+        name: Option<String>,
+        /// Group.
+        #[serde(default)]
+        group: Option<String>,
+        /// Address to dial.
+        #[serde(default)]
+        addr: Option<String>,
+    },
+    /// Add a contact by its `@handle` at the rendezvous.
+    ContactAddHandle {
+        /// The handle.
+        handle: String,
+        /// Nickname (default: the handle).
+        #[serde(default)]
+        name: Option<String>,
+        /// Group.
+        #[serde(default)]
+        group: Option<String>,
+    },
+    /// Claim `@name` at the rendezvous.
+    HandleClaim {
+        /// The handle.
+        name: String,
+    },
+    /// Which Natter ID holds `@name`.
+    HandleResolve {
+        /// The handle.
+        name: String,
+    },
+    /// List contacts.
+    ContactList,
+    /// Per-contact switches.
+    ContactSet {
+        /// The contact.
+        id: PeerId,
+        /// Send typing indicators.
+        #[serde(default)]
+        typing: Option<bool>,
+        /// Send read receipts.
+        #[serde(default)]
+        receipts: Option<bool>,
+    },
+    /// Show the safety number of a contact; mark it verified or not.
+    Verify {
+        /// The contact.
+        id: PeerId,
+        /// Set the level: true verified, false unverified; absent: only show the number.
+        #[serde(default)]
+        verified: Option<bool>,
+    },
+    /// Block a peer.
+    Block {
+        /// The peer.
+        id: PeerId,
+    },
+    /// Unblock a peer.
+    Unblock {
+        /// The peer.
+        id: PeerId,
+    },
+    /// Show or set the privacy mode.
+    Privacy {
+        /// New mode.
+        #[serde(default)]
+        mode: Option<PrivacyMode>,
+    },
+    /// List message requests.
+    Requests,
+    /// Accept a request.
+    Accept {
+        /// The stranger.
+        id: PeerId,
+    },
+    /// Send a message.
+    Send {
+        /// To whom.
+        id: PeerId,
+        /// Text.
+        text: String,
+        /// What to wait for before answering.
+        #[serde(default)]
+        wait: Option<Wait>,
+        /// Seconds to wait.
+        #[serde(default)]
+        timeout: Option<f64>,
+    },
+    /// Tell a contact our typing state.
+    Typing {
+        /// The contact.
+        id: PeerId,
+        /// State.
+        state: TypingState,
+    },
+    /// Mark a conversation read.
+    Read {
+        /// The contact.
+        id: PeerId,
+    },
+    /// Set our presence.
+    Presence {
+        /// Status.
+        status: Status,
+        /// Status text.
+        #[serde(default)]
+        text: String,
+    },
+    /// Conversation history: the newest page, or the page before a message.
+    History {
+        /// The contact.
+        id: PeerId,
+        /// Most messages.
+        #[serde(default)]
+        limit: Option<usize>,
+        /// Only messages before this one (`{"ts_ms":…,"id":…}`, from the oldest shown).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<PageBefore>,
+    },
+    /// Full-text search.
+    Search {
+        /// Words.
+        text: String,
+        /// Most results.
+        #[serde(default)]
+        limit: Option<usize>,
+    },
+    /// Peers seen on the LAN.
+    Nearby,
+    /// Offer a file to a contact.
+    SendFile {
+        /// To whom.
+        id: PeerId,
+        /// The file.
+        path: PathBuf,
+        /// Name to offer (default: the file's name).
+        #[serde(default)]
+        name: Option<String>,
+        /// Wait until the receiver confirms it arrived intact.
+        #[serde(default)]
+        wait: bool,
+        /// Seconds to wait.
+        #[serde(default)]
+        timeout: Option<f64>,
+    },
+    /// List transfers.
+    Transfers,
+    /// Accept an offered file.
+    AcceptFile {
+        /// The sender.
+        id: PeerId,
+        /// The file id.
+        file_id: String,
+    },
+    /// Decline an offered file.
+    DeclineFile {
+        /// The sender.
+        id: PeerId,
+        /// The file id.
+        file_id: String,
+    },
+    /// Cancel a transfer.
+    CancelFile {
+        /// The file id.
+        file_id: String,
+    },
+    /// Accept files from a contact automatically up to a size (None: off).
+    AutoAccept {
+        /// The contact.
+        id: PeerId,
+        /// Largest size in bytes.
+        #[serde(default)]
+        bytes: Option<u64>,
+    },
+    /// Set a contact's nickname and group exactly (empty clears them).
+    Rename {
+        /// The contact.
+        id: PeerId,
+        /// Nickname.
+        #[serde(default)]
+        name: String,
+        /// Group.
+        #[serde(default)]
+        group: String,
+    },
+    /// The block list.
+    BlockList,
+    /// Delete the history with a peer on this device (theirs is untouched).
+    DeleteHistory {
+        /// The peer.
+        id: PeerId,
+    },
+    /// Write all history to a file (default: the downloads folder).
+    ExportHistory {
+        /// `json` (one object per line) or `text`.
+        #[serde(default)]
+        format: ExportFormat,
+        /// Where (default: `natter-history.jsonl` or `.txt` in the downloads folder).
+        #[serde(default)]
+        path: Option<PathBuf>,
+    },
+    /// Back the identity key up to a file only the user can read (default: the downloads
+    /// folder). Whoever holds it can be you.
+    ExportIdentity {
+        /// Where (default: `natter-identity-backup.pem` in the downloads folder).
+        #[serde(default)]
+        path: Option<PathBuf>,
+    },
+    /// Show an app preference, or save it.
+    Preference {
+        /// Its name (`name`, `theme`, `advertise`…).
+        name: String,
+        /// New value; absent: only show it.
+        #[serde(default)]
+        value: Option<String>,
+    },
+    /// Stop the node.
+    Shutdown,
+}
+
+impl Command {
+    /// Send a message and answer once it is queued.
+    pub fn send(id: PeerId, text: String) -> Self {
+        Command::Send {
+            id,
+            text,
+            wait: None,
+            timeout: None,
+        }
+    }
+
+    /// A page of history: the newest, or the one before a message.
+    pub fn history(id: PeerId, limit: usize, before: Option<PageBefore>) -> Self {
+        Command::History {
+            id,
+            limit: Some(limit),
+            before,
+        }
+    }
+
+    /// Whether a node started just for this command should dial contacts.
+    pub fn needs_network(&self) -> bool {
+        matches!(
+            self,
+            Command::Send { .. }
+                | Command::Typing { .. }
+                | Command::Read { .. }
+                | Command::ContactAddHandle { .. }
+                | Command::HandleClaim { .. }
+                | Command::HandleResolve { .. }
+        )
+    }
+}

@@ -1,0 +1,67 @@
+//! Owns how the app state takes in the node's answers to its commands: pages of history,
+//! search hits, the roster, transfers, and the entry a write returns (the node also sends
+//! the event; applying both is harmless).
+
+use natter::control::{Answer, Command};
+
+use crate::App;
+use crate::screen::Action;
+
+impl App {
+    pub(crate) fn answered(&mut self, asked: Command, answer: Answer) -> Action {
+        match (asked, answer) {
+            (Command::History { id, before, .. }, Answer::Messages(page)) => match before {
+                None => self.conversation.newest_page(id, page),
+                Some(_) => self.conversation.older_page(id, page),
+            },
+            // Hits for words the user has since changed are dropped.
+            (Command::Search { text, .. }, Answer::Messages(found))
+                if text == self.search.words.trim() =>
+            {
+                self.search.results = Some((text, found))
+            }
+            (Command::ContactList, Answer::Contacts(contacts)) => self.roster.contacts = contacts,
+            (Command::Requests, Answer::Contacts(requests)) => self.roster.requests = requests,
+            (_, Answer::Contact(contact) | Answer::Verify { contact, .. }) => {
+                self.roster.changed(contact)
+            }
+            (_, Answer::Blocked { blocked }) => self.block_changed(blocked, true),
+            (_, Answer::Unblocked { unblocked }) => self.block_changed(unblocked, false),
+            (_, Answer::Privacy { privacy }) => self.prefs.privacy = privacy,
+            (
+                _,
+                Answer::Preference {
+                    name,
+                    value: Some(value),
+                },
+            ) => self.prefs.apply(&name, &value),
+            (_, Answer::Transfers(transfers)) => self.conversation.transfers = transfers,
+            (_, Answer::Transfer(transfer)) => self.conversation.transfer(transfer),
+            (_, Answer::HistoryDeleted { peer, .. }) => self.conversation.newest_page(peer, vec![]),
+            (_, Answer::Exported { exported, path }) => self.said(format!(
+                "Exported {exported} messages to {}",
+                path.display()
+            )),
+            (_, Answer::IdentityExported { identity_backup }) => self.said(format!(
+                "Identity backup saved to {}. Anyone with this file can be you: keep it offline.",
+                identity_backup.display()
+            )),
+            _ => {}
+        }
+        Action::none()
+    }
+
+    /// A peer went on or off the block list.
+    pub(crate) fn block_changed(&mut self, peer: natter::PeerId, blocked: bool) {
+        self.prefs.blocked.retain(|p| *p != peer);
+        if blocked {
+            self.prefs.blocked.push(peer);
+        }
+    }
+
+    /// Something went well and needs saying.
+    pub(crate) fn said(&mut self, notice: String) {
+        self.notice = Some(notice);
+        self.error = None;
+    }
+}
