@@ -275,3 +275,40 @@ impl Transfer {
             .unwrap_or_default()
     }
 }
+
+/// How a session reaches the peer, as the connection reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Path {
+    /// The peer is on one of our own networks (or this machine).
+    Lan,
+    /// Straight to the peer over the internet (through NATs that let it).
+    Direct,
+    /// Through a relay, which sees only ciphertext.
+    Relayed,
+}
+
+/// A live session's path, as `paths` lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SessionPath {
+    /// The peer.
+    pub peer: PeerId,
+    /// How it is reached.
+    pub path: Path,
+    /// The address packets go to and come from.
+    pub remote: std::net::SocketAddr,
+    /// "outgoing" (we dialled) or "incoming".
+    pub direction: &'static str,
+}
+
+/// The live sessions' paths, and how many sessions came up since start and how many of
+/// those without a relay (the punch rate is the second over the first).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Paths {
+    /// The live sessions.
+    pub sessions: Vec<SessionPath>,
+    /// Sessions established since the node started.
+    pub conns_opened: u64,
+    /// Of those, sessions on a direct or LAN path.
+    pub conns_direct: u64,
+}

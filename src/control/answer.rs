@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::Wait;
 use crate::identity::PeerId;
-use crate::model::{Contact, Message, Transfer, Verification};
+use crate::model::{Contact, Message, Paths, Transfer, Verification};
 use crate::node::{NearbyPeer, PrivacyMode};
 use crate::wire::{Status, TypingState};
 
@@ -143,6 +143,8 @@ pub enum Answer {
         /// Its value.
         value: Option<String>,
     },
+    /// `paths`: each live session's path, and the punch counters.
+    Paths(Paths),
     /// `shutdown`.
     Stopping {
         /// Always true.

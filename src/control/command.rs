@@ -253,6 +253,8 @@ pub enum Command {
         #[serde(default)]
         value: Option<String>,
     },
+    /// The live sessions' paths and the punch counters.
+    Paths,
     /// Stop the node.
     Shutdown,
 }

@@ -182,6 +182,7 @@ pub async fn execute(node: &NodeHandle, cmd: Command) -> Result<Answer, ControlE
             let value = node.preference(&name).await?;
             Answer::Preference { name, value }
         }
+        Command::Paths => Answer::Paths(node.paths().await),
         Command::Shutdown => Answer::Stopping { stopping: true },
     })
 }

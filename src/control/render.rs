@@ -158,6 +158,22 @@ pub fn render(cmd: &Command, v: &Value) -> String {
                 addrs.join(",")
             )
         }),
+        Command::Paths => {
+            let sessions = lines(&v["sessions"], &|p| {
+                format!(
+                    "{}  {}  {}  {}",
+                    s(p, "peer"),
+                    s(p, "path"),
+                    s(p, "remote"),
+                    s(p, "direction")
+                )
+            });
+            format!(
+                "{sessions}\n{} sessions since start, {} of them direct or on the LAN",
+                v["conns_opened"].as_u64().unwrap_or(0),
+                v["conns_direct"].as_u64().unwrap_or(0)
+            )
+        }
         Command::BlockList => lines(&v["blocked"], &|p| p.as_str().unwrap_or("").to_string()),
         Command::DeleteHistory { .. } => format!(
             "deleted {} messages with {} on this device (their copy is untouched)",

@@ -31,6 +31,9 @@ fn emit(inner: &Inner, e: Event) {
 pub(super) async fn dial_loop(inner: &Arc<Inner>, peer: PeerId, wake: Arc<Notify>) -> bool {
     let mut backoff = Duration::from_millis(250);
     let mut reported = false;
+    // Rounds that failed although the rendezvous knew where the peer is (a punch that did
+    // not open a path).
+    let mut missed_punches = 0;
     loop {
         if inner.shutdown.load(Ordering::SeqCst) {
             return false;
@@ -75,6 +78,9 @@ pub(super) async fn dial_loop(inner: &Arc<Inner>, peer: PeerId, wake: Arc<Notify
             backoff = (backoff * 2).min(Duration::from_secs(30));
             continue;
         }
+        // The peer is online at the rendezvous (or just signalled us): its NAT or ours may
+        // let no direct path exist.
+        let punching = !found.is_empty();
         let failure = match dial_any(inner, peer, stored, lan, found).await {
             Ok((conn, addr)) => {
                 let span =
@@ -83,6 +89,7 @@ pub(super) async fn dial_loop(inner: &Arc<Inner>, peer: PeerId, wake: Arc<Notify
                     RunEnd::Established => {
                         backoff = Duration::from_millis(250);
                         reported = false;
+                        missed_punches = 0;
                         continue;
                     }
                     RunEnd::Duplicate => continue,
@@ -97,15 +104,18 @@ pub(super) async fn dial_loop(inner: &Arc<Inner>, peer: PeerId, wake: Arc<Notify
             DialError::Refused(_) => DialFailure::Refused,
             DialError::Unreachable { .. } => DialFailure::Unreachable,
         };
-        if kind != DialFailure::Unreachable || !reported {
-            emit(
-                inner,
-                Event::DialFailed {
-                    peer,
-                    kind,
-                    error: failure.to_string(),
-                },
-            );
+        let punched = kind == DialFailure::Unreachable && punching;
+        let error = if punched {
+            missed_punches += 1;
+            no_direct_path(&contact.nickname, &peer)
+        } else {
+            failure.to_string()
+        };
+        // A first punch can miss while the peer's packets are still on their way: a
+        // missed punch is told from the second round on.
+        let due = !punched || missed_punches >= NO_PATH_AFTER;
+        if kind != DialFailure::Unreachable || (!reported && due) {
+            emit(inner, Event::DialFailed { peer, kind, error });
             reported = true;
         }
         if kind != DialFailure::Unreachable {
@@ -117,6 +127,25 @@ pub(super) async fn dial_loop(inner: &Arc<Inner>, peer: PeerId, wake: Arc<Notify
         }
         backoff = (backoff * 2).min(Duration::from_secs(15));
     }
+}
+
+/// Punch rounds that miss before the user hears there is no direct path (each round is
+/// at most a dial timeout, 5 s, plus a backoff under a second: told about 11 s after the
+/// first round that found the peer online).
+const NO_PATH_AFTER: u32 = 2;
+
+/// What the user reads when the rendezvous knows where a contact is but no packet gets
+/// through: both sides tried at once, so a NAT (theirs or ours) lets no direct path exist.
+fn no_direct_path(nickname: &str, peer: &PeerId) -> String {
+    let who = if nickname.is_empty() {
+        peer.to_string().chars().take(10).collect()
+    } else {
+        nickname.to_string()
+    };
+    format!(
+        "could not reach {who} directly: their network (or yours) does not allow it; \
+         your messages stay queued and go out when one of you is on a network that does"
+    )
 }
 
 /// Dials every candidate at once; the first handshake wins. A LAN address that presents

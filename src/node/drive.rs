@@ -2,6 +2,7 @@
 //! commands, timers, and the store work and events each session event implies.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -10,6 +11,7 @@ use tokio::sync::mpsc;
 use super::Event;
 use super::conn::{Conn, RunEnd, end_of};
 use super::state::{Cmd, Live, Msg};
+use crate::model::Path;
 use crate::session::{self, IncomingChat, Session, SessionEvent};
 use crate::store::{self, Received};
 use crate::transport::CLOSE_REPLACED;
@@ -202,7 +204,13 @@ impl Conn {
         let (me, peer) = (self.inner.me, self.peer);
         match event {
             SessionEvent::Established(n) => {
-                let Some(admitted) = self.register(n.peer_boot_id.clone(), tx).await else {
+                // The address this connection really talks to, and what kind of path it is.
+                let remote = self.conn.remote_address();
+                let path = super::path::classify(remote, &super::path::local_networks());
+                let Some(admitted) = self
+                    .register(n.peer_boot_id.clone(), tx, (path, remote))
+                    .await
+                else {
                     session.close(
                         GoodbyeCode::Replaced,
                         "another connection between us is kept",
@@ -221,6 +229,8 @@ impl Conn {
                     } else {
                         "incoming"
                     },
+                    path,
+                    remote,
                 });
                 if n.peer_acked_seq > 0 {
                     self.acked(n.peer_acked_seq).await?;
@@ -287,7 +297,12 @@ impl Conn {
 
     /// The one-session-per-peer rule, applied by the node's task. `None`: this connection
     /// must yield.
-    async fn register(&mut self, peer_boot: Vec<u8>, tx: &Tx) -> Option<super::state::Admitted> {
+    async fn register(
+        &mut self,
+        peer_boot: Vec<u8>,
+        tx: &Tx,
+        (path, remote): (Path, SocketAddr),
+    ) -> Option<super::state::Admitted> {
         let dialer = if self.outgoing {
             self.inner.me
         } else {
@@ -297,6 +312,9 @@ impl Conn {
             conn_id: self.id,
             who: session::Live { dialer, peer_boot },
             cmds: tx.clone(),
+            path,
+            remote,
+            outgoing: self.outgoing,
         };
         let peer = self.peer;
         let admitted = self

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::PrivacyMode;
 use crate::identity::PeerId;
-use crate::model::{Contact, Message, Transfer};
+use crate::model::{Contact, Message, Path, Transfer};
 use crate::wire::{Status, TypingState};
 
 /// Why a dial failed, for programs.
@@ -43,6 +43,10 @@ pub enum Event {
         features: Vec<String>,
         /// "outgoing" (we dialled) or "incoming".
         direction: &'static str,
+        /// How the session reaches the peer: "lan", "direct" or "relayed".
+        path: Path,
+        /// The address packets go to and come from.
+        remote: std::net::SocketAddr,
     },
     /// A session ended.
     Disconnected {

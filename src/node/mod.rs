@@ -11,6 +11,7 @@ mod event;
 mod files;
 mod lan;
 mod mailbox;
+mod path;
 mod prefs;
 mod rendezvous;
 mod state;
@@ -33,6 +34,7 @@ use tokio::sync::broadcast;
 
 use crate::discovery::DiscoveryConfig;
 use crate::identity::{Identity, IdentityError, PeerId};
+use crate::model::Paths;
 use crate::store::{self, Contact, ContactState, Message, Store, StoreError};
 use crate::transport::{self, TransportError};
 use crate::wire::{Status, TypingState};
@@ -536,6 +538,12 @@ impl NodeHandle {
     /// A contact entry was stored: the apps are told. (The node's policy view was told
     /// from inside the store job, right after the write: two writers racing on one entry
     /// reach it in the order the store applied them.)
+    /// The live sessions' paths (LAN, direct, relayed, and the address each talks to), and
+    /// how many sessions came up since start and how many of them without a relay.
+    pub async fn paths(&self) -> Paths {
+        self.inner.actor.ask(Msg::Paths).await.unwrap_or_default()
+    }
+
     fn contact_stored(&self, c: &Contact) {
         self.emit(Event::ContactChanged { contact: c.clone() });
     }

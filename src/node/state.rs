@@ -14,6 +14,7 @@ use tokio::sync::{Notify, broadcast, mpsc, oneshot, watch};
 use super::{Event, PrivacyMode};
 use crate::discovery::{self, Discovery, Nearby};
 use crate::identity::PeerId;
+use crate::model::{Path, Paths, SessionPath};
 use crate::session;
 use crate::transport::{CLOSE_NORMAL, CLOSE_REPLACED};
 use crate::wire::{FileFrame, Status, TypingState};
@@ -40,6 +41,11 @@ pub(crate) enum Cmd {
     Close(u32),
 }
 
+/// At most one dial signal per contact is acted on in this time.
+pub(crate) const HINT_EVERY: Duration = Duration::from_secs(2);
+/// A dial signal's addresses used (the observed one first, then its signed record's).
+pub(crate) const HINT_ADDRS: usize = 4;
+
 /// A connection's way to its task.
 pub(crate) type CmdTx = mpsc::UnboundedSender<Cmd>;
 
@@ -49,6 +55,10 @@ pub(crate) struct Live {
     /// What the one-session rule compares (`session::keeps_new`).
     pub(crate) who: session::Live,
     pub(crate) cmds: CmdTx,
+    /// How the session reaches the peer, and where it talks to.
+    pub(crate) path: Path,
+    pub(crate) remote: SocketAddr,
+    pub(crate) outgoing: bool,
 }
 
 /// What a session that won the one-session rule starts with.
@@ -128,6 +138,8 @@ pub(crate) enum Msg {
     DialEnded(PeerId, bool),
     /// Where to dial the peer now.
     Candidates(PeerId, oneshot::Sender<Candidates>),
+    /// The live sessions' paths and the punch counters.
+    Paths(oneshot::Sender<Paths>),
     /// A LAN record was seen; the reply carries the peer's addresses if they changed.
     Sighted(Nearby, oneshot::Sender<Option<Vec<SocketAddr>>>),
     /// A LAN record went away; the reply names its peer, if known.
@@ -141,7 +153,8 @@ pub(crate) enum Msg {
         Option<Arc<Discovery>>,
         oneshot::Sender<Option<Arc<Discovery>>>,
     ),
-    /// The peer sent a dial signal from these addresses: dial it now.
+    /// The peer sent a dial signal from these addresses: dial it now (at most one signal
+    /// per contact every [`HINT_EVERY`]; others are dropped).
     Hint(PeerId, Vec<SocketAddr>),
     /// A contact's mailbox prekey and its expiry (ms), from a verified record.
     Prekey(PeerId, [u8; 32], u64),
@@ -231,9 +244,14 @@ pub(crate) struct State {
     nearby: HashMap<PeerId, Nearby>,
     discovery: Option<Arc<Discovery>>,
     hints: HashMap<PeerId, Vec<SocketAddr>>,
+    /// When each contact's last dial signal was acted on.
+    last_hint: HashMap<PeerId, Instant>,
     prekeys: HashMap<PeerId, ([u8; 32], u64)>,
     /// The policy's view, kept in step with the store by the writes that change it.
     policy: Policy,
+    /// Sessions established since start, and those of them without a relay.
+    opened: u64,
+    direct: u64,
     stopping: bool,
 }
 
@@ -257,8 +275,11 @@ impl State {
             nearby: HashMap::new(),
             discovery: None,
             hints: HashMap::new(),
+            last_hint: HashMap::new(),
             prekeys: HashMap::new(),
             policy,
+            opened: 0,
+            direct: 0,
             stopping: false,
         };
         (state, watching)
@@ -316,6 +337,24 @@ impl State {
                     return self.dial(peer, false);
                 }
             }
+            Msg::Paths(reply) => {
+                let mut sessions: Vec<SessionPath> = self
+                    .sessions
+                    .iter()
+                    .map(|(peer, l)| SessionPath {
+                        peer: *peer,
+                        path: l.path,
+                        remote: l.remote,
+                        direction: if l.outgoing { "outgoing" } else { "incoming" },
+                    })
+                    .collect();
+                sessions.sort_by_key(|s| s.peer.to_string());
+                let _ = reply.send(Paths {
+                    sessions,
+                    conns_opened: self.opened,
+                    conns_direct: self.direct,
+                });
+            }
             Msg::Candidates(peer, reply) => {
                 let _ = reply.send(Candidates {
                     lan: self
@@ -351,7 +390,16 @@ impl State {
             Msg::Discovery(new, reply) => {
                 let _ = reply.send(std::mem::replace(&mut self.discovery, new));
             }
-            Msg::Hint(peer, addrs) => {
+            Msg::Hint(peer, mut addrs) => {
+                // The rendezvous chooses the observed address in a signal: it must not be a
+                // way to aim this node at addresses, so signals are few and small.
+                let last = self.last_hint.get(&peer);
+                if last.is_some_and(|at| now.saturating_duration_since(*at) < HINT_EVERY) {
+                    tracing::debug!(peer = ?peer, "dial signal dropped: too soon after the last");
+                    return None;
+                }
+                self.last_hint.insert(peer, now);
+                addrs.truncate(HINT_ADDRS);
                 self.hints.insert(peer, addrs);
                 return self.dial(peer, true);
             }
@@ -426,6 +474,10 @@ impl State {
         );
         if !keep_new {
             return None;
+        }
+        self.opened += 1;
+        if live.path != Path::Relayed {
+            self.direct += 1;
         }
         if let Some(old) = self.sessions.insert(peer, live) {
             let _ = old.cmds.send(Cmd::Close(CLOSE_REPLACED));

@@ -31,7 +31,15 @@ fn live(conn_id: usize, dialer: PeerId, boot: u8) -> (Live, mpsc::UnboundedRecei
         dialer,
         peer_boot: vec![boot; 16],
     };
-    (Live { conn_id, who, cmds }, rx)
+    let live = Live {
+        conn_id,
+        who,
+        cmds,
+        path: crate::model::Path::Direct,
+        remote: "198.19.0.7:47100".parse().expect("address"),
+        outgoing: true,
+    };
+    (live, rx)
 }
 
 fn register(s: &mut State, peer: PeerId, live: Live, now: Instant) -> Option<Admitted> {
@@ -251,6 +259,30 @@ fn a_dial_signal_leaves_its_addresses_for_the_next_round_once() {
 }
 
 #[test]
+fn dial_signals_are_few_and_small_so_a_rendezvous_cannot_aim_the_node() {
+    let (mut s, _) = state();
+    let p = peer();
+    let t0 = Instant::now();
+    let many: Vec<std::net::SocketAddr> = (1..=20)
+        .map(|i| format!("198.18.0.{i}:4433").parse().expect("address"))
+        .collect();
+    let candidates = |s: &mut State| {
+        let (reply, mut answer) = oneshot::channel();
+        s.handle(Msg::Candidates(p, reply), t0);
+        answer.try_recv().expect("answered").hints
+    };
+    assert!(s.handle(Msg::Hint(p, many.clone()), t0).is_some());
+    assert_eq!(candidates(&mut s), many[..HINT_ADDRS].to_vec());
+    // Another signal before HINT_EVERY: dropped, nothing dialled.
+    let soon = t0 + HINT_EVERY / 2;
+    assert!(s.handle(Msg::Hint(p, many.clone()), soon).is_none());
+    assert!(candidates(&mut s).is_empty());
+    // After it: taken again.
+    s.handle(Msg::Hint(p, many[5..6].to_vec()), t0 + HINT_EVERY);
+    assert_eq!(candidates(&mut s), many[5..6].to_vec());
+}
+
+#[test]
 fn the_policy_follows_the_writes_it_is_told_of() {
     let (mut s, _) = state();
     let (friend, stranger) = (peer(), peer());
@@ -271,4 +303,36 @@ fn the_policy_follows_the_writes_it_is_told_of() {
     s.handle(Msg::Blocked(friend, false), now);
     s.handle(Msg::ContactStored(friend, false), now);
     assert_eq!(admit(&mut s, friend), Admission::Stranger);
+}
+
+#[test]
+fn paths_list_the_live_sessions_and_count_every_one_that_came_up() {
+    let ((mut s, me), _events) = state_with_events();
+    let (p, q, now) = (peer(), peer(), Instant::now());
+    let paths = |s: &mut State| {
+        let (reply, mut answer) = oneshot::channel();
+        s.handle(Msg::Paths(reply), now);
+        answer.try_recv().expect("answered")
+    };
+    let (first, _rx1) = live(1, me, 7);
+    register(&mut s, p, first, now);
+    let (mut relayed, _rx2) = live(2, me, 7);
+    relayed.path = crate::model::Path::Relayed;
+    register(&mut s, q, relayed, now);
+    let seen = paths(&mut s);
+    assert_eq!(seen.sessions.len(), 2);
+    assert_eq!((seen.conns_opened, seen.conns_direct), (2, 1));
+    let of_p = seen
+        .sessions
+        .iter()
+        .find(|x| x.peer == p)
+        .expect("p listed");
+    assert_eq!(of_p.path, crate::model::Path::Direct);
+    assert_eq!(of_p.remote.to_string(), "198.19.0.7:47100");
+    assert_eq!(of_p.direction, "outgoing");
+    // A session that ended is no longer listed; the counters keep it.
+    leave(&mut s, p, 1, false);
+    let seen = paths(&mut s);
+    assert_eq!(seen.sessions.len(), 1);
+    assert_eq!((seen.conns_opened, seen.conns_direct), (2, 1));
 }

@@ -334,11 +334,12 @@ fn a_message_to_an_offline_contact_is_stored_sealed_and_arrives_once() {
     // Exactly once, though it came by the mailbox and again over the direct session.
     c.drain(2000);
     let again = c
+        .child
         .seen
         .iter()
         .filter(|e| e["event"] == "message_received")
         .count();
-    assert_eq!(again, 1, "{:?}", c.seen);
+    assert_eq!(again, 1, "{:?}", c.child.seen);
     let history = crate::support::json(&c.profile, &["history", &a.id]);
     let texts: Vec<&str> = history
         .as_array()
@@ -383,10 +384,10 @@ fn mail_that_expires_undelivered_is_reported_to_the_sender_and_queued_again() {
     assert_eq!(history[0]["text"], "never fetched");
     assert_eq!(history[0]["state"], "queued", "{history}");
     // It is not deposited again: it waits for a direct session.
-    let before = a.seen.len();
+    let before = a.child.seen.len();
     a.drain(6000);
     assert!(
-        !a.seen[before..]
+        !a.child.seen[before..]
             .iter()
             .any(|e| e["event"] == "message_stored" && e["ids"] == expired["ids"]),
         "stored again after expiry"

@@ -1,11 +1,10 @@
 //! Drives the real `natter-cli` binary as separate processes on loopback.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::{Child, Command, Output, Stdio};
 
+use natter_lab::JsonChild;
 use serde_json::Value;
 
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_natter-cli");
@@ -43,13 +42,11 @@ pub(crate) fn json(profile: &Path, args: &[&str]) -> Value {
 
 /// A `natter-cli run` process.
 pub(crate) struct Node {
-    child: Child,
-    stdin: ChildStdin,
-    lines: mpsc::Receiver<Value>,
+    /// The process and every line it printed (`child.seen`).
+    pub child: JsonChild,
     pub profile: PathBuf,
     pub addr: String,
     pub id: String,
-    pub seen: Vec<Value>,
 }
 
 impl Node {
@@ -59,38 +56,19 @@ impl Node {
 
     /// `natter-cli run` with extra global arguments (e.g. a rendezvous).
     pub(crate) fn start_with(profile: &Path, extra: &[&str]) -> Node {
-        let mut child = Command::new(BIN)
+        let mut command = Command::new(BIN);
+        command
             .arg("--profile")
             .arg(profile)
             .arg("--downloads")
             .arg(profile.join("downloads"))
             .args(extra)
-            .args(["--no-mdns", "run", "--listen", "127.0.0.1:0"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("natter-cli run starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let stdin = child.stdin.take().expect("stdin");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<Value>(&line)
-                    && tx.send(v).is_err()
-                {
-                    break;
-                }
-            }
-        });
+            .args(["--no-mdns", "run", "--listen", "127.0.0.1:0"]);
         let mut node = Node {
-            child,
-            stdin,
-            lines,
+            child: JsonChild::spawn(command).expect("natter-cli run starts"),
             profile: profile.to_path_buf(),
             addr: String::new(),
             id: String::new(),
-            seen: Vec::new(),
         };
         let started = node.wait_for(20, |e| e["event"] == "started");
         node.addr = started["listen"].as_str().unwrap_or_default().to_string();
@@ -100,48 +78,22 @@ impl Node {
 
     /// The next line matching `f` (events and answers alike).
     pub(crate) fn wait_for(&mut self, secs: u64, f: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(v) => {
-                    self.seen.push(v.clone());
-                    if f(&v) {
-                        return v;
-                    }
-                }
-                Err(_) => {
-                    let tail: Vec<String> = self
-                        .seen
-                        .iter()
-                        .rev()
-                        .take(15)
-                        .map(|v| v.to_string())
-                        .collect();
-                    panic!("timed out after {secs}s; last lines:\n{}", tail.join("\n"));
-                }
-            }
-        }
+        self.child
+            .wait_for(secs, f)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// A line matching `f` already read, or else the next one (an event and the answer to the
     /// command that caused it come from two tasks, in either order).
     pub(crate) fn saw_or_wait(&mut self, secs: u64, f: impl Fn(&Value) -> bool) -> Value {
-        match self.seen.iter().find(|v| f(v)) {
-            Some(v) => v.clone(),
-            None => self.wait_for(secs, f),
-        }
+        self.child
+            .saw_or_wait(secs, f)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
-    /// Reads lines for `ms` milliseconds into `seen`.
+    /// Reads lines for `ms` milliseconds into `child.seen`.
     pub(crate) fn drain(&mut self, ms: u64) {
-        let deadline = Instant::now() + Duration::from_millis(ms);
-        while let Ok(v) = self
-            .lines
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-        {
-            self.seen.push(v);
-        }
+        self.child.drain(ms);
     }
 
     /// Counts lines matching `f` until `n` are seen.
@@ -155,23 +107,15 @@ impl Node {
 
     /// Writes a JSON command line to the node's stdin.
     pub(crate) fn command(&mut self, cmd: &Value) {
-        writeln!(self.stdin, "{cmd}").expect("stdin");
+        self.child.send(cmd).expect("stdin");
     }
 
     pub(crate) fn kill9(mut self) {
-        let _ = self.child.kill(); // SIGKILL
-        let _ = self.child.wait();
+        self.child.kill(); // SIGKILL
     }
 
     pub(crate) fn stop(mut self) {
         ok(&self.profile.clone(), &["stop"]);
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }

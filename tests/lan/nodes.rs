@@ -1,11 +1,9 @@
 //! Two hosts, two nodes, no addresses typed.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use natter_lab::JsonChild;
 use serde_json::Value;
 
 use crate::netns::{Host, Lan};
@@ -13,44 +11,23 @@ use crate::netns::{Host, Lan};
 const BIN: &str = env!("CARGO_BIN_EXE_natter-cli");
 
 struct Node {
-    child: Child,
-    lines: mpsc::Receiver<Value>,
+    child: JsonChild,
     profile: PathBuf,
     id: String,
-    _stdin: std::process::ChildStdin,
 }
 
 impl Node {
     fn start(host: &Host, profile: &Path, extra: &[&str]) -> Node {
-        let mut child = host
-            .command(Path::new(BIN))
+        let mut command = host.command(Path::new(BIN));
+        command
             .arg("--profile")
             .arg(profile)
             .args(["run", "--listen", "0.0.0.0:47100"])
-            .args(extra)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<Value>(&line)
-                    && tx.send(v).is_err()
-                {
-                    break;
-                }
-            }
-        });
+            .args(extra);
         let mut n = Node {
-            child,
-            lines,
+            child: JsonChild::spawn(command).unwrap(),
             profile: profile.to_path_buf(),
             id: String::new(),
-            _stdin: stdin,
         };
         let started = n.wait_for(20, |e| e["event"] == "started");
         n.id = started["peer_id"].as_str().unwrap().to_string();
@@ -58,31 +35,15 @@ impl Node {
     }
 
     fn wait_for(&mut self, secs: u64, f: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        let mut seen = Vec::new();
-        loop {
-            match self
-                .lines
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            {
-                Ok(v) if f(&v) => return v,
-                Ok(v) => seen.push(v.to_string()),
-                Err(_) => panic!("timed out after {secs}s; saw:\n{}", seen.join("\n")),
-            }
-        }
+        self.child
+            .wait_for(secs, f)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     fn seen_within(&mut self, ms: u64, f: impl Fn(&Value) -> bool) -> bool {
-        let deadline = Instant::now() + Duration::from_millis(ms);
-        while let Ok(v) = self
-            .lines
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-        {
-            if f(&v) {
-                return true;
-            }
-        }
-        false
+        let before = self.child.seen.len();
+        self.child.drain(ms);
+        self.child.seen[before..].iter().any(f)
     }
 
     /// A one-shot command through this node's control socket (a Unix socket: path-based, so it
@@ -100,13 +61,6 @@ impl Node {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -74,6 +74,8 @@ pub(crate) enum Cmd {
     },
     /// Peers seen on the LAN.
     Nearby,
+    /// Live sessions: how each reaches its peer (lan, direct, relayed) and where to.
+    Paths,
     /// Explain why no peers are visible on the LAN, and what to try.
     Doctor,
     /// Manage contacts.
@@ -299,6 +301,7 @@ pub(crate) fn to_command(cmd: Cmd) -> Command {
         },
         Cmd::Stop => Command::Shutdown,
         Cmd::Nearby => Command::Nearby,
+        Cmd::Paths => Command::Paths,
         Cmd::SendFile {
             id,
             path,

@@ -1,0 +1,71 @@
+//! A rendezvous and nodes as processes inside lab hosts.
+
+use std::path::Path;
+
+use natter_lab::{Host, JsonChild};
+use serde_json::{Value, json};
+
+const CLI: &str = env!("CARGO_BIN_EXE_natter-cli");
+const RENDEZVOUS: &str = env!("CARGO_BIN_EXE_natter-rendezvous");
+
+/// `natter-rendezvous` on a public host.
+pub(crate) struct Rendezvous {
+    _child: JsonChild,
+    pub addr: String,
+    pub key: String,
+}
+
+impl Rendezvous {
+    pub(crate) fn start(host: &Host, data: &Path) -> Rendezvous {
+        let mut c = host.command(RENDEZVOUS);
+        c.arg("--listen")
+            .arg(format!("{}:4433", host.ip))
+            .arg("--data")
+            .arg(data);
+        let mut child = JsonChild::spawn(c).unwrap();
+        let first = child.wait_for(20, |v| v.get("addr").is_some()).unwrap();
+        Rendezvous {
+            addr: first["addr"].as_str().unwrap().to_string(),
+            key: first["key"].as_str().unwrap().to_string(),
+            _child: child,
+        }
+    }
+}
+
+/// `natter-cli run` in a host, on the default port, using the rendezvous, no mDNS.
+pub(crate) struct Node {
+    pub child: JsonChild,
+    pub id: String,
+}
+
+impl Node {
+    pub(crate) fn start(host: &Host, profile: &Path, rv: &Rendezvous) -> Node {
+        let mut c = host.command(CLI);
+        c.arg("--profile")
+            .arg(profile)
+            .args([
+                "--no-mdns",
+                "--rendezvous",
+                &rv.addr,
+                "--rendezvous-key",
+                &rv.key,
+            ])
+            .args(["run", "--listen", "0.0.0.0:47100"]);
+        let mut child = JsonChild::spawn(c).unwrap();
+        let started = child.wait_for(20, |e| e["event"] == "started").unwrap();
+        let id = started["peer_id"].as_str().unwrap().to_string();
+        child
+            .wait_for(20, |e| e["event"] == "rendezvous" && e["online"] == true)
+            .unwrap();
+        Node { child, id }
+    }
+
+    pub(crate) fn ask(&mut self, cmd: Value) -> Value {
+        self.child.ask(&cmd).unwrap()
+    }
+
+    /// Adds a contact by its Natter ID alone: where it is comes from the rendezvous.
+    pub(crate) fn add(&mut self, other: &Node) {
+        self.ask(json!({ "cmd": "contact_add", "id": other.id }));
+    }
+}
