@@ -311,4 +311,6 @@ pub struct Paths {
     pub conns_opened: u64,
     /// Of those, sessions on a direct or LAN path.
     pub conns_direct: u64,
+    /// Where this node can be dialled on its own networks (its port on each interface).
+    pub addresses: Vec<std::net::SocketAddr>,
 }

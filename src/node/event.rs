@@ -241,6 +241,9 @@ pub enum Event {
         online: bool,
         /// What happened, in words.
         detail: String,
+        /// The address the server sees us at, while registered: another port than ours
+        /// means our router gives each destination its own (a symmetric NAT).
+        observed: Option<std::net::SocketAddr>,
     },
     /// Something went wrong that the user should hear about.
     Error {

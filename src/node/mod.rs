@@ -4,6 +4,7 @@
 
 mod account;
 mod actor;
+mod config;
 mod conn;
 mod dial;
 mod drive;
@@ -11,15 +12,17 @@ mod event;
 mod files;
 mod lan;
 mod mailbox;
+mod netwatch;
 mod path;
 mod prefs;
 mod rendezvous;
 mod state;
 
 pub use account::{ExportFormat, IDENTITY_BACKUP_FILE};
+pub use config::{DEFAULT_PORT, NodeConfig, PORT_TRIES};
 pub use event::{DialFailure, Event};
 pub use lan::NearbyPeer;
-pub use prefs::{PREF_ADVERTISE, PREF_NAME, PREF_RENDEZVOUS, PREF_RENDEZVOUS_KEY};
+pub use prefs::{PREF_ADVERTISE, PREF_NAME, PREF_PORT, PREF_RENDEZVOUS, PREF_RENDEZVOUS_KEY};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -38,38 +41,6 @@ use crate::model::Paths;
 use crate::store::{self, Contact, ContactState, Message, Store, StoreError};
 use crate::transport::{self, TransportError};
 use crate::wire::{Status, TypingState};
-
-/// How a node starts.
-#[derive(Clone, Debug)]
-pub struct NodeConfig {
-    /// Profile folder (identity, database, control socket).
-    pub profile: PathBuf,
-    /// UDP address to listen on.
-    pub listen: SocketAddr,
-    /// Dial every contact with a known address at start (off for one-shot local commands).
-    pub autodial: bool,
-    /// LAN discovery over mDNS; `None` turns it off (`--no-mdns`).
-    pub discovery: Option<DiscoveryConfig>,
-    /// Where received files go; `None`: the user's Downloads/Natter (or `downloads` in the profile).
-    pub downloads: Option<PathBuf>,
-    /// The rendezvous server to register with and find contacts through; `None`: LAN and
-    /// stored addresses only.
-    pub rendezvous: Option<crate::rendezvous::RendezvousConfig>,
-}
-
-impl NodeConfig {
-    /// A config for a profile folder, listening on all interfaces on a random port.
-    pub fn new(profile: impl Into<PathBuf>) -> Self {
-        Self {
-            profile: profile.into(),
-            listen: SocketAddr::from(([0, 0, 0, 0], 0)),
-            autodial: true,
-            discovery: Some(DiscoveryConfig::default()),
-            downloads: None,
-            rendezvous: None,
-        }
-    }
-}
 
 /// File name of the lock that keeps two nodes off one profile.
 pub const LOCK_FILE: &str = "node.lock";
@@ -226,7 +197,7 @@ impl Node {
         let store = tokio::task::spawn_blocking(move || Store::open(&profile))
             .await
             .map_err(|e| NodeError::Invalid(format!("store task failed: {e}")))??;
-        let endpoint = transport::endpoint(&identity, config.listen)?;
+        let endpoint = config::bind(&identity, &config, &store).await?;
         let (events, rx) = broadcast::channel(EVENTS);
         let mut boot_id = [0u8; 16];
         getrandom::fill(&mut boot_id)
@@ -301,6 +272,7 @@ impl Node {
             lan::start(&handle.inner, &d).await;
         }
         rendezvous::start(&handle.inner);
+        netwatch::start(&handle.inner);
         let findable = handle.inner.rv.is_some();
         for c in handle.contacts().await? {
             if config.autodial && (c.addr.is_some() || findable) {
@@ -329,6 +301,15 @@ impl NodeHandle {
     /// The UDP address the endpoint listens on.
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.inner.endpoint.local_addr().ok()
+    }
+
+    /// The addresses others can dial us at on our own networks: the bound one, or every
+    /// interface's (loopback left out) with our port for a wildcard bind.
+    pub fn addresses(&self) -> Vec<SocketAddr> {
+        rendezvous::local_candidates(&self.inner)
+            .iter()
+            .filter_map(|a| a.parse().ok())
+            .collect()
     }
 
     /// Whether a session with the peer is up.
@@ -541,7 +522,9 @@ impl NodeHandle {
     /// The live sessions' paths (LAN, direct, relayed, and the address each talks to), and
     /// how many sessions came up since start and how many of them without a relay.
     pub async fn paths(&self) -> Paths {
-        self.inner.actor.ask(Msg::Paths).await.unwrap_or_default()
+        let mut paths = self.inner.actor.ask(Msg::Paths).await.unwrap_or_default();
+        paths.addresses = self.addresses();
+        paths
     }
 
     fn contact_stored(&self, c: &Contact) {

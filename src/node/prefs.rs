@@ -46,6 +46,17 @@ pub(super) async fn discovery_with_preferences(
     Ok(d)
 }
 
+/// Preference: the UDP port the desktop app listens on (read at start).
+pub const PREF_PORT: &str = "port";
+
+/// The port the user saved in the app, if it is one (1–65535).
+pub(super) async fn port_from_preferences(store: &Store) -> Result<Option<u16>, NodeError> {
+    let [port] = read_prefs(store, [PREF_PORT]).await?;
+    Ok(port
+        .and_then(|p| p.trim().parse::<u16>().ok())
+        .filter(|p| *p != 0))
+}
+
 /// Preference: the rendezvous server as `HOST:PORT` (used when the config names none).
 pub const PREF_RENDEZVOUS: &str = "rendezvous";
 /// Preference: the rendezvous server's key.

@@ -72,6 +72,7 @@ async fn register_loop(inner: Arc<Inner>, rv: Arc<Client>) {
                                 rv.config().addr,
                                 registered.observed
                             ),
+                            observed: registered.observed.parse().ok(),
                         },
                     );
                 }
@@ -90,6 +91,7 @@ async fn register_loop(inner: Arc<Inner>, rv: Arc<Client>) {
                                 emit(&inner, Event::Rendezvous {
                                     online: false,
                                     detail: "lost the rendezvous; registering again on our own".into(),
+                                    observed: None,
                                 });
                                 break;
                             }
@@ -106,6 +108,7 @@ async fn register_loop(inner: Arc<Inner>, rv: Arc<Client>) {
                         Event::Rendezvous {
                             online: false,
                             detail: format!("{e}; retrying on its own"),
+                            observed: None,
                         },
                     );
                 }
@@ -170,7 +173,7 @@ async fn registration(
 }
 
 /// The addresses we listen on: the bound one, or every interface's for a wildcard bind.
-fn local_candidates(inner: &Inner) -> Vec<String> {
+pub(super) fn local_candidates(inner: &Inner) -> Vec<String> {
     let Ok(bound) = inner.endpoint.local_addr() else {
         return Vec::new();
     };

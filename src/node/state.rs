@@ -140,6 +140,8 @@ pub(crate) enum Msg {
     Candidates(PeerId, oneshot::Sender<Candidates>),
     /// The live sessions' paths and the punch counters.
     Paths(oneshot::Sender<Paths>),
+    /// This computer changed networks: every sleeping dial loop looks again now.
+    NetworkChanged,
     /// A LAN record was seen; the reply carries the peer's addresses if they changed.
     Sighted(Nearby, oneshot::Sender<Option<Vec<SocketAddr>>>),
     /// A LAN record went away; the reply names its peer, if known.
@@ -327,6 +329,11 @@ impl State {
             }
             Msg::Dial(peer) => return self.dial(peer, false),
             Msg::DialNow(peer) => return self.dial(peer, true),
+            Msg::NetworkChanged => {
+                for wake in self.dialing.values() {
+                    wake.notify_one();
+                }
+            }
             Msg::DialEnded(peer, on_wake) => {
                 let woken = self.dialing.remove(&peer).is_some_and(|n| {
                     let notified = n.notified();
@@ -353,6 +360,7 @@ impl State {
                     sessions,
                     conns_opened: self.opened,
                     conns_direct: self.direct,
+                    addresses: Vec::new(),
                 });
             }
             Msg::Candidates(peer, reply) => {

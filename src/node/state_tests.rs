@@ -336,3 +336,22 @@ fn paths_list_the_live_sessions_and_count_every_one_that_came_up() {
     assert_eq!(seen.sessions.len(), 1);
     assert_eq!((seen.conns_opened, seen.conns_direct), (2, 1));
 }
+
+#[test]
+fn a_network_change_wakes_every_dial_loop_for_a_new_round() {
+    let (mut s, _) = state();
+    let now = Instant::now();
+    let mut wakes = Vec::new();
+    for p in [peer(), peer()] {
+        let Some(Effect::StartDial(_, wake)) = s.handle(Msg::Dial(p), now) else {
+            panic!("a loop starts");
+        };
+        wakes.push(wake);
+    }
+    assert!(s.handle(Msg::NetworkChanged, now).is_none());
+    for wake in wakes {
+        let woken = wake.notified();
+        tokio::pin!(woken);
+        assert!(woken.as_mut().enable(), "every loop looks again now");
+    }
+}

@@ -7,4 +7,5 @@ mod hostile;
 mod lan;
 mod messaging;
 mod policy;
+mod port;
 mod support;

@@ -50,12 +50,21 @@ pub(crate) async fn node_in(
 /// Starts a node again on the profile of one that was shut down. Its tasks let go of the
 /// profile lock as they end, a moment after the shutdown: wait for that, up to 10 s.
 pub(crate) async fn restart(dir: tempfile::TempDir) -> TestNode {
+    restart_with(dir, |_| {}).await
+}
+
+/// [`restart`], with the config adjusted by `tweak`.
+pub(crate) async fn restart_with(
+    dir: tempfile::TempDir,
+    tweak: impl Fn(&mut NodeConfig),
+) -> TestNode {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let mut config = NodeConfig::new(dir.path());
         config.listen = "127.0.0.1:0".parse().expect("addr");
         config.discovery = None;
         config.downloads = Some(dir.path().join("downloads"));
+        tweak(&mut config);
         match Node::start(config).await {
             Ok((handle, events)) => {
                 let addr = handle.local_addr().expect("bound");

@@ -5,7 +5,7 @@
 use natter::control::{Answer, Command};
 
 use crate::App;
-use crate::screen::Action;
+use crate::screen::{Action, Screen};
 
 impl App {
     pub(crate) fn answered(&mut self, asked: Command, answer: Answer) -> Action {
@@ -35,6 +35,11 @@ impl App {
                     value: Some(value),
                 },
             ) => self.prefs.apply(&name, &value),
+            (_, Answer::Paths(paths)) => {
+                if let Screen::Connection(panel) = &mut self.screen {
+                    panel.paths = Some(paths);
+                }
+            }
             (_, Answer::Transfers(transfers)) => self.conversation.transfers = transfers,
             (_, Answer::Transfer(transfer)) => self.conversation.transfer(transfer),
             (_, Answer::HistoryDeleted { peer, .. }) => self.conversation.newest_page(peer, vec![]),

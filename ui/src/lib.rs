@@ -50,8 +50,19 @@ pub struct App {
     pub error: Option<String>,
     /// The last thing that went well and needs saying (an export's path).
     pub notice: Option<String>,
-    /// The rendezvous registration (registered?, what the node said), when one is set.
-    pub rendezvous: Option<(bool, String)>,
+    /// The rendezvous registration, when one is set.
+    pub rendezvous: Option<Rendezvous>,
+}
+
+/// The rendezvous registration as the node last reported it.
+#[derive(Debug, Clone)]
+pub struct Rendezvous {
+    /// Registered now.
+    pub online: bool,
+    /// What the node said.
+    pub detail: String,
+    /// The address the server sees us at, while registered.
+    pub observed: Option<std::net::SocketAddr>,
 }
 
 /// The window's state as the desktop reports it.
@@ -90,6 +101,8 @@ pub enum Message {
     Contact(screen::contact::Message),
     /// Settings.
     Settings(screen::settings::Message),
+    /// The connection panel.
+    Connection(screen::connection::Message),
     /// The key-change warning.
     KeyWarning(screen::key_warning::Message),
     /// The window gained (true) or lost the focus.
@@ -183,6 +196,10 @@ impl App {
                 Screen::Settings(s) => s.update(m),
                 _ => Action::none(),
             },
+            Message::Connection(m) => match &mut self.screen {
+                Screen::Connection(s) => s.update(m),
+                _ => Action::none(),
+            },
             Message::KeyWarning(m) => match &mut self.screen {
                 Screen::KeyWarning(w) => w.update(m),
                 _ => Action::none(),
@@ -213,6 +230,14 @@ impl App {
             self.screen = next;
         }
         action.ops
+    }
+
+    /// Live paths changed: the connection panel, if open, asks the node again.
+    pub(crate) fn paths_changed(&self) -> Action {
+        match self.screen {
+            Screen::Connection(_) => Action::run(Command::Paths),
+            _ => Action::none(),
+        }
     }
 
     /// Reads all the node's state the app shows (at start, and when it fell behind).
@@ -262,6 +287,7 @@ impl App {
                 Screen::Verify(s) => s.view(&self.roster).map(Message::Verify),
                 Screen::Contact(s) => s.view(&self.roster, &self.prefs).map(Message::Contact),
                 Screen::Settings(s) => s.view(self).map(Message::Settings),
+                Screen::Connection(s) => s.view(self).map(Message::Connection),
                 Screen::KeyWarning(w) => w.view().map(Message::KeyWarning),
             },
         };

@@ -72,6 +72,8 @@ pub struct Prefs {
     pub rendezvous: (String, String),
     /// Relay policy (never / ask / always); no relay is built yet.
     pub relay: String,
+    /// The UDP port saved to listen on (empty: the default, 47100).
+    pub port: String,
     /// Who may open a session.
     pub privacy: PrivacyMode,
     /// Blocked peers.
@@ -93,6 +95,7 @@ impl Default for Prefs {
             advertise: true,
             rendezvous: Default::default(),
             relay: "never".into(),
+            port: String::new(),
             privacy: PrivacyMode::Requests,
             blocked: Vec::new(),
             profile: PathBuf::new(),
@@ -113,6 +116,7 @@ impl Prefs {
             pref::RENDEZVOUS => self.rendezvous.0 = value.to_string(),
             pref::RENDEZVOUS_KEY => self.rendezvous.1 = value.to_string(),
             pref::RELAY => self.relay = value.to_string(),
+            pref::PORT => self.port = value.to_string(),
             _ => {}
         }
     }
@@ -128,11 +132,11 @@ pub mod pref {
     pub const NOTIFICATIONS: &str = "notifications";
     /// `never`, `ask` or `always`.
     pub const RELAY: &str = "relay";
-    pub use natter::node::{PREF_ADVERTISE as ADVERTISE, PREF_NAME as NAME};
+    pub use natter::node::{PREF_ADVERTISE as ADVERTISE, PREF_NAME as NAME, PREF_PORT as PORT};
     pub use natter::node::{PREF_RENDEZVOUS as RENDEZVOUS, PREF_RENDEZVOUS_KEY as RENDEZVOUS_KEY};
 
     /// Every name the app reads at start.
-    pub const ALL: [&str; 8] = [
+    pub const ALL: [&str; 9] = [
         ONBOARDED,
         NAME,
         THEME,
@@ -141,6 +145,7 @@ pub mod pref {
         RENDEZVOUS,
         RENDEZVOUS_KEY,
         RELAY,
+        PORT,
     ];
 }
 
@@ -149,10 +154,13 @@ pub(crate) fn profile() -> PathBuf {
     natter::profile::resolve().unwrap_or_else(|| PathBuf::from(".natter"))
 }
 
-/// The node's configuration: defaults (LAN discovery on), adjusted by `NATTER_MDNS`
-/// (`off`, `loopback`, `lan`, `all`) and `NATTER_LISTEN` (`HOST:PORT`).
+/// The node's configuration: defaults (LAN discovery on; UDP port 47100, or the one saved in
+/// Settings, or the next free one after it), adjusted by `NATTER_MDNS` (`off`, `loopback`,
+/// `lan`, `all`) and `NATTER_LISTEN` (`HOST:PORT`, exactly).
 pub(crate) fn config(profile: PathBuf) -> NodeConfig {
     let mut c = NodeConfig::new(profile);
+    c.listen = std::net::SocketAddr::from(([0, 0, 0, 0], natter::node::DEFAULT_PORT));
+    c.stable_port = true;
     match std::env::var("NATTER_MDNS").as_deref() {
         Ok("off") => c.discovery = None,
         Ok("loopback") => {
@@ -172,6 +180,7 @@ pub(crate) fn config(profile: PathBuf) -> NodeConfig {
         .and_then(|a| a.parse().ok())
     {
         c.listen = addr;
+        c.stable_port = false;
     }
     // The same variables natter-cli reads: a rendezvous address and its pinned key.
     let addr = std::env::var("NATTER_RENDEZVOUS")

@@ -12,13 +12,27 @@ use natter::control::Command;
 impl App {
     pub(crate) fn node_event(&mut self, event: Event) -> Action {
         match event {
-            Event::Connected { peer, .. } => {
-                self.roster.connected.insert(peer);
+            Event::Connected {
+                peer, path, remote, ..
+            } => {
+                self.roster.connected.insert(peer, (path, remote));
+                return self.paths_changed();
             }
-            Event::Rendezvous { online, detail } => self.rendezvous = Some((online, detail)),
+            Event::Rendezvous {
+                online,
+                detail,
+                observed,
+            } => {
+                self.rendezvous = Some(crate::Rendezvous {
+                    online,
+                    detail,
+                    observed,
+                })
+            }
             Event::Disconnected { peer, .. } => {
                 self.roster.connected.remove(&peer);
                 self.conversation.typing.remove(&peer);
+                return self.paths_changed();
             }
             Event::MessageQueued { message } | Event::MessageReceived { message } => {
                 let peer = message.peer;

@@ -2,8 +2,10 @@
 //! and with what presence, and how many messages each has left unread. Several panes show
 //! it; the node's events keep it current (`react.rs`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::net::SocketAddr;
 
+use natter::model::Path;
 use natter::{Contact, ContactState, PeerId, Status};
 
 use crate::short;
@@ -19,8 +21,9 @@ pub struct Roster {
     pub nearby: Vec<(PeerId, Option<String>, bool)>,
     /// Their presence.
     pub presence: HashMap<PeerId, (Status, String)>,
-    /// Peers with a live session.
-    pub connected: HashSet<PeerId>,
+    /// Peers with a live session: how it reaches them, and the address it talks to (as the
+    /// node reported it).
+    pub connected: HashMap<PeerId, (Path, SocketAddr)>,
     /// Unread count per peer.
     pub unread: HashMap<PeerId, usize>,
 }

@@ -1,5 +1,6 @@
 //! Add a contact: paste a Natter ID or an invite link, or pick someone nearby; optional
-//! nickname and group. Adding pins their key.
+//! nickname, group and an address to dial (`IP:PORT`, for a contact neither the LAN nor a
+//! rendezvous finds). Adding pins their key.
 
 use iced::widget::{Column, button, column, row, text, text_input};
 use iced::{Element, Length};
@@ -22,6 +23,8 @@ pub struct State {
     pub nickname: String,
     /// Group.
     pub group: String,
+    /// Where to dial them (`IP:PORT`), if given.
+    pub addr: String,
     /// What is wrong with the fields.
     pub error: Option<String>,
 }
@@ -35,6 +38,8 @@ pub enum Message {
     Nickname(String),
     /// The group changed.
     Group(String),
+    /// The address changed.
+    Addr(String),
     /// Fill the fields from a nearby peer.
     Pick(PeerId, Option<String>),
     /// Add.
@@ -49,6 +54,18 @@ pub fn parse_id(input: &str) -> Result<PeerId, String> {
     let id = id_of_link(input).unwrap_or_else(|| input.to_string());
     id.parse::<PeerId>()
         .map_err(|e| format!("That is not a Natter ID: {e}. Paste the whole ID or invite link."))
+}
+
+/// An address to dial from what the user typed: empty is none; else `IP:PORT`.
+pub fn parse_addr(input: &str) -> Result<Option<String>, String> {
+    let input = input.trim();
+    if input.is_empty() {
+        return Ok(None);
+    }
+    input
+        .parse::<std::net::SocketAddr>()
+        .map(|a| Some(a.to_string()))
+        .map_err(|_| format!("{input:?} is not an address like 192.0.2.7:47100 (IP:PORT)."))
 }
 
 impl State {
@@ -66,21 +83,22 @@ impl State {
             Message::Id(s) => self.id = s,
             Message::Nickname(s) => self.nickname = s,
             Message::Group(s) => self.group = s,
+            Message::Addr(s) => self.addr = s,
             Message::Pick(peer, name) => {
                 self.id = peer.to_string();
                 self.nickname = name.unwrap_or_default();
             }
-            Message::Add => match parse_id(&self.id) {
-                Ok(peer) => {
+            Message::Add => match (parse_id(&self.id), parse_addr(&self.addr)) {
+                (Ok(peer), Ok(addr)) => {
                     let add = Command::ContactAdd {
                         id: peer,
                         name: Some(self.nickname.trim().to_string()),
                         group: Some(self.group.trim().to_string()),
-                        addr: None,
+                        addr,
                     };
                     return Action::run(add).then(Screen::Main);
                 }
-                Err(e) => self.error = Some(e),
+                (Err(e), _) | (_, Err(e)) => self.error = Some(e),
             },
             Message::Cancel => return Action::back(),
         }
@@ -114,6 +132,8 @@ impl State {
             text_input("e.g. Bob", &self.nickname).on_input(Message::Nickname),
             text("Group"),
             text_input("e.g. Work (empty: Contacts)", &self.group).on_input(Message::Group),
+            text("Address (optional: only if the LAN and the rendezvous cannot find them)"),
+            text_input("e.g. 192.0.2.7:47100", &self.addr).on_input(Message::Addr),
             row![
                 button(text("Add")).on_press(Message::Add),
                 button(text("Cancel"))

@@ -14,7 +14,7 @@ use iced::{Element, Length};
 use natter::PeerId;
 use natter::control::Command;
 use natter::model::TypingState;
-use natter::model::{MessageState, TransferState, Verification};
+use natter::model::{MessageState, Path, TransferState, Verification};
 
 use super::{Action, Screen, contact, verify};
 use crate::theme::SMALL;
@@ -93,15 +93,15 @@ pub fn typing_line(state: TypingState) -> Option<&'static str> {
     }
 }
 
-/// How the conversation reaches the contact now.
+/// How the conversation reaches the contact now, as the node reported it.
 pub fn path_badge(app: &App, peer: &PeerId) -> &'static str {
-    if app.roster.connected.contains(peer) {
-        if app.roster.nearby.iter().any(|(p, ..)| p == peer) {
-            "LAN"
-        } else {
-            "direct"
+    if let Some((path, _)) = app.roster.connected.get(peer) {
+        match path {
+            Path::Lan => "LAN",
+            Path::Direct => "direct",
+            Path::Relayed => "relayed",
         }
-    } else if app.rendezvous.as_ref().is_some_and(|r| r.0) {
+    } else if app.rendezvous.as_ref().is_some_and(|r| r.online) {
         "offline — messages wait at the mailbox"
     } else {
         "offline — messages wait until they are back"

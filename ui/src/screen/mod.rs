@@ -4,6 +4,7 @@
 //! operations to run and, if it changes, the screen to show next.
 
 pub mod add_contact;
+pub mod connection;
 pub mod contact;
 pub mod conversation;
 pub mod key_warning;
@@ -32,6 +33,8 @@ pub enum Screen {
     Contact(contact::State),
     /// Profile, privacy, servers, look, exports.
     Settings(settings::State),
+    /// How this computer and each contact are reached.
+    Connection(connection::State),
     /// Someone presented another key for a contact: nothing goes on until the user has read it.
     KeyWarning(key_warning::Warning),
 }

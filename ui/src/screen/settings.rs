@@ -1,6 +1,7 @@
 //! Settings: profile (name, ID, identity backup), privacy mode and block list, rendezvous
-//! server, relay policy (nothing relays yet), LAN advertising, theme, notifications, the data
-//! folder, and history export (JSON lines or text).
+//! server, the listening port and the way to the connection panel, relay policy (nothing
+//! relays yet), LAN advertising, theme, notifications, the data folder, and history export
+//! (JSON lines or text).
 
 use iced::widget::{
     Column, button, column, pick_list, radio, row, scrollable, text, text_input, toggler,
@@ -28,6 +29,8 @@ pub struct State {
     pub rendezvous: String,
     /// Rendezvous key being edited.
     pub rendezvous_key: String,
+    /// Listening port being edited.
+    pub port: String,
     /// What is wrong with the fields.
     pub error: Option<String>,
 }
@@ -53,6 +56,12 @@ pub enum Message {
     RendezvousKey(String),
     /// Save the rendezvous.
     SaveRendezvous,
+    /// Open the connection panel.
+    Connection,
+    /// Listening port changed.
+    Port(String),
+    /// Save the port (used at the next start).
+    SavePort,
     /// Relay policy picked.
     Relay(&'static str),
     /// LAN advertising on / off.
@@ -75,6 +84,7 @@ impl State {
             name: app.prefs.name.clone(),
             rendezvous: app.prefs.rendezvous.0.clone(),
             rendezvous_key: app.prefs.rendezvous.1.clone(),
+            port: app.prefs.port.clone(),
             error: None,
         }
     }
@@ -118,6 +128,27 @@ impl State {
                 self.error = None;
                 Action::run(save(pref::RENDEZVOUS, addr)).and(save(pref::RENDEZVOUS_KEY, key))
             }
+            Message::Connection => {
+                let (panel, load) = super::connection::State::open();
+                load.then(super::Screen::Connection(panel))
+            }
+            Message::Port(p) => {
+                self.port = p.chars().filter(char::is_ascii_digit).take(5).collect();
+                Action::none()
+            }
+            Message::SavePort => match self.port.trim().parse::<u16>() {
+                Ok(p) if p >= 1024 => {
+                    self.error = None;
+                    set(pref::PORT, &p.to_string())
+                }
+                _ => {
+                    self.error = Some(format!(
+                        "{:?} is not a port Natter can use: pick one from 1024 to 65535.",
+                        self.port
+                    ));
+                    Action::none()
+                }
+            },
             Message::Relay(r) => set(pref::RELAY, r),
             Message::Advertise(on) => set(pref::ADVERTISE, on_off(on)),
             Message::Theme(c) => set(pref::THEME, c.as_str()),
@@ -145,9 +176,13 @@ impl State {
             blocked = blocked.push(text("Nobody is blocked.").size(SMALL));
         }
         let rv_state = match &app.rendezvous {
-            Some((true, d)) => format!("Connected. {d}"),
-            Some((false, d)) => format!("Unreachable, retrying. {d}"),
+            Some(r) if r.online => format!("Connected. {}", r.detail),
+            Some(r) => format!("Unreachable, retrying. {}", r.detail),
             None => "None in use: Natter works on the LAN and with saved addresses.".into(),
+        };
+        let listening = match app.node.as_ref().and_then(|n| n.0.local_addr()) {
+            Some(addr) => format!("Listening on UDP port {}", addr.port()),
+            None => "Not listening yet".into(),
         };
         let privacy = column![
             radio(
@@ -228,6 +263,19 @@ impl State {
             row![
                 button(text("Export history (JSON)")).on_press(Message::Export(ExportFormat::Json)),
                 button(text("Export history (text)")).on_press(Message::Export(ExportFormat::Text)),
+            ]
+            .spacing(6),
+            text("Connection").size(TITLE),
+            row![
+                text(listening).width(Length::Fill),
+                button(text("Connection details")).on_press(Message::Connection),
+            ]
+            .spacing(6),
+            row![
+                text_input("Port (from the next start)", &self.port)
+                    .on_input(Message::Port)
+                    .on_submit(Message::SavePort),
+                button(text("Save port")).on_press(Message::SavePort),
             ]
             .spacing(6),
         ]

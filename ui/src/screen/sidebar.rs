@@ -292,7 +292,7 @@ pub fn view(app: &App) -> Element<'_, Message> {
     if !app.roster.requests.is_empty() {
         col = col.push(text("Requests").size(TITLE)).push(requests);
     }
-    if let Some((online, detail)) = &app.rendezvous {
+    if let Some(crate::Rendezvous { online, detail, .. }) = &app.rendezvous {
         let state = if *online {
             "Rendezvous: connected"
         } else {

@@ -12,7 +12,7 @@ pub const COMPOSER: &str = "composer";
 
 /// The presence dot of a contact.
 pub fn dot(app: &App, peer: &PeerId) -> &'static str {
-    if !app.roster.connected.contains(peer) {
+    if !app.roster.connected.contains_key(peer) {
         return "○";
     }
     match app.roster.presence.get(peer).map(|p| p.0) {

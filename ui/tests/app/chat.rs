@@ -65,7 +65,7 @@ async fn onboarding_shows_the_id_then_add_by_pasted_id_and_chat() {
     // b knows where a is, so a session comes up.
     introduce(&a, &b).await;
     pump(&mut app, &mut a, 1500).await;
-    assert!(app.roster.connected.contains(&bid));
+    assert!(app.roster.connected.contains_key(&bid));
     let label = format!("● {}", short(&bid));
     interact(&mut app, &a.node.clone(), |ui| {
         ui.click(label.as_str()).unwrap();

@@ -598,3 +598,121 @@ async fn changes_made_elsewhere_reach_the_window_as_events() {
     let request = app.roster.requests.iter().find(|r| r.peer == bid).unwrap();
     assert_eq!(request.state, natter::ContactState::Request);
 }
+
+/// A contact neither the LAN nor a rendezvous finds is added by address; the connection
+/// panel then shows how it is reached (as the node reports it), our port, and the punch
+/// counters; the listening port is saved for the next start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contact_added_by_address_connects_and_the_panel_shows_its_path() {
+    use natter_ui::screen::{add_contact, connection};
+    let mut a = peer().await;
+    let b = peer().await;
+    let node = a.node.clone();
+    let bid = b.node.peer_id();
+    let b_addr = b.node.local_addr().unwrap().to_string();
+    let mut app = booted(&a).await;
+    app.screen = Screen::AddContact(add_contact::State::with_id(bid.to_string()));
+    let add = |m| Message::AddContact(m);
+    apply(
+        &mut app,
+        &node,
+        add(add_contact::Message::Addr("nowhere".into())),
+    )
+    .await;
+    apply(&mut app, &node, add(add_contact::Message::Add)).await;
+    assert!(shows(
+        &app,
+        "\"nowhere\" is not an address like 192.0.2.7:47100 (IP:PORT)."
+    ));
+    assert!(
+        a.node.contact(bid).await.unwrap().is_none(),
+        "nothing added"
+    );
+    apply(
+        &mut app,
+        &node,
+        add(add_contact::Message::Addr(b_addr.clone())),
+    )
+    .await;
+    apply(&mut app, &node, add(add_contact::Message::Add)).await;
+    assert!(matches!(app.screen, Screen::Main));
+    let stored = a.node.contact(bid).await.unwrap().unwrap();
+    assert_eq!(stored.addr.as_deref(), Some(b_addr.as_str()));
+    pump(&mut app, &mut a, 2000).await;
+    let (path, remote) = app.roster.connected[&bid];
+    assert_eq!(
+        (path, remote.to_string()),
+        (natter::model::Path::Lan, b_addr.clone())
+    );
+
+    apply(
+        &mut app,
+        &node,
+        Message::Sidebar(sidebar::Message::Settings),
+    )
+    .await;
+    let port = a.node.local_addr().unwrap().port();
+    assert!(shows(&app, &format!("Listening on UDP port {port}")));
+    // At the foot of Settings (scrolled to by the user).
+    assert!(shows(&app, "Connection details"));
+    apply(
+        &mut app,
+        &node,
+        Message::Settings(settings::Message::Connection),
+    )
+    .await;
+    let Screen::Connection(panel) = &app.screen else {
+        panic!("the connection panel is open");
+    };
+    let paths = panel.paths.clone().expect("the node answered");
+    assert_eq!(paths.sessions.len(), 1);
+    assert!(
+        paths.conns_opened >= 1 && paths.conns_direct >= 1,
+        "{paths:?}"
+    );
+    assert!(shows(
+        &app,
+        connection::path_words(natter::model::Path::Lan)
+    ));
+    assert!(shows(&app, &b_addr));
+    assert!(shows(
+        &app,
+        "1 sessions since Natter started, 1 of them direct or on the LAN."
+    ));
+    // The peer leaves: the panel asks again and lists nobody.
+    b.node.shutdown().await;
+    pump(&mut app, &mut a, 2000).await;
+    assert!(shows(&app, "No contact is connected now."));
+
+    apply(
+        &mut app,
+        &node,
+        Message::Connection(connection::Message::Back),
+    )
+    .await;
+    apply(
+        &mut app,
+        &node,
+        Message::Sidebar(sidebar::Message::Settings),
+    )
+    .await;
+    let set = |m| Message::Settings(m);
+    apply(&mut app, &node, set(settings::Message::Port("80".into()))).await;
+    apply(&mut app, &node, set(settings::Message::SavePort)).await;
+    assert!(shows(
+        &app,
+        "\"80\" is not a port Natter can use: pick one from 1024 to 65535."
+    ));
+    apply(
+        &mut app,
+        &node,
+        set(settings::Message::Port("47123".into())),
+    )
+    .await;
+    apply(&mut app, &node, set(settings::Message::SavePort)).await;
+    assert_eq!(
+        a.node.preference("port").await.unwrap().as_deref(),
+        Some("47123")
+    );
+    assert_eq!(app.prefs.port, "47123");
+}
