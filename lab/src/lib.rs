@@ -1,5 +1,6 @@
 //! Owns the network lab the system tests run in: a WAN (a bridge in a namespace of its own),
-//! public hosts on it, and NAT routers of named kinds with one host behind each — every one a
+//! public hosts on it, and NAT routers of named kinds with one host behind each (a host can
+//! move to a new router, as a laptop changes networks) — every one a
 //! network namespace this process creates, names with a per-run prefix, and deletes when the
 //! [`Lab`] is dropped. Each router's kind is proven by probing before a test trusts it.
 //!
@@ -78,6 +79,13 @@ pub(crate) fn run(args: &[&str]) -> Result<String, LabError> {
         });
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// `ip -n NS ARGS…` (the arguments split on spaces).
+fn ip(ns: &str, args: &str) -> Result<String, LabError> {
+    let mut all = vec!["ip", "-n", ns];
+    all.extend(args.split(' '));
+    run(&all)
 }
 
 /// A host in the lab: a namespace with one address.
@@ -270,50 +278,41 @@ impl Lab {
     /// A router of `kind` on the WAN and one host behind it; the router's kind is proven
     /// (by probing from the host) before it is returned.
     pub fn behind(&mut self, name: &str, kind: Nat) -> Result<(Router, Host), LabError> {
+        let hns = self.namespace(name)?;
+        self.attach(&hns, &format!("{name}r"), kind)
+    }
+
+    /// The host leaves its network for a new one of `kind` (a laptop moving from one
+    /// Wi-Fi to another): its interface goes away, a new one comes up behind a new router
+    /// with a new address. Returns the new router (proven) and the host as it is now.
+    pub fn move_to(&mut self, host: &Host, kind: Nat) -> Result<(Router, Host), LabError> {
+        ip(&host.ns, "link del eth0")?;
+        let name = format!(
+            "{}m{}",
+            host.ns.trim_start_matches(&self.prefix),
+            self.next_lan
+        );
+        self.attach(&host.ns, &name, kind)
+    }
+
+    /// A new router `name` of `kind` on the WAN, with the host namespace `hns` behind it.
+    fn attach(&mut self, hns: &str, name: &str, kind: Nat) -> Result<(Router, Host), LabError> {
         let k = self.next_lan;
         self.next_lan = k
             .checked_add(1)
             .ok_or_else(|| LabError::Setup("no LAN numbers left (255 sites)".into()))?;
-        let (rns, wan_ip) = self.on_wan(&format!("{name}r"), "rw")?;
-        let hns = self.namespace(name)?;
+        let (rns, wan_ip) = self.on_wan(name, "rw")?;
         run(&[
             "ip", "link", "add", "rl", "netns", &rns, "type", "veth", "peer", "name", "eth0",
-            "netns", &hns,
+            "netns", hns,
         ])?;
         let gw = Ipv4Addr::new(198, 18, k, 1);
-        let ip = Ipv4Addr::new(198, 18, k, 2);
-        run(&[
-            "ip",
-            "-n",
-            &rns,
-            "addr",
-            "add",
-            &format!("{gw}/24"),
-            "dev",
-            "rl",
-        ])?;
-        run(&["ip", "-n", &rns, "link", "set", "rl", "up"])?;
-        run(&[
-            "ip",
-            "-n",
-            &hns,
-            "addr",
-            "add",
-            &format!("{ip}/24"),
-            "dev",
-            "eth0",
-        ])?;
-        run(&["ip", "-n", &hns, "link", "set", "eth0", "up"])?;
-        run(&[
-            "ip",
-            "-n",
-            &hns,
-            "route",
-            "add",
-            "default",
-            "via",
-            &gw.to_string(),
-        ])?;
+        let host_ip = Ipv4Addr::new(198, 18, k, 2);
+        ip(&rns, &format!("addr add {gw}/24 dev rl"))?;
+        ip(&rns, "link set rl up")?;
+        ip(hns, &format!("addr add {host_ip}/24 dev eth0"))?;
+        ip(hns, "link set eth0 up")?;
+        ip(hns, &format!("route add default via {gw}"))?;
         run(&[
             "ip",
             "netns",
@@ -328,20 +327,14 @@ impl Lab {
             // Everyone on the WAN reaches this network through its router.
             let net = format!("198.18.{k}.0/24");
             for ns in self.wan_hosts.iter().filter(|ns| **ns != rns) {
-                run(&[
-                    "ip",
-                    "-n",
-                    ns,
-                    "route",
-                    "add",
-                    &net,
-                    "via",
-                    &wan_ip.to_string(),
-                ])?;
+                ip(ns, &format!("route add {net} via {wan_ip}"))?;
             }
             self.routes.push((net, wan_ip));
         }
-        let host = Host { ns: hns, ip };
+        let host = Host {
+            ns: hns.to_string(),
+            ip: host_ip,
+        };
         let observed = self.probe(&host)?;
         let seen = observed.kind(host.ip);
         if seen != kind {

@@ -16,7 +16,8 @@ const PUNCH_SECS: u64 = 30;
 const NO_PATH_SECS: u64 = 30;
 
 struct Cell {
-    _lab: Lab,
+    lab: Lab,
+    a_host: natter_lab::Host,
     _dir: tempfile::TempDir,
     _rv: Rendezvous,
     a: Node,
@@ -40,7 +41,8 @@ fn cell(a_kind: Nat, b_kind: Nat) -> Cell {
     a.add(&b);
     b.add(&a);
     Cell {
-        _lab: lab,
+        lab,
+        a_host,
         _dir: dir,
         _rv: rv,
         a,
@@ -171,4 +173,41 @@ fn home_and_symmetric_are_told_there_is_no_direct_path() {
 #[test]
 fn symmetric_and_symmetric_are_told_there_is_no_direct_path() {
     no_direct_path(Nat::Symmetric, Nat::Symmetric);
+}
+
+/// A laptop that moves to another network (its address and router change under the running
+/// node) is reached again with no restart: the node hears the change, registers from where
+/// it is now and punches again; the peer sees it at its new address.
+#[test]
+fn a_peer_that_moves_to_another_network_is_reached_again() {
+    let mut c = cell(Nat::Home, Nat::Home);
+    let sent = c.a.ask(json!({
+        "cmd": "send", "id": c.b.id, "text": "before the move",
+        "wait": "delivered", "timeout": PUNCH_SECS,
+    }));
+    assert_eq!(sent["state"], "delivered", "{sent}");
+    let (router, _moved) = c.lab.move_to(&c.a_host, Nat::Home).unwrap();
+    let started = Instant::now();
+    let after = c.a.ask(json!({
+        "cmd": "send", "id": c.b.id, "text": "after the move",
+        "wait": "delivered", "timeout": 60,
+    }));
+    assert_eq!(after["state"], "delivered", "{after}");
+    let new_wan = format!("{}:", router.wan_ip);
+    let a_id = c.a.id.clone();
+    let seen_anew =
+        c.b.child
+            .saw_or_wait(10, |e| {
+                e["event"] == "connected"
+                    && e["peer"] == a_id.as_str()
+                    && e["remote"]
+                        .as_str()
+                        .is_some_and(|r| r.starts_with(&new_wan))
+            })
+            .unwrap();
+    assert_eq!(seen_anew["path"], "direct");
+    eprintln!(
+        "moved Home→Home: delivered again after {:?}",
+        started.elapsed()
+    );
 }
