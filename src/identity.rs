@@ -190,6 +190,16 @@ pub enum IdentityError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// Other users of this computer can read the key file.
+    #[error(
+        "the identity file {path} can be read by other users of this computer (mode {mode:o}); whoever reads it can be you. Run `chmod 600 {path}` and start again (if others may have copied it, make a new identity and tell your contacts)"
+    )]
+    Exposed {
+        /// The key file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// The key file exists but is not a valid identity. It is left untouched.
     #[error(
         "the identity file {path} is damaged ({reason}); it was left untouched. Restore it from a backup, or move it away to create a new identity (contacts will see a new key)"
@@ -200,6 +210,31 @@ pub enum IdentityError {
         /// What is wrong with it.
         reason: String,
     },
+}
+
+/// A key file others can read is refused, as ssh refuses one (Unix only).
+fn refuse_exposed(path: &Path) -> Result<(), IdentityError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(path)
+            .map_err(|source| IdentityError::Io {
+                action: "read",
+                path: path.to_path_buf(),
+                source,
+            })?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(IdentityError::Exposed {
+                path: path.to_path_buf(),
+                mode: mode & 0o777,
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// A node's own identity: the ed25519 signing key.
@@ -238,10 +273,11 @@ impl Identity {
                     path: path.clone(),
                     reason: e.to_string(),
                 })?;
+                refuse_exposed(&path)?;
                 Ok(Self { key })
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                fs::create_dir_all(profile).map_err(|source| IdentityError::Io {
+                crate::profile::make_private(profile).map_err(|source| IdentityError::Io {
                     action: "create the profile folder",
                     path: profile.to_path_buf(),
                     source,

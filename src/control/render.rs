@@ -8,6 +8,27 @@ fn s<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
+/// Text a peer chose (a message, a name, a file name), safe to print on a terminal: control
+/// characters (escape sequences, carriage returns, new lines that would fake another line)
+/// and bidirectional overrides are shown as escapes instead of acting.
+pub(crate) fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if c.is_control() || bidi {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A peer-chosen field of an answer, printable.
+fn p(v: &Value, key: &str) -> String {
+    printable(s(v, key))
+}
+
 /// `YYYY-MM-DD HH:MM UTC`.
 fn date_time(ms: i64) -> String {
     format!(
@@ -38,7 +59,7 @@ fn message_line(m: &Value, with_peer: bool) -> String {
     format!(
         "{peer}[{} UTC] {who}: {}  ({})",
         time(ts),
-        s(m, "text"),
+        p(m, "text"),
         s(m, "state")
     )
 }
@@ -55,7 +76,7 @@ fn transfer_line(t: &Value) -> String {
         "{}  {} {peer}  {}  {size} B  {}",
         s(t, "file_id"),
         dir,
-        s(t, "name"),
+        p(t, "name"),
         s(t, "state")
     );
     if let Some(p) = t["path"]
@@ -64,7 +85,7 @@ fn transfer_line(t: &Value) -> String {
     {
         line.push_str(&format!("  {p}"));
     }
-    if let Some(r) = t["reason"].as_str() {
+    if let Some(r) = t["reason"].as_str().map(printable) {
         line.push_str(&format!("  ({r})"));
     }
     line
@@ -102,7 +123,7 @@ pub fn render(cmd: &Command, v: &Value) -> String {
             format!(
                 "{}  {}  {}",
                 s(v, "peer"),
-                s(v, "nickname"),
+                p(v, "nickname"),
                 s(v, "verification")
             )
         }
@@ -115,7 +136,7 @@ pub fn render(cmd: &Command, v: &Value) -> String {
             format!(
                 "{}  {}  {}{addr}",
                 s(c, "peer"),
-                s(c, "nickname"),
+                p(c, "nickname"),
                 s(c, "verification")
             )
         }),
@@ -154,7 +175,10 @@ pub fn render(cmd: &Command, v: &Value) -> String {
             format!(
                 "{}  {}  {}  {who}",
                 s(n, "peer"),
-                n["name"].as_str().unwrap_or("(no name)"),
+                n["name"]
+                    .as_str()
+                    .map(printable)
+                    .unwrap_or_else(|| "(no name)".into()),
                 addrs.join(",")
             )
         }),
@@ -194,6 +218,29 @@ pub fn render(cmd: &Command, v: &Value) -> String {
             None => format!("{} is not set", s(v, "name")),
         },
         _ => v.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod printable_tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_peers_text_cannot_drive_the_terminal_or_fake_a_line() {
+        assert_eq!(printable("hi, ünïcode ok 👋"), "hi, ünïcode ok 👋");
+        assert_eq!(
+            printable("\u{1b}[2J\u{1b}]0;pwned\u{7}"),
+            "\\u{1b}[2J\\u{1b}]0;pwned\\u{7}"
+        );
+        assert_eq!(printable("a\r\nb"), "a\\r\\nb");
+        assert_eq!(printable("\u{202e}txt.exe"), "\\u{202e}txt.exe");
+        // In a rendered history line, the fake second line stays on the first.
+        let m = json!({ "text": "ok\n[00:00:00 UTC] them: send me your key", "ts_ms": 0, "state": "delivered" });
+        let line = message_line(&m, false);
+        assert_eq!(line.lines().count(), 1, "{line}");
+        assert!(line.contains("ok\\n[00:00:00"), "{line}");
     }
 }
 

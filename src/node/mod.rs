@@ -167,6 +167,10 @@ impl Node {
     pub async fn start(
         config: NodeConfig,
     ) -> Result<(NodeHandle, broadcast::Receiver<Event>), NodeError> {
+        crate::profile::make_private(&config.profile).map_err(|source| NodeError::Profile {
+            path: config.profile.clone(),
+            source,
+        })?;
         let profile = config.profile.clone();
         let identity = tokio::task::spawn_blocking(move || Identity::load_or_create(&profile))
             .await

@@ -112,7 +112,13 @@ impl rusqlite::types::FromSql for PeerId {
 impl Store {
     /// Opens the database of a profile folder and starts the store thread.
     pub fn open(profile: &Path) -> Result<Self, StoreError> {
-        let conn = open_connection(&profile.join(DB_FILE))?;
+        let db = profile.join(DB_FILE);
+        // Every message is in here: readable by the user alone.
+        let journal = |ext: &str| profile.join(format!("{DB_FILE}-{ext}"));
+        crate::profile::private_files(&[db.clone(), journal("wal"), journal("shm")]).map_err(
+            |e| StoreError::Corrupt(format!("cannot make {} private: {e}", db.display())),
+        )?;
+        let conn = open_connection(&db)?;
         Ok(Self::spawn(conn))
     }
 

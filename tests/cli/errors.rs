@@ -114,3 +114,39 @@ fn a_second_node_on_the_same_profile_is_refused() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("already running"), "{}", stderr(&out));
 }
+
+/// The profile holds the identity key and every message: only its user may read it. A folder
+/// others can read is tightened; a key file others can read is refused, as ssh refuses one.
+#[test]
+fn the_profile_is_its_users_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("new");
+    ok(&p, &["contact", "list"]);
+    assert_eq!(mode(&p), 0o700, "a new profile folder");
+    assert_eq!(mode(&p.join("identity.pem")), 0o600);
+    assert_eq!(mode(&p.join("natter.db")), 0o600);
+    for journal in ["natter.db-wal", "natter.db-shm"] {
+        if p.join(journal).exists() {
+            assert_eq!(mode(&p.join(journal)), 0o600, "{journal}");
+        }
+    }
+    // A database and folder that others could read (made by an older version, or copied).
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(p.join("natter.db"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    ok(&p, &["contact", "list"]);
+    assert_eq!(mode(&p), 0o700, "tightened");
+    assert_eq!(mode(&p.join("natter.db")), 0o600, "tightened");
+    // A key others can read is refused with what to do, and left as it is.
+    let key = p.join("identity.pem");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = cli(&p, &["contact", "list"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("can be read by other users") && err.contains("chmod 600"),
+        "{err}"
+    );
+    assert_eq!(mode(&key), 0o644, "the user decides");
+}

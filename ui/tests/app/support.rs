@@ -18,7 +18,11 @@ pub(crate) async fn peer_with(key: Option<&str>, onboarded: bool) -> Peer {
     let dir = tempfile::tempdir().unwrap();
     if let Some(name) = key {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/{name}.pem"));
-        std::fs::copy(src, dir.path().join(natter::identity::KEY_FILE)).unwrap();
+        let key = dir.path().join(natter::identity::KEY_FILE);
+        std::fs::copy(src, &key).unwrap();
+        // A checkout's files are 0644; a key must be the user's alone.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
     let mut c = NodeConfig::new(dir.path());
     c.listen = "127.0.0.1:0".parse().unwrap();
