@@ -167,14 +167,17 @@ impl Node {
     pub async fn start(
         config: NodeConfig,
     ) -> Result<(NodeHandle, broadcast::Receiver<Event>), NodeError> {
-        crate::profile::make_private(&config.profile).map_err(|source| NodeError::Profile {
-            path: config.profile.clone(),
-            source,
-        })?;
         let profile = config.profile.clone();
-        let identity = tokio::task::spawn_blocking(move || Identity::load_or_create(&profile))
-            .await
-            .map_err(|e| NodeError::Invalid(format!("identity task failed: {e}")))??;
+        // File work, off the async runtime: the folder made private, then the key.
+        let identity = tokio::task::spawn_blocking(move || {
+            crate::profile::make_private(&profile).map_err(|source| NodeError::Profile {
+                path: profile.clone(),
+                source,
+            })?;
+            Ok::<_, NodeError>(Identity::load_or_create(&profile)?)
+        })
+        .await
+        .map_err(|e| NodeError::Invalid(format!("identity task failed: {e}")))??;
         let lock_path = config.profile.join(LOCK_FILE);
         let lock_file = std::fs::OpenOptions::new()
             .create(true)
