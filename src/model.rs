@@ -77,6 +77,8 @@ pub struct Contact {
     pub send_typing: bool,
     /// Whether we send them read receipts.
     pub send_receipts: bool,
+    /// Whether a relay may carry our sessions with them; `None`: the global relay policy.
+    pub relay: Option<RelayPolicy>,
 }
 
 impl Contact {
@@ -91,6 +93,42 @@ impl Contact {
             addr: None,
             send_typing: true,
             send_receipts: true,
+            relay: None,
+        }
+    }
+}
+
+/// Whether a relay may carry a session when no direct path exists (the IETF guidelines: an
+/// intermediary only with the principal's consent).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RelayPolicy {
+    /// Never: a contact that needs a relay stays unreachable, and the user is told why.
+    Never,
+    /// Ask each time (once per contact while the app runs).
+    #[default]
+    Ask,
+    /// Always, without asking (still announced to both sides).
+    Always,
+}
+
+impl RelayPolicy {
+    /// Its name on the command line and in settings.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RelayPolicy::Never => "never",
+            RelayPolicy::Ask => "ask",
+            RelayPolicy::Always => "always",
+        }
+    }
+
+    /// From its name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "never" => Some(RelayPolicy::Never),
+            "ask" => Some(RelayPolicy::Ask),
+            "always" => Some(RelayPolicy::Always),
+            _ => None,
         }
     }
 }
@@ -286,6 +324,17 @@ pub enum Path {
     Direct,
     /// Through a relay, which sees only ciphertext.
     Relayed,
+}
+
+impl Path {
+    /// Its name in events and in a session's Hello.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Path::Lan => "lan",
+            Path::Direct => "direct",
+            Path::Relayed => "relayed",
+        }
+    }
 }
 
 /// A live session's path, as `paths` lists it.

@@ -6,13 +6,13 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use natter::rendezvous::server::{Server, ServerConfig};
+use natter::rendezvous::server::{RelayConfig, Server, ServerConfig};
 
 #[derive(Parser)]
 #[command(
     name = "natter-rendezvous",
     version = natter::VERSION,
-    about = "Natter's rendezvous server: finds peers, carries dial signals and sealed mail"
+    about = "Natter's rendezvous server: finds peers, carries dial signals and sealed mail, and relays for peers that consent"
 )]
 struct Args {
     /// UDP address to listen on.
@@ -39,6 +39,16 @@ struct Args {
     /// Burst of new connections from one IP address.
     #[arg(long, default_value_t = 50)]
     handshake_burst: u32,
+    /// Relay encrypted QUIC packets between clients that both consent and allow each other
+    /// (for pairs whose NATs let no direct path exist).
+    #[arg(long)]
+    relay: bool,
+    /// Bytes per second one client may send through the relay.
+    #[arg(long, default_value_t = 4 << 20)]
+    relay_rate: u32,
+    /// Burst of bytes one client may send through the relay at once.
+    #[arg(long, default_value_t = 1 << 20)]
+    relay_burst: u32,
 }
 
 #[tokio::main]
@@ -57,15 +67,36 @@ async fn main() -> Result<()> {
     config.limits.request_burst = args.request_burst;
     config.limits.handshakes_per_ip = args.handshakes_per_second;
     config.limits.handshake_burst = args.handshake_burst;
+    config.relay = RelayConfig {
+        enabled: args.relay,
+        bytes_per_second: args.relay_rate,
+        burst_bytes: args.relay_burst,
+    };
     let server = Server::bind(config).context("cannot start the rendezvous")?;
     let addr = server
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
     // One line a script can read: where we are and the key clients must pin.
-    say(
-        serde_json::json!({ "event": "listening", "addr": addr, "key": server.peer_id().to_string() }),
-    );
+    say(serde_json::json!({
+        "event": "listening", "addr": addr, "key": server.peer_id().to_string(), "relay": args.relay,
+    }));
+    // The relay's counters, as a line whenever they changed (at most every 2 s).
+    let stats = server.stats_handle();
+    if args.relay {
+        let stats = stats.clone();
+        tokio::spawn(async move {
+            let mut last = stats.relay();
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                let now = stats.relay();
+                if now != last {
+                    say(serde_json::json!({ "event": "relay_stats", "relay": now }));
+                    last = now;
+                }
+            }
+        });
+    }
     let stop = async {
         let mut term =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
@@ -75,7 +106,7 @@ async fn main() -> Result<()> {
         }
     };
     server.run(stop).await;
-    say(serde_json::json!({ "event": "stopped" }));
+    say(serde_json::json!({ "event": "stopped", "relay": stats.relay() }));
     Ok(())
 }
 

@@ -162,6 +162,11 @@ pub(super) async fn run(
             read_seq: if receipts { streams.in_read_seq } else { 0 },
             status,
             status_text,
+            // Announced to the peer before any message (a relay's name goes here too).
+            path: super::path::classify(conn.remote_address(), &super::path::local_networks())
+                .as_str()
+                .into(),
+            via: String::new(),
         },
         Instant::now(),
     );

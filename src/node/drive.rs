@@ -231,6 +231,7 @@ impl Conn {
                     },
                     path,
                     remote,
+                    via: None,
                 });
                 if n.peer_acked_seq > 0 {
                     self.acked(n.peer_acked_seq).await?;

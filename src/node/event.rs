@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::PrivacyMode;
 use crate::identity::PeerId;
-use crate::model::{Contact, Message, Path, Transfer};
+use crate::model::{Contact, Message, Path, RelayPolicy, Transfer};
 use crate::wire::{Status, TypingState};
 
 /// Why a dial failed, for programs.
@@ -18,6 +18,9 @@ pub enum DialFailure {
     Refused,
     /// No answer or a network error.
     Unreachable,
+    /// No direct path exists and a relay would be needed, but the relay policy (global or
+    /// this contact's) forbids it, or the user declined.
+    NeedsRelay,
 }
 
 /// A state change of the node.
@@ -45,8 +48,12 @@ pub enum Event {
         direction: &'static str,
         /// How the session reaches the peer: "lan", "direct" or "relayed".
         path: Path,
-        /// The address packets go to and come from.
+        /// The address packets go to and come from (the relay's, when relayed).
         remote: std::net::SocketAddr,
+        /// The relay carrying the session, when `path` is "relayed" (announced by both
+        /// sides in their Hello, before any message).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        via: Option<String>,
     },
     /// A session ended.
     Disconnected {
@@ -88,6 +95,20 @@ pub enum Event {
         peer: PeerId,
         /// Whether it is blocked now.
         blocked: bool,
+    },
+    /// No direct path to a contact exists, and the relay policy says to ask: the relay named
+    /// may carry the session if the user says yes (`relay_consent`). Nothing goes through it
+    /// before.
+    RelayConsent {
+        /// The contact.
+        peer: PeerId,
+        /// The relay (its address).
+        relay: String,
+    },
+    /// The global relay policy was set here.
+    RelayPolicyChanged {
+        /// Whether a relay may carry sessions with contacts that have no policy of their own.
+        policy: RelayPolicy,
     },
     /// The privacy mode was set here.
     PrivacyChanged {

@@ -83,7 +83,8 @@ async fn register_loop(inner: Arc<Inner>, rv: Arc<Client>) {
                 loop {
                     tokio::select! {
                         p = proto::read::<Push>(&mut pushes) => match p {
-                            Ok(Some(p)) => on_push(&inner, p).await,
+                            Ok(Some(p)) if !is_restarting(&p) => on_push(&inner, p).await,
+                            // The server went away, restarted, or says it is restarting.
                             _ => {
                                 // The server went away (or restarted): register again.
                                 rv.reset().await;
@@ -193,6 +194,11 @@ pub(super) fn local_candidates(inner: &Inner) -> Vec<String> {
     out
 }
 
+/// The server says it is stopping and will be back: register again (it answers once up).
+fn is_restarting(p: &Push) -> bool {
+    matches!(p.body, Some(push::Body::Restarting(_)))
+}
+
 async fn on_push(inner: &Arc<Inner>, p: Push) {
     match p.body {
         Some(push::Body::MailWaiting(_)) => super::mailbox::fetch_soon(inner),
@@ -219,7 +225,9 @@ async fn on_push(inner: &Arc<Inner>, p: Push) {
             tracing::debug!(peer = ?from, ?addrs, "dial signal from the rendezvous");
             inner.actor.tell(Msg::Hint(from, addrs));
         }
-        None => {}
+        // This node opens no relay yet: nothing to do with their news.
+        Some(push::Body::RelayAsked(_) | push::Body::RelayReady(_) | push::Body::Restarting(_))
+        | None => {}
     }
 }
 

@@ -1,11 +1,12 @@
 //! The rendezvous protocol: message types ([`proto`]), signed presence records and lookup
 //! tokens ([`record`]), the client the node uses ([`client`]) and, behind the cargo feature
-//! `server`, the server itself ([`server`]). The server finds peers and carries dial signals
+//! `server`, the server itself ([`server`]), which can also relay ([`relay`]). The server finds peers and carries dial signals
 //! and sealed mail; it never sees message content.
 
 pub mod client;
 pub mod proto;
 pub mod record;
+pub mod relay;
 #[cfg(feature = "server")]
 pub mod server;
 

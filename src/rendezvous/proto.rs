@@ -158,7 +158,7 @@ pub struct Empty {}
 #[derive(Clone, PartialEq, Message)]
 pub struct Request {
     /// Which request.
-    #[prost(oneof = "request::Body", tags = "1, 2, 3, 4, 5, 6, 7, 8")]
+    #[prost(oneof = "request::Body", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9")]
     pub body: Option<request::Body>,
 }
 
@@ -191,6 +191,9 @@ pub mod request {
         /// Which key holds a handle.
         #[prost(message, tag = "8")]
         ResolveHandle(super::Handle),
+        /// Consent to relaying with a peer (see `relay.rs`).
+        #[prost(message, tag = "9")]
+        RelayOpen(crate::rendezvous::relay::RelayOpen),
     }
 }
 
@@ -203,6 +206,9 @@ pub struct Registered {
     /// When the registration lapses without renewal.
     #[prost(uint64, tag = "2")]
     pub expires_ms: u64,
+    /// This server relays (its clients may open relays with each other).
+    #[prost(bool, tag = "3")]
+    pub relay: bool,
 }
 
 /// A lookup answer. An unauthorised lookup gets exactly what an unknown peer gets: offline,
@@ -287,7 +293,7 @@ pub struct Refused {
 #[derive(Clone, PartialEq, Message)]
 pub struct Response {
     /// Which answer.
-    #[prost(oneof = "response::Body", tags = "1, 2, 3, 4, 5, 6, 7, 8")]
+    #[prost(oneof = "response::Body", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9")]
     pub body: Option<response::Body>,
 }
 
@@ -320,6 +326,9 @@ pub mod response {
         /// A handle's holder and claim.
         #[prost(message, tag = "8")]
         Handle(super::Handle),
+        /// A relay opened.
+        #[prost(message, tag = "9")]
+        RelayOpened(crate::rendezvous::relay::RelayOpened),
     }
 }
 
@@ -327,7 +336,7 @@ pub mod response {
 #[derive(Clone, PartialEq, Message)]
 pub struct Push {
     /// Which push.
-    #[prost(oneof = "push::Body", tags = "1, 2")]
+    #[prost(oneof = "push::Body", tags = "1, 2, 3, 4, 5")]
     pub body: Option<push::Body>,
 }
 
@@ -342,6 +351,16 @@ pub mod push {
         /// A peer that we allow is dialling us: dial it back now (simultaneous dial).
         #[prost(message, tag = "2")]
         DialMe(super::DialMe),
+        /// A peer opened a relay with us and waits for our consent.
+        #[prost(message, tag = "3")]
+        RelayAsked(crate::rendezvous::relay::RelayAsked),
+        /// A relay we opened is ready.
+        #[prost(message, tag = "4")]
+        RelayReady(crate::rendezvous::relay::RelayReady),
+        /// The server is stopping and will be back: re-register (with jitter) and treat
+        /// every relayed session as gone now.
+        #[prost(message, tag = "5")]
+        Restarting(super::Empty),
     }
 }
 

@@ -20,6 +20,8 @@ fn config(local: PeerId, remote: PeerId) -> SessionConfig {
         read_seq: 0,
         status: Status::Online,
         status_text: String::new(),
+        path: "direct".into(),
+        via: String::new(),
     }
 }
 

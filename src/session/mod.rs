@@ -91,7 +91,14 @@ pub struct SessionConfig {
     pub status: Status,
     /// Our status text.
     pub status_text: String,
+    /// How we reach the peer ("lan", "direct", "relayed"), announced in our Hello.
+    pub path: String,
+    /// The relay, when relayed.
+    pub via: String,
 }
+
+/// Longest path or relay name taken from a peer's Hello.
+const MAX_VIA: usize = 100;
 
 /// What the session agreed on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,6 +120,10 @@ pub struct Negotiated {
     pub status: Status,
     /// Peer status text.
     pub status_text: String,
+    /// The path the peer announced ("" from builds before relays).
+    pub peer_path: String,
+    /// The relay the peer announced.
+    pub peer_via: String,
 }
 
 impl Negotiated {
@@ -197,6 +208,8 @@ impl Session {
                 .acked_incarnation
                 .map(|i| i.to_vec())
                 .unwrap_or_default(),
+            path: s.config.path.clone(),
+            via: s.config.via.clone(),
         };
         s.queue(&Frame::Hello(hello));
         s
@@ -509,6 +522,8 @@ impl Session {
             peer_read_seq: if ours { h.read_seq } else { 0 },
             status: Status::try_from(h.status).unwrap_or(Status::Online),
             status_text: h.status_text.chars().take(200).collect(),
+            peer_path: h.path.chars().take(MAX_VIA).collect(),
+            peer_via: h.via.chars().take(MAX_VIA).collect(),
         };
         self.state = State::Established(negotiated.clone());
         self.window.established();

@@ -2,11 +2,11 @@
 
 use super::{StoreError, now_ms};
 use crate::identity::PeerId;
-use crate::model::{Contact, ContactState, Verification};
+use crate::model::{Contact, ContactState, RelayPolicy, Verification};
 use rusqlite::{Connection, OptionalExtension, params};
 
 const CONTACT_COLUMNS: &str =
-    "peer_id, nickname, grp, verification, state, addr, send_typing, send_receipts";
+    "peer_id, nickname, grp, verification, state, addr, send_typing, send_receipts, relay";
 
 fn row_to_contact(row: &rusqlite::Row<'_>) -> rusqlite::Result<Contact> {
     let verification: String = row.get(3)?;
@@ -28,16 +28,19 @@ fn row_to_contact(row: &rusqlite::Row<'_>) -> rusqlite::Result<Contact> {
         addr: row.get(5)?,
         send_typing: row.get(6)?,
         send_receipts: row.get(7)?,
+        relay: row
+            .get::<_, Option<String>>(8)?
+            .and_then(|r| RelayPolicy::parse(&r)),
     })
 }
 
 /// Adds or updates a contact (a request becomes a contact).
 pub fn upsert_contact(conn: &Connection, c: &Contact) -> Result<(), StoreError> {
     conn.execute(
-        "INSERT INTO contacts (peer_id, nickname, grp, verification, state, addr, send_typing, send_receipts, added_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+        "INSERT INTO contacts (peer_id, nickname, grp, verification, state, addr, send_typing, send_receipts, added_ms, relay)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
          ON CONFLICT (peer_id) DO UPDATE SET nickname = ?2, grp = ?3, verification = ?4, state = ?5,
-             addr = ?6, send_typing = ?7, send_receipts = ?8",
+             addr = ?6, send_typing = ?7, send_receipts = ?8, relay = ?10",
         params![
             c.peer,
             c.nickname,
@@ -53,7 +56,8 @@ pub fn upsert_contact(conn: &Connection, c: &Contact) -> Result<(), StoreError> 
             c.addr,
             c.send_typing,
             c.send_receipts,
-            now_ms()
+            now_ms(),
+            c.relay.map(RelayPolicy::as_str),
         ],
     )?;
     Ok(())

@@ -152,6 +152,8 @@ INSERT INTO outbox (conversation, seq, message) SELECT conversation, seq, messag
 DROP TABLE outbox_v5;
 "#,
     ),
+    // Per-contact relay policy (NULL: the global one).
+    M::up("ALTER TABLE contacts ADD COLUMN relay TEXT;"),
 ];
 
 /// Per connection (TEMP objects, created at every open): a new message is noted in

@@ -10,6 +10,7 @@ use std::time::Duration;
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer};
 use rustls::sign::CertifiedKey;
+use sha2::Digest;
 
 use crate::identity::{Identity, PeerId};
 
@@ -25,6 +26,12 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(15);
 pub const SIGNALLING_KEEP_ALIVE: Duration = Duration::from_secs(10);
 /// Idle timeout on a rendezvous connection: three missed keep-alives.
 pub const SIGNALLING_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Starting UDP payload size of a rendezvous connection: a relay frame (a 1200-byte QUIC
+/// packet, a 32-byte key, ~40 bytes of outer QUIC) must fit. Where the path is smaller,
+/// quinn's black-hole detection falls back to 1200 and relaying stops working there.
+pub const SIGNALLING_MTU: u16 = 1400;
+/// Relay frames queued per direction on one rendezvous connection (about 48 packets).
+pub const RELAY_QUEUE_BYTES: usize = 64 * 1024;
 /// How long a dial waits for the handshake before it reports the peer unreachable.
 pub const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
 /// Label of the TLS exporter that derives the session id.
@@ -36,6 +43,8 @@ pub const CLOSE_NORMAL: u32 = 0;
 pub const CLOSE_REFUSED: u32 = 1;
 /// Application close code: replaced by another connection between the same peers.
 pub const CLOSE_REPLACED: u32 = 2;
+/// Application close code: the server is restarting (its clients come back on their own).
+pub const CLOSE_RESTARTING: u32 = 3;
 
 /// Why the endpoint could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -83,18 +92,44 @@ pub enum DialError {
     },
 }
 
-/// Builds the node's endpoint on one UDP socket, ready to accept and dial.
+/// Builds a peer endpoint on one plain UDP socket, ready to accept and dial.
 pub fn endpoint(identity: &Identity, addr: SocketAddr) -> Result<quinn::Endpoint, TransportError> {
-    endpoint_for(identity, addr, ALPN, transport_config())
+    let server = server_config(identity, ALPN, transport_config())?;
+    quinn::Endpoint::server(server, addr).map_err(|source| TransportError::Bind { addr, source })
 }
 
-/// An endpoint that answers one ALPN (the rendezvous server uses its own).
+/// An endpoint that answers one ALPN (the rendezvous server uses its own). Its stateless
+/// reset key is derived from its identity, so a restarted server resets its clients' old
+/// connections at their first packet instead of leaving them to time out.
 pub fn endpoint_for(
     identity: &Identity,
     addr: SocketAddr,
     alpn: &[u8],
     transport: Arc<quinn::TransportConfig>,
 ) -> Result<quinn::Endpoint, TransportError> {
+    let server = server_config(identity, alpn, transport)?;
+    let bind = |source| TransportError::Bind { addr, source };
+    let udp = std::net::UdpSocket::bind(addr).map_err(bind)?;
+    // A deterministic signature over a fixed context: secret, and the same every start.
+    let seed = sha2::Sha256::digest(identity.sign(RESET_CONTEXT));
+    let reset = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &seed);
+    quinn::Endpoint::new(
+        quinn::EndpointConfig::new(Arc::new(reset)),
+        Some(server),
+        udp,
+        Arc::new(quinn::TokioRuntime),
+    )
+    .map_err(bind)
+}
+
+/// What a server signs to make its stateless reset key.
+const RESET_CONTEXT: &[u8] = b"natter stateless reset key v1";
+
+fn server_config(
+    identity: &Identity,
+    alpn: &[u8],
+    transport: Arc<quinn::TransportConfig>,
+) -> Result<quinn::ServerConfig, TransportError> {
     let key = certified_key(identity)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut tls = rustls::ServerConfig::builder_with_provider(provider)
@@ -109,7 +144,7 @@ pub fn endpoint_for(
         .map_err(|e| TransportError::Tls(e.to_string()))?;
     let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic));
     server.transport_config(transport);
-    quinn::Endpoint::server(server, addr).map_err(|source| TransportError::Bind { addr, source })
+    Ok(server)
 }
 
 /// The peer-to-peer timers: keep-alive every 4 s, idle timeout 15 s.
@@ -134,7 +169,11 @@ pub fn signalling_config(max_message: usize, streams: u32) -> Arc<quinn::Transpo
     t.send_window(2 * max_message as u64);
     t.max_concurrent_bidi_streams(quinn::VarInt::from_u32(streams));
     t.max_concurrent_uni_streams(quinn::VarInt::from_u32(0));
-    t.datagram_receive_buffer_size(None);
+    // Relay frames ride as datagrams: a full QUIC packet and a key must fit in one, and
+    // each direction queues a bounded number (then the oldest is dropped).
+    t.initial_mtu(SIGNALLING_MTU);
+    t.datagram_receive_buffer_size(Some(RELAY_QUEUE_BYTES));
+    t.datagram_send_buffer_size(RELAY_QUEUE_BYTES);
     t.keep_alive_interval(Some(SIGNALLING_KEEP_ALIVE));
     t.max_idle_timeout(quinn::IdleTimeout::try_from(SIGNALLING_IDLE_TIMEOUT).ok());
     Arc::new(t)

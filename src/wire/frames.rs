@@ -67,6 +67,13 @@ pub struct Hello {
     /// known). A receiver whose incarnation differs ignores both: they count another stream.
     #[prost(bytes = "vec", tag = "12")]
     pub acked_incarnation: Vec<u8>,
+    /// How the sender reaches the receiver: "lan", "direct" or "relayed" (empty from builds
+    /// before relays), announced before any message so both sides know an intermediary.
+    #[prost(string, tag = "13")]
+    pub path: String,
+    /// The relay, when `path` is "relayed" (its address).
+    #[prost(string, tag = "14")]
+    pub via: String,
 }
 
 /// Closing words: why a session ends.

@@ -6,5 +6,6 @@ mod crash;
 mod delivery;
 mod errors;
 mod files;
+mod relay;
 mod rendezvous;
 mod support;

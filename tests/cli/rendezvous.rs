@@ -20,12 +20,12 @@ fn now_ms() -> u64 {
         .as_millis() as u64
 }
 
-struct Raw {
-    identity: Identity,
-    client: Client,
+pub(crate) struct Raw {
+    pub(crate) identity: Identity,
+    pub(crate) client: Client,
 }
 
-fn raw(server: &Rendezvous) -> Raw {
+pub(crate) fn raw(server: &Rendezvous) -> Raw {
     raw_as(server, Identity::generate())
 }
 
@@ -56,11 +56,14 @@ fn record_of(id: &Identity, issued_ms: u64, expires_ms: u64) -> PresenceRecord {
 }
 
 impl Raw {
-    fn peer(&self) -> PeerId {
+    pub(crate) fn peer(&self) -> PeerId {
         self.identity.peer_id()
     }
 
-    async fn register(&self, allow: &[PeerId]) -> Result<proto::Registered, ClientError> {
+    pub(crate) async fn register(
+        &self,
+        allow: &[PeerId],
+    ) -> Result<proto::Registered, ClientError> {
         let now = now_ms();
         let signed = record::sign(
             &self.identity,

@@ -7,6 +7,7 @@ mod db;
 mod limits;
 mod mail;
 mod pushes;
+mod relay;
 mod writer;
 
 use std::collections::{HashMap, HashSet};
@@ -20,6 +21,7 @@ use tracing::Instrument;
 
 pub use limits::Limits;
 use pushes::{PushHandle, Pushes};
+pub use relay::{RelayConfig, RelayStats};
 
 use super::proto::{
     self, Empty, Presence, Push, Refused, Registered, Request, Response, SignedRecord, push,
@@ -44,6 +46,8 @@ pub struct ServerConfig {
     pub quota_items: u32,
     /// Most waiting bytes per recipient.
     pub quota_bytes: u64,
+    /// Whether and how it relays.
+    pub relay: RelayConfig,
 }
 
 impl ServerConfig {
@@ -56,6 +60,7 @@ impl ServerConfig {
             mail_ttl: Duration::from_secs(30 * 24 * 3600),
             quota_items: 1000,
             quota_bytes: 16 << 20,
+            relay: RelayConfig::default(),
         }
     }
 }
@@ -98,6 +103,7 @@ struct State {
     accounts: Mutex<HashMap<PeerId, Account>>,
     db: writer::Db,
     limits: limits::Limiters,
+    relay: relay::Relay,
     next_conn: AtomicUsize,
 }
 
@@ -146,6 +152,7 @@ impl Server {
         )?;
         let limits = limits::Limiters::new(&config.limits);
         let db = writer::Db::start(conn).map_err(|e| ServerError::Data(config.data.clone(), e))?;
+        let relay = relay::Relay::new(config.relay);
         Ok(Self {
             endpoint,
             identity,
@@ -155,6 +162,7 @@ impl Server {
                 accounts: Mutex::new(accounts),
                 db,
                 limits,
+                relay,
                 next_conn: AtomicUsize::new(1),
             }),
         })
@@ -168,6 +176,11 @@ impl Server {
     /// The bound address.
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.endpoint.local_addr().ok()
+    }
+
+    /// A handle to read the relay's counters while the server runs.
+    pub fn stats_handle(&self) -> StatsHandle {
+        StatsHandle(self.state.clone())
     }
 
     /// Serves until `stop` resolves, then closes every connection. Every deposit was
@@ -203,11 +216,30 @@ impl Server {
             _ = stop => {}
         }
         sweeper.abort();
+        // Tell every client we are going and will be back, so relayed sessions move on now
+        // rather than at their idle timeout; give the pushes a moment to leave.
+        for o in lock(&self.state.online).values() {
+            o.push.send(Push {
+                body: Some(push::Body::Restarting(Empty {})),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
         self.endpoint.close(
-            quinn::VarInt::from_u32(transport::CLOSE_NORMAL),
-            b"server stopping",
+            quinn::VarInt::from_u32(transport::CLOSE_RESTARTING),
+            b"server restarting",
         );
         let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
+    }
+}
+
+/// Reads a running server's relay counters.
+#[derive(Clone)]
+pub struct StatsHandle(Arc<State>);
+
+impl StatsHandle {
+    /// What the relay did so far (all zero without `--relay`).
+    pub fn relay(&self) -> RelayStats {
+        self.0.relay.stats()
     }
 }
 
@@ -228,15 +260,32 @@ async fn serve(state: Arc<State>, conn: quinn::Connection) {
     let span = tracing::info_span!("client", peer = ?peer, remote = %conn.remote_address());
     async {
         tracing::debug!("connected");
+        let frames = state.relay.enabled().then(|| {
+            let (state, conn) = (state.clone(), conn.clone());
+            tokio::spawn(
+                async move {
+                    while let Ok(frame) = conn.read_datagram().await {
+                        state.relay.forward(&peer, &frame);
+                    }
+                }
+                .in_current_span(),
+            )
+        });
         while let Ok((send, recv)) = conn.accept_bi().await {
             let state = state.clone();
-            let observed = conn.remote_address();
-            tokio::spawn(stream(state, peer, id, observed, send, recv).in_current_span());
+            let conn = (id, conn.clone());
+            tokio::spawn(stream(state, peer, conn, send, recv).in_current_span());
         }
-        let mut online = lock(&state.online);
-        if online.get(&peer).is_some_and(|o| o.conn == id) {
-            online.remove(&peer);
+        if let Some(f) = frames {
+            f.abort();
         }
+        {
+            let mut online = lock(&state.online);
+            if online.get(&peer).is_some_and(|o| o.conn == id) {
+                online.remove(&peer);
+            }
+        }
+        state.relay.gone(&peer, id);
         tracing::debug!("gone");
     }
     .instrument(span)
@@ -246,8 +295,7 @@ async fn serve(state: Arc<State>, conn: quinn::Connection) {
 async fn stream(
     state: Arc<State>,
     peer: PeerId,
-    conn: usize,
-    observed: SocketAddr,
+    (conn, connection): (usize, quinn::Connection),
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
 ) {
@@ -269,6 +317,7 @@ async fn stream(
         .await;
         return;
     }
+    let observed = connection.remote_address();
     let body = match req.body {
         Some(request::Body::Register(r)) => {
             let pushes = Arc::new(Pushes::default());
@@ -295,6 +344,7 @@ async fn stream(
         Some(request::Body::Ack(a)) => mail::ack(&state, peer, a).await,
         Some(request::Body::ClaimHandle(h)) => mail::claim(&state, peer, h).await,
         Some(request::Body::ResolveHandle(h)) => mail::resolve(&state, h).await,
+        Some(request::Body::RelayOpen(r)) => relay::open(&state, peer, conn, &connection, r),
         None => refused("empty request"),
     };
     let _ = answer(&mut send, body).await;
@@ -413,6 +463,7 @@ async fn register(
     response::Body::Registered(Registered {
         observed: observed.to_string(),
         expires_ms,
+        relay: state.relay.enabled(),
     })
 }
 
