@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::Wait;
 use crate::identity::PeerId;
-use crate::model::{Contact, Message, Paths, Transfer, Verification};
+use crate::model::{Contact, Message, Paths, RelayPolicy, Transfer, Verification};
 use crate::node::{NearbyPeer, PrivacyMode};
 use crate::wire::{Status, TypingState};
 
@@ -67,6 +67,18 @@ pub enum Answer {
     BlockList {
         /// Every blocked peer.
         blocked: Vec<PeerId>,
+    },
+    /// `relay_policy`: the global relay policy now.
+    RelayPolicy {
+        /// Whether a relay may carry sessions with contacts without a choice of their own.
+        relay_policy: RelayPolicy,
+    },
+    /// `relay_consent`: the answer was taken.
+    RelayConsent {
+        /// The contact.
+        peer: PeerId,
+        /// Whether the relay may carry the session.
+        consent: bool,
     },
     /// `privacy`: the mode now.
     Privacy {

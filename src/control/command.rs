@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::identity::PeerId;
-use crate::model::PageBefore;
+use crate::model::{PageBefore, RelayPolicy};
 use crate::node::{ExportFormat, PrivacyMode};
 use crate::wire::{Status, TypingState};
 
@@ -25,6 +25,42 @@ pub enum Wait {
     Delivered,
     /// Read by the peer.
     Read,
+}
+
+/// A contact's relay choice: a policy of its own, or the global one (`default`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContactRelay {
+    /// Never relay sessions with this contact.
+    Never,
+    /// Ask before relaying.
+    Ask,
+    /// Relay without asking (still announced to both sides).
+    Always,
+    /// Follow the global relay policy.
+    Default,
+}
+
+impl ContactRelay {
+    /// The contact's own policy (`None`: the global one).
+    pub fn policy(self) -> Option<RelayPolicy> {
+        match self {
+            ContactRelay::Never => Some(RelayPolicy::Never),
+            ContactRelay::Ask => Some(RelayPolicy::Ask),
+            ContactRelay::Always => Some(RelayPolicy::Always),
+            ContactRelay::Default => None,
+        }
+    }
+}
+
+/// An answer to a question the node asked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum YesNo {
+    /// Yes.
+    Yes,
+    /// No.
+    No,
 }
 
 /// One command.
@@ -80,6 +116,9 @@ pub enum Command {
         /// Send read receipts.
         #[serde(default)]
         receipts: Option<bool>,
+        /// Whether a relay may carry sessions with it (`default`: the global policy).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        relay: Option<ContactRelay>,
     },
     /// Show the safety number of a contact; mark it verified or not.
     Verify {
@@ -255,6 +294,19 @@ pub enum Command {
     },
     /// The live sessions' paths and the punch counters.
     Paths,
+    /// Show or set the global relay policy (`never`, `ask`, `always`).
+    RelayPolicy {
+        /// New policy; absent: only show it.
+        #[serde(default)]
+        policy: Option<RelayPolicy>,
+    },
+    /// Answer a `relay_consent` prompt for a contact.
+    RelayConsent {
+        /// The contact.
+        id: PeerId,
+        /// `yes` or `no`.
+        answer: YesNo,
+    },
     /// Stop the node.
     Shutdown,
 }
@@ -289,6 +341,7 @@ impl Command {
                 | Command::ContactAddHandle { .. }
                 | Command::HandleClaim { .. }
                 | Command::HandleResolve { .. }
+                | Command::RelayConsent { .. }
         )
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::broadcast::error::RecvError;
 
-use super::{Answer, Command, ControlError, Wait};
+use super::{Answer, Command, ControlError, Wait, YesNo};
 use crate::model::{Contact, Message};
 use crate::node::{Event, IDENTITY_BACKUP_FILE, NodeError, NodeHandle};
 
@@ -53,7 +53,14 @@ pub async fn execute(node: &NodeHandle, cmd: Command) -> Result<Answer, ControlE
             id,
             typing,
             receipts,
-        } => Answer::Contact(node.set_switches(id, typing, receipts).await?),
+            relay,
+        } => {
+            let mut contact = node.set_switches(id, typing, receipts).await?;
+            if let Some(r) = relay {
+                contact = node.set_contact_relay(id, r.policy()).await?;
+            }
+            Answer::Contact(contact)
+        }
         Command::Verify { id, verified } => {
             let contact = match verified {
                 Some(v) => node.set_verified(id, v).await?,
@@ -183,6 +190,19 @@ pub async fn execute(node: &NodeHandle, cmd: Command) -> Result<Answer, ControlE
             Answer::Preference { name, value }
         }
         Command::Paths => Answer::Paths(node.paths().await),
+        Command::RelayPolicy { policy } => {
+            if let Some(p) = policy {
+                node.set_relay_policy(p).await?;
+            }
+            Answer::RelayPolicy {
+                relay_policy: node.relay_policy().await?,
+            }
+        }
+        Command::RelayConsent { id, answer } => {
+            let consent = answer == YesNo::Yes;
+            node.relay_consent(id, consent).await?;
+            Answer::RelayConsent { peer: id, consent }
+        }
         Command::Shutdown => Answer::Stopping { stopping: true },
     })
 }

@@ -10,7 +10,7 @@ mod run;
 mod socket;
 
 pub use answer::Answer;
-pub use command::{Command, Wait};
+pub use command::{Command, ContactRelay, Wait, YesNo};
 pub use execute::execute;
 pub use render::render;
 pub use run::{RunError, one_shot, run};

@@ -151,6 +151,14 @@ pub fn render(cmd: &Command, v: &Value) -> String {
         Command::History { .. } => list(&|m| message_line(m, false)),
         Command::Search { .. } => list(&|m| message_line(m, true)),
         Command::Privacy { .. } => s(v, "privacy").to_string(),
+        Command::RelayPolicy { .. } => s(v, "relay_policy").to_string(),
+        Command::RelayConsent { .. } => {
+            if v["consent"].as_bool().unwrap_or(false) {
+                "relay allowed: the session goes through it once they consent too".into()
+            } else {
+                "relay declined: nothing goes through it".into()
+            }
+        }
         Command::Verify { .. } => format!(
             "safety number with {}:\n  {}\n(compare it with your contact in person; now {})",
             s(v, "peer").get(..10).unwrap_or(""),

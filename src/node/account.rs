@@ -152,6 +152,24 @@ impl NodeHandle {
         self.save_contact(c).await
     }
 
+    /// Sets whether a relay may carry sessions with a contact (`None`: the global policy).
+    pub async fn set_contact_relay(
+        &self,
+        peer: PeerId,
+        relay: Option<crate::model::RelayPolicy>,
+    ) -> Result<Contact, NodeError> {
+        let mut c = self
+            .contact(peer)
+            .await?
+            .ok_or(NodeError::NotAContact(peer))?;
+        c.relay = relay;
+        let saved = self.save_contact(c).await?;
+        self.inner
+            .actor
+            .tell(Msg::Relay(super::consent::RelayMsg::PolicyChanged));
+        Ok(saved)
+    }
+
     /// The privacy mode.
     pub async fn privacy(&self) -> Result<PrivacyMode, NodeError> {
         super::conn::privacy(&self.inner.store).await

@@ -3,12 +3,13 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::{NodeError, prefs};
 use crate::discovery::DiscoveryConfig;
 use crate::identity::Identity;
 use crate::store::Store;
-use crate::transport;
+use crate::transport::{self, RelayLink};
 
 /// How a node starts.
 #[derive(Clone, Debug)]
@@ -59,16 +60,16 @@ pub(super) async fn bind(
     identity: &Identity,
     config: &NodeConfig,
     store: &Store,
-) -> Result<quinn::Endpoint, NodeError> {
+) -> Result<(quinn::Endpoint, Arc<RelayLink>), NodeError> {
     if !config.stable_port {
-        return Ok(transport::endpoint(identity, config.listen)?);
+        return Ok(transport::node_endpoint(identity, config.listen)?);
     }
     let saved = prefs::port_from_preferences(store).await?;
     let first = saved.unwrap_or(config.listen.port());
     let mut last = None;
     for port in (0..=PORT_TRIES).filter_map(|i| first.checked_add(i)) {
         let addr = SocketAddr::new(config.listen.ip(), port);
-        match transport::endpoint(identity, addr) {
+        match transport::node_endpoint(identity, addr) {
             Ok(e) => {
                 if port != first {
                     tracing::info!(

@@ -41,6 +41,13 @@ pub(crate) async fn accept_loop(inner: Arc<Inner>) {
                 conn.close(quinn::VarInt::from_u32(CLOSE_REFUSED), b"no key");
                 return;
             };
+            // A relayed connection must be the peer the relay named as its source (a relay
+            // that mislabels frames gets nothing through).
+            if transport::is_mapped(remote) && inner.relay.peer_of(remote) != Some(peer) {
+                tracing::debug!(%remote, "relayed connection from another key than its source");
+                conn.close(quinn::VarInt::from_u32(CLOSE_REFUSED), b"");
+                return;
+            }
             // The policy sees the authenticated key before any stream is accepted.
             match inner.actor.ask(|reply| Msg::Admit(peer, reply)).await {
                 Some(Admission::Admit) => {}
@@ -148,6 +155,7 @@ pub(super) async fn run(
     let Some((status, status_text)) = inner.actor.ask(Msg::PresenceNow).await else {
         return RunEnd::Failed("the node is stopping".into());
     };
+    let (path, via, _) = super::relay::session_path(&inner, conn.remote_address());
     let session = Session::new(
         SessionConfig {
             local: inner.me,
@@ -162,11 +170,9 @@ pub(super) async fn run(
             read_seq: if receipts { streams.in_read_seq } else { 0 },
             status,
             status_text,
-            // Announced to the peer before any message (a relay's name goes here too).
-            path: super::path::classify(conn.remote_address(), &super::path::local_networks())
-                .as_str()
-                .into(),
-            via: String::new(),
+            // Announced to the peer before any message, with the relay's name if relayed.
+            path: path.as_str().into(),
+            via: via.unwrap_or_default(),
         },
         Instant::now(),
     );

@@ -1,6 +1,7 @@
 //! Owns dialling one contact: the dial loop (the node's task runs one per contact), the
-//! candidates each round tries (a stored address, LAN sightings, rendezvous answers) and the
-//! race between them. Everything else asks for a dial with `Msg::Dial` and never calls in
+//! candidates each round tries (a stored address, LAN sightings, rendezvous answers, a
+//! relay both of us opened) and the race between them; after a missed punch, a relay if the
+//! policy allows (`relay.rs`). Everything else asks for a dial with `Msg::Dial` and never calls in
 //! here, so the modules that find addresses (LAN, rendezvous) do not import the one that
 //! dials.
 
@@ -13,6 +14,7 @@ use tokio::sync::Notify;
 use tracing::Instrument;
 
 use super::conn::{RunEnd, run};
+use super::consent::Decision;
 use super::state::{Candidates, Msg};
 use super::{Event, Inner};
 use crate::identity::PeerId;
@@ -57,14 +59,19 @@ pub(super) async fn dial_loop(inner: &Arc<Inner>, peer: PeerId, wake: Arc<Notify
             .addr
             .as_deref()
             .and_then(|a| a.parse::<SocketAddr>().ok());
-        let Candidates { lan, hints } = inner
+        let Candidates {
+            lan,
+            hints,
+            relay_ready,
+        } = inner
             .actor
             .ask(|reply| Msg::Candidates(peer, reply))
             .await
             .unwrap_or_default();
         let found = super::rendezvous::candidates(inner, &peer, hints).await;
-        tracing::debug!(peer = ?peer, stored = ?stored, lan = ?lan, rendezvous = ?found, "dialling");
-        if stored.is_none() && lan.is_empty() && found.is_empty() {
+        let relayed = relay_ready.then(|| inner.relay.map(peer)).flatten();
+        tracing::debug!(peer = ?peer, stored = ?stored, lan = ?lan, rendezvous = ?found, ?relayed, "dialling");
+        if stored.is_none() && lan.is_empty() && found.is_empty() && relayed.is_none() {
             if inner.rv.is_none() {
                 return true; // nowhere to dial; a LAN sighting starts a new loop
             }
@@ -81,7 +88,17 @@ pub(super) async fn dial_loop(inner: &Arc<Inner>, peer: PeerId, wake: Arc<Notify
         // The peer is online at the rendezvous (or just signalled us): its NAT or ours may
         // let no direct path exist.
         let punching = !found.is_empty();
-        let failure = match dial_any(inner, peer, stored, lan, found).await {
+        let mut attempt = dial_any(inner, peer, stored, lan, found, relayed).await;
+        // The user already heard why (a prompt, or "your policy forbids it").
+        let mut told = false;
+        if punching && relayed.is_none() && matches!(attempt, Err(DialError::Unreachable { .. })) {
+            match through_relay(inner, &contact).await {
+                Relayed::Dialled(r) => attempt = r,
+                Relayed::Told => told = true,
+                Relayed::No => {}
+            }
+        }
+        let failure = match attempt {
             Ok((conn, addr)) => {
                 let span =
                     tracing::info_span!("session", peer = ?peer, remote = %addr, dir = "out");
@@ -114,7 +131,7 @@ pub(super) async fn dial_loop(inner: &Arc<Inner>, peer: PeerId, wake: Arc<Notify
         // A first punch can miss while the peer's packets are still on their way: a
         // missed punch is told from the second round on.
         let due = !punched || missed_punches >= NO_PATH_AFTER;
-        if kind != DialFailure::Unreachable || (!reported && due) {
+        if kind != DialFailure::Unreachable || (!reported && !told && due) {
             emit(inner, Event::DialFailed { peer, kind, error });
             reported = true;
         }
@@ -126,6 +143,37 @@ pub(super) async fn dial_loop(inner: &Arc<Inner>, peer: PeerId, wake: Arc<Notify
             _ = wake.notified() => {}
         }
         backoff = (backoff * 2).min(Duration::from_secs(15));
+    }
+}
+
+/// What a relay did for a round whose punch missed.
+enum Relayed {
+    /// Both sides had consented: the relay was dialled.
+    Dialled(Result<(quinn::Connection, SocketAddr), DialError>),
+    /// The user was asked, or told the policy forbids it.
+    Told,
+    /// Nothing (no relay, declined, or waiting for the peer's consent: its arrival wakes
+    /// the loop, whose next round dials the relay).
+    No,
+}
+
+/// After a missed punch: a relay, if the policy (or the user) allows it.
+async fn through_relay(inner: &Arc<Inner>, contact: &store::Contact) -> Relayed {
+    let peer = contact.peer;
+    match super::relay::decide(inner, contact).await.0 {
+        Decision::Open => match super::relay::open(inner, peer).await {
+            Ok(Some(addr)) => {
+                let r = transport::dial(&inner.endpoint, &inner.identity, peer, addr).await;
+                Relayed::Dialled(r.map(|c| (c, addr)))
+            }
+            Ok(None) => Relayed::No,
+            Err(e) => {
+                tracing::debug!(error = %e, "no relay");
+                Relayed::No
+            }
+        },
+        Decision::Ask | Decision::Forbidden => Relayed::Told,
+        Decision::Declined | Decision::Unavailable => Relayed::No,
     }
 }
 
@@ -156,6 +204,7 @@ async fn dial_any(
     stored: Option<SocketAddr>,
     lan: Vec<SocketAddr>,
     found: Vec<SocketAddr>,
+    relayed: Option<SocketAddr>,
 ) -> Result<(quinn::Connection, SocketAddr), DialError> {
     let mut set = tokio::task::JoinSet::new();
     // (address, is a hint): a LAN record or a rendezvous answer is only a hint, so a wrong
@@ -171,6 +220,9 @@ async fn dial_any(
     {
         addrs.push((s, false));
     }
+    // A relay both of us opened: raced with the direct candidates (a direct path wins when
+    // both answer, as it usually answers first).
+    addrs.extend(relayed.map(|a| (a, true)));
     for (addr, from_lan) in addrs {
         let inner = inner.clone();
         set.spawn(async move {
@@ -187,6 +239,13 @@ async fn dial_any(
             Ok(conn) => {
                 set.abort_all();
                 return Ok((conn, addr));
+            }
+            // Only a relay that mislabels its frames could do this: not the peer's fault.
+            Err(DialError::WrongKey { .. }) if transport::is_mapped(addr) => {
+                last.get_or_insert(DialError::Unreachable {
+                    addr,
+                    reason: "the relay delivered another key".into(),
+                });
             }
             Err(DialError::WrongKey { presented, .. }) if from_lan => {
                 super::lan::spoofed(inner, peer, presented, addr);

@@ -204,9 +204,15 @@ impl Conn {
         let (me, peer) = (self.inner.me, self.peer);
         match event {
             SessionEvent::Established(n) => {
-                // The address this connection really talks to, and what kind of path it is.
-                let remote = self.conn.remote_address();
-                let path = super::path::classify(remote, &super::path::local_networks());
+                // What kind of path this connection is, and the address it really talks to
+                // (the relay's, when relayed). Either side's word makes it relayed: both
+                // announce it in Hello, before any message.
+                let (mut path, mut via, remote) =
+                    super::relay::session_path(&self.inner, self.conn.remote_address());
+                if n.peer_path == Path::Relayed.as_str() && path != Path::Relayed {
+                    path = Path::Relayed;
+                    via = Some(n.peer_via.clone()).filter(|v| !v.is_empty());
+                }
                 let Some(admitted) = self
                     .register(n.peer_boot_id.clone(), tx, (path, remote))
                     .await
@@ -231,7 +237,7 @@ impl Conn {
                     },
                     path,
                     remote,
-                    via: None,
+                    via,
                 });
                 if n.peer_acked_seq > 0 {
                     self.acked(n.peer_acked_seq).await?;
@@ -249,6 +255,11 @@ impl Conn {
                 // A typing state sent on a connection that was just replaced would be lost.
                 if let Some(state) = admitted.typing {
                     session.send_typing(state);
+                }
+                // Likewise a presence change made after this session's Hello was written.
+                let (status, text) = admitted.presence;
+                if session.presence() != (status, text.as_str()) {
+                    session.send_presence(status, &text);
                 }
                 self.resume_files(session).await;
             }

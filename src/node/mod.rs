@@ -6,6 +6,7 @@ mod account;
 mod actor;
 mod config;
 mod conn;
+mod consent;
 mod dial;
 mod drive;
 mod event;
@@ -15,6 +16,7 @@ mod mailbox;
 mod netwatch;
 mod path;
 mod prefs;
+mod relay;
 mod rendezvous;
 mod state;
 
@@ -121,6 +123,9 @@ pub(crate) struct Inner {
     pub(crate) me: PeerId,
     pub(crate) store: Store,
     pub(crate) endpoint: quinn::Endpoint,
+    /// The relayed side of the endpoint's socket: peers reached through a relay, each at a
+    /// mapped address (`transport::RelayLink`).
+    pub(crate) relay: Arc<transport::RelayLink>,
     pub(crate) events: broadcast::Sender<Event>,
     /// The node's task, which owns its live state.
     pub(crate) actor: Actor,
@@ -204,7 +209,7 @@ impl Node {
         let store = tokio::task::spawn_blocking(move || Store::open(&profile))
             .await
             .map_err(|e| NodeError::Invalid(format!("store task failed: {e}")))??;
-        let endpoint = config::bind(&identity, &config, &store).await?;
+        let (endpoint, relay) = config::bind(&identity, &config, &store).await?;
         let (events, rx) = broadcast::channel(EVENTS);
         let mut boot_id = [0u8; 16];
         getrandom::fill(&mut boot_id)
@@ -246,6 +251,7 @@ impl Node {
             identity,
             store,
             endpoint,
+            relay,
             events,
             actor,
             boot_id,
@@ -279,6 +285,7 @@ impl Node {
             lan::start(&handle.inner, &d).await;
         }
         rendezvous::start(&handle.inner);
+        relay::start_pump(&handle.inner);
         netwatch::start(&handle.inner);
         let findable = handle.inner.rv.is_some();
         for c in handle.contacts().await? {

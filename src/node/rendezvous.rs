@@ -77,23 +77,30 @@ async fn register_loop(inner: Arc<Inner>, rv: Arc<Client>) {
                     );
                 }
                 was_online = true;
+                super::relay::available(&inner, registered.relay);
                 super::mailbox::fetch_soon(&inner);
                 let renew = tokio::time::sleep(RENEW);
                 tokio::pin!(renew);
+                // Relay frames arrive as datagrams on the same connection.
+                let Ok(conn) = rv.connection().await else {
+                    continue;
+                };
                 loop {
                     tokio::select! {
+                        d = conn.read_datagram() => match d {
+                            Ok(frame) => super::relay::incoming(&inner, &frame),
+                            Err(_) => {
+                                lost(&inner, &rv).await;
+                                was_online = false;
+                                break;
+                            }
+                        },
                         p = proto::read::<Push>(&mut pushes) => match p {
                             Ok(Some(p)) if !is_restarting(&p) => on_push(&inner, p).await,
                             // The server went away, restarted, or says it is restarting.
                             _ => {
-                                // The server went away (or restarted): register again.
-                                rv.reset().await;
+                                lost(&inner, &rv).await;
                                 was_online = false;
-                                emit(&inner, Event::Rendezvous {
-                                    online: false,
-                                    detail: "lost the rendezvous; registering again on our own".into(),
-                                    observed: None,
-                                });
                                 break;
                             }
                         },
@@ -129,6 +136,21 @@ async fn register_loop(inner: Arc<Inner>, rv: Arc<Client>) {
             }
         }
     }
+}
+
+/// The server went away (or restarted, or says it is restarting): every relay with it is
+/// gone; register again.
+async fn lost(inner: &Inner, rv: &Client) {
+    rv.reset().await;
+    super::relay::available(inner, false);
+    emit(
+        inner,
+        Event::Rendezvous {
+            online: false,
+            detail: "lost the rendezvous; registering again on our own".into(),
+            observed: None,
+        },
+    );
 }
 
 /// Our signed record and the lookup tokens of our contacts.
@@ -199,14 +221,17 @@ fn is_restarting(p: &Push) -> bool {
     matches!(p.body, Some(push::Body::Restarting(_)))
 }
 
+fn peer_of(bytes: &[u8]) -> Option<crate::PeerId> {
+    <[u8; 32]>::try_from(bytes)
+        .ok()
+        .and_then(|b| crate::PeerId::from_bytes(b).ok())
+}
+
 async fn on_push(inner: &Arc<Inner>, p: Push) {
     match p.body {
         Some(push::Body::MailWaiting(_)) => super::mailbox::fetch_soon(inner),
         Some(push::Body::DialMe(d)) => {
-            let Some(from) = <[u8; 32]>::try_from(d.from.as_slice())
-                .ok()
-                .and_then(|b| crate::PeerId::from_bytes(b).ok())
-            else {
+            let Some(from) = peer_of(&d.from) else {
                 return;
             };
             let contact = inner
@@ -225,9 +250,19 @@ async fn on_push(inner: &Arc<Inner>, p: Push) {
             tracing::debug!(peer = ?from, ?addrs, "dial signal from the rendezvous");
             inner.actor.tell(Msg::Hint(from, addrs));
         }
-        // This node opens no relay yet: nothing to do with their news.
-        Some(push::Body::RelayAsked(_) | push::Body::RelayReady(_) | push::Body::Restarting(_))
-        | None => {}
+        Some(push::Body::RelayAsked(a)) => {
+            if let Some(from) = peer_of(&a.from) {
+                let inner = inner.clone();
+                // Answering may ask the store and the server: not in the way of pushes.
+                tokio::spawn(async move { super::relay::asked(&inner, from).await });
+            }
+        }
+        Some(push::Body::RelayReady(r)) => {
+            if let Some(peer) = peer_of(&r.peer) {
+                super::relay::ready(inner, peer);
+            }
+        }
+        Some(push::Body::Restarting(_)) | None => {}
     }
 }
 

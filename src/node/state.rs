@@ -1,7 +1,8 @@
 //! Owns the node's live state and the messages that change it: the session table and the
 //! one-session-per-peer rule, which contacts are being dialled, the policy's view of each
 //! peer (contact, blocked, the privacy mode), our presence and typing state, and where
-//! peers were last seen (LAN sightings, rendezvous hints, mailbox prekeys). One task holds a [`State`] (`actor.rs`); everything else sends it a [`Msg`]
+//! peers were last seen (LAN sightings, rendezvous hints, mailbox prekeys), and the relay
+//! table (`consent.rs`). One task holds a [`State`] (`actor.rs`); everything else sends it a [`Msg`]
 //! through the [`Actor`] handle. The methods here do no I/O: tests feed them messages.
 
 use std::collections::{HashMap, HashSet};
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, broadcast, mpsc, oneshot, watch};
 
+use super::consent::{RelayMsg, Relays};
 use super::{Event, PrivacyMode};
 use crate::discovery::{self, Discovery, Nearby};
 use crate::identity::PeerId;
@@ -67,6 +69,9 @@ pub(crate) struct Admitted {
     /// Our typing state for the peer, while fresh (a state sent on the connection this one
     /// replaced would be lost).
     pub(crate) typing: Option<TypingState>,
+    /// Our presence now: it may have changed since this session's Hello took its snapshot,
+    /// and the change went only to the session this one replaces.
+    pub(crate) presence: (Status, String),
 }
 
 /// Where to dial a peer, besides its stored address.
@@ -76,6 +81,8 @@ pub(crate) struct Candidates {
     pub(crate) lan: Vec<SocketAddr>,
     /// Addresses from a dial signal it sent us through the rendezvous (used once).
     pub(crate) hints: Vec<SocketAddr>,
+    /// Both of us opened a relay at our rendezvous: its mapped address is a candidate too.
+    pub(crate) relay_ready: bool,
 }
 
 /// What the privacy policy decides for a peer that completed a handshake, on its
@@ -176,6 +183,8 @@ pub(crate) enum Msg {
     Blocked(PeerId, bool),
     /// The privacy mode changed (already stored).
     Privacy(PrivacyMode),
+    /// About relays: what our rendezvous offers, consent, ready pairs.
+    Relay(RelayMsg),
     /// The node stops: no new dials; every session is told to close.
     Shutdown,
 }
@@ -251,6 +260,7 @@ pub(crate) struct State {
     prekeys: HashMap<PeerId, ([u8; 32], u64)>,
     /// The policy's view, kept in step with the store by the writes that change it.
     policy: Policy,
+    relays: Relays,
     /// Sessions established since start, and those of them without a relay.
     opened: u64,
     direct: u64,
@@ -280,6 +290,7 @@ impl State {
             last_hint: HashMap::new(),
             prekeys: HashMap::new(),
             policy,
+            relays: Relays::default(),
             opened: 0,
             direct: 0,
             stopping: false,
@@ -371,6 +382,7 @@ impl State {
                         .map(|n| discovery::dialable(&n.addrs))
                         .unwrap_or_default(),
                     hints: self.hints.remove(&peer).unwrap_or_default(),
+                    relay_ready: self.relays.is_ready(&peer),
                 });
             }
             Msg::Sighted(n, reply) => {
@@ -447,6 +459,11 @@ impl State {
                 }
             }
             Msg::Privacy(mode) => self.policy.privacy = mode,
+            Msg::Relay(m) => {
+                if let Some(peer) = self.relays.handle(m, &self.events) {
+                    return self.dial(peer, true);
+                }
+            }
             Msg::Shutdown => {
                 self.stopping = true;
                 for live in self.sessions.values() {
@@ -498,7 +515,10 @@ impl State {
             .get(&peer)
             .filter(|(_, at)| now.saturating_duration_since(*at) < TYPING_FRESH)
             .map(|(state, _)| *state);
-        Some(Admitted { typing })
+        Some(Admitted {
+            typing,
+            presence: self.presence.clone(),
+        })
     }
 
     /// Leaves the table if `conn_id` is the live session with the peer; a replaced

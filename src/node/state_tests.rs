@@ -355,3 +355,24 @@ fn a_network_change_wakes_every_dial_loop_for_a_new_round() {
         assert!(woken.as_mut().enable(), "every loop looks again now");
     }
 }
+
+#[test]
+fn a_presence_change_during_a_handshake_reaches_the_session_that_comes_up() {
+    let (mut s, me) = state();
+    let (p, now) = (peer(), Instant::now());
+    let (old, mut old_rx) = live(1, me, 7);
+    assert!(register(&mut s, p, old, now).is_some());
+    // A new connection took its Hello's snapshot (Online) before the change below; the
+    // change reaches only the session being replaced.
+    let (reply, mut snapshot) = oneshot::channel();
+    s.handle(Msg::PresenceNow(reply), now);
+    assert_eq!(snapshot.try_recv().expect("answered").0, Status::Online);
+    s.handle(Msg::Presence(Status::Away, "lunch".into()), now);
+    assert!(matches!(
+        old_rx.try_recv(),
+        Ok(Cmd::Presence(Status::Away, _))
+    ));
+    let (new, _new_rx) = live(2, me, 7);
+    let admitted = register(&mut s, p, new, now).expect("the newer connection wins");
+    assert_eq!(admitted.presence, (Status::Away, "lunch".to_string()));
+}

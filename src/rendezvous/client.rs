@@ -53,6 +53,8 @@ pub struct Client {
     identity: Identity,
     config: RendezvousConfig,
     conn: tokio::sync::Mutex<Option<quinn::Connection>>,
+    /// The same connection, for the relay pump, which must never wait on a dial.
+    live: Mutex<Option<quinn::Connection>>,
     /// Lookup tokens already derived (an X25519 agreement each, ~40 µs): every lookup,
     /// deposit and renewal needs them again.
     tokens: Mutex<HashMap<PeerId, [u8; 32]>>,
@@ -69,6 +71,7 @@ impl Client {
             identity,
             config,
             conn: tokio::sync::Mutex::new(None),
+            live: Mutex::new(None),
             tokens: Mutex::new(HashMap::new()),
         }
     }
@@ -132,11 +135,21 @@ impl Client {
         .await
         .map_err(|e| self.unreachable(e))?;
         *slot = Some(c.clone());
+        *self.live.lock().unwrap_or_else(|p| p.into_inner()) = Some(c.clone());
         Ok(c)
+    }
+
+    /// The live connection now, without dialling or waiting (relay frames go out on it).
+    pub fn current(&self) -> Option<quinn::Connection> {
+        let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        live.as_ref()
+            .filter(|c| c.close_reason().is_none())
+            .cloned()
     }
 
     /// Drops the connection (the next request dials again).
     pub async fn reset(&self) {
+        self.live.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(c) = self.conn.lock().await.take() {
             c.close(quinn::VarInt::from_u32(transport::CLOSE_NORMAL), b"bye");
         }

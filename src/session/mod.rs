@@ -329,8 +329,15 @@ impl Session {
         }
     }
 
+    /// The presence this session last announced (in Hello, or since).
+    pub fn presence(&self) -> (Status, &str) {
+        (self.config.status, &self.config.status_text)
+    }
+
     /// Sends our presence (if presence was negotiated).
     pub fn send_presence(&mut self, status: Status, text: &str) {
+        self.config.status = status;
+        self.config.status_text = text.into();
         if self.negotiated().is_some_and(|n| n.has(FEATURE_PRESENCE)) {
             self.queue(&Frame::Presence(wire::Presence {
                 status: status as i32,

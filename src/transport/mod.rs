@@ -1,7 +1,10 @@
 //! Owns the QUIC endpoint: one quinn `Endpoint` on one UDP socket per node, TLS 1.3 (rustls)
 //! with both sides authenticated by their ed25519 keys, ALPN `natter/1`, and the timers.
 
+mod socket;
 mod verify;
+
+pub(crate) use socket::{RelayLink, is_mapped};
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -93,9 +96,33 @@ pub enum DialError {
 }
 
 /// Builds a peer endpoint on one plain UDP socket, ready to accept and dial.
+#[cfg_attr(not(feature = "testing"), allow(dead_code))]
 pub fn endpoint(identity: &Identity, addr: SocketAddr) -> Result<quinn::Endpoint, TransportError> {
     let server = server_config(identity, ALPN, transport_config())?;
     quinn::Endpoint::server(server, addr).map_err(|source| TransportError::Bind { addr, source })
+}
+
+/// The node's endpoint: one UDP socket that also carries relayed peers, each at a mapped
+/// address (see `socket.rs`); the link is how the node feeds and drains the relayed side.
+pub(crate) fn node_endpoint(
+    identity: &Identity,
+    addr: SocketAddr,
+) -> Result<(quinn::Endpoint, Arc<RelayLink>), TransportError> {
+    let server = server_config(identity, ALPN, transport_config())?;
+    let bind = |source| TransportError::Bind { addr, source };
+    let udp = std::net::UdpSocket::bind(addr).map_err(bind)?;
+    let runtime: Arc<dyn quinn::Runtime> = Arc::new(quinn::TokioRuntime);
+    let udp = runtime.wrap_udp_socket(udp).map_err(bind)?;
+    let link = Arc::new(RelayLink::default());
+    let socket = Arc::new(socket::NodeSocket::new(udp, link.clone()).map_err(bind)?);
+    let endpoint = quinn::Endpoint::new_with_abstract_socket(
+        quinn::EndpointConfig::default(),
+        Some(server),
+        socket,
+        runtime,
+    )
+    .map_err(bind)?;
+    Ok((endpoint, link))
 }
 
 /// An endpoint that answers one ALPN (the rendezvous server uses its own). Its stateless

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use natter::PeerId;
-use natter::control::{Command, Wait};
+use natter::control::{Command, ContactRelay, Wait, YesNo};
 use natter::discovery::Interfaces;
-use natter::model::{Status, TypingState};
+use natter::model::{RelayPolicy, Status, TypingState};
 use natter::node::PrivacyMode;
 
 /// The port `run` listens on unless told otherwise.
@@ -76,6 +76,10 @@ pub(crate) enum Cmd {
     Nearby,
     /// Live sessions: how each reaches its peer (lan, direct, relayed) and where to.
     Paths,
+    /// Show or set whether a relay may carry sessions no direct path reaches (default: ask).
+    RelayPolicy { policy: Option<RelayArg> },
+    /// Answer a relay prompt (`relay_consent` event) for a contact.
+    RelayConsent { id: PeerId, answer: YesNoArg },
     /// Explain why no peers are visible on the LAN, and what to try.
     Doctor,
     /// Manage contacts.
@@ -219,6 +223,9 @@ pub(crate) enum ContactCmd {
         typing: Option<bool>,
         #[arg(long)]
         receipts: Option<bool>,
+        /// Whether a relay may carry sessions with this contact (default: the global policy).
+        #[arg(long, value_enum)]
+        relay: Option<ContactRelayArg>,
     },
 }
 
@@ -258,10 +265,12 @@ pub(crate) fn to_command(cmd: Cmd) -> Command {
             id,
             typing,
             receipts,
+            relay,
         }) => Command::ContactSet {
             id,
             typing,
             receipts,
+            relay: relay.map(Into::into),
         },
         Cmd::Block { id } => Command::Block { id },
         Cmd::Unblock { id } => Command::Unblock { id },
@@ -302,6 +311,16 @@ pub(crate) fn to_command(cmd: Cmd) -> Command {
         Cmd::Stop => Command::Shutdown,
         Cmd::Nearby => Command::Nearby,
         Cmd::Paths => Command::Paths,
+        Cmd::RelayPolicy { policy } => Command::RelayPolicy {
+            policy: policy.map(Into::into),
+        },
+        Cmd::RelayConsent { id, answer } => Command::RelayConsent {
+            id,
+            answer: match answer {
+                YesNoArg::Yes => YesNo::Yes,
+                YesNoArg::No => YesNo::No,
+            },
+        },
         Cmd::SendFile {
             id,
             path,
@@ -349,6 +368,60 @@ impl From<InterfacesArg> for Interfaces {
             InterfacesArg::All => Self::All,
         }
     }
+}
+
+/// `relay-policy POLICY`.
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum RelayArg {
+    /// Never: a contact no direct path reaches stays unreachable, and you are told why.
+    Never,
+    /// Ask each time (once per contact while the node runs).
+    Ask,
+    /// Always, without asking (still announced to both sides).
+    Always,
+}
+
+impl From<RelayArg> for RelayPolicy {
+    fn from(a: RelayArg) -> Self {
+        match a {
+            RelayArg::Never => Self::Never,
+            RelayArg::Ask => Self::Ask,
+            RelayArg::Always => Self::Always,
+        }
+    }
+}
+
+/// `contact set --relay CHOICE`.
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum ContactRelayArg {
+    /// Never relay sessions with this contact.
+    Never,
+    /// Ask first.
+    Ask,
+    /// Relay without asking.
+    Always,
+    /// Follow the global relay policy.
+    Default,
+}
+
+impl From<ContactRelayArg> for ContactRelay {
+    fn from(a: ContactRelayArg) -> Self {
+        match a {
+            ContactRelayArg::Never => Self::Never,
+            ContactRelayArg::Ask => Self::Ask,
+            ContactRelayArg::Always => Self::Always,
+            ContactRelayArg::Default => Self::Default,
+        }
+    }
+}
+
+/// `relay-consent ID yes|no`.
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum YesNoArg {
+    /// Let the relay carry the session.
+    Yes,
+    /// Keep the relay closed.
+    No,
 }
 
 /// `privacy MODE`.

@@ -70,6 +70,7 @@ impl State {
             id: peer,
             typing: Some(self.typing),
             receipts: Some(self.receipts),
+            relay: None,
         }
     }
 
