@@ -6,4 +6,5 @@
 
 mod cells;
 mod kinds;
+mod relay;
 mod support;

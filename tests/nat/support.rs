@@ -10,24 +10,32 @@ const RENDEZVOUS: &str = env!("CARGO_BIN_EXE_natter-rendezvous");
 
 /// `natter-rendezvous` on a public host.
 pub(crate) struct Rendezvous {
-    _child: JsonChild,
+    pub child: JsonChild,
     pub addr: String,
     pub key: String,
 }
 
 impl Rendezvous {
     pub(crate) fn start(host: &Host, data: &Path) -> Rendezvous {
+        Self::start_with(host, data, false)
+    }
+
+    /// With `relay`, it relays for clients that consent (`--relay`).
+    pub(crate) fn start_with(host: &Host, data: &Path, relay: bool) -> Rendezvous {
         let mut c = host.command(RENDEZVOUS);
         c.arg("--listen")
             .arg(format!("{}:4433", host.ip))
             .arg("--data")
             .arg(data);
+        if relay {
+            c.arg("--relay");
+        }
         let mut child = JsonChild::spawn(c).unwrap();
         let first = child.wait_for(20, |v| v.get("addr").is_some()).unwrap();
         Rendezvous {
             addr: first["addr"].as_str().unwrap().to_string(),
             key: first["key"].as_str().unwrap().to_string(),
-            _child: child,
+            child,
         }
     }
 }

@@ -1,0 +1,195 @@
+//! The relay, cell by cell: two peers no direct path joins (home × symmetric, symmetric ×
+//! symmetric) and a rendezvous started with `--relay`. Under `always` they talk through it
+//! both ways and both sides say so (`"path": "relayed"`, `"via"` the relay) before the
+//! first message; under `never` the user hears why in words; under `ask` nothing flows
+//! until the user says yes, and nothing at all after a no.
+
+use natter_lab::{Lab, Nat};
+use serde_json::{Value, json};
+
+use crate::support::{Node, Rendezvous};
+
+/// A missed punch round (5 s), the relay opened by both, the handshake through it.
+const RELAY_SECS: u64 = 40;
+
+struct Cell {
+    _lab: Lab,
+    _dir: tempfile::TempDir,
+    rv: Rendezvous,
+    a: Node,
+    b: Node,
+}
+
+/// Two peers behind `a_kind` and `b_kind`, each with its relay policy, a relaying
+/// rendezvous; contacts of each other by key alone.
+fn cell(a_kind: Nat, a_policy: &str, b_kind: Nat, b_policy: &str) -> Cell {
+    let mut lab = Lab::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rv_host = lab.public("rv").unwrap();
+    let (a_host, _) = lab.site("a", a_kind).unwrap();
+    let (b_host, _) = lab.site("b", b_kind).unwrap();
+    let rv = Rendezvous::start_with(&rv_host, &dir.path().join("rv"), true);
+    let mut a = Node::start(&a_host, &dir.path().join("a"), &rv);
+    let mut b = Node::start(&b_host, &dir.path().join("b"), &rv);
+    for (node, policy) in [(&mut a, a_policy), (&mut b, b_policy)] {
+        let set = node.ask(json!({ "cmd": "relay_policy", "policy": policy }));
+        assert_eq!(set["relay_policy"], policy, "{set}");
+    }
+    a.add(&b);
+    b.add(&a);
+    Cell {
+        _lab: lab,
+        _dir: dir,
+        rv,
+        a,
+        b,
+    }
+}
+
+/// Sends `text` and waits (without blocking the answer) until the peer stored it.
+fn delivered(from: &mut Node, to: &str, text: &str, secs: u64) {
+    let sent = from.ask(json!({ "cmd": "send", "id": to, "text": text }));
+    let id = sent["id"].as_str().unwrap().to_string();
+    from.child
+        .wait_for(secs, |e| {
+            e["event"] == "message_delivered"
+                && e["ids"]
+                    .as_array()
+                    .is_some_and(|ids| ids.iter().any(|i| i == id.as_str()))
+        })
+        .unwrap_or_else(|e| panic!("{text:?} not delivered: {e}"));
+}
+
+fn connected(node: &mut Node, peer: &str, secs: u64) -> Value {
+    let peer = peer.to_string();
+    node.child
+        .saw_or_wait(secs, |e| {
+            e["event"] == "connected" && e["peer"] == peer.as_str()
+        })
+        .unwrap()
+}
+
+fn relayed_both_ways(a_kind: Nat, b_kind: Nat) {
+    let mut c = cell(a_kind, "always", b_kind, "always");
+    let (a_id, b_id) = (c.a.id.clone(), c.b.id.clone());
+    delivered(&mut c.a, &b_id, "hello through the relay", RELAY_SECS);
+    delivered(&mut c.b, &a_id, "and back", 10);
+    for (side, node, other) in [("a", &mut c.a, &b_id), ("b", &mut c.b, &a_id)] {
+        let e = connected(node, other, 5);
+        assert_eq!(e["path"], "relayed", "{a_kind:?}×{b_kind:?}, {side}: {e}");
+        assert_eq!(e["via"], c.rv.addr.as_str(), "{side}: {e}");
+        assert_eq!(e["remote"], c.rv.addr.as_str(), "{side}: {e}");
+        let paths = node.ask(json!({ "cmd": "paths" }));
+        assert_eq!(paths["sessions"][0]["path"], "relayed", "{side}: {paths}");
+    }
+    let stats =
+        c.rv.child
+            .wait_for(10, |e| {
+                e["event"] == "relay_stats" && e["relay"]["packets"].as_u64() > Some(0)
+            })
+            .unwrap();
+    eprintln!(
+        "{a_kind:?}×{b_kind:?}: relayed both ways; relay {}",
+        stats["relay"]
+    );
+}
+
+#[test]
+fn home_and_symmetric_talk_through_the_relay() {
+    relayed_both_ways(Nat::Home, Nat::Symmetric);
+}
+
+#[test]
+fn symmetric_and_symmetric_talk_through_the_relay() {
+    relayed_both_ways(Nat::Symmetric, Nat::Symmetric);
+}
+
+/// `never`: no relay, and the user reads why (not a silent queue).
+#[test]
+fn never_keeps_the_relay_closed_and_says_why() {
+    let mut c = cell(Nat::Home, "never", Nat::Symmetric, "always");
+    let b_id = c.b.id.clone();
+    let sent =
+        c.a.ask(json!({ "cmd": "send", "id": b_id, "text": "not through a relay" }));
+    assert_eq!(sent["state"], "queued");
+    let failed =
+        c.a.child
+            .wait_for(RELAY_SECS, |e| {
+                e["event"] == "dial_failed" && e["kind"] == "needs_relay"
+            })
+            .unwrap();
+    let error = failed["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("needs a relay; your policy forbids it"),
+        "{error}"
+    );
+    c.a.child.drain(3000);
+    assert!(
+        !c.a.child.seen.iter().any(|e| e["event"] == "connected"),
+        "a session came up although the policy is never"
+    );
+}
+
+/// `ask`: the prompt names the relay; nothing goes through it before the answer; after a
+/// yes the message is delivered through it.
+#[test]
+fn ask_prompts_and_a_yes_opens_the_relay() {
+    let mut c = cell(Nat::Home, "ask", Nat::Symmetric, "always");
+    let (b_id, rv) = (c.b.id.clone(), c.rv.addr.clone());
+    let sent =
+        c.a.ask(json!({ "cmd": "send", "id": b_id, "text": "after a yes" }));
+    let id = sent["id"].as_str().unwrap().to_string();
+    let prompt =
+        c.a.child
+            .wait_for(RELAY_SECS, |e| e["event"] == "relay_consent")
+            .unwrap();
+    assert_eq!(
+        (&prompt["peer"], &prompt["relay"]),
+        (&json!(b_id), &json!(rv)),
+        "{prompt}"
+    );
+    assert!(!c.a.child.seen.iter().any(|e| e["event"] == "connected"));
+    c.a.ask(json!({ "cmd": "relay_consent", "id": b_id, "answer": "yes" }));
+    c.a.child
+        .wait_for(RELAY_SECS, |e| {
+            e["event"] == "message_delivered"
+                && e["ids"]
+                    .as_array()
+                    .is_some_and(|ids| ids.iter().any(|i| i == id.as_str()))
+        })
+        .unwrap();
+    let e = connected(&mut c.a, &b_id, 5);
+    assert_eq!(e["path"], "relayed", "{e}");
+}
+
+/// `ask` answered no: nothing flows through the relay, and the message waits.
+#[test]
+fn ask_answered_no_sends_nothing_through_the_relay() {
+    let mut c = cell(Nat::Home, "ask", Nat::Symmetric, "always");
+    let b_id = c.b.id.clone();
+    c.a.ask(json!({ "cmd": "send", "id": b_id, "text": "never relayed" }));
+    c.a.child
+        .wait_for(RELAY_SECS, |e| e["event"] == "relay_consent")
+        .unwrap();
+    c.a.ask(json!({ "cmd": "relay_consent", "id": b_id, "answer": "no" }));
+    // Two more punch rounds and whatever b keeps asking.
+    c.a.child.drain(15_000);
+    assert!(!c.a.child.seen.iter().any(|e| e["event"] == "connected"));
+    c.rv.child.drain(2_500);
+    let forwarded: u64 =
+        c.rv.child
+            .seen
+            .iter()
+            .filter(|e| e["event"] == "relay_stats")
+            .filter_map(|e| e["relay"]["packets"].as_u64())
+            .max()
+            .unwrap_or(0);
+    assert_eq!(forwarded, 0, "the relay forwarded packets after a no");
+    c.b.child.drain(100);
+    assert!(
+        !c.b.child
+            .seen
+            .iter()
+            .any(|e| e["event"] == "message_received")
+    );
+}
