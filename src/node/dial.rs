@@ -18,6 +18,7 @@ use super::consent::Decision;
 use super::state::{Candidates, Msg};
 use super::{Event, Inner};
 use crate::identity::PeerId;
+use crate::model::Path;
 use crate::node::DialFailure;
 use crate::store::{self, ContactState};
 use crate::transport::{self, DialError};
@@ -144,6 +145,49 @@ pub(super) async fn dial_loop(inner: &Arc<Inner>, peer: PeerId, wake: Arc<Notify
         }
         backoff = (backoff * 2).min(Duration::from_secs(15));
     }
+}
+
+/// How often a relayed session looks for a direct path (each look also asks the peer to
+/// punch at the same moment; a network change looks at once).
+const UPGRADE_EVERY: Duration = Duration::from_secs(20);
+
+/// While the session with `peer` is relayed: now and then (and when woken by a network
+/// change or the peer's punch) a direct round. A direct session that comes up replaces the
+/// relayed one (`session::keeps_new`): sequence numbers and acks make the switch lossless.
+/// A round woken by the peer's dial signal only answers it (no signal back, so two relayed
+/// peers do not wake each other for ever).
+pub(super) async fn upgrade_loop(inner: &Arc<Inner>, peer: PeerId, wake: Arc<Notify>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(UPGRADE_EVERY) => {}
+            _ = wake.notified() => {}
+            _ = inner.actor.disconnected(&peer) => break,
+        }
+        let path = inner.actor.ask(|r| Msg::PathOf(peer, r)).await.flatten();
+        if inner.shutdown.load(Ordering::SeqCst) || path != Some(Path::Relayed) {
+            break;
+        }
+        let Candidates { lan, hints, .. } = inner
+            .actor
+            .ask(|reply| Msg::Candidates(peer, reply))
+            .await
+            .unwrap_or_default();
+        let found = if hints.is_empty() {
+            super::rendezvous::lookup(inner, &peer, hints, true).await
+        } else {
+            hints
+        };
+        if found.is_empty() && lan.is_empty() {
+            continue;
+        }
+        tracing::debug!(peer = ?peer, ?found, ?lan, "relayed: looking for a direct path");
+        if let Ok((conn, addr)) = dial_any(inner, peer, None, lan, found, None).await {
+            let span = tracing::info_span!("session", peer = ?peer, remote = %addr, dir = "out");
+            run(inner.clone(), conn, peer, true).instrument(span).await;
+            break;
+        }
+    }
+    inner.actor.tell(Msg::UpgradeEnded(peer));
 }
 
 /// What a relay did for a round whose punch missed.

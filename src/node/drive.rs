@@ -322,7 +322,11 @@ impl Conn {
         };
         let live = Live {
             conn_id: self.id,
-            who: session::Live { dialer, peer_boot },
+            who: session::Live {
+                dialer,
+                peer_boot,
+                relayed: path == Path::Relayed,
+            },
             cmds: tx.clone(),
             path,
             remote,

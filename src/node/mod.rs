@@ -32,7 +32,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use state::{Actor, Cmd, Msg};
+use actor::Actor;
+use state::{Cmd, Msg};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;

@@ -273,11 +273,21 @@ pub(super) async fn candidates(
     peer: &crate::PeerId,
     hints: Vec<SocketAddr>,
 ) -> Vec<SocketAddr> {
+    lookup(inner, peer, hints, true).await
+}
+
+/// Like [`candidates`]; `signal`: the peer is asked to dial us at the same moment.
+pub(super) async fn lookup(
+    inner: &Arc<Inner>,
+    peer: &crate::PeerId,
+    hints: Vec<SocketAddr>,
+    signal: bool,
+) -> Vec<SocketAddr> {
     let mut out = hints;
     let Some(rv) = inner.rv.clone() else {
         return out;
     };
-    match rv.lookup(peer, true).await {
+    match rv.lookup(peer, signal).await {
         Ok(p) => {
             let verified = p.record.and_then(|r| record::verify(&r, Some(peer)).ok());
             if let Some(v) = &verified {

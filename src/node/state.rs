@@ -147,8 +147,12 @@ pub(crate) enum Msg {
     Candidates(PeerId, oneshot::Sender<Candidates>),
     /// The live sessions' paths and the punch counters.
     Paths(oneshot::Sender<Paths>),
+    /// The path of the live session with the peer, if one is up.
+    PathOf(PeerId, oneshot::Sender<Option<Path>>),
     /// This computer changed networks: every sleeping dial loop looks again now.
     NetworkChanged,
+    /// The peer's upgrade loop ended (its session is direct now, or gone).
+    UpgradeEnded(PeerId),
     /// A LAN record was seen; the reply carries the peer's addresses if they changed.
     Sighted(Nearby, oneshot::Sender<Option<Vec<SocketAddr>>>),
     /// A LAN record went away; the reply names its peer, if known.
@@ -189,57 +193,14 @@ pub(crate) enum Msg {
     Shutdown,
 }
 
-/// The handle everything else holds: tells and asks the node's task.
-#[derive(Clone)]
-pub(crate) struct Actor {
-    tx: mpsc::UnboundedSender<Msg>,
-    connected: watch::Receiver<HashSet<PeerId>>,
-}
-
-impl Actor {
-    /// A handle and the receiving end the task runs on.
-    pub(crate) fn new(
-        connected: watch::Receiver<HashSet<PeerId>>,
-    ) -> (Self, mpsc::UnboundedReceiver<Msg>) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        (Self { tx, connected }, rx)
-    }
-
-    /// Tells the task (lost only when the node is gone).
-    pub(crate) fn tell(&self, msg: Msg) {
-        let _ = self.tx.send(msg);
-    }
-
-    /// Asks the task; `None` when the node is gone.
-    pub(crate) async fn ask<T>(&self, msg: impl FnOnce(oneshot::Sender<T>) -> Msg) -> Option<T> {
-        let (reply, answer) = oneshot::channel();
-        self.tx.send(msg(reply)).ok()?;
-        answer.await.ok()
-    }
-
-    /// Whether a session with the peer is up (as the task last published).
-    pub(crate) fn is_connected(&self, peer: &PeerId) -> bool {
-        self.connected.borrow().contains(peer)
-    }
-
-    /// Waits until no session with the peer is up.
-    pub(crate) async fn disconnected(&self, peer: &PeerId) {
-        let mut w = self.connected.clone();
-        let _ = w.wait_for(|s| !s.contains(peer)).await;
-    }
-
-    /// Waits until no session is up at all.
-    pub(crate) async fn all_closed(&self) {
-        let mut w = self.connected.clone();
-        let _ = w.wait_for(HashSet::is_empty).await;
-    }
-}
-
 /// What the task does after a message, beyond changing the state.
 #[derive(Debug)]
 pub(crate) enum Effect {
     /// Start a dial loop for the peer; it sleeps on the notify between rounds.
     StartDial(PeerId, Arc<Notify>),
+    /// A relayed session with the peer came up: look for a direct path now and then (and
+    /// when the notify wakes: a network change, the peer's punch).
+    Upgrade(PeerId, Arc<Notify>),
 }
 
 /// The node's live state. Only the node's task holds one.
@@ -250,6 +211,8 @@ pub(crate) struct State {
     connected: watch::Sender<HashSet<PeerId>>,
     /// Contacts with a dial loop, and what wakes it early.
     dialing: HashMap<PeerId, Arc<Notify>>,
+    /// Contacts with a relayed session whose upgrade loop looks for a direct path.
+    upgrading: HashMap<PeerId, Arc<Notify>>,
     presence: (Status, String),
     typing: HashMap<PeerId, (TypingState, Instant)>,
     nearby: HashMap<PeerId, Nearby>,
@@ -282,6 +245,7 @@ impl State {
             sessions: HashMap::new(),
             connected,
             dialing: HashMap::new(),
+            upgrading: HashMap::new(),
             presence,
             typing: HashMap::new(),
             nearby: HashMap::new(),
@@ -302,7 +266,18 @@ impl State {
     pub(crate) fn handle(&mut self, msg: Msg, now: Instant) -> Option<Effect> {
         match msg {
             Msg::Register { peer, live, reply } => {
-                let _ = reply.send(self.register(peer, live, now));
+                let relayed = live.path == Path::Relayed;
+                let admitted = self.register(peer, live, now);
+                let kept = admitted.is_some();
+                let _ = reply.send(admitted);
+                if kept && relayed && !self.upgrading.contains_key(&peer) && !self.stopping {
+                    let wake = Arc::new(Notify::new());
+                    self.upgrading.insert(peer, wake.clone());
+                    return Some(Effect::Upgrade(peer, wake));
+                }
+            }
+            Msg::UpgradeEnded(peer) => {
+                self.upgrading.remove(&peer);
             }
             Msg::Leave {
                 peer,
@@ -341,7 +316,7 @@ impl State {
             Msg::Dial(peer) => return self.dial(peer, false),
             Msg::DialNow(peer) => return self.dial(peer, true),
             Msg::NetworkChanged => {
-                for wake in self.dialing.values() {
+                for wake in self.dialing.values().chain(self.upgrading.values()) {
                     wake.notify_one();
                 }
             }
@@ -373,6 +348,9 @@ impl State {
                     conns_direct: self.direct,
                     addresses: Vec::new(),
                 });
+            }
+            Msg::PathOf(peer, reply) => {
+                let _ = reply.send(self.sessions.get(&peer).map(|l| l.path));
             }
             Msg::Candidates(peer, reply) => {
                 let _ = reply.send(Candidates {
@@ -421,6 +399,10 @@ impl State {
                 self.last_hint.insert(peer, now);
                 addrs.truncate(HINT_ADDRS);
                 self.hints.insert(peer, addrs);
+                if let Some(wake) = self.upgrading.get(&peer) {
+                    // A relayed peer punches: answer it from here at once.
+                    wake.notify_one();
+                }
                 return self.dial(peer, true);
             }
             Msg::Prekey(peer, key, expires_ms) => {

@@ -30,6 +30,7 @@ fn live(conn_id: usize, dialer: PeerId, boot: u8) -> (Live, mpsc::UnboundedRecei
     let who = session::Live {
         dialer,
         peer_boot: vec![boot; 16],
+        relayed: false,
     };
     let live = Live {
         conn_id,
@@ -44,7 +45,11 @@ fn live(conn_id: usize, dialer: PeerId, boot: u8) -> (Live, mpsc::UnboundedRecei
 
 fn register(s: &mut State, peer: PeerId, live: Live, now: Instant) -> Option<Admitted> {
     let (reply, mut answer) = oneshot::channel();
-    assert!(s.handle(Msg::Register { peer, live, reply }, now).is_none());
+    let effect = s.handle(Msg::Register { peer, live, reply }, now);
+    assert!(
+        matches!(effect, None | Some(Effect::Upgrade(..))),
+        "{effect:?}"
+    );
     answer.try_recv().expect("answered at once")
 }
 
@@ -375,4 +380,59 @@ fn a_presence_change_during_a_handshake_reaches_the_session_that_comes_up() {
     let (new, _new_rx) = live(2, me, 7);
     let admitted = register(&mut s, p, new, now).expect("the newer connection wins");
     assert_eq!(admitted.presence, (Status::Away, "lunch".to_string()));
+}
+
+#[test]
+fn a_relayed_session_starts_one_upgrade_loop_which_a_punch_or_a_network_change_wakes() {
+    let (mut s, me) = state();
+    let (p, now) = (peer(), Instant::now());
+    let (mut relayed, _rx) = live(1, me, 7);
+    relayed.path = crate::model::Path::Relayed;
+    let (reply, _answer) = oneshot::channel();
+    let Some(Effect::Upgrade(q, wake)) = s.handle(
+        Msg::Register {
+            peer: p,
+            live: relayed,
+            reply,
+        },
+        now,
+    ) else {
+        panic!("a relayed session looks for a direct path");
+    };
+    assert_eq!(q, p);
+    // Another relayed connection while the loop runs: no second loop.
+    let (mut again, _rx2) = live(2, me, 7);
+    again.path = crate::model::Path::Relayed;
+    let (reply, _answer) = oneshot::channel();
+    assert!(
+        s.handle(
+            Msg::Register {
+                peer: p,
+                live: again,
+                reply
+            },
+            now
+        )
+        .is_none()
+    );
+    // The peer's punch (a dial signal) wakes it.
+    let woken = wake.notified();
+    tokio::pin!(woken);
+    s.handle(Msg::Hint(p, vec!["198.19.0.9:47100".parse().unwrap()]), now);
+    assert!(woken.as_mut().enable(), "woken by the peer's punch");
+    // A direct session starts none; after the loop ends a relayed one starts a new one.
+    s.handle(Msg::UpgradeEnded(p), now);
+    let (direct, _rx3) = live(3, me, 7);
+    let (reply, _answer) = oneshot::channel();
+    assert!(
+        s.handle(
+            Msg::Register {
+                peer: p,
+                live: direct,
+                reply
+            },
+            now
+        )
+        .is_none()
+    );
 }

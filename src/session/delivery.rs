@@ -173,6 +173,8 @@ pub struct Live {
     pub dialer: PeerId,
     /// The peer's boot id on it.
     pub peer_boot: Vec<u8>,
+    /// It goes through a relay (both sides know: each announces its path in Hello).
+    pub relayed: bool,
 }
 
 /// The one-session-per-peer rule: whether a newly established connection (`new`) replaces
@@ -182,6 +184,8 @@ pub fn keeps_new(me: &PeerId, peer: &PeerId, held: Option<&Live>, new: &Live) ->
         None => true,
         // The peer restarted: the old connection is dead.
         Some(old) if old.peer_boot != new.peer_boot => true,
+        // A direct path replaces a relayed one (the upgrade), never the other way round.
+        Some(old) if old.relayed != new.relayed => !new.relayed,
         // The same side dialled again: the newer connection wins.
         Some(old) if old.dialer == new.dialer => true,
         // Both dialled at once: keep the one dialled by the smaller id, on both sides.

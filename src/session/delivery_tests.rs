@@ -195,6 +195,7 @@ fn one_session_per_peer_is_decided_alike_on_both_sides() {
     let live = |dialer, boot: u8| Live {
         dialer,
         peer_boot: vec![boot; 16],
+        relayed: false,
     };
     // Nothing held: keep it.
     assert!(keeps_new(&x, &y, None, &live(x, 1)));
@@ -216,5 +217,17 @@ fn one_session_per_peer_is_decided_alike_on_both_sides() {
             Some(&live(small, 1)),
             &live(large, 1)
         ));
+    }
+    // A direct connection replaces a relayed one whoever dialled; a relayed one never
+    // replaces a direct one (the same on both sides).
+    let relayed = |dialer| Live {
+        relayed: true,
+        ..live(dialer, 1)
+    };
+    for (me, peer) in [(x, y), (y, x)] {
+        for (old, new) in [(small, large), (large, small), (x, x)] {
+            assert!(keeps_new(&me, &peer, Some(&relayed(old)), &live(new, 1)));
+            assert!(!keeps_new(&me, &peer, Some(&live(old, 1)), &relayed(new)));
+        }
     }
 }

@@ -13,7 +13,8 @@ use crate::support::{Node, Rendezvous};
 const RELAY_SECS: u64 = 40;
 
 struct Cell {
-    _lab: Lab,
+    lab: Lab,
+    a_host: natter_lab::Host,
     rv_host: natter_lab::Host,
     dir: tempfile::TempDir,
     rv: Rendezvous,
@@ -39,7 +40,8 @@ fn cell(a_kind: Nat, a_policy: &str, b_kind: Nat, b_policy: &str) -> Cell {
     a.add(&b);
     b.add(&a);
     Cell {
-        _lab: lab,
+        lab,
+        a_host,
         rv_host,
         dir,
         rv,
@@ -251,4 +253,50 @@ fn a_relay_killed_mid_session_comes_back_with_nothing_lost_or_doubled() {
             .find(|e| e["event"] == "connected")
             .unwrap();
     assert_eq!(last["path"], "relayed", "{last}");
+}
+
+/// A relayed session moves to a direct path once one exists (here: the symmetric side moves
+/// to a home network), on both sides, and what was sent around the switch arrives once each,
+/// in order.
+#[test]
+fn a_relayed_session_goes_direct_when_a_path_opens_with_nothing_lost() {
+    let mut c = cell(Nat::Symmetric, "always", Nat::Home, "always");
+    let (a_id, b_id) = (c.a.id.clone(), c.b.id.clone());
+    delivered(&mut c.a, &b_id, "relayed", RELAY_SECS);
+    assert_eq!(connected(&mut c.a, &b_id, 5)["path"], "relayed");
+    c.lab.move_to(&c.a_host, Nat::Home).unwrap();
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let sent =
+            c.a.ask(json!({ "cmd": "send", "id": b_id, "text": format!("switch {i}") }));
+        ids.push(sent["id"].as_str().unwrap().to_string());
+    }
+    let direct = |e: &Value| e["event"] == "connected" && e["path"] == "direct";
+    let on_a = c.a.child.saw_or_wait(60, direct).unwrap();
+    let on_b = c.b.child.saw_or_wait(10, direct).unwrap();
+    assert_eq!(on_a["session_id"], on_b["session_id"], "{on_a} / {on_b}");
+    for id in &ids {
+        c.a.child
+            .saw_or_wait(30, |e| {
+                e["event"] == "message_delivered"
+                    && e["ids"]
+                        .as_array()
+                        .is_some_and(|v| v.iter().any(|i| i == id.as_str()))
+            })
+            .unwrap();
+    }
+    let history =
+        c.b.ask(json!({ "cmd": "history", "id": a_id, "limit": 50 }));
+    let texts: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["text"].as_str())
+        .collect();
+    let expected: Vec<String> = std::iter::once("relayed".to_string())
+        .chain((0..5).map(|i| format!("switch {i}")))
+        .collect();
+    assert_eq!(texts, expected, "each once, in order");
+    let paths = c.a.ask(json!({ "cmd": "paths" }));
+    assert_eq!(paths["sessions"][0]["path"], "direct", "{paths}");
 }

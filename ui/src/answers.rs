@@ -28,6 +28,7 @@ impl App {
             (_, Answer::Blocked { blocked }) => self.block_changed(blocked, true),
             (_, Answer::Unblocked { unblocked }) => self.block_changed(unblocked, false),
             (_, Answer::Privacy { privacy }) => self.prefs.privacy = privacy,
+            (_, Answer::RelayPolicy { relay_policy }) => self.prefs.relay = relay_policy,
             (
                 _,
                 Answer::Preference {

@@ -83,7 +83,7 @@ pub enum Message {
     Node(Event),
     /// The node answered a command (the one asked, then the answer).
     Answered(Command, Answer),
-    /// Preferences, privacy mode and block list.
+    /// Preferences, privacy mode, relay policy and block list.
     Prefs(Box<Prefs>),
     /// The sidebar.
     Sidebar(screen::sidebar::Message),

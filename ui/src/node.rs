@@ -8,6 +8,7 @@ use iced::futures::{SinkExt, Stream};
 use natter::PeerId;
 use natter::control::{self, Answer, Command, ControlError};
 use natter::discovery::Interfaces;
+use natter::model::RelayPolicy;
 use natter::node::{NodeConfig, NodeHandle, PrivacyMode};
 
 use crate::Message;
@@ -29,7 +30,7 @@ pub enum Op {
     /// A command of the node's command language (the one `natter-cli` speaks); its answer
     /// comes back as [`Message::Answered`].
     Node(Command),
-    /// Load preferences, privacy mode and block list.
+    /// Load preferences, privacy mode, relay policy and block list.
     Prefs,
     /// Put text on the clipboard (the app does this itself; no node involved).
     Copy(String),
@@ -53,7 +54,8 @@ impl From<Command> for Op {
     }
 }
 
-/// What the app keeps in the profile, with the node's privacy mode and block list.
+/// What the app keeps in the profile, with the node's privacy mode, relay policy and block
+/// list.
 #[derive(Debug, Clone)]
 pub struct Prefs {
     /// Read from the node (false until the first load).
@@ -70,8 +72,9 @@ pub struct Prefs {
     pub advertise: bool,
     /// Rendezvous `HOST:PORT` and key as saved.
     pub rendezvous: (String, String),
-    /// Relay policy (never / ask / always); no relay is built yet.
-    pub relay: String,
+    /// The node's global relay policy: whether a relay may carry a session when no direct
+    /// path exists (contacts with a choice of their own follow theirs).
+    pub relay: RelayPolicy,
     /// The UDP port saved to listen on (empty: the default, 47100).
     pub port: String,
     /// Who may open a session.
@@ -94,7 +97,7 @@ impl Default for Prefs {
             notifications: true,
             advertise: true,
             rendezvous: Default::default(),
-            relay: "never".into(),
+            relay: RelayPolicy::default(),
             port: String::new(),
             privacy: PrivacyMode::Requests,
             blocked: Vec::new(),
@@ -115,7 +118,6 @@ impl Prefs {
             pref::ADVERTISE => self.advertise = value != "off",
             pref::RENDEZVOUS => self.rendezvous.0 = value.to_string(),
             pref::RENDEZVOUS_KEY => self.rendezvous.1 = value.to_string(),
-            pref::RELAY => self.relay = value.to_string(),
             pref::PORT => self.port = value.to_string(),
             _ => {}
         }
@@ -130,13 +132,11 @@ pub mod pref {
     pub const THEME: &str = "theme";
     /// `on` / `off`.
     pub const NOTIFICATIONS: &str = "notifications";
-    /// `never`, `ask` or `always`.
-    pub const RELAY: &str = "relay";
     pub use natter::node::{PREF_ADVERTISE as ADVERTISE, PREF_NAME as NAME, PREF_PORT as PORT};
     pub use natter::node::{PREF_RENDEZVOUS as RENDEZVOUS, PREF_RENDEZVOUS_KEY as RENDEZVOUS_KEY};
 
     /// Every name the app reads at start.
-    pub const ALL: [&str; 9] = [
+    pub const ALL: [&str; 8] = [
         ONBOARDED,
         NAME,
         THEME,
@@ -144,7 +144,6 @@ pub mod pref {
         ADVERTISE,
         RENDEZVOUS,
         RENDEZVOUS_KEY,
-        RELAY,
         PORT,
     ];
 }
@@ -271,7 +270,8 @@ pub async fn run_op(node: Node, op: Op) -> Message {
 /// Messages per history page.
 pub const PAGE: usize = 200;
 
-/// The preferences, privacy mode and block list, read with the node's own commands.
+/// The preferences, privacy mode, relay policy and block list, read with the node's own
+/// commands.
 async fn load_prefs(n: &NodeHandle) -> Result<Prefs, ControlError> {
     let mut prefs = Prefs {
         loaded: true,
@@ -295,6 +295,11 @@ async fn load_prefs(n: &NodeHandle) -> Result<Prefs, ControlError> {
         control::execute(n, Command::Privacy { mode: None }).await?
     {
         prefs.privacy = privacy;
+    }
+    if let Answer::RelayPolicy { relay_policy } =
+        control::execute(n, Command::RelayPolicy { policy: None }).await?
+    {
+        prefs.relay = relay_policy;
     }
     if let Answer::BlockList { blocked } = control::execute(n, Command::BlockList).await? {
         prefs.blocked = blocked;

@@ -1,9 +1,10 @@
 //! Owns how the app state follows the node's events: sessions, messages and their ticks,
-//! typing and presence, nearby peers, files, the rendezvous, and the warnings the user must
-//! see. Incoming messages raise a desktop notification when the window is not focused.
+//! typing and presence, nearby peers, files, the rendezvous, relay prompts and policy, and
+//! the warnings the user must see. Incoming messages raise a desktop notification when the
+//! window is not focused.
 
 use natter::model::MessageState;
-use natter::node::Event;
+use natter::node::{DialFailure, Event};
 
 use crate::screen::{Action, Screen, key_warning};
 use crate::{App, Op};
@@ -13,9 +14,15 @@ impl App {
     pub(crate) fn node_event(&mut self, event: Event) -> Action {
         match event {
             Event::Connected {
-                peer, path, remote, ..
+                peer,
+                path,
+                remote,
+                via,
+                ..
             } => {
-                self.roster.connected.insert(peer, (path, remote));
+                self.roster.connected.insert(peer, (path, remote, via));
+                // A session is up: a question about relaying it is moot.
+                self.conversation.relay_asks.retain(|(p, _)| *p != peer);
                 return self.paths_changed();
             }
             Event::Rendezvous {
@@ -90,7 +97,23 @@ impl App {
             Event::PrivacyChanged { privacy } => self.prefs.privacy = privacy,
             Event::PreferenceChanged { name, value } => self.prefs.apply(&name, &value),
             Event::HistoryDeleted { peer, .. } => self.conversation.newest_page(peer, vec![]),
+            Event::DialFailed {
+                kind: DialFailure::NeedsRelay,
+                error,
+                ..
+            } => {
+                self.error = Some(format!(
+                    "{}. In Natter: Settings → Relay, or the contact's menu (Contact…).",
+                    error.trim_end_matches('.')
+                ))
+            }
             Event::DialFailed { error, .. } => self.error = Some(error),
+            Event::RelayConsent { peer, relay } => self.conversation.relay_asked(peer, relay),
+            Event::RelayPolicyChanged { policy } => {
+                self.prefs.relay = policy;
+                // The node asks again where the new policy still says to ask.
+                self.conversation.relay_asks.clear();
+            }
             Event::SpoofSuspected {
                 claimed,
                 presented,

@@ -21,9 +21,9 @@ pub struct Roster {
     pub nearby: Vec<(PeerId, Option<String>, bool)>,
     /// Their presence.
     pub presence: HashMap<PeerId, (Status, String)>,
-    /// Peers with a live session: how it reaches them, and the address it talks to (as the
-    /// node reported it).
-    pub connected: HashMap<PeerId, (Path, SocketAddr)>,
+    /// Peers with a live session: how it reaches them, the address it talks to, and the
+    /// relay carrying it when relayed (as the node reported them).
+    pub connected: HashMap<PeerId, (Path, SocketAddr, Option<String>)>,
     /// Unread count per peer.
     pub unread: HashMap<PeerId, usize>,
 }

@@ -1,13 +1,14 @@
 //! The contact menu: rename, move to a group, block or unblock, typing indicators and read
-//! receipts on or off, and delete the history on this computer (asks once more first).
+//! receipts on or off, whether a relay may carry sessions with them (their own choice or the
+//! global one), and delete the history on this computer (asks once more first).
 
 use iced::Element;
-use iced::widget::{button, column, row, text, text_input, toggler};
+use iced::widget::{button, column, pick_list, row, text, text_input, toggler};
 use natter::PeerId;
-use natter::control::Command;
-use natter::model::Contact;
+use natter::control::{Command, ContactRelay};
+use natter::model::{Contact, RelayPolicy};
 
-use super::{Action, Screen};
+use super::{Action, Screen, widget::relay_words};
 use crate::theme::SMALL;
 use crate::{Prefs, Roster};
 
@@ -28,6 +29,39 @@ pub struct State {
     pub confirm_delete: bool,
 }
 
+/// A contact's relay choice as the picker shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Relay(pub ContactRelay);
+
+impl Relay {
+    /// The choice a contact's stored policy is (`None`: the global one).
+    pub fn of(policy: Option<RelayPolicy>) -> Self {
+        Relay(match policy {
+            None => ContactRelay::Default,
+            Some(RelayPolicy::Never) => ContactRelay::Never,
+            Some(RelayPolicy::Ask) => ContactRelay::Ask,
+            Some(RelayPolicy::Always) => ContactRelay::Always,
+        })
+    }
+}
+
+impl std::fmt::Display for Relay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.policy() {
+            Some(policy) => f.write_str(relay_words(policy)),
+            None => f.write_str("As in Settings"),
+        }
+    }
+}
+
+/// The relay choices the picker offers.
+pub const RELAY: [Relay; 4] = [
+    Relay(ContactRelay::Default),
+    Relay(ContactRelay::Never),
+    Relay(ContactRelay::Ask),
+    Relay(ContactRelay::Always),
+];
+
 /// What the user does.
 #[derive(Debug, Clone)]
 pub enum Message {
@@ -41,6 +75,8 @@ pub enum Message {
     Typing(bool),
     /// Read receipts on / off.
     Receipts(bool),
+    /// Relay choice picked (the shown value follows the node's answer).
+    Relay(Relay),
     /// Block them.
     Block,
     /// Unblock them.
@@ -96,6 +132,14 @@ impl State {
                 self.receipts = on;
                 return Action::run(self.switches(peer));
             }
+            Message::Relay(Relay(relay)) => {
+                return Action::run(Command::ContactSet {
+                    id: peer,
+                    typing: None,
+                    receipts: None,
+                    relay: Some(relay),
+                });
+            }
             Message::Block => return Action::run(Command::Block { id: peer }),
             Message::Unblock => return Action::run(Command::Unblock { id: peer }),
             Message::Delete if self.confirm_delete => {
@@ -118,6 +162,7 @@ impl State {
                 .on_press(Message::Block)
                 .style(button::danger)
         };
+        let relay = Relay::of(roster.contact(&self.peer).and_then(|c| c.relay));
         let delete = if self.confirm_delete {
             "Really delete? Press again"
         } else {
@@ -136,6 +181,17 @@ impl State {
             toggler(self.receipts)
                 .label("Tell them when I have read their messages")
                 .on_toggle(Message::Receipts),
+            row![
+                text("Relay when no direct path exists"),
+                pick_list(RELAY, Some(relay), Message::Relay),
+            ]
+            .spacing(6),
+            text(format!(
+                "“As in Settings” is now “{}”. A relay sees only encrypted packets; both of \
+                 you are shown that it is used.",
+                relay_words(prefs.relay)
+            ))
+            .size(SMALL),
             text(if blocked {
                 "Blocked: they cannot reach you."
             } else {

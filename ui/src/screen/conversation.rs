@@ -1,7 +1,8 @@
-//! The conversation: a header with name, presence, verification and path badges; the history
-//! grouped by day, paging back as the user scrolls up; delivery ticks; files (offers to accept
-//! or decline, progress, drop a file on the window to send it); the typing line; and the
-//! composer (Enter sends, Shift+Enter starts a new line).
+//! The conversation: a header with name, presence, verification and path badges (and the
+//! relay, when relayed); the history grouped by day, paging back as the user scrolls up;
+//! delivery ticks; files (offers to accept or decline, progress, drop a file on the window to
+//! send it); the typing line; the composer (Enter sends, Shift+Enter starts a new line); and,
+//! above it all, the node's questions whether a relay may carry a contact's session.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -12,7 +13,7 @@ use iced::widget::text_editor::{Binding, KeyPress};
 use iced::widget::{Column, button, column, progress_bar, row, scrollable, text, text_editor};
 use iced::{Element, Length};
 use natter::PeerId;
-use natter::control::Command;
+use natter::control::{Command, YesNo};
 use natter::model::TypingState;
 use natter::model::{MessageState, Path, TransferState, Verification};
 
@@ -48,6 +49,9 @@ pub struct State {
     pub transfers: Vec<natter::Transfer>,
     /// Bytes moved per transfer (file id → (bytes, size)).
     pub progress: HashMap<String, (u64, u64)>,
+    /// The node's questions waiting for the user: may this relay carry the session with this
+    /// contact (no direct path exists)? Oldest first, one per contact.
+    pub relay_asks: Vec<(PeerId, String)>,
 }
 
 /// What the user does in the conversation.
@@ -69,6 +73,8 @@ pub enum Message {
     AcceptFile(String),
     /// Decline an offered file.
     DeclineFile(String),
+    /// Answer the node's question whether a relay may carry the session with a contact.
+    Relay(PeerId, YesNo),
 }
 
 /// The tick for a message state.
@@ -94,22 +100,35 @@ pub fn typing_line(state: TypingState) -> Option<&'static str> {
 }
 
 /// How the conversation reaches the contact now, as the node reported it.
-pub fn path_badge(app: &App, peer: &PeerId) -> &'static str {
-    if let Some((path, _)) = app.roster.connected.get(peer) {
-        match path {
-            Path::Lan => "LAN",
-            Path::Direct => "direct",
-            Path::Relayed => "relayed",
+pub fn path_badge(app: &App, peer: &PeerId) -> String {
+    let badge = match app.roster.connected.get(peer) {
+        Some((Path::Lan, ..)) => "LAN",
+        Some((Path::Direct, ..)) => "direct",
+        Some((Path::Relayed, _, Some(via))) => return format!("relayed via {via}"),
+        Some((Path::Relayed, _, None)) => "relayed",
+        None if app.rendezvous.as_ref().is_some_and(|r| r.online) => {
+            "offline — messages wait at the mailbox"
         }
-    } else if app.rendezvous.as_ref().is_some_and(|r| r.online) {
-        "offline — messages wait at the mailbox"
-    } else {
-        "offline — messages wait until they are back"
-    }
+        None => "offline — messages wait until they are back",
+    };
+    badge.into()
+}
+
+/// The question the user reads when only a relay could reach a contact.
+pub fn relay_question(name: &str, relay: &str) -> String {
+    format!(
+        "No direct path to {name}. Let the relay {relay} carry this conversation? It sees only \
+         encrypted packets; both of you are shown it is used."
+    )
 }
 
 /// Applies what the user did.
 pub fn update(app: &mut App, message: Message) -> Action {
+    if let Message::Relay(id, answer) = message {
+        // Answered: the question goes (the node does not ask again this run).
+        app.conversation.relay_asks.retain(|(p, _)| *p != id);
+        return Action::run(Command::RelayConsent { id, answer });
+    }
     let Some(peer) = app.conversation.selected else {
         return Action::none();
     };
@@ -151,6 +170,7 @@ pub fn update(app: &mut App, message: Message) -> Action {
         },
         Message::AcceptFile(file_id) => Action::run(Command::AcceptFile { id: peer, file_id }),
         Message::DeclineFile(file_id) => Action::run(Command::DeclineFile { id: peer, file_id }),
+        Message::Relay(..) => Action::none(), // answered above, open conversation or not
     }
 }
 
@@ -158,6 +178,15 @@ pub fn update(app: &mut App, message: Message) -> Action {
 pub const PAUSE_AFTER: Duration = Duration::from_secs(5);
 
 impl State {
+    /// The node asks whether a relay may carry the session with `peer`: one question per
+    /// contact, the newest relay named.
+    pub(crate) fn relay_asked(&mut self, peer: PeerId, relay: String) {
+        match self.relay_asks.iter_mut().find(|(p, _)| *p == peer) {
+            Some(asked) => asked.1 = relay,
+            None => self.relay_asks.push((peer, relay)),
+        }
+    }
+
     /// A transfer changed: known ones are updated in place, new ones go last.
     pub(crate) fn transfer(&mut self, t: natter::Transfer) {
         if t.state.is_final() {
@@ -320,6 +349,24 @@ fn files(app: &App, peer: PeerId) -> Column<'_, Message> {
     col
 }
 
+/// The node's questions about relays, each with its two answers.
+fn relay_asks(app: &App) -> Column<'_, Message> {
+    let mut col = Column::new().spacing(6);
+    for (peer, relay) in &app.conversation.relay_asks {
+        col = col.push(
+            row![
+                text(relay_question(&app.name_of(peer), relay)).width(Length::Fill),
+                button(text("Allow")).on_press(Message::Relay(*peer, YesNo::Yes)),
+                button(text("Not now"))
+                    .on_press(Message::Relay(*peer, YesNo::No))
+                    .style(button::secondary),
+            ]
+            .spacing(6),
+        );
+    }
+    col
+}
+
 /// Bytes in KiB / MiB / GiB.
 pub fn human_size(bytes: u64) -> String {
     match bytes {
@@ -332,9 +379,13 @@ pub fn human_size(bytes: u64) -> String {
 
 /// The conversation pane.
 pub fn view(app: &App) -> Element<'_, Message> {
+    let mut pane = Column::new().spacing(10).width(Length::FillPortion(5));
+    if !app.conversation.relay_asks.is_empty() {
+        pane = pane.push(relay_asks(app));
+    }
     let Some(peer) = app.conversation.selected else {
-        return column![text("Pick a contact, or paste a Natter ID to add one.")]
-            .width(Length::FillPortion(5))
+        return pane
+            .push(text("Pick a contact, or paste a Natter ID to add one."))
             .into();
     };
     let contact = app.contact(&peer);
@@ -414,20 +465,18 @@ pub fn view(app: &App) -> Element<'_, Message> {
     } else {
         iced::widget::space().into()
     };
-    column![
-        header,
-        older,
-        scrollable(history)
-            .id(HISTORY)
-            .anchor_bottom()
-            .on_scroll(Message::Scrolled)
-            .height(Length::Fill)
-            .width(Length::Fill),
-        files(app, peer),
-        text(typing.unwrap_or_default()).size(13),
-        composer,
-    ]
-    .spacing(10)
-    .width(Length::FillPortion(5))
-    .into()
+    pane.push(header)
+        .push(older)
+        .push(
+            scrollable(history)
+                .id(HISTORY)
+                .anchor_bottom()
+                .on_scroll(Message::Scrolled)
+                .height(Length::Fill)
+                .width(Length::Fill),
+        )
+        .push(files(app, peer))
+        .push(text(typing.unwrap_or_default()).size(13))
+        .push(composer)
+        .into()
 }

@@ -1,7 +1,7 @@
 //! Settings: profile (name, ID, identity backup), privacy mode and block list, rendezvous
-//! server, the listening port and the way to the connection panel, relay policy (nothing
-//! relays yet), LAN advertising, theme, notifications, the data folder, and history export
-//! (JSON lines or text).
+//! server, the listening port and the way to the connection panel, the node's global relay
+//! policy, LAN advertising, theme, notifications, the data folder, and history export (JSON
+//! lines or text).
 
 use iced::widget::{
     Column, button, column, pick_list, radio, row, scrollable, text, text_input, toggler,
@@ -9,14 +9,29 @@ use iced::widget::{
 use iced::{Element, Length};
 use natter::PeerId;
 use natter::control::Command;
+use natter::model::RelayPolicy;
 use natter::node::{ExportFormat, PrivacyMode};
 
-use super::{Action, widget::grouped};
+use super::{Action, widget::grouped, widget::relay_words};
 use crate::theme::{Choice, SMALL, TITLE};
 use crate::{App, Op, pref, save};
 
+/// A global relay policy as the picker shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Relay(pub RelayPolicy);
+
+impl std::fmt::Display for Relay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(relay_words(self.0))
+    }
+}
+
 /// Relay policies the picker offers.
-pub const RELAY: [&str; 3] = ["never", "ask", "always"];
+pub const RELAY: [Relay; 3] = [
+    Relay(RelayPolicy::Never),
+    Relay(RelayPolicy::Ask),
+    Relay(RelayPolicy::Always),
+];
 
 /// The fields of the screen.
 #[derive(Debug, Default)]
@@ -62,8 +77,8 @@ pub enum Message {
     Port(String),
     /// Save the port (used at the next start).
     SavePort,
-    /// Relay policy picked.
-    Relay(&'static str),
+    /// Global relay policy picked (the node's own; the shown value follows its answer).
+    Relay(Relay),
     /// LAN advertising on / off.
     Advertise(bool),
     /// Theme picked.
@@ -149,7 +164,9 @@ impl State {
                     Action::none()
                 }
             },
-            Message::Relay(r) => set(pref::RELAY, r),
+            Message::Relay(Relay(policy)) => Action::run(Command::RelayPolicy {
+                policy: Some(policy),
+            }),
             Message::Advertise(on) => set(pref::ADVERTISE, on_off(on)),
             Message::Theme(c) => set(pref::THEME, c.as_str()),
             Message::Notifications(on) => set(pref::NOTIFICATIONS, on_off(on)),
@@ -233,12 +250,13 @@ impl State {
             text(rv_state).size(SMALL),
             text("Relay").size(TITLE),
             row![
-                pick_list(
-                    RELAY,
-                    RELAY.iter().copied().find(|r| *r == p.relay),
-                    Message::Relay
-                ),
-                text("Natter has no relay yet: nothing is relayed whatever you pick.").size(SMALL),
+                pick_list(RELAY, Some(Relay(p.relay)), Message::Relay),
+                text(
+                    "When no direct path exists, a relay on your rendezvous can carry the \
+                     session; it sees only encrypted packets, and both sides are shown that it \
+                     is used."
+                )
+                .size(SMALL),
             ]
             .spacing(6),
             text("Look and behaviour").size(TITLE),

@@ -1,9 +1,9 @@
 //! Owns the small view helpers more than one screen shows: a contact's presence dot, an id
-//! in groups of five, and the ids of widgets other screens focus. Screens import this, never
-//! each other's helpers.
+//! in groups of five, a relay policy in words, and the ids of widgets other screens focus.
+//! Screens import this, never each other's helpers.
 
 use natter::PeerId;
-use natter::model::Status;
+use natter::model::{RelayPolicy, Status};
 
 use crate::App;
 
@@ -31,4 +31,13 @@ pub fn grouped(id: &PeerId) -> String {
         .map(|c| String::from_utf8_lossy(c).into_owned())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// A relay policy in words, as the pickers show it.
+pub fn relay_words(policy: RelayPolicy) -> &'static str {
+    match policy {
+        RelayPolicy::Never => "Never",
+        RelayPolicy::Ask => "Ask each time",
+        RelayPolicy::Always => "Always",
+    }
 }

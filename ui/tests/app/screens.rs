@@ -639,7 +639,7 @@ async fn a_contact_added_by_address_connects_and_the_panel_shows_its_path() {
     let stored = a.node.contact(bid).await.unwrap().unwrap();
     assert_eq!(stored.addr.as_deref(), Some(b_addr.as_str()));
     pump(&mut app, &mut a, 2000).await;
-    let (path, remote) = app.roster.connected[&bid];
+    let (path, remote, _) = app.roster.connected[&bid].clone();
     assert_eq!(
         (path, remote.to_string()),
         (natter::model::Path::Lan, b_addr.clone())
