@@ -196,6 +196,11 @@ pub struct Message {
     pub text: String,
     /// State.
     pub state: MessageState,
+    /// For a received message that came sealed through a rendezvous mailbox: that server
+    /// (`HOST:PORT`), an intermediary its recipient is told of. Absent: it came over a
+    /// session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mailbox: Option<String>,
 }
 
 /// Where a page of history ends: the oldest message of the page shown so far. The next

@@ -8,6 +8,7 @@
 //! 198.18.0.0/15, and only inside this lab's namespaces (labs running at once cannot see each
 //! other). Needs root, iproute2 and nftables.
 
+mod capture;
 mod child;
 mod nat;
 mod probe;
@@ -17,6 +18,7 @@ use std::os::fd::AsRawFd;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+pub use capture::{Capture, Captured};
 pub use child::JsonChild;
 pub use nat::Nat;
 pub use probe::Observed;

@@ -56,8 +56,13 @@ fn message_line(m: &Value, with_peer: bool) -> String {
     } else {
         String::new()
     };
+    let via = m
+        .get("mailbox")
+        .and_then(Value::as_str)
+        .map(|rv| format!(", via the mailbox of {}", printable(rv)))
+        .unwrap_or_default();
     format!(
-        "{peer}[{} UTC] {who}: {}  ({})",
+        "{peer}[{} UTC] {who}: {}  ({}{via})",
         time(ts),
         p(m, "text"),
         s(m, "state")

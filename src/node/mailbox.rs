@@ -233,6 +233,7 @@ async fn fetch(inner: &Arc<Inner>) -> Result<(), String> {
     for (from, mut items) in by_sender {
         items.sort_by_key(|(_, c)| c.seq);
         let chats: Vec<IncomingChat> = items.iter().map(|(_, c)| c.clone()).collect();
+        let server = rv.config().addr.to_string();
         let result = inner
             .store
             .call(move |c| {
@@ -242,7 +243,9 @@ async fn fetch(inner: &Arc<Inner>) -> Result<(), String> {
                 if !ok {
                     return Ok(None);
                 }
-                Ok(Some(store::receive(c, &me, &from, &chats)?.0))
+                Ok(Some(
+                    store::receive_via(c, &me, &from, &chats, Some(&server))?.0,
+                ))
             })
             .await
             .map_err(|e| e.to_string())?;

@@ -10,8 +10,7 @@ use crate::identity::PeerId;
 use crate::model::{Message, MessageState, PageBefore};
 use crate::session::conversation_id;
 
-const MESSAGE_COLUMNS: &str =
-    "c.peer_id, m.msg_id, m.sender, m.outgoing, m.seq, m.sent_ms, m.ts_ms, m.text, m.state";
+const MESSAGE_COLUMNS: &str = "c.peer_id, m.msg_id, m.sender, m.outgoing, m.seq, m.sent_ms, m.ts_ms, m.text, m.state, m.mailbox";
 
 fn row_to_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
     let id: Vec<u8> = r.get(1)?;
@@ -26,6 +25,7 @@ fn row_to_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
         ts_ms: r.get(6)?,
         text: r.get(7)?,
         state: MessageState::parse(&state),
+        mailbox: r.get(9)?,
     })
 }
 

@@ -100,6 +100,7 @@ pub fn enqueue(
         ts_ms: now,
         text: text.into(),
         state: MessageState::Queued,
+        mailbox: None,
     })
 }
 
@@ -315,6 +316,18 @@ pub fn receive(
     peer: &PeerId,
     chats: &[IncomingChat],
 ) -> Result<(Vec<Received>, u64), StoreError> {
+    receive_via(conn, local, peer, chats, None)
+}
+
+/// [`receive`] for messages that came sealed through the mailbox of `mailbox` (a
+/// rendezvous, `HOST:PORT`): stored with it, so its recipient is told of that server.
+pub fn receive_via(
+    conn: &Connection,
+    local: &PeerId,
+    peer: &PeerId,
+    chats: &[IncomingChat],
+    mailbox: Option<&str>,
+) -> Result<(Vec<Received>, u64), StoreError> {
     let conv = ensure_conversation(conn, local, peer)?;
     let (mut in_seq, mut in_read_seq, mut incarnation): (u64, u64, Option<Vec<u8>>) = conn
         .prepare_cached(
@@ -330,8 +343,8 @@ pub fn receive(
     let mut out = Vec::with_capacity(chats.len());
     let now = now_ms();
     let mut insert = conn.prepare_cached(
-        "INSERT OR IGNORE INTO messages (conversation, msg_id, sender, outgoing, seq, sent_ms, ts_ms, text, state)
-         VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6, ?7, 'received')",
+        "INSERT OR IGNORE INTO messages (conversation, msg_id, sender, outgoing, seq, sent_ms, ts_ms, text, state, mailbox)
+         VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6, ?7, 'received', ?8)",
     )?;
     for c in chats {
         // The sender started over (a new database): its new stream counts from scratch.
@@ -365,7 +378,8 @@ pub fn receive(
             c.seq as i64,
             c.timestamp_ms as i64,
             now,
-            c.text
+            c.text,
+            mailbox
         ])?;
         in_seq = c.seq;
         if n == 0 {
@@ -383,6 +397,7 @@ pub fn receive(
             ts_ms: now,
             text: c.text.clone(),
             state: MessageState::Received,
+            mailbox: mailbox.map(str::to_string),
         }));
     }
     conn.prepare_cached(

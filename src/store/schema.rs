@@ -154,6 +154,8 @@ DROP TABLE outbox_v5;
     ),
     // Per-contact relay policy (NULL: the global one).
     M::up("ALTER TABLE contacts ADD COLUMN relay TEXT;"),
+    // The rendezvous whose mailbox carried a received message (NULL: a session).
+    M::up("ALTER TABLE messages ADD COLUMN mailbox TEXT;"),
 ];
 
 /// Per connection (TEMP objects, created at every open): a new message is noted in

@@ -328,11 +328,22 @@ fn a_message_to_an_offline_contact_is_stored_sealed_and_arrives_once() {
     assert!(out.starts_with("stored "), "{out}");
     assert!(out.contains("sealed at the rendezvous until"), "{out}");
 
+    // The sender goes offline too: the mailbox is the only way the message can come.
+    let (a_profile, a_id) = (a.profile.clone(), a.id.clone());
+    a.stop();
     let mut c = Node::start_with(&c_profile, &args);
-    c.wait_for(20, |e| {
+    let got = c.wait_for(20, |e| {
         e["event"] == "message_received" && e["message"]["text"] == "while you were away"
     });
+    // The server that carried it is named for its recipient, in the event and the history.
+    assert_eq!(got["message"]["mailbox"], server.addr.as_str(), "{got}");
+    let shown = ok(&c_profile, &["history", &a_id]);
+    assert!(
+        shown.contains(&format!("via the mailbox of {}", server.addr)),
+        "{shown}"
+    );
     // The sender hears "delivered" through the normal receipts once they meet.
+    let mut a = Node::start_with(&a_profile, &args);
     a.wait_for(30, |e| e["event"] == "message_delivered");
     // Exactly once, though it came by the mailbox and again over the direct session.
     c.drain(2000);
@@ -343,7 +354,7 @@ fn a_message_to_an_offline_contact_is_stored_sealed_and_arrives_once() {
         .filter(|e| e["event"] == "message_received")
         .count();
     assert_eq!(again, 1, "{:?}", c.child.seen);
-    let history = crate::support::json(&c.profile, &["history", &a.id]);
+    let history = crate::support::json(&c.profile, &["history", &a_id]);
     let texts: Vec<&str> = history
         .as_array()
         .map(|a| a.iter().filter_map(|m| m["text"].as_str()).collect())

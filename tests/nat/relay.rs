@@ -9,6 +9,11 @@ use serde_json::{Value, json};
 
 use crate::support::{Node, Rendezvous};
 
+/// Message texts the relay host must never see in clear.
+const SECRET_A: &str = "capture marker: the relay must not read this, 7Qx";
+const SECRET_B: &str = "capture marker: nor this answer, 9Kw";
+const CONTROL: &str = "capture control: plain UDP the capture must see";
+
 /// A missed punch round (5 s), the relay opened by both, the handshake through it.
 const RELAY_SECS: u64 = 40;
 
@@ -76,8 +81,38 @@ fn connected(node: &mut Node, peer: &str, secs: u64) -> Value {
 fn relayed_both_ways(a_kind: Nat, b_kind: Nat) {
     let mut c = cell(a_kind, "always", b_kind, "always");
     let (a_id, b_id) = (c.a.id.clone(), c.b.id.clone());
-    delivered(&mut c.a, &b_id, "hello through the relay", RELAY_SECS);
-    delivered(&mut c.b, &a_id, "and back", 10);
+    // Everything the relay host sees on the wire while the two talk through it.
+    let capture = c.rv_host.capture().unwrap();
+    delivered(&mut c.a, &b_id, SECRET_A, RELAY_SECS);
+    delivered(&mut c.b, &a_id, SECRET_B, 10);
+    // A control: cleartext that does cross the relay host's wire is seen by the capture.
+    let rv_ip = c.rv_host.ip;
+    c.a_host
+        .spawn(move || {
+            let udp = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+            udp.send_to(CONTROL.as_bytes(), (rv_ip, 9)).unwrap();
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let seen = capture.finish();
+    assert!(
+        seen.contains(CONTROL.as_bytes()),
+        "the capture missed cleartext it should see"
+    );
+    let relayed = seen.frames.iter().filter(|f| f.len() >= 1200).count();
+    assert!(
+        relayed > 0,
+        "no full-sized relay frame captured ({} frames)",
+        seen.frames.len()
+    );
+    for secret in [SECRET_A, SECRET_B] {
+        assert!(
+            !seen.contains(secret.as_bytes()),
+            "the relay host saw {secret:?} in clear"
+        );
+    }
     for (side, node, other) in [("a", &mut c.a, &b_id), ("b", &mut c.b, &a_id)] {
         let e = connected(node, other, 5);
         assert_eq!(e["path"], "relayed", "{a_kind:?}×{b_kind:?}, {side}: {e}");

@@ -431,9 +431,15 @@ pub fn view(app: &App) -> Element<'_, Message> {
             history = history.push(text(clock::day_heading(m.ts_ms, now)).size(SMALL));
         }
         let who = if m.outgoing { "me" } else { "them" };
+        // A server that carried it is an intermediary: said where the message is.
+        let via = m
+            .mailbox
+            .as_ref()
+            .map(|rv| format!("  · via the mailbox of {rv}"))
+            .unwrap_or_default();
         history = history.push(row![
             text(clock::time_of_day(m.ts_ms)).size(SMALL).width(44),
-            text(format!("{who}: {}  {}", m.text, tick(m.state))),
+            text(format!("{who}: {}  {}{via}", m.text, tick(m.state))),
         ]);
     }
     let typing = app
