@@ -19,6 +19,9 @@ use crate::rendezvous::proto::{request, response};
 use crate::rendezvous::relay::{self, RelayOpen};
 use crate::store;
 
+/// How long the pump waits for a packet before it looks whether the node still runs.
+const PUMP_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The setting that holds the global relay policy.
 pub(super) const RELAY_POLICY_KEY: &str = "relay_policy";
 
@@ -178,12 +181,16 @@ pub(super) fn incoming(inner: &Inner, frame: &Bytes) {
 
 /// Starts the pump: each packet the endpoint sends to a mapped address goes out as a relay
 /// frame on the live rendezvous connection (dropped when there is none: QUIC resends).
+/// Holds the node only weakly: it ends within [`PUMP_IDLE`] of the node's end.
 pub(super) fn start_pump(inner: &Arc<Inner>) {
-    let link = inner.relay.clone();
+    let link = Arc::downgrade(&inner.relay);
     let weak: Weak<Inner> = Arc::downgrade(inner);
     tokio::spawn(async move {
         loop {
-            let (peer, packet) = link.next_out().await;
+            let Some(strong) = link.upgrade() else { return };
+            let next = tokio::time::timeout(PUMP_IDLE, strong.next_out()).await;
+            drop(strong);
+            let Ok((peer, packet)) = next else { continue };
             let Some(inner) = weak.upgrade() else { return };
             let Some(conn) = inner.rv.as_ref().and_then(|rv| rv.current()) else {
                 continue;
