@@ -4,7 +4,8 @@
 mod socket;
 mod verify;
 
-pub(crate) use socket::{RelayLink, is_mapped};
+pub use socket::RelayLink;
+pub(crate) use socket::is_mapped;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -104,7 +105,7 @@ pub fn endpoint(identity: &Identity, addr: SocketAddr) -> Result<quinn::Endpoint
 
 /// The node's endpoint: one UDP socket that also carries relayed peers, each at a mapped
 /// address (see `socket.rs`); the link is how the node feeds and drains the relayed side.
-pub(crate) fn node_endpoint(
+pub fn node_endpoint(
     identity: &Identity,
     addr: SocketAddr,
 ) -> Result<(quinn::Endpoint, Arc<RelayLink>), TransportError> {

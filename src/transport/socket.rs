@@ -33,7 +33,7 @@ const OUTBOX: usize = 512;
 /// The relayed side of the node's socket, shared by the socket (quinn's side) and the
 /// node (which maps peers, pumps packets out and delivers relay frames in).
 #[derive(Default)]
-pub(crate) struct RelayLink {
+pub struct RelayLink {
     state: Mutex<Link>,
     /// Wakes the pump when a packet waits to go out.
     out_ready: tokio::sync::Notify,
@@ -87,7 +87,7 @@ impl RelayLink {
 
     /// The address quinn dials to reach `peer` through the relay (the same for the node's
     /// life). `None` when every one of the 65 536 mapped addresses is taken.
-    pub(crate) fn map(&self, peer: PeerId) -> Option<SocketAddr> {
+    pub fn map(&self, peer: PeerId) -> Option<SocketAddr> {
         let mut link = self.lock();
         if let Some(i) = link.peers.get(&peer) {
             return Some(mapped(*i));
@@ -106,7 +106,7 @@ impl RelayLink {
 
     /// A packet from `from` arrived through the relay: quinn reads it next. Dropped (false)
     /// when `from` was never mapped (we did not consent to it) or the inbox is full.
-    pub(crate) fn deliver(&self, from: &PeerId, packet: Bytes) -> bool {
+    pub fn deliver(&self, from: &PeerId, packet: Bytes) -> bool {
         let mut link = self.lock();
         let Some(i) = link.peers.get(from).copied() else {
             drop(link);
@@ -126,7 +126,7 @@ impl RelayLink {
     }
 
     /// The next packet to send through the relay, and its destination; waits for one.
-    pub(crate) async fn next_out(&self) -> (PeerId, Bytes) {
+    pub async fn next_out(&self) -> (PeerId, Bytes) {
         loop {
             let ready = self.out_ready.notified();
             if let Some(p) = self.lock().out.pop_front() {
