@@ -98,3 +98,30 @@ async fn a_server_without_relay_says_it_does_not_relay() {
         other => panic!("expected a refusal: {other:?}"),
     }
 }
+
+/// The relay commands from the command line: the global policy (default ask) shown and
+/// set, a contact's own choice set and cleared, and an answer for someone who is not a
+/// contact refused with what to do.
+#[test]
+fn the_relay_policy_and_a_contacts_choice_are_set_from_the_command_line() {
+    use crate::support::{cli, json, ok};
+    let dir = tempfile::tempdir().unwrap();
+    let me = dir.path().join("me");
+    assert_eq!(ok(&me, &["relay-policy"]), "ask", "the default");
+    assert_eq!(ok(&me, &["relay-policy", "never"]), "never");
+    assert_eq!(
+        json(&me, &["relay-policy"]),
+        serde_json::json!({ "relay_policy": "never" })
+    );
+    let bob = natter::Identity::generate().peer_id().to_string();
+    ok(&me, &["contact", "add", &bob, "--name", "bob"]);
+    let set = json(&me, &["contact", "set", &bob, "--relay", "always"]);
+    assert_eq!(set["relay"], "always", "{set}");
+    let cleared = json(&me, &["contact", "set", &bob, "--relay", "default"]);
+    assert_eq!(cleared["relay"], serde_json::Value::Null, "{cleared}");
+    let stranger = natter::Identity::generate().peer_id().to_string();
+    let refused = cli(&me, &["relay-consent", &stranger, "yes"]);
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("not in your contacts"), "{said}");
+}
