@@ -87,6 +87,7 @@ impl Server {
         let config = RendezvousConfig {
             addr: v["addr"].as_str().expect("addr").parse().expect("addr"),
             key: v["key"].as_str().expect("key").parse().expect("key"),
+            tcp: None,
         };
         let stats = std::thread::spawn(move || {
             let mut last = None;
@@ -159,6 +160,7 @@ fn registration(id: &Identity, addr: SocketAddr, allow: &PeerId) -> Register {
         features: vec!["text".into()],
         prekey: vec![7; 32],
         prekey_expires_ms: now + 86_400_000,
+        transports: Vec::new(),
         issued_ms: now,
         expires_ms: now + 180_000,
     };
@@ -171,8 +173,9 @@ fn registration(id: &Identity, addr: SocketAddr, allow: &PeerId) -> Register {
 }
 
 async fn peer(config: RendezvousConfig, id: Identity, other: PeerId) -> Peer {
-    let (ep, link) =
+    let (ep, links) =
         transport::node_endpoint(&id, "127.0.0.1:0".parse().expect("addr")).expect("endpoint");
+    let link = links.relay;
     link.map(other).expect("mapped address");
     let client = Arc::new(Client::new(ep.clone(), id.clone(), config));
     let addr = ep.local_addr().expect("addr");

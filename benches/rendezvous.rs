@@ -104,6 +104,7 @@ fn registration(id: &Identity, allow: &[PeerId], port: u16) -> Register {
         features: vec!["text".into()],
         prekey: vec![7; 32],
         prekey_expires_ms: now + 86_400_000,
+        transports: Vec::new(),
         issued_ms: now,
         expires_ms: now + 180_000,
     };
@@ -194,6 +195,7 @@ async fn main() {
     let config = RendezvousConfig {
         addr: v["addr"].as_str().expect("addr").parse().expect("addr"),
         key: v["key"].as_str().expect("key").parse().expect("key"),
+        tcp: None,
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
     let pid = server.id();

@@ -18,6 +18,10 @@ struct Args {
     /// UDP address to listen on.
     #[arg(long, default_value = "0.0.0.0:47200")]
     listen: SocketAddr,
+    /// TCP address for clients whose network lets no UDP out (e.g. `0.0.0.0:443`): the same
+    /// service, carried in TLS over TCP. Off unless given.
+    #[arg(long)]
+    listen_tcp: Option<SocketAddr>,
     /// Folder for the server identity and its database.
     #[arg(long, default_value = "natter-rendezvous-data")]
     data: PathBuf,
@@ -61,6 +65,7 @@ async fn main() -> Result<()> {
         .init();
     let args = Args::parse();
     let mut config = ServerConfig::new(args.listen, &args.data);
+    config.listen_tcp = args.listen_tcp;
     config.mail_ttl =
         std::time::Duration::from_secs(args.mail_ttl_secs.unwrap_or(args.mail_days * 24 * 3600));
     config.limits.requests_per_peer = args.requests_per_second;
@@ -77,9 +82,11 @@ async fn main() -> Result<()> {
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
+    let tcp = server.local_tcp_addr().map(|a| a.to_string());
     // One line a script can read: where we are and the key clients must pin.
     say(serde_json::json!({
         "event": "listening", "addr": addr, "key": server.peer_id().to_string(), "relay": args.relay,
+        "tcp": tcp,
     }));
     // The relay's counters, as a line whenever they changed (at most every 2 s).
     let stats = server.stats_handle();

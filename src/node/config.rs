@@ -3,13 +3,12 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use super::{NodeError, prefs};
 use crate::discovery::DiscoveryConfig;
 use crate::identity::Identity;
 use crate::store::Store;
-use crate::transport::{self, RelayLink};
+use crate::transport::{self, Links};
 
 /// How a node starts.
 #[derive(Clone, Debug)]
@@ -60,7 +59,7 @@ pub(super) async fn bind(
     identity: &Identity,
     config: &NodeConfig,
     store: &Store,
-) -> Result<(quinn::Endpoint, Arc<RelayLink>), NodeError> {
+) -> Result<(quinn::Endpoint, Links), NodeError> {
     if !config.stable_port {
         return Ok(transport::node_endpoint(identity, config.listen)?);
     }

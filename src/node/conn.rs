@@ -43,7 +43,7 @@ pub(crate) async fn accept_loop(inner: Arc<Inner>) {
             };
             // A relayed connection must be the peer the relay named as its source (a relay
             // that mislabels frames gets nothing through).
-            if transport::is_mapped(remote) && inner.relay.peer_of(remote) != Some(peer) {
+            if transport::is_mapped(remote) && inner.relay.key_of(remote) != Some(peer) {
                 tracing::debug!(%remote, "relayed connection from another key than its source");
                 conn.close(quinn::VarInt::from_u32(CLOSE_REFUSED), b"");
                 return;

@@ -69,8 +69,15 @@ pub(super) async fn dial_loop(inner: &Arc<Inner>, peer: PeerId, wake: Arc<Notify
             .ask(|reply| Msg::Candidates(peer, reply))
             .await
             .unwrap_or_default();
-        let found = super::rendezvous::candidates(inner, &peer, hints).await;
-        let relayed = relay_ready.then(|| inner.relay.map(peer)).flatten();
+        let super::rendezvous::Found {
+            addrs: found,
+            direct,
+        } = super::rendezvous::candidates(inner, &peer, hints).await;
+        // The relay only while the rendezvous says the peer is there (offline: its mail
+        // goes to the mailbox below).
+        let relayed = (relay_ready && !found.is_empty())
+            .then(|| inner.relay.map(peer))
+            .flatten();
         tracing::debug!(peer = ?peer, stored = ?stored, lan = ?lan, rendezvous = ?found, ?relayed, "dialling");
         if stored.is_none() && lan.is_empty() && found.is_empty() && relayed.is_none() {
             if inner.rv.is_none() {
@@ -89,7 +96,9 @@ pub(super) async fn dial_loop(inner: &Arc<Inner>, peer: PeerId, wake: Arc<Notify
         // The peer is online at the rendezvous (or just signalled us): its NAT or ours may
         // let no direct path exist.
         let punching = !found.is_empty();
-        let mut attempt = dial_any(inner, peer, stored, lan, found, relayed).await;
+        // Where one of us cannot send UDP, only the relay joins us: no punch.
+        let punch = if direct { found } else { Vec::new() };
+        let mut attempt = dial_any(inner, peer, stored, lan, punch, relayed).await;
         // The user already heard why (a prompt, or "your policy forbids it").
         let mut told = false;
         if punching && relayed.is_none() && matches!(attempt, Err(DialError::Unreachable { .. })) {
@@ -173,7 +182,11 @@ pub(super) async fn upgrade_loop(inner: &Arc<Inner>, peer: PeerId, wake: Arc<Not
             .await
             .unwrap_or_default();
         let found = if hints.is_empty() {
-            super::rendezvous::lookup(inner, &peer, hints, true).await
+            let f = super::rendezvous::lookup(inner, &peer, hints, true).await;
+            if !f.direct {
+                continue; // one of us cannot send UDP: nothing to punch for
+            }
+            f.addrs
         } else {
             hints
         };

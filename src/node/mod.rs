@@ -210,7 +210,7 @@ impl Node {
         let store = tokio::task::spawn_blocking(move || Store::open(&profile))
             .await
             .map_err(|e| NodeError::Invalid(format!("store task failed: {e}")))??;
-        let (endpoint, relay) = config::bind(&identity, &config, &store).await?;
+        let (endpoint, links) = config::bind(&identity, &config, &store).await?;
         let (events, rx) = broadcast::channel(EVENTS);
         let mut boot_id = [0u8; 16];
         getrandom::fill(&mut boot_id)
@@ -225,11 +225,10 @@ impl Node {
             None => prefs::rendezvous_from_preferences(&store).await?,
         };
         let rv = rendezvous.map(|c| {
-            Arc::new(crate::rendezvous::Client::new(
-                endpoint.clone(),
-                identity.clone(),
-                c,
-            ))
+            Arc::new(
+                crate::rendezvous::Client::new(endpoint.clone(), identity.clone(), c)
+                    .with_tunnels(links.tunnel.clone()),
+            )
         });
         let policy = store
             .call(|c| {
@@ -252,7 +251,7 @@ impl Node {
             identity,
             store,
             endpoint,
-            relay,
+            relay: links.relay,
             events,
             actor,
             boot_id,

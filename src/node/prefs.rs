@@ -69,7 +69,7 @@ pub(super) async fn rendezvous_from_preferences(
     let [addr, key] = read_prefs(store, [PREF_RENDEZVOUS, PREF_RENDEZVOUS_KEY]).await?;
     Ok(match (addr, key) {
         (Some(a), Some(k)) => match (a.trim().parse(), k.trim().parse()) {
-            (Ok(addr), Ok(key)) => Some(crate::rendezvous::RendezvousConfig { addr, key }),
+            (Ok(addr), Ok(key)) => Some(crate::rendezvous::RendezvousConfig::new(addr, key)),
             _ => None,
         },
         _ => None,

@@ -34,9 +34,10 @@ pub(super) async fn global_policy(inner: &Inner) -> Result<RelayPolicy, NodeErro
     Ok(v.and_then(|v| RelayPolicy::parse(&v)).unwrap_or_default())
 }
 
-/// Our relay's name as the user sees it: the rendezvous address it is part of.
+/// Our relay's name as the user sees it: the rendezvous address it is part of
+/// (`tcp://HOST:PORT` while we reach it over TCP).
 pub(super) fn relay_name(inner: &Inner) -> Option<String> {
-    inner.rv.as_ref().map(|rv| rv.config().addr.to_string())
+    inner.rv.as_ref().map(|rv| rv.name_in_use())
 }
 
 /// How a session reaches its peer: relayed when the connection talks to a mapped address
@@ -45,11 +46,10 @@ pub(super) fn session_path(
     inner: &Inner,
     remote: SocketAddr,
 ) -> (Path, Option<String>, SocketAddr) {
-    if inner.relay.peer_of(remote).is_some()
+    if inner.relay.key_of(remote).is_some()
         && let Some(rv) = &inner.rv
     {
-        let addr = rv.config().addr;
-        return (Path::Relayed, Some(addr.to_string()), addr);
+        return (Path::Relayed, Some(rv.name_in_use()), rv.addr_in_use());
     }
     let path = super::path::classify(remote, &super::path::local_networks());
     (path, None, remote)

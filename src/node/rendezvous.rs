@@ -11,7 +11,8 @@ use std::time::Duration;
 use super::state::Msg;
 use super::{Event, Inner};
 use crate::rendezvous::proto::{self, PresenceRecord, Push, Register, push};
-use crate::rendezvous::{Client, ClientError, record};
+use crate::rendezvous::record::{self, Meeting};
+use crate::rendezvous::{Client, ClientError};
 use crate::session::FEATURES;
 use crate::store::{self, ContactState};
 
@@ -21,6 +22,8 @@ const RENEW: Duration = Duration::from_secs(60);
 const RECORD_TTL: Duration = Duration::from_secs(180);
 /// Longest wait between re-registration attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// While registered over TCP, how often UDP is tried again.
+const UDP_RETRY: Duration = Duration::from_secs(30);
 
 fn emit(inner: &Inner, e: Event) {
     let _ = inner.events.send(e);
@@ -63,13 +66,18 @@ async fn register_loop(inner: Arc<Inner>, rv: Arc<Client>) {
             Ok((registered, _send, mut pushes)) => {
                 backoff = Duration::from_millis(500);
                 if !was_online {
+                    let how = if rv.over_tcp() {
+                        " over TCP (no UDP gets out of this network: sessions go through its relay)"
+                    } else {
+                        ""
+                    };
                     emit(
                         &inner,
                         Event::Rendezvous {
                             online: true,
                             detail: format!(
-                                "registered at the rendezvous {}; it sees us at {}",
-                                rv.config().addr,
+                                "registered at the rendezvous {}{how}; it sees us at {}",
+                                rv.addr_in_use(),
                                 registered.observed
                             ),
                             observed: registered.observed.parse().ok(),
@@ -85,8 +93,19 @@ async fn register_loop(inner: Arc<Inner>, rv: Arc<Client>) {
                 let Ok(conn) = rv.connection().await else {
                     continue;
                 };
+                let udp_retry = tokio::time::sleep(UDP_RETRY);
+                tokio::pin!(udp_retry);
                 loop {
                     tokio::select! {
+                        // On TCP: does UDP get out now? Then register over it instead.
+                        _ = &mut udp_retry, if rv.over_tcp() => {
+                            if rv.try_udp().await {
+                                tracing::info!("UDP reaches the rendezvous again: leaving TCP");
+                                was_online = false;
+                                break;
+                            }
+                            udp_retry.as_mut().reset(tokio::time::Instant::now() + UDP_RETRY);
+                        },
                         d = conn.read_datagram() => match d {
                             Ok(frame) => super::relay::incoming(&inner, &frame),
                             Err(_) => {
@@ -178,7 +197,17 @@ async fn registration(
     let now = now_ms();
     *last_issued = now.max(*last_issued + 1);
     let issued = *last_issued;
+    // What we can use now: a node on TCP can be reached only through the relay.
+    let transports = if rv.over_tcp() {
+        vec![proto::TRANSPORT_RELAY_TCP.to_string()]
+    } else {
+        vec![
+            proto::TRANSPORT_QUIC.to_string(),
+            proto::TRANSPORT_RELAY_UDP.to_string(),
+        ]
+    };
     let record = PresenceRecord {
+        transports,
         peer: inner.me.as_bytes().to_vec(),
         addrs: local_candidates(inner),
         min_version: 1,
@@ -266,13 +295,22 @@ async fn on_push(inner: &Arc<Inner>, p: Push) {
     }
 }
 
-/// Where the rendezvous says `peer` is (and a dial signal to it), after the `hints` from a
-/// signal it sent us. Empty without a rendezvous or when the peer is offline.
+/// What the rendezvous says of a contact.
+pub(super) struct Found {
+    /// Where it is (after the hints from a signal it sent us); empty without a rendezvous
+    /// or when it is offline.
+    pub(super) addrs: Vec<SocketAddr>,
+    /// A direct path may exist: both of us can send UDP (`record::meeting`). Otherwise
+    /// only the relay joins us, and punching is pointless.
+    pub(super) direct: bool,
+}
+
+/// Where the rendezvous says `peer` is, with a dial signal to it.
 pub(super) async fn candidates(
     inner: &Arc<Inner>,
     peer: &crate::PeerId,
     hints: Vec<SocketAddr>,
-) -> Vec<SocketAddr> {
+) -> Found {
     lookup(inner, peer, hints, true).await
 }
 
@@ -282,11 +320,20 @@ pub(super) async fn lookup(
     peer: &crate::PeerId,
     hints: Vec<SocketAddr>,
     signal: bool,
-) -> Vec<SocketAddr> {
+) -> Found {
     let mut out = hints;
     let Some(rv) = inner.rv.clone() else {
-        return out;
+        return Found {
+            addrs: out,
+            direct: true,
+        };
     };
+    let ours: Vec<String> = if rv.over_tcp() {
+        vec![proto::TRANSPORT_RELAY_TCP.into()]
+    } else {
+        Vec::new()
+    };
+    let mut direct = ours.is_empty();
     match rv.lookup(peer, signal).await {
         Ok(p) => {
             let verified = p.record.and_then(|r| record::verify(&r, Some(peer)).ok());
@@ -297,6 +344,9 @@ pub(super) async fn lookup(
                 if let Ok(a) = p.observed.parse() {
                     out.push(a);
                 }
+                if let Some(v) = &verified {
+                    direct = record::meeting(&ours, &v.record.transports) == Meeting::Direct;
+                }
                 out.extend(verified.into_iter().flat_map(|v| v.addrs));
             }
         }
@@ -304,5 +354,5 @@ pub(super) async fn lookup(
     }
     let mut seen = std::collections::HashSet::new();
     out.retain(|a| seen.insert(*a));
-    out
+    Found { addrs: out, direct }
 }

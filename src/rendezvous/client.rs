@@ -1,14 +1,18 @@
 //! The client side of the rendezvous protocol: one pinned QUIC connection from the node's own
 //! endpoint (so the server observes the address peers will use), one stream per request.
+//! Where no UDP gets out, the same QUIC connection runs inside a TLS-over-TCP tunnel to the
+//! server's TCP address (`transport::tunnel`), found by trying UDP first; while on TCP the
+//! client tries UDP again now and then ([`Client::try_udp`]).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::proto::{self, Register, Registered, Request, Response, request, response};
 use crate::identity::{Identity, PeerId};
-use crate::transport;
+use crate::transport::{self, TunnelLink, tunnel};
 
 /// How long a request may take before it counts as unanswered.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -20,6 +24,22 @@ pub struct RendezvousConfig {
     pub addr: SocketAddr,
     /// Its key (printed by `natter-rendezvous` at start).
     pub key: PeerId,
+    /// Its TCP address, used when no UDP gets out (`None`: UDP only).
+    pub tcp: Option<SocketAddr>,
+}
+
+/// The TCP port a rendezvous is tried on when its TCP address is not given.
+pub const DEFAULT_TCP_PORT: u16 = 443;
+
+impl RendezvousConfig {
+    /// A rendezvous at `addr` (UDP) with `key`, and TCP on the same host's port 443.
+    pub fn new(addr: SocketAddr, key: PeerId) -> Self {
+        Self {
+            addr,
+            key,
+            tcp: Some(SocketAddr::new(addr.ip(), DEFAULT_TCP_PORT)),
+        }
+    }
 }
 
 /// Why a rendezvous request failed.
@@ -58,6 +78,17 @@ pub struct Client {
     /// Lookup tokens already derived (an X25519 agreement each, ~40 µs): every lookup,
     /// deposit and renewal needs them again.
     tokens: Mutex<HashMap<PeerId, [u8; 32]>>,
+    /// The endpoint's tunnel side, for the TCP fallback (`None`: UDP only).
+    tunnels: Option<Arc<TunnelLink>>,
+    /// The live connection runs over TCP.
+    over_tcp: AtomicBool,
+    /// The running tunnel's task (ended with its connection).
+    tunnel_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    next_tunnel: AtomicU64,
+}
+
+fn hold<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Most tokens kept; past it the cache starts again (a node has far fewer contacts).
@@ -73,6 +104,39 @@ impl Client {
             conn: tokio::sync::Mutex::new(None),
             live: Mutex::new(None),
             tokens: Mutex::new(HashMap::new()),
+            tunnels: None,
+            over_tcp: AtomicBool::new(false),
+            tunnel_task: Mutex::new(None),
+            next_tunnel: AtomicU64::new(1),
+        }
+    }
+
+    /// Lets the client fall back to TCP through `link` (the endpoint's tunnel side) when
+    /// UDP does not reach the server and its config names a TCP address.
+    pub fn with_tunnels(mut self, link: Arc<TunnelLink>) -> Self {
+        self.tunnels = Some(link);
+        self
+    }
+
+    /// Whether the live connection runs over TCP (no UDP got out).
+    pub fn over_tcp(&self) -> bool {
+        self.over_tcp.load(Ordering::SeqCst)
+    }
+
+    /// The server's address in use: its TCP address while over TCP, else its UDP one.
+    pub fn addr_in_use(&self) -> SocketAddr {
+        match self.config.tcp {
+            Some(tcp) if self.over_tcp() => tcp,
+            _ => self.config.addr,
+        }
+    }
+
+    /// How the user reads the server in use: `HOST:PORT`, or `tcp://HOST:PORT` over TCP.
+    pub fn name_in_use(&self) -> String {
+        if self.over_tcp() {
+            format!("tcp://{}", self.addr_in_use())
+        } else {
+            self.config.addr.to_string()
         }
     }
 
@@ -116,7 +180,7 @@ impl Client {
         }
     }
 
-    /// The live connection, dialling if there is none.
+    /// The live connection, dialling if there is none: UDP first, then TCP.
     pub async fn connection(&self) -> Result<quinn::Connection, ClientError> {
         let mut slot = self.conn.lock().await;
         if let Some(c) = slot.as_ref()
@@ -124,24 +188,91 @@ impl Client {
         {
             return Ok(c.clone());
         }
-        let c = transport::dial_for(
+        let c = match self.dial_udp().await {
+            Ok(c) => {
+                self.over_tcp.store(false, Ordering::SeqCst);
+                c
+            }
+            Err(udp) => match (&self.tunnels, self.config.tcp) {
+                (Some(link), Some(tcp)) => {
+                    let c = self
+                        .dial_tcp(link, tcp)
+                        .await
+                        .map_err(|e| self.unreachable(format!("{udp}; over TCP at {tcp}: {e}")))?;
+                    self.over_tcp.store(true, Ordering::SeqCst);
+                    c
+                }
+                _ => return Err(self.unreachable(udp)),
+            },
+        };
+        *slot = Some(c.clone());
+        *hold(&self.live) = Some(c.clone());
+        Ok(c)
+    }
+
+    async fn dial_udp(&self) -> Result<quinn::Connection, transport::DialError> {
+        self.dial_at(self.config.addr).await
+    }
+
+    async fn dial_at(&self, addr: SocketAddr) -> Result<quinn::Connection, transport::DialError> {
+        transport::dial_for(
             &self.endpoint,
             &self.identity,
             self.config.key,
-            self.config.addr,
+            addr,
             proto::ALPN,
             transport::signalling_config(proto::MAX_MESSAGE, 0),
         )
         .await
-        .map_err(|e| self.unreachable(e))?;
-        *slot = Some(c.clone());
-        *self.live.lock().unwrap_or_else(|p| p.into_inner()) = Some(c.clone());
-        Ok(c)
+    }
+
+    /// The QUIC connection inside a new TLS-over-TCP tunnel to `tcp`.
+    async fn dial_tcp(
+        &self,
+        link: &Arc<TunnelLink>,
+        tcp: SocketAddr,
+    ) -> Result<quinn::Connection, transport::DialError> {
+        let stream = tunnel::connect(&self.identity, self.config.key, tcp).await?;
+        let id = self.next_tunnel.fetch_add(1, Ordering::Relaxed);
+        let mapped = link.map(id).ok_or(transport::DialError::Unreachable {
+            addr: tcp,
+            reason: "no tunnel address left".into(),
+        })?;
+        let link = link.clone();
+        let task = tokio::spawn(async move {
+            let ended = tunnel::pump(stream, link, id).await;
+            tracing::debug!(?ended, "rendezvous tunnel closed");
+        });
+        if let Some(old) = hold(&self.tunnel_task).replace(task) {
+            old.abort();
+        }
+        self.dial_at(mapped).await
+    }
+
+    /// While over TCP: whether UDP reaches the server now. If it does, the UDP connection
+    /// takes over (the TCP one is closed: register again on it).
+    pub async fn try_udp(&self) -> bool {
+        if !self.over_tcp() {
+            return false;
+        }
+        let Ok(c) = self.dial_udp().await else {
+            return false;
+        };
+        let mut slot = self.conn.lock().await;
+        if let Some(old) = slot.replace(c.clone()) {
+            old.close(quinn::VarInt::from_u32(transport::CLOSE_NORMAL), b"udp");
+        }
+        *hold(&self.live) = Some(c);
+        self.over_tcp.store(false, Ordering::SeqCst);
+        if let Some(t) = hold(&self.tunnel_task).take() {
+            t.abort();
+        }
+        true
     }
 
     /// The live connection now, without dialling or waiting (relay frames go out on it).
     pub fn current(&self) -> Option<quinn::Connection> {
-        let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        let live = hold(&self.live);
         live.as_ref()
             .filter(|c| c.close_reason().is_none())
             .cloned()
@@ -149,7 +280,10 @@ impl Client {
 
     /// Drops the connection (the next request dials again).
     pub async fn reset(&self) {
-        self.live.lock().unwrap_or_else(|p| p.into_inner()).take();
+        hold(&self.live).take();
+        if let Some(t) = hold(&self.tunnel_task).take() {
+            t.abort();
+        }
         if let Some(c) = self.conn.lock().await.take() {
             c.close(quinn::VarInt::from_u32(transport::CLOSE_NORMAL), b"bye");
         }

@@ -69,7 +69,21 @@ pub struct PresenceRecord {
     /// When this record stops being valid, ms since the epoch.
     #[prost(uint64, tag = "9")]
     pub expires_ms: u64,
+    /// The transports the client can use now ([`TRANSPORT_QUIC`], [`TRANSPORT_RELAY_UDP`],
+    /// [`TRANSPORT_RELAY_TCP`]); empty from older clients (read as direct QUIC and the UDP
+    /// relay).
+    #[prost(string, repeated, tag = "10")]
+    pub transports: Vec<String>,
 }
+
+/// A transport in a presence record: direct QUIC over UDP (punching included).
+pub const TRANSPORT_QUIC: &str = "quic";
+/// A transport in a presence record: through the relay, over UDP.
+pub const TRANSPORT_RELAY_UDP: &str = "relay-udp";
+/// A transport in a presence record: through the relay, over TCP (no UDP gets out).
+pub const TRANSPORT_RELAY_TCP: &str = "relay-tcp";
+/// Most transports a record lists.
+pub const MAX_TRANSPORTS: usize = 8;
 
 /// A presence record with its signature, as registered and as looked up.
 #[derive(Clone, PartialEq, Message)]

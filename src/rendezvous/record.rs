@@ -107,6 +107,13 @@ pub fn verify(signed: &SignedRecord, expected: Option<&PeerId>) -> Result<Verifi
         .map(|a| a.parse::<SocketAddr>())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| RecordError::Contents(format!("address: {e}")))?;
+    if record.transports.len() > proto::MAX_TRANSPORTS
+        || record.transports.iter().any(|t| t.len() > 32)
+    {
+        return Err(RecordError::Contents(
+            "too many or too long transports".into(),
+        ));
+    }
     let prekey: [u8; 32] = record
         .prekey
         .as_slice()
@@ -118,6 +125,27 @@ pub fn verify(signed: &SignedRecord, expected: Option<&PeerId>) -> Result<Verifi
         addrs,
         prekey,
     })
+}
+
+/// How two peers meet, from the transports their records list (PROTOCOL.md §7, best
+/// first): directly over QUIC when both can send UDP, otherwise through the relay, each side
+/// over its own transport to it (UDP, else TCP).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Meeting {
+    /// A direct QUIC path may exist (punch for it).
+    Direct,
+    /// Only the relay joins them.
+    Relayed,
+}
+
+/// The best way two peers share; an empty list (an older client) counts as direct QUIC.
+pub fn meeting(ours: &[String], theirs: &[String]) -> Meeting {
+    let direct = |t: &[String]| t.is_empty() || t.iter().any(|t| t == proto::TRANSPORT_QUIC);
+    if direct(ours) && direct(theirs) {
+        Meeting::Direct
+    } else {
+        Meeting::Relayed
+    }
 }
 
 /// The token that shows the server `a` and `b` are contacts: the same from either side,
@@ -139,6 +167,7 @@ mod tests {
             features: vec!["text".into()],
             prekey: vec![7; 32],
             prekey_expires_ms: now + 1000,
+            transports: Vec::new(),
             issued_ms: now,
             expires_ms: now + 60_000,
         }
@@ -177,5 +206,28 @@ mod tests {
     fn tokens_match_from_both_sides() {
         let (a, b) = (Identity::generate(), Identity::generate());
         assert_eq!(token(&a, &b.peer_id()), token(&b, &a.peer_id()));
+    }
+
+    #[test]
+    fn two_peers_meet_directly_only_when_both_can_send_udp() {
+        let v = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let udp = v(&[proto::TRANSPORT_QUIC, proto::TRANSPORT_RELAY_UDP]);
+        let tcp = v(&[proto::TRANSPORT_RELAY_TCP]);
+        assert_eq!(meeting(&udp, &udp), Meeting::Direct);
+        assert_eq!(meeting(&udp, &[]), Meeting::Direct, "an older client");
+        assert_eq!(meeting(&udp, &tcp), Meeting::Relayed);
+        assert_eq!(meeting(&tcp, &udp), Meeting::Relayed);
+        assert_eq!(meeting(&tcp, &tcp), Meeting::Relayed);
+    }
+
+    #[test]
+    fn a_record_with_too_many_transports_is_refused() {
+        let id = Identity::generate();
+        let mut r = record(&id, 1000);
+        r.transports = vec!["quic".into(); proto::MAX_TRANSPORTS + 1];
+        assert!(matches!(
+            verify(&sign(&id, &r), None),
+            Err(RecordError::Contents(_))
+        ));
     }
 }

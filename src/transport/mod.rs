@@ -2,10 +2,11 @@
 //! with both sides authenticated by their ed25519 keys, ALPN `natter/1`, and the timers.
 
 mod socket;
+pub mod tunnel;
 mod verify;
 
-pub use socket::RelayLink;
 pub(crate) use socket::is_mapped;
+pub use socket::{MappedLink, RelayLink, TunnelLink};
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -103,61 +104,71 @@ pub fn endpoint(identity: &Identity, addr: SocketAddr) -> Result<quinn::Endpoint
     quinn::Endpoint::server(server, addr).map_err(|source| TransportError::Bind { addr, source })
 }
 
-/// The node's endpoint: one UDP socket that also carries relayed peers, each at a mapped
-/// address (see `socket.rs`); the link is how the node feeds and drains the relayed side.
-pub fn node_endpoint(
-    identity: &Identity,
+/// The sides of an endpoint's socket that are not the wire (see `socket.rs`): relayed
+/// peers and TCP tunnels, each at mapped addresses; their carriers feed and drain them.
+#[derive(Clone, Debug, Default)]
+pub struct Links {
+    /// Peers reached through a relay.
+    pub relay: Arc<RelayLink>,
+    /// TCP tunnels (`tunnel.rs`).
+    pub tunnel: Arc<TunnelLink>,
+}
+
+/// An endpoint on one UDP socket that also carries the `Links`.
+fn linked_endpoint(
     addr: SocketAddr,
-) -> Result<(quinn::Endpoint, Arc<RelayLink>), TransportError> {
-    let server = server_config(identity, ALPN, transport_config())?;
+    config: quinn::EndpointConfig,
+    server: quinn::ServerConfig,
+) -> Result<(quinn::Endpoint, Links), TransportError> {
     let bind = |source| TransportError::Bind { addr, source };
     let udp = std::net::UdpSocket::bind(addr).map_err(bind)?;
     let runtime: Arc<dyn quinn::Runtime> = Arc::new(quinn::TokioRuntime);
     let udp = runtime.wrap_udp_socket(udp).map_err(bind)?;
-    let link = Arc::new(RelayLink::default());
-    let socket = Arc::new(socket::NodeSocket::new(udp, link.clone()).map_err(bind)?);
+    let links = Links::default();
+    let socket = socket::NodeSocket::new(udp, links.relay.clone(), links.tunnel.clone());
     let endpoint = quinn::Endpoint::new_with_abstract_socket(
-        quinn::EndpointConfig::default(),
+        config,
         Some(server),
-        socket,
+        Arc::new(socket.map_err(bind)?),
         runtime,
     )
     .map_err(bind)?;
-    Ok((endpoint, link))
+    Ok((endpoint, links))
 }
 
-/// An endpoint that answers one ALPN (the rendezvous server uses its own). Its stateless
-/// reset key is derived from its identity, so a restarted server resets its clients' old
-/// connections at their first packet instead of leaving them to time out.
+/// The node's endpoint: one UDP socket that also carries relayed peers and its TCP tunnel
+/// to the rendezvous, each at a mapped address (see `socket.rs`).
+pub fn node_endpoint(
+    identity: &Identity,
+    addr: SocketAddr,
+) -> Result<(quinn::Endpoint, Links), TransportError> {
+    let server = server_config(identity, ALPN, transport_config())?;
+    linked_endpoint(addr, quinn::EndpointConfig::default(), server)
+}
+
+/// An endpoint that answers one ALPN (the rendezvous server uses its own), with tunnels
+/// beside its UDP socket. Its stateless reset key is derived from its identity, so a
+/// restarted server resets its clients' old connections at their first packet instead of
+/// leaving them to time out.
 pub fn endpoint_for(
     identity: &Identity,
     addr: SocketAddr,
     alpn: &[u8],
     transport: Arc<quinn::TransportConfig>,
-) -> Result<quinn::Endpoint, TransportError> {
+) -> Result<(quinn::Endpoint, Links), TransportError> {
     let server = server_config(identity, alpn, transport)?;
-    let bind = |source| TransportError::Bind { addr, source };
-    let udp = std::net::UdpSocket::bind(addr).map_err(bind)?;
     // A deterministic signature over a fixed context: secret, and the same every start.
     let seed = sha2::Sha256::digest(identity.sign(RESET_CONTEXT));
     let reset = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &seed);
-    quinn::Endpoint::new(
-        quinn::EndpointConfig::new(Arc::new(reset)),
-        Some(server),
-        udp,
-        Arc::new(quinn::TokioRuntime),
-    )
-    .map_err(bind)
+    linked_endpoint(addr, quinn::EndpointConfig::new(Arc::new(reset)), server)
 }
 
 /// What a server signs to make its stateless reset key.
 const RESET_CONTEXT: &[u8] = b"natter stateless reset key v1";
 
-fn server_config(
-    identity: &Identity,
-    alpn: &[u8],
-    transport: Arc<quinn::TransportConfig>,
-) -> Result<quinn::ServerConfig, TransportError> {
+/// The TLS side of a server: TLS 1.3 only, our key as a raw public key, any client key
+/// (its holder is authenticated, and the caller's policy decides), one ALPN.
+fn server_tls(identity: &Identity, alpn: &[u8]) -> Result<rustls::ServerConfig, TransportError> {
     let key = certified_key(identity)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut tls = rustls::ServerConfig::builder_with_provider(provider)
@@ -168,7 +179,15 @@ fn server_config(
             rustls::server::AlwaysResolvesServerRawPublicKeys::new(key),
         ));
     tls.alpn_protocols = vec![alpn.to_vec()];
-    let quic = QuicServerConfig::try_from(Arc::new(tls))
+    Ok(tls)
+}
+
+fn server_config(
+    identity: &Identity,
+    alpn: &[u8],
+    transport: Arc<quinn::TransportConfig>,
+) -> Result<quinn::ServerConfig, TransportError> {
+    let quic = QuicServerConfig::try_from(Arc::new(server_tls(identity, alpn)?))
         .map_err(|e| TransportError::Tls(e.to_string()))?;
     let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic));
     server.transport_config(transport);
@@ -215,6 +234,31 @@ fn certified_key(identity: &Identity) -> Result<Arc<CertifiedKey>, TransportErro
     Ok(Arc::new(CertifiedKey::new(vec![spki], signer)))
 }
 
+/// A dialler's TLS side: TLS 1.3 only, our key as a raw public key, and only `expected`'s
+/// key accepted (`presented` records what the other side showed, for the error).
+fn pinned_tls(
+    identity: &Identity,
+    expected: PeerId,
+    alpn: &[u8],
+    presented: Arc<Mutex<Option<PeerId>>>,
+) -> Result<rustls::ClientConfig, TransportError> {
+    let key = certified_key(identity)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| TransportError::Tls(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verify::PinnedKey {
+            expected,
+            presented,
+        }))
+        .with_client_cert_resolver(Arc::new(
+            rustls::client::AlwaysResolvesClientRawPublicKeys::new(key),
+        ));
+    tls.alpn_protocols = vec![alpn.to_vec()];
+    Ok(tls)
+}
+
 /// A dialler's TLS configuration that accepts only `expected`.
 struct Pinned {
     config: quinn::ClientConfig,
@@ -227,21 +271,8 @@ fn pinned_client(
     alpn: &[u8],
     transport: Arc<quinn::TransportConfig>,
 ) -> Result<Pinned, TransportError> {
-    let key = certified_key(identity)?;
     let presented = Arc::new(Mutex::new(None));
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| TransportError::Tls(e.to_string()))?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verify::PinnedKey {
-            expected,
-            presented: presented.clone(),
-        }))
-        .with_client_cert_resolver(Arc::new(
-            rustls::client::AlwaysResolvesClientRawPublicKeys::new(key),
-        ));
-    tls.alpn_protocols = vec![alpn.to_vec()];
+    let tls = pinned_tls(identity, expected, alpn, presented.clone())?;
     let quic = QuicClientConfig::try_from(Arc::new(tls))
         .map_err(|e| TransportError::Tls(e.to_string()))?;
     let mut config = quinn::ClientConfig::new(Arc::new(quic));

@@ -34,6 +34,7 @@ fn raw_as(server: &Rendezvous, identity: Identity) -> Raw {
     let config = RendezvousConfig {
         addr: server.addr.parse().unwrap(),
         key: server.key.parse::<PeerId>().unwrap(),
+        tcp: None,
     };
     Raw {
         client: Client::new(endpoint, identity.clone(), config),
@@ -50,6 +51,7 @@ fn record_of(id: &Identity, issued_ms: u64, expires_ms: u64) -> PresenceRecord {
         features: vec!["text".into()],
         prekey: vec![9; 32],
         prekey_expires_ms: expires_ms,
+        transports: Vec::new(),
         issued_ms,
         expires_ms,
     }

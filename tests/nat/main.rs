@@ -8,3 +8,4 @@ mod cells;
 mod kinds;
 mod relay;
 mod support;
+mod tcp;

@@ -22,14 +22,18 @@ impl Rendezvous {
 
     /// With `relay`, it relays for clients that consent (`--relay`).
     pub(crate) fn start_with(host: &Host, data: &Path, relay: bool) -> Rendezvous {
+        let extra: &[&str] = if relay { &["--relay"] } else { &[] };
+        Self::start_with_args(host, data, extra)
+    }
+
+    /// With more arguments (`--relay`, `--listen-tcp ADDR`).
+    pub(crate) fn start_with_args(host: &Host, data: &Path, extra: &[&str]) -> Rendezvous {
         let mut c = host.command(RENDEZVOUS);
         c.arg("--listen")
             .arg(format!("{}:4433", host.ip))
             .arg("--data")
-            .arg(data);
-        if relay {
-            c.arg("--relay");
-        }
+            .arg(data)
+            .args(extra);
         let mut child = JsonChild::spawn(c).unwrap();
         let first = child.wait_for(20, |v| v.get("addr").is_some()).unwrap();
         Rendezvous {

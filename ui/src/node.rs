@@ -189,7 +189,7 @@ pub(crate) fn config(profile: PathBuf) -> NodeConfig {
         .ok()
         .and_then(|k| k.parse().ok());
     if let (Some(addr), Some(key)) = (addr, key) {
-        c.rendezvous = Some(natter::rendezvous::RendezvousConfig { addr, key });
+        c.rendezvous = Some(natter::rendezvous::RendezvousConfig::new(addr, key));
     }
     c
 }

@@ -52,6 +52,15 @@ pub(crate) struct Cli {
         requires = "rendezvous"
     )]
     pub(crate) rendezvous_key: Option<PeerId>,
+    /// The rendezvous server's TCP address, tried when no UDP gets out (default: the same
+    /// host, port 443).
+    #[arg(
+        long,
+        global = true,
+        env = "NATTER_RENDEZVOUS_TCP",
+        requires = "rendezvous"
+    )]
+    pub(crate) rendezvous_tcp: Option<SocketAddr>,
     #[command(subcommand)]
     pub(crate) command: Cmd,
 }

@@ -42,10 +42,11 @@ async fn real_main() -> Result<()> {
         Some(p) => p,
         None => default_profile()?,
     };
-    let rendezvous = cli
-        .rendezvous
-        .zip(cli.rendezvous_key)
-        .map(|(addr, key)| natter::rendezvous::RendezvousConfig { addr, key });
+    let rendezvous = cli.rendezvous.zip(cli.rendezvous_key).map(|(addr, key)| {
+        let mut c = natter::rendezvous::RendezvousConfig::new(addr, key);
+        c.tcp = cli.rendezvous_tcp.or(c.tcp);
+        c
+    });
     match cli.command {
         Cmd::Id => {
             let id = Identity::load_or_create(&profile)?;

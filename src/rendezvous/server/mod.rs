@@ -8,6 +8,7 @@ mod limits;
 mod mail;
 mod pushes;
 mod relay;
+mod tcp;
 mod writer;
 
 use std::collections::{HashMap, HashSet};
@@ -36,6 +37,9 @@ use crate::transport;
 pub struct ServerConfig {
     /// UDP address to listen on.
     pub listen: SocketAddr,
+    /// TCP address for clients whose network lets no UDP out (`--listen-tcp`, e.g.
+    /// `0.0.0.0:443`): the same service, QUIC carried in a TLS stream (`transport::tunnel`).
+    pub listen_tcp: Option<SocketAddr>,
     /// Folder for the identity and the database.
     pub data: PathBuf,
     /// Rate limits.
@@ -55,6 +59,7 @@ impl ServerConfig {
     pub fn new(listen: SocketAddr, data: impl Into<PathBuf>) -> Self {
         Self {
             listen,
+            listen_tcp: None,
             data: data.into(),
             limits: Limits::default(),
             mail_ttl: Duration::from_secs(30 * 24 * 3600),
@@ -105,6 +110,21 @@ struct State {
     limits: limits::Limiters,
     relay: relay::Relay,
     next_conn: AtomicUsize,
+    /// Clients on TCP: each tunnel's mapped address stands for it on the endpoint.
+    tunnels: Arc<transport::TunnelLink>,
+    /// The real address of each tunnel (what such a client is observed at).
+    tcp_clients: Mutex<HashMap<u64, SocketAddr>>,
+}
+
+impl State {
+    /// Where a client's packets come from: its UDP address, or for a client on TCP the
+    /// TCP address behind its tunnel.
+    fn observed(&self, remote: SocketAddr) -> SocketAddr {
+        self.tunnels
+            .key_of(remote)
+            .and_then(|id| lock(&self.tcp_clients).get(&id).copied())
+            .unwrap_or(remote)
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -118,6 +138,7 @@ pub(crate) fn now_ms() -> u64 {
 /// A running server.
 pub struct Server {
     endpoint: quinn::Endpoint,
+    tcp: Option<std::net::TcpListener>,
     identity: Identity,
     state: Arc<State>,
 }
@@ -144,17 +165,27 @@ impl Server {
                 ))
             })
             .collect();
-        let endpoint = transport::endpoint_for(
+        let (endpoint, links) = transport::endpoint_for(
             &identity,
             config.listen,
             proto::ALPN,
             transport::signalling_config(proto::MAX_MESSAGE, 8),
         )?;
+        let tcp = match config.listen_tcp {
+            Some(addr) => {
+                let bind = |source| transport::TransportError::Bind { addr, source };
+                let l = std::net::TcpListener::bind(addr).map_err(bind)?;
+                l.set_nonblocking(true).map_err(bind)?;
+                Some(l)
+            }
+            None => None,
+        };
         let limits = limits::Limiters::new(&config.limits);
         let db = writer::Db::start(conn).map_err(|e| ServerError::Data(config.data.clone(), e))?;
         let relay = relay::Relay::new(config.relay);
         Ok(Self {
             endpoint,
+            tcp,
             identity,
             state: Arc::new(State {
                 config,
@@ -164,6 +195,8 @@ impl Server {
                 limits,
                 relay,
                 next_conn: AtomicUsize::new(1),
+                tunnels: links.tunnel,
+                tcp_clients: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -178,6 +211,11 @@ impl Server {
         self.endpoint.local_addr().ok()
     }
 
+    /// The bound TCP address (`listen_tcp`), if any.
+    pub fn local_tcp_addr(&self) -> Option<SocketAddr> {
+        self.tcp.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     /// A handle to read the relay's counters while the server runs.
     pub fn stats_handle(&self) -> StatsHandle {
         StatsHandle(self.state.clone())
@@ -187,6 +225,20 @@ impl Server {
     /// committed before it was answered, so nothing acknowledged is lost.
     pub async fn run(self, stop: impl std::future::Future<Output = ()>) {
         let sweeper = tokio::spawn(sweep(self.state.clone()));
+        let tcp = match self.tcp.map(tokio::net::TcpListener::from_std) {
+            Some(Ok(listener)) => match transport::tunnel::acceptor(&self.identity) {
+                Ok(tls) => Some(tokio::spawn(tcp::accept(self.state.clone(), listener, tls))),
+                Err(e) => {
+                    tracing::warn!(error = %e, "no TCP listener");
+                    None
+                }
+            },
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "no TCP listener");
+                None
+            }
+            None => None,
+        };
         let accept = async {
             while let Some(incoming) = self.endpoint.accept().await {
                 let ip = incoming.remote_address().ip();
@@ -216,6 +268,9 @@ impl Server {
             _ = stop => {}
         }
         sweeper.abort();
+        if let Some(t) = tcp {
+            t.abort();
+        }
         // Tell every client we are going and will be back, so relayed sessions move on now
         // rather than at their idle timeout; give the pushes a moment to leave.
         for o in lock(&self.state.online).values() {
@@ -257,7 +312,7 @@ async fn serve(state: Arc<State>, conn: quinn::Connection) {
         return;
     };
     let id = state.next_conn.fetch_add(1, Ordering::Relaxed);
-    let span = tracing::info_span!("client", peer = ?peer, remote = %conn.remote_address());
+    let span = tracing::info_span!("client", peer = ?peer, remote = %state.observed(conn.remote_address()));
     async {
         tracing::debug!("connected");
         let frames = state.relay.enabled().then(|| {
@@ -317,7 +372,7 @@ async fn stream(
         .await;
         return;
     }
-    let observed = connection.remote_address();
+    let observed = state.observed(connection.remote_address());
     let body = match req.body {
         Some(request::Body::Register(r)) => {
             let pushes = Arc::new(Pushes::default());

@@ -1,0 +1,151 @@
+//! When no UDP gets out: a node behind a router that drops UDP registers at the rendezvous
+//! over TCP (port 443, TLS), finds its contact, and the two chat through the relay — the
+//! blocked side over TCP, the other over UDP; its mail to an offline contact waits sealed
+//! at the rendezvous and arrives later; once the node is on a network with UDP again, its
+//! next session leaves TCP.
+
+use natter_lab::{Lab, Nat};
+use serde_json::{Value, json};
+
+use crate::support::{Node, Rendezvous};
+
+/// UDP tried first (one dial timeout, 5 s), then TCP; a relay opened by both.
+const TCP_SECS: u64 = 40;
+
+struct Cell {
+    lab: Lab,
+    a_host: natter_lab::Host,
+    b_host: natter_lab::Host,
+    dir: tempfile::TempDir,
+    rv: Rendezvous,
+    a: Node,
+    b: Node,
+}
+
+/// A behind a UDP-blocked router, B behind a home router, a rendezvous that relays and
+/// listens on TCP 443 too; both relay without asking.
+fn cell() -> Cell {
+    let mut lab = Lab::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rv_host = lab.public("rv").unwrap();
+    let (a_host, _) = lab.site("a", Nat::UdpBlocked).unwrap();
+    let (b_host, _) = lab.site("b", Nat::Home).unwrap();
+    let tcp = format!("{}:443", rv_host.ip);
+    let rv = Rendezvous::start_with_args(
+        &rv_host,
+        &dir.path().join("rv"),
+        &["--relay", "--listen-tcp", &tcp],
+    );
+    let mut a = Node::start(&a_host, &dir.path().join("a"), &rv);
+    let mut b = Node::start(&b_host, &dir.path().join("b"), &rv);
+    for node in [&mut a, &mut b] {
+        node.ask(json!({ "cmd": "relay_policy", "policy": "always" }));
+    }
+    a.add(&b);
+    b.add(&a);
+    Cell {
+        lab,
+        a_host,
+        b_host,
+        dir,
+        rv,
+        a,
+        b,
+    }
+}
+
+fn delivered(from: &mut Node, to: &str, text: &str, secs: u64) {
+    let sent = from.ask(json!({ "cmd": "send", "id": to, "text": text }));
+    let id = sent["id"].as_str().unwrap().to_string();
+    from.child
+        .wait_for(secs, |e| {
+            e["event"] == "message_delivered"
+                && e["ids"]
+                    .as_array()
+                    .is_some_and(|ids| ids.iter().any(|i| i == id.as_str()))
+        })
+        .unwrap_or_else(|e| panic!("{text:?} not delivered: {e}"));
+}
+
+fn connected(node: &mut Node, peer: &str, secs: u64) -> Value {
+    let peer = peer.to_string();
+    node.child
+        .saw_or_wait(secs, |e| {
+            e["event"] == "connected" && e["peer"] == peer.as_str()
+        })
+        .unwrap()
+}
+
+#[test]
+fn without_udp_a_node_registers_over_tcp_and_chats_through_the_relay() {
+    let mut c = cell();
+    let (a_id, b_id) = (c.a.id.clone(), c.b.id.clone());
+    let tcp = format!("tcp://{}:443", c.rv.addr.split(':').next().unwrap());
+    let online =
+        c.a.child
+            .saw_or_wait(5, |e| e["event"] == "rendezvous" && e["online"] == true)
+            .unwrap();
+    let detail = online["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("over TCP"), "{detail}");
+
+    delivered(&mut c.a, &b_id, "from a network without UDP", TCP_SECS);
+    delivered(&mut c.b, &a_id, "and back", 10);
+    let on_a = connected(&mut c.a, &b_id, 5);
+    let on_b = connected(&mut c.b, &a_id, 5);
+    assert_eq!(
+        (&on_a["path"], &on_b["path"]),
+        (&json!("relayed"), &json!("relayed"))
+    );
+    assert_eq!(
+        on_a["via"],
+        tcp.as_str(),
+        "a reaches the relay over TCP: {on_a}"
+    );
+    assert_eq!(
+        on_b["via"],
+        c.rv.addr.as_str(),
+        "b reaches it over UDP: {on_b}"
+    );
+
+    // b goes away: a's message waits sealed at the rendezvous (reached over TCP).
+    c.b.child.send(&json!({ "cmd": "shutdown" })).unwrap();
+    let _ = c.b.child.wait();
+    let sent = c.a.ask(json!({
+        "cmd": "send", "id": b_id, "text": "while you were away",
+        "wait": "stored", "timeout": 25,
+    }));
+    assert_eq!(sent["state"], "stored", "{sent}");
+    let mut b = Node::start(&c.b_host, &c.dir.path().join("b"), &c.rv);
+    let got = b
+        .child
+        .wait_for(30, |e| {
+            e["event"] == "message_received" && e["message"]["text"] == "while you were away"
+        })
+        .unwrap();
+    assert!(got["message"]["mailbox"].is_string(), "{got}");
+}
+
+#[test]
+fn when_udp_comes_back_the_next_session_leaves_tcp() {
+    let mut c = cell();
+    let (a_id, b_id) = (c.a.id.clone(), c.b.id.clone());
+    delivered(&mut c.a, &b_id, "over TCP", TCP_SECS);
+    assert!(
+        connected(&mut c.a, &b_id, 5)["via"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("tcp://"))
+    );
+    // The laptop moves to a network that lets UDP out.
+    c.lab.move_to(&c.a_host, Nat::Home).unwrap();
+    let off_tcp = |e: &Value| {
+        e["event"] == "connected"
+            && e["peer"] == b_id.as_str()
+            && (e["path"] == "direct"
+                || (e["path"] == "relayed"
+                    && e["via"].as_str().is_some_and(|v| !v.starts_with("tcp://"))))
+    };
+    let after = c.a.child.wait_for(90, off_tcp).unwrap();
+    delivered(&mut c.a, &b_id, "after UDP came back", 20);
+    delivered(&mut c.b, &a_id, "and back", 20);
+    eprintln!("UDP back: {} via {}", after["path"], after["via"]);
+}
