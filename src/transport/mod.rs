@@ -1,12 +1,13 @@
 //! Owns the QUIC endpoint: one quinn `Endpoint` on one UDP socket per node, TLS 1.3 (rustls)
 //! with both sides authenticated by their ed25519 keys, ALPN `natter/1`, and the timers.
 
+pub mod proxy;
 mod socket;
 pub mod tunnel;
 mod verify;
 
 pub(crate) use socket::is_mapped;
-pub use socket::{MappedLink, RelayLink, TunnelLink};
+pub use socket::{RelayLink, TunnelLink};
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

@@ -2,7 +2,8 @@
 //! by default) as length-prefixed frames, for networks that let no UDP out. The QUIC
 //! connection inside is the usual pinned, end-to-end one (to the rendezvous, and through
 //! its relay to peers); the outer TLS 1.3, pinned to the same server key, makes the stream
-//! an ordinary TLS connection to a middlebox. The framing is pure ([`Decoder`], [`encode`]);
+//! an ordinary TLS connection to a middlebox, and it passes an HTTP proxy's `CONNECT` when the
+//! usual settings name one (`proxy.rs`). The framing is pure ([`Decoder`], [`encode`]);
 //! [`pump`] moves frames between a stream and a [`TunnelLink`](super::TunnelLink).
 
 use std::net::SocketAddr;
@@ -161,7 +162,14 @@ pub async fn connect(
     let connector = tokio_rustls::TlsConnector::from(Arc::new(tls));
     let name = ServerName::try_from("natter.invalid").map_err(|e| unreachable(e.to_string()))?;
     let attempt = async {
-        let tcp = TcpStream::connect(addr).await?;
+        // Through the HTTP proxy the usual settings name, if any (`proxy.rs`).
+        let tcp = match super::proxy::from_env(&addr) {
+            Some(Ok(p)) => super::proxy::connect(&p, addr)
+                .await
+                .map_err(std::io::Error::other)?,
+            Some(Err(e)) => return Err(std::io::Error::other(e)),
+            None => TcpStream::connect(addr).await?,
+        };
         tcp.set_nodelay(true)?;
         connector.connect(name, tcp).await
     };

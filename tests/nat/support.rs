@@ -52,7 +52,18 @@ pub(crate) struct Node {
 
 impl Node {
     pub(crate) fn start(host: &Host, profile: &Path, rv: &Rendezvous) -> Node {
+        Self::start_env(host, profile, rv, &[])
+    }
+
+    /// With environment variables set (a proxy, say).
+    pub(crate) fn start_env(
+        host: &Host,
+        profile: &Path,
+        rv: &Rendezvous,
+        env: &[(&str, &str)],
+    ) -> Node {
         let mut c = host.command(CLI);
+        c.envs(env.iter().copied());
         c.arg("--profile")
             .arg(profile)
             .args([

@@ -149,3 +149,86 @@ fn when_udp_comes_back_the_next_session_leaves_tcp() {
     delivered(&mut c.b, &a_id, "and back", 20);
     eprintln!("UDP back: {} via {}", after["path"], after["via"]);
 }
+
+/// A program that runs in a lab host until the test ends (then it is killed).
+struct Background(std::process::Child);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The network lets no UDP out and no TCP past its HTTP proxy (tinyproxy on another host):
+/// with `HTTPS_PROXY` set, the node reaches the rendezvous's TCP port through the proxy's
+/// CONNECT and chats through the relay.
+#[test]
+fn through_an_http_proxy_when_nothing_else_gets_out() {
+    let mut lab = Lab::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rv_host = lab.public("rv").unwrap();
+    let px_host = lab.public("px").unwrap();
+    let (a_router, a_host) = lab.behind("a", Nat::UdpBlocked).unwrap();
+    let (b_host, _) = lab.site("b", Nat::Home).unwrap();
+    // Only the proxy gets out of a's network: no TCP straight to the rendezvous.
+    let rule = format!(
+        "insert rule ip filter forward oifname \"rw\" ip daddr {} tcp dport 443 drop",
+        rv_host.ip
+    );
+    let nft = std::process::Command::new("ip")
+        .args(["netns", "exec", &a_router.ns, "nft", &rule])
+        .status()
+        .unwrap();
+    assert!(nft.success(), "{rule}");
+    let conf = dir.path().join("tinyproxy.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "Port 8888\nListen {}\nTimeout 600\nAllow 198.19.0.0/16\nConnectPort 443\nMaxClients 64\nLogLevel Connect\n",
+            px_host.ip
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(dir.path().join("tinyproxy.log")).unwrap();
+    let proxy = px_host
+        .command("tinyproxy")
+        .arg("-d")
+        .arg("-c")
+        .arg(&conf)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("tinyproxy (scripts/test installs it)");
+    let _proxy = Background(proxy);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+
+    let tcp = format!("{}:443", rv_host.ip);
+    let rv = Rendezvous::start_with_args(
+        &rv_host,
+        &dir.path().join("rv"),
+        &["--relay", "--listen-tcp", &tcp],
+    );
+    let url = format!("http://{}:8888", px_host.ip);
+    let mut a = Node::start_env(
+        &a_host,
+        &dir.path().join("a"),
+        &rv,
+        &[("HTTPS_PROXY", &url)],
+    );
+    let mut b = Node::start(&b_host, &dir.path().join("b"), &rv);
+    for node in [&mut a, &mut b] {
+        node.ask(json!({ "cmd": "relay_policy", "policy": "always" }));
+    }
+    a.add(&b);
+    b.add(&a);
+    let b_id = b.id.clone();
+    delivered(&mut a, &b_id, "through the proxy", TCP_SECS);
+    let on_a = connected(&mut a, &b_id, 5);
+    assert_eq!(on_a["via"], format!("tcp://{tcp}"), "{on_a}");
+    let said = std::fs::read_to_string(dir.path().join("tinyproxy.log")).unwrap();
+    assert!(
+        said.contains(&format!("CONNECT {tcp}")),
+        "the proxy carried no tunnel:\n{said}"
+    );
+}
