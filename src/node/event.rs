@@ -265,6 +265,10 @@ pub enum Event {
         /// The address the server sees us at, while registered: another port than ours
         /// means our router gives each destination its own (a symmetric NAT).
         observed: Option<std::net::SocketAddr>,
+        /// How we reach it while registered: `"udp"`, or `"tcp"` when no UDP gets out of
+        /// this network (then contacts are reached through its relay).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        transport: Option<&'static str>,
     },
     /// Something went wrong that the user should hear about.
     Error {

@@ -81,6 +81,7 @@ async fn register_loop(inner: Arc<Inner>, rv: Arc<Client>) {
                                 registered.observed
                             ),
                             observed: registered.observed.parse().ok(),
+                            transport: Some(if rv.over_tcp() { "tcp" } else { "udp" }),
                         },
                     );
                 }
@@ -136,6 +137,7 @@ async fn register_loop(inner: Arc<Inner>, rv: Arc<Client>) {
                             online: false,
                             detail: format!("{e}; retrying on its own"),
                             observed: None,
+                            transport: None,
                         },
                     );
                 }
@@ -168,6 +170,7 @@ async fn lost(inner: &Inner, rv: &Client) {
             online: false,
             detail: "lost the rendezvous; registering again on our own".into(),
             observed: None,
+            transport: None,
         },
     );
 }

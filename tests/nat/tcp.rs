@@ -87,6 +87,7 @@ fn without_udp_a_node_registers_over_tcp_and_chats_through_the_relay() {
             .unwrap();
     let detail = online["detail"].as_str().unwrap_or_default();
     assert!(detail.contains("over TCP"), "{detail}");
+    assert_eq!(online["transport"], "tcp", "{online}");
 
     delivered(&mut c.a, &b_id, "from a network without UDP", TCP_SECS);
     delivered(&mut c.b, &a_id, "and back", 10);

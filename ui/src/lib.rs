@@ -63,6 +63,8 @@ pub struct Rendezvous {
     pub detail: String,
     /// The address the server sees us at, while registered.
     pub observed: Option<std::net::SocketAddr>,
+    /// Registered over TCP: no UDP gets out of this network.
+    pub over_tcp: bool,
 }
 
 /// The window's state as the desktop reports it.

@@ -29,11 +29,13 @@ impl App {
                 online,
                 detail,
                 observed,
+                transport,
             } => {
                 self.rendezvous = Some(crate::Rendezvous {
                     online,
                     detail,
                     observed,
+                    over_tcp: transport == Some("tcp"),
                 })
             }
             Event::Disconnected { peer, .. } => {

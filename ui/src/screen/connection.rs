@@ -75,12 +75,22 @@ impl State {
             Some(Rendezvous { online: false, .. }) => {
                 "The rendezvous is unreachable; Natter keeps trying on its own.".into()
             }
+            Some(Rendezvous { over_tcp: true, .. }) => {
+                "Registered over TCP: no UDP gets out of this network, so contacts are reached \
+                 through the rendezvous's relay (with your consent)."
+                    .into()
+            }
             Some(Rendezvous { observed, .. }) => match observed {
                 Some(seen) => format!("Registered; the rendezvous sees us at {seen}."),
                 None => "Registered.".into(),
             },
         };
-        let observed = app.rendezvous.as_ref().and_then(|r| r.observed);
+        // Over TCP the address it sees says nothing of how UDP is mapped.
+        let observed = app
+            .rendezvous
+            .as_ref()
+            .filter(|r| !r.over_tcp)
+            .and_then(|r| r.observed);
         let mut sessions = Column::new().spacing(4);
         let mut counters = String::new();
         if let Some(p) = &self.paths {
@@ -125,7 +135,14 @@ impl State {
             here,
             text("Rendezvous").size(TITLE),
             text(rendezvous),
-            text(nat_words(observed, port, addresses)).size(SMALL),
+            text(if app.rendezvous.as_ref().is_some_and(|r| r.over_tcp) {
+                "No UDP gets out of this network (a firewall or captive portal): no direct \
+                 path can exist from here."
+                    .to_string()
+            } else {
+                nat_words(observed, port, addresses)
+            })
+            .size(SMALL),
             text("Contacts").size(TITLE),
             sessions,
             text(counters).size(SMALL),
