@@ -241,47 +241,6 @@ impl<K: Copy + Eq + Hash> MappedLink<K> {
         drop(link);
         self.out_ready.notify_one();
     }
-
-    /// Moves waiting packets into quinn's buffers; registers the waker when none.
-    fn take_into(
-        &self,
-        cx: &mut Context<'_>,
-        bufs: &mut [IoSliceMut<'_>],
-        meta: &mut [RecvMeta],
-        ipv6: bool,
-    ) -> usize {
-        let mut link = self.lock();
-        let mut n = 0;
-        while n < bufs.len().min(meta.len()) {
-            let Some((i, packet)) = link.inbox.pop_front() else {
-                break;
-            };
-            let Some(buf) = bufs.get_mut(n) else { break };
-            if packet.len() > buf.len() {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
-            buf[..packet.len()].copy_from_slice(&packet);
-            let mut addr = mapped(self.net, i);
-            if ipv6 && let IpAddr::V4(v4) = addr.ip() {
-                addr = SocketAddr::new(IpAddr::V6(v4.to_ipv6_mapped()), addr.port());
-            }
-            if let Some(m) = meta.get_mut(n) {
-                *m = RecvMeta {
-                    addr,
-                    len: packet.len(),
-                    stride: packet.len(),
-                    ecn: None,
-                    dst_ip: None,
-                };
-            }
-            n += 1;
-        }
-        if n == 0 {
-            link.waker = Some(cx.waker().clone());
-        }
-        n
-    }
 }
 
 /// A socket as quinn sees it: the real UDP socket, and the relayed and tunnelled links
@@ -330,6 +289,7 @@ trait Inbox {
 }
 
 impl<K: Copy + Eq + Hash> Inbox for MappedLink<K> {
+    /// Moves waiting packets into quinn's buffers; registers the waker when none.
     fn take(
         &self,
         cx: &mut Context<'_>,
@@ -337,7 +297,37 @@ impl<K: Copy + Eq + Hash> Inbox for MappedLink<K> {
         meta: &mut [RecvMeta],
         ipv6: bool,
     ) -> usize {
-        self.take_into(cx, bufs, meta, ipv6)
+        let mut link = self.lock();
+        let mut n = 0;
+        while n < bufs.len().min(meta.len()) {
+            let Some((i, packet)) = link.inbox.pop_front() else {
+                break;
+            };
+            let Some(buf) = bufs.get_mut(n) else { break };
+            if packet.len() > buf.len() {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            buf[..packet.len()].copy_from_slice(&packet);
+            let mut addr = mapped(self.net, i);
+            if ipv6 && let IpAddr::V4(v4) = addr.ip() {
+                addr = SocketAddr::new(IpAddr::V6(v4.to_ipv6_mapped()), addr.port());
+            }
+            if let Some(m) = meta.get_mut(n) {
+                *m = RecvMeta {
+                    addr,
+                    len: packet.len(),
+                    stride: packet.len(),
+                    ecn: None,
+                    dst_ip: None,
+                };
+            }
+            n += 1;
+        }
+        if n == 0 {
+            link.waker = Some(cx.waker().clone());
+        }
+        n
     }
 }
 

@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use natter_lab::{Lab, Nat};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::support::{Node, Rendezvous};
 
@@ -52,16 +52,6 @@ fn cell(a_kind: Nat, b_kind: Nat) -> Cell {
     }
 }
 
-/// The `connected` event this node reported for `peer`.
-fn connected(node: &mut Node, peer: &str, secs: u64) -> Value {
-    let peer = peer.to_string();
-    node.child
-        .saw_or_wait(secs, |e| {
-            e["event"] == "connected" && e["peer"] == peer.as_str()
-        })
-        .unwrap()
-}
-
 fn direct(a_kind: Nat, b_kind: Nat) {
     let mut c = cell(a_kind, b_kind);
     let started = Instant::now();
@@ -78,8 +68,8 @@ fn direct(a_kind: Nat, b_kind: Nat) {
     assert_eq!(back["state"], "delivered", "{a_kind:?}×{b_kind:?}: {back}");
     let b_id = c.b.id.clone();
     let a_id = c.a.id.clone();
-    let on_a = connected(&mut c.a, &b_id, 5);
-    let on_b = connected(&mut c.b, &a_id, 5);
+    let on_a = c.a.connected(&b_id, 5);
+    let on_b = c.b.connected(&a_id, 5);
     for (side, e, other_wan) in [("a", &on_a, &c.b_wan), ("b", &on_b, &c.a_wan)] {
         assert_eq!(e["path"], "direct", "{a_kind:?}×{b_kind:?}, {side}: {e}");
         let remote = e["remote"].as_str().unwrap_or_default();

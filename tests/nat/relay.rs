@@ -55,36 +55,13 @@ fn cell(a_kind: Nat, a_policy: &str, b_kind: Nat, b_policy: &str) -> Cell {
     }
 }
 
-/// Sends `text` and waits (without blocking the answer) until the peer stored it.
-fn delivered(from: &mut Node, to: &str, text: &str, secs: u64) {
-    let sent = from.ask(json!({ "cmd": "send", "id": to, "text": text }));
-    let id = sent["id"].as_str().unwrap().to_string();
-    from.child
-        .wait_for(secs, |e| {
-            e["event"] == "message_delivered"
-                && e["ids"]
-                    .as_array()
-                    .is_some_and(|ids| ids.iter().any(|i| i == id.as_str()))
-        })
-        .unwrap_or_else(|e| panic!("{text:?} not delivered: {e}"));
-}
-
-fn connected(node: &mut Node, peer: &str, secs: u64) -> Value {
-    let peer = peer.to_string();
-    node.child
-        .saw_or_wait(secs, |e| {
-            e["event"] == "connected" && e["peer"] == peer.as_str()
-        })
-        .unwrap()
-}
-
 fn relayed_both_ways(a_kind: Nat, b_kind: Nat) {
     let mut c = cell(a_kind, "always", b_kind, "always");
     let (a_id, b_id) = (c.a.id.clone(), c.b.id.clone());
     // Everything the relay host sees on the wire while the two talk through it.
     let capture = c.rv_host.capture().unwrap();
-    delivered(&mut c.a, &b_id, SECRET_A, RELAY_SECS);
-    delivered(&mut c.b, &a_id, SECRET_B, 10);
+    c.a.delivered(&b_id, SECRET_A, RELAY_SECS);
+    c.b.delivered(&a_id, SECRET_B, 10);
     // A control: cleartext that does cross the relay host's wire is seen by the capture.
     let rv_ip = c.rv_host.ip;
     c.a_host
@@ -114,7 +91,7 @@ fn relayed_both_ways(a_kind: Nat, b_kind: Nat) {
         );
     }
     for (side, node, other) in [("a", &mut c.a, &b_id), ("b", &mut c.b, &a_id)] {
-        let e = connected(node, other, 5);
+        let e = node.connected(other, 5);
         assert_eq!(e["path"], "relayed", "{a_kind:?}×{b_kind:?}, {side}: {e}");
         assert_eq!(e["via"], c.rv.addr.as_str(), "{side}: {e}");
         assert_eq!(e["remote"], c.rv.addr.as_str(), "{side}: {e}");
@@ -189,15 +166,8 @@ fn ask_prompts_and_a_yes_opens_the_relay() {
     );
     assert!(!c.a.child.seen.iter().any(|e| e["event"] == "connected"));
     c.a.ask(json!({ "cmd": "relay_consent", "id": b_id, "answer": "yes" }));
-    c.a.child
-        .wait_for(RELAY_SECS, |e| {
-            e["event"] == "message_delivered"
-                && e["ids"]
-                    .as_array()
-                    .is_some_and(|ids| ids.iter().any(|i| i == id.as_str()))
-        })
-        .unwrap();
-    let e = connected(&mut c.a, &b_id, 5);
+    c.a.wait_delivered(&id, RELAY_SECS).unwrap();
+    let e = c.a.connected(&b_id, 5);
     assert_eq!(e["path"], "relayed", "{e}");
 }
 
@@ -239,7 +209,7 @@ fn ask_answered_no_sends_nothing_through_the_relay() {
 fn a_relay_killed_mid_session_comes_back_with_nothing_lost_or_doubled() {
     let mut c = cell(Nat::Home, "always", Nat::Symmetric, "always");
     let (a_id, b_id) = (c.a.id.clone(), c.b.id.clone());
-    delivered(&mut c.a, &b_id, "before the crash", RELAY_SECS);
+    c.a.delivered(&b_id, "before the crash", RELAY_SECS);
     c.rv.child.kill();
     let mut ids = Vec::new();
     for i in 0..5 {
@@ -251,24 +221,9 @@ fn a_relay_killed_mid_session_comes_back_with_nothing_lost_or_doubled() {
     // The old session ends at the idle timeout (15 s), a punch round misses (5 s), the
     // relay is opened again by both.
     for id in &ids {
-        c.a.child
-            .saw_or_wait(60, |e| {
-                e["event"] == "message_delivered"
-                    && e["ids"]
-                        .as_array()
-                        .is_some_and(|v| v.iter().any(|i| i == id.as_str()))
-            })
-            .unwrap();
+        c.a.wait_delivered(id, 60).unwrap();
     }
-    let history =
-        c.b.ask(json!({ "cmd": "history", "id": a_id, "limit": 50 }));
-    let texts: Vec<&str> = history
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["outgoing"] == false)
-        .filter_map(|m| m["text"].as_str())
-        .collect();
+    let texts = c.b.received_texts(&a_id);
     let expected: Vec<String> = std::iter::once("before the crash".to_string())
         .chain((0..5).map(|i| format!("during {i}")))
         .collect();
@@ -297,8 +252,8 @@ fn a_relay_killed_mid_session_comes_back_with_nothing_lost_or_doubled() {
 fn a_relayed_session_goes_direct_when_a_path_opens_with_nothing_lost() {
     let mut c = cell(Nat::Symmetric, "always", Nat::Home, "always");
     let (a_id, b_id) = (c.a.id.clone(), c.b.id.clone());
-    delivered(&mut c.a, &b_id, "relayed", RELAY_SECS);
-    assert_eq!(connected(&mut c.a, &b_id, 5)["path"], "relayed");
+    c.a.delivered(&b_id, "relayed", RELAY_SECS);
+    assert_eq!(c.a.connected(&b_id, 5)["path"], "relayed");
     c.lab.move_to(&c.a_host, Nat::Home).unwrap();
     let mut ids = Vec::new();
     for i in 0..5 {
@@ -311,23 +266,9 @@ fn a_relayed_session_goes_direct_when_a_path_opens_with_nothing_lost() {
     let on_b = c.b.child.saw_or_wait(10, direct).unwrap();
     assert_eq!(on_a["session_id"], on_b["session_id"], "{on_a} / {on_b}");
     for id in &ids {
-        c.a.child
-            .saw_or_wait(30, |e| {
-                e["event"] == "message_delivered"
-                    && e["ids"]
-                        .as_array()
-                        .is_some_and(|v| v.iter().any(|i| i == id.as_str()))
-            })
-            .unwrap();
+        c.a.wait_delivered(id, 30).unwrap();
     }
-    let history =
-        c.b.ask(json!({ "cmd": "history", "id": a_id, "limit": 50 }));
-    let texts: Vec<&str> = history
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|m| m["text"].as_str())
-        .collect();
+    let texts = c.b.received_texts(&a_id);
     let expected: Vec<String> = std::iter::once("relayed".to_string())
         .chain((0..5).map(|i| format!("switch {i}")))
         .collect();

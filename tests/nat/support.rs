@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use natter_lab::{Host, JsonChild};
+use natter_lab::{Host, JsonChild, LabError};
 use serde_json::{Value, json};
 
 const CLI: &str = env!("CARGO_BIN_EXE_natter-cli");
@@ -90,5 +90,43 @@ impl Node {
     /// Adds a contact by its Natter ID alone: where it is comes from the rendezvous.
     pub(crate) fn add(&mut self, other: &Node) {
         self.ask(json!({ "cmd": "contact_add", "id": other.id }));
+    }
+
+    /// Sends `text` to `to` and waits (without holding the answer up) until it is stored
+    /// there.
+    pub(crate) fn delivered(&mut self, to: &str, text: &str, secs: u64) {
+        let sent = self.ask(json!({ "cmd": "send", "id": to, "text": text }));
+        let id = sent["id"].as_str().unwrap().to_string();
+        self.wait_delivered(&id, secs)
+            .unwrap_or_else(|e| panic!("{text:?} not delivered: {e}"));
+    }
+
+    /// Waits (or finds already seen) the `message_delivered` event of message `id`.
+    pub(crate) fn wait_delivered(&mut self, id: &str, secs: u64) -> Result<Value, LabError> {
+        self.child.saw_or_wait(secs, |e| {
+            e["event"] == "message_delivered"
+                && e["ids"]
+                    .as_array()
+                    .is_some_and(|ids| ids.iter().any(|i| i == id))
+        })
+    }
+
+    /// The `connected` event this node reported for `peer` (the first, if seen already).
+    pub(crate) fn connected(&mut self, peer: &str, secs: u64) -> Value {
+        self.child
+            .saw_or_wait(secs, |e| e["event"] == "connected" && e["peer"] == peer)
+            .unwrap()
+    }
+
+    /// The texts this node stored from `from`, oldest first.
+    pub(crate) fn received_texts(&mut self, from: &str) -> Vec<String> {
+        let history = self.ask(json!({ "cmd": "history", "id": from, "limit": 500 }));
+        history
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["outgoing"] == false)
+            .filter_map(|m| m["text"].as_str().map(str::to_string))
+            .collect()
     }
 }

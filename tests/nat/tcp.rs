@@ -54,28 +54,6 @@ fn cell() -> Cell {
     }
 }
 
-fn delivered(from: &mut Node, to: &str, text: &str, secs: u64) {
-    let sent = from.ask(json!({ "cmd": "send", "id": to, "text": text }));
-    let id = sent["id"].as_str().unwrap().to_string();
-    from.child
-        .wait_for(secs, |e| {
-            e["event"] == "message_delivered"
-                && e["ids"]
-                    .as_array()
-                    .is_some_and(|ids| ids.iter().any(|i| i == id.as_str()))
-        })
-        .unwrap_or_else(|e| panic!("{text:?} not delivered: {e}"));
-}
-
-fn connected(node: &mut Node, peer: &str, secs: u64) -> Value {
-    let peer = peer.to_string();
-    node.child
-        .saw_or_wait(secs, |e| {
-            e["event"] == "connected" && e["peer"] == peer.as_str()
-        })
-        .unwrap()
-}
-
 #[test]
 fn without_udp_a_node_registers_over_tcp_and_chats_through_the_relay() {
     let mut c = cell();
@@ -89,10 +67,10 @@ fn without_udp_a_node_registers_over_tcp_and_chats_through_the_relay() {
     assert!(detail.contains("over TCP"), "{detail}");
     assert_eq!(online["transport"], "tcp", "{online}");
 
-    delivered(&mut c.a, &b_id, "from a network without UDP", TCP_SECS);
-    delivered(&mut c.b, &a_id, "and back", 10);
-    let on_a = connected(&mut c.a, &b_id, 5);
-    let on_b = connected(&mut c.b, &a_id, 5);
+    c.a.delivered(&b_id, "from a network without UDP", TCP_SECS);
+    c.b.delivered(&a_id, "and back", 10);
+    let on_a = c.a.connected(&b_id, 5);
+    let on_b = c.b.connected(&a_id, 5);
     assert_eq!(
         (&on_a["path"], &on_b["path"]),
         (&json!("relayed"), &json!("relayed"))
@@ -130,9 +108,9 @@ fn without_udp_a_node_registers_over_tcp_and_chats_through_the_relay() {
 fn when_udp_comes_back_the_next_session_leaves_tcp() {
     let mut c = cell();
     let (a_id, b_id) = (c.a.id.clone(), c.b.id.clone());
-    delivered(&mut c.a, &b_id, "over TCP", TCP_SECS);
+    c.a.delivered(&b_id, "over TCP", TCP_SECS);
     assert!(
-        connected(&mut c.a, &b_id, 5)["via"]
+        c.a.connected(&b_id, 5)["via"]
             .as_str()
             .is_some_and(|v| v.starts_with("tcp://"))
     );
@@ -146,8 +124,8 @@ fn when_udp_comes_back_the_next_session_leaves_tcp() {
                     && e["via"].as_str().is_some_and(|v| !v.starts_with("tcp://"))))
     };
     let after = c.a.child.wait_for(90, off_tcp).unwrap();
-    delivered(&mut c.a, &b_id, "after UDP came back", 20);
-    delivered(&mut c.b, &a_id, "and back", 20);
+    c.a.delivered(&b_id, "after UDP came back", 20);
+    c.b.delivered(&a_id, "and back", 20);
     eprintln!("UDP back: {} via {}", after["path"], after["via"]);
 }
 
@@ -224,8 +202,8 @@ fn through_an_http_proxy_when_nothing_else_gets_out() {
     a.add(&b);
     b.add(&a);
     let b_id = b.id.clone();
-    delivered(&mut a, &b_id, "through the proxy", TCP_SECS);
-    let on_a = connected(&mut a, &b_id, 5);
+    a.delivered(&b_id, "through the proxy", TCP_SECS);
+    let on_a = a.connected(&b_id, 5);
     assert_eq!(on_a["via"], format!("tcp://{tcp}"), "{on_a}");
     let said = std::fs::read_to_string(dir.path().join("tinyproxy.log")).unwrap();
     assert!(
