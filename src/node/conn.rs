@@ -8,12 +8,13 @@ use std::time::Instant;
 
 use tracing::Instrument;
 
+use super::gate;
 use super::state::{Admission, Msg};
 use super::{Event, Inner, NodeError, PRIVACY_KEY, PrivacyMode};
 use crate::identity::PeerId;
 use crate::session::{FEATURES, Session, SessionConfig, VERSIONS};
 use crate::store::{self, ContactState, Store};
-use crate::transport::{self, CLOSE_NORMAL, CLOSE_REFUSED, DialError};
+use crate::transport::{self, CLOSE_NORMAL, CLOSE_REFUSED, DialError, is_mapped};
 
 pub(crate) async fn privacy(store: &Store) -> Result<PrivacyMode, NodeError> {
     let v = store.call(|c| store::get_setting(c, PRIVACY_KEY)).await?;
@@ -27,10 +28,26 @@ fn emit(inner: &Inner, e: Event) {
 
 pub(crate) async fn accept_loop(inner: Arc<Inner>) {
     while let Some(incoming) = inner.endpoint.accept().await {
+        let remote = incoming.remote_address();
+        // The door (`gate.rs`): handshakes per source, and address validation under load.
+        // Relayed peers are at the relay's mercy already (it limits their bytes).
+        if !is_mapped(remote) && !super::lock(&inner.gate).allow(remote.ip(), Instant::now()) {
+            tracing::debug!(%remote, "handshake rate limit: ignored");
+            incoming.ignore();
+            continue;
+        }
+        if !incoming.remote_address_validated()
+            && inner.handshakes.load(Ordering::SeqCst) >= gate::RETRY_ABOVE
+        {
+            let _ = incoming.retry();
+            continue;
+        }
         let inner = inner.clone();
         tokio::spawn(async move {
-            let remote = incoming.remote_address();
-            let conn = match incoming.await {
+            inner.handshakes.fetch_add(1, Ordering::SeqCst);
+            let conn = incoming.await;
+            inner.handshakes.fetch_sub(1, Ordering::SeqCst);
+            let conn = match conn {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::debug!(%remote, error = %e, "incoming handshake failed");
@@ -49,8 +66,20 @@ pub(crate) async fn accept_loop(inner: Arc<Inner>) {
                 return;
             }
             // The policy sees the authenticated key before any stream is accepted.
+            let mut _stranger = None;
             match inner.actor.ask(|reply| Msg::Admit(peer, reply)).await {
                 Some(Admission::Admit) => {}
+                Some(Admission::Request) => match Stranger::enter(&inner) {
+                    Some(s) => _stranger = Some(s),
+                    None => {
+                        tracing::debug!("too many strangers at once: refused");
+                        conn.close(
+                            quinn::VarInt::from_u32(CLOSE_REFUSED),
+                            b"too many people who are not contacts are connecting now; try again later",
+                        );
+                        return;
+                    }
+                },
                 Some(Admission::Blocked) => {
                     // Silently: the blocked party sees an ordinary close and learns nothing.
                     tracing::debug!("blocked peer closed before any frame");
@@ -74,6 +103,27 @@ pub(crate) async fn accept_loop(inner: Arc<Inner>) {
             let span = tracing::info_span!("session", peer = ?peer, %remote, dir = "in");
             run(inner, conn, peer, false).instrument(span).await;
         });
+    }
+}
+
+/// A stranger's place among the [`gate::MAX_STRANGERS`] allowed at once, held while its
+/// connection lives.
+struct Stranger(Arc<Inner>);
+
+impl Stranger {
+    fn enter(inner: &Arc<Inner>) -> Option<Self> {
+        let held = inner.strangers.fetch_add(1, Ordering::SeqCst);
+        if held >= gate::MAX_STRANGERS {
+            inner.strangers.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(Self(inner.clone()))
+    }
+}
+
+impl Drop for Stranger {
+    fn drop(&mut self) {
+        self.0.strangers.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

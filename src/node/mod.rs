@@ -11,6 +11,7 @@ mod dial;
 mod drive;
 mod event;
 mod files;
+mod gate;
 mod lan;
 mod mailbox;
 mod netwatch;
@@ -144,6 +145,12 @@ pub(crate) struct Inner {
     pub(crate) rv_wake: tokio::sync::Notify,
     /// A mailbox fetch is running.
     pub(crate) rv_fetching: AtomicBool,
+    /// Handshakes per source (`gate.rs`).
+    pub(crate) gate: Mutex<gate::Gate>,
+    /// Incoming handshakes in flight (above a bound, clients must validate their address).
+    pub(crate) handshakes: AtomicUsize,
+    /// Strangers holding a session now (capped at `gate::MAX_STRANGERS`).
+    pub(crate) strangers: AtomicUsize,
     _lock: std::fs::File,
 }
 
@@ -266,6 +273,9 @@ impl Node {
             rv,
             rv_wake: tokio::sync::Notify::new(),
             rv_fetching: AtomicBool::new(false),
+            gate: Mutex::default(),
+            handshakes: AtomicUsize::new(0),
+            strangers: AtomicUsize::new(0),
             _lock: lock_file,
         });
         let handle = NodeHandle { inner };

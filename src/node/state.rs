@@ -89,8 +89,11 @@ pub(crate) struct Candidates {
 /// authenticated key alone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Admission {
-    /// A session may start.
+    /// A contact's session may start.
     Admit,
+    /// A stranger may start a session, to leave a request (the number of strangers at once
+    /// is capped at the door, `gate.rs`).
+    Request,
     /// Blocked: closed silently, before any frame.
     Blocked,
     /// A stranger while we accept contacts only.
@@ -462,10 +465,13 @@ impl State {
             return Admission::Blocked;
         }
         let contacts_only = self.policy.privacy == PrivacyMode::ContactsOnly;
-        if contacts_only && !self.policy.contacts.contains(peer) {
-            return Admission::Stranger;
+        if self.policy.contacts.contains(peer) {
+            Admission::Admit
+        } else if contacts_only {
+            Admission::Stranger
+        } else {
+            Admission::Request
         }
-        Admission::Admit
     }
 
     /// The one-session-per-peer rule: the new session is kept (and the one it replaces told

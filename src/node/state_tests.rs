@@ -298,7 +298,7 @@ fn the_policy_follows_the_writes_it_is_told_of() {
         answer.try_recv().expect("answered")
     };
     s.handle(Msg::ContactStored(friend, true), now);
-    assert_eq!(admit(&mut s, stranger), Admission::Admit);
+    assert_eq!(admit(&mut s, stranger), Admission::Request);
     s.handle(Msg::Privacy(PrivacyMode::ContactsOnly), now);
     assert_eq!(admit(&mut s, stranger), Admission::Stranger);
     assert_eq!(admit(&mut s, friend), Admission::Admit);

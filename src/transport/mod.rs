@@ -195,11 +195,28 @@ fn server_config(
     Ok(server)
 }
 
-/// The peer-to-peer timers: keep-alive every 4 s, idle timeout 15 s.
+/// Streams a peer may open towards us at once: the control stream (a spare for a
+/// replacement in flight).
+pub const PEER_BIDI_STREAMS: u32 = 2;
+/// One-way streams a peer may open at once: one per file transfer.
+pub const PEER_UNI_STREAMS: u32 = 16;
+/// Bytes one stream of a peer may have in flight to us (a file's bandwidth-delay product:
+/// 1 MiB is 80 Mbit/s at 100 ms).
+pub const PEER_STREAM_WINDOW: u32 = 1 << 20;
+/// Bytes all of a peer's streams may have in flight to us together.
+pub const PEER_CONNECTION_WINDOW: u32 = 4 << 20;
+
+/// The peer-to-peer timers (keep-alive every 4 s, idle timeout 15 s) and bounds: what any
+/// key that completes a handshake can make us hold is a few streams and 4 MiB of data, not
+/// quinn's defaults (100 streams of each kind, an unlimited connection window).
 pub fn transport_config() -> Arc<quinn::TransportConfig> {
     let mut t = quinn::TransportConfig::default();
     t.keep_alive_interval(Some(KEEP_ALIVE));
     t.max_idle_timeout(quinn::IdleTimeout::try_from(IDLE_TIMEOUT).ok());
+    t.max_concurrent_bidi_streams(quinn::VarInt::from_u32(PEER_BIDI_STREAMS));
+    t.max_concurrent_uni_streams(quinn::VarInt::from_u32(PEER_UNI_STREAMS));
+    t.stream_receive_window(quinn::VarInt::from_u32(PEER_STREAM_WINDOW));
+    t.receive_window(quinn::VarInt::from_u32(PEER_CONNECTION_WINDOW));
     Arc::new(t)
 }
 

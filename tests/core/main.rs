@@ -2,6 +2,7 @@
 //! real SQLite.
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
+mod door;
 mod files;
 mod hostile;
 mod lan;
