@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Instant;
 
+use crate::transport::Source;
+
 /// Handshakes one source may start per second, once its burst is spent.
 pub(crate) const HANDSHAKES_PER_SECOND: f64 = 20.0;
 /// Handshakes one source may start at once.
@@ -17,29 +19,6 @@ pub(crate) const RETRY_ABOVE: usize = 32;
 pub(crate) const MAX_STRANGERS: usize = 16;
 /// Sources tracked at most; past it, sources whose bucket is full again are forgotten.
 const MAX_SOURCES: usize = 4096;
-
-/// A source as limited: an IPv4 address, or the /64 an IPv6 address is in (one host
-/// commonly holds a whole /64).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum Source {
-    V4([u8; 4]),
-    V6([u8; 8]),
-}
-
-impl From<IpAddr> for Source {
-    fn from(ip: IpAddr) -> Self {
-        match ip {
-            IpAddr::V4(v4) => Source::V4(v4.octets()),
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => Source::V4(v4.octets()),
-                None => {
-                    let o = v6.octets();
-                    Source::V6([o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7]])
-                }
-            },
-        }
-    }
-}
 
 #[derive(Clone, Copy, Debug)]
 struct Bucket {

@@ -454,10 +454,15 @@ pub async fn read<M: Message + Default>(
         Err(e) => return Err(ProtoError::Malformed(e.to_string())),
     }
     let n = check_len(prefix)?;
-    let mut body = vec![0u8; n];
-    recv.read_exact(&mut body)
-        .await
-        .map_err(|e| ProtoError::Malformed(e.to_string()))?;
+    // Memory follows the bytes that arrived, not the length announced.
+    let mut body = Vec::with_capacity(n.min(4096));
+    while body.len() < n {
+        match recv.read_chunk(n - body.len(), true).await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk.bytes),
+            Ok(None) => return Err(ProtoError::Malformed("the message ended early".into())),
+            Err(e) => return Err(ProtoError::Malformed(e.to_string())),
+        }
+    }
     decode(&body).map(Some)
 }
 

@@ -9,7 +9,7 @@ mod verify;
 pub(crate) use socket::is_mapped;
 pub use socket::{RelayLink, TunnelLink};
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -42,6 +42,31 @@ pub const RELAY_QUEUE_BYTES: usize = 64 * 1024;
 pub const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
 /// Label of the TLS exporter that derives the session id.
 pub const EXPORTER_LABEL: &[u8] = b"EXPORTER-natter-session-id";
+
+/// A source as limited: an IPv4 address, or the /64 an IPv6 address is in (one host
+/// commonly holds a whole /64).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Source {
+    /// An IPv4 address.
+    V4([u8; 4]),
+    /// The first 64 bits of an IPv6 address.
+    V6([u8; 8]),
+}
+
+impl From<IpAddr> for Source {
+    fn from(ip: IpAddr) -> Self {
+        match ip {
+            IpAddr::V4(v4) => Source::V4(v4.octets()),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => Source::V4(v4.octets()),
+                None => {
+                    let o = v6.octets();
+                    Source::V6([o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7]])
+                }
+            },
+        }
+    }
+}
 
 /// Application close code: normal close.
 pub const CLOSE_NORMAL: u32 = 0;

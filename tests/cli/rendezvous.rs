@@ -410,6 +410,34 @@ fn mail_that_expires_undelivered_is_reported_to_the_sender_and_queued_again() {
     );
 }
 
+/// A client that announces a large request and sends a few bytes of it (slowloris) gets an
+/// answer and its stream closed within the server's read deadline, and holds only what it
+/// sent meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_never_arrives_whole_is_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Rendezvous::start(dir.path(), "127.0.0.1:0", &[]);
+    let a = raw(&server);
+    let conn = a.client.connection().await.unwrap();
+    let (mut send, mut recv) = conn.open_bi().await.unwrap();
+    // 100 KiB announced, 10 bytes sent, the stream left open.
+    send.write_all(&[0, 1, 0x90, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+        .await
+        .unwrap();
+    let answer = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        proto::read::<proto::Response>(&mut recv),
+    )
+    .await
+    .expect("the server is still waiting for the rest of the request")
+    .unwrap()
+    .unwrap();
+    let Some(proto::response::Body::Refused(r)) = answer.body else {
+        panic!("{answer:?}");
+    };
+    assert!(r.reason.contains("did not arrive whole"), "{}", r.reason);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_requests_get_an_error_answer_and_change_nothing() {
     let dir = tempfile::tempdir().unwrap();

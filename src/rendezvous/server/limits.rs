@@ -10,6 +10,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::identity::PeerId;
+use crate::transport::Source;
 
 /// Rate limits of a server.
 #[derive(Clone, Debug)]
@@ -39,7 +40,8 @@ impl Default for Limits {
 }
 
 pub(super) struct Limiters {
-    ip: DefaultKeyedRateLimiter<IpAddr>,
+    /// By IPv4 address or IPv6 /64 (one host commonly holds a whole /64).
+    ip: DefaultKeyedRateLimiter<Source>,
     peer: DefaultKeyedRateLimiter<PeerId>,
     clock: DefaultClock,
     pending: AtomicUsize,
@@ -65,7 +67,22 @@ impl Limiters {
 
     /// Whether a new connection from `ip` may start its handshake.
     pub(super) fn handshake(&self, ip: IpAddr) -> bool {
-        self.ip.check_key(&ip).is_ok()
+        self.ip.check_key(&Source::from(ip)).is_ok()
+    }
+
+    /// Forgets the sources and keys whose limits are full again (they would start over the
+    /// same), so a stream of one-time sources cannot grow the maps without bound.
+    pub(super) fn prune(&self) {
+        self.ip.retain_recent();
+        self.ip.shrink_to_fit();
+        self.peer.retain_recent();
+        self.peer.shrink_to_fit();
+    }
+
+    /// Sources and keys tracked now.
+    #[cfg(test)]
+    fn tracked(&self) -> usize {
+        self.ip.len() + self.peer.len()
     }
 
     /// Whether a request from `peer` may run now; if not, how long to wait.
@@ -85,5 +102,43 @@ impl Limiters {
 
     pub(super) fn handshake_ended(&self) {
         self.pending.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ipv6_64_is_one_source() {
+        let l = Limiters::new(&Limits {
+            handshakes_per_ip: 1,
+            handshake_burst: 2,
+            ..Limits::default()
+        });
+        assert!(l.handshake("2001:2::1".parse().unwrap()));
+        assert!(l.handshake("2001:2::2".parse().unwrap()));
+        assert!(!l.handshake("2001:2::3".parse().unwrap()), "the same /64");
+        assert!(l.handshake("2001:2:0:1::1".parse().unwrap()), "another /64");
+    }
+
+    #[test]
+    fn quiet_sources_and_keys_are_forgotten() {
+        let l = Limiters::new(&Limits {
+            handshakes_per_ip: 1000,
+            handshake_burst: 1,
+            requests_per_peer: 1000,
+            request_burst: 1,
+            ..Limits::default()
+        });
+        for i in 0..500u32 {
+            l.handshake(IpAddr::from(std::net::Ipv4Addr::from(0xC612_0000 + i)));
+            let _ = l.request(&crate::identity::Identity::generate().peer_id());
+        }
+        assert_eq!(l.tracked(), 1000);
+        // Each refills in 1 ms; well after that, pruning forgets every one.
+        std::thread::sleep(Duration::from_millis(50));
+        l.prune();
+        assert_eq!(l.tracked(), 0);
     }
 }

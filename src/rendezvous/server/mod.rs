@@ -299,13 +299,19 @@ impl StatsHandle {
 }
 
 async fn sweep(state: Arc<State>) {
-    loop {
+    for round in 1u64.. {
         tokio::time::sleep(Duration::from_secs(2)).await;
         let now = now_ms();
         lock(&state.online).retain(|_, o| o.expires_ms > now);
         mail::expire(&state).await;
+        if round % 30 == 0 {
+            state.limits.prune(); // every minute: sources and keys that are quiet again
+        }
     }
 }
+
+/// How long a client may take to send one whole request once its stream is open.
+const REQUEST_READ: Duration = Duration::from_secs(5);
 
 async fn serve(state: Arc<State>, conn: quinn::Connection) {
     let Some(peer) = transport::peer_of(&conn) else {
@@ -354,11 +360,16 @@ async fn stream(
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
 ) {
-    let req = match proto::read::<Request>(&mut recv).await {
-        Ok(Some(r)) => r,
-        Ok(None) => return,
-        Err(e) => {
+    let req = match tokio::time::timeout(REQUEST_READ, proto::read::<Request>(&mut recv)).await {
+        Ok(Ok(Some(r))) => r,
+        Ok(Ok(None)) => return,
+        Ok(Err(e)) => {
             let _ = answer(&mut send, refused(&e.to_string())).await;
+            return;
+        }
+        Err(_) => {
+            let reason = "the request did not arrive whole within 5 s";
+            let _ = answer(&mut send, refused(reason)).await;
             return;
         }
     };
