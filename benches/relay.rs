@@ -166,7 +166,7 @@ fn registration(id: &Identity, addr: SocketAddr, allow: &PeerId) -> Register {
     };
     Register {
         record: Some(record::sign(id, &r)),
-        tokens: record::token(id, allow)
+        tokens: record::own_token(id, allow)
             .map(|t| vec![t.to_vec()])
             .unwrap_or_default(),
     }
@@ -197,9 +197,11 @@ async fn peer(config: RendezvousConfig, id: Identity, other: PeerId) -> Peer {
 /// Our consent to relay with `other`; true when both sides have consented.
 async fn open(p: &Peer, other: PeerId) -> bool {
     let token = p.client.token(&other).expect("token");
+    let own = p.client.own_token(&other).expect("token");
     let body = request::Body::RelayOpen(RelayOpen {
         peer: other.as_bytes().to_vec(),
         token: token.to_vec(),
+        own_token: own.to_vec(),
     });
     match p.client.request(body).await.expect("relay open") {
         response::Body::RelayOpened(o) => o.ready,

@@ -112,7 +112,7 @@ fn registration(id: &Identity, allow: &[PeerId], port: u16) -> Register {
         record: Some(record::sign(id, &r)),
         tokens: allow
             .iter()
-            .filter_map(|p| record::token(id, p))
+            .filter_map(|p| record::own_token(id, p))
             .map(|t| t.to_vec())
             .collect(),
     }

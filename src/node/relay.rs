@@ -95,9 +95,11 @@ pub(super) async fn open(inner: &Inner, peer: PeerId) -> Result<Option<SocketAdd
         .map(peer)
         .ok_or_else(|| NodeError::Invalid("too many relayed peers".into()))?;
     let token = rv.token(&peer).unwrap_or([0; 32]);
+    let own = rv.own_token(&peer).unwrap_or([0; 32]);
     let body = request::Body::RelayOpen(RelayOpen {
         peer: peer.as_bytes().to_vec(),
         token: token.to_vec(),
+        own_token: own.to_vec(),
     });
     let ready = match rv.request(body).await {
         Ok(response::Body::RelayOpened(o)) => o.ready,

@@ -193,7 +193,7 @@ async fn registration(
     let tokens = contacts
         .iter()
         .filter(|c| !blocked.contains(&c.peer))
-        .filter_map(|c| rv.token(&c.peer))
+        .filter_map(|c| rv.own_token(&c.peer))
         .map(|t| t.to_vec())
         .collect();
     let prekey = super::mailbox::current_prekey(inner).await?;

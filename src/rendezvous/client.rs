@@ -140,19 +140,34 @@ impl Client {
         }
     }
 
-    /// The lookup token this client and `other` share at this server (see
-    /// [`record::token`](super::record::token)); `None` when `other` is not a usable key.
-    pub fn token(&self, other: &PeerId) -> Option<[u8; 32]> {
+    /// The pair secret with `other` (cached: an X25519 agreement each, ~40 µs).
+    fn secret(&self, other: &PeerId) -> Option<[u8; 32]> {
         let mut cache = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(t) = cache.get(other) {
             return Some(*t);
         }
-        let t = super::record::token(&self.identity, other)?;
+        let t = super::record::pair_secret(&self.identity, other)?;
         if cache.len() >= TOKEN_CACHE {
             cache.clear();
         }
         cache.insert(*other, t);
         Some(t)
+    }
+
+    /// The token `other` registered for us, which we present to look it up, leave it mail or
+    /// open a relay with it (see [`record::token`](super::record::token)); `None` when
+    /// `other` is not a usable key.
+    pub fn token(&self, other: &PeerId) -> Option<[u8; 32]> {
+        Some(super::record::token_of(&self.secret(other)?, other))
+    }
+
+    /// The token we register for `other`, bound to us (see
+    /// [`record::own_token`](super::record::own_token)).
+    pub fn own_token(&self, other: &PeerId) -> Option<[u8; 32]> {
+        Some(super::record::token_of(
+            &self.secret(other)?,
+            &self.identity.peer_id(),
+        ))
     }
 
     /// The identity this client registers as.

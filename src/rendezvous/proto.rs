@@ -22,8 +22,10 @@ pub const RECORD_CONTEXT: &[u8] = b"natter presence record v1\0";
 /// Context prefix of handle claim signatures.
 pub const HANDLE_CONTEXT: &[u8] = b"natter rendezvous handle v1\0";
 
-/// Context of the pairwise lookup token.
+/// Context of the pair secret lookup tokens come from.
 pub const TOKEN_CONTEXT: &[u8] = b"natter rendezvous lookup token v1\0";
+/// Context of a lookup token bound to its holder (the key that registers it).
+pub const TOKEN_HOLDER_CONTEXT: &[u8] = b"natter rendezvous token holder v2\0";
 
 /// Why a message could not be read.
 #[derive(Debug, thiserror::Error)]

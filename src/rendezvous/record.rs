@@ -148,10 +148,34 @@ pub fn meeting(ours: &[String], theirs: &[String]) -> Meeting {
     }
 }
 
-/// The token that shows the server `a` and `b` are contacts: the same from either side,
-/// unguessable by anyone else, meaningless outside this server's lookups.
-pub fn token(me: &Identity, other: &PeerId) -> Option<[u8; 32]> {
+/// The secret `me` and `other` share for lookup tokens (an X25519 agreement: both compute
+/// it, nobody else can).
+pub fn pair_secret(me: &Identity, other: &PeerId) -> Option<[u8; 32]> {
     me.pair_secret(other, TOKEN_CONTEXT)
+}
+
+/// The token of a pair bound to its `holder`: `SHA-256(context || secret || holder)`. Each
+/// side registers the token bound to itself, so the two registrations of a pair carry
+/// different values and the server cannot link contacts by intersecting them; the other
+/// side, knowing the secret, computes the holder's token to present in a lookup.
+pub fn token_of(secret: &[u8; 32], holder: &PeerId) -> [u8; 32] {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(proto::TOKEN_HOLDER_CONTEXT);
+    h.update(secret);
+    h.update(holder.as_bytes());
+    h.finalize().into()
+}
+
+/// The token `other` registered for `me`: what `me` presents to look `other` up, leave it
+/// mail or open a relay with it.
+pub fn token(me: &Identity, other: &PeerId) -> Option<[u8; 32]> {
+    Some(token_of(&pair_secret(me, other)?, other))
+}
+
+/// The token `me` registers for `other` (so `other` may find it).
+pub fn own_token(me: &Identity, other: &PeerId) -> Option<[u8; 32]> {
+    Some(token_of(&pair_secret(me, other)?, &me.peer_id()))
 }
 
 #[cfg(test)]
@@ -203,9 +227,10 @@ mod tests {
     }
 
     #[test]
-    fn tokens_match_from_both_sides() {
+    fn what_one_side_registers_the_other_presents() {
         let (a, b) = (Identity::generate(), Identity::generate());
-        assert_eq!(token(&a, &b.peer_id()), token(&b, &a.peer_id()));
+        assert_eq!(token(&a, &b.peer_id()), own_token(&b, &a.peer_id()));
+        assert_eq!(pair_secret(&a, &b.peer_id()), pair_secret(&b, &a.peer_id()));
     }
 
     #[test]
@@ -229,5 +254,20 @@ mod tests {
             verify(&sign(&id, &r), None),
             Err(RecordError::Contents(_))
         ));
+    }
+
+    #[test]
+    fn a_pairs_two_registrations_carry_different_tokens_each_side_can_compute() {
+        let (a, b) = (Identity::generate(), Identity::generate());
+        let (pa, pb) = (a.peer_id(), b.peer_id());
+        let a_registers = own_token(&a, &pb).unwrap();
+        let b_registers = own_token(&b, &pa).unwrap();
+        assert_ne!(a_registers, b_registers, "the server could link them");
+        // Each presents what the other registered.
+        assert_eq!(token(&b, &pa), Some(a_registers));
+        assert_eq!(token(&a, &pb), Some(b_registers));
+        // A third key computes neither.
+        let c = Identity::generate();
+        assert_ne!(token(&c, &pa), Some(a_registers));
     }
 }

@@ -55,9 +55,12 @@ pub struct RelayOpen {
     /// The other peer's key (32 bytes).
     #[prost(bytes = "vec", tag = "1")]
     pub peer: Vec<u8>,
-    /// Our pairwise token with it.
+    /// The token it registered for us (it allows us).
     #[prost(bytes = "vec", tag = "2")]
     pub token: Vec<u8>,
+    /// The token we registered for it (we allow it).
+    #[prost(bytes = "vec", tag = "3")]
+    pub own_token: Vec<u8>,
 }
 
 /// The answer to `RelayOpen`.

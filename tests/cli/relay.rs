@@ -15,9 +15,13 @@ use crate::support::Rendezvous;
 
 async fn open(from: &Raw, to: &Raw) -> Result<bool, ClientError> {
     let token = record::token(&from.identity, &to.peer()).unwrap().to_vec();
+    let own_token = record::own_token(&from.identity, &to.peer())
+        .unwrap()
+        .to_vec();
     let body = request::Body::RelayOpen(RelayOpen {
         peer: to.peer().as_bytes().to_vec(),
         token,
+        own_token,
     });
     match from.client.request(body).await? {
         response::Body::RelayOpened(o) => Ok(o.ready),

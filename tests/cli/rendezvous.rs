@@ -81,7 +81,7 @@ impl Raw {
     ) -> Result<proto::Registered, ClientError> {
         let tokens = allow
             .iter()
-            .map(|p| record::token(&self.identity, p).unwrap().to_vec())
+            .map(|p| record::own_token(&self.identity, p).unwrap().to_vec())
             .collect();
         let reg = Register {
             record: Some(signed),
@@ -186,6 +186,52 @@ async fn a_flooding_client_is_rate_limited_and_another_is_still_served() {
     );
     tokio::time::sleep(retry_after).await;
     assert!(flood.client.lookup(&target.peer(), false).await.is_ok());
+}
+
+/// Two contacts registered at a real server, found each other through it: the server's
+/// own database holds no token in both of their registrations, so it cannot link them by
+/// intersecting what they registered (each token is bound to the key that registers it).
+#[test]
+fn the_server_cannot_link_two_contacts_by_their_registrations() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("server");
+    let server = Rendezvous::start(&data, "127.0.0.1:0", &[]);
+    let args = server.args().map(String::from);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut a = Node::start_with(&dir.path().join("a"), &args);
+    let mut c = Node::start_with(&dir.path().join("c"), &args);
+    ok(&a.profile, &["contact", "add", &c.id, "--name", "carol"]);
+    ok(&c.profile, &["contact", "add", &a.id, "--name", "alice"]);
+    let cid = c.id.clone();
+    a.wait_for(20, |e| {
+        e["event"] == "connected" && e["peer"] == cid.as_str()
+    });
+    c.wait_for(5, |e| e["event"] == "rendezvous" && e["online"] == true);
+    let db = rusqlite::Connection::open(data.join("rendezvous.sqlite3")).unwrap();
+    let registered = || -> Vec<std::collections::HashSet<Vec<u8>>> {
+        let mut stmt = db.prepare("SELECT tokens FROM accounts").unwrap();
+        stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))
+            .unwrap()
+            .map(|t| t.unwrap().chunks(32).map(<[u8]>::to_vec).collect())
+            .collect()
+    };
+    // Both have registered with their contact's token (a renewal follows a contact add).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let sets = loop {
+        let sets = registered();
+        if sets.len() == 2 && sets.iter().all(|s| s.len() == 1) {
+            break sets;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "registrations: {sets:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(
+        sets[0].is_disjoint(&sets[1]),
+        "the two registrations share a token: the server links the pair"
+    );
 }
 
 #[test]
@@ -502,7 +548,7 @@ async fn a_signalled_lookup_tells_the_target_to_dial_back_and_only_for_contacts(
     b.register(&[]).await.unwrap();
     let now = now_ms();
     let signed = record::sign(&c.identity, &record_of(&c.identity, now, now + 60_000));
-    let tokens = vec![record::token(&c.identity, &a.peer()).unwrap().to_vec()];
+    let tokens = vec![record::own_token(&c.identity, &a.peer()).unwrap().to_vec()];
     let (_, _send, mut pushes) = c
         .client
         .register(Register {

@@ -179,7 +179,7 @@ pub(super) fn open(
     if other == me {
         return refused("a relay joins two different keys");
     }
-    if !allows(state, &other, &r.token) || !allows(state, &me, &r.token) {
+    if !allows(state, &other, &r.token) || !allows(state, &me, &r.own_token) {
         return refused("the relay joins only peers that allow each other");
     }
     let ready = {
