@@ -21,7 +21,11 @@ struct Raw {
 }
 
 async fn raw(target: &TestNode, features: &[&str]) -> Raw {
-    let identity = Identity::generate();
+    raw_as(target, Identity::generate(), features).await
+}
+
+/// A raw peer with a given key (to come back as the same peer on a new connection).
+async fn raw_as(target: &TestNode, identity: Identity, features: &[&str]) -> Raw {
     let endpoint = transport::endpoint(&identity, "127.0.0.1:0".parse().unwrap()).unwrap();
     let conn = transport::dial(&endpoint, &identity, target.id(), target.addr)
         .await
@@ -264,4 +268,65 @@ async fn a_file_streamed_twice_is_saved_once_and_whole() {
     for name in expected {
         assert_eq!(std::fs::read(b.downloads().join(name)).unwrap(), data);
     }
+}
+
+/// A file's outcome sent on a connection that went away is not lost: when the sender asks
+/// again about it (an offer on its next session), the receiver answers how it ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_that_missed_how_its_file_ended_hears_it_when_it_asks_again() {
+    use sha2::{Digest, Sha256};
+    let mut b = node().await;
+    let identity = Identity::generate();
+    b.handle
+        .add_contact(natter::model::Contact::new(identity.peer_id()))
+        .await
+        .unwrap();
+    let mut x = raw_as(&b, identity.clone(), FEATURES).await;
+    assert!(matches!(x.next().await, Some(Frame::Hello(_))));
+    let (id, real, sent) = (
+        [9u8; 16],
+        b"the real thing".to_vec(),
+        b"a fake of same".to_vec(),
+    );
+    let offer = Frame::File(wire::FileFrame {
+        op: wire::FileOp::Offer as i32,
+        file_id: id.to_vec(),
+        name: "real.txt".into(),
+        size: real.len() as u64,
+        sha256: Sha256::digest(&real).to_vec(),
+        mime: "text/plain".into(),
+        ..Default::default()
+    });
+    x.write(&offer).await;
+    let Event::FileOffered { transfer } = b
+        .wait_for(5, |e| matches!(e, Event::FileOffered { .. }))
+        .await
+    else {
+        unreachable!()
+    };
+    b.handle
+        .accept_file(identity.peer_id(), &transfer.file_id)
+        .await
+        .unwrap();
+    let is = |op: wire::FileOp| move |f: &Frame| matches!(f, Frame::File(f) if f.op == op as i32);
+    assert!(x.next_matching(is(wire::FileOp::Accept)).await.is_some());
+    let mut stream = x.conn.open_uni().await.unwrap();
+    stream
+        .write_all(&natter::internals::files::header(&id, 0))
+        .await
+        .unwrap();
+    stream.write_all(&sent).await.unwrap();
+    let _ = stream.finish();
+    b.wait_for(5, |e| matches!(e, Event::FileEnded { .. }))
+        .await;
+    // The sender never read the outcome: its connection goes, and it comes back asking.
+    x.conn.close(quinn::VarInt::from_u32(0), b"gone");
+    let mut y = raw_as(&b, identity, FEATURES).await;
+    assert!(matches!(y.next().await, Some(Frame::Hello(_))));
+    y.write(&offer).await;
+    let Some(Frame::File(done)) = y.next_matching(is(wire::FileOp::Done)).await else {
+        panic!("the receiver did not say how the file ended");
+    };
+    assert!(!done.ok);
+    assert!(done.reason.contains("SHA-256"), "{}", done.reason);
 }

@@ -65,6 +65,31 @@ fn offer_frame(t: &Transfer) -> FileFrame {
     }
 }
 
+/// How an incoming transfer ended, as the frame that tells its sender.
+fn outcome_frame(t: &Transfer) -> FileFrame {
+    let id = t.id_bytes();
+    let reason = t.reason.clone().unwrap_or_default();
+    match t.state {
+        TransferState::Done => FileFrame {
+            ok: true,
+            ..frame(FileOp::Done, &id)
+        },
+        TransferState::Declined => FileFrame {
+            reason,
+            ..frame(FileOp::Decline, &id)
+        },
+        TransferState::Cancelled => FileFrame {
+            reason,
+            ..frame(FileOp::Cancel, &id)
+        },
+        _ => FileFrame {
+            ok: false,
+            reason,
+            ..frame(FileOp::Done, &id)
+        },
+    }
+}
+
 fn parse_id(hex: &str) -> Result<[u8; 16], NodeError> {
     let raw = data_encoding::HEXLOWER_PERMISSIVE
         .decode(hex.trim().as_bytes())
@@ -315,7 +340,12 @@ impl Conn {
         };
         for t in open {
             match (t.outgoing, t.state) {
-                (true, TransferState::Offered) => session.send_file(offer_frame(&t)),
+                // Offered, or accepted and perhaps ended on their side while the news was
+                // on a connection that went away: offering again asks where it stands (the
+                // receiver answers with an accept from where it is, or how it ended).
+                (true, TransferState::Offered | TransferState::Accepted) => {
+                    session.send_file(offer_frame(&t))
+                }
                 (false, TransferState::Accepted) => session.send_file(FileFrame {
                     offset: t.verified,
                     ..frame(FileOp::Accept, &t.id_bytes())
@@ -337,6 +367,10 @@ impl Conn {
         let op = FileOp::try_from(f.op).unwrap_or(FileOp::Cancel);
         match (op, known) {
             (FileOp::Offer, None) => self.offered(id, f, tx).await,
+            (FileOp::Offer, Some(t)) if !t.outgoing && t.state.is_final() => {
+                // The sender asks again about a transfer that ended here: tell it how.
+                let _ = tx.send(Cmd::File(outcome_frame(&t)));
+            }
             (FileOp::Offer, Some(t)) if !t.outgoing && t.state == TransferState::Accepted => {
                 // The sender restarted and offers again: ask from where we are.
                 let _ = tx.send(Cmd::File(FileFrame {

@@ -13,7 +13,7 @@ use super::record::{Progress, Recorder};
 use super::{BATCH, SYNC_EVERY, Tx, emit, end, frame, load};
 use crate::files::{self, HEADER_LEN};
 use crate::identity::PeerId;
-use crate::node::state::Cmd;
+use crate::node::state::{Cmd, Msg};
 use crate::node::{Event, Inner, lock};
 use crate::store::{self, Transfer, TransferState};
 use crate::wire::{FileFrame, FileOp};
@@ -174,7 +174,7 @@ pub(super) async fn receive(inner: Arc<Inner>, peer: PeerId, mut recv: quinn::Re
         // the first stream's last bytes) must neither abort the first nor write the file again.
         let mut files = lock(&inner.files);
         if files.tasks.get(&id).is_none_or(|task| task.is_finished()) {
-            let task = tokio::spawn(receive_into(inner.clone(), t, final_path, recv, offset, tx));
+            let task = tokio::spawn(receive_into(inner.clone(), t, final_path, recv, offset));
             files.tasks.insert(id, task);
             return;
         }
@@ -213,7 +213,6 @@ async fn receive_into(
     final_path: PathBuf,
     mut recv: quinn::RecvStream,
     offset: u64,
-    tx: Tx,
 ) {
     let id = t.id_bytes();
     let part = files::part_path(&final_path);
@@ -226,9 +225,9 @@ async fn receive_into(
                 "cannot open the part file {} ({e}); it may have been removed: ask for the file again",
                 part.display()
             );
-            return fail(&inner, &tx, &t, &reason).await;
+            return fail(&inner, &t, &reason).await;
         }
-        Err(_) => return fail(&inner, &tx, &t, "the part file writer stopped").await,
+        Err(_) => return fail(&inner, &t, "the part file writer stopped").await,
     };
     let mut disk = Pipeline::new(sink);
     let (mut batch, mut batch_len, mut received) = (Vec::new(), 0usize, offset);
@@ -250,7 +249,7 @@ async fn receive_into(
                 if batch_len >= BATCH {
                     let synced = match disk.push(std::mem::take(&mut batch), false).await {
                         Ok(s) => s,
-                        Err(e) => return fail(&inner, &tx, &t, &e).await,
+                        Err(e) => return fail(&inner, &t, &e).await,
                     };
                     batch_len = 0;
                     if synced > recorded && recorder.idle() {
@@ -282,25 +281,24 @@ async fn receive_into(
     };
     recorder.flush().await;
     if let Err(reason) = outcome {
-        return fail(&inner, &tx, &t, &reason).await;
+        return fail(&inner, &t, &reason).await;
     }
     let pushed = disk.push(batch, true).await;
     let sink = match (pushed, disk.finish().await) {
         (Ok(_), Ok(s)) => s,
-        (Err(e), _) | (_, Err(e)) => return fail(&inner, &tx, &t, &e).await,
+        (Err(e), _) | (_, Err(e)) => return fail(&inner, &t, &e).await,
     };
     if sink.written != t.size {
         let reason = format!(
             "the transfer ended after {} of the {} bytes offered",
             sink.written, t.size
         );
-        return fail(&inner, &tx, &t, &reason).await;
+        return fail(&inner, &t, &reason).await;
     }
     let digest: [u8; 32] = sink.hasher.finalize().into();
     if digest.to_vec() != t.sha_bytes() {
         return fail(
             &inner,
-            &tx,
             &t,
             "SHA-256 mismatch: the data is not the file that was offered",
         )
@@ -325,7 +323,7 @@ async fn receive_into(
     })
     .await;
     let Ok(Ok(target)) = placed else {
-        return fail(&inner, &tx, &t, "cannot move the file into place").await;
+        return fail(&inner, &t, "cannot move the file into place").await;
     };
     progress.tick(&inner, &t, t.size, true);
     let path = target.to_string_lossy().into_owned();
@@ -340,22 +338,39 @@ async fn receive_into(
         .await;
     // Only now, with the state Done, may another stream for this id be looked at.
     lock(&inner.files).tasks.remove(&id);
-    let _ = tx.send(Cmd::File(FileFrame {
-        ok: true,
-        ..frame(FileOp::Done, &id)
-    }));
+    // To the live session: the one this stream came on may have been replaced meanwhile.
+    to_sender(
+        &inner,
+        &t,
+        FileFrame {
+            ok: true,
+            ..frame(FileOp::Done, &id)
+        },
+    );
     if let Ok(Some(transfer)) = done {
         emit(&inner, Event::FileReceived { transfer });
     }
 }
 
-async fn fail(inner: &Inner, tx: &Tx, t: &Transfer, reason: &str) {
+/// Records the failure, then tells the sender (stored first: a sender asking again while
+/// the news is on its way hears the outcome, not an accept).
+async fn fail(inner: &Inner, t: &Transfer, reason: &str) {
     let id = t.id_bytes();
     lock(&inner.files).tasks.remove(&id);
-    let _ = tx.send(Cmd::File(FileFrame {
-        ok: false,
-        reason: reason.into(),
-        ..frame(FileOp::Done, &id)
-    }));
     end(inner, id, TransferState::Failed, reason).await;
+    to_sender(
+        inner,
+        t,
+        FileFrame {
+            ok: false,
+            reason: reason.into(),
+            ..frame(FileOp::Done, &id)
+        },
+    );
+}
+
+/// A frame for the sender of `t`, on whichever session with it is live now (none: it asks
+/// again when it is back, `resume_files`).
+fn to_sender(inner: &Inner, t: &Transfer, f: FileFrame) {
+    inner.actor.tell(Msg::ToSession(t.peer, Cmd::File(f)));
 }
