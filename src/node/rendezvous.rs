@@ -175,6 +175,17 @@ async fn lost(inner: &Inner, rv: &Client) {
     );
 }
 
+/// The transports we can use now, as our record lists them: a node on TCP can be reached
+/// only through the relay.
+fn transports(rv: &Client) -> Vec<String> {
+    let names: &[&str] = if rv.over_tcp() {
+        &[proto::TRANSPORT_RELAY_TCP]
+    } else {
+        &[proto::TRANSPORT_QUIC, proto::TRANSPORT_RELAY_UDP]
+    };
+    names.iter().map(|t| t.to_string()).collect()
+}
+
 /// Our signed record and the lookup tokens of our contacts.
 async fn registration(
     inner: &Arc<Inner>,
@@ -200,17 +211,8 @@ async fn registration(
     let now = now_ms();
     *last_issued = now.max(*last_issued + 1);
     let issued = *last_issued;
-    // What we can use now: a node on TCP can be reached only through the relay.
-    let transports = if rv.over_tcp() {
-        vec![proto::TRANSPORT_RELAY_TCP.to_string()]
-    } else {
-        vec![
-            proto::TRANSPORT_QUIC.to_string(),
-            proto::TRANSPORT_RELAY_UDP.to_string(),
-        ]
-    };
     let record = PresenceRecord {
-        transports,
+        transports: transports(rv),
         peer: inner.me.as_bytes().to_vec(),
         addrs: local_candidates(inner),
         min_version: 1,
@@ -331,12 +333,8 @@ pub(super) async fn lookup(
             direct: true,
         };
     };
-    let ours: Vec<String> = if rv.over_tcp() {
-        vec![proto::TRANSPORT_RELAY_TCP.into()]
-    } else {
-        Vec::new()
-    };
-    let mut direct = ours.is_empty();
+    let ours = transports(&rv);
+    let mut direct = !rv.over_tcp();
     match rv.lookup(peer, signal).await {
         Ok(p) => {
             let verified = p.record.and_then(|r| record::verify(&r, Some(peer)).ok());
