@@ -173,8 +173,12 @@ fn registration(id: &Identity, addr: SocketAddr, allow: &PeerId) -> Register {
 }
 
 async fn peer(config: RendezvousConfig, id: Identity, other: PeerId) -> Peer {
-    let (ep, links) =
-        transport::node_endpoint(&id, "127.0.0.1:0".parse().expect("addr")).expect("endpoint");
+    let (ep, links) = transport::node_endpoint(
+        &id,
+        "127.0.0.1:0".parse().expect("addr"),
+        &Default::default(),
+    )
+    .expect("endpoint");
     let link = links.relay;
     link.map(other).expect("mapped address");
     let client = Arc::new(Client::new(ep.clone(), id.clone(), config));

@@ -53,13 +53,14 @@ fn text_line(m: &Message) -> String {
 impl NodeHandle {
     /// Blocks a peer: any session is closed, and it is refused from now on.
     pub async fn block(&self, peer: PeerId) -> Result<(), NodeError> {
-        let actor = self.inner.actor.clone();
+        let blocked = self.inner.blocked.clone();
         self.inner
             .store
             .call(move |c| {
                 store::set_blocked(c, &peer, true)?;
-                // In the order of the writes: the policy never lags a block behind.
-                actor.tell(Msg::Blocked(peer, true));
+                // In the same job: no handshake, frame or mail the store sees after this
+                // write finds the list without the peer.
+                blocked.set(peer, true);
                 Ok(())
             })
             .await?;
@@ -76,13 +77,12 @@ impl NodeHandle {
 
     /// Removes a peer from the block list.
     pub async fn unblock(&self, peer: PeerId) -> Result<(), NodeError> {
-        let actor = self.inner.actor.clone();
+        let blocked = self.inner.blocked.clone();
         self.inner
             .store
             .call(move |c| {
                 store::set_blocked(c, &peer, false)?;
-                // In the order of the writes: the policy never lags a block behind.
-                actor.tell(Msg::Blocked(peer, false));
+                blocked.set(peer, false);
                 Ok(())
             })
             .await?;

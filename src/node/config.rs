@@ -8,7 +8,7 @@ use super::{NodeError, prefs};
 use crate::discovery::DiscoveryConfig;
 use crate::identity::Identity;
 use crate::store::Store;
-use crate::transport::{self, Links};
+use crate::transport::{self, BlockList, Links};
 
 /// How a node starts.
 #[derive(Clone, Debug)]
@@ -59,16 +59,17 @@ pub(super) async fn bind(
     identity: &Identity,
     config: &NodeConfig,
     store: &Store,
+    blocked: &BlockList,
 ) -> Result<(quinn::Endpoint, Links), NodeError> {
     if !config.stable_port {
-        return Ok(transport::node_endpoint(identity, config.listen)?);
+        return Ok(transport::node_endpoint(identity, config.listen, blocked)?);
     }
     let saved = prefs::port_from_preferences(store).await?;
     let first = saved.unwrap_or(config.listen.port());
     let mut last = None;
     for port in (0..=PORT_TRIES).filter_map(|i| first.checked_add(i)) {
         let addr = SocketAddr::new(config.listen.ip(), port);
-        match transport::node_endpoint(identity, addr) {
+        match transport::node_endpoint(identity, addr, blocked) {
             Ok(e) => {
                 if port != first {
                     tracing::info!(

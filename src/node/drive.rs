@@ -20,6 +20,7 @@ use crate::wire::GoodbyeCode;
 type Tx = mpsc::UnboundedSender<Cmd>;
 
 const DUPLICATE: &str = "duplicate connection; the other one is kept";
+const BLOCKED: &str = "blocked";
 /// Most bytes taken from the session ahead of the stream: the rest waits in the session,
 /// which reads the next outbox window only when little waits (`session::FLUSH_ROOM`).
 const WRITE_AHEAD: usize = 64 * 1024;
@@ -178,6 +179,11 @@ impl Conn {
         events: Vec<SessionEvent>,
         tx: &Tx,
     ) -> Result<(), String> {
+        // Frames in flight when a block landed die here, unread (the block also closes the
+        // session, but its command may be queued behind them).
+        if self.inner.blocked.contains(&self.peer) {
+            return Err(BLOCKED.into());
+        }
         let mut chats = Vec::new();
         for event in events {
             if let SessionEvent::Chat(c) = event {
@@ -355,20 +361,27 @@ impl Conn {
         chats: Vec<IncomingChat>,
     ) -> Result<(), String> {
         let (me, peer, is_contact) = (self.inner.me, self.peer, self.is_contact);
+        let blocked = self.inner.blocked.clone();
         let result = self
             .inner
             .store
             .call(move |c| {
+                // Asked inside the job: a block is written (and listed) by a job of its own,
+                // so chats stored after it are none.
+                if blocked.contains(&peer) {
+                    return Ok(None);
+                }
                 let (outcomes, ack) = store::receive(c, &me, &peer, &chats)?;
                 let new_request = match !is_contact && store::add_request(c, &peer)? {
                     true => store::get_contact(c, &peer)?,
                     false => None,
                 };
-                Ok((outcomes, ack, new_request))
+                Ok(Some((outcomes, ack, new_request)))
             })
             .await;
-        let (outcomes, ack, new_request) =
-            result.map_err(|e| format!("could not store messages: {e}"))?;
+        let (outcomes, ack, new_request) = result
+            .map_err(|e| format!("could not store messages: {e}"))?
+            .ok_or_else(|| BLOCKED.to_string())?;
         if let Some(request) = new_request {
             self.emit(Event::RequestReceived { peer, request });
         }

@@ -131,6 +131,9 @@ pub(crate) struct Inner {
     pub(crate) events: broadcast::Sender<Event>,
     /// The node's task, which owns its live state.
     pub(crate) actor: Actor,
+    /// The block list the TLS verifier, the policy and the sessions read; changed inside the
+    /// store job that writes it.
+    pub(crate) blocked: transport::BlockList,
     pub(crate) boot_id: [u8; 16],
     pub(crate) next_conn: AtomicUsize,
     /// Where received files go.
@@ -217,7 +220,15 @@ impl Node {
         let store = tokio::task::spawn_blocking(move || Store::open(&profile))
             .await
             .map_err(|e| NodeError::Invalid(format!("store task failed: {e}")))??;
-        let (endpoint, links) = config::bind(&identity, &config, &store).await?;
+        let policy = store
+            .call(|c| {
+                let contacts = store::list_contacts(c, ContactState::Contact)?;
+                Ok((contacts, store::blocked(c)?))
+            })
+            .await?;
+        // The block list is in the TLS verifier before the endpoint answers anyone.
+        let blocked = transport::BlockList::new(policy.1);
+        let (endpoint, links) = config::bind(&identity, &config, &store, &blocked).await?;
         let (events, rx) = broadcast::channel(EVENTS);
         let mut boot_id = [0u8; 16];
         getrandom::fill(&mut boot_id)
@@ -237,15 +248,9 @@ impl Node {
                     .with_tunnels(links.tunnel.clone()),
             )
         });
-        let policy = store
-            .call(|c| {
-                let contacts = store::list_contacts(c, ContactState::Contact)?;
-                Ok((contacts, store::blocked(c)?))
-            })
-            .await?;
         let policy = state::Policy {
             contacts: policy.0.into_iter().map(|c| c.peer).collect(),
-            blocked: policy.1.into_iter().collect(),
+            blocked: blocked.clone(),
             privacy: conn::privacy(&store).await?,
         };
         let (state, connected) =
@@ -261,6 +266,7 @@ impl Node {
             relay: links.relay,
             events,
             actor,
+            blocked,
             boot_id,
             downloads: config.downloads.clone().unwrap_or_else(|| {
                 directories::UserDirs::new()

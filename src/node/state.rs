@@ -18,7 +18,7 @@ use crate::discovery::{self, Discovery, Nearby};
 use crate::identity::PeerId;
 use crate::model::{Path, Paths, SessionPath};
 use crate::session;
-use crate::transport::{CLOSE_NORMAL, CLOSE_REPLACED};
+use crate::transport::{BlockList, CLOSE_NORMAL, CLOSE_REPLACED};
 use crate::wire::{FileFrame, Status, TypingState};
 
 /// How long a typing state stays worth re-sending on a new session.
@@ -105,8 +105,9 @@ pub(crate) enum Admission {
 pub(crate) struct Policy {
     /// Accepted contacts (not requests).
     pub(crate) contacts: HashSet<PeerId>,
-    /// The block list.
-    pub(crate) blocked: HashSet<PeerId>,
+    /// The block list (shared with the TLS verifier; changed by the store job that writes
+    /// it, so never behind the database).
+    pub(crate) blocked: BlockList,
     /// Who may open a session with us.
     pub(crate) privacy: PrivacyMode,
 }
@@ -186,8 +187,6 @@ pub(crate) enum Msg {
     IsContact(PeerId, oneshot::Sender<bool>),
     /// A contact entry was stored: accepted (true) or a request.
     ContactStored(PeerId, bool),
-    /// The peer went on (true) or off the block list (already stored).
-    Blocked(PeerId, bool),
     /// The privacy mode changed (already stored).
     Privacy(PrivacyMode),
     /// About relays: what our rendezvous offers, consent, ready pairs.
@@ -434,13 +433,6 @@ impl State {
                     self.policy.contacts.insert(peer);
                 } else {
                     self.policy.contacts.remove(&peer);
-                }
-            }
-            Msg::Blocked(peer, blocked) => {
-                if blocked {
-                    self.policy.blocked.insert(peer);
-                } else {
-                    self.policy.blocked.remove(&peer);
                 }
             }
             Msg::Privacy(mode) => self.policy.privacy = mode,

@@ -303,9 +303,9 @@ fn the_policy_follows_the_writes_it_is_told_of() {
     assert_eq!(admit(&mut s, stranger), Admission::Stranger);
     assert_eq!(admit(&mut s, friend), Admission::Admit);
     // The block list comes first, contact or not.
-    s.handle(Msg::Blocked(friend, true), now);
+    s.policy.blocked.set(friend, true);
     assert_eq!(admit(&mut s, friend), Admission::Blocked);
-    s.handle(Msg::Blocked(friend, false), now);
+    s.policy.blocked.set(friend, false);
     s.handle(Msg::ContactStored(friend, false), now);
     assert_eq!(admit(&mut s, friend), Admission::Stranger);
 }

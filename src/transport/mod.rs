@@ -8,6 +8,7 @@ mod verify;
 
 pub(crate) use socket::is_mapped;
 pub use socket::{RelayLink, TunnelLink};
+pub use verify::BlockList;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -126,7 +127,7 @@ pub enum DialError {
 /// Builds a peer endpoint on one plain UDP socket, ready to accept and dial.
 #[cfg_attr(not(feature = "testing"), allow(dead_code))]
 pub fn endpoint(identity: &Identity, addr: SocketAddr) -> Result<quinn::Endpoint, TransportError> {
-    let server = server_config(identity, ALPN, transport_config())?;
+    let server = server_config(identity, ALPN, transport_config(), BlockList::default())?;
     quinn::Endpoint::server(server, addr).map_err(|source| TransportError::Bind { addr, source })
 }
 
@@ -167,8 +168,9 @@ fn linked_endpoint(
 pub fn node_endpoint(
     identity: &Identity,
     addr: SocketAddr,
+    blocked: &BlockList,
 ) -> Result<(quinn::Endpoint, Links), TransportError> {
-    let server = server_config(identity, ALPN, transport_config())?;
+    let server = server_config(identity, ALPN, transport_config(), blocked.clone())?;
     linked_endpoint(addr, quinn::EndpointConfig::default(), server)
 }
 
@@ -182,7 +184,7 @@ pub fn endpoint_for(
     alpn: &[u8],
     transport: Arc<quinn::TransportConfig>,
 ) -> Result<(quinn::Endpoint, Links), TransportError> {
-    let server = server_config(identity, alpn, transport)?;
+    let server = server_config(identity, alpn, transport, BlockList::default())?;
     // A deterministic signature over a fixed context: secret, and the same every start.
     let seed = sha2::Sha256::digest(identity.sign(RESET_CONTEXT));
     let reset = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &seed);
@@ -192,15 +194,19 @@ pub fn endpoint_for(
 /// What a server signs to make its stateless reset key.
 const RESET_CONTEXT: &[u8] = b"natter stateless reset key v1";
 
-/// The TLS side of a server: TLS 1.3 only, our key as a raw public key, any client key
-/// (its holder is authenticated, and the caller's policy decides), one ALPN.
-fn server_tls(identity: &Identity, alpn: &[u8]) -> Result<rustls::ServerConfig, TransportError> {
+/// The TLS side of a server: TLS 1.3 only, our key as a raw public key, any client key not
+/// on the block list (its holder is authenticated, and the caller's policy decides), one ALPN.
+fn server_tls(
+    identity: &Identity,
+    alpn: &[u8],
+    blocked: BlockList,
+) -> Result<rustls::ServerConfig, TransportError> {
     let key = certified_key(identity)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut tls = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| TransportError::Tls(e.to_string()))?
-        .with_client_cert_verifier(Arc::new(verify::AnyKey))
+        .with_client_cert_verifier(Arc::new(verify::AnyKey { blocked }))
         .with_cert_resolver(Arc::new(
             rustls::server::AlwaysResolvesServerRawPublicKeys::new(key),
         ));
@@ -212,8 +218,9 @@ fn server_config(
     identity: &Identity,
     alpn: &[u8],
     transport: Arc<quinn::TransportConfig>,
+    blocked: BlockList,
 ) -> Result<quinn::ServerConfig, TransportError> {
-    let quic = QuicServerConfig::try_from(Arc::new(server_tls(identity, alpn)?))
+    let quic = QuicServerConfig::try_from(Arc::new(server_tls(identity, alpn, blocked)?))
         .map_err(|e| TransportError::Tls(e.to_string()))?;
     let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic));
     server.transport_config(transport);

@@ -144,7 +144,7 @@ impl Drop for Unmap {
 
 /// The server's side of the outer TLS (its key, as for QUIC; any client key).
 pub fn acceptor(identity: &Identity) -> Result<tokio_rustls::TlsAcceptor, TransportError> {
-    let tls = super::server_tls(identity, ALPN)?;
+    let tls = super::server_tls(identity, ALPN, super::BlockList::default())?;
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(tls)))
 }
 

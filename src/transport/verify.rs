@@ -1,8 +1,10 @@
 //! Owns key authentication in the TLS handshake: both sides present their ed25519 key as an
-//! RFC 7250 raw public key; the dialler accepts only the pinned key, the acceptor accepts any
-//! well-formed key and hands it to the privacy policy before any application data.
+//! RFC 7250 raw public key; the dialler accepts only the pinned key, the acceptor refuses
+//! blocked keys inside the handshake and hands any other well-formed key to the privacy
+//! policy before any application data.
 
-use std::sync::{Arc, Mutex};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
@@ -118,9 +120,44 @@ impl ServerCertVerifier for PinnedKey {
     }
 }
 
-/// Accepting side: any well-formed ed25519 key; the policy decides after the handshake.
+/// The keys refused inside the handshake: one set shared by the TLS verifier, the node's
+/// policy and its sessions, changed in the same store job that writes the block list, so
+/// nothing sees a block later than the database does.
+#[derive(Clone, Debug, Default)]
+pub struct BlockList(Arc<RwLock<HashSet<PeerId>>>);
+
+impl BlockList {
+    /// A list holding these keys.
+    pub fn new(keys: impl IntoIterator<Item = PeerId>) -> Self {
+        Self(Arc::new(RwLock::new(keys.into_iter().collect())))
+    }
+
+    /// Whether the key is blocked.
+    pub fn contains(&self, peer: &PeerId) -> bool {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(peer)
+    }
+
+    /// Puts the key on the list (`true`) or takes it off.
+    pub fn set(&self, peer: PeerId, blocked: bool) {
+        let mut keys = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        if blocked {
+            keys.insert(peer);
+        } else {
+            keys.remove(&peer);
+        }
+    }
+}
+
+/// Accepting side: any well-formed ed25519 key that is not blocked; the privacy policy
+/// decides about the rest after the handshake. A blocked key's handshake fails at its
+/// certificate: it never gets a connection, a stream or a byte of application data.
 #[derive(Debug)]
-pub(crate) struct AnyKey;
+pub(crate) struct AnyKey {
+    pub(crate) blocked: BlockList,
+}
 
 impl ClientCertVerifier for AnyKey {
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
@@ -134,6 +171,12 @@ impl ClientCertVerifier for AnyKey {
         _now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
         match peer_of_spki(end_entity) {
+            Some(peer) if self.blocked.contains(&peer) => {
+                tracing::debug!("blocked key refused in the handshake");
+                Err(rustls::Error::InvalidCertificate(
+                    CertificateError::ApplicationVerificationFailure,
+                ))
+            }
             Some(_) => Ok(ClientCertVerified::assertion()),
             None => Err(rustls::Error::InvalidCertificate(
                 CertificateError::BadEncoding,
@@ -186,5 +229,34 @@ mod tests {
         let mut other_alg = der;
         other_alg[8] = 0x6e; // X448 OID
         assert_eq!(peer_of_spki(&other_alg), None);
+    }
+
+    #[test]
+    fn the_acceptor_refuses_a_blocked_key_at_its_certificate() {
+        let (friend, foe) = (
+            Identity::generate().peer_id(),
+            Identity::generate().peer_id(),
+        );
+        let blocked = BlockList::new([foe]);
+        let verifier = AnyKey {
+            blocked: blocked.clone(),
+        };
+        let cert = |p: &PeerId| CertificateDer::from(spki_of(p));
+        let now = UnixTime::now();
+        assert!(
+            verifier
+                .verify_client_cert(&cert(&friend), &[], now)
+                .is_ok()
+        );
+        assert!(verifier.verify_client_cert(&cert(&foe), &[], now).is_err());
+        // A block or an unblock reaches the next handshake through the shared list.
+        blocked.set(friend, true);
+        blocked.set(foe, false);
+        assert!(
+            verifier
+                .verify_client_cert(&cert(&friend), &[], now)
+                .is_err()
+        );
+        assert!(verifier.verify_client_cert(&cert(&foe), &[], now).is_ok());
     }
 }

@@ -3,7 +3,7 @@
 use natter::model::{Contact, MessageState};
 use natter::node::{DialFailure, Event, PrivacyMode};
 
-use crate::support::node;
+use crate::support::{friends, node};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dialling_a_pinned_contact_that_presents_another_key_is_refused() {
@@ -70,6 +70,69 @@ async fn a_blocked_peer_is_closed_before_any_frame_and_silently() {
     );
     assert!(b.handle.requests().await.unwrap().is_empty());
     assert_eq!(b.handle.blocked().await.unwrap(), vec![a.id()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_in_flight_when_a_block_lands_are_dropped() {
+    let (a, mut b) = friends().await;
+    let (aid, bid) = (a.id(), b.id());
+    // Which frames are in flight when the block lands is up to the scheduler: a few rounds,
+    // each a burst blocked halfway.
+    for round in 0..4 {
+        if round > 0 {
+            b.handle.unblock(aid).await.unwrap();
+            b.wait_for(
+                20,
+                |e| matches!(e, Event::Connected { peer, .. } if *peer == aid),
+            )
+            .await;
+        }
+        let sender = a.handle.clone();
+        let burst = tokio::spawn(async move {
+            for i in 0..300 {
+                if sender
+                    .send(bid, format!("flood {round} {i}"))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        });
+        b.wait_for(
+            20,
+            |e| matches!(e, Event::MessageReceived { message } if message.peer == aid),
+        )
+        .await;
+        b.handle.block(aid).await.unwrap();
+        let kept = b.handle.history(aid, 10_000, None).await.unwrap().len();
+        // What the previous rounds left queued at `a` comes first on the new session.
+        assert!(
+            kept < 300 * (round + 1),
+            "round {round}: the block came after the burst"
+        );
+        // Everything that was in flight has had its chance: the session is gone and the
+        // sender is done.
+        b.wait_for(
+            20,
+            |e| matches!(e, Event::Disconnected { peer, .. } if *peer == aid),
+        )
+        .await;
+        burst.await.unwrap();
+        let late = b.drain(300).await;
+        assert!(
+            !late.iter().any(|e| matches!(
+                e,
+                Event::MessageReceived { .. } | Event::Typing { .. } | Event::Connected { .. }
+            )),
+            "round {round}: {late:?}"
+        );
+        assert_eq!(
+            b.handle.history(aid, 10_000, None).await.unwrap().len(),
+            kept,
+            "round {round}: messages were stored after the block"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
