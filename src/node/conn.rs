@@ -12,6 +12,7 @@ use super::gate;
 use super::state::{Admission, Msg};
 use super::{Event, Inner, NodeError, PRIVACY_KEY, PrivacyMode};
 use crate::identity::PeerId;
+use crate::session::IncomingChat;
 use crate::session::{FEATURES, Session, SessionConfig, VERSIONS};
 use crate::store::{self, ContactState, Store};
 use crate::transport::{self, CLOSE_NORMAL, CLOSE_REFUSED, DialError, is_mapped};
@@ -147,6 +148,23 @@ pub(super) struct Conn {
     pub(super) outgoing: bool,
     pub(super) is_contact: bool,
     pub(super) registered: bool,
+    /// What the flood limits hold back (`throttle.rs`).
+    pub(super) inbound: Inbound,
+}
+
+/// What one session holds back from its peer, and how far it has applied its acks and
+/// receipts.
+#[derive(Default)]
+pub(super) struct Inbound {
+    /// Chats read but not stored (in order): the stream is not read while any wait.
+    pub(super) held: Vec<IncomingChat>,
+    /// When the held chats are tried again; `None`: when the peer is accepted.
+    pub(super) resume_at: Option<Instant>,
+    /// The highest ack and receipt applied on this session.
+    pub(super) acked: u64,
+    pub(super) read: u64,
+    /// A receipt that came over the limit: applied with the next one let through.
+    pub(super) read_pending: u64,
 }
 
 async fn open_streams(
@@ -235,6 +253,7 @@ pub(super) async fn run(
         outgoing,
         is_contact,
         registered: false,
+        inbound: Default::default(),
     };
     let end = c.drive(session, send, recv).await;
     let established = c.registered;

@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 
 use super::Event;
 use super::conn::{Conn, RunEnd, end_of};
+use super::flood::Kind;
 use super::state::{Cmd, Live, Msg};
 use crate::model::Path;
 use crate::session::{self, IncomingChat, Session, SessionEvent};
@@ -78,7 +79,7 @@ impl Conn {
                     Err(quinn::WriteError::ConnectionLost(e)) => break end_of(&self.conn, &e),
                     Err(e) => break RunEnd::Failed(format!("connection lost: {e}")),
                 },
-                r = recv.read(&mut buf) => match r {
+                r = recv.read(&mut buf), if self.reading() => match r {
                     Ok(Some(n)) => session.handle_bytes(&buf[..n], Instant::now()),
                     Ok(None) => session.handle_end(),
                     Err(quinn::ReadError::ConnectionLost(e)) => break end_of(&self.conn, &e),
@@ -87,6 +88,12 @@ impl Conn {
                 Some(cmd) = cmds.recv() => self.commands(&mut session, cmd, &mut cmds).await,
                 Ok(stream) = self.conn.accept_uni(), if self.registered => self.incoming_file(stream, &tx),
                 _ = sleep_until(deadline), if deadline.is_some() => session.handle_timeout(Instant::now()),
+                _ = sleep_until(self.held_until()), if self.held_until().is_some() => {
+                    let held = self.release();
+                    if let Err(reason) = self.receive(&mut session, held).await {
+                        break RunEnd::Failed(reason);
+                    }
+                }
             }
         };
         // Say goodbye (if the session queued one) and give the peer a moment to hear it.
@@ -157,6 +164,7 @@ impl Conn {
             Cmd::File(frame) => session.send_file(frame),
             Cmd::Refresh => {
                 self.refresh().await;
+                self.accepted_maybe();
                 session.outbox_changed();
             }
             Cmd::Typing(state) => session.send_typing(state),
@@ -271,15 +279,23 @@ impl Conn {
             }
             SessionEvent::Chat(_) => {}
             SessionEvent::File(frame) => self.file_frame(frame, tx).await,
-            SessionEvent::Acked(seq) => self.acked(seq).await?,
-            SessionEvent::Read(seq) => self.read(seq).await?,
+            SessionEvent::Acked(seq) => {
+                if self.new_ack(seq) {
+                    self.acked(seq).await?;
+                }
+            }
+            SessionEvent::Read(seq) => {
+                if let Some(seq) = self.receipt(seq) {
+                    self.read(seq).await?;
+                }
+            }
             SessionEvent::Typing(state) => {
-                if self.is_contact_now().await {
+                if self.allows(Kind::Typing) && self.is_contact_now().await {
                     self.emit(Event::Typing { peer, state });
                 }
             }
             SessionEvent::Presence(status, text) => {
-                if self.is_contact_now().await {
+                if self.allows(Kind::Presence) && self.is_contact_now().await {
                     self.emit(Event::Presence { peer, status, text });
                 }
             }
@@ -355,11 +371,17 @@ impl Conn {
         admitted
     }
 
-    async fn receive(
+    /// Stores the chats the limits let through (a stranger's: as many as its tokens and its
+    /// room in the requests inbox allow; the rest are held), then acks them.
+    pub(super) async fn receive(
         &mut self,
         session: &mut Session,
         chats: Vec<IncomingChat>,
     ) -> Result<(), String> {
+        let mut chats = self.admit_chats(chats);
+        if chats.is_empty() {
+            return Ok(());
+        }
         let (me, peer, is_contact) = (self.inner.me, self.peer, self.is_contact);
         let blocked = self.inner.blocked.clone();
         let result = self
@@ -371,17 +393,26 @@ impl Conn {
                 if blocked.contains(&peer) {
                     return Ok(None);
                 }
+                let mut wait = Vec::new();
+                if !is_contact {
+                    let room = super::throttle::request_room(c, &me, &peer, chats.len())?;
+                    wait = chats.split_off(room);
+                    if chats.is_empty() {
+                        return Ok(Some((Vec::new(), None, None, wait)));
+                    }
+                }
                 let (outcomes, ack) = store::receive(c, &me, &peer, &chats)?;
                 let new_request = match !is_contact && store::add_request(c, &peer)? {
                     true => store::get_contact(c, &peer)?,
                     false => None,
                 };
-                Ok(Some((outcomes, ack, new_request)))
+                Ok(Some((outcomes, Some(ack), new_request, wait)))
             })
             .await;
-        let (outcomes, ack, new_request) = result
+        let (outcomes, ack, new_request, wait) = result
             .map_err(|e| format!("could not store messages: {e}"))?
             .ok_or_else(|| BLOCKED.to_string())?;
+        self.hold_for_acceptance(wait);
         if let Some(request) = new_request {
             self.emit(Event::RequestReceived { peer, request });
         }
@@ -395,7 +426,9 @@ impl Conn {
             }
         }
         // Only after the commit: the ack promises the messages are on disk.
-        session.send_ack(ack);
+        if let Some(ack) = ack {
+            session.send_ack(ack);
+        }
         Ok(())
     }
 

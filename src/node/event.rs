@@ -76,6 +76,19 @@ pub enum Event {
         /// The stranger.
         peer: PeerId,
     },
+    /// A peer sends faster than its limits allow (AIM's warning): at most once a minute per
+    /// peer and kind. `kind`: `messages` (a stranger's: held, not stored and not acked, so
+    /// its node sends them again later; also when the requests inbox or its room there is
+    /// full), `typing`, `presence`, `receipts` (dropped: the next one says it), `files`
+    /// (offers declined with a reason the sender sees).
+    Throttled {
+        /// Who is flooding.
+        peer: PeerId,
+        /// What it floods with.
+        kind: &'static str,
+        /// What happens to what is over the limit: `held`, `dropped` or `declined`.
+        effect: &'static str,
+    },
     /// A stranger wrote to us: they wait in the requests inbox.
     RequestReceived {
         /// The stranger.

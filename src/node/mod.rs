@@ -11,6 +11,7 @@ mod dial;
 mod drive;
 mod event;
 mod files;
+mod flood;
 mod gate;
 mod lan;
 mod mailbox;
@@ -20,6 +21,7 @@ mod prefs;
 mod relay;
 mod rendezvous;
 mod state;
+mod throttle;
 
 pub use account::{ExportFormat, IDENTITY_BACKUP_FILE};
 pub use config::{DEFAULT_PORT, NodeConfig, PORT_TRIES};
@@ -148,6 +150,8 @@ pub(crate) struct Inner {
     pub(crate) rv_wake: tokio::sync::Notify,
     /// A mailbox fetch is running.
     pub(crate) rv_fetching: AtomicBool,
+    /// Flood limits per peer and kind of frame (`flood.rs`).
+    pub(crate) flood: Mutex<flood::Flood>,
     /// Handshakes per source (`gate.rs`).
     pub(crate) gate: Mutex<gate::Gate>,
     /// Incoming handshakes in flight (above a bound, clients must validate their address).
@@ -279,6 +283,7 @@ impl Node {
             rv,
             rv_wake: tokio::sync::Notify::new(),
             rv_fetching: AtomicBool::new(false),
+            flood: Mutex::default(),
             gate: Mutex::default(),
             handshakes: AtomicUsize::new(0),
             strangers: AtomicUsize::new(0),

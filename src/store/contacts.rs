@@ -100,6 +100,14 @@ pub fn add_request(conn: &Connection, peer: &PeerId) -> Result<bool, StoreError>
     Ok(n == 1)
 }
 
+/// How many strangers wait in the requests inbox.
+pub fn count_requests(conn: &Connection) -> Result<u64, StoreError> {
+    let n: i64 = conn
+        .prepare_cached("SELECT COUNT(*) FROM contacts WHERE state = 'request'")?
+        .query_row([], |r| r.get(0))?;
+    Ok(n.max(0) as u64)
+}
+
 /// Puts a peer on or off the block list.
 pub fn set_blocked(conn: &Connection, peer: &PeerId, blocked: bool) -> Result<(), StoreError> {
     if blocked {

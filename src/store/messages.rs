@@ -424,6 +424,15 @@ pub fn positions(
     Ok(row.unwrap_or((0, 0)))
 }
 
+/// How many messages from a peer are stored (whatever their incarnation).
+pub fn incoming_count(conn: &Connection, local: &PeerId, peer: &PeerId) -> Result<u64, StoreError> {
+    let conv = conversation_id(local, peer);
+    let n: i64 = conn
+        .prepare_cached("SELECT COUNT(*) FROM messages WHERE conversation = ?1 AND outgoing = 0")?
+        .query_row([&conv[..]], |r| r.get(0))?;
+    Ok(n.max(0) as u64)
+}
+
 /// Marks everything received from a peer as read; returns the new read position.
 pub fn mark_read(conn: &Connection, local: &PeerId, peer: &PeerId) -> Result<u64, StoreError> {
     let conv = ensure_conversation(conn, local, peer)?;

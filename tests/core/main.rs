@@ -4,6 +4,7 @@
 
 mod door;
 mod files;
+mod flood;
 mod hostile;
 mod lan;
 mod messaging;

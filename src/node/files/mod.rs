@@ -359,6 +359,15 @@ impl Conn {
         let Ok(id) = <[u8; 16]>::try_from(f.file_id.as_slice()) else {
             return;
         };
+        if !self.allows(super::flood::Kind::Files) {
+            if f.op == FileOp::Offer as i32 {
+                let _ = tx.send(Cmd::File(FileFrame {
+                    reason: "too many files offered at once; offer the rest in a minute".into(),
+                    ..frame(FileOp::Decline, &id)
+                }));
+            }
+            return;
+        }
         let known = load(&self.inner, id)
             .await
             .ok()
