@@ -21,7 +21,7 @@ mod relay;
 mod rendezvous;
 mod state;
 
-pub use account::{ExportFormat, IDENTITY_BACKUP_FILE};
+pub use account::ExportFormat;
 pub use config::{DEFAULT_PORT, NodeConfig, PORT_TRIES};
 pub use event::{DialFailure, Event};
 pub use lan::NearbyPeer;

@@ -9,4 +9,5 @@ mod lan;
 mod messaging;
 mod policy;
 mod port;
+mod secrets;
 mod support;
