@@ -9,9 +9,9 @@ fn steers(c: char) -> bool {
     c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
-/// Text safe to print on a terminal: every character that [steers](steers) is shown as an
-/// escape (`\u{1b}`, `\n`) instead of acting, so a peer can neither send escape sequences
-/// nor fake another line.
+/// Text safe to print on a terminal: every character that steers (a control character, a
+/// bidi override) is shown as an escape (`\u{1b}`, `\n`) instead of acting, so a peer can
+/// neither send escape sequences nor fake another line.
 pub fn printable(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -24,10 +24,10 @@ pub fn printable(text: &str) -> String {
     out
 }
 
-/// JSON text safe to print on a terminal, meaning the same: every character that
-/// [steers](steers) is written as a `\uXXXX` escape. serde_json escapes only the C0 controls
-/// and leaves the C1 ones and bidirectional overrides raw; such characters can only stand
-/// inside JSON strings, where an escape means the same character.
+/// JSON text safe to print on a terminal, meaning the same: every character that steers (a
+/// control character, a bidi override) is written as a `\uXXXX` escape. serde_json escapes
+/// only the C0 controls and leaves the C1 ones and bidirectional overrides raw; such
+/// characters can only stand inside JSON strings, where an escape means the same character.
 pub fn terminal_json(json: &str) -> String {
     let mut out = String::with_capacity(json.len());
     for c in json.chars() {
@@ -49,10 +49,11 @@ pub const NOTIFICATION_TITLE: usize = 64;
 pub const NOTIFICATION_BODY: usize = 200;
 
 /// Text for a desktop notification: at most `max` characters of `text` (then `…`), every
-/// character that [steers](steers) dropped (control characters become a space), and, when
-/// `markup` is set, `&`, `<` and `>` escaped as entities. Notification servers that announce
-/// `body-markup` parse the body as markup (`<b>`, `<a href>`, `<img src>`), so a peer's text
-/// must never reach them raw; the title is plain text by the specification.
+/// character that steers dropped (a control character becomes a space, a bidi override
+/// nothing), and, when `markup` is set, `&`, `<` and `>` escaped as entities. Notification
+/// servers that announce `body-markup` parse the body as markup (`<b>`, `<a href>`,
+/// `<img src>`), so a peer's text must never reach them raw; the title is plain text by the
+/// specification.
 pub fn for_notification(text: &str, max: usize, markup: bool) -> String {
     let mut out = String::with_capacity(text.len().min(max * 4));
     let mut shown = 0;
