@@ -54,6 +54,13 @@ pub(crate) fn private_files(paths: &[std::path::PathBuf]) -> std::io::Result<()>
     Ok(())
 }
 
+/// The user this process runs as (its effective uid): the one who may use the profile.
+#[cfg(unix)]
+pub(crate) fn own_uid() -> u32 {
+    // SAFETY: geteuid takes no arguments, touches no memory and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
 /// The environment variable that selects the profile folder.
 pub const ENV: &str = "NATTER_PROFILE";
 

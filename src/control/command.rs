@@ -268,19 +268,22 @@ pub enum Command {
         /// The peer.
         id: PeerId,
     },
-    /// Write all history to a file (default: the downloads folder).
+    /// Write all history to a new file (default: the downloads folder); an existing file is
+    /// never overwritten.
     ExportHistory {
         /// `json` (one object per line) or `text`.
         #[serde(default)]
         format: ExportFormat,
-        /// Where (default: `natter-history.jsonl` or `.txt` in the downloads folder).
+        /// Where (default: `natter-history-YYYY-MM-DD-HHMMSS.jsonl` or `.txt` in the
+        /// downloads folder, numbered if taken; the answer says which).
         #[serde(default)]
         path: Option<PathBuf>,
     },
-    /// Back the identity key up to a file only the user can read (default: the downloads
-    /// folder). Whoever holds it can be you.
+    /// Back the identity key up to a new file only the user can read (default: the
+    /// downloads folder); an existing file is never overwritten. Whoever holds it can be you.
     ExportIdentity {
-        /// Where (default: `natter-identity-backup.pem` in the downloads folder).
+        /// Where (default: `natter-identity-backup-YYYY-MM-DD-HHMMSS.pem` in the downloads
+        /// folder, numbered if taken; the answer says which).
         #[serde(default)]
         path: Option<PathBuf>,
     },

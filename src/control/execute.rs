@@ -1,14 +1,13 @@
 //! Owns running one [`Command`] against a node: the node calls it makes, and the waits
 //! `send --wait` and `send-file --wait` ask for.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::sync::broadcast::error::RecvError;
 
 use super::{Answer, Command, ControlError, Wait, YesNo};
 use crate::model::{Contact, Message};
-use crate::node::{Event, IDENTITY_BACKUP_FILE, NodeError, NodeHandle};
+use crate::node::{Event, NodeError, NodeHandle};
 
 /// Runs one command against a node and returns its answer.
 pub async fn execute(node: &NodeHandle, cmd: Command) -> Result<Answer, ControlError> {
@@ -169,19 +168,12 @@ pub async fn execute(node: &NodeHandle, cmd: Command) -> Result<Answer, ControlE
             deleted: node.delete_history(id).await?,
         },
         Command::ExportHistory { format, path } => {
-            let path = in_downloads(node, path, format.file_name())?;
-            Answer::Exported {
-                exported: node.export_history(path.clone(), format).await?,
-                path,
-            }
+            let (exported, path) = node.export_history(path, format).await?;
+            Answer::Exported { exported, path }
         }
-        Command::ExportIdentity { path } => {
-            let path = in_downloads(node, path, IDENTITY_BACKUP_FILE)?;
-            node.export_identity(path.clone()).await?;
-            Answer::IdentityExported {
-                identity_backup: path,
-            }
-        }
+        Command::ExportIdentity { path } => Answer::IdentityExported {
+            identity_backup: node.export_identity(path).await?,
+        },
         Command::Preference { name, value } => {
             if let Some(value) = &value {
                 node.set_preference(&name, value).await?;
@@ -208,24 +200,6 @@ pub async fn execute(node: &NodeHandle, cmd: Command) -> Result<Answer, ControlE
 }
 
 /// The path given, or `name` in the downloads folder (created if missing).
-fn in_downloads(
-    node: &NodeHandle,
-    path: Option<PathBuf>,
-    name: &str,
-) -> Result<PathBuf, ControlError> {
-    if let Some(p) = path {
-        return Ok(p);
-    }
-    let dir = node.downloads();
-    std::fs::create_dir_all(dir).map_err(|e| {
-        NodeError::File(format!(
-            "cannot create the downloads folder {}: {e}; pass a path instead",
-            dir.display()
-        ))
-    })?;
-    Ok(dir.join(name))
-}
-
 async fn await_file(
     mut events: tokio::sync::broadcast::Receiver<Event>,
     file_id: &str,

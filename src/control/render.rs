@@ -3,25 +3,10 @@
 use serde_json::Value;
 
 use super::Command;
+use crate::text::printable;
 
 fn s<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or("")
-}
-
-/// Text a peer chose (a message, a name, a file name), safe to print on a terminal: control
-/// characters (escape sequences, carriage returns, new lines that would fake another line)
-/// and bidirectional overrides are shown as escapes instead of acting.
-pub(crate) fn printable(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
-        if c.is_control() || bidi {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// A peer-chosen field of an answer, printable.
@@ -88,7 +73,7 @@ fn transfer_line(t: &Value) -> String {
         .as_str()
         .filter(|_| !t["outgoing"].as_bool().unwrap_or(false))
     {
-        line.push_str(&format!("  {p}"));
+        line.push_str(&format!("  {}", printable(p)));
     }
     if let Some(r) = t["reason"].as_str().map(printable) {
         line.push_str(&format!("  ({r})"));
@@ -136,7 +121,7 @@ pub fn render(cmd: &Command, v: &Value) -> String {
             let addr = c
                 .get("addr")
                 .and_then(Value::as_str)
-                .map(|a| format!("  {a}"))
+                .map(|a| format!("  {}", printable(a)))
                 .unwrap_or_default();
             format!(
                 "{}  {}  {}{addr}",

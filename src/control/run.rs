@@ -13,6 +13,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::{Command, ControlError, SOCKET_FILE, Wait, execute, request, serve, socket_answer};
 use crate::node::{Node, NodeConfig, NodeError};
+use crate::text::terminal_json;
 
 /// Why a foreground node or a one-shot command could not run.
 #[derive(Debug, thiserror::Error)]
@@ -51,7 +52,7 @@ pub async fn run(config: NodeConfig) -> Result<(), RunError> {
         loop {
             match events.recv().await {
                 Ok(e) => match serde_json::to_string(&e) {
-                    Ok(line) => println!("{line}"),
+                    Ok(line) => println!("{}", terminal_json(&line)),
                     Err(err) => tracing::warn!(error = %err, "event not printable"),
                 },
                 Err(RecvError::Lagged(n)) => {
@@ -77,7 +78,10 @@ pub async fn run(config: NodeConfig) -> Result<(), RunError> {
                     Ok(cmd) => socket_answer(execute(&node, cmd).await.map(|a| a.to_json())),
                     Err(e) => json!({ "ok": false, "error": format!("bad command: {e}") }),
                 };
-                println!("{}", json!({ "answer": answer }));
+                println!(
+                    "{}",
+                    terminal_json(&json!({ "answer": answer }).to_string())
+                );
             }
         });
     }

@@ -1,5 +1,6 @@
 //! Owns the local control socket (a Unix socket in the profile folder): one JSON command
-//! per connection, one JSON answer, so other `natter-cli` processes can use a running node.
+//! per connection, one JSON answer, so other `natter-cli` processes of the same user can use
+//! a running node; processes of other users are refused by their uid.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -27,6 +28,13 @@ pub fn answer(result: Result<Value, ControlError>) -> Value {
 }
 
 /// Serves the control socket until the node stops; `Shutdown` notifies `stop`.
+///
+/// Only the user the node runs as is served: the socket is bound inside the profile folder,
+/// which the node made 0700 before (so the moment between `bind` and the `chmod` to 0600
+/// exposes nothing), and each connecting process's uid is checked (`SO_PEERCRED`), so even
+/// a profile folder or socket someone loosened later serves no one else. Root is refused
+/// too: it can read the profile anyway, and one rule with no exception is easier to trust;
+/// root can run `natter-cli` as the user.
 pub async fn serve(node: NodeHandle, path: &Path, stop: Arc<Notify>) -> std::io::Result<()> {
     // The node holds the profile lock, so a socket file here is a stale one.
     let _ = std::fs::remove_file(path);
@@ -36,16 +44,67 @@ pub async fn serve(node: NodeHandle, path: &Path, stop: Arc<Notify>) -> std::io:
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
     }
+    let me = crate::profile::own_uid();
     loop {
-        let (stream, _) = listener.accept().await?;
-        let node = node.clone();
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            if let Err(e) = handle(node, stream, stop).await {
-                tracing::debug!(error = %e, "control client failed");
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of file descriptors, say: keep serving once some are free again.
+                tracing::warn!(error = %e, "control socket: accept failed");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                continue;
             }
-        });
+        };
+        match stream.peer_cred() {
+            Ok(cred) if cred.uid() == me => {
+                let node = node.clone();
+                let stop = stop.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = handle(node, stream, stop).await {
+                        tracing::debug!(error = %e, "control client failed");
+                    }
+                });
+            }
+            Ok(cred) => {
+                tracing::warn!(
+                    uid = cred.uid(),
+                    pid = cred.pid(),
+                    "control socket: refused a process of another user"
+                );
+                tokio::spawn(refuse(stream, cred.uid(), me));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "control socket: cannot tell who connected; refused");
+            }
+        }
     }
+}
+
+/// Pause after a failed `accept` before the next.
+const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// How long a refused client may take to finish writing its command before it is closed.
+const REFUSED_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Tells a process of another user, in one answer line, that this node is not theirs; its
+/// command is never read as one (only drained, so that its write does not fail before it
+/// reads the answer).
+async fn refuse(stream: UnixStream, uid: u32, me: u32) {
+    let (read, mut write) = stream.into_split();
+    let reply = answer(Err(ControlError::Socket(format!(
+        "this node serves only the user who runs it (uid {me}); you are uid {uid}"
+    ))));
+    let mut out = serde_json::to_vec(&reply).unwrap_or_default();
+    out.push(b'\n');
+    if write.write_all(&out).await.is_err() || write.shutdown().await.is_err() {
+        return;
+    }
+    let mut rest = read.take(MAX_LINE as u64);
+    let _ = tokio::time::timeout(
+        REFUSED_GRACE,
+        tokio::io::copy(&mut rest, &mut tokio::io::sink()),
+    )
+    .await;
 }
 
 async fn handle(node: NodeHandle, stream: UnixStream, stop: Arc<Notify>) -> std::io::Result<()> {

@@ -1,5 +1,6 @@
-//! Owns the pure parts of file transfer: safe names inside the download folder, free names
-//! on a clash, hashing, MIME types and the header of a data stream.
+//! Owns the parts of file transfer that need no node: safe names inside the download folder,
+//! free names on a clash, creating files exclusively (part files, exports) and reopening our
+//! own part file, hashing, MIME types and the header of a data stream.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -57,29 +58,112 @@ fn cap(name: &str, max: usize) -> String {
     format!("{}{ext}", &stem[..cut])
 }
 
-/// A path in `dir` for `name` that exists neither as itself nor as its `.part`:
-/// `name`, then `name (1)`, `name (2)`…
-pub fn free_path(dir: &Path, name: &str) -> PathBuf {
-    let (stem, ext) = match name.rfind('.') {
-        Some(i) if i > 0 => (&name[..i], &name[i..]),
-        _ => (name, ""),
-    };
-    let taken = |p: &Path| p.exists() || part_path(p).exists();
-    let first = dir.join(name);
-    if !taken(&first) {
-        return first;
-    }
-    (1..)
-        .map(|n| dir.join(format!("{stem} ({n}){ext}")))
-        .find(|p| !taken(p))
-        .unwrap_or(first)
-}
-
 /// Where the bytes of `final_path` collect until they are verified.
 pub fn part_path(final_path: &Path) -> PathBuf {
     let mut s = final_path.as_os_str().to_owned();
     s.push(".part");
     PathBuf::from(s)
+}
+
+/// At most this many numbered names are tried for one file.
+const MAX_TRIES: usize = 10_000;
+
+/// The names tried for `name` in `dir`, in order: `name`, `name (1)`, `name (2)`…
+fn numbered<'a>(dir: &'a Path, name: &'a str) -> impl Iterator<Item = PathBuf> + 'a {
+    let (stem, ext) = match name.rfind('.') {
+        Some(i) if i > 0 => (&name[..i], &name[i..]),
+        _ => (name, ""),
+    };
+    std::iter::once(dir.join(name))
+        .chain((1..MAX_TRIES).map(move |n| dir.join(format!("{stem} ({n}){ext}"))))
+}
+
+/// Whether something is at `p` or at its part file, in any form: a symbolic link counts,
+/// even one that points nowhere.
+fn taken(p: &Path) -> bool {
+    p.symlink_metadata().is_ok() || part_path(p).symlink_metadata().is_ok()
+}
+
+/// A path in `dir` for `name` that exists neither as itself nor as its `.part`:
+/// `name`, then `name (1)`, `name (2)`… `None` if all are taken.
+pub fn free_path(dir: &Path, name: &str) -> Option<PathBuf> {
+    numbered(dir, name).find(|p| !taken(p))
+}
+
+/// Creates a file for writing that only its owner can read (mode 0600 on Unix), and only if
+/// nothing is at `path`: never an existing file, never through a symbolic link (`O_EXCL`).
+pub fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}
+
+/// The first free name for `name` in `dir` (as [`free_path`]) on which `create` succeeds;
+/// a name taken between the look and the creation is skipped, never opened.
+fn first_free(
+    dir: &Path,
+    name: &str,
+    create: impl Fn(&Path) -> std::io::Result<std::fs::File>,
+) -> std::io::Result<(std::fs::File, PathBuf)> {
+    for p in numbered(dir, name).filter(|p| !taken(p)) {
+        match create(&p) {
+            Ok(file) => return Ok((file, p)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::AlreadyExists,
+        format!("every name like {name} is taken"),
+    ))
+}
+
+/// Creates a new private file in `dir` for `name`, or `name (1)`, `name (2)`… if taken
+/// (see [`create_private`]). Returns it with its path.
+pub fn create_free(dir: &Path, name: &str) -> std::io::Result<(std::fs::File, PathBuf)> {
+    first_free(dir, name, create_private)
+}
+
+/// Reserves a name in `dir` for a file about to arrive: creates the part file of the first
+/// free name exclusively (see [`create_private`]) and returns the final path.
+pub fn reserve(dir: &Path, name: &str) -> std::io::Result<PathBuf> {
+    first_free(dir, name, |p| create_private(&part_path(p))).map(|(_, p)| p)
+}
+
+/// Opens a part file we made, to write on from a resume point: never through a symbolic link
+/// (`O_NOFOLLOW`), and only a regular file with one name, owned by us. Anything else (a link
+/// planted at its name, another user's file, a FIFO) is refused before a byte is written.
+pub fn open_part(path: &Path) -> std::io::Result<std::fs::File> {
+    let not_ours = || {
+        std::io::Error::other(
+            "it is not the part file Natter made (a symbolic link, another user's file or not a regular file)",
+        )
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);
+    let file = options.open(path).map_err(|e| {
+        #[cfg(unix)]
+        if e.raw_os_error() == Some(libc::ELOOP) {
+            return not_ours();
+        }
+        e
+    })?;
+    let meta = file.metadata()?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if meta.nlink() != 1 || meta.uid() != crate::profile::own_uid() {
+            return Err(not_ours());
+        }
+    }
+    if !meta.is_file() {
+        return Err(not_ours());
+    }
+    Ok(file)
 }
 
 /// SHA-256 and size of a file (blocking).
@@ -99,9 +183,12 @@ pub fn hash_file(path: &Path) -> std::io::Result<(u64, [u8; 32])> {
     Ok((size, hasher.finalize().into()))
 }
 
-/// The SHA-256 state after the first `len` bytes of a file (to resume hashing).
-pub fn hash_prefix(path: &Path, len: u64) -> std::io::Result<Sha256> {
-    let file = std::fs::File::open(path)?;
+/// The SHA-256 state after the first `len` bytes of an open file (to resume hashing); the
+/// file is left positioned after them.
+pub fn hash_prefix(file: &std::fs::File, len: u64) -> std::io::Result<Sha256> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = file;
+    file.seek(SeekFrom::Start(0))?;
     let mut hasher = Sha256::new();
     let mut reader = file.take(len);
     let mut buf = vec![0u8; 1 << 20];
@@ -183,11 +270,72 @@ mod tests {
     #[test]
     fn clashes_get_numbered_names() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(free_path(dir.path(), "a.txt"), dir.path().join("a.txt"));
+        let free = |name| free_path(dir.path(), name).unwrap();
+        assert_eq!(free("a.txt"), dir.path().join("a.txt"));
         std::fs::write(dir.path().join("a.txt"), b"x").unwrap();
-        assert_eq!(free_path(dir.path(), "a.txt"), dir.path().join("a (1).txt"));
+        assert_eq!(free("a.txt"), dir.path().join("a (1).txt"));
         std::fs::write(dir.path().join("a (1).txt.part"), b"x").unwrap();
-        assert_eq!(free_path(dir.path(), "a.txt"), dir.path().join("a (2).txt"));
+        assert_eq!(free("a.txt"), dir.path().join("a (2).txt"));
+    }
+
+    #[test]
+    fn names_taken_by_planted_files_or_links_are_never_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let (d, outside) = (dir.path().join("downloads"), dir.path().join("victim"));
+        std::fs::create_dir(&d).unwrap();
+        // A link that points nowhere yet: following it would create the victim.
+        std::os::unix::fs::symlink(&outside, d.join("a.txt.part")).unwrap();
+        std::os::unix::fs::symlink(&outside, d.join("b.txt")).unwrap();
+        std::fs::write(d.join("c.txt"), b"theirs").unwrap();
+        for planted in ["a.txt.part", "b.txt", "c.txt"] {
+            let e = create_private(&d.join(planted)).unwrap_err();
+            assert_eq!(e.kind(), std::io::ErrorKind::AlreadyExists, "{planted}");
+        }
+        assert_eq!(reserve(&d, "a.txt").unwrap(), d.join("a (1).txt"));
+        assert!(d.join("a (1).txt.part").is_file());
+        let (_, b) = create_free(&d, "b.txt").unwrap();
+        assert_eq!(b, d.join("b (1).txt"));
+        let (_, c) = create_free(&d, "c.txt").unwrap();
+        assert_eq!(c, d.join("c (1).txt"));
+        assert!(!outside.exists(), "no link was followed");
+        assert_eq!(std::fs::read(d.join("c.txt")).unwrap(), b"theirs");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&c).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+
+    #[test]
+    fn only_our_own_part_file_is_reopened() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let ours = dir.path().join("ours.part");
+        create_private(&ours).unwrap();
+        assert!(open_part(&ours).is_ok());
+        // A link planted at a part file's name: refused, its target untouched.
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        let link = dir.path().join("link.part");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        let e = open_part(&link).unwrap_err();
+        assert!(e.to_string().contains("not the part file"), "{e}");
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        // A second name for someone's file (a hard link), and a directory.
+        let hard = dir.path().join("hard.part");
+        std::fs::hard_link(&victim, &hard).unwrap();
+        assert!(open_part(&hard).is_err());
+        let sub = dir.path().join("dir.part");
+        std::fs::create_dir(&sub).unwrap();
+        assert!(open_part(&sub).is_err());
+        // Another user's file (tests run as root in CI: hand one to nobody).
+        if crate::profile::own_uid() == 0 {
+            let theirs = dir.path().join("theirs.part");
+            std::fs::write(&theirs, b"x").unwrap();
+            std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o666)).unwrap();
+            std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+            let e = open_part(&theirs).unwrap_err();
+            assert!(e.to_string().contains("not the part file"), "{e}");
+        }
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
     }
 
     #[test]
@@ -204,7 +352,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("f");
         std::fs::write(&p, vec![5u8; 3_000_000]).unwrap();
-        let mut h = hash_prefix(&p, 1_000_000).unwrap();
+        let mut h = hash_prefix(&std::fs::File::open(&p).unwrap(), 1_000_000).unwrap();
         h.update(vec![5u8; 2_000_000]);
         let full: [u8; 32] = h.finalize().into();
         assert_eq!(hash_file(&p).unwrap(), (3_000_000, full));

@@ -24,17 +24,21 @@ pub enum ExportFormat {
 }
 
 impl ExportFormat {
-    /// The file name an export gets when none is given.
-    pub fn file_name(self) -> &'static str {
+    /// The extension of an export's file.
+    pub fn extension(self) -> &'static str {
         match self {
-            ExportFormat::Json => "natter-history.jsonl",
-            ExportFormat::Text => "natter-history.txt",
+            ExportFormat::Json => "jsonl",
+            ExportFormat::Text => "txt",
         }
     }
 }
 
-/// The file name an identity backup gets when none is given.
-pub const IDENTITY_BACKUP_FILE: &str = "natter-identity-backup.pem";
+/// `YYYY-MM-DD-HHMMSS` (UTC), for an export's file name.
+fn stamp(ms: i64) -> String {
+    crate::civil::date_time_seconds(ms)
+        .replace(' ', "-")
+        .replace(':', "")
+}
 
 fn file_error(path: &Path, e: impl std::fmt::Display) -> NodeError {
     NodeError::File(format!("cannot write {}: {e}", path.display()))
@@ -243,14 +247,19 @@ impl NodeHandle {
         Ok(n)
     }
 
-    /// Writes all history to `path` (created or replaced; readable only by the user on Unix).
-    /// Returns how many messages were written.
+    /// Writes all history to `path`, or when none is given to a new file in the downloads
+    /// folder (`natter-history-YYYY-MM-DD-HHMMSS.jsonl` or `.txt`, numbered if taken).
+    /// Returns how many messages were written, and where.
+    ///
+    /// The file is created new and readable only by the user on Unix: a file or a symbolic
+    /// link already at that name is never overwritten or followed (the downloads folder is
+    /// where peers' files land). A failed export leaves no file behind.
     pub async fn export_history(
         &self,
-        path: PathBuf,
+        path: Option<PathBuf>,
         format: ExportFormat,
-    ) -> Result<u64, NodeError> {
-        let file = private_file(&path)?;
+    ) -> Result<(u64, PathBuf), NodeError> {
+        let (file, path) = self.new_export(path, "natter-history", format.extension())?;
         let shown = path.clone();
         let n = self
             .inner
@@ -272,26 +281,67 @@ impl NodeHandle {
                 Ok(n)
             })
             .await
-            .map_err(|e| file_error(&shown, e))?;
-        Ok(n)
+            .map_err(|e| {
+                let _ = std::fs::remove_file(&shown);
+                file_error(&shown, e)
+            })?;
+        Ok((n, path))
     }
 
-    /// Copies the identity key (PKCS#8 PEM) to `path` as a backup, readable only by the user
-    /// on Unix. Whoever holds this file can be you: keep it offline.
-    pub async fn export_identity(&self, path: PathBuf) -> Result<(), NodeError> {
+    /// Copies the identity key (PKCS#8 PEM) as a backup to `path`, or when none is given to a
+    /// new file in the downloads folder (`natter-identity-backup-YYYY-MM-DD-HHMMSS.pem`,
+    /// numbered if taken); created new, as [`NodeHandle::export_history`], readable only by
+    /// the user on Unix. Returns where. Whoever holds this file can be you: keep it offline.
+    pub async fn export_identity(&self, path: Option<PathBuf>) -> Result<PathBuf, NodeError> {
         let from = self.inner.profile.join(crate::identity::KEY_FILE);
+        let pem = tokio::fs::read(&from).await.map_err(|e| {
+            NodeError::File(format!("cannot read the identity {}: {e}", from.display()))
+        })?;
+        let (mut file, path) = self.new_export(path, "natter-identity-backup", "pem")?;
         // File I/O and an fsync: off the async runtime.
+        let written = path.clone();
         tokio::task::spawn_blocking(move || {
-            let pem = std::fs::read(&from).map_err(|e| {
-                NodeError::File(format!("cannot read the identity {}: {e}", from.display()))
-            })?;
-            let mut file = private_file(&path)?;
             file.write_all(&pem)
                 .and_then(|()| file.sync_all())
-                .map_err(|e| file_error(&path, e))
+                .map_err(|e| {
+                    let _ = std::fs::remove_file(&written);
+                    file_error(&written, e)
+                })
         })
         .await
-        .map_err(|e| NodeError::File(format!("identity backup task failed: {e}")))?
+        .map_err(|e| NodeError::File(format!("identity backup task failed: {e}")))??;
+        Ok(path)
+    }
+
+    /// A new file for an export: exactly `path` (the user chose it), else a fresh name in the
+    /// downloads folder. Never an existing file, never through a symbolic link.
+    fn new_export(
+        &self,
+        path: Option<PathBuf>,
+        stem: &str,
+        ext: &str,
+    ) -> Result<(std::fs::File, PathBuf), NodeError> {
+        if let Some(path) = path {
+            return match crate::files::create_private(&path) {
+                Ok(file) => Ok((file, path)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    Err(NodeError::File(format!(
+                        "{} already exists; Natter never overwrites a file: choose another name or remove it",
+                        path.display()
+                    )))
+                }
+                Err(e) => Err(file_error(&path, e)),
+            };
+        }
+        let dir = self.downloads();
+        std::fs::create_dir_all(dir).map_err(|e| {
+            NodeError::File(format!(
+                "cannot create the downloads folder {}: {e}; pass a path instead",
+                dir.display()
+            ))
+        })?;
+        let name = format!("{stem}-{}.{ext}", stamp(crate::civil::now_ms()));
+        crate::files::create_free(dir, &name).map_err(|e| file_error(&dir.join(&name), e))
     }
 
     /// Sets a contact's nickname and group exactly (empty clears them).
@@ -329,13 +379,4 @@ impl NodeHandle {
     pub fn profile(&self) -> &Path {
         &self.inner.profile
     }
-}
-
-/// Creates (or truncates) a file only the user can read.
-fn private_file(path: &Path) -> Result<std::fs::File, NodeError> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path).map_err(|e| file_error(path, e))
 }

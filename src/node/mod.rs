@@ -23,7 +23,7 @@ mod rendezvous;
 mod state;
 mod throttle;
 
-pub use account::{ExportFormat, IDENTITY_BACKUP_FILE};
+pub use account::ExportFormat;
 pub use config::{DEFAULT_PORT, NodeConfig, PORT_TRIES};
 pub use event::{DialFailure, Event};
 pub use lan::NearbyPeer;

@@ -10,4 +10,5 @@ mod lan;
 mod messaging;
 mod policy;
 mod port;
+mod secrets;
 mod support;

@@ -10,6 +10,7 @@ use natter::control::{self, Answer, Command, ControlError};
 use natter::discovery::Interfaces;
 use natter::model::RelayPolicy;
 use natter::node::{NodeConfig, NodeHandle, PrivacyMode};
+use natter::text;
 
 use crate::Message;
 use crate::theme::Choice;
@@ -34,7 +35,8 @@ pub enum Op {
     Prefs,
     /// Put text on the clipboard (the app does this itself; no node involved).
     Copy(String),
-    /// Show a desktop notification.
+    /// Show a desktop notification: a title and a body as the peer wrote them (made safe
+    /// for the notification server when shown, `natter::text::for_notification`).
     Notify(String, String),
     /// Put the keyboard focus in a field (the app does this itself; no node involved).
     Focus(&'static str),
@@ -246,6 +248,11 @@ pub async fn run_op(node: Node, op: Op) -> Message {
         Op::Copy(_) | Op::Focus(_) => Message::Done,
         Op::Notify(title, body) => {
             let shown = tokio::task::spawn_blocking(move || {
+                // The title is plain text by the specification; the body is parsed as
+                // markup by servers that say so: a peer's `<a href>` or `<img src>` must
+                // show as text there, and stays unescaped where it would show as `&lt;`.
+                let title = text::for_notification(&title, text::NOTIFICATION_TITLE, false);
+                let body = text::for_notification(&body, text::NOTIFICATION_BODY, body_markup());
                 notify_rust::Notification::new()
                     .appname("Natter")
                     .summary(&title)
@@ -264,6 +271,22 @@ pub async fn run_op(node: Node, op: Op) -> Message {
                 Err(e) => failed(e),
             }
         }
+    }
+}
+
+/// Whether the notification server parses bodies as markup (freedesktop `body-markup`);
+/// if it cannot be asked, assume it does (escaped text is then shown as entities, never
+/// obeyed). Blocking: a D-Bus call.
+fn body_markup() -> bool {
+    #[cfg(all(unix, not(target_os = "macos")))]
+    {
+        notify_rust::get_capabilities()
+            .map(|caps| caps.iter().any(|c| c == "body-markup"))
+            .unwrap_or(true)
+    }
+    #[cfg(not(all(unix, not(target_os = "macos"))))]
+    {
+        false
     }
 }
 

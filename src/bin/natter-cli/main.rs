@@ -95,11 +95,12 @@ fn print_answer(cmd: &Command, answer: &serde_json::Value, json: bool) -> Result
             .get("error")
             .and_then(|v| v.as_str())
             .unwrap_or("unknown error");
-        bail!("{error}");
+        // It may carry a peer's words (a transfer's reason): shown, never obeyed.
+        bail!("{}", natter::text::printable(error));
     }
     let result = answer.get("result").cloned().unwrap_or_default();
     if json {
-        println!("{result}");
+        println!("{}", natter::text::terminal_json(&result.to_string()));
     } else {
         println!("{}", control::render(cmd, &result));
     }

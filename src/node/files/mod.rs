@@ -288,11 +288,10 @@ async fn accept(inner: &Arc<Inner>, t: Transfer) -> Result<Transfer, NodeError> 
                 dir.display()
             )));
         }
-        let path = files::free_path(&dir, &name);
-        // Reserve the name now: the part file exists from the moment of consent.
-        std::fs::File::create(files::part_path(&path))
-            .map_err(|e| NodeError::File(format!("cannot write in {}: {e}", dir.display())))?;
-        Ok(path)
+        // Reserve the name now: the part file exists from the moment of consent, created
+        // new (never a file or link already there) and readable by the user alone.
+        files::reserve(&dir, &name)
+            .map_err(|e| NodeError::File(format!("cannot write in {}: {e}", dir.display())))
     })
     .await
     .map_err(|e| NodeError::File(e.to_string()))??;

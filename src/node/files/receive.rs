@@ -33,14 +33,13 @@ struct Sink {
 impl Sink {
     fn open(part: &Path, offset: u64) -> std::io::Result<Sink> {
         // Never create it here: it is made at consent, and gone once the file is in place.
-        let mut file = std::fs::OpenOptions::new()
-            .truncate(false)
-            .write(true)
-            .open(part)?;
-        // Bytes past the last verified offset may be torn: cut them and rebuild the hash.
+        // Only our own regular file is reopened, never through a link planted at its name.
+        let mut file = files::open_part(part)?;
+        // Bytes past the last verified offset may be torn: cut them and rebuild the hash
+        // from this same open file.
         file.set_len(offset)?;
+        let hasher = files::hash_prefix(&file, offset)?;
         file.seek(SeekFrom::Start(offset))?;
-        let hasher = files::hash_prefix(part, offset)?;
         Ok(Sink {
             file: Arc::new(file),
             hasher,
@@ -221,8 +220,13 @@ async fn receive_into(
     let sink = match opened {
         Ok(Ok(sink)) => sink,
         Ok(Err(e)) => {
+            let hint = if e.kind() == std::io::ErrorKind::NotFound {
+                "it may have been removed: "
+            } else {
+                ""
+            };
             let reason = format!(
-                "cannot open the part file {} ({e}); it may have been removed: ask for the file again",
+                "cannot open the part file {} ({e}); {hint}ask for the file again",
                 part.display()
             );
             return fail(&inner, &t, &reason).await;
@@ -312,9 +316,12 @@ async fn receive_into(
     let name = t.name.clone();
     let target = final_path.clone();
     let placed = tokio::task::spawn_blocking(move || -> std::io::Result<PathBuf> {
-        // Someone may have created a file of that name meanwhile: never overwrite it.
-        let target = if target.exists() {
-            files::free_path(&dir, &name)
+        // Someone may have created a file (or a link) of that name meanwhile: never
+        // overwrite it.
+        let target = if target.symlink_metadata().is_ok() {
+            files::free_path(&dir, &name).ok_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::AlreadyExists, "no free name")
+            })?
         } else {
             target
         };

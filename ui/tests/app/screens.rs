@@ -168,7 +168,21 @@ async fn verify_the_contact_menu_and_settings_change_the_node() {
         ui.click("Export history (text)").unwrap();
     })
     .await;
-    let exported = a.node.downloads().join("natter-history.txt");
+    // A new file of its own in the downloads folder, named by the time (peers' files land
+    // there too); the app says which.
+    let named = |start: &str, end: &str| {
+        let found: Vec<_> = std::fs::read_dir(a.node.downloads())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                let n = p.file_name().unwrap().to_string_lossy();
+                n.starts_with(start) && n.ends_with(end)
+            })
+            .collect();
+        assert_eq!(found.len(), 1, "{found:?}");
+        found[0].clone()
+    };
+    let exported = named("natter-history-", ".txt");
     let text = std::fs::read_to_string(&exported).unwrap();
     assert!(text.contains("me: kept for the export"), "{text}");
     assert!(shows(
@@ -179,7 +193,7 @@ async fn verify_the_contact_menu_and_settings_change_the_node() {
         ui.click("Save identity backup").unwrap();
     })
     .await;
-    let backup = std::fs::read(a.node.downloads().join("natter-identity-backup.pem")).unwrap();
+    let backup = std::fs::read(named("natter-identity-backup-", ".pem")).unwrap();
     let key = std::fs::read(a.dir.path().join(natter::identity::KEY_FILE)).unwrap();
     assert_eq!(backup, key, "the backup is the identity key");
     apply(
