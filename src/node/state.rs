@@ -393,7 +393,12 @@ impl State {
             }
             Msg::Hint(peer, mut addrs) => {
                 // The rendezvous chooses the observed address in a signal: it must not be a
-                // way to aim this node at addresses, so signals are few and small.
+                // way to aim this node at addresses, so signals are few and small, and only
+                // an accepted contact's that is not blocked is acted on.
+                if !self.policy.contacts.contains(&peer) || self.policy.blocked.contains(&peer) {
+                    tracing::debug!(peer = ?peer, "dial signal dropped: not a contact, or blocked");
+                    return None;
+                }
                 let last = self.last_hint.get(&peer);
                 if last.is_some_and(|at| now.saturating_duration_since(*at) < HINT_EVERY) {
                     tracing::debug!(peer = ?peer, "dial signal dropped: too soon after the last");
