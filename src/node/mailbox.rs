@@ -105,7 +105,7 @@ pub(super) async fn deposit_pending(inner: &Arc<Inner>, peer: PeerId) {
         return;
     };
     let now_ms = store::now_ms().max(0) as u64;
-    let Some(their_prekey) = inner
+    let Some((their_prekey, their_expiry)) = inner
         .actor
         .ask(|reply| Msg::PrekeyOf {
             peer,
@@ -139,6 +139,11 @@ pub(super) async fn deposit_pending(inner: &Arc<Inner>, peer: PeerId) {
         return;
     };
     let conversation = conversation_id(&me, &peer).to_vec();
+    let to = seal::Recipient {
+        peer: &peer,
+        prekey: their_prekey,
+        expires_ms: their_expiry,
+    };
     let (mut stored, mut expires) = (Vec::new(), 0);
     for m in pending {
         let chat = wire::Chat {
@@ -153,11 +158,11 @@ pub(super) async fn deposit_pending(inner: &Arc<Inner>, peer: PeerId) {
         let sealed = match seal::seal(
             &inner.identity,
             &mine,
-            &peer,
-            &their_prekey,
+            &to,
             m.msg_id,
             seal::KIND_CHAT,
             &chat.encode_to_vec(),
+            store::now_ms().max(0) as u64,
         ) {
             Ok(s) => s,
             Err(e) => {
@@ -224,8 +229,8 @@ async fn fetch(inner: &Arc<Inner>) -> Result<(), String> {
         match open_item(&me, &keys, &item) {
             Ok((from, chat)) => by_sender.entry(from).or_default().push((item.id, chat)),
             Err(e) => {
-                // Never openable: drop it at the server, and say so.
-                tracing::warn!(error = %e, "mailbox item refused");
+                // Never openable (or forged): drop it at the server, and say so.
+                tracing::warn!(error = %e, "mailbox item refused and dropped");
                 ack.ids.push(item.id);
             }
         }

@@ -235,20 +235,35 @@ fn a_prekey_is_given_out_only_before_it_expires() {
     let p = peer();
     let now = Instant::now();
     s.handle(Msg::Prekey(p, [9; 32], 1_000), now);
-    let ask = |s: &mut State, now_ms| {
-        let (reply, mut answer) = oneshot::channel();
-        s.handle(
-            Msg::PrekeyOf {
-                peer: p,
-                now_ms,
-                reply,
-            },
-            now,
-        );
-        answer.try_recv().expect("answered")
-    };
-    assert_eq!(ask(&mut s, 999), Some([9; 32]));
-    assert_eq!(ask(&mut s, 1_000), None);
+    assert_eq!(prekey_of(&mut s, p, 999), Some(([9; 32], 1_000)));
+    assert_eq!(prekey_of(&mut s, p, 1_000), None);
+}
+
+fn prekey_of(s: &mut State, peer: PeerId, now_ms: u64) -> Option<([u8; 32], u64)> {
+    let (reply, mut answer) = oneshot::channel();
+    s.handle(
+        Msg::PrekeyOf {
+            peer,
+            now_ms,
+            reply,
+        },
+        Instant::now(),
+    );
+    answer.try_recv().expect("answered")
+}
+
+/// A rendezvous answering with an older signed record (still valid, with the prekey the
+/// contact rotated away from) does not make us seal to that one.
+#[test]
+fn an_older_record_does_not_roll_a_prekey_back() {
+    let (mut s, _) = state();
+    let p = peer();
+    let now = Instant::now();
+    s.handle(Msg::Prekey(p, [2; 32], 2_000), now);
+    s.handle(Msg::Prekey(p, [1; 32], 1_000), now);
+    assert_eq!(prekey_of(&mut s, p, 10), Some(([2; 32], 2_000)));
+    s.handle(Msg::Prekey(p, [3; 32], 3_000), now);
+    assert_eq!(prekey_of(&mut s, p, 10), Some(([3; 32], 3_000)));
 }
 
 #[test]
