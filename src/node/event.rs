@@ -164,8 +164,9 @@ pub enum Event {
         /// When the mailbox drops them undelivered (ms since the epoch).
         expires_ms: u64,
     },
-    /// Our messages expired in the mailbox undelivered: they are queued again and go out
-    /// when the peer is next reachable.
+    /// The rendezvous says our messages expired in its mailbox undelivered (its word only):
+    /// they are queued again, still in the outbox, deposited again while the peer is
+    /// offline (3 deposits at most) and sent over the next session.
     MessageExpired {
         /// The peer.
         peer: PeerId,

@@ -1,7 +1,10 @@
 //! The node's half of the sealed mailbox: its X25519 prekeys (made on first use, kept in the
 //! profile, rotated every 30 days with the previous one kept so mail sealed to it still
 //! opens), contacts' prekeys learnt from their signed records, depositing what waits for an
-//! offline contact, and fetching, opening and storing what waited for us.
+//! offline contact, and fetching, opening and storing what waited for us (from contacts
+//! only, never from a blocked key). An expiry notice from the server is its word only: the
+//! message stays in the outbox and is deposited again (`store::MAILBOX_DEPOSITS` times at
+//! most).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -105,7 +108,7 @@ pub(super) async fn deposit_pending(inner: &Arc<Inner>, peer: PeerId) {
         return;
     };
     let now_ms = store::now_ms().max(0) as u64;
-    let Some(their_prekey) = inner
+    let Some((their_prekey, their_expiry)) = inner
         .actor
         .ask(|reply| Msg::PrekeyOf {
             peer,
@@ -139,6 +142,11 @@ pub(super) async fn deposit_pending(inner: &Arc<Inner>, peer: PeerId) {
         return;
     };
     let conversation = conversation_id(&me, &peer).to_vec();
+    let to = seal::Recipient {
+        peer: &peer,
+        prekey: their_prekey,
+        expires_ms: their_expiry,
+    };
     let (mut stored, mut expires) = (Vec::new(), 0);
     for m in pending {
         let chat = wire::Chat {
@@ -153,11 +161,11 @@ pub(super) async fn deposit_pending(inner: &Arc<Inner>, peer: PeerId) {
         let sealed = match seal::seal(
             &inner.identity,
             &mine,
-            &peer,
-            &their_prekey,
+            &to,
             m.msg_id,
             seal::KIND_CHAT,
             &chat.encode_to_vec(),
+            store::now_ms().max(0) as u64,
         ) {
             Ok(s) => s,
             Err(e) => {
@@ -211,8 +219,10 @@ pub(super) fn fetch_soon(inner: &Arc<Inner>) {
     });
 }
 
-/// Fetches, opens and stores waiting mail; acks what is stored (or can never be), and turns
-/// expiry notices into `MessageExpired`.
+/// Fetches, opens and stores waiting mail; acks what is stored (or can never be: not
+/// openable, not signed by its sender, not from a contact, from a blocked key), and turns
+/// expiry notices into `MessageExpired` (the messages stay in the outbox and the peer's dial
+/// loop is woken, so a peer still offline gets them deposited again).
 async fn fetch(inner: &Arc<Inner>) -> Result<(), String> {
     let rv = inner.rv.clone().ok_or("no rendezvous")?;
     let mail = rv.fetch().await.map_err(|e| e.to_string())?;
@@ -224,8 +234,8 @@ async fn fetch(inner: &Arc<Inner>) -> Result<(), String> {
         match open_item(&me, &keys, &item) {
             Ok((from, chat)) => by_sender.entry(from).or_default().push((item.id, chat)),
             Err(e) => {
-                // Never openable: drop it at the server, and say so.
-                tracing::warn!(error = %e, "mailbox item refused");
+                // Never openable (or forged): drop it at the server, and say so.
+                tracing::warn!(error = %e, "mailbox item refused and dropped");
                 ack.ids.push(item.id);
             }
         }
@@ -250,7 +260,9 @@ async fn fetch(inner: &Arc<Inner>) -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())?;
         let Some(outcomes) = result else {
-            ack.ids.extend(items.iter().map(|(id, _)| *id)); // not a contact (any more)
+            // Not a contact (any more), or blocked: dropped unseen, no request, no event.
+            tracing::debug!(peer = ?from, n = items.len(), "mail from a blocked key or a stranger dropped");
+            ack.ids.extend(items.iter().map(|(id, _)| *id));
             continue;
         };
         for ((id, _), o) in items.iter().zip(outcomes) {
@@ -276,6 +288,8 @@ async fn fetch(inner: &Arc<Inner>) -> Result<(), String> {
         }
     }
     for (peer, ids) in expired {
+        // The server's word only: nothing leaves the outbox; the message is queued again
+        // (deposited again, a few times at most) and still goes over the next session.
         let changed = inner
             .store
             .call(move |c| store::set_mailbox_state(c, &me, &peer, &ids, false))
@@ -284,6 +298,7 @@ async fn fetch(inner: &Arc<Inner>) -> Result<(), String> {
             && !ids.is_empty()
         {
             emit(inner, Event::MessageExpired { peer, ids });
+            inner.actor.tell(Msg::DialNow(peer));
         }
     }
     if !ack.ids.is_empty() || !ack.expired.is_empty() {

@@ -268,15 +268,8 @@ async fn on_push(inner: &Arc<Inner>, p: Push) {
             let Some(from) = peer_of(&d.from) else {
                 return;
             };
-            let contact = inner
-                .store
-                .call(move |c| store::get_contact(c, &from))
-                .await
-                .ok()
-                .flatten();
-            if !contact.is_some_and(|c| c.state == ContactState::Contact) {
-                return;
-            }
+            // The node's task acts on it only for a contact that is not blocked, and only
+            // on so many (`Msg::Hint`).
             let mut addrs: Vec<SocketAddr> = d.observed.parse().ok().into_iter().collect();
             if let Some(v) = d.record.and_then(|r| record::verify(&r, Some(&from)).ok()) {
                 addrs.extend(v.addrs);

@@ -175,11 +175,11 @@ pub(crate) enum Msg {
     Hint(PeerId, Vec<SocketAddr>),
     /// A contact's mailbox prekey and its expiry (ms), from a verified record.
     Prekey(PeerId, [u8; 32], u64),
-    /// A contact's prekey still valid at `now_ms`.
+    /// A contact's prekey still valid at `now_ms`, with its expiry.
     PrekeyOf {
         peer: PeerId,
         now_ms: u64,
-        reply: oneshot::Sender<Option<[u8; 32]>>,
+        reply: oneshot::Sender<Option<([u8; 32], u64)>>,
     },
     /// The privacy policy for a peer that completed a handshake.
     Admit(PeerId, oneshot::Sender<Admission>),
@@ -392,7 +392,12 @@ impl State {
             }
             Msg::Hint(peer, mut addrs) => {
                 // The rendezvous chooses the observed address in a signal: it must not be a
-                // way to aim this node at addresses, so signals are few and small.
+                // way to aim this node at addresses, so signals are few and small, and only
+                // an accepted contact's that is not blocked is acted on.
+                if !self.policy.contacts.contains(&peer) || self.policy.blocked.contains(&peer) {
+                    tracing::debug!(peer = ?peer, "dial signal dropped: not a contact, or blocked");
+                    return None;
+                }
                 let last = self.last_hint.get(&peer);
                 if last.is_some_and(|at| now.saturating_duration_since(*at) < HINT_EVERY) {
                     tracing::debug!(peer = ?peer, "dial signal dropped: too soon after the last");
@@ -408,7 +413,12 @@ impl State {
                 return self.dial(peer, true);
             }
             Msg::Prekey(peer, key, expires_ms) => {
-                self.prekeys.insert(peer, (key, expires_ms));
+                // The newest prekey wins: a rendezvous replaying an older signed record
+                // cannot roll a contact back to a prekey it rotated away from.
+                let known = self.prekeys.get(&peer).map(|(_, exp)| *exp);
+                if known.is_none_or(|exp| expires_ms >= exp) {
+                    self.prekeys.insert(peer, (key, expires_ms));
+                }
             }
             Msg::PrekeyOf {
                 peer,
@@ -419,7 +429,7 @@ impl State {
                     .prekeys
                     .get(&peer)
                     .filter(|(_, exp)| *exp > now_ms)
-                    .map(|(k, _)| *k);
+                    .copied();
                 let _ = reply.send(key);
             }
             Msg::Admit(peer, reply) => {

@@ -11,6 +11,13 @@ fn peer() -> PeerId {
     Identity::generate().peer_id()
 }
 
+/// A new peer the state knows as an accepted contact.
+fn contact(s: &mut State) -> PeerId {
+    let p = peer();
+    s.handle(Msg::ContactStored(p, true), Instant::now());
+    p
+}
+
 fn state() -> (State, PeerId) {
     state_with_events().0
 }
@@ -228,26 +235,41 @@ fn a_prekey_is_given_out_only_before_it_expires() {
     let p = peer();
     let now = Instant::now();
     s.handle(Msg::Prekey(p, [9; 32], 1_000), now);
-    let ask = |s: &mut State, now_ms| {
-        let (reply, mut answer) = oneshot::channel();
-        s.handle(
-            Msg::PrekeyOf {
-                peer: p,
-                now_ms,
-                reply,
-            },
-            now,
-        );
-        answer.try_recv().expect("answered")
-    };
-    assert_eq!(ask(&mut s, 999), Some([9; 32]));
-    assert_eq!(ask(&mut s, 1_000), None);
+    assert_eq!(prekey_of(&mut s, p, 999), Some(([9; 32], 1_000)));
+    assert_eq!(prekey_of(&mut s, p, 1_000), None);
+}
+
+fn prekey_of(s: &mut State, peer: PeerId, now_ms: u64) -> Option<([u8; 32], u64)> {
+    let (reply, mut answer) = oneshot::channel();
+    s.handle(
+        Msg::PrekeyOf {
+            peer,
+            now_ms,
+            reply,
+        },
+        Instant::now(),
+    );
+    answer.try_recv().expect("answered")
+}
+
+/// A rendezvous answering with an older signed record (still valid, with the prekey the
+/// contact rotated away from) does not make us seal to that one.
+#[test]
+fn an_older_record_does_not_roll_a_prekey_back() {
+    let (mut s, _) = state();
+    let p = peer();
+    let now = Instant::now();
+    s.handle(Msg::Prekey(p, [2; 32], 2_000), now);
+    s.handle(Msg::Prekey(p, [1; 32], 1_000), now);
+    assert_eq!(prekey_of(&mut s, p, 10), Some(([2; 32], 2_000)));
+    s.handle(Msg::Prekey(p, [3; 32], 3_000), now);
+    assert_eq!(prekey_of(&mut s, p, 10), Some(([3; 32], 3_000)));
 }
 
 #[test]
 fn a_dial_signal_leaves_its_addresses_for_the_next_round_once() {
     let (mut s, _) = state();
-    let p = peer();
+    let p = contact(&mut s);
     let now = Instant::now();
     let addr = "198.18.0.9:4433".parse().expect("address");
     assert!(matches!(
@@ -266,7 +288,7 @@ fn a_dial_signal_leaves_its_addresses_for_the_next_round_once() {
 #[test]
 fn dial_signals_are_few_and_small_so_a_rendezvous_cannot_aim_the_node() {
     let (mut s, _) = state();
-    let p = peer();
+    let p = contact(&mut s);
     let t0 = Instant::now();
     let many: Vec<std::net::SocketAddr> = (1..=20)
         .map(|i| format!("198.18.0.{i}:4433").parse().expect("address"))
@@ -285,6 +307,35 @@ fn dial_signals_are_few_and_small_so_a_rendezvous_cannot_aim_the_node() {
     // After it: taken again.
     s.handle(Msg::Hint(p, many[5..6].to_vec()), t0 + HINT_EVERY);
     assert_eq!(candidates(&mut s), many[5..6].to_vec());
+}
+
+/// A dial signal names its sender and an address the rendezvous chose: only an accepted
+/// contact that is not blocked gets dialled; a stranger's, a request's or a blocked
+/// contact's signal starts nothing and leaves no address for a later round.
+#[test]
+fn dial_signals_are_acted_on_for_contacts_only() {
+    let (mut s, _) = state();
+    let now = Instant::now();
+    let aim: Vec<std::net::SocketAddr> = vec!["198.18.0.1:4433".parse().expect("address")];
+    let candidates = |s: &mut State, p| {
+        let (reply, mut answer) = oneshot::channel();
+        s.handle(Msg::Candidates(p, reply), now);
+        answer.try_recv().expect("answered").hints
+    };
+    let stranger = peer();
+    assert!(s.handle(Msg::Hint(stranger, aim.clone()), now).is_none());
+    assert!(candidates(&mut s, stranger).is_empty());
+    let request = peer();
+    s.handle(Msg::ContactStored(request, false), now);
+    assert!(s.handle(Msg::Hint(request, aim.clone()), now).is_none());
+    let blocked = contact(&mut s);
+    s.policy.blocked.set(blocked, true);
+    assert!(s.handle(Msg::Hint(blocked, aim.clone()), now).is_none());
+    assert!(candidates(&mut s, blocked).is_empty());
+    // The same signal from a contact is dialled.
+    let friend = contact(&mut s);
+    assert!(s.handle(Msg::Hint(friend, aim.clone()), now).is_some());
+    assert_eq!(candidates(&mut s, friend), aim);
 }
 
 #[test]
@@ -385,7 +436,7 @@ fn a_presence_change_during_a_handshake_reaches_the_session_that_comes_up() {
 #[test]
 fn a_relayed_session_starts_one_upgrade_loop_which_a_punch_or_a_network_change_wakes() {
     let (mut s, me) = state();
-    let (p, now) = (peer(), Instant::now());
+    let (p, now) = (contact(&mut s), Instant::now());
     let (mut relayed, _rx) = live(1, me, 7);
     relayed.path = crate::model::Path::Relayed;
     let (reply, _answer) = oneshot::channel();

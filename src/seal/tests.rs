@@ -54,23 +54,39 @@ struct Party {
     prekey: OwnPrekey,
 }
 
+/// The seal time of the tests (ms).
+const NOW: u64 = 1_000_000;
+
 fn party() -> Party {
+    party_until(1 << 50)
+}
+
+fn party_until(expires_ms: u64) -> Party {
     let (sk, _) = SuiteKem::gen_keypair();
     Party {
         id: Identity::generate(),
-        prekey: OwnPrekey::new(sk, 1 << 50),
+        prekey: OwnPrekey::new(sk, expires_ms),
     }
 }
 
-fn sealed(from: &Party, to: &Party, text: &[u8]) -> Vec<u8> {
+fn to<'a>(p: &Party, peer: &'a PeerId) -> Recipient<'a> {
+    Recipient {
+        peer,
+        prekey: p.prekey.public,
+        expires_ms: p.prekey.expires_ms,
+    }
+}
+
+fn sealed(from: &Party, to_: &Party, text: &[u8]) -> Vec<u8> {
+    let peer = to_.id.peer_id();
     seal(
         &from.id,
         &from.prekey,
-        &to.id.peer_id(),
-        &to.prekey.public,
+        &to(to_, &peer),
         [5; 16],
         KIND_CHAT,
         text,
+        NOW,
     )
     .unwrap()
 }
@@ -83,6 +99,7 @@ fn a_sealed_message_opens_for_its_recipient_naming_its_sender() {
     assert_eq!(o.sender, a.id.peer_id());
     assert_eq!(o.msg_id, [5; 16]);
     assert_eq!(o.plaintext, b"hello offline");
+    assert_eq!(o.sealed_ms, NOW);
     // Sealed to another prekey of the same identity (rotated away): unknown here.
     let rotated = party_like(&c);
     let bytes = sealed(&a, &rotated, b"hi");
@@ -165,6 +182,106 @@ fn wrong_recipient_and_wrong_sender_key_are_refused() {
     );
 }
 
+/// Envelopes of another format (the unsigned v1 of older builds, still waiting in
+/// mailboxes after an upgrade) are refused before anything else, by their version.
+#[test]
+fn an_envelope_of_another_version_is_refused_by_its_version() {
+    let (a, c) = (party(), party());
+    let mut env = Envelope::decode(sealed(&a, &c, b"hi").as_slice()).unwrap();
+    let keys = std::slice::from_ref(&c.prekey);
+    for v in [0, 1, 3] {
+        env.version = v;
+        assert_eq!(
+            open(&c.id.peer_id(), keys, &env.encode_to_vec()),
+            Err(SealError::Version(v))
+        );
+    }
+}
+
+/// The sender never seals to a recipient prekey that has expired, nor from its own.
+#[test]
+fn a_sender_refuses_an_expired_prekey_on_either_side() {
+    let (a, c) = (party(), party_until(NOW));
+    let peer = c.id.peer_id();
+    let at = |now| {
+        seal(
+            &a.id,
+            &a.prekey,
+            &to(&c, &peer),
+            [1; 16],
+            KIND_CHAT,
+            b"x",
+            now,
+        )
+    };
+    assert_eq!(at(NOW), Err(SealError::RecipientPrekeyExpired));
+    assert_eq!(at(NOW + 1), Err(SealError::RecipientPrekeyExpired));
+    assert!(at(NOW - 1).is_ok());
+
+    let (old, c) = (party_until(NOW), party());
+    let peer = c.id.peer_id();
+    let at = |now| {
+        seal(
+            &old.id,
+            &old.prekey,
+            &to(&c, &peer),
+            [1; 16],
+            KIND_CHAT,
+            b"x",
+            now,
+        )
+    };
+    assert_eq!(at(NOW), Err(SealError::SenderPrekeyExpired));
+    assert!(at(NOW - 1).is_ok());
+}
+
+/// The recipient refuses what was sealed (signed seal time) to a prekey of its own that had
+/// expired by then, or from a sender prekey that had; a prekey valid when the message was
+/// sealed still opens it later (mail waits at the server).
+#[test]
+fn a_recipient_refuses_mail_sealed_after_either_prekey_expired() {
+    let (a, c) = (party(), party_until(NOW));
+    let peer = c.id.peer_id();
+    let keys = std::slice::from_ref(&c.prekey);
+    let sealed_at = |t| {
+        seal_at(
+            &a.id,
+            &a.prekey,
+            &to(&c, &peer),
+            [1; 16],
+            KIND_CHAT,
+            b"x",
+            t,
+        )
+    };
+    assert_eq!(
+        open(&peer, keys, &sealed_at(NOW).unwrap()),
+        Err(SealError::RecipientPrekeyExpired)
+    );
+    // Sealed while valid: opens whatever the time now.
+    assert!(open(&peer, keys, &sealed_at(NOW - 1).unwrap()).is_ok());
+
+    let (old, c) = (party_until(NOW), party());
+    let peer = c.id.peer_id();
+    let keys = std::slice::from_ref(&c.prekey);
+    let sealed_at = |t| {
+        seal_at(
+            &old.id,
+            &old.prekey,
+            &to(&c, &peer),
+            [1; 16],
+            KIND_CHAT,
+            b"x",
+            t,
+        )
+    };
+    assert_eq!(
+        open(&peer, keys, &sealed_at(NOW + 5).unwrap()),
+        Err(SealError::SenderPrekeyExpired)
+    );
+    assert!(open(&peer, keys, &sealed_at(NOW - 1).unwrap()).is_ok());
+}
+
 proptest::proptest! {
     #[test]
     fn garbage_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
@@ -172,3 +289,5 @@ proptest::proptest! {
         let _ = open(&c.id.peer_id(), std::slice::from_ref(&c.prekey), &bytes);
     }
 }
+
+mod kci;

@@ -187,3 +187,40 @@ fn an_old_incarnation_replayed_stores_nothing_twice() {
     assert_eq!(out, [Received::Duplicate]);
     assert_eq!(history(&b.conn, &b.me, &a.me, 100, None).unwrap().len(), 2);
 }
+
+/// An expiry notice is the rendezvous' word, which may be a lie: it never takes a message
+/// out of the outbox (a session still delivers it, and only that session's ack makes it
+/// delivered); it puts the message back for the mailbox, `MAILBOX_DEPOSITS` deposits in all.
+#[test]
+fn an_expiry_notice_keeps_the_message_in_the_outbox_and_puts_it_back_for_the_mailbox() {
+    let (a, c) = two();
+    let m = enqueue(&a.conn, &a.me, &c.me, "hello").unwrap();
+    let id: [u8; 16] = *uuid::Uuid::parse_str(&m.id).unwrap().as_bytes();
+    let pending = || pending_for_mailbox(&a.conn, &a.me, &c.me).unwrap().len();
+    let in_outbox = || unacked(&a.conn, &a.me, &c.me).unwrap().len();
+    let state = || history(&a.conn, &a.me, &c.me, 10, None).unwrap()[0].state;
+    for deposit in 1..=MAILBOX_DEPOSITS {
+        assert_eq!(pending(), 1, "deposit {deposit} is due");
+        assert_eq!(
+            set_mailbox_state(&a.conn, &a.me, &c.me, &[id], true).unwrap(),
+            vec![m.id.clone()]
+        );
+        assert_eq!(state(), MessageState::Stored);
+        assert_eq!(pending(), 0, "not deposited twice at once");
+        // The notice: queued again, still in the outbox.
+        assert_eq!(
+            set_mailbox_state(&a.conn, &a.me, &c.me, &[id], false).unwrap(),
+            vec![m.id.clone()]
+        );
+        assert_eq!(state(), MessageState::Queued);
+        assert_eq!(in_outbox(), 1, "the notice took it out of the outbox");
+    }
+    // Deposited MAILBOX_DEPOSITS times: now it waits for a session, which still sends it.
+    assert_eq!(pending(), 0);
+    let sent = carry(&a, &c);
+    assert_eq!(sent.len(), 1);
+    let (_, stored) = receive(&c.conn, &c.me, &a.me, &sent).unwrap();
+    apply_ack(&a.conn, &a.me, &c.me, stored).unwrap();
+    assert_eq!(state(), MessageState::Delivered);
+    assert_eq!(in_outbox(), 0);
+}

@@ -453,7 +453,13 @@ pub fn delete_history(conn: &Connection, local: &PeerId, peer: &PeerId) -> Resul
     Ok(n as u64)
 }
 
-/// Unacknowledged outgoing messages to `peer` not yet in the mailbox, in sequence order.
+/// How many times one message is deposited in a rendezvous mailbox at most: each expiry
+/// notice (the server's word, which may be a lie) puts it back for one more deposit until
+/// then; after that it waits in the outbox for a session.
+pub const MAILBOX_DEPOSITS: u32 = 3;
+
+/// Unacknowledged outgoing messages to `peer` not in the mailbox now and deposited fewer
+/// than [`MAILBOX_DEPOSITS`] times, in sequence order.
 pub fn pending_for_mailbox(
     conn: &Connection,
     local: &PeerId,
@@ -463,7 +469,7 @@ pub fn pending_for_mailbox(
         conn,
         local,
         peer,
-        "AND m.state IN ('queued', 'sent') AND m.mailbox_expired = 0",
+        &format!("AND m.state IN ('queued', 'sent') AND m.mailbox_expired < {MAILBOX_DEPOSITS}"),
         0,
         usize::MAX,
         usize::MAX,
@@ -471,8 +477,8 @@ pub fn pending_for_mailbox(
 }
 
 /// Sets the mailbox state of outgoing messages: `stored` (deposited) or back to `queued`
-/// (expired there undelivered: not deposited again, it waits for a direct session). Only
-/// messages still waiting change; returns their ids.
+/// (an expiry notice: `mailbox_expired` counts them). Nothing leaves the outbox: only a
+/// session's ack does that. Only messages still waiting change; returns their ids.
 pub fn set_mailbox_state(
     conn: &Connection,
     local: &PeerId,
@@ -482,9 +488,9 @@ pub fn set_mailbox_state(
 ) -> Result<Vec<String>, StoreError> {
     let conv = conversation_id(local, peer);
     let (from, to, expired) = if stored {
-        ("('queued', 'sent')", "stored", 0)
+        ("('queued', 'sent')", "stored", "mailbox_expired")
     } else {
-        ("('stored')", "queued", 1)
+        ("('stored')", "queued", "mailbox_expired + 1")
     };
     let mut stmt = conn.prepare_cached(&format!(
         "UPDATE messages SET state = '{to}', mailbox_expired = {expired}

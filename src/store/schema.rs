@@ -88,7 +88,8 @@ CREATE INDEX transfers_by_peer ON transfers (peer_id, state);
 "#,
     ),
     // 3: a message whose sealed copy expired at the rendezvous is not deposited again; it
-    // waits for a direct session.
+    // waits for a direct session. (Since then the column counts expiry notices: a message
+    // is deposited `MAILBOX_DEPOSITS` times at most.)
     M::up("ALTER TABLE messages ADD COLUMN mailbox_expired INTEGER NOT NULL DEFAULT 0;"),
     // 4: prefix indexes for 2–4 characters, so the word still being typed in the search box is
     // found without reading every doclist it prefixes; the index is rebuilt from messages.

@@ -6,6 +6,7 @@ mod crash;
 mod delivery;
 mod errors;
 mod files;
+mod mailbox;
 mod relay;
 mod rendezvous;
 mod secrets;

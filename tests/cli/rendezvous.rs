@@ -1,6 +1,7 @@
 //! A real `natter-rendezvous` process on loopback with `natter-cli` nodes and raw library
 //! clients: finding a contact by key alone, the allow rule for lookups, refused
-//! registrations, rate limits, and re-registration after the server is killed.
+//! registrations, rate limits, the server's mailbox, and re-registration after the server is
+//! killed. The nodes' side of the mailbox is in `mailbox.rs`.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -29,7 +30,7 @@ pub(crate) fn raw(server: &Rendezvous) -> Raw {
     raw_as(server, Identity::generate())
 }
 
-fn raw_as(server: &Rendezvous, identity: Identity) -> Raw {
+pub(crate) fn raw_as(server: &Rendezvous, identity: Identity) -> Raw {
     let endpoint = transport::endpoint(&identity, "127.0.0.1:0".parse().unwrap()).unwrap();
     let config = RendezvousConfig {
         addr: server.addr.parse().unwrap(),
@@ -342,118 +343,6 @@ async fn the_server_mailbox_keeps_deposits_across_a_kill_and_reports_expiry() {
     assert_eq!(notice.msg_id, vec![3; 16]);
     assert_eq!(notice.to, c.peer().as_bytes().to_vec());
     assert!(c.client.fetch().await.unwrap().items.is_empty());
-}
-
-#[test]
-fn a_message_to_an_offline_contact_is_stored_sealed_and_arrives_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Rendezvous::start(&dir.path().join("server"), "127.0.0.1:0", &[]);
-    let args = server.args().map(String::from);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut a = Node::start_with(&dir.path().join("a"), &args);
-    let c = Node::start_with(&dir.path().join("c"), &args);
-    ok(&a.profile, &["contact", "add", &c.id, "--name", "carol"]);
-    ok(&c.profile, &["contact", "add", &a.id, "--name", "alice"]);
-    let cid = c.id.clone();
-    a.wait_for(20, |e| {
-        e["event"] == "connected" && e["peer"] == cid.as_str()
-    });
-    let c_profile = c.profile.clone();
-    c.stop();
-
-    let out = ok(
-        &a.profile,
-        &[
-            "send",
-            &cid,
-            "while you were away",
-            "--wait",
-            "delivered",
-            "--timeout",
-            "20",
-        ],
-    );
-    assert!(out.starts_with("stored "), "{out}");
-    assert!(out.contains("sealed at the rendezvous until"), "{out}");
-
-    // The sender goes offline too: the mailbox is the only way the message can come.
-    let (a_profile, a_id) = (a.profile.clone(), a.id.clone());
-    a.stop();
-    let mut c = Node::start_with(&c_profile, &args);
-    let got = c.wait_for(20, |e| {
-        e["event"] == "message_received" && e["message"]["text"] == "while you were away"
-    });
-    // The server that carried it is named for its recipient, in the event and the history.
-    assert_eq!(got["message"]["mailbox"], server.addr.as_str(), "{got}");
-    let shown = ok(&c_profile, &["history", &a_id]);
-    assert!(
-        shown.contains(&format!("via the mailbox of {}", server.addr)),
-        "{shown}"
-    );
-    // The sender hears "delivered" through the normal receipts once they meet.
-    let mut a = Node::start_with(&a_profile, &args);
-    a.wait_for(30, |e| e["event"] == "message_delivered");
-    // Exactly once, though it came by the mailbox and again over the direct session.
-    c.drain(2000);
-    let again = c
-        .child
-        .seen
-        .iter()
-        .filter(|e| e["event"] == "message_received")
-        .count();
-    assert_eq!(again, 1, "{:?}", c.child.seen);
-    let history = crate::support::json(&c.profile, &["history", &a_id]);
-    let texts: Vec<&str> = history
-        .as_array()
-        .map(|a| a.iter().filter_map(|m| m["text"].as_str()).collect())
-        .unwrap_or_default();
-    assert_eq!(texts, vec!["while you were away"], "{history}");
-
-    // The server kept nothing.
-    let identity = Identity::load_or_create(&c_profile).unwrap();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let left = rt.block_on(async { raw_as(&server, identity).client.fetch().await.unwrap() });
-    assert!(left.items.is_empty(), "{left:?}");
-}
-
-#[test]
-fn mail_that_expires_undelivered_is_reported_to_the_sender_and_queued_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Rendezvous::start(
-        &dir.path().join("server"),
-        "127.0.0.1:0",
-        &["--mail-ttl-secs", "2"],
-    );
-    let args = server.args().map(String::from);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut a = Node::start_with(&dir.path().join("a"), &args);
-    let c = Node::start_with(&dir.path().join("c"), &args);
-    ok(&a.profile, &["contact", "add", &c.id]);
-    ok(&c.profile, &["contact", "add", &a.id]);
-    let cid = c.id.clone();
-    a.wait_for(20, |e| {
-        e["event"] == "connected" && e["peer"] == cid.as_str()
-    });
-    c.stop();
-    let out = ok(
-        &a.profile,
-        &["send", &cid, "never fetched", "--wait", "delivered"],
-    );
-    assert!(out.starts_with("stored "), "{out}");
-    let expired = a.wait_for(20, |e| e["event"] == "message_expired");
-    assert_eq!(expired["peer"], cid.as_str());
-    let history = crate::support::json(&a.profile, &["history", &cid]);
-    assert_eq!(history[0]["text"], "never fetched");
-    assert_eq!(history[0]["state"], "queued", "{history}");
-    // It is not deposited again: it waits for a direct session.
-    let before = a.child.seen.len();
-    a.drain(6000);
-    assert!(
-        !a.child.seen[before..]
-            .iter()
-            .any(|e| e["event"] == "message_stored" && e["ids"] == expired["ids"]),
-        "stored again after expiry"
-    );
 }
 
 /// A client that announces a large request and sends a few bytes of it (slowloris) gets an
