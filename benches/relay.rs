@@ -169,6 +169,7 @@ fn registration(id: &Identity, addr: SocketAddr, allow: &PeerId) -> Register {
         tokens: record::own_token(id, allow)
             .map(|t| vec![t.to_vec()])
             .unwrap_or_default(),
+        ..Default::default()
     }
 }
 

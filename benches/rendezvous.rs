@@ -115,6 +115,7 @@ fn registration(id: &Identity, allow: &[PeerId], port: u16) -> Register {
             .filter_map(|p| record::own_token(id, p))
             .map(|t| t.to_vec())
             .collect(),
+        ..Default::default()
     }
 }
 

@@ -19,6 +19,20 @@ pub enum Status {
     Away = 1,
     /// Do not disturb.
     Busy = 2,
+    /// Look offline to everyone but the contacts picked to see us (`Contact::sees_invisible`);
+    /// they see us online. Never sent on the wire (see [`Status::on_wire`]).
+    Invisible = 3,
+}
+
+impl Status {
+    /// What a session announces for this status: the contacts who may see us while we are
+    /// invisible see us online.
+    pub fn on_wire(self) -> Self {
+        match self {
+            Self::Invisible => Self::Online,
+            s => s,
+        }
+    }
 }
 
 /// Typing states from the IM survey.
@@ -79,6 +93,9 @@ pub struct Contact {
     pub send_receipts: bool,
     /// Whether a relay may carry our sessions with them; `None`: the global relay policy.
     pub relay: Option<RelayPolicy>,
+    /// Whether they see us online while we are invisible.
+    #[serde(default)]
+    pub sees_invisible: bool,
 }
 
 impl Contact {
@@ -94,6 +111,7 @@ impl Contact {
             send_typing: true,
             send_receipts: true,
             relay: None,
+            sees_invisible: false,
         }
     }
 }

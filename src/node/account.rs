@@ -361,13 +361,14 @@ impl NodeHandle {
     }
 
     /// Stores a contact entry as it is and tells the apps.
-    async fn save_contact(&self, c: Contact) -> Result<Contact, NodeError> {
+    pub(super) async fn save_contact(&self, c: Contact) -> Result<Contact, NodeError> {
         let (saved, actor) = (c.clone(), self.inner.actor.clone());
         self.inner
             .store
             .call(move |conn| {
                 store::upsert_contact(conn, &c)?;
                 actor.tell(Msg::ContactStored(c.peer, c.state == ContactState::Contact));
+                actor.tell(Msg::SeesInvisible(c.peer, c.sees_invisible));
                 Ok(())
             })
             .await?;

@@ -81,9 +81,10 @@ pub(crate) async fn accept_loop(inner: Arc<Inner>) {
                         return;
                     }
                 },
-                Some(Admission::Blocked) => {
-                    // Silently: the blocked party sees an ordinary close and learns nothing.
-                    tracing::debug!("blocked peer closed before any frame");
+                Some(Admission::Blocked | Admission::Hidden) => {
+                    // Silently: the blocked party (or one we are invisible to) sees an
+                    // ordinary close and learns nothing more.
+                    tracing::debug!("blocked or hidden-from peer closed before any frame");
                     conn.close(quinn::VarInt::from_u32(CLOSE_NORMAL), b"");
                     return;
                 }
@@ -236,7 +237,7 @@ pub(super) async fn run(
             acked_incarnation: streams.in_incarnation,
             acked_seq: streams.in_seq,
             read_seq: if receipts { streams.in_read_seq } else { 0 },
-            status,
+            status: status.on_wire(),
             status_text,
             // Announced to the peer before any message, with the relay's name if relayed.
             path: path.as_str().into(),

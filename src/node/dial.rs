@@ -15,7 +15,7 @@ use tracing::Instrument;
 
 use super::conn::{RunEnd, run};
 use super::consent::Decision;
-use super::state::{Candidates, Msg};
+use super::state::{Admission, Candidates, Msg};
 use super::{Event, Inner};
 use crate::identity::PeerId;
 use crate::model::Path;
@@ -55,6 +55,22 @@ pub(super) async fn dial_loop(inner: &Arc<Inner>, peer: PeerId, wake: Arc<Notify
         };
         if blocked || contact.state != ContactState::Contact {
             return false;
+        }
+        // We are invisible to this contact: dialling it would show us online. What waits for
+        // it goes to the mailbox; the loop looks again when we become visible (or it is
+        // picked to see us).
+        if inner.actor.ask(|reply| Msg::Admit(peer, reply)).await == Some(Admission::Hidden) {
+            if inner.rv.is_some() {
+                // A lookup without a dial signal (a signal would tell it we are here): it
+                // refreshes the contact's prekey for the mailbox.
+                super::rendezvous::lookup(inner, &peer, Vec::new(), false).await;
+                super::mailbox::deposit_pending(inner, peer).await;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+                _ = wake.notified() => {}
+            }
+            continue;
         }
         let stored = contact
             .addr

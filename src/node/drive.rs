@@ -169,7 +169,7 @@ impl Conn {
             }
             Cmd::Typing(state) => session.send_typing(state),
             Cmd::Read(seq) => session.send_read(seq),
-            Cmd::Presence(status, text) => session.send_presence(status, &text),
+            Cmd::Presence(status, text) => session.send_presence(status.on_wire(), &text),
             Cmd::Close(code) => {
                 let code = if code == CLOSE_REPLACED {
                     GoodbyeCode::Replaced
@@ -272,6 +272,7 @@ impl Conn {
                 }
                 // Likewise a presence change made after this session's Hello was written.
                 let (status, text) = admitted.presence;
+                let status = status.on_wire();
                 if session.presence() != (status, text.as_str()) {
                     session.send_presence(status, &text);
                 }

@@ -22,6 +22,7 @@ mod relay;
 mod rendezvous;
 mod state;
 mod throttle;
+mod visibility;
 
 pub use account::ExportFormat;
 pub use config::{DEFAULT_PORT, NodeConfig, PORT_TRIES};
@@ -60,6 +61,11 @@ pub enum PrivacyMode {
     Requests,
     /// Strangers are refused after the handshake.
     ContactsOnly,
+    /// Anyone may talk with us (AIM's "allow all users"): a stranger's messages, typing and
+    /// presence show as a contact's would, and we may answer while its session is up; it
+    /// stays in the requests inbox (off the buddy list) until accepted, under a stranger's
+    /// flood limits.
+    Everyone,
 }
 
 /// Why a node command failed.
@@ -253,6 +259,12 @@ impl Node {
             )
         });
         let policy = state::Policy {
+            visible: policy
+                .0
+                .iter()
+                .filter(|c| c.sees_invisible)
+                .map(|c| c.peer)
+                .collect(),
             contacts: policy.0.into_iter().map(|c| c.peer).collect(),
             blocked: blocked.clone(),
             privacy: conn::privacy(&store).await?,
@@ -513,18 +525,6 @@ impl NodeHandle {
             self.to_session(&peer, Cmd::Read(seq));
         }
         Ok(seq)
-    }
-
-    /// Sets our presence and tells every session.
-    pub async fn set_presence(&self, status: Status, text: String) -> Result<(), NodeError> {
-        let value = serde_json::to_string(&(status, &text))
-            .map_err(|e| NodeError::Invalid(e.to_string()))?;
-        self.inner
-            .store
-            .call(move |c| store::set_setting(c, STATUS_KEY, &value))
-            .await?;
-        self.inner.actor.tell(Msg::Presence(status, text));
-        Ok(())
     }
 
     /// The newest `limit` messages with a peer, oldest first.

@@ -40,7 +40,9 @@ pub(super) async fn discovery_with_preferences(
     if d.name.is_none() {
         d.name = name.filter(|n| !n.trim().is_empty());
     }
-    if advertise.as_deref() == Some("off") {
+    // Invisible: nothing on the LAN says we are here (we still browse, and dial those who
+    // see us).
+    if advertise.as_deref() == Some("off") || super::visibility::invisible_stored(store).await? {
         d.advertise = false;
     }
     Ok(d)

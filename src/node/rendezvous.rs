@@ -207,6 +207,22 @@ async fn registration(
         .filter_map(|c| rv.own_token(&c.peer))
         .map(|t| t.to_vec())
         .collect();
+    // Invisible: offline to all but the contacts picked to see us, and no address in the
+    // record (they find us by the address the server observes, and by dial signals).
+    let hidden = inner
+        .actor
+        .ask(Msg::PresenceNow)
+        .await
+        .is_some_and(|(s, _)| s == crate::wire::Status::Invisible);
+    let visible = match hidden {
+        true => contacts
+            .iter()
+            .filter(|c| c.sees_invisible && !blocked.contains(&c.peer))
+            .filter_map(|c| rv.own_token(&c.peer))
+            .map(|t| t.to_vec())
+            .collect(),
+        false => Vec::new(),
+    };
     let prekey = super::mailbox::current_prekey(inner).await?;
     let now = now_ms();
     *last_issued = now.max(*last_issued + 1);
@@ -214,7 +230,11 @@ async fn registration(
     let record = PresenceRecord {
         transports: transports(rv),
         peer: inner.me.as_bytes().to_vec(),
-        addrs: local_candidates(inner),
+        addrs: if hidden {
+            Vec::new()
+        } else {
+            local_candidates(inner)
+        },
         min_version: 1,
         max_version: 1,
         features: FEATURES.iter().map(|s| s.to_string()).collect(),
@@ -226,6 +246,8 @@ async fn registration(
     Ok(Register {
         record: Some(record::sign(&inner.identity, &record)),
         tokens,
+        hidden,
+        visible,
     })
 }
 

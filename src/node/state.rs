@@ -98,6 +98,9 @@ pub(crate) enum Admission {
     Blocked,
     /// A stranger while we accept contacts only.
     Stranger,
+    /// We are invisible and the peer is not among those who see us: closed silently, as
+    /// if we were not there.
+    Hidden,
 }
 
 /// What the policy knows at start (read from the store once).
@@ -110,6 +113,8 @@ pub(crate) struct Policy {
     pub(crate) blocked: BlockList,
     /// Who may open a session with us.
     pub(crate) privacy: PrivacyMode,
+    /// Contacts who see us online while we are invisible.
+    pub(crate) visible: HashSet<PeerId>,
 }
 
 /// A message to the node's task. Those with a `reply` are questions; the rest are told.
@@ -189,6 +194,8 @@ pub(crate) enum Msg {
     ContactStored(PeerId, bool),
     /// The privacy mode changed (already stored).
     Privacy(PrivacyMode),
+    /// Whether the contact sees us while we are invisible changed (already stored).
+    SeesInvisible(PeerId, bool),
     /// About relays: what our rendezvous offers, consent, ready pairs.
     Relay(RelayMsg),
     /// The node stops: no new dials; every session is told to close.
@@ -303,10 +310,38 @@ impl State {
                 None => return self.dial(peer, true),
             },
             Msg::Presence(status, text) => {
-                for live in self.sessions.values() {
-                    let _ = live.cmds.send(Cmd::Presence(status, text.clone()));
+                let was_invisible = self.presence.0 == Status::Invisible;
+                self.presence = (status, text.clone());
+                for (peer, live) in &self.sessions {
+                    // Going invisible: those who may not see us lose their session, as
+                    // when we go offline.
+                    let cmd = match self.admit(peer) {
+                        Admission::Hidden => Cmd::Close(CLOSE_NORMAL),
+                        _ => Cmd::Presence(status, text.clone()),
+                    };
+                    let _ = live.cmds.send(cmd);
                 }
-                self.presence = (status, text);
+                if was_invisible && status != Status::Invisible {
+                    // Visible again: every dial loop that waited looks now.
+                    for wake in self.dialing.values() {
+                        wake.notify_one();
+                    }
+                }
+            }
+            Msg::SeesInvisible(peer, sees) => {
+                if sees {
+                    self.policy.visible.insert(peer);
+                } else {
+                    self.policy.visible.remove(&peer);
+                }
+                let hidden = self.admit(&peer) == Admission::Hidden;
+                match (hidden, self.sessions.get(&peer), self.dialing.get(&peer)) {
+                    (true, Some(live), _) => {
+                        let _ = live.cmds.send(Cmd::Close(CLOSE_NORMAL));
+                    }
+                    (false, None, Some(wake)) => wake.notify_one(),
+                    _ => {}
+                }
             }
             Msg::PresenceNow(reply) => {
                 let _ = reply.send(self.presence.clone());
@@ -394,8 +429,8 @@ impl State {
                 // The rendezvous chooses the observed address in a signal: it must not be a
                 // way to aim this node at addresses, so signals are few and small, and only
                 // an accepted contact's that is not blocked is acted on.
-                if !self.policy.contacts.contains(&peer) || self.policy.blocked.contains(&peer) {
-                    tracing::debug!(peer = ?peer, "dial signal dropped: not a contact, or blocked");
+                if self.admit(&peer) != Admission::Admit {
+                    tracing::debug!(peer = ?peer, "dial signal dropped: not a contact, blocked, or we are invisible to it");
                     return None;
                 }
                 let last = self.last_hint.get(&peer);
@@ -461,15 +496,20 @@ impl State {
         None
     }
 
-    /// The privacy policy: the block list first, then (contacts only) strangers.
+    /// The privacy policy: the block list first, then invisibility (only the contacts picked
+    /// to see us), then (contacts only) strangers.
     fn admit(&self, peer: &PeerId) -> Admission {
         if self.policy.blocked.contains(peer) {
             return Admission::Blocked;
         }
-        let contacts_only = self.policy.privacy == PrivacyMode::ContactsOnly;
-        if self.policy.contacts.contains(peer) {
+        let contact = self.policy.contacts.contains(peer);
+        if self.presence.0 == Status::Invisible && !(contact && self.policy.visible.contains(peer))
+        {
+            return Admission::Hidden;
+        }
+        if contact {
             Admission::Admit
-        } else if contacts_only {
+        } else if self.policy.privacy == PrivacyMode::ContactsOnly {
             Admission::Stranger
         } else {
             Admission::Request

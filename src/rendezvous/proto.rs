@@ -107,6 +107,13 @@ pub struct Register {
     /// Lookup tokens of the peers this client allows to find it (one per contact).
     #[prost(bytes = "vec", repeated, tag = "2")]
     pub tokens: Vec<Vec<u8>>,
+    /// Invisible: lookups answer "offline" (with the record, for the mailbox) and send no
+    /// dial signal, except to holders of a `visible` token.
+    #[prost(bool, tag = "3")]
+    pub hidden: bool,
+    /// While `hidden`: the tokens (a subset of `tokens`) whose holders see us online.
+    #[prost(bytes = "vec", repeated, tag = "4")]
+    pub visible: Vec<Vec<u8>>,
 }
 
 /// Find a peer.

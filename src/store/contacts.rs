@@ -5,8 +5,7 @@ use crate::identity::PeerId;
 use crate::model::{Contact, ContactState, RelayPolicy, Verification};
 use rusqlite::{Connection, OptionalExtension, params};
 
-const CONTACT_COLUMNS: &str =
-    "peer_id, nickname, grp, verification, state, addr, send_typing, send_receipts, relay";
+const CONTACT_COLUMNS: &str = "peer_id, nickname, grp, verification, state, addr, send_typing, send_receipts, relay, sees_invisible";
 
 fn row_to_contact(row: &rusqlite::Row<'_>) -> rusqlite::Result<Contact> {
     let verification: String = row.get(3)?;
@@ -31,16 +30,17 @@ fn row_to_contact(row: &rusqlite::Row<'_>) -> rusqlite::Result<Contact> {
         relay: row
             .get::<_, Option<String>>(8)?
             .and_then(|r| RelayPolicy::parse(&r)),
+        sees_invisible: row.get(9)?,
     })
 }
 
 /// Adds or updates a contact (a request becomes a contact).
 pub fn upsert_contact(conn: &Connection, c: &Contact) -> Result<(), StoreError> {
     conn.execute(
-        "INSERT INTO contacts (peer_id, nickname, grp, verification, state, addr, send_typing, send_receipts, added_ms, relay)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+        "INSERT INTO contacts (peer_id, nickname, grp, verification, state, addr, send_typing, send_receipts, added_ms, relay, sees_invisible)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
          ON CONFLICT (peer_id) DO UPDATE SET nickname = ?2, grp = ?3, verification = ?4, state = ?5,
-             addr = ?6, send_typing = ?7, send_receipts = ?8, relay = ?10",
+             addr = ?6, send_typing = ?7, send_receipts = ?8, relay = ?10, sees_invisible = ?11",
         params![
             c.peer,
             c.nickname,
@@ -58,6 +58,7 @@ pub fn upsert_contact(conn: &Connection, c: &Contact) -> Result<(), StoreError> 
             c.send_receipts,
             now_ms(),
             c.relay.map(RelayPolicy::as_str),
+            c.sees_invisible,
         ],
     )?;
     Ok(())

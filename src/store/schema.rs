@@ -157,6 +157,8 @@ DROP TABLE outbox_v5;
     M::up("ALTER TABLE contacts ADD COLUMN relay TEXT;"),
     // The rendezvous whose mailbox carried a received message (NULL: a session).
     M::up("ALTER TABLE messages ADD COLUMN mailbox TEXT;"),
+    // Whether the contact sees us online while we are invisible.
+    M::up("ALTER TABLE contacts ADD COLUMN sees_invisible INTEGER NOT NULL DEFAULT 0;"),
 ];
 
 /// Per connection (TEMP objects, created at every open): a new message is noted in

@@ -87,6 +87,7 @@ impl Raw {
         let reg = Register {
             record: Some(signed),
             tokens,
+            ..Default::default()
         };
         self.client.register(reg).await.map(|(r, _, _)| r)
     }
@@ -443,6 +444,7 @@ async fn a_signalled_lookup_tells_the_target_to_dial_back_and_only_for_contacts(
         .register(Register {
             record: Some(signed),
             tokens,
+            ..Default::default()
         })
         .await
         .unwrap();

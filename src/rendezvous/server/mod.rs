@@ -93,6 +93,8 @@ struct Online {
     observed: SocketAddr,
     expires_ms: u64,
     push: PushHandle,
+    /// Invisible: only holders of these tokens see it online.
+    hidden: Option<HashSet<[u8; 32]>>,
 }
 
 struct Account {
@@ -465,6 +467,18 @@ async fn register(
     else {
         return refused("a lookup token is not 32 bytes");
     };
+    let hidden = match r.hidden {
+        false => None,
+        true => match r
+            .visible
+            .iter()
+            .map(|t| <[u8; 32]>::try_from(t.as_slice()))
+            .collect::<Result<HashSet<_>, _>>()
+        {
+            Ok(v) if v.is_subset(&tokens) => Some(v),
+            _ => return refused("a visible token is not one of the lookup tokens"),
+        },
+    };
     let replayed = || refused(&record::RecordError::Replayed.to_string());
     // A renewal that changes neither the allow list nor the prekey needs no disk write:
     // what the database keeps (tokens, prekey) is what lookups of an offline peer use.
@@ -524,6 +538,7 @@ async fn register(
             observed,
             expires_ms,
             push,
+            hidden,
         },
     );
     response::Body::Registered(Registered {
@@ -552,7 +567,13 @@ fn lookup(state: &State, requester: PeerId, l: proto::Lookup) -> response::Body 
         return offline; // exactly what an unknown or offline peer gets
     }
     let online = lock(&state.online);
-    let Some(o) = online.get(&target) else {
+    // An invisible peer is offline to all but the holders of its visible tokens.
+    let shown = online.get(&target).filter(|o| {
+        o.hidden.as_ref().is_none_or(|visible| {
+            <[u8; 32]>::try_from(l.token.as_slice()).is_ok_and(|t| visible.contains(&t))
+        })
+    });
+    let Some(o) = shown else {
         let last = lock(&state.accounts).get(&target).map(|a| a.signed.clone());
         return response::Body::Presence(Presence {
             online: false,

@@ -66,10 +66,11 @@ pub struct StatusChoice(pub Status);
 
 impl StatusChoice {
     /// Every status the user can pick.
-    pub const ALL: [StatusChoice; 3] = [
+    pub const ALL: [StatusChoice; 4] = [
         StatusChoice(Status::Online),
         StatusChoice(Status::Away),
         StatusChoice(Status::Busy),
+        StatusChoice(Status::Invisible),
     ];
 }
 
@@ -79,6 +80,7 @@ impl fmt::Display for StatusChoice {
             Status::Online => "● Online",
             Status::Away => "◐ Away",
             Status::Busy => "⊘ Busy",
+            Status::Invisible => "◌ Invisible (offline to all but those you pick)",
         })
     }
 }
