@@ -8,4 +8,5 @@ mod errors;
 mod files;
 mod relay;
 mod rendezvous;
+mod rendezvous_limits;
 mod support;

@@ -11,7 +11,7 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::identity::PeerId;
-use crate::rendezvous::proto::{AckMail, ExpiredMail, Mail, MailItem, SignedRecord};
+use crate::rendezvous::proto::{AckMail, ExpiredMail, MAX_MESSAGE, Mail, MailItem, SignedRecord};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS accounts (
@@ -162,21 +162,12 @@ pub(super) fn has_mail(conn: &Connection, peer: &PeerId) -> rusqlite::Result<boo
     )
 }
 
+/// The waiting mail and expiry notices for `peer`, oldest first: at most `FETCH_LIMIT` of
+/// each, and no more items than keep the answer within `proto::MAX_MESSAGE` (a client
+/// refuses a longer one), so a mailbox of large messages is fetched over several rounds.
 pub(super) fn fetch(conn: &Connection, peer: &PeerId) -> rusqlite::Result<Mail> {
+    use prost::Message as _;
     let me = &peer.as_bytes()[..];
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, sender, msg_id, sealed FROM mail WHERE recipient = ?1 ORDER BY id LIMIT ?2",
-    )?;
-    let items = stmt
-        .query_map(params![me, FETCH_LIMIT], |r| {
-            Ok(MailItem {
-                id: r.get::<_, i64>(0)? as u64,
-                from: r.get(1)?,
-                msg_id: r.get(2)?,
-                sealed: r.get(3)?,
-            })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
     let mut stmt =
         conn.prepare_cached("SELECT recipient, msg_id FROM expired WHERE sender = ?1 LIMIT ?2")?;
     let expired = stmt
@@ -187,6 +178,29 @@ pub(super) fn fetch(conn: &Connection, peer: &PeerId) -> rusqlite::Result<Mail> 
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
+    // Each repeated field costs its tag and length (at most 4 bytes below 2 MiB); the
+    // Response and Mail wrappers as much again.
+    let mut room = (MAX_MESSAGE - 16)
+        .saturating_sub(expired.iter().map(|e| e.encoded_len() + 4).sum::<usize>());
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, sender, msg_id, sealed FROM mail WHERE recipient = ?1 ORDER BY id LIMIT ?2",
+    )?;
+    let mut rows = stmt.query(params![me, FETCH_LIMIT])?;
+    let mut items = Vec::new();
+    while let Some(r) = rows.next()? {
+        let item = MailItem {
+            id: r.get::<_, i64>(0)? as u64,
+            from: r.get(1)?,
+            msg_id: r.get(2)?,
+            sealed: r.get(3)?,
+        };
+        let size = item.encoded_len() + 4;
+        if size > room {
+            break;
+        }
+        room -= size;
+        items.push(item);
+    }
     Ok(Mail { items, expired })
 }
 
