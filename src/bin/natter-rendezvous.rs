@@ -31,6 +31,23 @@ struct Args {
     /// Seconds a sealed message waits (overrides --mail-days; for tests).
     #[arg(long, hide = true)]
     mail_ttl_secs: Option<u64>,
+    /// MiB of sealed mail the server stores in all; a deposit past it is refused (the
+    /// sender keeps the message).
+    #[arg(long, default_value_t = 1024)]
+    mail_total_mib: u64,
+    /// MiB of mail one sender key may have waiting in all mailboxes together.
+    #[arg(long, default_value_t = 128)]
+    mail_sender_mib: u64,
+    /// MiB of mail one IPv4 address or IPv6 /64 may deposit per day, whatever keys it uses.
+    #[arg(long, default_value_t = 128)]
+    mail_source_mib_per_day: u64,
+    /// Days an account lives without registering; then it is deleted with its mail, its
+    /// handle and its lookup tokens.
+    #[arg(long, default_value_t = 90)]
+    account_days: u64,
+    /// Seconds an account lives without registering (overrides --account-days; for tests).
+    #[arg(long, hide = true)]
+    account_ttl_secs: Option<u64>,
     /// Requests per second one client identity may make.
     #[arg(long, default_value_t = 20)]
     requests_per_second: u32,
@@ -55,6 +72,8 @@ struct Args {
     relay_burst: u32,
 }
 
+const MIB: u64 = 1 << 20;
+
 #[tokio::main]
 async fn main() -> Result<()> {
     tracing_subscriber::fmt()
@@ -68,6 +87,13 @@ async fn main() -> Result<()> {
     config.listen_tcp = args.listen_tcp;
     config.mail_ttl =
         std::time::Duration::from_secs(args.mail_ttl_secs.unwrap_or(args.mail_days * 24 * 3600));
+    config.total_bytes = args.mail_total_mib.saturating_mul(MIB);
+    config.sender_bytes = args.mail_sender_mib.saturating_mul(MIB);
+    config.source_bytes_per_day = args.mail_source_mib_per_day.saturating_mul(MIB);
+    config.account_ttl = std::time::Duration::from_secs(
+        args.account_ttl_secs
+            .unwrap_or(args.account_days.saturating_mul(24 * 3600)),
+    );
     config.limits.requests_per_peer = args.requests_per_second;
     config.limits.request_burst = args.request_burst;
     config.limits.handshakes_per_ip = args.handshakes_per_second;

@@ -25,6 +25,9 @@ use crate::store::{self, ContactState, Received};
 use crate::wire;
 
 const PREKEY_KEY: &str = "prekey";
+/// Most fetches in a row (each answer is at most 160 KiB: ~9 of the largest messages, or 256
+/// small ones).
+const FETCH_ROUNDS: usize = 1000;
 /// How long one prekey is published.
 const PREKEY_LIFE: Duration = Duration::from_secs(30 * 24 * 3600);
 
@@ -212,8 +215,17 @@ pub(super) fn fetch_soon(inner: &Arc<Inner>) {
     }
     let inner = inner.clone();
     tokio::spawn(async move {
-        if let Err(e) = fetch(&inner).await {
-            tracing::debug!(error = %e, "mailbox fetch failed; will retry at the next push");
+        // One answer carries what fits in a message: fetch again while a round took
+        // something (bounded, so a server cannot keep us fetching forever).
+        for _ in 0..FETCH_ROUNDS {
+            match fetch(&inner).await {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    tracing::debug!(error = %e, "mailbox fetch failed; will retry at the next push");
+                    break;
+                }
+            }
         }
         inner.rv_fetching.store(false, Ordering::SeqCst);
     });
@@ -222,8 +234,9 @@ pub(super) fn fetch_soon(inner: &Arc<Inner>) {
 /// Fetches, opens and stores waiting mail; acks what is stored (or can never be: not
 /// openable, not signed by its sender, not from a contact, from a blocked key), and turns
 /// expiry notices into `MessageExpired` (the messages stay in the outbox and the peer's dial
-/// loop is woken, so a peer still offline gets them deposited again).
-async fn fetch(inner: &Arc<Inner>) -> Result<(), String> {
+/// loop is woken, so a peer still offline gets them deposited again). Says whether it acked
+/// anything (then more may wait).
+async fn fetch(inner: &Arc<Inner>) -> Result<bool, String> {
     let rv = inner.rv.clone().ok_or("no rendezvous")?;
     let mail = rv.fetch().await.map_err(|e| e.to_string())?;
     let keys = all_prekeys(inner).await.map_err(|e| e.to_string())?;
@@ -301,10 +314,11 @@ async fn fetch(inner: &Arc<Inner>) -> Result<(), String> {
             inner.actor.tell(Msg::DialNow(peer));
         }
     }
-    if !ack.ids.is_empty() || !ack.expired.is_empty() {
-        rv.ack(ack).await.map_err(|e| e.to_string())?;
+    if ack.ids.is_empty() && ack.expired.is_empty() {
+        return Ok(false);
     }
-    Ok(())
+    rv.ack(ack).await.map_err(|e| e.to_string())?;
+    Ok(true)
 }
 
 fn open_item(

@@ -9,5 +9,6 @@ mod files;
 mod mailbox;
 mod relay;
 mod rendezvous;
+mod rendezvous_limits;
 mod secrets;
 mod support;

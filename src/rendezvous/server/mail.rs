@@ -1,14 +1,28 @@
 //! The requests that touch the database besides registration: the sealed mailbox (deposit,
-//! fetch, ack) and `@handles` (claim, resolve). Each runs as one job of the database thread
-//! and is answered after its transaction committed.
+//! within the recipient's, the sender's, the source's and the server's limits; fetch; ack)
+//! and `@handles` (claim, resolve). Each runs as one job of the database thread and is
+//! answered after its transaction committed.
 
 use std::sync::Arc;
 
+use super::accounts::allows;
+use super::db::Deposited;
 use super::proto::{self, Empty, Push, push, response};
-use super::{State, allows, db, key, lock, now_ms, refused};
+use super::{State, db, key, lock, now_ms, refused};
 use crate::identity::PeerId;
+use crate::transport::Source;
 
-pub(super) async fn deposit(state: &State, from: PeerId, d: proto::Deposit) -> response::Body {
+const MIB: u64 = 1 << 20;
+
+/// Stores a sealed message for an allowed recipient. What it stores is taken from the
+/// depositing source's budget first (answered `RateLimited` with the wait when spent) and
+/// given back if nothing new was stored.
+pub(super) async fn deposit(
+    state: &State,
+    from: PeerId,
+    source: Source,
+    d: proto::Deposit,
+) -> response::Body {
     let not_accepted = || refused("the recipient does not take mail from you here");
     let Some(to) = key(&d.to) else {
         return not_accepted();
@@ -23,7 +37,19 @@ pub(super) async fn deposit(state: &State, from: PeerId, d: proto::Deposit) -> r
         return refused("the message id is not 16 bytes");
     };
     let config = &state.config;
-    let (quota_items, quota_bytes, ttl) = (config.quota_items, config.quota_bytes, config.mail_ttl);
+    let caps = db::Caps {
+        recipient_items: config.quota_items,
+        recipient_bytes: config.quota_bytes,
+        sender_bytes: config.sender_bytes,
+        total_bytes: config.total_bytes,
+    };
+    let ttl = config.mail_ttl;
+    let cost = d.sealed.len() as u64 + db::ITEM_OVERHEAD;
+    if let Err(wait) = lock(&state.budget).take(source, cost, now_ms()) {
+        return response::Body::RateLimited(proto::RateLimited {
+            retry_after_ms: wait.as_millis().max(1) as u64,
+        });
+    }
     let sealed = d.sealed;
     let stored = state
         .db
@@ -38,14 +64,19 @@ pub(super) async fn deposit(state: &State, from: PeerId, d: proto::Deposit) -> r
                     sealed: &sealed,
                     now,
                     expires: now + ttl.as_millis() as u64,
-                    quota_items,
-                    quota_bytes,
+                    caps,
                 },
             )
         })
         .await;
+    if !matches!(stored, Ok(Deposited::Stored { new: true, .. })) {
+        lock(&state.budget).give_back(source, cost);
+    }
     match stored {
-        Ok(Some(expires_ms)) => {
+        Ok(Deposited::Stored {
+            expires: expires_ms,
+            ..
+        }) => {
             if let Some(o) = lock(&state.online).get(&to) {
                 o.push.send(Push {
                     body: Some(push::Body::MailWaiting(Empty {})),
@@ -53,7 +84,19 @@ pub(super) async fn deposit(state: &State, from: PeerId, d: proto::Deposit) -> r
             }
             response::Body::Stored(proto::Stored { expires_ms })
         }
-        Ok(None) => refused("the recipient's mailbox is full; try again after they come online"),
+        Ok(Deposited::RecipientFull) => {
+            refused("the recipient's mailbox is full; try again after they come online")
+        }
+        Ok(Deposited::SenderFull) => refused(&format!(
+            "too much of your mail already waits at this server (at most {} MiB per sender); \
+             keep the message and try again once your contacts have fetched theirs",
+            caps.sender_bytes / MIB
+        )),
+        Ok(Deposited::ServerFull) => refused(&format!(
+            "this server's mail storage is full (at most {} MiB in all); keep the message and \
+             try again later, or deliver it when the recipient is online",
+            caps.total_bytes / MIB
+        )),
         Err(e) => {
             tracing::warn!(error = %e, "cannot store a deposit");
             refused("the server cannot store mail now; try again later")
@@ -92,7 +135,7 @@ pub(super) async fn claim(state: &State, peer: PeerId, h: proto::Handle) -> resp
     let (n, sig) = (name.clone(), h.signature.clone());
     match state
         .db
-        .call(move |db| db::claim_handle(db, &n, &peer, &sig))
+        .call(move |db| db::claim_handle(db, &n, &peer, &sig, now_ms()))
         .await
     {
         Ok(true) => response::Body::Handle(proto::Handle {
@@ -123,16 +166,16 @@ pub(super) async fn resolve(state: &State, h: proto::Handle) -> response::Body {
     }
 }
 
-/// Mail past its expiry becomes notices for its senders; tells those online.
-pub(super) async fn expire(state: &Arc<State>) {
-    let now = now_ms();
-    let senders = match state.db.call(move |db| db::expire(db, now)).await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot expire mail");
-            return;
-        }
-    };
+/// Mail past its expiry at `now` becomes notices for its senders; tells those online.
+pub(super) async fn expire(state: &Arc<State>, now: u64) {
+    match state.db.call(move |db| db::expire(db, now)).await {
+        Ok(senders) => tell_senders(state, senders),
+        Err(e) => tracing::warn!(error = %e, "cannot expire mail"),
+    }
+}
+
+/// Tells the online ones of `senders` that mail of theirs expired undelivered.
+pub(super) fn tell_senders(state: &State, senders: Vec<PeerId>) {
     if senders.is_empty() {
         return;
     }

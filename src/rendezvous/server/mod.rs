@@ -1,8 +1,12 @@
 //! The rendezvous server (cargo feature `server`): a QUIC endpoint with its own identity that
 //! keeps presence in memory, accounts (newest record + lookup tokens) and the sealed mailbox in
 //! SQLite, answers lookups only for peers the target allows, forwards dial signals, and rate
-//! limits per IP and per identity. It never sees message content: mail is sealed end to end.
+//! limits per IP and per identity. Unused accounts expire, and stored mail is capped per
+//! recipient, per sender, per source and in all. It never sees message content: mail is
+//! sealed end to end.
 
+mod accounts;
+mod budget;
 mod db;
 mod limits;
 mod mail;
@@ -11,7 +15,7 @@ mod relay;
 mod tcp;
 mod writer;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -25,8 +29,7 @@ use pushes::{PushHandle, Pushes};
 pub use relay::{RelayConfig, RelayStats};
 
 use super::proto::{
-    self, Empty, Presence, Push, Refused, Registered, Request, Response, SignedRecord, push,
-    request, response,
+    self, Empty, Push, Refused, Request, Response, SignedRecord, push, request, response,
 };
 use super::record;
 use crate::identity::{Identity, PeerId};
@@ -50,12 +53,26 @@ pub struct ServerConfig {
     pub quota_items: u32,
     /// Most waiting bytes per recipient.
     pub quota_bytes: u64,
+    /// Most bytes one sender key may have waiting in all mailboxes together (each message
+    /// counts its sealed bytes and 512 for its row).
+    pub sender_bytes: u64,
+    /// Most bytes waiting at the server in all (counted as `sender_bytes`); a deposit past it
+    /// is refused.
+    pub total_bytes: u64,
+    /// Bytes one source (IPv4 address or IPv6 /64) may deposit per day, all of it at once,
+    /// whatever keys it uses.
+    pub source_bytes_per_day: u64,
+    /// How long an account lives without registering; then it goes with its mail, handle
+    /// and tokens.
+    pub account_ttl: Duration,
     /// Whether and how it relays.
     pub relay: RelayConfig,
 }
 
 impl ServerConfig {
-    /// Defaults for a data folder: 30-day mail, 1000 messages / 16 MiB per recipient.
+    /// Defaults for a data folder: 30-day mail, 1000 messages / 16 MiB per recipient,
+    /// 128 MiB per sender, 128 MiB per source a day, 1 GiB in all, 90-day accounts
+    /// (docs/SECURITY.md says why).
     pub fn new(listen: SocketAddr, data: impl Into<PathBuf>) -> Self {
         Self {
             listen,
@@ -65,6 +82,10 @@ impl ServerConfig {
             mail_ttl: Duration::from_secs(30 * 24 * 3600),
             quota_items: 1000,
             quota_bytes: 16 << 20,
+            sender_bytes: 128 << 20,
+            total_bytes: 1 << 30,
+            source_bytes_per_day: 128 << 20,
+            account_ttl: Duration::from_secs(90 * 24 * 3600),
             relay: RelayConfig::default(),
         }
     }
@@ -82,6 +103,9 @@ pub enum ServerError {
     /// Database problem.
     #[error("rendezvous database: {0}")]
     Db(#[from] rusqlite::Error),
+    /// The database's schema could not be brought up to date.
+    #[error("cannot update the rendezvous database's schema: {0}")]
+    Schema(String),
     /// Folder problem.
     #[error("cannot use the data folder {0}: {1}")]
     Data(PathBuf, std::io::Error),
@@ -94,22 +118,17 @@ struct Online {
     expires_ms: u64,
     push: PushHandle,
     /// Invisible: only holders of these tokens see it online.
-    hidden: Option<HashSet<[u8; 32]>>,
-}
-
-struct Account {
-    signed: SignedRecord,
-    issued_ms: u64,
-    prekey: [u8; 32],
-    tokens: HashSet<[u8; 32]>,
+    hidden: Option<std::collections::HashSet<[u8; 32]>>,
 }
 
 struct State {
     config: ServerConfig,
     online: Mutex<HashMap<PeerId, Online>>,
-    accounts: Mutex<HashMap<PeerId, Account>>,
+    accounts: Mutex<HashMap<PeerId, accounts::Account>>,
     db: writer::Db,
     limits: limits::Limiters,
+    /// Each source's deposit budget.
+    budget: Mutex<budget::Budget>,
     relay: relay::Relay,
     next_conn: AtomicUsize,
     /// Clients on TCP: each tunnel's mapped address stands for it on the endpoint.
@@ -151,18 +170,20 @@ impl Server {
         std::fs::create_dir_all(&config.data)
             .map_err(|e| ServerError::Data(config.data.clone(), e))?;
         let identity = Identity::load_or_create(&config.data)?;
-        let conn = db::open(&config.data.join("rendezvous.sqlite3"))?;
+        let mut conn = db::open(&config.data.join("rendezvous.sqlite3"))?;
+        db::migrate(&mut conn, now_ms()).map_err(|e| ServerError::Schema(e.to_string()))?;
         let accounts = db::load_accounts(&conn)?
             .into_iter()
-            .filter_map(|(peer, signed, tokens)| {
-                let v = record::verify(&signed, Some(&peer)).ok()?;
+            .filter_map(|a| {
+                let v = record::verify(&a.signed, Some(&a.peer)).ok()?;
                 Some((
-                    peer,
-                    Account {
+                    a.peer,
+                    accounts::Account {
                         issued_ms: v.record.issued_ms,
                         prekey: v.prekey,
-                        signed,
-                        tokens,
+                        signed: a.signed,
+                        tokens: a.tokens,
+                        saved_ms: a.registered_ms,
                     },
                 ))
             })
@@ -185,6 +206,7 @@ impl Server {
         let limits = limits::Limiters::new(&config.limits);
         let db = writer::Db::start(conn).map_err(|e| ServerError::Data(config.data.clone(), e))?;
         let relay = relay::Relay::new(config.relay);
+        let budget = Mutex::new(budget::Budget::new(config.source_bytes_per_day));
         Ok(Self {
             endpoint,
             tcp,
@@ -195,6 +217,7 @@ impl Server {
                 accounts: Mutex::new(accounts),
                 db,
                 limits,
+                budget,
                 relay,
                 next_conn: AtomicUsize::new(1),
                 tunnels: links.tunnel,
@@ -305,9 +328,12 @@ async fn sweep(state: Arc<State>) {
         tokio::time::sleep(Duration::from_secs(2)).await;
         let now = now_ms();
         lock(&state.online).retain(|_, o| o.expires_ms > now);
-        mail::expire(&state).await;
+        mail::expire(&state, now).await;
+        accounts::expire(&state, now).await;
         if round % 30 == 0 {
-            state.limits.prune(); // every minute: sources and keys that are quiet again
+            // Every minute: sources and keys that are quiet again.
+            state.limits.prune();
+            lock(&state.budget).prune(now);
         }
     }
 }
@@ -389,7 +415,8 @@ async fn stream(
     let body = match req.body {
         Some(request::Body::Register(r)) => {
             let pushes = Arc::new(Pushes::default());
-            let reply = register(&state, peer, conn, observed, r, &pushes).await;
+            let reply =
+                accounts::register(&state, peer, conn, observed, r, &pushes, now_ms()).await;
             let ok = matches!(reply, response::Body::Registered(_));
             if answer(&mut send, reply).await.is_err() || !ok {
                 return;
@@ -406,8 +433,11 @@ async fn stream(
             lock(&state.online).remove(&peer);
             response::Body::Done(Empty {})
         }
-        Some(request::Body::Lookup(l)) => lookup(&state, peer, l),
-        Some(request::Body::Deposit(d)) => mail::deposit(&state, peer, d).await,
+        Some(request::Body::Lookup(l)) => accounts::lookup(&state, peer, l),
+        Some(request::Body::Deposit(d)) => {
+            let source = transport::Source::from(observed.ip());
+            mail::deposit(&state, peer, source, d).await
+        }
         Some(request::Body::Fetch(_)) => mail::fetch(&state, peer).await,
         Some(request::Body::Ack(a)) => mail::ack(&state, peer, a).await,
         Some(request::Body::ClaimHandle(h)) => mail::claim(&state, peer, h).await,
@@ -434,168 +464,6 @@ async fn answer(
 fn refused(reason: &str) -> response::Body {
     response::Body::Refused(Refused {
         reason: reason.into(),
-    })
-}
-
-async fn register(
-    state: &Arc<State>,
-    peer: PeerId,
-    conn: usize,
-    observed: SocketAddr,
-    r: proto::Register,
-    pushes: &Arc<Pushes>,
-) -> response::Body {
-    let now = now_ms();
-    let Some(signed) = r.record else {
-        return refused("no presence record");
-    };
-    let v = match record::verify(&signed, Some(&peer)) {
-        Ok(v) => v,
-        Err(e) => return refused(&e.to_string()),
-    };
-    if let Err(e) = v.fresh(now) {
-        return refused(&e.to_string());
-    }
-    if r.tokens.len() > proto::MAX_TOKENS {
-        return refused("too many lookup tokens");
-    }
-    let Ok(tokens) = r
-        .tokens
-        .iter()
-        .map(|t| <[u8; 32]>::try_from(t.as_slice()))
-        .collect::<Result<HashSet<_>, _>>()
-    else {
-        return refused("a lookup token is not 32 bytes");
-    };
-    let hidden = match r.hidden {
-        false => None,
-        true => match r
-            .visible
-            .iter()
-            .map(|t| <[u8; 32]>::try_from(t.as_slice()))
-            .collect::<Result<HashSet<_>, _>>()
-        {
-            Ok(v) if v.is_subset(&tokens) => Some(v),
-            _ => return refused("a visible token is not one of the lookup tokens"),
-        },
-    };
-    let replayed = || refused(&record::RecordError::Replayed.to_string());
-    // A renewal that changes neither the allow list nor the prekey needs no disk write:
-    // what the database keeps (tokens, prekey) is what lookups of an offline peer use.
-    let unchanged = match lock(&state.accounts).get(&peer) {
-        Some(a) if a.issued_ms >= v.record.issued_ms => return replayed(),
-        Some(a) => a.tokens == tokens && a.prekey == v.prekey,
-        None => false,
-    };
-    let to_save = (!unchanged).then(|| (signed.clone(), tokens.clone()));
-    let saved = state
-        .db
-        .call(move |db| {
-            if let Some((signed, tokens)) = &to_save {
-                db::save_account(db, &peer, signed, tokens)?;
-            }
-            db::has_mail(db, &peer)
-        })
-        .await;
-    let has_mail = match saved {
-        Ok(has_mail) => has_mail,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot save an account");
-            return refused("the server cannot store your registration now; try again later");
-        }
-    };
-    {
-        let mut accounts = lock(&state.accounts);
-        // Another stream of this client may have registered a newer record meanwhile.
-        if accounts
-            .get(&peer)
-            .is_some_and(|a| a.issued_ms >= v.record.issued_ms)
-        {
-            return replayed();
-        }
-        accounts.insert(
-            peer,
-            Account {
-                signed: signed.clone(),
-                issued_ms: v.record.issued_ms,
-                prekey: v.prekey,
-                tokens,
-            },
-        );
-    }
-    let expires_ms = v.record.expires_ms;
-    let push = PushHandle(pushes.clone());
-    if has_mail {
-        push.send(Push {
-            body: Some(push::Body::MailWaiting(Empty {})),
-        });
-    }
-    lock(&state.online).insert(
-        peer,
-        Online {
-            conn,
-            signed,
-            observed,
-            expires_ms,
-            push,
-            hidden,
-        },
-    );
-    response::Body::Registered(Registered {
-        observed: observed.to_string(),
-        expires_ms,
-        relay: state.relay.enabled(),
-    })
-}
-
-/// Whether `target` allows `requester` (its registration carries their pairwise token).
-fn allows(state: &State, target: &PeerId, token: &[u8]) -> bool {
-    let Ok(token) = <[u8; 32]>::try_from(token) else {
-        return false;
-    };
-    lock(&state.accounts)
-        .get(target)
-        .is_some_and(|a| a.tokens.contains(&token))
-}
-
-fn lookup(state: &State, requester: PeerId, l: proto::Lookup) -> response::Body {
-    let offline = response::Body::Presence(Presence::default());
-    let Some(target) = key(&l.target) else {
-        return offline;
-    };
-    if !allows(state, &target, &l.token) {
-        return offline; // exactly what an unknown or offline peer gets
-    }
-    let online = lock(&state.online);
-    // An invisible peer is offline to all but the holders of its visible tokens.
-    let shown = online.get(&target).filter(|o| {
-        o.hidden.as_ref().is_none_or(|visible| {
-            <[u8; 32]>::try_from(l.token.as_slice()).is_ok_and(|t| visible.contains(&t))
-        })
-    });
-    let Some(o) = shown else {
-        let last = lock(&state.accounts).get(&target).map(|a| a.signed.clone());
-        return response::Body::Presence(Presence {
-            online: false,
-            record: last,
-            observed: String::new(),
-        });
-    };
-    if l.signal
-        && let Some(me) = online.get(&requester)
-    {
-        o.push.send(Push {
-            body: Some(push::Body::DialMe(proto::DialMe {
-                from: requester.as_bytes().to_vec(),
-                observed: me.observed.to_string(),
-                record: Some(me.signed.clone()),
-            })),
-        });
-    }
-    response::Body::Presence(Presence {
-        online: true,
-        record: Some(o.signed.clone()),
-        observed: o.observed.to_string(),
     })
 }
 

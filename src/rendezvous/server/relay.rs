@@ -13,7 +13,8 @@ use bytes::Bytes;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::Serialize;
 
-use super::{State, allows, key, lock, refused};
+use super::accounts::allows;
+use super::{State, key, lock, refused};
 use crate::identity::PeerId;
 use crate::rendezvous::proto::{Push, push, response};
 use crate::rendezvous::relay::{self, RelayAsked, RelayOpen, RelayOpened, RelayReady};
