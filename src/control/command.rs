@@ -119,6 +119,9 @@ pub enum Command {
         /// Whether a relay may carry sessions with it (`default`: the global policy).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         relay: Option<ContactRelay>,
+        /// Whether it sees us online while we are invisible.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sees_invisible: Option<bool>,
     },
     /// Show the safety number of a contact; mark it verified or not.
     Verify {

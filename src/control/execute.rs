@@ -53,10 +53,14 @@ pub async fn execute(node: &NodeHandle, cmd: Command) -> Result<Answer, ControlE
             typing,
             receipts,
             relay,
+            sees_invisible,
         } => {
             let mut contact = node.set_switches(id, typing, receipts).await?;
             if let Some(r) = relay {
                 contact = node.set_contact_relay(id, r.policy()).await?;
+            }
+            if let Some(sees) = sees_invisible {
+                contact = node.set_sees_invisible(id, sees).await?;
             }
             Answer::Contact(contact)
         }

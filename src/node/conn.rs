@@ -148,6 +148,8 @@ pub(super) struct Conn {
     pub(super) id: usize,
     pub(super) outgoing: bool,
     pub(super) is_contact: bool,
+    /// We talk with it as with a contact: it is one, or the privacy mode is `everyone`.
+    pub(super) talks: bool,
     pub(super) registered: bool,
     /// What the flood limits hold back (`throttle.rs`).
     pub(super) inbound: Inbound,
@@ -245,6 +247,10 @@ pub(super) async fn run(
         },
         Instant::now(),
     );
+    let talks = match inner.actor.ask(|reply| Msg::IsContact(peer, reply)).await {
+        Some((_, talks)) => talks || is_contact,
+        None => is_contact,
+    };
     let id = inner.next_conn.fetch_add(1, Ordering::SeqCst);
     let mut c = Conn {
         inner,
@@ -253,6 +259,7 @@ pub(super) async fn run(
         id,
         outgoing,
         is_contact,
+        talks,
         registered: false,
         inbound: Default::default(),
     };

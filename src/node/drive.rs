@@ -259,7 +259,7 @@ impl Conn {
                 if n.peer_read_seq > 0 {
                     self.read(n.peer_read_seq).await?;
                 }
-                if self.is_contact {
+                if self.talks {
                     self.emit(Event::Presence {
                         peer,
                         status: n.status,
@@ -291,12 +291,12 @@ impl Conn {
                 }
             }
             SessionEvent::Typing(state) => {
-                if self.allows(Kind::Typing) && self.is_contact_now().await {
+                if self.allows(Kind::Typing) && self.talks_now().await {
                     self.emit(Event::Typing { peer, state });
                 }
             }
             SessionEvent::Presence(status, text) => {
-                if self.allows(Kind::Presence) && self.is_contact_now().await {
+                if self.allows(Kind::Presence) && self.talks_now().await {
                     self.emit(Event::Presence { peer, status, text });
                 }
             }
@@ -308,16 +308,18 @@ impl Conn {
         Ok(())
     }
 
-    /// Asks the node's policy whether the peer is an accepted contact now.
+    /// Asks the node's policy whether the peer is an accepted contact now (and whether we
+    /// talk with it as with one: the privacy mode `everyone`).
     async fn refresh(&mut self) {
         let peer = self.peer;
-        if let Some(now) = self
+        if let Some((contact, talks)) = self
             .inner
             .actor
             .ask(|reply| Msg::IsContact(peer, reply))
             .await
         {
-            self.is_contact = now;
+            self.is_contact = contact;
+            self.talks = talks;
         }
     }
 
@@ -328,6 +330,15 @@ impl Conn {
             self.refresh().await;
         }
         self.is_contact
+    }
+
+    /// Whether we talk with the peer as with a contact (see [`Conn::refresh`]), asked again
+    /// like [`Conn::is_contact_now`].
+    async fn talks_now(&mut self) -> bool {
+        if !self.talks {
+            self.refresh().await;
+        }
+        self.talks
     }
 
     /// The one-session-per-peer rule, applied by the node's task. `None`: this connection
@@ -461,9 +472,10 @@ impl Conn {
         Ok(())
     }
 
-    /// Whether our messages may go out on this session: to a contact, on the live one.
+    /// Whether our messages may go out on this session: to a contact (or anyone, in the
+    /// privacy mode `everyone`), on the live one.
     fn may_send(&self) -> bool {
-        self.is_contact && self.registered
+        self.talks && self.registered
     }
 
     /// Does the outbox read the session asks for, if any; returns whether it did one.

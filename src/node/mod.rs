@@ -485,8 +485,16 @@ impl NodeHandle {
                 if store::is_blocked(c, &peer)? {
                     return Ok(Err(NodeError::Blocked(peer)));
                 }
+                // A contact; or, while anyone may talk with us, a stranger who wrote (the
+                // reply goes while its session is up, or when it comes back).
+                let everyone = || {
+                    store::get_setting(c, PRIVACY_KEY)
+                        .map(|v| v.and_then(|v| serde_json::from_str(&v).ok()))
+                        .map(|m: Option<PrivacyMode>| m == Some(PrivacyMode::Everyone))
+                };
                 match store::get_contact(c, &peer)? {
                     Some(contact) if contact.state == ContactState::Contact => {}
+                    Some(_) if everyone()? => {}
                     _ => return Ok(Err(NodeError::NotAContact(peer))),
                 }
                 store::enqueue(c, &me, &peer, &text).map(Ok)

@@ -188,8 +188,9 @@ pub(crate) enum Msg {
     },
     /// The privacy policy for a peer that completed a handshake.
     Admit(PeerId, oneshot::Sender<Admission>),
-    /// Whether the peer is an accepted contact now.
-    IsContact(PeerId, oneshot::Sender<bool>),
+    /// Whether the peer is an accepted contact now, and whether we talk with it as with one
+    /// (a contact, or anyone while the privacy mode is `everyone`).
+    IsContact(PeerId, oneshot::Sender<(bool, bool)>),
     /// A contact entry was stored: accepted (true) or a request.
     ContactStored(PeerId, bool),
     /// The privacy mode changed (already stored).
@@ -471,7 +472,11 @@ impl State {
                 let _ = reply.send(self.admit(&peer));
             }
             Msg::IsContact(peer, reply) => {
-                let _ = reply.send(self.policy.contacts.contains(&peer));
+                let contact = self.policy.contacts.contains(&peer);
+                let talks = contact
+                    || (self.policy.privacy == PrivacyMode::Everyone
+                        && self.admit(&peer) == Admission::Request);
+                let _ = reply.send((contact, talks));
             }
             Msg::ContactStored(peer, accepted) => {
                 if accepted {

@@ -235,6 +235,9 @@ pub(crate) enum ContactCmd {
         /// Whether a relay may carry sessions with this contact (default: the global policy).
         #[arg(long, value_enum)]
         relay: Option<ContactRelayArg>,
+        /// Whether this contact sees you online while you are invisible.
+        #[arg(long)]
+        sees_invisible: Option<bool>,
     },
 }
 
@@ -275,11 +278,13 @@ pub(crate) fn to_command(cmd: Cmd) -> Command {
             typing,
             receipts,
             relay,
+            sees_invisible,
         }) => Command::ContactSet {
             id,
             typing,
             receipts,
             relay: relay.map(Into::into),
+            sees_invisible,
         },
         Cmd::Block { id } => Command::Block { id },
         Cmd::Unblock { id } => Command::Unblock { id },
@@ -440,6 +445,8 @@ pub(crate) enum PrivacyArg {
     Requests,
     /// Strangers are refused after the handshake.
     ContactsOnly,
+    /// Anyone may talk with you; strangers stay in the requests inbox until accepted.
+    Everyone,
 }
 
 impl From<PrivacyArg> for PrivacyMode {
@@ -447,6 +454,7 @@ impl From<PrivacyArg> for PrivacyMode {
         match a {
             PrivacyArg::Requests => Self::Requests,
             PrivacyArg::ContactsOnly => Self::ContactsOnly,
+            PrivacyArg::Everyone => Self::Everyone,
         }
     }
 }
@@ -511,6 +519,8 @@ pub(crate) enum StatusArg {
     Away,
     /// Do not disturb.
     Busy,
+    /// Look offline to everyone but the contacts set with `contact set ID --sees-invisible true`.
+    Invisible,
 }
 
 impl From<StatusArg> for Status {
@@ -519,6 +529,7 @@ impl From<StatusArg> for Status {
             StatusArg::Online => Self::Online,
             StatusArg::Away => Self::Away,
             StatusArg::Busy => Self::Busy,
+            StatusArg::Invisible => Self::Invisible,
         }
     }
 }

@@ -25,6 +25,8 @@ pub struct State {
     pub typing: bool,
     /// Send read receipts.
     pub receipts: bool,
+    /// They see us online while we are invisible.
+    pub sees_invisible: bool,
     /// The delete button was pressed once.
     pub confirm_delete: bool,
 }
@@ -75,6 +77,8 @@ pub enum Message {
     Typing(bool),
     /// Read receipts on / off.
     Receipts(bool),
+    /// Whether they see us while we are invisible.
+    SeesInvisible(bool),
     /// Relay choice picked (the shown value follows the node's answer).
     Relay(Relay),
     /// Block them.
@@ -96,6 +100,7 @@ impl State {
             group: c.group.clone(),
             typing: c.send_typing,
             receipts: c.send_receipts,
+            sees_invisible: c.sees_invisible,
             confirm_delete: false,
         }
     }
@@ -107,6 +112,7 @@ impl State {
             typing: Some(self.typing),
             receipts: Some(self.receipts),
             relay: None,
+            sees_invisible: Some(self.sees_invisible),
         }
     }
 
@@ -132,12 +138,17 @@ impl State {
                 self.receipts = on;
                 return Action::run(self.switches(peer));
             }
+            Message::SeesInvisible(on) => {
+                self.sees_invisible = on;
+                return Action::run(self.switches(peer));
+            }
             Message::Relay(Relay(relay)) => {
                 return Action::run(Command::ContactSet {
                     id: peer,
                     typing: None,
                     receipts: None,
                     relay: Some(relay),
+                    sees_invisible: None,
                 });
             }
             Message::Block => return Action::run(Command::Block { id: peer }),
@@ -181,6 +192,9 @@ impl State {
             toggler(self.receipts)
                 .label("Tell them when I have read their messages")
                 .on_toggle(Message::Receipts),
+            toggler(self.sees_invisible)
+                .label("They see me online when I am invisible")
+                .on_toggle(Message::SeesInvisible),
             row![
                 text("Relay when no direct path exists"),
                 pick_list(RELAY, Some(relay), Message::Relay),

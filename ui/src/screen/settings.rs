@@ -203,6 +203,12 @@ impl State {
         };
         let privacy = column![
             radio(
+                "Anyone can talk with me (strangers stay in Requests until I accept)",
+                PrivacyMode::Everyone,
+                Some(p.privacy),
+                Message::Privacy
+            ),
+            radio(
                 "Strangers can write; they wait in Requests",
                 PrivacyMode::Requests,
                 Some(p.privacy),

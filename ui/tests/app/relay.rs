@@ -187,7 +187,8 @@ async fn settings_and_the_contact_menu_set_the_nodes_relay_policy() {
             id: bid,
             typing: None,
             receipts: None,
-            relay: Some(ContactRelay::Always)
+            relay: Some(ContactRelay::Always),
+            sees_invisible: None,
         })]
     );
     apply(&mut app, &node, pick).await;
