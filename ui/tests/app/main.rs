@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
 mod chat;
+mod conversation;
 mod relay;
 mod screens;
 mod snapshots;
