@@ -5,6 +5,7 @@
 
 mod chat;
 mod conversation;
+mod flood;
 mod relay;
 mod screens;
 mod snapshots;
