@@ -6,7 +6,9 @@
 
 mod answers;
 mod clock;
+pub mod flood;
 mod node;
+pub mod notify;
 mod react;
 mod roster;
 pub mod screen;
@@ -74,6 +76,8 @@ pub struct Window {
     pub system_mode: iced::theme::Mode,
     /// The window lost the keyboard focus: new messages raise notifications and stay unread.
     pub background: bool,
+    /// The notifications raised while in the background, coalesced per conversation.
+    pub notices: notify::Coalescer,
 }
 
 /// What the app reacts to.
@@ -113,7 +117,8 @@ pub enum Message {
     FileDropped(PathBuf),
     /// The desktop's light / dark preference.
     SystemTheme(iced::theme::Mode),
-    /// A second went by while we are typing (for "stopped typing").
+    /// A second went by while we are typing (for "stopped typing") or a notification waits
+    /// for its quiet window to end.
     Tick(std::time::Instant),
     /// A node operation failed.
     Failed(String),
@@ -208,6 +213,9 @@ impl App {
             },
             Message::Focus(focused) => {
                 self.window.background = !focused;
+                if focused {
+                    self.window.notices.clear();
+                }
                 match self.conversation.selected.filter(|_| focused) {
                     Some(peer) if self.roster.unread.remove(&peer).is_some() => {
                         Action::run(Command::Read { id: peer })
@@ -220,7 +228,7 @@ impl App {
                 self.window.system_mode = mode;
                 Action::none()
             }
-            Message::Tick(now) => self.conversation.second_passed(now),
+            Message::Tick(now) => self.second_passed(now),
             Message::Node(event) => self.node_event(event),
             Message::Done => Action::none(),
             Message::Lagged => match self.conversation.selected {
@@ -312,7 +320,7 @@ fn update(app: &mut App, message: Message) -> Task<Message> {
 fn subscription(app: &App) -> Subscription<Message> {
     let typing = matches!(app.conversation.typing_sent, Some((_, TypingState::Typing)));
     Subscription::batch([
-        if typing {
+        if typing || app.window.notices.waiting() {
             iced::time::every(std::time::Duration::from_secs(1)).map(Message::Tick)
         } else {
             Subscription::none()

@@ -1,11 +1,15 @@
 //! Owns how the app state follows the node's events: sessions, messages and their ticks,
 //! typing and presence, nearby peers, files, the rendezvous, relay prompts and policy, and
-//! the warnings the user must see. Incoming messages raise a desktop notification when the
-//! window is not focused.
+//! the warnings the user must see (a key change, a peer flooding us). Incoming messages raise
+//! a desktop notification when the window is not focused, coalesced per conversation
+//! (`notify.rs`).
+
+use std::time::Instant;
 
 use natter::model::MessageState;
 use natter::node::{DialFailure, Event};
 
+use crate::notify::Notice;
 use crate::screen::{Action, Screen, key_warning};
 use crate::{App, Op};
 use natter::control::Command;
@@ -52,7 +56,10 @@ impl App {
                         *self.roster.unread.entry(peer).or_default() += 1;
                     }
                     if self.window.background && self.prefs.notifications {
-                        action = action.and(Op::Notify(self.name_of(&peer), message.text.clone()));
+                        let now = Instant::now();
+                        if let Some(n) = self.window.notices.on_message(peer, &message.text, now) {
+                            action = action.and(self.notification(n));
+                        }
                     }
                 }
                 let loaded = self.conversation.history.entry(peer).or_default();
@@ -141,9 +148,34 @@ impl App {
             } => {
                 self.conversation.progress.insert(file_id, (bytes, size));
             }
+            Event::Throttled { peer, kind, effect } => {
+                self.conversation.flooding.throttled(peer, kind, effect)
+            }
             Event::Error { message } => self.error = Some(message),
             _ => {}
         }
         Action::none()
+    }
+
+    /// The desktop notification for a notice: the peer's name and message, or how many
+    /// came and the latest.
+    pub(crate) fn notification(&self, n: Notice) -> Op {
+        let name = self.name_of(&n.peer);
+        match n.count {
+            1 => Op::Notify(name, n.text),
+            count => Op::Notify(format!("{count} new messages from {name}"), n.text),
+        }
+    }
+
+    /// A second went by: "stopped typing" when due, and the notifications whose quiet window
+    /// ended.
+    pub(crate) fn second_passed(&mut self, now: Instant) -> Action {
+        let mut action = self.conversation.second_passed(now);
+        for n in self.window.notices.due(now) {
+            if self.prefs.notifications {
+                action = action.and(self.notification(n));
+            }
+        }
+        action
     }
 }

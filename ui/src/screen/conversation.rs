@@ -1,8 +1,9 @@
 //! The conversation: a header with name, presence, verification and path badges (and the
 //! relay, when relayed); the history grouped by day, paging back as the user scrolls up;
 //! delivery ticks; files (offers to accept or decline, progress, drop a file on the window to
-//! send it); the typing line; the composer (Enter sends, Shift+Enter starts a new line); and,
-//! above it all, the node's questions whether a relay may carry a contact's session.
+//! send it); the typing line; the composer (Enter sends, Shift+Enter starts a new line); a
+//! peer's flood warning (the node throttled them); and, above it all, the node's questions
+//! whether a relay may carry a contact's session.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -19,14 +20,14 @@ use natter::model::{MessageState, Path, TransferState, Verification};
 
 use super::{Action, Screen, contact, verify};
 use crate::theme::SMALL;
-use crate::{App, PAGE, clock};
+use crate::{App, PAGE, clock, flood};
 
 pub use super::widget::COMPOSER;
 /// Widget id of the history.
 pub const HISTORY: &str = "history";
 
 /// The conversation pane's state: which conversation is open, what of it is loaded, the
-/// composer, and the files shown under it.
+/// composer, the files shown under it, and the warnings of peers flooding us.
 #[derive(Default)]
 pub struct State {
     /// The open conversation.
@@ -52,6 +53,9 @@ pub struct State {
     /// The node's questions waiting for the user: may this relay carry the session with this
     /// contact (no direct path exists)? Oldest first, one per contact.
     pub relay_asks: Vec<(PeerId, String)>,
+    /// Peers the node throttled (they flood us): the latest warning for each, shown on their
+    /// conversation until dismissed.
+    pub flooding: flood::Warnings,
 }
 
 /// What the user does in the conversation.
@@ -75,6 +79,8 @@ pub enum Message {
     DeclineFile(String),
     /// Answer the node's question whether a relay may carry the session with a contact.
     Relay(PeerId, YesNo),
+    /// Dismiss the flood warning on a peer's conversation.
+    DismissFlood(PeerId),
 }
 
 /// The tick for a message state.
@@ -129,6 +135,10 @@ pub fn update(app: &mut App, message: Message) -> Action {
         app.conversation.relay_asks.retain(|(p, _)| *p != id);
         return Action::run(Command::RelayConsent { id, answer });
     }
+    if let Message::DismissFlood(peer) = message {
+        app.conversation.flooding.dismiss(&peer);
+        return Action::none();
+    }
     let Some(peer) = app.conversation.selected else {
         return Action::none();
     };
@@ -170,7 +180,8 @@ pub fn update(app: &mut App, message: Message) -> Action {
         },
         Message::AcceptFile(file_id) => Action::run(Command::AcceptFile { id: peer, file_id }),
         Message::DeclineFile(file_id) => Action::run(Command::DeclineFile { id: peer, file_id }),
-        Message::Relay(..) => Action::none(), // answered above, open conversation or not
+        // Answered above, open conversation or not.
+        Message::Relay(..) | Message::DismissFlood(_) => Action::none(),
     }
 }
 
@@ -414,6 +425,19 @@ pub fn view(app: &App) -> Element<'_, Message> {
     } else {
         header = header.push(text("Request: accept or block them in the sidebar").size(SMALL));
     }
+    pane = pane.push(header);
+    if let Some(f) = app.conversation.flooding.get(&peer) {
+        let warning = flood::warning(&app.name_of(&peer), f.kind, f.effect, contact.is_some());
+        pane = pane.push(
+            row![
+                text(warning).style(text::warning).width(Length::Fill),
+                button(text("Dismiss"))
+                    .on_press(Message::DismissFlood(peer))
+                    .style(button::secondary),
+            ]
+            .spacing(6),
+        );
+    }
     let mut history = Column::new().spacing(4);
     let loaded = app
         .conversation
@@ -471,8 +495,7 @@ pub fn view(app: &App) -> Element<'_, Message> {
     } else {
         iced::widget::space().into()
     };
-    pane.push(header)
-        .push(older)
+    pane.push(older)
         .push(
             scrollable(history)
                 .id(HISTORY)

@@ -1,6 +1,6 @@
 //! The sidebar: own name and status, search over all history, quick add, the buddy list in
-//! groups (presence dot, status text, unread count, verification badge), nearby peers and
-//! the requests inbox (accept / block).
+//! groups (presence dot, status text, unread count, verification badge, a mark on peers the
+//! node throttled), nearby peers and the requests inbox (accept / block).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -91,6 +91,7 @@ pub fn update(app: &mut App, message: Message) -> Action {
         Message::Select(peer) => {
             app.conversation.selected = Some(peer);
             app.roster.unread.remove(&peer);
+            app.window.notices.forget(&peer);
             app.search.words.clear();
             app.search.results = None;
             Action::run(Command::history(peer, PAGE, None))
@@ -164,13 +165,25 @@ pub fn update(app: &mut App, message: Message) -> Action {
     }
 }
 
-/// The buddy-list label of a contact: dot, name, badge, unread count.
+/// The mark of a peer the node throttled (its conversation says why).
+pub const FLOODING: &str = " ⚠";
+
+fn flooding(app: &App, peer: &PeerId) -> &'static str {
+    if app.conversation.flooding.contains(peer) {
+        FLOODING
+    } else {
+        ""
+    }
+}
+
+/// The buddy-list label of a contact: dot, name, badges (verified, flooding), unread count.
 pub fn label(app: &App, c: &Contact) -> String {
-    let badge = if c.verification == Verification::Verified {
+    let verified = if c.verification == Verification::Verified {
         " ✔"
     } else {
         ""
     };
+    let badge = format!("{verified}{}", flooding(app, &c.peer));
     let name = app.name_of(&c.peer);
     match app.roster.unread.get(&c.peer).copied().unwrap_or(0) {
         0 => format!("{} {name}{badge}", dot(app, &c.peer)),
@@ -270,7 +283,12 @@ pub fn view(app: &App) -> Element<'_, Message> {
     for r in &app.roster.requests {
         requests = requests.push(
             row![
-                button(text(short(&r.peer))).on_press(Message::Select(r.peer)),
+                button(text(format!(
+                    "{}{}",
+                    short(&r.peer),
+                    flooding(app, &r.peer)
+                )))
+                .on_press(Message::Select(r.peer)),
                 button(text("Accept")).on_press(Message::Accept(r.peer)),
                 button(text("Block"))
                     .on_press(Message::Block(r.peer))

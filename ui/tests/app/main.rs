@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
 mod chat;
+mod conversation;
+mod flood;
 mod relay;
 mod screens;
 mod snapshots;
