@@ -17,6 +17,7 @@ mod lan;
 mod mailbox;
 mod netwatch;
 mod path;
+mod policy;
 mod prefs;
 mod relay;
 mod rendezvous;

@@ -13,12 +13,14 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Notify, broadcast, mpsc, oneshot, watch};
 
 use super::consent::{RelayMsg, Relays};
+use super::policy::Set;
+pub(crate) use super::policy::{Admission, Policy};
 use super::{Event, PrivacyMode};
 use crate::discovery::{self, Discovery, Nearby};
 use crate::identity::PeerId;
 use crate::model::{Path, Paths, SessionPath};
 use crate::session;
-use crate::transport::{BlockList, CLOSE_NORMAL, CLOSE_REPLACED};
+use crate::transport::{CLOSE_NORMAL, CLOSE_REPLACED};
 use crate::wire::{FileFrame, Status, TypingState};
 
 /// How long a typing state stays worth re-sending on a new session.
@@ -83,38 +85,6 @@ pub(crate) struct Candidates {
     pub(crate) hints: Vec<SocketAddr>,
     /// Both of us opened a relay at our rendezvous: its mapped address is a candidate too.
     pub(crate) relay_ready: bool,
-}
-
-/// What the privacy policy decides for a peer that completed a handshake, on its
-/// authenticated key alone.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Admission {
-    /// A contact's session may start.
-    Admit,
-    /// A stranger may start a session, to leave a request (the number of strangers at once
-    /// is capped at the door, `gate.rs`).
-    Request,
-    /// Blocked: closed silently, before any frame.
-    Blocked,
-    /// A stranger while we accept contacts only.
-    Stranger,
-    /// We are invisible and the peer is not among those who see us: closed silently, as
-    /// if we were not there.
-    Hidden,
-}
-
-/// What the policy knows at start (read from the store once).
-#[derive(Debug, Default)]
-pub(crate) struct Policy {
-    /// Accepted contacts (not requests).
-    pub(crate) contacts: HashSet<PeerId>,
-    /// The block list (shared with the TLS verifier; changed by the store job that writes
-    /// it, so never behind the database).
-    pub(crate) blocked: BlockList,
-    /// Who may open a session with us.
-    pub(crate) privacy: PrivacyMode,
-    /// Contacts who see us online while we are invisible.
-    pub(crate) visible: HashSet<PeerId>,
 }
 
 /// A message to the node's task. Those with a `reply` are questions; the rest are told.
@@ -330,11 +300,7 @@ impl State {
                 }
             }
             Msg::SeesInvisible(peer, sees) => {
-                if sees {
-                    self.policy.visible.insert(peer);
-                } else {
-                    self.policy.visible.remove(&peer);
-                }
+                self.policy.set(Set::Visible, peer, sees);
                 let hidden = self.admit(&peer) == Admission::Hidden;
                 match (hidden, self.sessions.get(&peer), self.dialing.get(&peer)) {
                     (true, Some(live), _) => {
@@ -478,13 +444,7 @@ impl State {
                         && self.admit(&peer) == Admission::Request);
                 let _ = reply.send((contact, talks));
             }
-            Msg::ContactStored(peer, accepted) => {
-                if accepted {
-                    self.policy.contacts.insert(peer);
-                } else {
-                    self.policy.contacts.remove(&peer);
-                }
-            }
+            Msg::ContactStored(peer, accepted) => self.policy.set(Set::Contacts, peer, accepted),
             Msg::Privacy(mode) => self.policy.privacy = mode,
             Msg::Relay(m) => {
                 if let Some(peer) = self.relays.handle(m, &self.events) {
@@ -496,29 +456,20 @@ impl State {
                 for live in self.sessions.values() {
                     let _ = live.cmds.send(Cmd::Close(CLOSE_NORMAL));
                 }
+                // Sleeping loops see the node stopping now, not at their next round (they
+                // hold the node, and so the profile lock, until they end).
+                for wake in self.dialing.values().chain(self.upgrading.values()) {
+                    wake.notify_one();
+                }
             }
         }
         None
     }
 
-    /// The privacy policy: the block list first, then invisibility (only the contacts picked
-    /// to see us), then (contacts only) strangers.
+    /// The privacy policy for the peer, with our presence now.
     fn admit(&self, peer: &PeerId) -> Admission {
-        if self.policy.blocked.contains(peer) {
-            return Admission::Blocked;
-        }
-        let contact = self.policy.contacts.contains(peer);
-        if self.presence.0 == Status::Invisible && !(contact && self.policy.visible.contains(peer))
-        {
-            return Admission::Hidden;
-        }
-        if contact {
-            Admission::Admit
-        } else if self.policy.privacy == PrivacyMode::ContactsOnly {
-            Admission::Stranger
-        } else {
-            Admission::Request
-        }
+        self.policy
+            .admit(peer, self.presence.0 == Status::Invisible)
     }
 
     /// The one-session-per-peer rule: the new session is kept (and the one it replaces told

@@ -156,10 +156,24 @@ fn the_apps_commands_answer_over_stdin_and_each_change_is_an_event() {
     let list = answer(&mut a, json!({ "cmd": "block_list" }));
     assert_eq!(list, json!({ "blocked": [bob] }));
     answer(&mut a, json!({ "cmd": "unblock", "id": bob }));
+    answer(&mut a, json!({ "cmd": "privacy", "mode": "everyone" }));
+    a.saw_or_wait(10, |v| {
+        v["event"] == "privacy_changed" && v["privacy"] == "everyone"
+    });
     answer(&mut a, json!({ "cmd": "privacy", "mode": "contacts-only" }));
     a.saw_or_wait(10, |v| {
         v["event"] == "privacy_changed" && v["privacy"] == "contacts-only"
     });
+    // Invisible, and who still sees us.
+    answer(
+        &mut a,
+        json!({ "cmd": "presence", "status": "invisible", "text": "" }),
+    );
+    let sees = answer(
+        &mut a,
+        json!({ "cmd": "contact_set", "id": bob, "sees_invisible": true }),
+    );
+    assert_eq!(sees["sees_invisible"], true, "{sees}");
 
     // Queued for an unreachable contact, then paged, exported and deleted.
     for text in ["one", "two", "three"] {

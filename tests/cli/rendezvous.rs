@@ -472,3 +472,70 @@ async fn a_signalled_lookup_tells_the_target_to_dial_back_and_only_for_contacts(
     assert!(d.observed.starts_with("127.0.0.1:"));
     record::verify(d.record.as_ref().unwrap(), Some(&a.peer())).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invisible_peer_is_offline_to_all_but_the_contacts_it_picked() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Rendezvous::start(dir.path(), "127.0.0.1:0", &[]);
+    let (a, b, c) = (raw(&server), raw(&server), raw(&server));
+    a.register(&[c.peer()]).await.unwrap();
+    b.register(&[c.peer()]).await.unwrap();
+    let now = now_ms();
+    let mut hidden = record_of(&c.identity, now, now + 60_000);
+    hidden.addrs.clear(); // what an invisible node registers
+    let token = |p: &PeerId| record::own_token(&c.identity, p).unwrap().to_vec();
+    let (_, _send, mut pushes) = c
+        .client
+        .register(Register {
+            record: Some(record::sign(&c.identity, &hidden)),
+            tokens: vec![token(&a.peer()), token(&b.peer())],
+            hidden: true,
+            visible: vec![token(&a.peer())],
+        })
+        .await
+        .unwrap();
+
+    // b may still find its record (the prekey, to leave mail), but sees it offline, with no
+    // address, exactly as after c left; its dial signal goes nowhere.
+    let to_b = b.client.lookup(&c.peer(), true).await.unwrap();
+    assert!(!to_b.online && to_b.observed.is_empty(), "{to_b:?}");
+    let v = record::verify(to_b.record.as_ref().unwrap(), Some(&c.peer())).unwrap();
+    assert!(v.addrs.is_empty());
+    // a, picked to see c, finds it online, and its signal reaches c (the first push).
+    let to_a = a.client.lookup(&c.peer(), true).await.unwrap();
+    assert!(
+        to_a.online && to_a.observed.starts_with("127.0.0.1:"),
+        "{to_a:?}"
+    );
+    let push = tokio::time::timeout(
+        Duration::from_secs(5),
+        proto::read::<proto::Push>(&mut pushes),
+    )
+    .await
+    .expect("a push within 5 s")
+    .unwrap()
+    .unwrap();
+    let Some(proto::push::Body::DialMe(d)) = push.body else {
+        panic!("expected DialMe, got {push:?}");
+    };
+    assert_eq!(d.from, a.peer().as_bytes().to_vec(), "b's signal reached c");
+
+    // A visible token must be one of the lookup tokens.
+    let later = now_ms();
+    let refused = c
+        .client
+        .register(Register {
+            record: Some(record::sign(
+                &c.identity,
+                &record_of(&c.identity, later, later + 60_000),
+            )),
+            tokens: vec![token(&a.peer())],
+            hidden: true,
+            visible: vec![token(&b.peer())],
+        })
+        .await;
+    assert!(
+        matches!(refused, Err(ClientError::Refused(_))),
+        "{refused:?}"
+    );
+}

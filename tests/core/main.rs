@@ -10,5 +10,6 @@ mod lan;
 mod messaging;
 mod policy;
 mod port;
+mod privacy;
 mod secrets;
 mod support;
