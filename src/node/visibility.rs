@@ -49,11 +49,23 @@ impl NodeHandle {
     }
 }
 
-/// Whether the stored presence is invisible (read at start, before the node's task runs).
-pub(super) async fn invisible_stored(store: &store::Store) -> Result<bool, NodeError> {
+impl NodeHandle {
+    /// Our presence as stored (what the node restores at start).
+    pub async fn presence(&self) -> Result<(Status, String), NodeError> {
+        stored(&self.inner.store).await
+    }
+}
+
+/// The stored presence (online with no text if none).
+async fn stored(store: &store::Store) -> Result<(Status, String), NodeError> {
     Ok(store
         .call(|c| store::get_setting(c, STATUS_KEY))
         .await?
         .and_then(|s| serde_json::from_str::<(Status, String)>(&s).ok())
-        .is_some_and(|(s, _)| s == Status::Invisible))
+        .unwrap_or((Status::Online, String::new())))
+}
+
+/// Whether the stored presence is invisible (read at start, before the node's task runs).
+pub(super) async fn invisible_stored(store: &store::Store) -> Result<bool, NodeError> {
+    Ok(stored(store).await?.0 == Status::Invisible)
 }

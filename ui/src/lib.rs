@@ -262,6 +262,8 @@ impl App {
         let first = !self.prefs.loaded;
         let onboard = first && !prefs.onboarded && matches!(self.screen, Screen::Main);
         let name = prefs.name.clone();
+        // The picker shows what the node restored (an invisible user must not see "Online").
+        self.sidebar.status = prefs.presence.clone();
         self.prefs = prefs;
         match self.me().filter(|_| onboard) {
             Some(me) => Action::run(Op::Focus(screen::onboarding::NAME_INPUT))

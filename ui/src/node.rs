@@ -81,6 +81,8 @@ pub struct Prefs {
     pub port: String,
     /// Who may open a session.
     pub privacy: PrivacyMode,
+    /// Our presence as the node keeps it (restored at start: invisible stays invisible).
+    pub presence: (natter::model::Status, String),
     /// Blocked peers.
     pub blocked: Vec<PeerId>,
     /// The profile folder.
@@ -102,6 +104,7 @@ impl Default for Prefs {
             relay: RelayPolicy::default(),
             port: String::new(),
             privacy: PrivacyMode::Requests,
+            presence: Default::default(),
             blocked: Vec::new(),
             profile: PathBuf::new(),
             downloads: PathBuf::new(),
@@ -327,5 +330,6 @@ async fn load_prefs(n: &NodeHandle) -> Result<Prefs, ControlError> {
     if let Answer::BlockList { blocked } = control::execute(n, Command::BlockList).await? {
         prefs.blocked = blocked;
     }
+    prefs.presence = n.presence().await.map_err(ControlError::from)?;
     Ok(prefs)
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use iced::widget::Id;
 use natter::control::Command;
-use natter::model::{Contact, Verification};
+use natter::model::{Contact, Status, Verification};
 use natter::node::{Event, PrivacyMode};
 use natter_ui::screen::{Screen, contact, settings, sidebar};
 use natter_ui::theme::Choice;
@@ -93,6 +93,12 @@ async fn verify_the_contact_menu_and_settings_change_the_node() {
         !c.send_typing && c.send_receipts,
         "typing indicators off only"
     );
+    apply(&mut app, &node, menu(contact::Message::SeesInvisible(true))).await;
+    let c = contact_of(&a, &b).await;
+    assert!(
+        c.sees_invisible && !c.send_typing,
+        "picked to see us invisible"
+    );
     interact(&mut app, &node, |ui| {
         ui.click("Delete history on this computer").unwrap();
     })
@@ -148,6 +154,13 @@ async fn verify_the_contact_menu_and_settings_change_the_node() {
     )
     .await;
     assert_eq!(a.node.privacy().await.unwrap(), PrivacyMode::ContactsOnly);
+    apply(
+        &mut app,
+        &node,
+        set(settings::Message::Privacy(PrivacyMode::Everyone)),
+    )
+    .await;
+    assert_eq!(a.node.privacy().await.unwrap(), PrivacyMode::Everyone);
     apply(
         &mut app,
         &node,
@@ -505,4 +518,24 @@ async fn a_contact_added_by_address_connects_and_the_panel_shows_its_path() {
         Some("47123")
     );
     assert_eq!(app.prefs.port, "47123");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invisible_is_picked_in_the_sidebar_and_shown_again_at_start() {
+    let a = peer().await;
+    let node = a.node.clone();
+    let mut app = booted(&a).await;
+    apply(
+        &mut app,
+        &node,
+        Message::Sidebar(sidebar::Message::Status(sidebar::StatusChoice(
+            Status::Invisible,
+        ))),
+    )
+    .await;
+    assert_eq!(a.node.presence().await.unwrap().0, Status::Invisible);
+    // Another start of the app on the same node: the picker shows what the node restored,
+    // never "Online" while it is invisible.
+    let again = booted(&a).await;
+    assert_eq!(again.sidebar.status.0, Status::Invisible);
 }
