@@ -429,6 +429,19 @@ fn handles_are_first_come_signed_and_add_a_contact_by_name() {
     assert!(String::from_utf8_lossy(&none.stderr).contains("no such handle"));
 }
 
+/// The next push on a registration's stream, which must be a dial signal.
+async fn first_dial_me(pushes: &mut quinn::RecvStream) -> proto::DialMe {
+    let push = tokio::time::timeout(Duration::from_secs(5), proto::read::<proto::Push>(pushes))
+        .await
+        .expect("a push within 5 s")
+        .unwrap()
+        .unwrap();
+    let Some(proto::push::Body::DialMe(d)) = push.body else {
+        panic!("expected DialMe, got {push:?}");
+    };
+    d
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signalled_lookup_tells_the_target_to_dial_back_and_only_for_contacts() {
     let dir = tempfile::tempdir().unwrap();
@@ -453,17 +466,7 @@ async fn a_signalled_lookup_tells_the_target_to_dial_back_and_only_for_contacts(
     b.client.lookup(&c.peer(), true).await.unwrap();
     // a is: c is told to dial a, with a's observed address and signed record.
     a.client.lookup(&c.peer(), true).await.unwrap();
-    let push = tokio::time::timeout(
-        Duration::from_secs(5),
-        proto::read::<proto::Push>(&mut pushes),
-    )
-    .await
-    .expect("a push within 5 s")
-    .unwrap()
-    .unwrap();
-    let Some(proto::push::Body::DialMe(d)) = push.body else {
-        panic!("expected DialMe, got {push:?}");
-    };
+    let d = first_dial_me(&mut pushes).await;
     assert_eq!(
         d.from,
         a.peer().as_bytes().to_vec(),
@@ -507,17 +510,7 @@ async fn an_invisible_peer_is_offline_to_all_but_the_contacts_it_picked() {
         to_a.online && to_a.observed.starts_with("127.0.0.1:"),
         "{to_a:?}"
     );
-    let push = tokio::time::timeout(
-        Duration::from_secs(5),
-        proto::read::<proto::Push>(&mut pushes),
-    )
-    .await
-    .expect("a push within 5 s")
-    .unwrap()
-    .unwrap();
-    let Some(proto::push::Body::DialMe(d)) = push.body else {
-        panic!("expected DialMe, got {push:?}");
-    };
+    let d = first_dial_me(&mut pushes).await;
     assert_eq!(d.from, a.peer().as_bytes().to_vec(), "b's signal reached c");
 
     // A visible token must be one of the lookup tokens.
