@@ -422,7 +422,12 @@ impl Conn {
             })
             .await;
         let (outcomes, ack, new_request, wait) = result
-            .map_err(|e| format!("could not store messages: {e}"))?
+            .map_err(|e| {
+                if e.is_disk_full() {
+                    self.disk_full();
+                }
+                format!("could not store messages: {e}")
+            })?
             .ok_or_else(|| BLOCKED.to_string())?;
         self.hold_for_acceptance(wait);
         if let Some(request) = new_request {
@@ -506,6 +511,25 @@ impl Conn {
             self.emit(Event::MessageSent { peer, ids });
         }
         true
+    }
+
+    /// Tells the user the disk is full, at most once a minute: messages cannot be received
+    /// (their senders keep them) until there is room.
+    fn disk_full(&self) {
+        let now = super::rendezvous::now_ms();
+        let last = self.inner.disk_full_told.load(Ordering::SeqCst);
+        if now.saturating_sub(last) >= 60_000
+            && self
+                .inner
+                .disk_full_told
+                .compare_exchange(last, now, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+        {
+            tracing::warn!("the disk is full: messages cannot be stored");
+            self.emit(Event::Error {
+                message: crate::store::DISK_FULL.to_string(),
+            });
+        }
     }
 
     /// Leaves the session table (if this connection is the live one) and reports; a

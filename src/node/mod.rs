@@ -157,6 +157,8 @@ pub(crate) struct Inner {
     pub(crate) rv_wake: tokio::sync::Notify,
     /// A mailbox fetch is running.
     pub(crate) rv_fetching: AtomicBool,
+    /// When the user was last told the disk is full (ms since the epoch; once a minute).
+    pub(crate) disk_full_told: std::sync::atomic::AtomicU64,
     /// Flood limits per peer and kind of frame (`flood.rs`).
     pub(crate) flood: Mutex<flood::Flood>,
     /// Handshakes per source (`gate.rs`).
@@ -296,6 +298,7 @@ impl Node {
             rv,
             rv_wake: tokio::sync::Notify::new(),
             rv_fetching: AtomicBool::new(false),
+            disk_full_told: Default::default(),
             flood: Mutex::default(),
             gate: Mutex::default(),
             handshakes: AtomicUsize::new(0),

@@ -40,7 +40,7 @@ pub const DB_FILE: &str = "natter.db";
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// SQLite said no.
-    #[error("database error: {0}")]
+    #[error("{}", describe(.0))]
     Sqlite(#[from] rusqlite::Error),
     /// The schema could not be brought up to date.
     #[error("cannot update the database schema of {path}: {reason}")]
@@ -64,9 +64,50 @@ pub enum StoreError {
     /// A row holds a value this build cannot read.
     #[error("unreadable value in the database: {0}")]
     Corrupt(String),
+    /// The transaction could not be committed.
+    #[error("cannot write the database: {0}")]
+    Commit(String),
+    /// The disk under the database is full.
+    #[error("{DISK_FULL}")]
+    DiskFull,
 }
 
-type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
+/// What the user should hear of an SQLite error: a full disk says what to do.
+fn describe(e: &rusqlite::Error) -> String {
+    if is_disk_full(e) {
+        DISK_FULL.to_string()
+    } else {
+        format!("database error: {e}")
+    }
+}
+
+/// What a full disk means for the user, and what to do.
+pub const DISK_FULL: &str = "the disk holding your Natter profile is full: free some space. \
+Nothing is lost: what you send waits until then, and what others send waits on their side";
+
+fn is_disk_full(e: &rusqlite::Error) -> bool {
+    matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::DiskFull))
+}
+
+impl StoreError {
+    /// Whether the disk under the database is full.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            Self::Sqlite(e) | Self::Open { source: e, .. } => is_disk_full(e),
+            Self::DiskFull => true,
+            _ => false,
+        }
+    }
+}
+
+/// Why a group of jobs was not committed.
+#[derive(Clone, Debug)]
+enum CommitError {
+    DiskFull,
+    Other(String),
+}
+
+type Reply = Box<dyn FnOnce(Result<(), CommitError>) + Send>;
 type Job = Box<dyn FnOnce(&Connection) -> Reply + Send>;
 
 /// A handle to the store thread. Cheap to clone.
@@ -142,10 +183,11 @@ impl Store {
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |conn| {
             let result = savepoint(conn, f);
-            Box::new(move |commit: Result<(), String>| {
+            Box::new(move |commit: Result<(), CommitError>| {
                 let answer = match commit {
                     Ok(()) => result,
-                    Err(e) => Err(StoreError::Corrupt(format!("commit failed: {e}"))),
+                    Err(CommitError::DiskFull) => Err(StoreError::DiskFull),
+                    Err(CommitError::Other(e)) => Err(StoreError::Commit(e)),
                 };
                 let _ = tx.send(answer);
             })
@@ -197,10 +239,14 @@ fn run(conn: Connection, rx: mpsc::Receiver<Job>) {
             })
             .map_err(|e| {
                 let _ = conn.execute_batch("ROLLBACK");
-                e.to_string()
+                if is_disk_full(&e) {
+                    CommitError::DiskFull
+                } else {
+                    CommitError::Other(e.to_string())
+                }
             });
         if let Err(e) = &commit {
-            tracing::error!(error = %e, "store commit failed");
+            tracing::error!(error = ?e, "store commit failed");
         }
         for reply in replies {
             reply(commit.clone());
