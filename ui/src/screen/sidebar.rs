@@ -80,7 +80,7 @@ impl fmt::Display for StatusChoice {
             Status::Online => "● Online",
             Status::Away => "◐ Away",
             Status::Busy => "⊘ Busy",
-            Status::Invisible => "◌ Invisible (offline to all but those you pick)",
+            Status::Invisible => "◌ Invisible",
         })
     }
 }
