@@ -15,6 +15,7 @@ mod flood;
 mod gate;
 mod lan;
 mod mailbox;
+mod messages;
 mod netwatch;
 mod path;
 mod policy;
@@ -46,9 +47,9 @@ use tokio::sync::broadcast;
 use crate::discovery::DiscoveryConfig;
 use crate::identity::{Identity, IdentityError, PeerId};
 use crate::model::Paths;
-use crate::store::{self, Contact, ContactState, Message, Store, StoreError};
+use crate::store::{self, Contact, ContactState, Store, StoreError};
 use crate::transport::{self, TransportError};
-use crate::wire::{Status, TypingState};
+use crate::wire::Status;
 
 /// File name of the lock that keeps two nodes off one profile.
 pub const LOCK_FILE: &str = "node.lock";
@@ -472,100 +473,6 @@ impl NodeHandle {
         Ok(saved)
     }
 
-    /// Queues a message: committed to the outbox before this returns; sent when a session is up.
-    pub async fn send(&self, peer: PeerId, text: String) -> Result<Message, NodeError> {
-        if text.len() > crate::session::MAX_TEXT {
-            return Err(NodeError::Invalid(format!(
-                "message of {} bytes is over the {}-byte limit; split it",
-                text.len(),
-                crate::session::MAX_TEXT
-            )));
-        }
-        let me = self.inner.me;
-        let queued = self
-            .inner
-            .store
-            .call(move |c| {
-                if store::is_blocked(c, &peer)? {
-                    return Ok(Err(NodeError::Blocked(peer)));
-                }
-                // A contact; or, while anyone may talk with us, a stranger who wrote (the
-                // reply goes while its session is up, or when it comes back).
-                let everyone = || {
-                    store::get_setting(c, PRIVACY_KEY)
-                        .map(|v| v.and_then(|v| serde_json::from_str(&v).ok()))
-                        .map(|m: Option<PrivacyMode>| m == Some(PrivacyMode::Everyone))
-                };
-                match store::get_contact(c, &peer)? {
-                    Some(contact) if contact.state == ContactState::Contact => {}
-                    Some(_) if everyone()? => {}
-                    _ => return Ok(Err(NodeError::NotAContact(peer))),
-                }
-                store::enqueue(c, &me, &peer, &text).map(Ok)
-            })
-            .await?;
-        let message = queued?;
-        self.emit(Event::MessageQueued {
-            message: message.clone(),
-        });
-        self.inner.actor.tell(Msg::Outbox(peer));
-        Ok(message)
-    }
-
-    /// Tells the peer our typing state (if the contact's switch allows it).
-    pub async fn set_typing(&self, peer: PeerId, state: TypingState) -> Result<(), NodeError> {
-        let contact = self
-            .contact(peer)
-            .await?
-            .ok_or(NodeError::NotAContact(peer))?;
-        if contact.send_typing && contact.state == ContactState::Contact {
-            self.inner.actor.tell(Msg::Typing(peer, state));
-        }
-        Ok(())
-    }
-
-    /// Marks the conversation read; sends a read receipt if the contact's switch allows it.
-    pub async fn mark_read(&self, peer: PeerId) -> Result<u64, NodeError> {
-        let me = self.inner.me;
-        let seq = self
-            .inner
-            .store
-            .call(move |c| store::mark_read(c, &me, &peer))
-            .await?;
-        let contact = self.contact(peer).await?;
-        if contact.is_some_and(|c| c.send_receipts && c.state == ContactState::Contact) {
-            self.to_session(&peer, Cmd::Read(seq));
-        }
-        Ok(seq)
-    }
-
-    /// The newest `limit` messages with a peer, oldest first.
-    pub async fn history(
-        &self,
-        peer: PeerId,
-        limit: usize,
-        before: Option<store::PageBefore>,
-    ) -> Result<Vec<Message>, NodeError> {
-        let me = self.inner.me;
-        Ok(self
-            .inner
-            .store
-            .call(move |c| store::history(c, &me, &peer, limit, before.as_ref()))
-            .await?)
-    }
-
-    /// Full-text search over all history, newest first.
-    pub async fn search(&self, text: String, limit: usize) -> Result<Vec<Message>, NodeError> {
-        Ok(self
-            .inner
-            .store
-            .call(move |c| store::search(c, &text, limit))
-            .await?)
-    }
-
-    /// A contact entry was stored: the apps are told. (The node's policy view was told
-    /// from inside the store job, right after the write: two writers racing on one entry
-    /// reach it in the order the store applied them.)
     /// The live sessions' paths (LAN, direct, relayed, and the address each talks to), and
     /// how many sessions came up since start and how many of them without a relay.
     pub async fn paths(&self) -> Paths {
