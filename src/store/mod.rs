@@ -8,6 +8,7 @@ mod contacts;
 mod delivery_tests;
 mod history;
 mod messages;
+pub mod migrate;
 mod schema;
 #[cfg(test)]
 mod tests;
@@ -49,6 +50,19 @@ pub enum StoreError {
         path: PathBuf,
         /// What failed.
         reason: String,
+    },
+    /// The profile's database has schema steps this build does not know: a newer Natter
+    /// wrote it. Its schema and rows are left as they were.
+    #[error(
+        "this profile was made by a newer Natter (its database {path} is at schema version {found}; this build knows up to {known}); update Natter to open it"
+    )]
+    NewerProfile {
+        /// The database file.
+        path: PathBuf,
+        /// The file's schema version.
+        found: i64,
+        /// The newest version this build knows.
+        known: usize,
     },
     /// The database could not be opened.
     #[error("cannot open the database {path}: {source}. Check the profile folder is writable")]
@@ -129,9 +143,16 @@ pub fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "foreign_keys", "ON")?;
     // Every hot statement stays prepared (the default cache of 16 is smaller than the set).
     conn.set_prepared_statement_cache_capacity(64);
-    schema::migrate(&mut conn).map_err(|e| StoreError::Migration {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
+    schema::migrate(&mut conn).map_err(|e| match e {
+        migrate::MigrateError::Newer { found, known } => StoreError::NewerProfile {
+            path: path.to_path_buf(),
+            found,
+            known,
+        },
+        e => StoreError::Migration {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        },
     })?;
     schema::start_indexing(&conn)?;
     Ok(conn)

@@ -1,11 +1,14 @@
-//! Owns the schema: ordered migrations applied with rusqlite_migration (`PRAGMA user_version`).
+//! Owns the profile database's schema: its ordered migration steps (run by
+//! [`super::migrate`] under `PRAGMA user_version`) and the per-connection search indexing.
 
 use rusqlite::Connection;
-use rusqlite_migration::{M, Migrations};
 
-const MIGRATIONS: &[M<'static>] = &[
-    M::up(
-        r#"
+use super::migrate::MigrateError;
+
+/// The steps, oldest first: a file at version N has had the first N. Append only; never edit
+/// or reorder a step that shipped.
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE contacts (
     peer_id       TEXT PRIMARY KEY,
     nickname      TEXT NOT NULL DEFAULT '',
@@ -65,9 +68,7 @@ CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
     INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', old.id, old.text);
 END;
 "#,
-    ),
-    M::up(
-        r#"
+    r#"
 ALTER TABLE contacts ADD COLUMN auto_accept_bytes INTEGER;
 CREATE TABLE transfers (
     file_id    BLOB PRIMARY KEY,
@@ -86,38 +87,32 @@ CREATE TABLE transfers (
 );
 CREATE INDEX transfers_by_peer ON transfers (peer_id, state);
 "#,
-    ),
     // 3: a message whose sealed copy expired at the rendezvous is not deposited again; it
     // waits for a direct session. (Since then the column counts expiry notices: a message
     // is deposited `MAILBOX_DEPOSITS` times at most.)
-    M::up("ALTER TABLE messages ADD COLUMN mailbox_expired INTEGER NOT NULL DEFAULT 0;"),
+    "ALTER TABLE messages ADD COLUMN mailbox_expired INTEGER NOT NULL DEFAULT 0;",
     // 4: prefix indexes for 2–4 characters, so the word still being typed in the search box is
     // found without reading every doclist it prefixes; the index is rebuilt from messages.
-    M::up(
-        r#"
+    r#"
 DROP TABLE messages_fts;
 CREATE VIRTUAL TABLE messages_fts USING fts5 (
     text, content = 'messages', content_rowid = 'id', prefix = '2 3 4'
 );
 INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
 "#,
-    ),
     // 5: the search index is written once per transaction (see `INDEXING`), not by a trigger
     // inside each job's savepoint: FTS5 writes its pending terms to disk at every savepoint.
-    M::up(
-        r#"
+    r#"
 DROP TRIGGER messages_fts_insert;
 DROP TRIGGER messages_fts_delete;
 "#,
-    ),
     // 6: incarnations (docs/PROTOCOL.md, "Incarnations"): each side's stream of messages in a
     // conversation has a random id, created with the conversation row, so a peer that
     // starts over on a new database is told apart from one that lost messages. A peer's new
     // stream numbers from 1 again, so incoming sequence numbers are no longer unique in a
     // conversation: the messages table is rebuilt without that constraint (same rowids, so
     // the search index stays valid; the outbox, which references it, is rebuilt around it).
-    M::up(
-        r#"
+    r#"
 ALTER TABLE conversations ADD COLUMN out_incarnation BLOB;
 UPDATE conversations SET out_incarnation = randomblob(16);
 ALTER TABLE conversations ADD COLUMN in_incarnation BLOB;
@@ -152,13 +147,12 @@ CREATE TABLE outbox (
 INSERT INTO outbox (conversation, seq, message) SELECT conversation, seq, message FROM outbox_v5;
 DROP TABLE outbox_v5;
 "#,
-    ),
     // Per-contact relay policy (NULL: the global one).
-    M::up("ALTER TABLE contacts ADD COLUMN relay TEXT;"),
+    "ALTER TABLE contacts ADD COLUMN relay TEXT;",
     // The rendezvous whose mailbox carried a received message (NULL: a session).
-    M::up("ALTER TABLE messages ADD COLUMN mailbox TEXT;"),
+    "ALTER TABLE messages ADD COLUMN mailbox TEXT;",
     // Whether the contact sees us online while we are invisible.
-    M::up("ALTER TABLE contacts ADD COLUMN sees_invisible INTEGER NOT NULL DEFAULT 0;"),
+    "ALTER TABLE contacts ADD COLUMN sees_invisible INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// Per connection (TEMP objects, created at every open): a new message is noted in
@@ -205,80 +199,11 @@ pub(super) fn index_pending(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Brings the schema up to date.
-pub(super) fn migrate(conn: &mut Connection) -> Result<(), rusqlite_migration::Error> {
-    Migrations::from_slice(MIGRATIONS).to_latest(conn)
+/// Brings the schema up to date (refusing a file a newer Natter made).
+pub(super) fn migrate(conn: &mut Connection) -> Result<usize, MigrateError> {
+    super::migrate::migrate(conn, MIGRATIONS)
 }
 
 #[cfg(test)]
-mod tests {
-    use rusqlite::Connection;
-
-    #[test]
-    fn a_version_5_database_keeps_its_messages_outbox_and_index_through_migration_6() {
-        let mut c = Connection::open_in_memory().unwrap();
-        c.pragma_update(None, "foreign_keys", "ON").unwrap();
-        super::Migrations::from_slice(&super::MIGRATIONS[..5])
-            .to_latest(&mut c)
-            .unwrap();
-        c.execute_batch(
-            "INSERT INTO conversations (id, peer_id, next_out_seq, in_seq) VALUES (x'01', 'p', 3, 1);
-             INSERT INTO messages (id, conversation, msg_id, sender, outgoing, seq, sent_ms, ts_ms, text, state)
-                 VALUES (1, x'01', x'aa', 'p', 0, 1, 1, 1, 'their banana', 'received'),
-                        (2, x'01', x'bb', 'me', 1, 1, 2, 2, 'my apple', 'delivered'),
-                        (3, x'01', x'cc', 'me', 1, 2, 3, 3, 'waiting', 'queued');
-             INSERT INTO outbox (conversation, seq, message) VALUES (x'01', 2, 3);
-             INSERT INTO messages_fts (rowid, text) VALUES (1, 'their banana'), (2, 'my apple'), (3, 'waiting');",
-        )
-        .unwrap();
-        super::migrate(&mut c).unwrap();
-        let n: i64 = c
-            .query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(n, 3);
-        let outbox: i64 = c
-            .query_row("SELECT message FROM outbox", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(outbox, 3);
-        let hit: String = c
-            .query_row(
-                "SELECT m.text FROM messages_fts f JOIN messages m ON m.id = f.rowid WHERE messages_fts MATCH 'banana'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(hit, "their banana");
-        let inc: Vec<u8> = c
-            .query_row("SELECT out_incarnation FROM conversations", [], |r| {
-                r.get(0)
-            })
-            .unwrap();
-        assert_eq!(
-            inc.len(),
-            16,
-            "an existing conversation gets an incarnation"
-        );
-        // A new incarnation of the peer may number from 1 again.
-        c.execute(
-            "INSERT INTO messages (conversation, msg_id, sender, outgoing, seq, sent_ms, ts_ms, text, state)
-             VALUES (x'01', x'dd', 'p', 0, 1, 4, 4, 'again', 'received')",
-            [],
-        )
-        .unwrap();
-        let fk: i64 = c
-            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
-                r.get(0)
-            })
-            .unwrap();
-        assert_eq!(fk, 0);
-    }
-
-    #[test]
-    fn migrations_are_valid() {
-        assert!(
-            super::Migrations::from_slice(super::MIGRATIONS)
-                .validate()
-                .is_ok()
-        );
-    }
-}
+#[path = "schema_tests.rs"]
+mod tests;

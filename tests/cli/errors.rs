@@ -150,3 +150,32 @@ fn the_profile_is_its_users_alone() {
     );
     assert_eq!(mode(&key), 0o644, "the user decides");
 }
+
+/// A profile a newer Natter wrote (its database has schema steps this build does not know)
+/// is refused with what to do, and its database is left at its version.
+#[test]
+fn a_profile_from_a_newer_natter_is_refused_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("future");
+    ok(&p, &["contact", "list"]);
+    let db = p.join("natter.db");
+    let version = |db: &std::path::Path| -> i64 {
+        rusqlite::Connection::open(db)
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap()
+    };
+    let future = version(&db) + 1;
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .pragma_update(None, "user_version", future)
+        .unwrap();
+    let out = cli(&p, &["contact", "list"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("this profile was made by a newer Natter") && err.contains("update Natter"),
+        "{err}"
+    );
+    assert_eq!(version(&db), future);
+}

@@ -10,12 +10,13 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
-use rusqlite_migration::{M, Migrations};
 
 use crate::identity::PeerId;
 use crate::rendezvous::proto::{AckMail, ExpiredMail, MAX_MESSAGE, Mail, MailItem, SignedRecord};
+use crate::store::migrate::{MigrateError, migrate as run_steps};
 
-/// The first schema (no version number: `PRAGMA user_version` 0).
+/// The first schema: step 1 (`PRAGMA user_version` 1 once applied). Servers before schema
+/// versions left it at version 0, hence `IF NOT EXISTS`: on their files it changes nothing.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS accounts (
     peer BLOB PRIMARY KEY,
@@ -52,11 +53,11 @@ CREATE TABLE IF NOT EXISTS expired (
 /// Without it, a flood of tiny deposits would cost disk the caps do not see.
 pub(super) const ITEM_OVERHEAD: u64 = 512;
 
-/// Version 1: when each account last registered, each handle was claimed and each notice
-/// made (old rows get the time of the migration, so nothing expires at once), and the bytes
-/// stored per sender and in all (the row keyed by the empty blob), kept right by triggers on
-/// every way mail comes and goes.
-fn version_1(now: u64) -> String {
+/// Step 2 (version 2): when each account last registered, each handle was claimed and each
+/// notice made (old rows get the time of the migration, so nothing expires at once), and the
+/// bytes stored per sender and in all (the row keyed by the empty blob), kept right by
+/// triggers on every way mail comes and goes.
+fn step_2(now: u64) -> String {
     format!(
         "
 ALTER TABLE accounts ADD COLUMN registered_ms INTEGER NOT NULL DEFAULT {now};
@@ -94,10 +95,11 @@ pub(super) fn open(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-/// Brings the schema to the newest version; `now` is what old rows count as their last use.
-pub(super) fn migrate(conn: &mut Connection, now: u64) -> Result<(), rusqlite_migration::Error> {
-    let v1 = version_1(now);
-    Migrations::new(vec![M::up(SCHEMA), M::up(&v1)]).to_latest(conn)
+/// Brings the schema to the newest version (refusing a file a newer Natter made); `now` is
+/// what old rows count as their last use. Returns how many steps ran.
+pub(super) fn migrate(conn: &mut Connection, now: u64) -> Result<usize, MigrateError> {
+    let step_2 = step_2(now);
+    run_steps(conn, &[SCHEMA, step_2.as_str()])
 }
 
 /// Most items one fetch returns.

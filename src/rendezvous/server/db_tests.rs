@@ -383,3 +383,96 @@ fn a_fetch_answer_stays_within_the_message_cap_and_the_rest_comes_next_round() {
     }
     assert_eq!(got, 10);
 }
+
+/// A copy of `tests/fixtures/NAME` (made by the server before the migration runner changed)
+/// as a data folder's database.
+fn old_server_file(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rendezvous.sqlite3");
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    std::fs::copy(fixture, &path).unwrap();
+    (dir, path)
+}
+
+fn user_version(c: &Connection) -> i64 {
+    crate::store::migrate::version(c).unwrap()
+}
+
+#[test]
+fn the_newest_server_file_of_the_rusqlite_migration_era_opens_with_all_its_data() {
+    // Made at T0 with two accounts, 1000 bytes of mail for the first, its handle "alice".
+    let (_d, path) = old_server_file("rendezvous-v2.sqlite3");
+    let mut c = open(&path).unwrap();
+    assert_eq!(user_version(&c), 2, "the fixture is the old code's newest");
+    assert_eq!(migrate(&mut c, T0 + 5 * DAY).unwrap(), 0, "nothing to run");
+    assert_eq!(user_version(&c), 2);
+    let accounts = load_accounts(&c).unwrap();
+    assert_eq!(accounts.len(), 2);
+    assert!(accounts.iter().all(|a| a.registered_ms == T0));
+    let mut tokens: Vec<usize> = accounts.iter().map(|a| a.tokens.len()).collect();
+    tokens.sort();
+    assert_eq!(tokens, [1, 2]);
+    let alice = accounts.iter().find(|a| a.tokens.len() == 2).unwrap();
+    let (holder, _) = resolve_handle(&c, "alice").unwrap().unwrap();
+    assert_eq!(holder, alice.peer.as_bytes().to_vec());
+    let mail = fetch(&c, &alice.peer).unwrap();
+    assert_eq!(mail.items.len(), 1);
+    assert_eq!(mail.items[0].sealed, vec![0xAB; 1000]);
+    assert_eq!(stored_bytes(&c, None).unwrap(), 1000 + ITEM_OVERHEAD);
+    // The byte-counting triggers still run: fetched and acked, the count goes to zero.
+    let id = mail.items[0].id;
+    ack(
+        &c,
+        &alice.peer,
+        &AckMail {
+            ids: vec![id],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(stored_bytes(&c, None).unwrap(), 0);
+}
+
+#[test]
+fn a_version_1_server_file_gets_step_2_alone() {
+    let mut c = Connection::open_in_memory().unwrap();
+    crate::store::migrate::migrate(&mut c, &[SCHEMA]).unwrap();
+    let (who, from) = (peer(), peer());
+    c.execute(
+        "INSERT INTO accounts (peer, record, signature, tokens) VALUES (?1, x'01', x'02', ?2)",
+        params![&who.as_bytes()[..], vec![7u8; 32]],
+    )
+    .unwrap();
+    c.execute(
+        "INSERT INTO mail (recipient, sender, msg_id, sealed, deposited_ms, expires_ms)
+         VALUES (?1, ?2, x'00000000000000000000000000000001', zeroblob(300), 0, ?3)",
+        params![&who.as_bytes()[..], &from.as_bytes()[..], (T0 + DAY) as i64],
+    )
+    .unwrap();
+    assert_eq!(migrate(&mut c, T0).unwrap(), 1);
+    assert_eq!(user_version(&c), 2);
+    assert_eq!(load_accounts(&c).unwrap()[0].registered_ms, T0);
+    assert_eq!(stored_bytes(&c, Some(&from)).unwrap(), 300 + ITEM_OVERHEAD);
+}
+
+#[test]
+fn a_server_file_from_a_newer_natter_is_refused_and_left_as_it_was() {
+    let data = tempfile::tempdir().unwrap();
+    {
+        let mut c = open(&data.path().join("rendezvous.sqlite3")).unwrap();
+        migrate(&mut c, T0).unwrap();
+        c.pragma_update(None, "user_version", 3).unwrap();
+    }
+    let config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), data.path());
+    let e = crate::rendezvous::server::Server::bind(config)
+        .err()
+        .expect("refused");
+    assert!(
+        e.to_string().contains("made by a newer Natter") && e.to_string().contains("update"),
+        "{e}"
+    );
+    let c = open(&data.path().join("rendezvous.sqlite3")).unwrap();
+    assert_eq!(user_version(&c), 3);
+}
