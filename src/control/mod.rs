@@ -14,7 +14,7 @@ pub use command::{Command, ContactRelay, Wait, YesNo};
 pub use execute::execute;
 pub use render::render;
 pub use run::{RunError, one_shot, run};
-pub use socket::{SOCKET_FILE, answer as socket_answer, request, serve};
+pub use socket::{SOCKET_FILE, answer as socket_answer, bind, request, serve};
 
 use crate::node::NodeError;
 

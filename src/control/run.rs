@@ -11,7 +11,9 @@ use tokio::io::AsyncBufReadExt;
 use tokio::sync::Notify;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::{Command, ControlError, SOCKET_FILE, Wait, execute, request, serve, socket_answer};
+use super::{
+    Command, ControlError, SOCKET_FILE, Wait, bind, execute, request, serve, socket_answer,
+};
 use crate::node::{Node, NodeConfig, NodeError};
 use crate::text::terminal_json;
 
@@ -39,14 +41,15 @@ pub async fn run(config: NodeConfig) -> Result<(), RunError> {
     let profile = config.profile.clone();
     let (node, mut events) = Node::start(config).await?;
     let stop = Arc::new(Notify::new());
-    let socket = profile.join(SOCKET_FILE);
-    {
-        let (node, stop) = (node.clone(), stop.clone());
-        tokio::spawn(async move {
-            if let Err(e) = serve(node, &socket, stop).await {
-                eprintln!("natter-cli: control socket stopped: {e}");
-            }
-        });
+    // Bound before any event is printed: once `started` is out, one-shot commands reach
+    // this node.
+    match bind(&profile.join(SOCKET_FILE)) {
+        Ok(listener) => {
+            tokio::spawn(serve(node.clone(), listener, stop.clone()));
+        }
+        Err(e) => eprintln!(
+            "natter-cli: no control socket ({e}); other natter-cli commands cannot reach this node"
+        ),
     }
     tokio::spawn(async move {
         loop {

@@ -27,6 +27,25 @@ pub fn answer(result: Result<Value, ControlError>) -> Value {
     }
 }
 
+/// Binds the control socket at `path`: under a name of its own first, made 0600, then
+/// renamed into place, so the socket at `path` is never open to anyone else, not even for
+/// a moment. Call it before telling anyone the node runs: once this returns, commands reach
+/// it. Must run inside a tokio runtime.
+pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
+    // The node holds the profile lock, so a socket file here is a stale one.
+    let _ = std::fs::remove_file(path);
+    let fresh = path.with_extension(format!("sock.{}", std::process::id()));
+    let _ = std::fs::remove_file(&fresh);
+    let listener = UnixListener::bind(&fresh)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fresh, std::fs::Permissions::from_mode(0o600))?;
+    }
+    std::fs::rename(&fresh, path)?;
+    Ok(listener)
+}
+
 /// Serves the control socket until the node stops; `Shutdown` notifies `stop`.
 ///
 /// Only the user the node runs as is served: the socket is bound inside the profile folder,
@@ -35,15 +54,7 @@ pub fn answer(result: Result<Value, ControlError>) -> Value {
 /// a profile folder or socket someone loosened later serves no one else. Root is refused
 /// too: it can read the profile anyway, and one rule with no exception is easier to trust;
 /// root can run `natter-cli` as the user.
-pub async fn serve(node: NodeHandle, path: &Path, stop: Arc<Notify>) -> std::io::Result<()> {
-    // The node holds the profile lock, so a socket file here is a stale one.
-    let _ = std::fs::remove_file(path);
-    let listener = UnixListener::bind(path)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    }
+pub async fn serve(node: NodeHandle, listener: UnixListener, stop: Arc<Notify>) {
     let me = crate::profile::own_uid();
     loop {
         let stream = match listener.accept().await {
