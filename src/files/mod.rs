@@ -27,7 +27,10 @@ pub fn safe_name(raw: &str) -> String {
                 && !matches!(c, ':' | '*' | '?' | '"' | '<' | '>' | '|')
         })
         .collect();
-    let mut name = cleaned.trim().trim_matches('.').trim().to_string();
+    // Dots and spaces together, however they alternate: no hidden name, never `..`.
+    let mut name = cleaned
+        .trim_matches(|c: char| c == '.' || c.is_whitespace())
+        .to_string();
     if name.is_empty() {
         name = "file".into();
     }
@@ -265,6 +268,16 @@ mod tests {
         let long = format!("{}.tar.gz", "é".repeat(5000));
         let s = safe_name(&long);
         assert!(s.len() <= MAX_NAME && s.ends_with(".gz"), "{s}");
+    }
+
+    /// Found by fuzzing (`file_header`): dots and spaces in turn, as in `". .. ."`, left a
+    /// leading dot (a hidden file) or the name `..` after trimming each once.
+    #[test]
+    fn dots_and_spaces_in_turn_never_leave_a_hidden_name_or_dot_dot() {
+        assert_eq!(safe_name("\u{15}.\0 .wd"), "wd");
+        assert_eq!(safe_name(". .. ."), "file");
+        assert_eq!(safe_name(" . .bashrc"), "bashrc");
+        assert_eq!(safe_name("a . ."), "a");
     }
 
     #[test]

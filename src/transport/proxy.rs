@@ -86,9 +86,16 @@ pub fn exempt(no_proxy: &str, target: &SocketAddr) -> bool {
         .map(str::trim)
         .filter(|e| !e.is_empty())
         .any(|e| {
-            let host = e
-                .rsplit_once(':')
-                .map_or(e, |(h, p)| if p.parse::<u16>().is_ok() { h } else { e });
+            // A port follows a name, an IPv4 address or a bracketed IPv6 one; a bare IPv6
+            // address is all colons and no port.
+            let host = match e.rsplit_once(':') {
+                Some((h, p))
+                    if p.parse::<u16>().is_ok() && (h.ends_with(']') || !h.contains(':')) =>
+                {
+                    h
+                }
+                _ => e,
+            };
             let host = host.trim_start_matches('[').trim_end_matches(']');
             e == "*" || host == ip
         })
@@ -212,6 +219,18 @@ mod tests {
         assert!(exempt("*", &t));
         assert!(!exempt("198.19.0.20,.corp", &t));
         assert!(!exempt("", &t));
+    }
+
+    /// Found by fuzzing (`proxy_response`): a bare IPv6 address was read as `host:port`
+    /// (`::1` as host `:` and port 1), so `NO_PROXY=::1` never exempted `[::1]`.
+    #[test]
+    fn no_proxy_exempts_bare_and_bracketed_ipv6_addresses() {
+        let t: SocketAddr = "[2001:db8::7]:443".parse().unwrap();
+        assert!(exempt("2001:db8::7", &t));
+        assert!(exempt("[2001:db8::7]", &t));
+        assert!(exempt("[2001:db8::7]:443", &t));
+        assert!(exempt("::1", &"[::1]:443".parse().unwrap()));
+        assert!(!exempt("2001:db8::", &t));
     }
 
     #[test]
