@@ -142,6 +142,23 @@ impl PeerId {
     }
 }
 
+impl PeerId {
+    /// The link that opens Natter's add-contact screen with this ID.
+    pub fn invite_link(&self) -> String {
+        format!("natter://add/{self}")
+    }
+
+    /// The Natter ID in an invite link, `natter://add/<ID>` (or `natter:<ID>`), if it is one.
+    pub fn from_invite_link(link: &str) -> Option<Self> {
+        let rest = link.trim().strip_prefix("natter:")?.trim_start_matches('/');
+        let id = rest
+            .strip_prefix("add/")
+            .unwrap_or(rest)
+            .trim_end_matches('/');
+        id.parse().ok()
+    }
+}
+
 impl FromStr for PeerId {
     type Err = PeerIdError;
 
@@ -261,6 +278,15 @@ impl Identity {
         let mut seed = [0u8; 32];
         // getrandom only fails when the OS has no entropy source at all.
         getrandom::fill(&mut seed).expect("the operating system's random source failed");
+        Self {
+            key: SigningKey::from_bytes(&seed),
+        }
+    }
+
+    /// The identity of a fixed seed, for fuzz targets and tests that need the same keys on
+    /// every run (never for a real profile).
+    #[cfg(any(test, feature = "testing"))]
+    pub fn from_seed(seed: [u8; 32]) -> Self {
         Self {
             key: SigningKey::from_bytes(&seed),
         }
