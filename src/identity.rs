@@ -122,8 +122,12 @@ impl PeerId {
         // Pasted IDs may be grouped or wrapped: spaces and line breaks are ignored.
         let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
         let s = s.as_str();
+        let chars = s.chars().count();
+        if chars != TEXT_LEN {
+            return Err(PeerIdError::Length(chars));
+        }
         if s.len() != TEXT_LEN {
-            return Err(PeerIdError::Length(s.chars().count()));
+            return Err(PeerIdError::Alphabet);
         }
         let upper = s.to_ascii_uppercase();
         let raw = BASE32_NOPAD
@@ -135,6 +139,23 @@ impl PeerId {
             return Err(PeerIdError::Checksum);
         }
         Ok(key)
+    }
+}
+
+impl PeerId {
+    /// The link that opens Natter's add-contact screen with this ID.
+    pub fn invite_link(&self) -> String {
+        format!("natter://add/{self}")
+    }
+
+    /// The Natter ID in an invite link, `natter://add/<ID>` (or `natter:<ID>`), if it is one.
+    pub fn from_invite_link(link: &str) -> Option<Self> {
+        let rest = link.trim().strip_prefix("natter:")?.trim_start_matches('/');
+        let id = rest
+            .strip_prefix("add/")
+            .unwrap_or(rest)
+            .trim_end_matches('/');
+        id.parse().ok()
     }
 }
 
@@ -257,6 +278,15 @@ impl Identity {
         let mut seed = [0u8; 32];
         // getrandom only fails when the OS has no entropy source at all.
         getrandom::fill(&mut seed).expect("the operating system's random source failed");
+        Self {
+            key: SigningKey::from_bytes(&seed),
+        }
+    }
+
+    /// The identity of a fixed seed, for fuzz targets and tests that need the same keys on
+    /// every run (never for a real profile).
+    #[cfg(any(test, feature = "testing"))]
+    pub fn from_seed(seed: [u8; 32]) -> Self {
         Self {
             key: SigningKey::from_bytes(&seed),
         }
@@ -427,6 +457,18 @@ mod tests {
         assert_eq!(typo.parse::<PeerId>(), Err(PeerIdError::Checksum));
         let bad = format!("{}1", &text[..TEXT_LEN - 1]);
         assert_eq!(bad.parse::<PeerId>(), Err(PeerIdError::Alphabet));
+    }
+
+    /// Found by fuzzing (`natter_id`): the length was checked in bytes and reported in
+    /// characters, so 55 characters of which one is not ASCII were refused as "this one
+    /// has 55".
+    #[test]
+    fn a_55_character_id_with_a_foreign_letter_is_an_alphabet_error() {
+        let text = Identity::generate().peer_id().to_string();
+        let foreign = format!("{}é", &text[..TEXT_LEN - 1]);
+        assert_eq!(foreign.parse::<PeerId>(), Err(PeerIdError::Alphabet));
+        let err = format!("{}é", &text[..TEXT_LEN - 2]).parse::<PeerId>();
+        assert_eq!(err, Err(PeerIdError::Length(54)));
     }
 
     #[test]

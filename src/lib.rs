@@ -36,6 +36,9 @@ mod transport;
 #[allow(unreachable_pub)] // public inside, for `internals`
 mod wire;
 
+/// The bodies of the fuzz targets, shared with the replay of their corpora (`tests/fuzz`).
+#[cfg(feature = "testing")]
+pub mod fuzzing;
 /// The core's insides, for benches, fuzz targets and tests that play a hostile peer.
 #[cfg(feature = "testing")]
 pub mod internals;

@@ -61,15 +61,17 @@ pub fn parse_record(info: &ResolvedService) -> Result<Nearby, RecordError> {
             versions.chars().take(16).collect(),
         ));
     }
+    // Nothing that steers (control characters, bidi overrides) is kept; a name of
+    // nothing else is no name.
     let name = info
         .get_property_val_str("name")
-        .filter(|n| !n.is_empty())
         .map(|n| {
             n.chars()
-                .filter(|c| !c.is_control())
+                .filter(|c| !crate::text::steers(*c))
                 .take(MAX_NAME)
-                .collect()
-        });
+                .collect::<String>()
+        })
+        .filter(|n| !n.is_empty());
     let port = info.get_port();
     let mut addrs: Vec<SocketAddr> = info
         .get_addresses()
@@ -151,5 +153,21 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(n.name.map(|s| s.len()), Some(63));
+    }
+
+    /// Found by fuzzing (`mdns_txt`): a name of control characters only became an empty
+    /// name instead of none, and bidi overrides (which reorder the text around them in the
+    /// nearby list) were kept.
+    #[test]
+    fn a_name_that_only_steers_is_no_name_and_overrides_are_dropped() {
+        let id = Identity::generate().peer_id().to_string();
+        let name = |n: &str| {
+            parse_record(&resolved(&[("id", &id), ("name", n)], 1, "192.0.2.1"))
+                .unwrap()
+                .name
+        };
+        assert_eq!(name("\0\0\u{7}"), None);
+        assert_eq!(name("\u{202E}\u{2066}"), None);
+        assert_eq!(name("Ann\u{202E}gnp.exe"), Some("Anngnp.exe".into()));
     }
 }

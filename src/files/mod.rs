@@ -27,7 +27,10 @@ pub fn safe_name(raw: &str) -> String {
                 && !matches!(c, ':' | '*' | '?' | '"' | '<' | '>' | '|')
         })
         .collect();
-    let mut name = cleaned.trim().trim_matches('.').trim().to_string();
+    // Dots and spaces together, however they alternate: no hidden name, never `..`.
+    let mut name = cleaned
+        .trim_matches(|c: char| c == '.' || c.is_whitespace())
+        .to_string();
     if name.is_empty() {
         name = "file".into();
     }
@@ -55,7 +58,9 @@ fn cap(name: &str, max: usize) -> String {
     while !stem.is_char_boundary(cut) {
         cut -= 1;
     }
-    format!("{}{ext}", &stem[..cut])
+    // The cut may end on a dot or a space, which Windows drops from a name.
+    let stem = stem[..cut].trim_end_matches(|c: char| c == '.' || c.is_whitespace());
+    format!("{stem}{ext}")
 }
 
 /// Where the bytes of `final_path` collect until they are verified.
@@ -265,6 +270,22 @@ mod tests {
         let long = format!("{}.tar.gz", "é".repeat(5000));
         let s = safe_name(&long);
         assert!(s.len() <= MAX_NAME && s.ends_with(".gz"), "{s}");
+    }
+
+    /// Found by fuzzing (`file_header`): dots and spaces in turn, as in `". .. ."`, left a
+    /// leading dot (a hidden file) or the name `..` after trimming each once; a name cut to
+    /// the cap right after a dot ended in one (Windows drops it: another name than shown).
+    #[test]
+    fn dots_and_spaces_in_turn_never_leave_a_hidden_name_or_dot_dot() {
+        assert_eq!(safe_name("\u{15}.\0 .wd"), "wd");
+        assert_eq!(safe_name(". .. ."), "file");
+        assert_eq!(safe_name(" . .bashrc"), "bashrc");
+        assert_eq!(safe_name("a . ."), "a");
+        // Cut to the cap right after a dot: the cut end is trimmed too.
+        let long = format!("{}.{}", "a".repeat(199), "b".repeat(50));
+        assert_eq!(safe_name(&long), "a".repeat(199));
+        let spaced = format!("{} {}", "a".repeat(199), "b".repeat(50));
+        assert_eq!(safe_name(&spaced), "a".repeat(199));
     }
 
     #[test]

@@ -428,16 +428,7 @@ impl Client {
             response::Body::Handle(h) => h,
             _ => return Err(ClientError::Protocol("expected Handle".into())),
         };
-        let peer = <[u8; 32]>::try_from(h.peer.as_slice())
-            .ok()
-            .and_then(|b| PeerId::from_bytes(b).ok())
-            .ok_or_else(|| ClientError::Protocol("the handle names no key".into()))?;
-        if h.name != name || !peer.verify(&proto::handle_message(&name), &h.signature) {
-            return Err(ClientError::Protocol(
-                "the handle's claim is not signed by the key it names".into(),
-            ));
-        }
-        Ok(peer)
+        super::record::check_resolved(&h, &name).map_err(ClientError::Protocol)
     }
 
     /// Leaves presence (clean exit).

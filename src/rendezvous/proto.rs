@@ -4,6 +4,7 @@
 //! length against [`MAX_MESSAGE`] before allocating.
 
 use prost::Message;
+use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// ALPN of the rendezvous protocol (the node speaks `natter/1` to peers).
 pub const ALPN: &[u8] = b"natter-rv/1";
@@ -452,28 +453,39 @@ pub fn decode<M: Message + Default>(body: &[u8]) -> Result<M, ProtoError> {
     M::decode(body).map_err(|e| ProtoError::Malformed(e.to_string()))
 }
 
-/// Reads one length-prefixed message from a stream; `Ok(None)` at a clean end.
+/// Reads one length-prefixed message from a stream (a QUIC stream; bytes in memory for the
+/// fuzz targets); `Ok(None)` at a clean end, before any byte.
 pub async fn read<M: Message + Default>(
-    recv: &mut quinn::RecvStream,
+    recv: &mut (impl AsyncRead + Unpin),
 ) -> Result<Option<M>, ProtoError> {
+    let ended = || ProtoError::Malformed("the message ended early".into());
     let mut prefix = [0u8; 4];
-    match recv.read_exact(&mut prefix).await {
-        Ok(()) => {}
-        Err(quinn::ReadExactError::FinishedEarly(0)) => return Ok(None),
-        Err(e) => return Err(ProtoError::Malformed(e.to_string())),
+    let mut got = 0;
+    while got < prefix.len() {
+        match recv.read(&mut prefix[got..]).await {
+            Ok(0) if got == 0 => return Ok(None),
+            Ok(0) => return Err(ended()),
+            Ok(n) => got += n,
+            Err(e) => return Err(ProtoError::Malformed(e.to_string())),
+        }
     }
     let n = check_len(prefix)?;
     // Memory follows the bytes that arrived, not the length announced.
-    let mut body = Vec::with_capacity(n.min(4096));
+    let mut body = Vec::with_capacity(n.min(READ_CHUNK));
+    let mut chunk = [0u8; READ_CHUNK];
     while body.len() < n {
-        match recv.read_chunk(n - body.len(), true).await {
-            Ok(Some(chunk)) => body.extend_from_slice(&chunk.bytes),
-            Ok(None) => return Err(ProtoError::Malformed("the message ended early".into())),
+        let want = (n - body.len()).min(READ_CHUNK);
+        match recv.read(&mut chunk[..want]).await {
+            Ok(0) => return Err(ended()),
+            Ok(k) => body.extend_from_slice(&chunk[..k]),
             Err(e) => return Err(ProtoError::Malformed(e.to_string())),
         }
     }
     decode(&body).map(Some)
 }
+
+/// Most bytes [`read`] takes from the stream at once.
+const READ_CHUNK: usize = 4096;
 
 #[cfg(test)]
 mod tests {

@@ -1,5 +1,5 @@
-//! Signed presence records and pairwise lookup tokens: building them on the client, and the
-//! checks the server (and a looking-up client) make before believing one.
+//! Signed presence records, handle claims and pairwise lookup tokens: building them on the
+//! client, and the checks the server (and a looking-up client) make before believing one.
 
 use std::net::SocketAddr;
 
@@ -146,6 +146,29 @@ pub fn meeting(ours: &[String], theirs: &[String]) -> Meeting {
     } else {
         Meeting::Relayed
     }
+}
+
+/// The server's check of a handle claim sent over `peer`'s connection: the name in its one
+/// form, signed by that key. The name, or the refusal's words.
+pub fn check_claim(h: &proto::Handle, peer: &PeerId) -> Result<String, String> {
+    let name = proto::normalize_handle(&h.name)?;
+    if !peer.verify(&proto::handle_message(&name), &h.signature) {
+        return Err("the handle claim is not signed by your key".into());
+    }
+    Ok(name)
+}
+
+/// A client's check of the server's answer to resolving `name` (in its one form): the key
+/// the answer names, which must have signed the claim of exactly that name.
+pub fn check_resolved(h: &proto::Handle, name: &str) -> Result<PeerId, String> {
+    let peer = <[u8; 32]>::try_from(h.peer.as_slice())
+        .ok()
+        .and_then(|b| PeerId::from_bytes(b).ok())
+        .ok_or_else(|| "the handle names no key".to_string())?;
+    if h.name != name || !peer.verify(&proto::handle_message(name), &h.signature) {
+        return Err("the handle's claim is not signed by the key it names".into());
+    }
+    Ok(peer)
 }
 
 /// The secret `me` and `other` share for lookup tokens (an X25519 agreement: both compute

@@ -57,20 +57,30 @@ pub fn parse_url(url: &str) -> Result<ProxyUrl, ProxyError> {
     if authority.is_empty() || authority.contains(['/', ' ', '?', '#']) {
         return Err(bad());
     }
-    let has_port = match authority.rsplit_once(':') {
-        // `[::1]:3128` or `host:3128`; a bare IPv6 address has more than one colon.
-        Some((host, port)) => {
-            !host.is_empty()
-                && (host.starts_with('[') || !host.contains(':'))
-                && port.parse::<u16>().is_ok()
+    // `host`, `host:port`, `[v6]` or `[v6]:port`; an empty port is the default one. A bare
+    // IPv6 address is refused: no port could be told from it.
+    let (host, port) = if authority.starts_with('[') {
+        let end = authority.find(']').ok_or_else(bad)?;
+        let (host, rest) = authority.split_at(end + 1);
+        match rest {
+            "" => (host, ""),
+            _ => (host, rest.strip_prefix(':').ok_or_else(bad)?),
         }
-        None => false,
-    };
-    let host_port = if has_port {
-        authority.to_string()
     } else {
-        format!("{authority}:80")
+        match authority.rsplit_once(':') {
+            Some((host, _)) if host.contains(':') => return Err(bad()),
+            Some((host, port)) => (host, port),
+            None => (authority, ""),
+        }
     };
+    if host.is_empty() || host == "[]" {
+        return Err(bad());
+    }
+    let port = match port {
+        "" => 80,
+        p => p.parse::<u16>().map_err(|_| bad())?,
+    };
+    let host_port = format!("{host}:{port}");
     Ok(ProxyUrl {
         host_port,
         credentials,
@@ -86,9 +96,16 @@ pub fn exempt(no_proxy: &str, target: &SocketAddr) -> bool {
         .map(str::trim)
         .filter(|e| !e.is_empty())
         .any(|e| {
-            let host = e
-                .rsplit_once(':')
-                .map_or(e, |(h, p)| if p.parse::<u16>().is_ok() { h } else { e });
+            // A port follows a name, an IPv4 address or a bracketed IPv6 one; a bare IPv6
+            // address is all colons and no port.
+            let host = match e.rsplit_once(':') {
+                Some((h, p))
+                    if p.parse::<u16>().is_ok() && (h.ends_with(']') || !h.contains(':')) =>
+                {
+                    h
+                }
+                _ => e,
+            };
             let host = host.trim_start_matches('[').trim_end_matches(']');
             e == "*" || host == ip
         })
@@ -212,6 +229,46 @@ mod tests {
         assert!(exempt("*", &t));
         assert!(!exempt("198.19.0.20,.corp", &t));
         assert!(!exempt("", &t));
+    }
+
+    /// Found by fuzzing (`proxy_response`): an empty port (`proxy:`) and a bare IPv6
+    /// address became `proxy::80` and `::1:80`, names nothing can connect to; a port that
+    /// is no number was kept as part of the host.
+    #[test]
+    fn proxy_urls_with_an_empty_a_bad_or_an_ambiguous_port() {
+        assert_eq!(parse_url("http://proxy:/").unwrap().host_port, "proxy:80");
+        assert_eq!(
+            parse_url("http://[2001:db8::1]").unwrap().host_port,
+            "[2001:db8::1]:80"
+        );
+        assert_eq!(
+            parse_url("http://[2001:db8::1]:").unwrap().host_port,
+            "[2001:db8::1]:80"
+        );
+        for bad in [
+            "http://2001:db8::1",
+            "http://proxy:abc",
+            "http://[2001:db8::1",
+            "http://[::1]x",
+            "http://:3128",
+        ] {
+            assert!(
+                matches!(parse_url(bad), Err(ProxyError::BadUrl(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    /// Found by fuzzing (`proxy_response`): a bare IPv6 address was read as `host:port`
+    /// (`::1` as host `:` and port 1), so `NO_PROXY=::1` never exempted `[::1]`.
+    #[test]
+    fn no_proxy_exempts_bare_and_bracketed_ipv6_addresses() {
+        let t: SocketAddr = "[2001:db8::7]:443".parse().unwrap();
+        assert!(exempt("2001:db8::7", &t));
+        assert!(exempt("[2001:db8::7]", &t));
+        assert!(exempt("[2001:db8::7]:443", &t));
+        assert!(exempt("::1", &"[::1]:443".parse().unwrap()));
+        assert!(!exempt("2001:db8::", &t));
     }
 
     #[test]

@@ -67,6 +67,12 @@ impl Decoder {
         self.buf.extend_from_slice(bytes);
     }
 
+    /// Bytes held and room allocated (the fuzz targets check both against the cap).
+    #[cfg(any(test, feature = "testing"))]
+    pub fn held(&self) -> (usize, usize) {
+        (self.buf.len(), self.buf.capacity())
+    }
+
     /// The next whole packet, if one is in; an error ends the stream (the peer is not
     /// speaking this protocol).
     pub fn next_packet(&mut self) -> Result<Option<Bytes>, FrameError> {

@@ -71,6 +71,12 @@ impl Decoder {
         self.buf.extend_from_slice(bytes);
     }
 
+    /// Bytes held and room allocated (the fuzz targets check both against the cap).
+    #[cfg(any(test, feature = "testing"))]
+    pub fn held(&self) -> (usize, usize) {
+        (self.buf.len(), self.buf.capacity())
+    }
+
     /// The next complete frame, `Ok(None)` if more bytes are needed, or an error (the stream
     /// cannot continue after one).
     pub fn next_frame(&mut self) -> Result<Option<Frame>, WireError> {

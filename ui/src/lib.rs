@@ -135,7 +135,7 @@ pub fn short(id: &PeerId) -> String {
 
 /// The link that opens Natter's add-contact screen with this ID.
 pub fn invite_link(id: &PeerId) -> String {
-    format!("natter://add/{id}")
+    id.invite_link()
 }
 
 impl App {
@@ -368,12 +368,7 @@ pub fn application_with(
 
 /// The Natter ID in `natter://add/<ID>` (or `natter:<ID>`), if it is one.
 pub fn id_of_link(link: &str) -> Option<String> {
-    let rest = link.trim().strip_prefix("natter:")?.trim_start_matches('/');
-    let id = rest
-        .strip_prefix("add/")
-        .unwrap_or(rest)
-        .trim_end_matches('/');
-    id.parse::<PeerId>().ok().map(|p| p.to_string())
+    PeerId::from_invite_link(link).map(|p| p.to_string())
 }
 
 /// The profile folder the app uses.

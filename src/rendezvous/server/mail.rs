@@ -125,13 +125,10 @@ pub(super) async fn ack(state: &State, peer: PeerId, a: proto::AckMail) -> respo
 }
 
 pub(super) async fn claim(state: &State, peer: PeerId, h: proto::Handle) -> response::Body {
-    let name = match proto::normalize_handle(&h.name) {
+    let name = match crate::rendezvous::record::check_claim(&h, &peer) {
         Ok(n) => n,
         Err(e) => return refused(&e),
     };
-    if !peer.verify(&proto::handle_message(&name), &h.signature) {
-        return refused("the handle claim is not signed by your key");
-    }
     let (n, sig) = (name.clone(), h.signature.clone());
     match state
         .db
