@@ -472,6 +472,18 @@ mod tests {
     }
 
     #[test]
+    fn invite_links_name_an_id_or_nothing() {
+        let id = Identity::generate().peer_id();
+        assert_eq!(PeerId::from_invite_link(&id.invite_link()), Some(id));
+        assert_eq!(
+            PeerId::from_invite_link(&format!(" natter:{id}/ ")),
+            Some(id)
+        );
+        assert_eq!(PeerId::from_invite_link("natter://add/not-an-id"), None);
+        assert_eq!(PeerId::from_invite_link(&format!("https://x/{id}")), None);
+    }
+
+    #[test]
     fn stored_ids_skip_only_the_curve_check() {
         let id = Identity::generate().peer_id();
         let text = id.to_string();

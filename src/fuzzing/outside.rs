@@ -7,37 +7,37 @@ use std::sync::OnceLock;
 use mdns_sd::{ResolvedService, ScopedIp, ServiceInfo, TxtProperties};
 use prost::Message;
 
-use super::{keys, split_first};
+use super::keys;
 use crate::control::Command;
 use crate::discovery::{self, Nearby};
 use crate::identity::{PeerId, PeerIdError};
 use crate::seal::{self, Envelope, Recipient, SealError};
 use crate::text;
 
-/// Bytes: a mode (1: bit 0 clear, an envelope as a mailbox hands it over; set, a message
-/// the peer seals to us, which must open as itself and, one bit changed, not at all), then
-/// for a seal the seal time (8), the bit to change (2), the message id (16) and the text.
+/// The target `sealed_envelope`. Bytes: an envelope as a mailbox hands it over, opened as ours;
+/// only a real sender's signature opens one (the fixed peer sealed every seed).
 pub fn sealed_envelope(data: &[u8]) {
-    let (mode, rest) = split_first(data);
+    let Ok(o) = seal::open(keys::me_id(), keys::my_prekeys(), data) else {
+        return;
+    };
+    assert!(data.len() <= seal::MAX_ENVELOPE && o.sealed_ms < keys::PREKEY_EXPIRES_MS);
+    let env = Envelope::decode(data).map_err(|e| e.to_string());
+    assert!(env.is_ok_and(|e| e.msg_id == o.msg_id && e.sender == o.sender.as_bytes()));
+    let _ = crate::wire::Chat::decode(o.plaintext.as_slice());
+}
+
+/// The target `sealed_round_trip`. Bytes: the seal time (8), the bit to change (2), the message
+/// id (16), then the text the peer seals to us: it must open as itself and, with one bit
+/// changed, not at all.
+pub fn sealed_round_trip(data: &[u8]) {
     let (me, mine) = (keys::me_id(), keys::my_prekeys());
-    if mode & 1 == 0 {
-        if let Ok(o) = seal::open(me, mine, rest) {
-            // Only a real sender's signature opens: the fixed peer sealed every seed.
-            assert!(rest.len() <= seal::MAX_ENVELOPE && o.sealed_ms < keys::PREKEY_EXPIRES_MS);
-            let env = Envelope::decode(rest).map_err(|e| e.to_string());
-            assert!(env.is_ok_and(|e| e.msg_id == o.msg_id && e.sender == o.sender.as_bytes()));
-            let _ = crate::wire::Chat::decode(o.plaintext.as_slice());
-        }
+    let Some((head, plaintext)) = data.split_first_chunk::<26>() else {
         return;
-    }
-    if rest.len() < 26 {
-        return;
-    }
-    let (head, plaintext) = rest.split_at(26);
+    };
     let sealed_ms = u64::from_be_bytes(head[..8].try_into().unwrap_or_default());
     let sealed_ms = sealed_ms % keys::PREKEY_EXPIRES_MS;
     let flip = usize::from(u16::from_be_bytes([head[8], head[9]]));
-    let msg_id: [u8; 16] = head[10..26].try_into().unwrap_or_default();
+    let msg_id: [u8; 16] = head[10..].try_into().unwrap_or_default();
     let to = Recipient {
         peer: me,
         prekey: mine[0].public,
@@ -85,8 +85,9 @@ fn resolved() -> &'static ResolvedService {
     })
 }
 
-/// Bytes: the port (2), which addresses (1: bit 0 an IPv4 one, bit 1 an IPv6 one), then the
-/// TXT record's rdata as it comes in a DNS answer (length-prefixed `key=value` strings).
+/// The target `mdns_txt`. Bytes: the port (2), which addresses (1: bit 0 an IPv4 one, bit 1 an
+/// IPv6 one), then the TXT record's rdata as it comes in a DNS answer (length-prefixed
+/// `key=value` strings).
 pub fn mdns_txt(data: &[u8]) {
     let (Some(port), Some(&which)) = (data.get(..2), data.get(2)) else {
         return;
@@ -141,7 +142,8 @@ fn canonical_id(s: &str) -> String {
         .to_ascii_lowercase()
 }
 
-/// Bytes: one command line, as stdin and the control socket take it.
+/// The target `control_command`. Bytes: one command line, as stdin and the control socket take
+/// it.
 pub fn control_command(data: &[u8]) {
     let Ok(line) = std::str::from_utf8(data) else {
         return;
@@ -175,7 +177,7 @@ pub fn control_command(data: &[u8]) {
     }
 }
 
-/// Bytes: a Natter ID or an invite link, as pasted.
+/// The target `natter_id`. Bytes: a Natter ID or an invite link, as pasted.
 pub fn natter_id(data: &[u8]) {
     let Ok(s) = std::str::from_utf8(data) else {
         return;

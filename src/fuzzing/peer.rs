@@ -42,7 +42,7 @@ fn round_trip(f: &Frame) {
     }
 }
 
-/// Bytes: the size of the pieces they arrive in (1), then the stream.
+/// The target `wire_frame`. Bytes: the size of the pieces they arrive in (1), then the stream.
 pub fn wire_frame(data: &[u8]) {
     let (piece, bytes) = split_first(data);
     let mut d = wire::Decoder::new();
@@ -66,9 +66,31 @@ pub fn wire_frame(data: &[u8]) {
         );
         assert!(room <= ROOM_CAP, "{room} bytes of room");
     }
+    // Every frame read was announced within the cap; the stream stops exactly at the first
+    // one announced over it, before reading any of it.
+    let mut at = 0;
+    for _ in &frames {
+        let announced = announced(bytes, at).unwrap_or(usize::MAX);
+        assert!(
+            announced <= wire::MAX_FRAME,
+            "a frame of {announced} bytes read"
+        );
+        at += announced;
+    }
+    match (&error, announced(bytes, at)) {
+        (Some(WireError::TooLarge(n)), Some(a)) => assert!(*n == a && a > wire::MAX_FRAME),
+        (_, Some(a)) => assert!(a <= wire::MAX_FRAME, "a frame of {a} bytes not refused"),
+        _ => {}
+    }
     // However the stream is cut, the same frames and the same error.
     assert_eq!((frames.clone(), error), decode_all(bytes), "pieces differ");
     frames.iter().for_each(round_trip);
+}
+
+/// The length (prefix included) announced by the frame header at `at`, if one is there.
+fn announced(bytes: &[u8], at: usize) -> Option<usize> {
+    let head = bytes.get(at..)?.first_chunk::<4>()?;
+    Some((u32::from_be_bytes(*head) as usize).saturating_add(4))
 }
 
 /// The kinds [`wire_body`] puts in front of a body: every known kind and an unknown one.
@@ -95,7 +117,7 @@ fn framed(kind: u16, body: &[u8]) -> Vec<u8> {
     f
 }
 
-/// Bytes: which kind (1, an index into [`BODY_KINDS`]), then the body.
+/// The target `wire_body`. Bytes: which kind (1, an index into [`BODY_KINDS`]), then the body.
 pub fn wire_body(data: &[u8]) {
     let (k, body) = split_first(data);
     let kind = BODY_KINDS[usize::from(k) % BODY_KINDS.len()];
@@ -192,8 +214,8 @@ impl Seen {
     }
 }
 
-/// Bytes: a mode (1: bit 0 set, the peer's Hello is the input's to write; clear, a valid
-/// Hello came first), the size of the pieces (1), then what the peer sends.
+/// The target `session`. Bytes: a mode (1: bit 0 set, the peer's Hello is the input's to write;
+/// clear, a valid Hello came first), the size of the pieces (1), then what the peer sends.
 pub fn session(data: &[u8]) {
     let (mode, rest) = split_first(data);
     let (piece, bytes) = split_first(rest);

@@ -29,6 +29,14 @@ fn read_one<M: Message + Default + PartialEq + std::fmt::Debug>(
 ) -> Option<M> {
     let before = stream.data;
     let m = run_ready(proto::read::<M>(stream));
+    // A length over the cap is refused before any of the body is read.
+    if let Some(head) = before.first_chunk::<4>() {
+        let announced = u32::from_be_bytes(*head) as usize;
+        if announced > MAX_MESSAGE {
+            assert!(matches!(m, Err(proto::ProtoError::TooLarge(_))));
+            assert_eq!(stream.data.len(), before.len() - 4, "read past the prefix");
+        }
+    }
     match &m {
         Ok(Some(m)) => {
             let used = before.len() - stream.data.len();
@@ -43,7 +51,8 @@ fn read_one<M: Message + Default + PartialEq + std::fmt::Debug>(
     m.ok().flatten()
 }
 
-/// Bytes: the size of the pieces (1), then a client's request stream.
+/// The target `rendezvous_request`. Bytes: the size of the pieces (1), then a client's request
+/// stream.
 pub fn rendezvous_request(data: &[u8]) {
     let (piece, bytes) = split_first(data);
     let mut stream = Trickle {
@@ -70,8 +79,9 @@ pub fn rendezvous_request(data: &[u8]) {
     }
 }
 
-/// Bytes: a mode (1: bit 0 set, a relay datagram; clear, a registration stream), then for a
-/// stream the size of the pieces (1) and the server's answer and pushes.
+/// The target `rendezvous_response`. Bytes: a mode (1: bit 0 set, a relay datagram; clear, a
+/// registration stream), then for a stream the size of the pieces (1) and the server's answer
+/// and pushes.
 pub fn rendezvous_response(data: &[u8]) {
     let (mode, rest) = split_first(data);
     if mode & 1 == 1 {
@@ -130,8 +140,9 @@ fn verified(signed: &SignedRecord, v: Result<Verified, RecordError>) {
     let _ = record::meeting(&r.transports, &[proto::TRANSPORT_QUIC.into()]);
 }
 
-/// Bytes: a mode (1: bit 0 clear, a signed record as it arrives; set, a record body the
-/// peer's key signs, to reach the checks behind the signature), then the bytes.
+/// The target `presence_record`. Bytes: a mode (1: bit 0 clear, a signed record as it arrives;
+/// set, a record body the peer's key signs, to reach the checks behind the signature), then the
+/// bytes.
 pub fn presence_record(data: &[u8]) {
     let (mode, body) = split_first(data);
     let peer = keys::peer_id();
@@ -178,8 +189,8 @@ fn check_name(raw: &str) {
     }
 }
 
-/// Bytes: a mode (1: bit 0 clear, a `Handle` message as a claim or a resolve answer
-/// carries it; set, a name the peer's key claims), then the bytes.
+/// The target `handle_claim`. Bytes: a mode (1: bit 0 clear, a `Handle` message as a claim or a
+/// resolve answer carries it; set, a name the peer's key claims), then the bytes.
 pub fn handle_claim(data: &[u8]) {
     let (mode, rest) = split_first(data);
     let peer = keys::peer_id();

@@ -23,6 +23,8 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
         "wire_frame" => vec![
             [&[0xFF][..], &frames().concat()].concat(),
             [&[0][..], &frames()[1]].concat(),
+            [&[0xFF][..], &near_cap_chat()].concat(),
+            over_the_cap(wire::MAX_FRAME as u32 - 3),
         ],
         "wire_body" => BODY_KINDS
             .iter()
@@ -41,7 +43,11 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
             [&[1, 0xFF][..], &frames()[..2].concat()].concat(),
             [&[0, 2][..], &frames()[1]].concat(),
         ],
-        "rendezvous_request" => requests(),
+        "rendezvous_request" => {
+            let mut r = requests();
+            r.push(over_the_cap(proto::MAX_MESSAGE as u32 + 1));
+            r
+        }
         "rendezvous_response" => responses(),
         "presence_record" => {
             let signed = signed_record();
@@ -54,13 +60,13 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
             [&[0][..], &claim().encode_to_vec()].concat(),
             b"\x01@Alice".to_vec(),
         ],
-        "sealed_envelope" => {
-            let mut params = vec![1];
-            params.extend_from_slice(&1_700_000_000_000u64.to_be_bytes());
+        "sealed_envelope" => vec![envelope()],
+        "sealed_round_trip" => {
+            let mut params = 1_700_000_000_000u64.to_be_bytes().to_vec();
             params.extend_from_slice(&[0, 77]);
             params.extend_from_slice(&[5; 16]);
             params.extend_from_slice(&chat_body());
-            vec![[&[0][..], &envelope()].concat(), params]
+            vec![params]
         }
         "mdns_txt" => {
             let mut txt = vec![0x0F, 0xA0, 3];
@@ -101,9 +107,11 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
             let mut stream = bytes::BytesMut::new();
             tunnel::encode(&[0xC3; 1200], &mut stream);
             tunnel::encode(b"a short packet", &mut stream);
+            let over = (tunnel::MAX_PACKET as u16 + 1).to_be_bytes();
             vec![
                 [&[0xFF][..], &stream].concat(),
                 [&[0][..], &stream[1202..]].concat(),
+                [&[0xFF][..], &over, &[0xC3; 64]].concat(),
             ]
         }
         "proxy_response" => vec![
@@ -133,6 +141,18 @@ fn chat() -> wire::Chat {
         incarnation: incarnation(keys::peer_id()).to_vec(),
         base_seq: 0,
     }
+}
+
+/// A stream (pieces of 256 bytes) whose length prefix announces `n`, one over a cap,
+/// followed by a few bytes.
+fn over_the_cap(n: u32) -> Vec<u8> {
+    [&[0xFF][..], &n.to_be_bytes(), &[0x5A; 64]].concat()
+}
+
+/// A Chat frame a few bytes under the frame cap.
+fn near_cap_chat() -> Vec<u8> {
+    let text = "x".repeat(wire::MAX_FRAME - 100);
+    wire::encode(&Frame::Chat(wire::Chat { text, ..chat() })).unwrap_or_default()
 }
 
 /// One frame of each kind from the peer, its Hello first (as its session writes it).
@@ -334,6 +354,7 @@ fn responses() -> Vec<Vec<u8>> {
             .into_iter()
             .map(|b| [&[0, 0xFF][..], &proto::frame(&Response { body: Some(b) })].concat()),
     );
+    out.push([&[0][..], &over_the_cap(proto::MAX_MESSAGE as u32 + 1)].concat());
     out.push(
         [
             &[1][..],

@@ -28,7 +28,8 @@ fn device(name: &str) -> bool {
     ["CON", "PRN", "AUX", "NUL"].contains(&stem.as_str()) || numbered("COM") || numbered("LPT")
 }
 
-/// Bytes: the data stream header (25), then the name a file was offered under.
+/// The target `file_header`. Bytes: the data stream header (25), then the name a file was
+/// offered under.
 pub fn file_header(data: &[u8]) {
     let (head, name) = match data.split_first_chunk::<HEADER_LEN>() {
         Some((head, rest)) => (Some(head), rest),
@@ -58,7 +59,7 @@ pub fn file_header(data: &[u8]) {
     assert_eq!(files::part_path(&path).parent(), Some(dir));
 }
 
-/// Bytes: the size of the pieces (1), then the tunnel's stream.
+/// The target `tunnel_frame`. Bytes: the size of the pieces (1), then the tunnel's stream.
 pub fn tunnel_frame(data: &[u8]) {
     let (piece, bytes) = split_first(data);
     let mut d = tunnel::Decoder::default();
@@ -81,6 +82,16 @@ pub fn tunnel_frame(data: &[u8]) {
             room <= 4 * (tunnel::HEADER + MAX_PACKET + 256),
             "{room} bytes of room"
         );
+    }
+    // A first frame announced over the cap (or empty) is refused.
+    if let Some(head) = bytes.first_chunk::<2>() {
+        let len = usize::from(u16::from_be_bytes(*head));
+        if len == 0 || len > MAX_PACKET {
+            assert!(
+                packets.is_empty() && error.is_some(),
+                "a frame of {len} bytes read"
+            );
+        }
     }
     // The packets framed again are the bytes they came from.
     let mut again = BytesMut::new();
@@ -106,7 +117,8 @@ pub fn tunnel_frame(data: &[u8]) {
     assert!(n == packets.len() && end == error, "pieces differ");
 }
 
-/// Bytes: what to read (1: 0 a proxy's answer, 1 a proxy URL, 2 a `NO_PROXY` list), then it.
+/// The target `proxy_response`. Bytes: what to read (1: 0 a proxy's answer, 1 a proxy URL, 2 a
+/// `NO_PROXY` list), then it.
 pub fn proxy_response(data: &[u8]) {
     let (mode, rest) = split_first(data);
     match mode % 3 {

@@ -78,6 +78,7 @@ replayed!(
     presence_record,
     handle_claim,
     sealed_envelope,
+    sealed_round_trip,
     mdns_txt,
     control_command,
     natter_id,
@@ -120,8 +121,8 @@ fn every_target_is_replayed_and_is_a_cargo_fuzz_target() {
     }
 }
 
-/// Writes each target's seeds into its corpus folder (`seed-N`): run after changing a seed
-/// (`scripts/fuzz seeds`).
+/// Writes each target's seeds that its corpus folder lacks (`seed-N`; delete one to write
+/// it again: sealed seeds differ each time) (`scripts/fuzz seeds`).
 #[test]
 #[ignore = "writes into fuzz/corpus; run by scripts/fuzz seeds"]
 fn write_seeds() {
@@ -129,7 +130,10 @@ fn write_seeds() {
         let dir = fuzz_dir().join("corpus").join(t.name);
         std::fs::create_dir_all(&dir).unwrap();
         for (i, seed) in fuzzing::seeds(t.name).iter().enumerate() {
-            std::fs::write(dir.join(format!("seed-{i}")), seed).unwrap();
+            let path = dir.join(format!("seed-{i}"));
+            if !path.exists() {
+                std::fs::write(path, seed).unwrap();
+            }
         }
     }
 }
