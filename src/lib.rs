@@ -12,6 +12,7 @@ pub mod model;
 pub mod node;
 pub mod profile;
 pub mod rendezvous;
+pub mod room;
 pub mod text;
 
 // The insides: the apps see none of these (they speak the model, not SQLite rows or
