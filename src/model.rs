@@ -386,3 +386,97 @@ pub struct Paths {
     /// Where this node can be dialled on its own networks (its port on each interface).
     pub addresses: Vec<std::net::SocketAddr>,
 }
+
+/// Where we stand in a room.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoomStatus {
+    /// Invited: the invitation waits for `room accept` or `room decline`.
+    Invited,
+    /// A member.
+    Joined,
+    /// We left.
+    Left,
+    /// An admin removed us.
+    Removed,
+    /// We declined the invitation.
+    Declined,
+}
+
+impl RoomStatus {
+    /// The word stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Invited => "invited",
+            Self::Joined => "joined",
+            Self::Left => "left",
+            Self::Removed => "removed",
+            Self::Declined => "declined",
+        }
+    }
+
+    /// Reads a stored word (an unknown one reads as left: nothing is sent for it).
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "invited" => Self::Invited,
+            "joined" => Self::Joined,
+            "removed" => Self::Removed,
+            "declined" => Self::Declined,
+            _ => Self::Left,
+        }
+    }
+}
+
+/// A member of a room as the apps see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RoomMember {
+    /// The member.
+    pub peer: PeerId,
+    /// Member or admin.
+    pub role: crate::room::Role,
+}
+
+/// A room as the apps see it: its latest state we hold, and where we stand.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Room {
+    /// The room id.
+    pub room_id: crate::room::RoomId,
+    /// Its name.
+    pub name: String,
+    /// Its topic.
+    pub topic: String,
+    /// Private (invitation only, bodies sealed) or public.
+    pub policy: crate::room::Policy,
+    /// Whether message bodies are sealed under the members' sender keys.
+    pub secure: bool,
+    /// Where we stand.
+    pub status: RoomStatus,
+    /// The state version we hold.
+    pub version: u64,
+    /// The members, admins marked, in the order they were added.
+    pub members: Vec<RoomMember>,
+    /// Who invited us (an invitation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inviter: Option<PeerId>,
+    /// Messages we have not read.
+    pub unread: u64,
+}
+
+/// A message in a room as the apps see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RoomPost {
+    /// The room.
+    pub room_id: crate::room::RoomId,
+    /// Who wrote it.
+    pub author: PeerId,
+    /// The author's sequence number in the room.
+    pub seq: u64,
+    /// Its Lamport clock (the shared display order: Lamport, author, seq).
+    pub lamport: u64,
+    /// The author's clock, ms.
+    pub sent_ms: i64,
+    /// The text.
+    pub text: String,
+    /// Ours.
+    pub outgoing: bool,
+}

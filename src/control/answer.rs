@@ -7,9 +7,21 @@ use serde::Serialize;
 
 use super::Wait;
 use crate::identity::PeerId;
-use crate::model::{Contact, Message, Paths, RelayPolicy, Transfer, Verification};
+use crate::model::{Contact, Message, Paths, RelayPolicy, Room, RoomPost, Transfer, Verification};
 use crate::node::{NearbyPeer, PrivacyMode};
+use crate::room::{Role, RoomId};
 use crate::wire::{Status, TypingState};
+
+/// A room member and whether a session with it is up now.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MemberNow {
+    /// The member.
+    pub peer: PeerId,
+    /// Member or admin.
+    pub role: Role,
+    /// A session with it is up (ourselves: true).
+    pub connected: bool,
+}
 
 /// The answer to one [`super::Command`].
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -157,6 +169,21 @@ pub enum Answer {
     },
     /// `paths`: each live session's path, and the punch counters.
     Paths(Paths),
+    /// A room as it is now (`room_create`, `room_invite`, `room_accept`…): `room_id` first.
+    Room(Room),
+    /// `room_list`.
+    Rooms(Vec<Room>),
+    /// `room_send`: the message as stored.
+    RoomPost(RoomPost),
+    /// `room_history`.
+    RoomPosts(Vec<RoomPost>),
+    /// `room_members`.
+    RoomMembers {
+        /// The room.
+        room_id: RoomId,
+        /// Each member, its role and whether a session with it is up.
+        members: Vec<MemberNow>,
+    },
     /// `shutdown`.
     Stopping {
         /// Always true.

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::identity::PeerId;
 use crate::model::{PageBefore, RelayPolicy};
 use crate::node::{ExportFormat, PrivacyMode};
+use crate::room::RoomId;
 use crate::wire::{Status, TypingState};
 
 /// How long `send` waits, and for what.
@@ -313,6 +314,69 @@ pub enum Command {
         /// `yes` or `no`.
         answer: YesNo,
     },
+    /// Create a private room (we are its only member and admin).
+    RoomCreate {
+        /// Its name.
+        name: String,
+        /// Its topic.
+        #[serde(default)]
+        topic: Option<String>,
+        /// Contacts invited at once (a one-to-one conversation becomes a room by inviting
+        /// its contact and a new person).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        invite: Vec<PeerId>,
+    },
+    /// Invite a contact to a room (we must be an admin).
+    RoomInvite {
+        /// The room.
+        room: RoomId,
+        /// The contact.
+        id: PeerId,
+    },
+    /// Accept an invitation.
+    RoomAccept {
+        /// The room.
+        room: RoomId,
+    },
+    /// Decline an invitation.
+    RoomDecline {
+        /// The room.
+        room: RoomId,
+    },
+    /// Send a message to a room.
+    RoomSend {
+        /// The room.
+        room: RoomId,
+        /// Text.
+        text: String,
+    },
+    /// A room's messages, in the order every member shows them.
+    RoomHistory {
+        /// The room.
+        room: RoomId,
+        /// Most messages (the newest).
+        #[serde(default)]
+        limit: Option<usize>,
+    },
+    /// A room's members, their roles and who is connected now.
+    RoomMembers {
+        /// The room.
+        room: RoomId,
+    },
+    /// Leave a room.
+    RoomLeave {
+        /// The room.
+        room: RoomId,
+    },
+    /// Remove a member from a room (we must be an admin).
+    RoomRemove {
+        /// The room.
+        room: RoomId,
+        /// The member.
+        id: PeerId,
+    },
+    /// Every room: joined, invited, left.
+    RoomList,
     /// Stop the node.
     Shutdown,
 }
@@ -348,6 +412,12 @@ impl Command {
                 | Command::HandleClaim { .. }
                 | Command::HandleResolve { .. }
                 | Command::RelayConsent { .. }
+                | Command::RoomInvite { .. }
+                | Command::RoomAccept { .. }
+                | Command::RoomDecline { .. }
+                | Command::RoomSend { .. }
+                | Command::RoomLeave { .. }
+                | Command::RoomRemove { .. }
         )
     }
 }

@@ -12,6 +12,16 @@ use crate::node::{Event, NodeError, NodeHandle};
 /// Runs one command against a node and returns its answer.
 pub async fn execute(node: &NodeHandle, cmd: Command) -> Result<Answer, ControlError> {
     Ok(match cmd {
+        Command::RoomCreate { .. }
+        | Command::RoomInvite { .. }
+        | Command::RoomAccept { .. }
+        | Command::RoomDecline { .. }
+        | Command::RoomSend { .. }
+        | Command::RoomHistory { .. }
+        | Command::RoomMembers { .. }
+        | Command::RoomLeave { .. }
+        | Command::RoomRemove { .. }
+        | Command::RoomList => super::rooms::execute(node, &cmd).await?,
         Command::Id => Answer::Id {
             peer_id: node.peer_id(),
             fingerprint: node.peer_id().fingerprint(),

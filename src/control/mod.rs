@@ -6,10 +6,11 @@ mod answer;
 mod command;
 mod execute;
 mod render;
+mod rooms;
 mod run;
 mod socket;
 
-pub use answer::Answer;
+pub use answer::{Answer, MemberNow};
 pub use command::{Command, ContactRelay, Wait, YesNo};
 pub use execute::execute;
 pub use render::render;

@@ -96,6 +96,9 @@ fn lines(v: &Value, f: &dyn Fn(&Value) -> String) -> String {
 
 /// The text a person reads for a command's answer.
 pub fn render(cmd: &Command, v: &Value) -> String {
+    if let Some(text) = super::rooms::render(cmd, v) {
+        return text;
+    }
     let list = |f: &dyn Fn(&Value) -> String| lines(v, f);
     match cmd {
         Command::Id => s(v, "peer_id").to_string(),

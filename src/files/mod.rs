@@ -34,15 +34,28 @@ pub fn safe_name(raw: &str) -> String {
     if name.is_empty() {
         name = "file".into();
     }
-    let stem = name.split('.').next().unwrap_or("").to_ascii_uppercase();
+    // Cut first: a cut can end the name right after a device name ("COM6     .…" → "COM6").
+    let name = cap(&name, MAX_NAME);
+    if is_device(&name) {
+        return cap(&format!("_{name}"), MAX_NAME);
+    }
+    name
+}
+
+/// Whether Windows reads the name as a device: its stem (before the first dot, trailing
+/// spaces ignored, as Windows ignores them) is one of the reserved names.
+fn is_device(name: &str) -> bool {
     const RESERVED: &[&str] = &[
         "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8",
         "COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
     ];
-    if RESERVED.contains(&stem.as_str()) {
-        name = format!("_{name}");
-    }
-    cap(&name, MAX_NAME)
+    let stem = name
+        .split('.')
+        .next()
+        .unwrap_or("")
+        .trim_end()
+        .to_ascii_uppercase();
+    RESERVED.contains(&stem.as_str())
 }
 
 /// Cuts a name to `max` bytes on a character boundary, keeping a short extension.
@@ -286,6 +299,21 @@ mod tests {
         assert_eq!(safe_name(&long), "a".repeat(199));
         let spaced = format!("{} {}", "a".repeat(199), "b".repeat(50));
         assert_eq!(safe_name(&spaced), "a".repeat(199));
+    }
+
+    /// Found by fuzzing (`file_header`): a long name cut at the cap right after a device
+    /// name and spaces became the device name itself; a stem with trailing spaces is the
+    /// device on Windows too.
+    #[test]
+    fn a_cut_or_trailing_spaces_never_leave_a_device_name() {
+        let cut = format!("COM6{}.{}", " ".repeat(200), "x".repeat(60));
+        assert_eq!(safe_name(&cut), "_COM6");
+        assert_eq!(safe_name("COM6  .txt"), "_COM6  .txt");
+        assert_eq!(safe_name("nul.tar.gz"), "_nul.tar.gz");
+        assert_eq!(safe_name("COM10.txt"), "COM10.txt");
+        for name in [cut.as_str(), "COM6  .txt"] {
+            assert_eq!(safe_name(&safe_name(name)), safe_name(name));
+        }
     }
 
     #[test]

@@ -20,7 +20,13 @@ fn unsafe_in_name(c: char) -> bool {
 
 /// Whether a name's stem is a Windows device name (`CON`, `COM1`…).
 fn device(name: &str) -> bool {
-    let stem = name.split('.').next().unwrap_or("").to_ascii_uppercase();
+    // Windows ignores trailing spaces in a device name ("COM6 .txt" is the device too).
+    let stem = name
+        .split('.')
+        .next()
+        .unwrap_or("")
+        .trim_end()
+        .to_ascii_uppercase();
     let numbered = |p: &str| {
         stem.strip_prefix(p)
             .is_some_and(|n| n.len() == 1 && ('1'..='9').contains(&n.chars().next().unwrap_or('0')))

@@ -69,7 +69,7 @@ pub(crate) async fn accept_loop(inner: Arc<Inner>) {
             // The policy sees the authenticated key before any stream is accepted.
             let mut _stranger = None;
             match inner.actor.ask(|reply| Msg::Admit(peer, reply)).await {
-                Some(Admission::Admit) => {}
+                Some(Admission::Admit | Admission::Room) => {}
                 Some(Admission::Request) => match Stranger::enter(&inner) {
                     Some(s) => _stranger = Some(s),
                     None => {
@@ -151,6 +151,9 @@ pub(super) struct Conn {
     /// We talk with it as with a contact: it is one, or the privacy mode is `everyone`.
     pub(super) talks: bool,
     pub(super) registered: bool,
+    /// A room member who is no contact: admitted for room traffic only (its one-to-one
+    /// messages are not stored).
+    pub(super) room_only: bool,
     /// What the flood limits hold back (`throttle.rs`).
     pub(super) inbound: Inbound,
 }
@@ -247,6 +250,8 @@ pub(super) async fn run(
         },
         Instant::now(),
     );
+    let room_only = !is_contact
+        && inner.actor.ask(|reply| Msg::Admit(peer, reply)).await == Some(Admission::Room);
     let talks = match inner.actor.ask(|reply| Msg::IsContact(peer, reply)).await {
         Some((_, talks)) => talks || is_contact,
         None => is_contact,
@@ -261,6 +266,7 @@ pub(super) async fn run(
         is_contact,
         talks,
         registered: false,
+        room_only,
         inbound: Default::default(),
     };
     let end = c.drive(session, send, recv).await;

@@ -46,14 +46,25 @@ pub(super) async fn dial_loop(inner: &Arc<Inner>, peer: PeerId, wake: Arc<Notify
             continue;
         }
         let p = peer;
-        let Ok((Some(contact), blocked)) = inner
+        let Ok((contact, blocked)) = inner
             .store
             .call(move |c| Ok((store::get_contact(c, &p)?, store::is_blocked(c, &p)?)))
             .await
         else {
             return false;
         };
-        if blocked || contact.state != ContactState::Contact {
+        // A contact, or a member of a room we are in (no address of its own: found on the
+        // LAN or at the rendezvous, which lets room members look each other up).
+        let contact = match contact.filter(|c| c.state == ContactState::Contact) {
+            Some(c) => c,
+            None if inner.actor.ask(|reply| Msg::Admit(peer, reply)).await
+                == Some(Admission::Room) =>
+            {
+                store::Contact::new(peer)
+            }
+            None => return false,
+        };
+        if blocked {
             return false;
         }
         // We are invisible to this contact: dialling it would show us online. What waits for

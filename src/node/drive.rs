@@ -162,6 +162,7 @@ impl Conn {
         match cmd {
             Cmd::Flush => session.outbox_changed(),
             Cmd::File(frame) => session.send_file(frame),
+            Cmd::Room(frame) => session.send_room(frame),
             Cmd::Refresh => {
                 self.refresh().await;
                 self.accepted_maybe();
@@ -195,7 +196,10 @@ impl Conn {
         let mut chats = Vec::new();
         for event in events {
             if let SessionEvent::Chat(c) = event {
-                chats.push(c);
+                // A room member who is no contact: room traffic only.
+                if !self.room_only || self.is_contact {
+                    chats.push(c);
+                }
                 continue;
             }
             if !chats.is_empty() {
@@ -277,9 +281,11 @@ impl Conn {
                     session.send_presence(status, &text);
                 }
                 self.resume_files(session).await;
+                self.rooms_on_session(tx).await;
             }
             SessionEvent::Chat(_) => {}
             SessionEvent::File(frame) => self.file_frame(frame, tx).await,
+            SessionEvent::Room(frame) => self.room_frame(frame, tx).await,
             SessionEvent::Acked(seq) => {
                 if self.new_ack(seq) {
                     self.acked(seq).await?;

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::PrivacyMode;
 use crate::identity::PeerId;
-use crate::model::{Contact, Message, Path, RelayPolicy, Transfer};
+use crate::model::{Contact, Message, Path, RelayPolicy, Room, RoomPost, Transfer};
 use crate::wire::{Status, TypingState};
 
 /// Why a dial failed, for programs.
@@ -191,6 +191,23 @@ pub enum Event {
     MessageReceived {
         /// The message.
         message: Message,
+    },
+    /// A contact invited us to a room: it waits for `room accept` or `room decline`.
+    RoomInvited {
+        /// The room as the invitation shows it (its members, who invited us).
+        room: Room,
+    },
+    /// A message in a room opened here (received, caught up, opened by a key that came, or
+    /// our own).
+    RoomMessage {
+        /// The message.
+        post: RoomPost,
+    },
+    /// A room's state or our place in it changed (created, joined, a member invited, left
+    /// or removed, declined).
+    RoomState {
+        /// The room now.
+        room: Room,
     },
     /// The peer's typing state changed.
     Typing {

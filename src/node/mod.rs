@@ -16,12 +16,14 @@ mod gate;
 mod lan;
 mod mailbox;
 mod messages;
+mod msg;
 mod netwatch;
 mod path;
 mod policy;
 mod prefs;
 mod relay;
 mod rendezvous;
+mod rooms;
 mod state;
 mod throttle;
 mod visibility;
@@ -234,10 +236,11 @@ impl Node {
         let store = tokio::task::spawn_blocking(move || Store::open(&profile))
             .await
             .map_err(|e| NodeError::Invalid(format!("store task failed: {e}")))??;
+        let me = identity.peer_id();
         let policy = store
-            .call(|c| {
+            .call(move |c| {
                 let contacts = store::list_contacts(c, ContactState::Contact)?;
-                Ok((contacts, store::blocked(c)?))
+                Ok((contacts, store::blocked(c)?, rooms::members(c, &me)?))
             })
             .await?;
         // The block list is in the TLS verifier before the endpoint answers anyone.
@@ -272,6 +275,7 @@ impl Node {
             contacts: policy.0.into_iter().map(|c| c.peer).collect(),
             blocked: blocked.clone(),
             privacy: conn::privacy(&store).await?,
+            room_members: policy.2,
         };
         let (state, connected) =
             state::State::new(identity.peer_id(), events.clone(), status, policy);

@@ -25,6 +25,10 @@ pub(crate) enum Admission {
     /// We are invisible and the peer is not among those who see us: closed silently, as
     /// if we were not there.
     Hidden,
+    /// Not a contact, but a member of a room we are in: its session carries that room
+    /// traffic only (never a one-to-one message, never a contact request), whatever the
+    /// privacy mode.
+    Room,
 }
 
 /// What the policy knows: read from the store at start, then kept in step by the writes
@@ -40,6 +44,8 @@ pub(crate) struct Policy {
     pub(crate) privacy: PrivacyMode,
     /// Contacts who see us online while we are invisible.
     pub(crate) visible: HashSet<PeerId>,
+    /// The members of the rooms we are in: admitted for room traffic even if no contact.
+    pub(crate) room_members: HashSet<PeerId>,
 }
 
 /// One of the policy's sets of contacts.
@@ -64,6 +70,8 @@ impl Policy {
         }
         if contact {
             Admission::Admit
+        } else if self.room_members.contains(peer) {
+            Admission::Room
         } else if self.privacy == PrivacyMode::ContactsOnly {
             Admission::Stranger
         } else {
@@ -114,5 +122,19 @@ mod tests {
         assert_eq!(p.admit(&stranger, false), Admission::Stranger);
         p.privacy = PrivacyMode::Everyone;
         assert_eq!(p.admit(&stranger, false), Admission::Request);
+        // A room member who is no contact: room traffic only, in every mode; hidden and
+        // blocked like anyone.
+        p.room_members.insert(stranger);
+        p.room_members.insert(foe);
+        for mode in [
+            PrivacyMode::Requests,
+            PrivacyMode::ContactsOnly,
+            PrivacyMode::Everyone,
+        ] {
+            p.privacy = mode;
+            assert_eq!(p.admit(&stranger, false), Admission::Room);
+        }
+        assert_eq!(p.admit(&stranger, true), Admission::Hidden);
+        assert_eq!(p.admit(&foe, false), Admission::Blocked);
     }
 }

@@ -192,19 +192,29 @@ async fn registration(
     rv: &Client,
     last_issued: &mut u64,
 ) -> Result<Register, super::NodeError> {
-    let (contacts, blocked) = inner
+    let me = inner.me;
+    let (contacts, blocked, members) = inner
         .store
-        .call(|c| {
+        .call(move |c| {
             Ok((
                 store::list_contacts(c, ContactState::Contact)?,
                 store::blocked(c)?,
+                super::rooms::members(c, &me)?,
             ))
         })
         .await?;
-    let tokens = contacts
+    // Contacts look us up, and so do the members of the rooms we are in ("allowed because
+    // we share a room").
+    let mut allowed: Vec<crate::identity::PeerId> = contacts.iter().map(|c| c.peer).collect();
+    for m in members {
+        if !allowed.contains(&m) {
+            allowed.push(m);
+        }
+    }
+    let tokens = allowed
         .iter()
-        .filter(|c| !blocked.contains(&c.peer))
-        .filter_map(|c| rv.own_token(&c.peer))
+        .filter(|p| !blocked.contains(p))
+        .filter_map(|p| rv.own_token(p))
         .map(|t| t.to_vec())
         .collect();
     // Invisible: offline to all but the contacts picked to see us, and no address in the

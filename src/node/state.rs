@@ -10,9 +10,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Notify, broadcast, mpsc, oneshot, watch};
+use tokio::sync::{Notify, broadcast, watch};
 
-use super::consent::{RelayMsg, Relays};
+use super::consent::Relays;
 use super::policy::Set;
 pub(crate) use super::policy::{Admission, Policy};
 use super::{Event, PrivacyMode};
@@ -21,167 +21,12 @@ use crate::identity::PeerId;
 use crate::model::{Path, Paths, SessionPath};
 use crate::session;
 use crate::transport::{CLOSE_NORMAL, CLOSE_REPLACED};
-use crate::wire::{FileFrame, Status, TypingState};
+use crate::wire::{Status, TypingState};
+
+pub(crate) use super::msg::{Admitted, Candidates, Cmd, Effect, HINT_ADDRS, HINT_EVERY, Live, Msg};
 
 /// How long a typing state stays worth re-sending on a new session.
 pub(crate) const TYPING_FRESH: Duration = Duration::from_secs(30);
-
-/// Commands from the node to a connection task.
-#[derive(Debug)]
-pub(crate) enum Cmd {
-    /// New messages are in the outbox.
-    Flush,
-    /// Send our typing state.
-    Typing(TypingState),
-    /// Send a read receipt.
-    Read(u64),
-    /// Send our presence.
-    Presence(Status, String),
-    /// The peer's contact entry changed: read it again.
-    Refresh,
-    /// Send a file control frame.
-    File(FileFrame),
-    /// Close the session with this application code.
-    Close(u32),
-}
-
-/// At most one dial signal per contact is acted on in this time.
-pub(crate) const HINT_EVERY: Duration = Duration::from_secs(2);
-/// A dial signal's addresses used (the observed one first, then its signed record's).
-pub(crate) const HINT_ADDRS: usize = 4;
-
-/// A connection's way to its task.
-pub(crate) type CmdTx = mpsc::UnboundedSender<Cmd>;
-
-/// A live session as the node knows it.
-pub(crate) struct Live {
-    pub(crate) conn_id: usize,
-    /// What the one-session rule compares (`session::keeps_new`).
-    pub(crate) who: session::Live,
-    pub(crate) cmds: CmdTx,
-    /// How the session reaches the peer, and where it talks to.
-    pub(crate) path: Path,
-    pub(crate) remote: SocketAddr,
-    pub(crate) outgoing: bool,
-}
-
-/// What a session that won the one-session rule starts with.
-#[derive(Debug)]
-pub(crate) struct Admitted {
-    /// Our typing state for the peer, while fresh (a state sent on the connection this one
-    /// replaced would be lost).
-    pub(crate) typing: Option<TypingState>,
-    /// Our presence now: it may have changed since this session's Hello took its snapshot,
-    /// and the change went only to the session this one replaces.
-    pub(crate) presence: (Status, String),
-}
-
-/// Where to dial a peer, besides its stored address.
-#[derive(Debug, Default)]
-pub(crate) struct Candidates {
-    /// Addresses from its LAN record.
-    pub(crate) lan: Vec<SocketAddr>,
-    /// Addresses from a dial signal it sent us through the rendezvous (used once).
-    pub(crate) hints: Vec<SocketAddr>,
-    /// Both of us opened a relay at our rendezvous: its mapped address is a candidate too.
-    pub(crate) relay_ready: bool,
-}
-
-/// A message to the node's task. Those with a `reply` are questions; the rest are told.
-pub(crate) enum Msg {
-    /// A session came up: apply the one-session rule. `None`: this connection yields.
-    Register {
-        peer: PeerId,
-        live: Live,
-        reply: oneshot::Sender<Option<Admitted>>,
-    },
-    /// A connection ended. If it was the live session the peer is disconnected (the event
-    /// goes out here, so it always precedes the next session's `Connected`). A contact's
-    /// connection asks for a redial.
-    Leave {
-        peer: PeerId,
-        conn_id: usize,
-        redial: bool,
-        reason: String,
-    },
-    /// For the live session with the peer, if there is one.
-    ToSession(PeerId, Cmd),
-    /// New messages wait for the peer: its session flushes, or it is dialled now.
-    Outbox(PeerId),
-    /// Our presence changed (already stored): every session hears it.
-    Presence(Status, String),
-    /// Our presence, for a session being set up.
-    PresenceNow(oneshot::Sender<(Status, String)>),
-    /// Our typing state for the peer (its session hears it, a new one re-sends it).
-    Typing(PeerId, TypingState),
-    /// Dial the contact unless a dial loop for it runs.
-    Dial(PeerId),
-    /// Dial the contact, and if its dial loop sleeps, it looks again now (it came into
-    /// sight, signalled, or has new messages).
-    DialNow(PeerId),
-    /// A dial loop ended; `on_wake`: it stopped for want of an address, so a wake that came
-    /// as it ended starts it again.
-    DialEnded(PeerId, bool),
-    /// Where to dial the peer now.
-    Candidates(PeerId, oneshot::Sender<Candidates>),
-    /// The live sessions' paths and the punch counters.
-    Paths(oneshot::Sender<Paths>),
-    /// The path of the live session with the peer, if one is up.
-    PathOf(PeerId, oneshot::Sender<Option<Path>>),
-    /// This computer changed networks: every sleeping dial loop looks again now.
-    NetworkChanged,
-    /// The peer's upgrade loop ended (its session is direct now, or gone).
-    UpgradeEnded(PeerId),
-    /// A LAN record was seen; the reply carries the peer's addresses if they changed.
-    Sighted(Nearby, oneshot::Sender<Option<Vec<SocketAddr>>>),
-    /// A LAN record went away; the reply names its peer, if known.
-    Gone(String, oneshot::Sender<Option<PeerId>>),
-    /// A LAN address presented another key than its record claimed.
-    Spoofed { claimed: PeerId, addr: SocketAddr },
-    /// The LAN table.
-    Nearby(oneshot::Sender<Vec<Nearby>>),
-    /// Swaps the running mDNS responder; the reply carries the old one.
-    Discovery(
-        Option<Arc<Discovery>>,
-        oneshot::Sender<Option<Arc<Discovery>>>,
-    ),
-    /// The peer sent a dial signal from these addresses: dial it now (at most one signal
-    /// per contact every [`HINT_EVERY`]; others are dropped).
-    Hint(PeerId, Vec<SocketAddr>),
-    /// A contact's mailbox prekey and its expiry (ms), from a verified record.
-    Prekey(PeerId, [u8; 32], u64),
-    /// A contact's prekey still valid at `now_ms`, with its expiry.
-    PrekeyOf {
-        peer: PeerId,
-        now_ms: u64,
-        reply: oneshot::Sender<Option<([u8; 32], u64)>>,
-    },
-    /// The privacy policy for a peer that completed a handshake.
-    Admit(PeerId, oneshot::Sender<Admission>),
-    /// Whether the peer is an accepted contact now, and whether we talk with it as with one
-    /// (a contact, or anyone while the privacy mode is `everyone`).
-    IsContact(PeerId, oneshot::Sender<(bool, bool)>),
-    /// A contact entry was stored: accepted (true) or a request.
-    ContactStored(PeerId, bool),
-    /// The privacy mode changed (already stored).
-    Privacy(PrivacyMode),
-    /// Whether the contact sees us while we are invisible changed (already stored).
-    SeesInvisible(PeerId, bool),
-    /// About relays: what our rendezvous offers, consent, ready pairs.
-    Relay(RelayMsg),
-    /// The node stops: no new dials; every session is told to close.
-    Shutdown,
-}
-
-/// What the task does after a message, beyond changing the state.
-#[derive(Debug)]
-pub(crate) enum Effect {
-    /// Start a dial loop for the peer; it sleeps on the notify between rounds.
-    StartDial(PeerId, Arc<Notify>),
-    /// A relayed session with the peer came up: look for a direct path now and then (and
-    /// when the notify wakes: a network change, the peer's punch).
-    Upgrade(PeerId, Arc<Notify>),
-}
 
 /// The node's live state. Only the node's task holds one.
 pub(crate) struct State {
@@ -268,7 +113,7 @@ impl State {
                 if self.leave(&peer, conn_id) {
                     let _ = self.events.send(Event::Disconnected { peer, reason });
                 }
-                if redial {
+                if redial || self.policy.room_members.contains(&peer) {
                     return self.dial(peer, false);
                 }
             }
@@ -396,7 +241,7 @@ impl State {
                 // The rendezvous chooses the observed address in a signal: it must not be a
                 // way to aim this node at addresses, so signals are few and small, and only
                 // an accepted contact's that is not blocked is acted on.
-                if self.admit(&peer) != Admission::Admit {
+                if !matches!(self.admit(&peer), Admission::Admit | Admission::Room) {
                     tracing::debug!(peer = ?peer, "dial signal dropped: not a contact, blocked, or we are invisible to it");
                     return None;
                 }
@@ -446,6 +291,16 @@ impl State {
             }
             Msg::ContactStored(peer, accepted) => self.policy.set(Set::Contacts, peer, accepted),
             Msg::Privacy(mode) => self.policy.privacy = mode,
+            Msg::RoomMembers(members) => {
+                let old = std::mem::replace(&mut self.policy.room_members, members);
+                for gone in old.difference(&self.policy.room_members) {
+                    if let (Admission::Request | Admission::Stranger, Some(live)) =
+                        (self.admit(gone), self.sessions.get(gone))
+                    {
+                        let _ = live.cmds.send(Cmd::Close(CLOSE_NORMAL));
+                    }
+                }
+            }
             Msg::Relay(m) => {
                 if let Some(peer) = self.relays.handle(m, &self.events) {
                     return self.dial(peer, true);

@@ -109,6 +109,13 @@ impl serde::Serialize for RoomId {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for RoomId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// A peer id from a frame's 32 bytes, checked to be a key.
 fn peer(bytes: &[u8]) -> Option<PeerId> {
     PeerId::from_bytes(bytes.try_into().ok()?).ok()

@@ -9,6 +9,7 @@ mod delivery;
 #[cfg(test)]
 mod delivery_tests;
 mod error;
+mod hello;
 #[cfg(test)]
 mod tests;
 
@@ -16,6 +17,7 @@ mod tests;
 pub use delivery::{FLUSH_ROOM, FLUSH_WINDOW, OutboxRead};
 pub use delivery::{Incarnation, IncomingChat, Live, OutgoingChat, incarnation_of, keeps_new};
 pub use error::SessionError;
+pub use hello::Negotiated;
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -34,6 +36,7 @@ pub const FEATURES: &[&str] = &[
     FEATURE_RECEIPTS,
     FEATURE_PRESENCE,
     FEATURE_FILES,
+    FEATURE_ROOMS,
 ];
 /// Text messages: required.
 pub const FEATURE_TEXT: &str = "text";
@@ -45,6 +48,8 @@ pub const FEATURE_RECEIPTS: &str = "receipts";
 pub const FEATURE_PRESENCE: &str = "presence";
 /// File transfer.
 pub const FEATURE_FILES: &str = "files";
+/// Rooms (frame kind 10).
+pub const FEATURE_ROOMS: &str = "rooms";
 /// Longest message text, in bytes.
 pub const MAX_TEXT: usize = 16 * 1024;
 /// How long a peer has to send its `Hello`.
@@ -100,39 +105,6 @@ pub struct SessionConfig {
 /// Longest path or relay name taken from a peer's Hello.
 const MAX_VIA: usize = 100;
 
-/// What the session agreed on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Negotiated {
-    /// Protocol version in use.
-    pub version: u32,
-    /// Features both sides have.
-    pub features: Vec<String>,
-    /// The peer's boot id.
-    pub peer_boot_id: Vec<u8>,
-    /// The peer's incarnation (None from a build before incarnations).
-    pub peer_incarnation: Option<Incarnation>,
-    /// Highest seq of our messages the peer has stored; 0 when the peer counted another
-    /// incarnation of ours (it knows nothing of this one).
-    pub peer_acked_seq: u64,
-    /// Highest seq of our messages the peer has read (0 likewise).
-    pub peer_read_seq: u64,
-    /// Peer presence.
-    pub status: Status,
-    /// Peer status text.
-    pub status_text: String,
-    /// The path the peer announced ("" from builds before relays).
-    pub peer_path: String,
-    /// The relay the peer announced.
-    pub peer_via: String,
-}
-
-impl Negotiated {
-    /// Whether a feature is in use.
-    pub fn has(&self, feature: &str) -> bool {
-        self.features.iter().any(|f| f == feature)
-    }
-}
-
 /// What happened on the session.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SessionEvent {
@@ -150,6 +122,8 @@ pub enum SessionEvent {
     Presence(Status, String),
     /// A file transfer control frame (checked: ids and hash have their sizes).
     File(wire::FileFrame),
+    /// A room frame (checked: the room id has its size; the rest is the room core's).
+    Room(wire::RoomFrame),
     /// The session is over.
     Closed(SessionError),
 }
@@ -353,6 +327,13 @@ impl Session {
         }
     }
 
+    /// Sends a room frame (if rooms were negotiated).
+    pub fn send_room(&mut self, frame: wire::RoomFrame) {
+        if self.negotiated().is_some_and(|n| n.has(FEATURE_ROOMS)) {
+            self.queue(&Frame::Room(frame));
+        }
+    }
+
     /// Closes the session with a goodbye.
     pub fn close(&mut self, code: GoodbyeCode, reason: &str) {
         if !self.is_closed() {
@@ -463,6 +444,18 @@ impl Session {
                 }
                 self.events.push_back(SessionEvent::File(f));
             }
+            (Frame::Room(r), Some(n)) => {
+                if !n.has(FEATURE_ROOMS) {
+                    return;
+                }
+                if r.room.len() != 16 {
+                    return self.fail(
+                        GoodbyeCode::ProtocolError,
+                        SessionError::Protocol("malformed room frame".into()),
+                    );
+                }
+                self.events.push_back(SessionEvent::Room(r));
+            }
             (Frame::Presence(p), Some(n)) => {
                 if n.has(FEATURE_PRESENCE) {
                     let status = Status::try_from(p.status).unwrap_or(Status::Online);
@@ -471,70 +464,6 @@ impl Session {
                 }
             }
         }
-    }
-
-    fn handle_hello(&mut self, h: wire::Hello) {
-        let ours = self.config.versions;
-        let theirs = (h.min_version, h.max_version);
-        let lo = ours.0.max(theirs.0);
-        let hi = ours.1.min(theirs.1);
-        if lo > hi {
-            return self.fail(
-                GoodbyeCode::NoCommonVersion,
-                SessionError::NoCommonVersion { ours, theirs },
-            );
-        }
-        if h.session_id != self.config.session_id {
-            return self.fail(GoodbyeCode::SessionMismatch, SessionError::SessionMismatch);
-        }
-        let features: Vec<String> = self
-            .config
-            .features
-            .iter()
-            .filter(|f| h.features.iter().any(|g| g == *f))
-            .cloned()
-            .collect();
-        if !features.iter().any(|f| f == FEATURE_TEXT) {
-            return self.fail(
-                GoodbyeCode::NoCommonFeatures,
-                SessionError::NoCommonFeatures {
-                    missing: FEATURE_TEXT.into(),
-                },
-            );
-        }
-        let (Ok(peer_incarnation), Ok(acked_incarnation)) = (
-            incarnation_of(&h.incarnation),
-            incarnation_of(&h.acked_incarnation),
-        ) else {
-            return self.fail(
-                GoodbyeCode::ProtocolError,
-                SessionError::Protocol("an incarnation is not 16 bytes".into()),
-            );
-        };
-        // The peer's positions count in the incarnation it names: if that is not ours (we
-        // started over on a new database), they say nothing about our messages.
-        let ours = acked_incarnation == Some(self.config.incarnation);
-        if !ours && (h.acked_seq > 0 || h.read_seq > 0) {
-            tracing::debug!(
-                acked = h.acked_seq,
-                "the peer's ack counts another incarnation of ours; ignored"
-            );
-        }
-        let negotiated = Negotiated {
-            version: hi,
-            features,
-            peer_boot_id: h.boot_id,
-            peer_incarnation,
-            peer_acked_seq: if ours { h.acked_seq } else { 0 },
-            peer_read_seq: if ours { h.read_seq } else { 0 },
-            status: Status::try_from(h.status).unwrap_or(Status::Online),
-            status_text: h.status_text.chars().take(200).collect(),
-            peer_path: h.path.chars().take(MAX_VIA).collect(),
-            peer_via: h.via.chars().take(MAX_VIA).collect(),
-        };
-        self.state = State::Established(negotiated.clone());
-        self.window.established();
-        self.events.push_back(SessionEvent::Established(negotiated));
     }
 
     fn handle_chat(&mut self, c: wire::Chat, peer_incarnation: Option<Incarnation>) {

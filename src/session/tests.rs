@@ -73,7 +73,7 @@ fn chat(seq: u64, text: &str) -> OutgoingChat {
 #[test]
 fn hello_establishes_on_the_intersection() {
     let (mut a, mut b) = pair();
-    b.config.features = vec!["text".into(), "typing".into(), "rooms".into()];
+    b.config.features = vec!["text".into(), "typing".into(), "voice".into()];
     // b's Hello was queued with the full list; rebuild it with the narrowed one.
     let now = Instant::now();
     b = Session::new(b.config.clone(), now);

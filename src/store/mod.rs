@@ -9,6 +9,7 @@ mod delivery_tests;
 mod history;
 mod messages;
 pub mod migrate;
+mod rooms;
 mod schema;
 #[cfg(test)]
 mod tests;
@@ -17,6 +18,7 @@ mod transfers;
 pub use contacts::*;
 pub use history::*;
 pub use messages::*;
+pub use rooms::*;
 pub use transfers::*;
 
 pub use crate::civil::now_ms;
@@ -30,6 +32,9 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
 use rusqlite::Connection;
+/// The database connection type (for `natter::internals` users that read a profile).
+#[cfg(feature = "testing")]
+pub use rusqlite::Connection as DbConnection;
 
 use crate::identity::PeerId;
 use tokio::sync::oneshot;

@@ -153,6 +153,68 @@ DROP TABLE outbox_v5;
     "ALTER TABLE messages ADD COLUMN mailbox TEXT;",
     // Whether the contact sees us online while we are invisible.
     "ALTER TABLE contacts ADD COLUMN sees_invisible INTEGER NOT NULL DEFAULT 0;",
+    // 10: rooms (docs/PROTOCOL.md, "Rooms"): where we stand in each, the chain of signed
+    // states, each author's position, the messages (signed bytes kept for other members'
+    // catch-up; text NULL until a key opens it), sender keys (ours and others') and which
+    // member was given which of ours from which iteration; a search index of their own.
+    r#"
+CREATE TABLE rooms (
+    id         BLOB PRIMARY KEY,
+    status     TEXT NOT NULL CHECK (status IN ('invited', 'joined', 'left', 'removed', 'declined')),
+    version    INTEGER NOT NULL DEFAULT 0,
+    invite     BLOB,
+    inviter    TEXT,
+    lamport    INTEGER NOT NULL DEFAULT 0,
+    next_seq   INTEGER NOT NULL DEFAULT 1,
+    read_id    INTEGER NOT NULL DEFAULT 0,
+    changed_ms INTEGER NOT NULL
+);
+CREATE TABLE room_states (
+    room    BLOB NOT NULL REFERENCES rooms(id),
+    version INTEGER NOT NULL,
+    bytes   BLOB NOT NULL,
+    PRIMARY KEY (room, version)
+);
+CREATE TABLE room_authors (
+    room   BLOB NOT NULL REFERENCES rooms(id),
+    author TEXT NOT NULL,
+    seq    INTEGER NOT NULL,
+    PRIMARY KEY (room, author)
+);
+CREATE TABLE room_messages (
+    id      INTEGER PRIMARY KEY,
+    room    BLOB NOT NULL REFERENCES rooms(id),
+    author  TEXT NOT NULL,
+    seq     INTEGER NOT NULL,
+    lamport INTEGER NOT NULL,
+    sent_ms INTEGER NOT NULL,
+    bytes   BLOB NOT NULL,
+    key_id  BLOB,
+    text    TEXT,
+    UNIQUE (room, author, seq)
+);
+CREATE INDEX room_messages_order ON room_messages (room, lamport, author, seq);
+CREATE INDEX room_messages_sealed ON room_messages (room, author, key_id) WHERE text IS NULL;
+CREATE TABLE sender_keys (
+    room      BLOB NOT NULL REFERENCES rooms(id),
+    author    TEXT NOT NULL,
+    key_id    BLOB NOT NULL,
+    chain     BLOB NOT NULL,
+    iteration INTEGER NOT NULL,
+    next      INTEGER,
+    PRIMARY KEY (room, author, key_id)
+);
+CREATE TABLE key_grants (
+    room      BLOB NOT NULL REFERENCES rooms(id),
+    key_id    BLOB NOT NULL,
+    member    TEXT NOT NULL,
+    iteration INTEGER NOT NULL,
+    PRIMARY KEY (room, key_id, member)
+);
+CREATE VIRTUAL TABLE room_messages_fts USING fts5 (
+    text, content = 'room_messages', content_rowid = 'id', prefix = '2 3 4'
+);
+"#,
 ];
 
 /// Per connection (TEMP objects, created at every open): a new message is noted in
@@ -172,6 +234,22 @@ CREATE TEMP TRIGGER IF NOT EXISTS fts_delete AFTER DELETE ON main.messages BEGIN
         WHERE NOT EXISTS (SELECT 1 FROM fts_pending WHERE id = old.id);
     DELETE FROM fts_pending WHERE id = old.id;
 END;
+CREATE TEMP TABLE IF NOT EXISTS room_fts_pending (id INTEGER PRIMARY KEY);
+CREATE TEMP TRIGGER IF NOT EXISTS room_fts_insert AFTER INSERT ON main.room_messages
+WHEN new.text IS NOT NULL BEGIN
+    INSERT INTO room_fts_pending (id) VALUES (new.id);
+END;
+CREATE TEMP TRIGGER IF NOT EXISTS room_fts_opened AFTER UPDATE OF text ON main.room_messages
+WHEN old.text IS NULL AND new.text IS NOT NULL BEGIN
+    INSERT OR IGNORE INTO room_fts_pending (id) VALUES (new.id);
+END;
+CREATE TEMP TRIGGER IF NOT EXISTS room_fts_delete AFTER DELETE ON main.room_messages
+WHEN old.text IS NOT NULL BEGIN
+    INSERT INTO room_messages_fts (room_messages_fts, rowid, text)
+        SELECT 'delete', old.id, old.text
+        WHERE NOT EXISTS (SELECT 1 FROM room_fts_pending WHERE id = old.id);
+    DELETE FROM room_fts_pending WHERE id = old.id;
+END;
 "#;
 
 /// Sets up this connection's indexing (see [`INDEXING`]).
@@ -183,6 +261,7 @@ pub(super) fn start_indexing(conn: &Connection) -> rusqlite::Result<()> {
 /// before every commit; searches call it first, so they see messages of their own
 /// transaction too.
 pub(super) fn index_pending(conn: &Connection) -> rusqlite::Result<()> {
+    index_pending_rooms(conn)?;
     let any: bool = conn
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM fts_pending)")?
         .query_row([], |r| r.get(0))?;
@@ -195,6 +274,24 @@ pub(super) fn index_pending(conn: &Connection) -> rusqlite::Result<()> {
     )?
     .execute([])?;
     conn.prepare_cached("DELETE FROM fts_pending")?
+        .execute([])?;
+    Ok(())
+}
+
+/// [`index_pending`] for room messages (inserted with their text, or opened later).
+fn index_pending_rooms(conn: &Connection) -> rusqlite::Result<()> {
+    let any: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM room_fts_pending)")?
+        .query_row([], |r| r.get(0))?;
+    if !any {
+        return Ok(());
+    }
+    conn.prepare_cached(
+        "INSERT INTO room_messages_fts (rowid, text)
+         SELECT m.id, m.text FROM room_fts_pending p JOIN room_messages m ON m.id = p.id",
+    )?
+    .execute([])?;
+    conn.prepare_cached("DELETE FROM room_fts_pending")?
         .execute([])?;
     Ok(())
 }

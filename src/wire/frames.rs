@@ -24,6 +24,8 @@ pub const KIND_PRESENCE: u16 = 7;
 pub const KIND_UNSUPPORTED: u16 = 8;
 /// Kind number of [`FileFrame`].
 pub const KIND_FILE: u16 = 9;
+/// Kind number of [`RoomFrame`].
+pub const KIND_ROOM: u16 = 10;
 
 /// First frame on the control stream, from both sides.
 #[derive(Clone, PartialEq, Message)]
@@ -200,6 +202,88 @@ pub struct FileFrame {
     pub reason: String,
 }
 
+/// Room traffic between two members, or an admin and the person it invites (PROTOCOL.md,
+/// "Rooms"). States and messages travel as the signed bytes `crate::room` reads.
+#[derive(Clone, PartialEq, Message)]
+pub struct RoomFrame {
+    /// What this frame does.
+    #[prost(enumeration = "RoomOp", tag = "1")]
+    pub op: i32,
+    /// The room id, 16 bytes.
+    #[prost(bytes = "vec", tag = "2")]
+    pub room: Vec<u8>,
+    /// Invite, States: signed state versions, oldest first.
+    #[prost(bytes = "vec", repeated, tag = "3")]
+    pub states: Vec<Vec<u8>>,
+    /// Messages: signed room messages.
+    #[prost(bytes = "vec", repeated, tag = "4")]
+    pub messages: Vec<Vec<u8>>,
+    /// Sync: what the sender holds of each author.
+    #[prost(message, repeated, tag = "5")]
+    pub vector: Vec<AuthorSeq>,
+    /// Sync: the state version the sender holds (0: none yet).
+    #[prost(uint64, tag = "6")]
+    pub version: u64,
+    /// Key: the sender's key for its messages in the room.
+    #[prost(message, optional, tag = "7")]
+    pub key: Option<KeyGrant>,
+    /// Decline: why, in the user's words (may be empty).
+    #[prost(string, tag = "8")]
+    pub reason: String,
+    /// Messages, States: a page of a catch-up that stopped at its budget; the receiver
+    /// asks again (Sync) once it stored this one.
+    #[prost(bool, tag = "9")]
+    pub more: bool,
+    /// Messages (a new one from its author): the members the author has no session with
+    /// now (32-byte keys). A member that stores it passes it on to those of them it has a
+    /// session with.
+    #[prost(bytes = "vec", repeated, tag = "10")]
+    pub unreached: Vec<Vec<u8>>,
+}
+
+/// An author and a sequence number.
+#[derive(Clone, PartialEq, Message)]
+pub struct AuthorSeq {
+    /// The author's key, 32 bytes.
+    #[prost(bytes = "vec", tag = "1")]
+    pub author: Vec<u8>,
+    /// Every message of the author up to this one is held.
+    #[prost(uint64, tag = "2")]
+    pub seq: u64,
+}
+
+/// A sender key handed to one member over the pairwise end-to-end session.
+#[derive(Clone, PartialEq, Message)]
+pub struct KeyGrant {
+    /// The key's id, 8 bytes.
+    #[prost(bytes = "vec", tag = "1")]
+    pub key_id: Vec<u8>,
+    /// The chain key at `iteration`, 32 bytes.
+    #[prost(bytes = "vec", tag = "2")]
+    pub chain: Vec<u8>,
+    /// The first message (iteration) this member may read.
+    #[prost(uint32, tag = "3")]
+    pub iteration: u32,
+}
+
+/// Room frame operations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
+pub enum RoomOp {
+    /// What the sender holds: the state version and each author's position. The receiver
+    /// answers with the states and messages the sender lacks, and its own keys.
+    Sync = 0,
+    /// An admin invites the receiver: `states` ends with the version that lists it.
+    Invite = 1,
+    /// The invitee declines.
+    Decline = 2,
+    /// State versions the receiver lacks (or a new one).
+    States = 3,
+    /// Room messages: a new one, or a catch-up page.
+    Messages = 4,
+    /// The sender's key for its messages.
+    Key = 5,
+}
+
 /// File transfer operations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
 pub enum FileOp {
@@ -253,6 +337,8 @@ pub enum Frame {
     Unsupported(Unsupported),
     /// See [`FileFrame`].
     File(FileFrame),
+    /// See [`RoomFrame`].
+    Room(RoomFrame),
     /// A kind this build does not know (answered with [`Unsupported`]).
     Unknown {
         /// Its kind number.
@@ -279,6 +365,7 @@ impl Frame {
             Frame::Presence(m) => (KIND_PRESENCE, m.encode_to_vec()),
             Frame::Unsupported(m) => (KIND_UNSUPPORTED, m.encode_to_vec()),
             Frame::File(m) => (KIND_FILE, m.encode_to_vec()),
+            Frame::Room(m) => (KIND_ROOM, m.encode_to_vec()),
             Frame::Unknown { kind } => (*kind, Vec::new()),
         }
     }
@@ -294,6 +381,7 @@ impl Frame {
             KIND_PRESENCE => Frame::Presence(body("presence", bytes)?),
             KIND_UNSUPPORTED => Frame::Unsupported(body("unsupported", bytes)?),
             KIND_FILE => Frame::File(body("file", bytes)?),
+            KIND_ROOM => Frame::Room(body("room", bytes)?),
             kind => Frame::Unknown { kind },
         })
     }
@@ -310,6 +398,7 @@ impl Frame {
             Frame::Presence(_) => "presence",
             Frame::Unsupported(_) => "unsupported",
             Frame::File(_) => "file",
+            Frame::Room(_) => "room",
             Frame::Unknown { .. } => "unknown",
         }
     }

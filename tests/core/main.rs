@@ -11,5 +11,7 @@ mod messaging;
 mod policy;
 mod port;
 mod privacy;
+mod rooms;
+mod rooms_db;
 mod secrets;
 mod support;

@@ -97,6 +97,9 @@ pub(crate) enum Cmd {
     /// `@handles` at the rendezvous: a name to share instead of your ID.
     #[command(subcommand)]
     Handle(HandleCmd),
+    /// Rooms: private, invitation only, end-to-end encrypted.
+    #[command(subcommand)]
+    Room(super::room_args::RoomCmd),
     /// Block a peer: refused right after the handshake, silently.
     Block { id: PeerId },
     /// Unblock a peer.
@@ -286,6 +289,7 @@ pub(crate) fn to_command(cmd: Cmd) -> Command {
             relay: relay.map(Into::into),
             sees_invisible,
         },
+        Cmd::Room(r) => r.into(),
         Cmd::Block { id } => Command::Block { id },
         Cmd::Unblock { id } => Command::Unblock { id },
         Cmd::Privacy { mode } => Command::Privacy {

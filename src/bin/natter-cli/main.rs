@@ -1,6 +1,7 @@
 //! natter-cli: the headless Natter client. Argument parsing only; the work is in the library.
 
 mod args;
+mod room_args;
 
 use std::path::PathBuf;
 

@@ -1,0 +1,68 @@
+//! natter-cli's `room` subcommands, mapped onto the library's room commands.
+
+use clap::Subcommand;
+use natter::PeerId;
+use natter::control::Command;
+use natter::room::RoomId;
+
+#[derive(Subcommand)]
+pub(crate) enum RoomCmd {
+    /// Create a private room: you are its only member and admin (`--json`: `{"room_id": …}`).
+    Create {
+        name: String,
+        #[arg(long)]
+        topic: Option<String>,
+        /// Contacts to invite at once (repeat it; a one-to-one chat becomes a room by
+        /// inviting that contact and a new person).
+        #[arg(long = "invite")]
+        invite: Vec<PeerId>,
+    },
+    /// Invite a contact (you must be an admin); it reads what is sent from now on.
+    Invite { room: RoomId, peer: PeerId },
+    /// Accept an invitation (it waits until you do).
+    Accept { room: RoomId },
+    /// Decline an invitation.
+    Decline { room: RoomId },
+    /// Send a message to the room.
+    Send { room: RoomId, text: String },
+    /// The room's messages, in the order every member sees them.
+    History {
+        room: RoomId,
+        /// Most messages (the newest).
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// The members, their roles and who is connected now.
+    Members { room: RoomId },
+    /// Leave the room; every remaining member turns over its key.
+    Leave { room: RoomId },
+    /// Remove a member (you must be an admin); it reads nothing sent after.
+    Remove { room: RoomId, peer: PeerId },
+    /// Every room: joined, invited, left.
+    List,
+}
+
+impl From<RoomCmd> for Command {
+    fn from(c: RoomCmd) -> Self {
+        match c {
+            RoomCmd::Create {
+                name,
+                topic,
+                invite,
+            } => Command::RoomCreate {
+                name,
+                topic,
+                invite,
+            },
+            RoomCmd::Invite { room, peer } => Command::RoomInvite { room, id: peer },
+            RoomCmd::Accept { room } => Command::RoomAccept { room },
+            RoomCmd::Decline { room } => Command::RoomDecline { room },
+            RoomCmd::Send { room, text } => Command::RoomSend { room, text },
+            RoomCmd::History { room, limit } => Command::RoomHistory { room, limit },
+            RoomCmd::Members { room } => Command::RoomMembers { room },
+            RoomCmd::Leave { room } => Command::RoomLeave { room },
+            RoomCmd::Remove { room, peer } => Command::RoomRemove { room, id: peer },
+            RoomCmd::List => Command::RoomList,
+        }
+    }
+}

@@ -1,0 +1,480 @@
+//! Owns a session's room traffic: at its start, a Sync for every room both sides are in;
+//! then each room frame from the peer judged by the room core and stored once — states in
+//! their chain, messages in each author's order, keys that open what waited for them — and
+//! what the peer lacks sent back, a page at a time.
+
+use std::sync::Arc;
+
+use rusqlite::Connection;
+use tokio::sync::mpsc;
+
+use super::{Changed, PAGE, change, frame, keys, pages};
+use crate::identity::PeerId;
+use crate::model::{Room, RoomPost, RoomStatus};
+use crate::node::conn::Conn;
+use crate::node::state::Cmd;
+use crate::node::{Event, Inner, NodeError};
+use crate::room::{
+    OrderKey, Policy, RoomId, RoomMessage, SignedState, Vector, Verdict, gaps, judge,
+};
+use crate::store::{self, Kept, StoreError, now_ms};
+use crate::wire::{AuthorSeq, RoomFrame, RoomOp};
+
+type Tx = mpsc::UnboundedSender<Cmd>;
+
+/// Most bytes of messages one Sync is answered with; the rest after the peer asks again.
+const SYNC_BUDGET: usize = 2 << 20;
+
+/// What one room frame leaves to do once its store job committed.
+#[derive(Default)]
+struct Outcome {
+    /// Frames to the peer.
+    reply: Vec<RoomFrame>,
+    /// Frames to other members, if a session with them is up.
+    others: Vec<(PeerId, RoomFrame)>,
+    /// Messages that opened (stored now, or opened by a key).
+    posts: Vec<RoomPost>,
+    /// An invitation that arrived.
+    invited: Option<Room>,
+    /// The room's state or our place in it changed.
+    changed: Option<RoomId>,
+    /// A change we signed (an invitee declined).
+    signed: Option<Changed>,
+}
+
+fn vector_frame(c: &Connection, room: &RoomId, version: u64) -> Result<RoomFrame, StoreError> {
+    let mut f = frame(RoomOp::Sync, room);
+    f.version = version;
+    f.vector = store::vector(c, room)?
+        .iter()
+        .map(|(author, seq)| AuthorSeq {
+            author: author.as_bytes().to_vec(),
+            seq: *seq,
+        })
+        .collect();
+    Ok(f)
+}
+
+fn their_vector(f: &RoomFrame) -> Vector {
+    f.vector
+        .iter()
+        .filter_map(|a| {
+            Some((
+                PeerId::from_bytes(a.author.as_slice().try_into().ok()?).ok()?,
+                a.seq,
+            ))
+        })
+        .collect()
+}
+
+/// Our Sync for a room we are in, and our keys given to the peer.
+fn our_sync(
+    c: &Connection,
+    room: &RoomId,
+    me: &PeerId,
+    peer: &PeerId,
+) -> Result<Vec<RoomFrame>, StoreError> {
+    let version = store::room_row(c, room)?.map_or(0, |r| r.version);
+    let mut out = vec![vector_frame(c, room, version)?];
+    for key in store::grants_for(c, room, me, peer)? {
+        out.push(keys::grant_frame(room, &key));
+    }
+    Ok(out)
+}
+
+/// What we send a peer when a session with it comes up: for each room we are in and it is
+/// listed in, a Sync (and our keys); for a room we left, our leave.
+fn on_session(c: &Connection, me: &PeerId, peer: &PeerId) -> Result<Vec<RoomFrame>, StoreError> {
+    let mut out = Vec::new();
+    for room in store::rooms(c, me)? {
+        if !room.members.iter().any(|m| m.peer == *peer) {
+            continue;
+        }
+        match room.status {
+            RoomStatus::Joined => out.extend(our_sync(c, &room.room_id, me, peer)?),
+            RoomStatus::Left => {
+                if let Some(head) = store::head(c, &room.room_id)? {
+                    let mut f = frame(RoomOp::States, &room.room_id);
+                    f.states.push(head.bytes().to_vec());
+                    out.push(f);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+impl Inner {
+    /// Sends our Sync for the room to every member with a session up (after we accepted).
+    pub(super) async fn sync_room_with_connected(&self, room: RoomId) {
+        let me = self.me;
+        let Ok(Some(head)) = self.store.call(move |c| store::head(c, &room)).await else {
+            return;
+        };
+        for m in head
+            .state()
+            .members
+            .iter()
+            .map(|m| m.key)
+            .filter(|k| *k != me)
+        {
+            if !self.actor.is_connected(&m) {
+                continue;
+            }
+            if let Ok(frames) = self.store.call(move |c| our_sync(c, &room, &me, &m)).await {
+                for f in frames {
+                    self.room_to(m, f);
+                }
+            }
+        }
+    }
+}
+
+impl Conn {
+    /// At a session's start (see [`on_session`]).
+    pub(in crate::node) async fn rooms_on_session(&mut self, tx: &Tx) {
+        let (me, peer) = (self.inner.me, self.peer);
+        match self
+            .inner
+            .store
+            .call(move |c| on_session(c, &me, &peer))
+            .await
+        {
+            Ok(frames) => {
+                for f in frames {
+                    let _ = tx.send(Cmd::Room(f));
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "rooms not synced"),
+        }
+    }
+
+    /// One room frame from the peer.
+    pub(in crate::node) async fn room_frame(&mut self, f: RoomFrame, tx: &Tx) {
+        let Some(room) = RoomId::from_slice(&f.room) else {
+            return;
+        };
+        let op = RoomOp::try_from(f.op);
+        let (me, peer) = (self.inner.me, self.peer);
+        let contact = self.is_contact_now().await;
+        let identity = self.inner.identity.clone();
+        let job = move |c: &Connection| -> Result<Outcome, StoreError> {
+            match op {
+                Ok(RoomOp::Sync) => synced(c, &me, &peer, contact, room, &f),
+                Ok(RoomOp::Invite | RoomOp::States) => {
+                    states(c, &me, &peer, contact, room, &f.states)
+                }
+                Ok(RoomOp::Messages) => messages(c, &me, &peer, room, &f),
+                Ok(RoomOp::Key) => key(c, &me, &peer, room, &f),
+                Ok(RoomOp::Decline) => declined(c, &identity, &peer, room),
+                Err(_) => Ok(Outcome::default()),
+            }
+        };
+        let outcome = match self.inner.store.call(job).await {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::warn!(error = %e, "room frame not stored");
+                return;
+            }
+        };
+        self.inner.room_outcome(outcome, tx).await;
+    }
+}
+
+impl Inner {
+    async fn room_outcome(self: &Arc<Self>, o: Outcome, tx: &Tx) {
+        for f in o.reply {
+            let _ = tx.send(Cmd::Room(f));
+        }
+        for (peer, f) in o.others {
+            if self.actor.is_connected(&peer) {
+                self.room_to(peer, f);
+            }
+        }
+        for post in o.posts {
+            let _ = self.events.send(Event::RoomMessage { post });
+        }
+        if let Some(room) = o.invited {
+            let _ = self.events.send(Event::RoomInvited { room });
+        }
+        if let Some(ch) = o.signed {
+            self.room_changed(ch).await;
+        } else if let Some(room) = o.changed {
+            self.members_changed().await;
+            self.room_event(room).await;
+        }
+    }
+}
+
+/// A Sync: the states the peer lacks, and if it is a member with us, the messages it lacks
+/// (a page up to [`SYNC_BUDGET`]), our keys, and our own Sync when it holds a newer state.
+fn synced(
+    c: &Connection,
+    me: &PeerId,
+    peer: &PeerId,
+    contact: bool,
+    room: RoomId,
+    f: &RoomFrame,
+) -> Result<Outcome, StoreError> {
+    let mut o = Outcome::default();
+    let (row, head) = (store::room_row(c, &room)?, store::head(c, &room)?);
+    let (Some(row), Some(head)) = (row, head) else {
+        // A contact that lists us in a room we do not know: ask for its chain (an
+        // invitation that did not reach us).
+        if contact && f.version > 0 {
+            o.reply.push(frame(RoomOp::Sync, &room));
+        }
+        return Ok(o);
+    };
+    let listed = head.state().member(peer).is_some();
+    if !listed && !store::ever_members(c, &room)?.contains(peer) {
+        return Ok(o);
+    }
+    if f.version < head.version() {
+        let chain = store::states_from(c, &room, f.version + 1, usize::MAX)?;
+        o.reply.extend(pages(RoomOp::States, &room, chain, true));
+    }
+    if row.status != RoomStatus::Joined || !listed {
+        return Ok(o);
+    }
+    let ours = store::vector(c, &room)?;
+    let mut budget = SYNC_BUDGET;
+    let mut batch = Vec::new();
+    let mut more = false;
+    for gap in gaps(&ours, &their_vector(f)) {
+        let got = store::messages_range(c, &room, (&gap.0, gap.1, gap.2), budget.min(PAGE * 8))?;
+        budget = budget.saturating_sub(got.iter().map(Vec::len).sum());
+        more |= (got.len() as u64) < gap.2 - gap.1 + 1;
+        batch.extend(got);
+        if budget == 0 {
+            more = true;
+            break;
+        }
+    }
+    let mut frames = pages(RoomOp::Messages, &room, batch, false);
+    if let Some(last) = frames.last_mut() {
+        last.more = more;
+    }
+    o.reply.extend(frames);
+    for key in store::grants_for(c, &room, me, peer)? {
+        o.reply.push(keys::grant_frame(&room, &key));
+    }
+    if f.version > head.version() {
+        o.reply.push(vector_frame(c, &room, head.version())?);
+    }
+    Ok(o)
+}
+
+/// State versions: each judged against the one held and stored if it is the next; an
+/// invitation is a chain from a contact that ends listing us.
+fn states(
+    c: &Connection,
+    me: &PeerId,
+    peer: &PeerId,
+    contact: bool,
+    room: RoomId,
+    states: &[Vec<u8>],
+) -> Result<Outcome, StoreError> {
+    let mut o = Outcome::default();
+    let row = store::room_row(c, &room)?;
+    if row.is_none() && !contact {
+        return Ok(o);
+    }
+    let mut head = store::head(c, &room)?;
+    let listed_before = head
+        .as_ref()
+        .is_some_and(|h| h.state().member(me).is_some());
+    let status = row.as_ref().map(|r| r.status);
+    for bytes in states {
+        let s = match SignedState::decode(bytes) {
+            Ok(s) if s.state().id == room => s,
+            Ok(_) | Err(_) => {
+                tracing::debug!("room state refused: malformed, or another room's");
+                break;
+            }
+        };
+        match judge(head.as_ref(), &s) {
+            Verdict::Apply => {
+                if store::room_row(c, &room)?.is_none() {
+                    store::set_room_status(c, &room, RoomStatus::Invited, now_ms())?;
+                    store::set_inviter(c, &room, peer)?;
+                }
+                store::append_state(c, &s)?;
+                if let (Some(RoomStatus::Joined), Some(before)) = (status, &head) {
+                    for (to, key) in keys::after_change(c, me, before, &s)? {
+                        o.others.push((to, keys::grant_frame(&room, &key)));
+                    }
+                    if s.state().member(me).is_none() {
+                        store::set_room_status(c, &room, RoomStatus::Removed, now_ms())?;
+                    }
+                }
+                head = Some(s);
+                o.changed = Some(room);
+            }
+            Verdict::Duplicate => {}
+            Verdict::Stale { offered, held } => {
+                tracing::debug!(offered, held, "stale room state refused");
+            }
+            Verdict::Gap { .. } => {
+                let version = head.as_ref().map_or(0, SignedState::version);
+                o.reply.push(vector_frame(c, &room, version)?);
+                break;
+            }
+            Verdict::Refused(e) => {
+                tracing::warn!(error = %e, "room state refused");
+                break;
+            }
+        }
+    }
+    let listed = head
+        .as_ref()
+        .is_some_and(|h| h.state().member(me).is_some());
+    let reinvited = matches!(
+        status,
+        Some(RoomStatus::Left | RoomStatus::Removed | RoomStatus::Declined)
+    ) && o.changed.is_some()
+        && contact;
+    if listed && (!listed_before || reinvited) && status != Some(RoomStatus::Joined) {
+        store::set_room_status(c, &room, RoomStatus::Invited, now_ms())?;
+        store::set_inviter(c, &room, peer)?;
+        o.invited = store::room_view(c, &room, me)?;
+    }
+    Ok(o)
+}
+
+/// Messages: each stored once in its author's order if the author is a member and it is
+/// sealed as the room's policy says; opened if we hold its key. A new one is passed on to
+/// the members its author could not reach that we have a session with.
+fn messages(
+    c: &Connection,
+    me: &PeerId,
+    peer: &PeerId,
+    room: RoomId,
+    f: &RoomFrame,
+) -> Result<Outcome, StoreError> {
+    let mut o = Outcome::default();
+    let (Some(row), Some(head)) = (store::room_row(c, &room)?, store::head(c, &room)?) else {
+        return Ok(o);
+    };
+    if row.status != RoomStatus::Joined || head.state().member(peer).is_none() {
+        return Ok(o);
+    }
+    let private = head.state().policy == Policy::Private;
+    let (mut gap, mut stored) = (false, Vec::new());
+    for bytes in &f.messages {
+        let m = match RoomMessage::decode(bytes) {
+            Ok(m) if m.room() == room => m,
+            _ => {
+                tracing::debug!("room message refused: malformed, forged or another room's");
+                continue;
+            }
+        };
+        if head.state().member(&m.author()).is_none() || private != m.sealed_by().is_some() {
+            tracing::debug!("room message refused: not a member's, or not sealed as the room says");
+            continue;
+        }
+        let key = match m.sealed_by() {
+            Some((id, _)) => store::key(c, &room, &m.author(), &id)?,
+            None => None,
+        };
+        let text = m.open(key.as_ref()).ok().map(|content| content.text);
+        match store::store_message(c, &m, text.as_deref())? {
+            Kept::Stored(id) => {
+                stored.push(m.bytes().to_vec());
+                if let Some(post) = store::post(c, id, me)? {
+                    o.posts.push(post);
+                }
+            }
+            Kept::Duplicate => {}
+            Kept::Gap => gap = true,
+        }
+    }
+    if gap || f.more {
+        o.reply.push(vector_frame(c, &room, head.version())?);
+    }
+    if !stored.is_empty() {
+        for u in &f.unreached {
+            let Some(to) = u
+                .as_slice()
+                .try_into()
+                .ok()
+                .and_then(|b| PeerId::from_bytes(b).ok())
+            else {
+                continue;
+            };
+            if to != *me && to != *peer && head.state().member(&to).is_some() {
+                let mut fwd = frame(RoomOp::Messages, &room);
+                fwd.messages = stored.clone();
+                o.others.push((to, fwd));
+            }
+        }
+    }
+    Ok(o)
+}
+
+/// A member's key: kept, and every message of it that waited for this key opened.
+fn key(
+    c: &Connection,
+    me: &PeerId,
+    peer: &PeerId,
+    room: RoomId,
+    f: &RoomFrame,
+) -> Result<Outcome, StoreError> {
+    let mut o = Outcome::default();
+    let Some(head) = store::head(c, &room)? else {
+        return Ok(o);
+    };
+    let Some(key) = f.key.as_ref().and_then(keys::granted) else {
+        return Ok(o);
+    };
+    if head.state().member(peer).is_none() || head.state().member(me).is_none() {
+        return Ok(o);
+    }
+    store::put_key(c, &room, peer, &key, None)?;
+    let Some(held) = store::key(c, &room, peer, &key.id())? else {
+        return Ok(o);
+    };
+    let mut opened = Vec::new();
+    for (id, bytes) in store::sealed_under(c, &room, peer, &key.id())? {
+        let Ok(m) = RoomMessage::decode(&bytes) else {
+            continue;
+        };
+        if let Ok(content) = m.open(Some(&held)) {
+            store::set_text(c, id, &content.text)?;
+            opened.push((OrderKey::of(&m), id));
+        }
+    }
+    opened.sort();
+    for (_, id) in opened {
+        if let Some(post) = store::post(c, id, me)? {
+            o.posts.push(post);
+        }
+    }
+    Ok(o)
+}
+
+/// An invitee declined: an admin removes it.
+fn declined(
+    c: &Connection,
+    identity: &crate::identity::Identity,
+    peer: &PeerId,
+    room: RoomId,
+) -> Result<Outcome, StoreError> {
+    let mut o = Outcome::default();
+    let me = identity.peer_id();
+    let Some(head) = store::head(c, &room)? else {
+        return Ok(o);
+    };
+    if !head.state().is_admin(&me) || head.state().member(peer).is_none() {
+        return Ok(o);
+    }
+    match change(c, identity, &room, |s| {
+        s.remove(peer);
+        Ok::<_, NodeError>(())
+    })? {
+        Ok(ch) => o.signed = Some(ch),
+        Err(e) => tracing::debug!(error = %e, "declined invitee not removed"),
+    }
+    Ok(o)
+}

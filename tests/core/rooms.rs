@@ -1,0 +1,286 @@
+//! Rooms between in-process nodes on loopback that find each other through a real
+//! rendezvous (room members who are not contacts look each other up there): invitations,
+//! messages from every member, catch-up from a member who is not the author, removal and
+//! key turnover, a one-to-one chat that becomes a room.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use natter::PeerId;
+use natter::model::{Room, RoomPost, RoomStatus};
+use natter::node::Event;
+use natter::rendezvous::RendezvousConfig;
+use natter::rendezvous::server::{Server, ServerConfig};
+use natter::room::RoomId;
+
+use crate::support::{TestNode, node_in, restart_with};
+
+struct Rv {
+    config: RendezvousConfig,
+    _dir: tempfile::TempDir,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+async fn rendezvous() -> Rv {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::bind(ServerConfig::new(
+        "127.0.0.1:0".parse().unwrap(),
+        dir.path(),
+    ))
+    .unwrap();
+    let addr: SocketAddr = server.local_addr().unwrap();
+    let config = RendezvousConfig {
+        addr,
+        key: server.peer_id(),
+        tcp: None,
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(server.run(async {
+        let _ = stopped.await;
+    }));
+    Rv {
+        config,
+        _dir: dir,
+        _stop: stop,
+    }
+}
+
+async fn member(rv: &Rv) -> TestNode {
+    let config = rv.config;
+    node_in(tempfile::tempdir().unwrap(), move |c| {
+        c.rendezvous = Some(config)
+    })
+    .await
+}
+
+/// Makes `a` and `b` contacts of each other (loopback addresses).
+async fn befriend(a: &TestNode, b: &TestNode) {
+    a.add(b).await;
+    b.add(a).await;
+}
+
+/// Waits until `f` holds of the node's history of the room (polled), and returns it.
+async fn history_until(
+    n: &TestNode,
+    room: RoomId,
+    secs: u64,
+    f: impl Fn(&[RoomPost]) -> bool,
+) -> Vec<RoomPost> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let h = n.handle.room_history(room, 10_000).await.unwrap();
+        if f(&h) {
+            return h;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!(
+                "history of {} messages after {secs}s: {:?}",
+                h.len(),
+                h.iter().map(|p| (p.author, p.seq)).collect::<Vec<_>>()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn room_until(n: &TestNode, room: RoomId, secs: u64, f: impl Fn(&Room) -> bool) -> Room {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Ok(r) = n.handle.room(room).await
+            && f(&r)
+        {
+            return r;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!(
+                "room not as expected after {secs}s: {:?}",
+                n.handle.room(room).await
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `invitee` waits for the invitation and accepts it.
+async fn join(invitee: &mut TestNode, room: RoomId) {
+    invitee
+        .wait_for(
+            20,
+            |e| matches!(e, Event::RoomInvited { room: r } if r.room_id == room),
+        )
+        .await;
+    let r = invitee.handle.room_accept(room).await.unwrap();
+    assert_eq!(r.status, RoomStatus::Joined);
+}
+
+fn order(h: &[RoomPost]) -> Vec<(PeerId, u64, String)> {
+    h.iter()
+        .map(|p| (p.author, p.seq, p.text.clone()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_members_talk_and_one_offline_catches_up_from_a_member_who_is_not_the_author() {
+    let rv = rendezvous().await;
+    let a = member(&rv).await;
+    let mut b = member(&rv).await;
+    let mut c = member(&rv).await;
+    let mut d = member(&rv).await;
+    // Alice knows everyone; the others know only Alice.
+    for other in [&b, &c, &d] {
+        befriend(&a, other).await;
+    }
+    let room = a.handle.room_create("Book club", "").await.unwrap().room_id;
+    for other in [&mut b, &mut c, &mut d] {
+        a.handle.room_invite(room, other.id()).await.unwrap();
+        join(other, room).await;
+    }
+    for n in [&a, &b, &c, &d] {
+        room_until(n, room, 20, |r| {
+            r.members.len() == 4 && r.status == RoomStatus::Joined
+        })
+        .await;
+    }
+
+    // Messages from all four, every history the same, in the same order.
+    for (i, n) in [&a, &b, &c, &d].iter().enumerate() {
+        for k in 0..3 {
+            n.handle
+                .room_send(room, &format!("from {i}, #{k}"))
+                .await
+                .unwrap();
+        }
+    }
+    let want = history_until(&a, room, 60, |h| h.len() == 12).await;
+    for n in [&b, &c, &d] {
+        let got = history_until(n, room, 60, |h| h.len() == 12).await;
+        assert_eq!(
+            order(&got),
+            order(&want),
+            "every member shows the same order"
+        );
+    }
+
+    // Dave goes offline; Alice sends 200; Alice goes offline too. Dave comes back and
+    // catches up from Bob or Carol, who are not the author.
+    let TestNode {
+        handle: d_handle,
+        events: d_events,
+        _dir: d_dir,
+        ..
+    } = d;
+    d_handle.shutdown().await;
+    drop((d_handle, d_events));
+    for k in 0..200 {
+        a.handle
+            .room_send(room, &format!("while Dave was away {k}"))
+            .await
+            .unwrap();
+    }
+    for n in [&b, &c] {
+        history_until(n, room, 60, |h| h.len() == 212).await;
+    }
+    a.handle.shutdown().await;
+    let config = rv.config;
+    let d = restart_with(d_dir, move |c| c.rendezvous = Some(config)).await;
+    let caught = history_until(&d, room, 90, |h| h.len() >= 212).await;
+    assert_eq!(caught.len(), 212, "nothing twice");
+    let alices: Vec<u64> = caught
+        .iter()
+        .filter(|p| p.author == a.id())
+        .map(|p| p.seq)
+        .collect();
+    assert_eq!(
+        alices,
+        (1..=203).collect::<Vec<_>>(),
+        "Alice's messages once, in her order"
+    );
+    assert_eq!(
+        order(&caught),
+        order(&history_until(&b, room, 5, |h| h.len() == 212).await)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_member_reads_nothing_sent_after_and_its_old_state_changes_nothing() {
+    let rv = rendezvous().await;
+    let a = member(&rv).await;
+    let mut b = member(&rv).await;
+    let mut c = member(&rv).await;
+    befriend(&a, &b).await;
+    befriend(&a, &c).await;
+    let room = a.handle.room_create("Plans", "").await.unwrap().room_id;
+    for other in [&mut b, &mut c] {
+        a.handle.room_invite(room, other.id()).await.unwrap();
+        join(other, room).await;
+    }
+    for n in [&a, &b, &c] {
+        room_until(n, room, 20, |r| r.members.len() == 3).await;
+    }
+    b.handle.room_send(room, "before").await.unwrap();
+    history_until(&c, room, 30, |h| h.iter().any(|p| p.text == "before")).await;
+
+    a.handle.room_remove(room, c.id()).await.unwrap();
+    room_until(&b, room, 20, |r| r.members.len() == 2).await;
+    room_until(&c, room, 20, |r| r.status == RoomStatus::Removed).await;
+    b.handle.room_send(room, "after").await.unwrap();
+    history_until(&a, room, 30, |h| h.iter().any(|p| p.text == "after")).await;
+
+    // Carol never gets it, and a copy of its bytes does not open with any key she holds.
+    let copy = crate::rooms_db::message_bytes(&b, room, b.id(), 2);
+    for key in crate::rooms_db::keys_of(&c, room, b.id()) {
+        let m = natter::room::RoomMessage::decode(&copy).unwrap();
+        assert!(
+            m.open(Some(&key)).is_err(),
+            "a removed member's key opens a later message"
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let hers = c.handle.room_history(room, 100).await.unwrap();
+    assert!(!hers.iter().any(|p| p.text == "after"));
+    // Her old state (version 3, which lists her) offered again changes nothing for Bob.
+    let stale = crate::rooms_db::state(&c, room, 3);
+    let held = crate::rooms_db::state(&b, room, 4);
+    assert!(matches!(
+        natter::room::judge(Some(&held), &stale),
+        natter::room::Verdict::Stale { .. }
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_to_one_chat_becomes_a_room_by_inviting_a_third_person() {
+    let rv = rendezvous().await;
+    let a = member(&rv).await;
+    let mut b = member(&rv).await;
+    let mut c = member(&rv).await;
+    befriend(&a, &b).await;
+    befriend(&a, &c).await;
+    a.handle.send(b.id(), "hi Bob".into()).await.unwrap();
+    // "Add a person" in Alice's conversation with Bob: a room of the three.
+    let answer = natter::control::execute(
+        &a.handle,
+        natter::control::Command::RoomCreate {
+            name: "Alice, Bob and Carol".into(),
+            topic: None,
+            invite: vec![b.id(), c.id()],
+        },
+    )
+    .await
+    .unwrap();
+    let natter::control::Answer::Room(r) = answer else {
+        panic!("{answer:?}")
+    };
+    let room = r.room_id;
+    join(&mut b, room).await;
+    join(&mut c, room).await;
+    c.handle.room_send(room, "hello both").await.unwrap();
+    for n in [&a, &b] {
+        history_until(n, room, 60, |h| h.iter().any(|p| p.text == "hello both")).await;
+    }
+    // The one-to-one conversation is untouched.
+    let dm = b.handle.history(a.id(), 10, None).await.unwrap();
+    assert_eq!(
+        dm.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(),
+        ["hi Bob"]
+    );
+}
