@@ -12,12 +12,14 @@ mod keys;
 mod outside;
 mod peer;
 mod rendezvous;
+mod room;
 mod seeds;
 mod streams;
 
 pub use outside::{control_command, mdns_txt, natter_id, sealed_envelope, sealed_round_trip};
 pub use peer::{session, wire_body, wire_frame};
 pub use rendezvous::{handle_claim, presence_record, rendezvous_request, rendezvous_response};
+pub use room::room;
 pub use seeds::seeds;
 pub use streams::{file_header, proxy_response, tunnel_frame};
 
@@ -113,6 +115,11 @@ pub const TARGETS: &[Target] = &[
         name: "proxy_response",
         covers: "an HTTP proxy's CONNECT answer, proxy URLs and NO_PROXY lists",
         run: proxy_response,
+    },
+    Target {
+        name: "room",
+        covers: "a room's signed states and messages from a member, a chain of states judged",
+        run: room,
     },
 ];
 

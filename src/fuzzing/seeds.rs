@@ -122,6 +122,7 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
             b"\x01[::1]:8080".to_vec(),
             b"\x02localhost, .example.org,127.0.0.1:443,[::1]".to_vec(),
         ],
+        "room" => super::room::seeds(),
         _ => Vec::new(),
     }
 }

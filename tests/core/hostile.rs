@@ -11,8 +11,8 @@ use natter::node::Event;
 
 use crate::support::{TestNode, friends, node};
 
-struct Raw {
-    identity: Identity,
+pub(crate) struct Raw {
+    pub(crate) identity: Identity,
     conn: quinn::Connection,
     send: quinn::SendStream,
     recv: quinn::RecvStream,
@@ -25,7 +25,7 @@ async fn raw(target: &TestNode, features: &[&str]) -> Raw {
 }
 
 /// A raw peer with a given key (to come back as the same peer on a new connection).
-async fn raw_as(target: &TestNode, identity: Identity, features: &[&str]) -> Raw {
+pub(crate) async fn raw_as(target: &TestNode, identity: Identity, features: &[&str]) -> Raw {
     let endpoint = transport::endpoint(&identity, "127.0.0.1:0".parse().unwrap()).unwrap();
     let conn = transport::dial(&endpoint, &identity, target.id(), target.addr)
         .await
@@ -53,7 +53,7 @@ async fn raw_as(target: &TestNode, identity: Identity, features: &[&str]) -> Raw
 }
 
 impl Raw {
-    async fn write(&mut self, f: &Frame) {
+    pub(crate) async fn write(&mut self, f: &Frame) {
         self.write_bytes(&wire::encode(f).unwrap()).await;
     }
 
@@ -62,7 +62,7 @@ impl Raw {
     }
 
     /// The next frame, or None when the stream ends or nothing comes within 5 s.
-    async fn next(&mut self) -> Option<Frame> {
+    pub(crate) async fn next(&mut self) -> Option<Frame> {
         let mut buf = [0u8; 4096];
         loop {
             if let Ok(Some(f)) = self.decoder.next_frame() {
@@ -75,7 +75,7 @@ impl Raw {
         }
     }
 
-    async fn next_matching(&mut self, f: impl Fn(&Frame) -> bool) -> Option<Frame> {
+    pub(crate) async fn next_matching(&mut self, f: impl Fn(&Frame) -> bool) -> Option<Frame> {
         while let Some(frame) = self.next().await {
             if f(&frame) {
                 return Some(frame);

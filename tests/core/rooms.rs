@@ -284,3 +284,116 @@ async fn a_one_to_one_chat_becomes_a_room_by_inviting_a_third_person() {
         ["hi Bob"]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_member_cannot_forge_replay_downgrade_or_oversize_and_the_room_stays_intact() {
+    use natter::Identity;
+    use natter::internals::session::FEATURES;
+    use natter::internals::wire::{Frame, KeyGrant, RoomFrame, RoomOp};
+    use natter::room::{Content, MessageDraft, RoomMessage, SenderKey};
+
+    let rv = rendezvous().await;
+    let a = member(&rv).await;
+    let mut b = member(&rv).await;
+    befriend(&a, &b).await;
+    let mallory = Identity::generate();
+    let mut m = natter::model::Contact::new(mallory.peer_id());
+    m.nickname = "Mallory".into();
+    a.handle.add_contact(m).await.unwrap();
+    let room = a.handle.room_create("Intact", "").await.unwrap().room_id;
+    a.handle.room_invite(room, b.id()).await.unwrap();
+    join(&mut b, room).await;
+    a.handle.room_invite(room, mallory.peer_id()).await.unwrap();
+    b.handle.room_send(room, "from Bob").await.unwrap();
+    history_until(&a, room, 30, |h| h.len() == 1).await;
+    let version = a.handle.room(room).await.unwrap().version;
+
+    // Mallory, a member, connects to Alice with raw frames.
+    let mut x = crate::hostile::raw_as(&a, mallory.clone(), FEATURES).await;
+    assert!(matches!(x.next().await, Some(Frame::Hello(_))));
+    let frame = |op: RoomOp| RoomFrame {
+        op: op as i32,
+        room: room.as_bytes().to_vec(),
+        ..Default::default()
+    };
+    let key = SenderKey::generate().unwrap();
+    x.write(&Frame::Room(RoomFrame {
+        key: Some(KeyGrant {
+            key_id: key.id().to_vec(),
+            chain: key.chain().to_vec(),
+            iteration: 0,
+        }),
+        ..frame(RoomOp::Key)
+    }))
+    .await;
+    let draft = |seq| MessageDraft {
+        room,
+        seq,
+        lamport: 100 + seq,
+        timestamp_ms: 1,
+        state_version: version,
+    };
+    let text = |t: &str| Content { text: t.into() };
+    // Her one honest message, sent twice (a replay).
+    let honest = RoomMessage::seal(&mallory, &draft(1), Some((&key, 0)), &text("hi")).unwrap();
+    // A message that claims Bob as its author: signed by her, so its signature is not Bob's.
+    let forged = {
+        let hers =
+            RoomMessage::seal(&mallory, &draft(2), Some((&key, 1)), &text("I am Bob")).unwrap();
+        let mut bytes = hers.bytes().to_vec();
+        let at = bytes
+            .windows(32)
+            .position(|w| w == mallory.peer_id().as_bytes())
+            .unwrap();
+        bytes[at..at + 32].copy_from_slice(b.id().as_bytes());
+        bytes
+    };
+    // A plain message in a private room (a downgrade).
+    let plain = RoomMessage::seal(&mallory, &draft(2), None, &text("in the clear")).unwrap();
+    x.write(&Frame::Room(RoomFrame {
+        messages: vec![
+            honest.bytes().to_vec(),
+            honest.bytes().to_vec(),
+            forged,
+            plain.bytes().to_vec(),
+        ],
+        ..frame(RoomOp::Messages)
+    }))
+    .await;
+    // An oversized state, and a state version signed by her (no admin) that removes Alice.
+    let mut fake = natter::room::RoomState::next(&crate::rooms_db::state(&a, room, version), 1);
+    fake.remove(&a.id());
+    let fake = fake.sign(&mallory).unwrap();
+    x.write(&Frame::Room(RoomFrame {
+        states: vec![
+            vec![7u8; natter::room::MAX_STATE + 1],
+            fake.bytes().to_vec(),
+        ],
+        ..frame(RoomOp::States)
+    }))
+    .await;
+    x.write(&Frame::Room(RoomFrame {
+        states: vec![fake.bytes().to_vec()],
+        ..frame(RoomOp::States)
+    }))
+    .await;
+
+    let h = history_until(&a, room, 10, |h| h.len() >= 2).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let h2 = a.handle.room_history(room, 100).await.unwrap();
+    assert_eq!(h2, h, "nothing more arrives");
+    let texts: Vec<(PeerId, &str)> = h.iter().map(|p| (p.author, p.text.as_str())).collect();
+    assert_eq!(texts, [(b.id(), "from Bob"), (mallory.peer_id(), "hi")]);
+    let r = a.handle.room(room).await.unwrap();
+    assert_eq!(r.version, version, "the room's state is unchanged");
+    assert_eq!(r.members.len(), 3);
+    // The session lives on: she is still heard (a frame the core refuses is dropped, not fatal).
+    let again =
+        RoomMessage::seal(&mallory, &draft(2), Some((&key, 1)), &text("still here")).unwrap();
+    x.write(&Frame::Room(RoomFrame {
+        messages: vec![again.bytes().to_vec()],
+        ..frame(RoomOp::Messages)
+    }))
+    .await;
+    history_until(&a, room, 10, |h| h.iter().any(|p| p.text == "still here")).await;
+}

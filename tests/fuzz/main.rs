@@ -85,6 +85,7 @@ replayed!(
     file_header,
     tunnel_frame,
     proxy_response,
+    room,
 );
 
 #[test]
