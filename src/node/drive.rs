@@ -542,6 +542,7 @@ impl Conn {
     /// contact is dialled again.
     pub(super) fn finish(self, reason: String) {
         let redial = self.is_contact && !self.inner.shutdown.load(Ordering::SeqCst);
+        super::lock(&self.inner.rooms_fresh).gone(&self.peer, self.id);
         // The node's task reports `Disconnected` if this was the live session (a connection
         // replaced by a newer one leaves quietly: the peer is still connected).
         self.inner.actor.tell(Msg::Leave {

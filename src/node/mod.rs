@@ -170,6 +170,8 @@ pub(crate) struct Inner {
     pub(crate) handshakes: AtomicUsize,
     /// Strangers holding a session now (capped at `gate::MAX_STRANGERS`).
     pub(crate) strangers: AtomicUsize,
+    /// Which rooms a member has told us the state of on a session up now (`rooms::Fresh`).
+    pub(crate) rooms_fresh: Mutex<rooms::Fresh>,
     _lock: std::fs::File,
 }
 
@@ -308,6 +310,7 @@ impl Node {
             gate: Mutex::default(),
             handshakes: AtomicUsize::new(0),
             strangers: AtomicUsize::new(0),
+            rooms_fresh: Mutex::default(),
             _lock: lock_file,
         });
         let handle = NodeHandle { inner };
@@ -333,6 +336,18 @@ impl Node {
         for c in handle.contacts().await? {
             if config.autodial && (c.addr.is_some() || findable) {
                 handle.inner.dial(c.peer);
+            }
+        }
+        // The members of our rooms, found like contacts (rendezvous, LAN).
+        if config.autodial && (findable || config.discovery.is_some()) {
+            let me = handle.inner.me;
+            for m in handle
+                .inner
+                .store
+                .call(move |c| rooms::members(c, &me))
+                .await?
+            {
+                handle.inner.dial(m);
             }
         }
         Ok((handle, rx))

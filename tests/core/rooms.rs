@@ -397,3 +397,60 @@ async fn a_hostile_member_cannot_forge_replay_downgrade_or_oversize_and_the_room
     .await;
     history_until(&a, room, 10, |h| h.iter().any(|p| p.text == "still here")).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_back_from_offline_takes_the_latest_state_before_it_sends() {
+    let rv = rendezvous().await;
+    let a = member(&rv).await;
+    let mut b = member(&rv).await;
+    let mut c = member(&rv).await;
+    befriend(&a, &b).await;
+    befriend(&a, &c).await;
+    let room = a.handle.room_create("Away", "").await.unwrap().room_id;
+    for other in [&mut b, &mut c] {
+        a.handle.room_invite(room, other.id()).await.unwrap();
+        join(other, room).await;
+    }
+    for n in [&a, &b, &c] {
+        room_until(n, room, 20, |r| r.members.len() == 3).await;
+    }
+    b.handle.room_send(room, "before").await.unwrap();
+    history_until(&c, room, 30, |h| h.iter().any(|p| p.text == "before")).await;
+
+    // Bob is offline while Alice removes Carol.
+    let TestNode {
+        handle,
+        events,
+        _dir: b_dir,
+        ..
+    } = b;
+    handle.shutdown().await;
+    drop((handle, events));
+    a.handle.room_remove(room, c.id()).await.unwrap();
+    room_until(&c, room, 20, |r| r.status == RoomStatus::Removed).await;
+
+    // Bob comes back and sends as soon as his session with Alice is up.
+    let config = rv.config;
+    let mut b = restart_with(b_dir, move |c| c.rendezvous = Some(config)).await;
+    let aid = a.id();
+    b.wait_for(
+        30,
+        |e| matches!(e, Event::Connected { peer, .. } if *peer == aid),
+    )
+    .await;
+    let sent = b.handle.room_send(room, "back again").await.unwrap();
+    assert_eq!(
+        b.handle.room(room).await.unwrap().members.len(),
+        2,
+        "the removal came first"
+    );
+    let bytes = crate::rooms_db::message_bytes(&b, room, b.id(), sent.seq);
+    let m = natter::room::RoomMessage::decode(&bytes).unwrap();
+    for key in crate::rooms_db::keys_of(&c, room, b.id()) {
+        assert!(
+            m.open(Some(&key)).is_err(),
+            "the removed member opens what was sent after"
+        );
+    }
+    history_until(&a, room, 30, |h| h.iter().any(|p| p.text == "back again")).await;
+}

@@ -30,6 +30,8 @@ const SYNC_BUDGET: usize = 2 << 20;
 struct Outcome {
     /// Frames to the peer.
     reply: Vec<RoomFrame>,
+    /// The peer's Sync named a state no newer than ours (see `Fresh`).
+    fresh: Option<RoomId>,
     /// Frames to other members, if a session with them is up.
     others: Vec<(PeerId, RoomFrame)>,
     /// Messages that opened (stored now, or opened by a key).
@@ -178,6 +180,9 @@ impl Conn {
                 return;
             }
         };
+        if let Some(room) = outcome.fresh {
+            crate::node::lock(&self.inner.rooms_fresh).heard(room, peer, self.id);
+        }
         self.inner.room_outcome(outcome, tx).await;
     }
 }
@@ -262,6 +267,8 @@ fn synced(
     }
     if f.version > head.version() {
         o.reply.push(vector_frame(c, &room, head.version())?);
+    } else {
+        o.fresh = Some(room);
     }
     Ok(o)
 }
@@ -326,6 +333,16 @@ fn states(
                 break;
             }
         }
+    }
+    // A member's newest versions, all taken (no gap): we hold what it holds.
+    let gap = o.reply.iter().any(|f| f.op == RoomOp::Sync as i32);
+    if o.changed.is_some()
+        && !gap
+        && head
+            .as_ref()
+            .is_some_and(|h| h.state().member(peer).is_some())
+    {
+        o.fresh = Some(room);
     }
     let listed = head
         .as_ref()
