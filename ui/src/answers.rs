@@ -9,6 +9,7 @@ use crate::screen::{Action, Screen};
 
 impl App {
     pub(crate) fn answered(&mut self, asked: Command, answer: Answer) -> Action {
+        let creating = matches!(asked, Command::RoomCreate { .. });
         match (asked, answer) {
             (Command::History { id, before, .. }, Answer::Messages(page)) => match before {
                 None => self.conversation.newest_page(id, page),
@@ -42,6 +43,23 @@ impl App {
                 }
             }
             (_, Answer::Transfers(transfers)) => self.conversation.transfers = transfers,
+            (_, Answer::Rooms(rooms)) => self.rooms.rooms = rooms,
+            (_, Answer::Room(room)) => {
+                let created = !self.rooms.rooms.iter().any(|r| r.room_id == room.room_id);
+                let id = room.room_id;
+                self.rooms.changed(room);
+                // A room just made opens at once.
+                if created && creating {
+                    return crate::screen::room::update(
+                        self,
+                        crate::screen::room::Message::Select(id),
+                    );
+                }
+            }
+            (Command::RoomHistory { room, .. }, Answer::RoomPosts(posts)) => {
+                self.rooms.page(room, posts)
+            }
+            (_, Answer::RoomPost(post)) => self.rooms.post(post),
             (_, Answer::Transfer(transfer)) => self.conversation.transfer(transfer),
             (_, Answer::HistoryDeleted { peer, .. }) => self.conversation.newest_page(peer, vec![]),
             (_, Answer::Exported { exported, path }) => self.said(format!(

@@ -20,7 +20,7 @@ pub use roster::Roster;
 
 use std::path::PathBuf;
 
-use iced::widget::{container, row, text};
+use iced::widget::{column, container, row, text};
 use iced::{Element, Fill, Subscription, Task, Theme};
 use natter::PeerId;
 use natter::control::{Answer, Command};
@@ -48,6 +48,8 @@ pub struct App {
     pub conversation: screen::conversation::State,
     /// The search pane's state.
     pub search: screen::search::State,
+    /// The rooms, and the open one.
+    pub rooms: screen::room::State,
     /// The last failure, in plain words.
     pub error: Option<String>,
     /// The last thing that went well and needs saying (an export's path).
@@ -97,6 +99,8 @@ pub enum Message {
     Conversation(screen::conversation::Message),
     /// The search results.
     Search(screen::search::Message),
+    /// Rooms: the list and the open room.
+    Room(screen::room::Message),
     /// The first-start screen.
     Onboarding(screen::onboarding::Message),
     /// The add-contact screen.
@@ -183,6 +187,7 @@ impl App {
             Message::Sidebar(m) => screen::sidebar::update(self, m),
             Message::Conversation(m) => screen::conversation::update(self, m),
             Message::Search(m) => screen::search::update(self, m),
+            Message::Room(m) => screen::room::update(self, m),
             Message::Onboarding(m) => match &mut self.screen {
                 Screen::Onboarding(s) => s.update(m),
                 _ => Action::none(),
@@ -256,6 +261,7 @@ impl App {
             .and(Command::Requests)
             .and(Op::Prefs)
             .and(Command::Transfers)
+            .and(Command::RoomList)
     }
 
     fn loaded_prefs(&mut self, prefs: Prefs) -> Action {
@@ -287,12 +293,18 @@ impl App {
                     let pane =
                         if self.search.results.is_some() && !self.search.words.trim().is_empty() {
                             screen::search::view(&self.search, &self.roster).map(Message::Search)
+                        } else if self.rooms.selected.is_some() {
+                            screen::room::view(self).map(Message::Room)
                         } else {
                             screen::conversation::view(self).map(Message::Conversation)
                         };
-                    row![screen::sidebar::view(self).map(Message::Sidebar), pane]
-                        .spacing(16)
-                        .into()
+                    let side = column![
+                        screen::sidebar::view(self).map(Message::Sidebar),
+                        screen::room::list(self).map(Message::Room),
+                    ]
+                    .spacing(10)
+                    .width(iced::Length::FillPortion(2));
+                    row![side, pane].spacing(16).into()
                 }
                 Screen::Onboarding(s) => s.view().map(Message::Onboarding),
                 Screen::AddContact(s) => s.view(&self.roster).map(Message::AddContact),

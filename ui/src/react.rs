@@ -152,6 +152,22 @@ impl App {
                 self.conversation.flooding.throttled(peer, kind, effect)
             }
             Event::Error { message } => self.error = Some(message),
+            Event::RoomInvited { room } => {
+                let from = room.inviter.map(|p| self.name_of(&p)).unwrap_or_default();
+                let notice = format!("{from} invited you to the room {}", room.name);
+                self.rooms.changed(room);
+                self.said(notice);
+            }
+            Event::RoomState { room } => {
+                if self.rooms.selected == Some(room.room_id)
+                    && room.status != natter::model::RoomStatus::Joined
+                    && room.status != natter::model::RoomStatus::Invited
+                {
+                    self.rooms.selected = None;
+                }
+                self.rooms.changed(room)
+            }
+            Event::RoomMessage { post } => self.rooms.post(post),
             _ => {}
         }
         Action::none()

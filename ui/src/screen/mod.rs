@@ -9,6 +9,7 @@ pub mod contact;
 pub mod conversation;
 pub mod key_warning;
 pub mod onboarding;
+pub mod room;
 pub mod search;
 pub mod settings;
 pub mod sidebar;

@@ -90,6 +90,7 @@ pub fn update(app: &mut App, message: Message) -> Action {
     match message {
         Message::Select(peer) => {
             app.conversation.selected = Some(peer);
+            app.rooms.selected = None;
             app.roster.unread.remove(&peer);
             app.window.notices.forget(&peer);
             app.search.words.clear();

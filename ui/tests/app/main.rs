@@ -7,6 +7,7 @@ mod chat;
 mod conversation;
 mod flood;
 mod relay;
+mod rooms;
 mod screens;
 mod snapshots;
 mod support;

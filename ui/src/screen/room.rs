@@ -1,0 +1,358 @@
+//! Rooms: the sidebar's list (rooms, invitations to accept or decline, a new room), and the
+//! room pane (secure badge, members with presence and path, messages in the order every
+//! member shows, the composer, invite from the buddy list, leave, remove).
+
+use iced::widget::{Column, button, column, row, scrollable, text, text_input};
+use iced::{Element, Length};
+use natter::PeerId;
+use natter::control::Command;
+use natter::model::{Room, RoomPost, RoomStatus};
+use natter::room::{Role, RoomId};
+
+use super::Action;
+use super::widget::dot;
+use crate::theme::{SMALL, TITLE};
+use crate::{App, Op};
+
+/// Widget id of the room composer.
+pub const ROOM_COMPOSER: &str = "room-composer";
+/// Widget id of the new room's name field.
+pub const NEW_ROOM: &str = "new-room";
+/// Messages a room pane loads.
+const PAGE: usize = 200;
+
+/// The rooms the node told us of, and the open one.
+#[derive(Default)]
+pub struct State {
+    /// Every room: joined, invited, left.
+    pub rooms: Vec<Room>,
+    /// The open room.
+    pub selected: Option<RoomId>,
+    /// Its messages, in the shared order.
+    pub posts: Vec<RoomPost>,
+    /// What is being typed in it.
+    pub composer: String,
+    /// The new room's name.
+    pub new_name: String,
+    /// The invite picker is open.
+    pub inviting: bool,
+}
+
+/// What the user does with rooms.
+#[derive(Debug, Clone)]
+pub enum Message {
+    /// Open a room.
+    Select(RoomId),
+    /// The new room's name changed.
+    NewName(String),
+    /// Create the room.
+    Create,
+    /// Accept an invitation.
+    Accept(RoomId),
+    /// Decline an invitation.
+    Decline(RoomId),
+    /// The composer changed.
+    Compose(String),
+    /// Send what was typed.
+    Send,
+    /// Open or close the invite picker.
+    ToggleInvite,
+    /// Invite a contact to the open room.
+    Invite(PeerId),
+    /// Remove a member from the open room.
+    Remove(PeerId),
+    /// Leave the open room.
+    Leave,
+}
+
+impl State {
+    /// A room as the node reports it now.
+    pub fn changed(&mut self, room: Room) {
+        match self.rooms.iter_mut().find(|r| r.room_id == room.room_id) {
+            Some(r) => *r = room,
+            None => self.rooms.insert(0, room),
+        }
+    }
+
+    /// A message that opened: shown if its room is open, else counted unread.
+    pub fn post(&mut self, post: RoomPost) {
+        if self.selected == Some(post.room_id) {
+            if !self
+                .posts
+                .iter()
+                .any(|p| (p.author, p.seq) == (post.author, post.seq))
+            {
+                let at = self.posts.partition_point(|p| order(p) <= order(&post));
+                self.posts.insert(at, post);
+            }
+        } else if let Some(r) = self.rooms.iter_mut().find(|r| r.room_id == post.room_id)
+            && !post.outgoing
+        {
+            r.unread += 1;
+        }
+    }
+
+    /// The page the node read for a room.
+    pub fn page(&mut self, room: RoomId, posts: Vec<RoomPost>) {
+        if self.selected == Some(room) {
+            self.posts = posts;
+        }
+    }
+
+    fn open(&self) -> Option<&Room> {
+        self.rooms.iter().find(|r| Some(r.room_id) == self.selected)
+    }
+}
+
+/// The shared display order: Lamport clock, author key, sequence number.
+fn order(p: &RoomPost) -> (u64, [u8; 32], u64) {
+    (p.lamport, *p.author.as_bytes(), p.seq)
+}
+
+/// Applies what the user did.
+pub fn update(app: &mut App, message: Message) -> Action {
+    let rooms = &mut app.rooms;
+    match message {
+        Message::Select(room) => {
+            rooms.selected = Some(room);
+            rooms.posts.clear();
+            rooms.inviting = false;
+            if let Some(r) = rooms.rooms.iter_mut().find(|r| r.room_id == room) {
+                r.unread = 0;
+            }
+            app.conversation.selected = None;
+            Action::run(Command::RoomHistory {
+                room,
+                limit: Some(PAGE),
+            })
+            .and(Op::Focus(ROOM_COMPOSER))
+        }
+        Message::NewName(s) => {
+            rooms.new_name = s;
+            Action::none()
+        }
+        Message::Create => {
+            let name = rooms.new_name.trim().to_string();
+            if name.is_empty() {
+                return Action::none();
+            }
+            rooms.new_name.clear();
+            Action::run(Command::RoomCreate {
+                name,
+                topic: None,
+                invite: Vec::new(),
+            })
+        }
+        Message::Accept(room) => Action::run(Command::RoomAccept { room }),
+        Message::Decline(room) => Action::run(Command::RoomDecline { room }),
+        Message::Compose(s) => {
+            rooms.composer = s;
+            Action::none()
+        }
+        Message::Send => match rooms.selected {
+            Some(room) if !rooms.composer.trim().is_empty() => {
+                let text = std::mem::take(&mut rooms.composer);
+                Action::run(Command::RoomSend { room, text })
+            }
+            _ => Action::none(),
+        },
+        Message::ToggleInvite => {
+            rooms.inviting = !rooms.inviting;
+            Action::none()
+        }
+        Message::Invite(id) => match rooms.selected {
+            Some(room) => {
+                rooms.inviting = false;
+                Action::run(Command::RoomInvite { room, id })
+            }
+            None => Action::none(),
+        },
+        Message::Remove(id) => match rooms.selected {
+            Some(room) => Action::run(Command::RoomRemove { room, id }),
+            None => Action::none(),
+        },
+        Message::Leave => match rooms.selected.take() {
+            Some(room) => Action::run(Command::RoomLeave { room }),
+            None => Action::none(),
+        },
+    }
+}
+
+/// The sidebar's room list: joined rooms (unread counts), invitations, a new room.
+pub fn list(app: &App) -> Element<'_, Message> {
+    let mut col = Column::new().spacing(6).push(text("Rooms").size(TITLE));
+    for r in &app.rooms.rooms {
+        match r.status {
+            RoomStatus::Joined => {
+                let label = match r.unread {
+                    0 => format!("# {}", r.name),
+                    n => format!("# {} ({n})", r.name),
+                };
+                col = col.push(
+                    button(text(label))
+                        .on_press(Message::Select(r.room_id))
+                        .style(if app.rooms.selected == Some(r.room_id) {
+                            button::primary
+                        } else {
+                            button::secondary
+                        })
+                        .width(Length::Fill),
+                );
+            }
+            RoomStatus::Invited => {
+                let from = r
+                    .inviter
+                    .map(|p| app.name_of(&p))
+                    .unwrap_or_else(|| "someone".into());
+                col = col.push(
+                    column![
+                        text(format!("{from} invites you to # {}", r.name)).size(SMALL),
+                        row![
+                            button(text("Join")).on_press(Message::Accept(r.room_id)),
+                            button(text("Decline"))
+                                .on_press(Message::Decline(r.room_id))
+                                .style(button::secondary),
+                        ]
+                        .spacing(6),
+                    ]
+                    .spacing(4),
+                );
+            }
+            _ => {}
+        }
+    }
+    col.push(
+        row![
+            text_input("New room", &app.rooms.new_name)
+                .id(NEW_ROOM)
+                .on_input(Message::NewName)
+                .on_submit(Message::Create),
+            button(text("Create room")).on_press(Message::Create),
+        ]
+        .spacing(6),
+    )
+    .width(Length::FillPortion(2))
+    .into()
+}
+
+/// How a member is reached now, in words.
+fn reach(app: &App, peer: &PeerId) -> String {
+    match app.roster.connected.get(peer) {
+        Some((path, _, via)) => match via {
+            Some(relay) => format!("{} via {relay}", path.as_str()),
+            None => path.as_str().to_string(),
+        },
+        None => "not connected".into(),
+    }
+}
+
+/// The room pane.
+pub fn view(app: &App) -> Element<'_, Message> {
+    let Some(room) = app.rooms.open() else {
+        return text("Pick a room").into();
+    };
+    let me = app.me();
+    let admin = room
+        .members
+        .iter()
+        .any(|m| Some(m.peer) == me && m.role == Role::Admin);
+    let badge = if room.secure {
+        "🔒 secure: only members read it"
+    } else {
+        "public"
+    };
+    let header = row![
+        text(format!("# {}", room.name))
+            .size(18)
+            .width(Length::Fill),
+        button(text("Invite")).on_press(Message::ToggleInvite),
+        button(text("Leave room"))
+            .on_press(Message::Leave)
+            .style(button::danger),
+    ]
+    .spacing(6);
+    let mut members = Column::new().spacing(2).push(
+        text(match room.members.len() {
+            1 => format!("{badge} · 1 member"),
+            n => format!("{badge} · {n} members"),
+        })
+        .size(SMALL),
+    );
+    for m in &room.members {
+        let mine = Some(m.peer) == me;
+        let who = if mine {
+            "you".into()
+        } else {
+            app.name_of(&m.peer)
+        };
+        let role = if m.role == Role::Admin {
+            " (admin)"
+        } else {
+            ""
+        };
+        let how = if mine {
+            String::new()
+        } else {
+            format!(" · {}", reach(app, &m.peer))
+        };
+        let mut line = row![
+            text(format!("{} {who}{role}{how}", dot(app, &m.peer)))
+                .size(SMALL)
+                .width(Length::Fill)
+        ];
+        if admin && !mine {
+            line = line.push(
+                button(text("Remove").size(SMALL))
+                    .on_press(Message::Remove(m.peer))
+                    .style(button::secondary),
+            );
+        }
+        members = members.push(line);
+    }
+    let mut col = column![header, members].spacing(8);
+    if app.rooms.inviting {
+        let mut picker = Column::new()
+            .spacing(4)
+            .push(text("Invite from your contacts").size(SMALL));
+        let outside = app
+            .roster
+            .contacts
+            .iter()
+            .filter(|c| !room.members.iter().any(|m| m.peer == c.peer));
+        for c in outside {
+            picker = picker.push(
+                button(text(app.name_of(&c.peer)))
+                    .on_press(Message::Invite(c.peer))
+                    .style(button::secondary),
+            );
+        }
+        col = col.push(picker);
+    }
+    let mut lines = Column::new().spacing(4);
+    for p in &app.rooms.posts {
+        let who = if p.outgoing {
+            "you".to_string()
+        } else {
+            app.name_of(&p.author)
+        };
+        lines = lines.push(text(format!("{who}: {}", p.text)));
+    }
+    col = col.push(scrollable(lines).height(Length::Fill));
+    if room.status == RoomStatus::Joined {
+        col = col.push(
+            text_input("Message the room", &app.rooms.composer)
+                .id(ROOM_COMPOSER)
+                .on_input(Message::Compose)
+                .on_submit(Message::Send),
+        );
+    } else {
+        col = col.push(
+            text(format!(
+                "You are not in this room ({})",
+                room.status.as_str()
+            ))
+            .size(SMALL),
+        );
+    }
+    col.width(Length::FillPortion(5)).into()
+}

@@ -1,0 +1,133 @@
+//! Rooms in the app: create one, invite from the buddy list, an invitation to join, messages
+//! both ways in the room pane, the secure badge and members with presence, leave.
+
+use std::time::Duration;
+
+use iced::keyboard::key::Named;
+use iced::widget::Id;
+use natter::model::RoomStatus;
+use natter::node::Event;
+use natter_ui::Message;
+use natter_ui::screen::room::{NEW_ROOM, ROOM_COMPOSER};
+
+use crate::support::*;
+
+/// Waits for the peer's event matching `f`.
+async fn event(p: &mut Peer, f: impl Fn(&Event) -> bool) -> Event {
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let e = p.events.recv().await.unwrap();
+            if f(&e) {
+                return e;
+            }
+        }
+    })
+    .await
+    .expect("the event came")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_is_made_joined_and_talked_in_from_the_app() {
+    let mut a = peer().await;
+    let mut b = peer().await;
+    let c = peer().await;
+    for other in [&b, &c] {
+        introduce(&a, other).await;
+        introduce(other, &a).await;
+    }
+    let mut bob = natter::model::Contact::new(b.node.peer_id());
+    bob.nickname = "Bob".into();
+    a.node.add_contact(bob).await.unwrap();
+    let mut app = booted(&a).await;
+    pump(&mut app, &mut a, 500).await;
+
+    // Create a room from the sidebar: it opens, secure, with us alone.
+    interact(&mut app, &a.node.clone(), |ui| {
+        ui.click(Id::new(NEW_ROOM)).unwrap();
+        ui.typewrite("Book club");
+        ui.click("Create room").unwrap();
+    })
+    .await;
+    let room = app.rooms.selected.expect("the new room is open");
+    assert!(shows(&app, "# Book club"));
+    assert!(shows(&app, "🔒 secure: only members read it · 1 member"));
+
+    // Invite Bob from the buddy list; he accepts (his node), and says hello.
+    interact(&mut app, &a.node.clone(), |ui| {
+        ui.click("Invite").unwrap();
+    })
+    .await;
+    interact(&mut app, &a.node.clone(), |ui| {
+        ui.click("Bob").unwrap();
+    })
+    .await;
+    event(
+        &mut b,
+        |e| matches!(e, Event::RoomInvited { room: r } if r.room_id == room),
+    )
+    .await;
+    b.node.room_accept(room).await.unwrap();
+    b.node.room_send(room, "hello from Bob").await.unwrap();
+    for _ in 0..50 {
+        pump(&mut app, &mut a, 200).await;
+        if shows(&app, "Bob: hello from Bob") {
+            break;
+        }
+    }
+    assert!(
+        shows(&app, "Bob: hello from Bob"),
+        "Bob's message in the room pane"
+    );
+    assert!(shows(&app, "🔒 secure: only members read it · 2 members"));
+
+    // Type in the room's composer and press Enter: Bob stores it.
+    interact(&mut app, &a.node.clone(), |ui| {
+        ui.click(Id::new(ROOM_COMPOSER)).unwrap();
+        ui.typewrite("hi Bob");
+        ui.tap_key(Named::Enter);
+    })
+    .await;
+    assert!(shows(&app, "you: hi Bob"));
+    event(
+        &mut b,
+        |e| matches!(e, Event::RoomMessage { post } if post.text == "hi Bob"),
+    )
+    .await;
+
+    // Carol's room: the invitation shows in the sidebar; Join takes us in.
+    let other = c.node.room_create("Carol's", "").await.unwrap().room_id;
+    c.node.room_invite(other, a.node.peer_id()).await.unwrap();
+    for _ in 0..50 {
+        pump(&mut app, &mut a, 200).await;
+        if shows(&app, "Join") {
+            break;
+        }
+    }
+    interact(&mut app, &a.node.clone(), |ui| {
+        ui.click("Join").unwrap();
+    })
+    .await;
+    pump(&mut app, &mut a, 300).await;
+    let joined = app.rooms.rooms.iter().find(|r| r.room_id == other).unwrap();
+    assert_eq!(joined.status, RoomStatus::Joined);
+    assert!(shows(&app, "# Carol's"));
+
+    // Leave the first room from its pane.
+    apply(
+        &mut app,
+        &a.node.clone(),
+        Message::Room(natter_ui::screen::room::Message::Select(room)),
+    )
+    .await;
+    interact(&mut app, &a.node.clone(), |ui| {
+        ui.click("Leave room").unwrap();
+    })
+    .await;
+    pump(&mut app, &mut a, 300).await;
+    assert_eq!(a.node.room(room).await.unwrap().status, RoomStatus::Left);
+    event(
+        &mut b,
+        |e| matches!(e, Event::RoomState { room: r } if r.room_id == room && r.members.len() == 1),
+    )
+    .await;
+}
