@@ -94,7 +94,7 @@ fn announced(bytes: &[u8], at: usize) -> Option<usize> {
 }
 
 /// The kinds [`wire_body`] puts in front of a body: every known kind and an unknown one.
-pub(super) const BODY_KINDS: [u16; 10] = [
+pub(super) const BODY_KINDS: [u16; 11] = [
     wire::KIND_HELLO,
     wire::KIND_GOODBYE,
     wire::KIND_CHAT,
@@ -105,6 +105,7 @@ pub(super) const BODY_KINDS: [u16; 10] = [
     wire::KIND_UNSUPPORTED,
     wire::KIND_FILE,
     0x4E54,
+    wire::KIND_ROOM,
 ];
 
 /// A whole frame of `kind` around `body`.
@@ -130,7 +131,7 @@ pub fn wire_body(data: &[u8]) {
         }
         Ok(None) => panic!("a whole frame was not read"),
         Err(WireError::TooLarge(n)) => assert!(body.len() + 7 > wire::MAX_FRAME && n > 0),
-        Err(WireError::Malformed { .. }) => assert!(kind <= wire::KIND_FILE, "unknown kind"),
+        Err(WireError::Malformed { .. }) => assert!(kind <= wire::KIND_ROOM, "unknown kind"),
         Err(e) => panic!("a valid header refused: {e}"),
     }
 }

@@ -187,6 +187,16 @@ fn frames() -> Vec<Vec<u8>> {
             mime: "image/jpeg".into(),
             ..Default::default()
         }),
+        Frame::Room(wire::RoomFrame {
+            op: wire::RoomOp::Sync as i32,
+            room: vec![5; 16],
+            vector: vec![wire::AuthorSeq {
+                author: keys::peer_id().as_bytes().to_vec(),
+                seq: 4,
+            }],
+            version: 2,
+            ..Default::default()
+        }),
         Frame::Unsupported(wire::Unsupported { kind: 77 }),
         Frame::Unknown { kind: 0x4E54 },
         Frame::Goodbye(wire::Goodbye {
