@@ -554,6 +554,10 @@ pub fn room_view(
             None => return Ok(None),
         },
     };
+    // A chain a contact sent that does not (or no longer) lists us is no invitation.
+    if row.status == RoomStatus::Invited && state.state().member(me).is_none() {
+        return Ok(None);
+    }
     let unread: i64 = conn
         .prepare_cached(
             "SELECT COUNT(*) FROM room_messages m JOIN rooms r ON r.id = m.room
