@@ -76,20 +76,26 @@ pub fn history(
 /// must read every doclist it covers (prefixes of 2–4 characters have indexes of their own).
 pub fn search(conn: &Connection, text: &str, limit: usize) -> Result<Vec<Message>, StoreError> {
     super::schema::index_pending(conn)?;
-    let words: Vec<String> = text
-        .split_whitespace()
-        .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
-        .collect();
-    if words.is_empty() {
+    let Some(words) = fts_words(text) else {
         return Ok(Vec::new());
-    }
-    let found = search_match(conn, &words.join(" "), limit)?;
+    };
+    let found = search_match(conn, &words, limit)?;
     let typing = !text.ends_with(char::is_whitespace);
     if found.len() >= limit || !typing {
         return Ok(found);
     }
     // The prefix set holds the whole-word set: its newest `limit` are the answer.
-    search_match(conn, &(words.join(" ") + "*"), limit)
+    search_match(conn, &(words + "*"), limit)
+}
+
+/// The words of a search as an FTS5 expression, each quoted (FTS5 syntax in the text is only
+/// text); `None` when there is no word.
+pub(super) fn fts_words(text: &str) -> Option<String> {
+    let words: Vec<String> = text
+        .split_whitespace()
+        .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
+        .collect();
+    (!words.is_empty()).then(|| words.join(" "))
 }
 
 /// The newest `limit` messages matching an FTS5 expression.

@@ -114,7 +114,11 @@ pub fn states_from(
     let mut stmt = conn.prepare_cached(
         "SELECT bytes FROM room_states WHERE room = ?1 AND version >= ?2 ORDER BY version",
     )?;
-    let mut rows = stmt.query(params![rid(room), from as i64])?;
+    page(stmt.query(params![rid(room), from as i64])?, max_bytes)
+}
+
+/// The first column's blobs, in order, up to about `max_bytes` (at least one).
+fn page(mut rows: rusqlite::Rows<'_>, max_bytes: usize) -> Result<Vec<Vec<u8>>, StoreError> {
     let (mut out, mut size) = (Vec::new(), 0);
     while let Some(r) = rows.next()? {
         let b: Vec<u8> = r.get(0)?;
@@ -206,17 +210,10 @@ pub fn messages_range(
         "SELECT bytes FROM room_messages WHERE room = ?1 AND author = ?2 AND seq BETWEEN ?3 AND ?4
          ORDER BY seq",
     )?;
-    let mut rows = stmt.query(params![rid(room), author, from as i64, to as i64])?;
-    let (mut out, mut size) = (Vec::new(), 0);
-    while let Some(r) = rows.next()? {
-        let b: Vec<u8> = r.get(0)?;
-        if !out.is_empty() && size + b.len() > max_bytes {
-            break;
-        }
-        size += b.len();
-        out.push(b);
-    }
-    Ok(out)
+    page(
+        stmt.query(params![rid(room), author, from as i64, to as i64])?,
+        max_bytes,
+    )
 }
 
 /// Our next message's sequence number and Lamport clock, taken (the next call gets the
@@ -482,16 +479,10 @@ pub fn search_rooms(
     limit: usize,
 ) -> Result<Vec<RoomPost>, StoreError> {
     super::schema::index_pending(conn)?;
-    // Each word quoted (FTS5 syntax in a peer's text is only text); the last one a prefix
-    // while it is being typed, as in one-to-one search.
-    let words: Vec<String> = text
-        .split_whitespace()
-        .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
-        .collect();
-    if words.is_empty() {
+    // The last word a prefix while it is being typed, as in one-to-one search.
+    let Some(mut query) = super::history::fts_words(text) else {
         return Ok(Vec::new());
-    }
-    let mut query = words.join(" ");
+    };
     if !text.ends_with(char::is_whitespace) {
         query.push('*');
     }

@@ -113,6 +113,27 @@ async fn join(invitee: &mut TestNode, room: RoomId) {
     assert_eq!(r.status, RoomStatus::Joined);
 }
 
+/// Alice (who knows both), Bob and Carol in a room of Alice's; Bob's "before" reached Carol.
+async fn three_in_a_room(name: &str) -> (Rv, TestNode, TestNode, TestNode, RoomId) {
+    let rv = rendezvous().await;
+    let a = member(&rv).await;
+    let mut b = member(&rv).await;
+    let mut c = member(&rv).await;
+    befriend(&a, &b).await;
+    befriend(&a, &c).await;
+    let room = a.handle.room_create(name, "").await.unwrap().room_id;
+    for other in [&mut b, &mut c] {
+        a.handle.room_invite(room, other.id()).await.unwrap();
+        join(other, room).await;
+    }
+    for n in [&a, &b, &c] {
+        room_until(n, room, 20, |r| r.members.len() == 3).await;
+    }
+    b.handle.room_send(room, "before").await.unwrap();
+    history_until(&c, room, 30, |h| h.iter().any(|p| p.text == "before")).await;
+    (rv, a, b, c, room)
+}
+
 fn order(h: &[RoomPost]) -> Vec<(PeerId, u64, String)> {
     h.iter()
         .map(|p| (p.author, p.seq, p.text.clone()))
@@ -203,22 +224,7 @@ async fn four_members_talk_and_one_offline_catches_up_from_a_member_who_is_not_t
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_removed_member_reads_nothing_sent_after_and_its_old_state_changes_nothing() {
-    let rv = rendezvous().await;
-    let a = member(&rv).await;
-    let mut b = member(&rv).await;
-    let mut c = member(&rv).await;
-    befriend(&a, &b).await;
-    befriend(&a, &c).await;
-    let room = a.handle.room_create("Plans", "").await.unwrap().room_id;
-    for other in [&mut b, &mut c] {
-        a.handle.room_invite(room, other.id()).await.unwrap();
-        join(other, room).await;
-    }
-    for n in [&a, &b, &c] {
-        room_until(n, room, 20, |r| r.members.len() == 3).await;
-    }
-    b.handle.room_send(room, "before").await.unwrap();
-    history_until(&c, room, 30, |h| h.iter().any(|p| p.text == "before")).await;
+    let (_rv, a, b, c, room) = three_in_a_room("Plans").await;
 
     a.handle.room_remove(room, c.id()).await.unwrap();
     room_until(&b, room, 20, |r| r.members.len() == 2).await;
@@ -277,6 +283,24 @@ async fn a_one_to_one_chat_becomes_a_room_by_inviting_a_third_person() {
     for n in [&a, &b] {
         history_until(n, room, 60, |h| h.iter().any(|p| p.text == "hello both")).await;
     }
+    // Room messages are found by search (the last word as a prefix while typed), and a
+    // history deleted here leaves the room and the others' copies.
+    let found = a.handle.room_search("hello bo", 10).await.unwrap();
+    assert_eq!(
+        found.iter().map(|p| p.text.as_str()).collect::<Vec<_>>(),
+        ["hello both"]
+    );
+    assert!(
+        a.handle
+            .room_search("hello bo ", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(a.handle.room_delete_history(room).await.unwrap(), 1);
+    assert!(a.handle.room_history(room, 10).await.unwrap().is_empty());
+    assert!(a.handle.room_search("hello", 10).await.unwrap().is_empty());
+    assert_eq!(b.handle.room_history(room, 10).await.unwrap().len(), 1);
     // The one-to-one conversation is untouched.
     let dm = b.handle.history(a.id(), 10, None).await.unwrap();
     assert_eq!(
@@ -400,22 +424,7 @@ async fn a_hostile_member_cannot_forge_replay_downgrade_or_oversize_and_the_room
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_back_from_offline_takes_the_latest_state_before_it_sends() {
-    let rv = rendezvous().await;
-    let a = member(&rv).await;
-    let mut b = member(&rv).await;
-    let mut c = member(&rv).await;
-    befriend(&a, &b).await;
-    befriend(&a, &c).await;
-    let room = a.handle.room_create("Away", "").await.unwrap().room_id;
-    for other in [&mut b, &mut c] {
-        a.handle.room_invite(room, other.id()).await.unwrap();
-        join(other, room).await;
-    }
-    for n in [&a, &b, &c] {
-        room_until(n, room, 20, |r| r.members.len() == 3).await;
-    }
-    b.handle.room_send(room, "before").await.unwrap();
-    history_until(&c, room, 30, |h| h.iter().any(|p| p.text == "before")).await;
+    let (rv, a, b, c, room) = three_in_a_room("Away").await;
 
     // Bob is offline while Alice removes Carol.
     let TestNode {
