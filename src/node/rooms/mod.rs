@@ -171,16 +171,20 @@ impl Inner {
     /// with one is up.
     async fn await_fresh(&self, room: RoomId) {
         let until = tokio::time::Instant::now() + FRESH_WAIT;
-        while tokio::time::Instant::now() < until && !super::lock(&self.rooms_fresh).is_fresh(&room)
-        {
-            let me = self.me;
-            let members = self
-                .store
-                .call(move |c| Ok(store::head(c, &room)?.map(|h| h.state().members.clone())))
-                .await
-                .ok()
-                .flatten()
-                .unwrap_or_default();
+        let fresh = || super::lock(&self.rooms_fresh).is_fresh(&room);
+        if fresh() {
+            return;
+        }
+        // The members as held now, read once (the wait polls only memory).
+        let me = self.me;
+        let members = self
+            .store
+            .call(move |c| Ok(store::head(c, &room)?.map(|h| h.state().members.clone())))
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        while tokio::time::Instant::now() < until && !fresh() {
             if !members
                 .iter()
                 .any(|m| m.key != me && self.actor.is_connected(&m.key))
