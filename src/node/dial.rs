@@ -175,6 +175,11 @@ pub(super) async fn dial_loop(inner: &Arc<Inner>, peer: PeerId, wake: Arc<Notify
         if kind != DialFailure::Unreachable {
             return false; // never retry a wrong key or a refusal on our own
         }
+        // Not at the rendezvous, and not at the address we knew (or on the LAN): what
+        // waits for it goes to the mailbox as well (a copy that comes twice is stored once).
+        if !punching && inner.rv.is_some() {
+            super::mailbox::deposit_pending(inner, peer).await;
+        }
         tokio::select! {
             _ = tokio::time::sleep(backoff) => {}
             _ = wake.notified() => {}

@@ -1,8 +1,9 @@
 //! The node's half of the sealed mailbox: its X25519 prekeys (made on first use, kept in the
 //! profile, rotated every 30 days with the previous one kept so mail sealed to it still
 //! opens), contacts' prekeys learnt from their signed records, depositing what waits for an
-//! offline contact, and fetching, opening and storing what waited for us (from contacts
-//! only, never from a blocked key). An expiry notice from the server is its word only: the
+//! offline contact (its messages, and what it lacks of the rooms we share: `rooms::mail`),
+//! and fetching, opening and storing what waited for us (messages from contacts only, room
+//! traffic judged as a session's would be; never from a blocked key). An expiry notice from the server is its word only: the
 //! message stays in the outbox and is deposited again (`store::MAILBOX_DEPOSITS` times at
 //! most).
 
@@ -105,13 +106,14 @@ pub(super) fn remember_prekey(inner: &Inner, peer: PeerId, v: &Verified) {
         .tell(Msg::Prekey(peer, v.prekey, v.record.prekey_expires_ms));
 }
 
-/// The peer is offline at the rendezvous: seal and deposit what waits for it.
+/// The peer is offline at the rendezvous: seal and deposit what waits for it, its
+/// one-to-one messages and then what it lacks of our rooms (`rooms::parcels`).
 pub(super) async fn deposit_pending(inner: &Arc<Inner>, peer: PeerId) {
     let Some(rv) = inner.rv.clone() else {
         return;
     };
     let now_ms = store::now_ms().max(0) as u64;
-    let Some((their_prekey, their_expiry)) = inner
+    let Some((prekey, expires_ms)) = inner
         .actor
         .ask(|reply| Msg::PrekeyOf {
             peer,
@@ -121,90 +123,153 @@ pub(super) async fn deposit_pending(inner: &Arc<Inner>, peer: PeerId) {
         .await
         .flatten()
     else {
-        return; // no valid prekey known: the messages wait in the outbox
+        return; // no valid prekey known: what waits stays here
     };
     let me = inner.me;
-    let Ok(pending) = inner
+    let Ok((incarnation, pending, parcels)) = inner
         .store
         .call(move |c| {
             let streams = store::streams(c, &me, &peer)?;
             Ok((
                 streams.out_incarnation,
                 store::pending_for_mailbox(c, &me, &peer)?,
+                super::rooms::parcels(c, &me, &peer)?,
             ))
         })
         .await
     else {
         return;
     };
-    let (incarnation, pending) = pending;
-    if pending.is_empty() {
+    if pending.is_empty() && parcels.is_empty() {
         return;
     }
     let Ok(mine) = current_prekey(inner).await else {
         return;
     };
-    let conversation = conversation_id(&me, &peer).to_vec();
-    let to = seal::Recipient {
-        peer: &peer,
-        prekey: their_prekey,
-        expires_ms: their_expiry,
+    let sealer = Sealer {
+        inner,
+        rv: &rv,
+        mine: &mine,
+        to: seal::Recipient {
+            peer: &peer,
+            prekey,
+            expires_ms,
+        },
     };
-    let (mut stored, mut expires) = (Vec::new(), 0);
-    for m in pending {
-        let chat = wire::Chat {
-            msg_id: m.msg_id.to_vec(),
-            conversation: conversation.clone(),
-            seq: m.seq,
-            timestamp_ms: m.timestamp_ms,
-            text: m.text,
-            incarnation: incarnation.to_vec(),
-            base_seq: m.base_seq,
-        };
+    if !pending.is_empty() && !sealer.chats(incarnation, pending).await {
+        return; // the rooms' parcels wait for the next round
+    }
+    let mut done = Vec::new();
+    for p in parcels {
+        if sealer
+            .deposit(p.id, seal::KIND_ROOM, &p.body)
+            .await
+            .is_none()
+        {
+            break; // keep order: a later parcel may need this one
+        }
+        done.push(p);
+    }
+    if !done.is_empty()
+        && let Err(e) = inner
+            .store
+            .call(move |c| super::rooms::deposited(c, &peer, &done))
+            .await
+    {
+        tracing::warn!(error = %e, "room parcels deposited but not marked; they go again");
+    }
+}
+
+/// Seals for one offline peer and deposits at the rendezvous.
+struct Sealer<'a> {
+    inner: &'a Arc<Inner>,
+    rv: &'a crate::rendezvous::Client,
+    mine: &'a OwnPrekey,
+    to: seal::Recipient<'a>,
+}
+
+impl Sealer<'_> {
+    /// One envelope deposited; its expiry at the server, or `None` (it stays queued).
+    async fn deposit(&self, msg_id: [u8; 16], kind: u32, body: &[u8]) -> Option<u64> {
+        let now = store::now_ms().max(0) as u64;
         let sealed = match seal::seal(
-            &inner.identity,
-            &mine,
-            &to,
-            m.msg_id,
-            seal::KIND_CHAT,
-            &chat.encode_to_vec(),
-            store::now_ms().max(0) as u64,
+            &self.inner.identity,
+            self.mine,
+            &self.to,
+            msg_id,
+            kind,
+            body,
+            now,
         ) {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot seal for the mailbox");
-                break;
+                return None;
             }
         };
-        match rv.deposit(&peer, m.msg_id, sealed).await {
-            Ok(exp) => {
-                stored.push(m.msg_id);
-                expires = exp;
-            }
+        match self.rv.deposit(self.to.peer, msg_id, sealed).await {
+            Ok(expires) => Some(expires),
             Err(e) => {
-                tracing::debug!(error = %e, "mailbox deposit failed; the message stays queued");
-                break; // keep order: later ones wait behind this one
+                tracing::debug!(error = %e, "mailbox deposit failed; what waits stays queued");
+                None
             }
         }
     }
-    if stored.is_empty() {
-        return;
-    }
-    let changed = inner
-        .store
-        .call(move |c| store::set_mailbox_state(c, &me, &peer, &stored, true))
-        .await;
-    if let Ok(ids) = changed
-        && !ids.is_empty()
-    {
-        emit(
-            inner,
-            Event::MessageStored {
-                peer,
-                ids,
-                expires_ms: expires,
-            },
-        );
+
+    /// The one-to-one messages waiting for the peer, in order; says whether all went.
+    async fn chats(
+        &self,
+        incarnation: crate::session::Incarnation,
+        pending: Vec<crate::session::OutgoingChat>,
+    ) -> bool {
+        let (me, peer) = (self.inner.me, *self.to.peer);
+        let conversation = conversation_id(&me, &peer).to_vec();
+        let (mut stored, mut expires, mut all) = (Vec::new(), 0, true);
+        for m in pending {
+            let chat = wire::Chat {
+                msg_id: m.msg_id.to_vec(),
+                conversation: conversation.clone(),
+                seq: m.seq,
+                timestamp_ms: m.timestamp_ms,
+                text: m.text,
+                incarnation: incarnation.to_vec(),
+                base_seq: m.base_seq,
+            };
+            match self
+                .deposit(m.msg_id, seal::KIND_CHAT, &chat.encode_to_vec())
+                .await
+            {
+                Some(exp) => {
+                    stored.push(m.msg_id);
+                    expires = exp;
+                }
+                None => {
+                    all = false;
+                    break; // keep order: later ones wait behind this one
+                }
+            }
+        }
+        if stored.is_empty() {
+            return all;
+        }
+        let changed = self
+            .inner
+            .store
+            .call(move |c| store::set_mailbox_state(c, &me, &peer, &stored, true))
+            .await;
+        if let Ok(ids) = changed
+            && !ids.is_empty()
+        {
+            emit(
+                self.inner,
+                Event::MessageStored {
+                    peer,
+                    ids,
+                    expires_ms: expires,
+                },
+            );
+        }
+        all
     }
 }
 
@@ -243,9 +308,13 @@ async fn fetch(inner: &Arc<Inner>) -> Result<bool, String> {
     let me = inner.me;
     let mut ack = AckMail::default();
     let mut by_sender: BTreeMap<PeerId, Vec<(u64, IncomingChat)>> = BTreeMap::new();
+    let mut rooms = Vec::new();
     for item in mail.items {
         match open_item(&me, &keys, &item) {
-            Ok((from, chat)) => by_sender.entry(from).or_default().push((item.id, chat)),
+            Ok((from, Opened::Chat(chat))) => {
+                by_sender.entry(from).or_default().push((item.id, chat))
+            }
+            Ok((from, Opened::Room(frame))) => rooms.push((item.id, from, frame)),
             Err(e) => {
                 // Never openable (or forged): drop it at the server, and say so.
                 tracing::warn!(error = %e, "mailbox item refused and dropped");
@@ -290,6 +359,12 @@ async fn fetch(inner: &Arc<Inner>) -> Result<bool, String> {
             }
         }
     }
+    // Room traffic in the order it was deposited (an author's messages in its order).
+    for (id, from, frame) in rooms {
+        if inner.room_mail(from, *frame).await {
+            ack.ids.push(id);
+        }
+    }
     let mut expired: BTreeMap<PeerId, Vec<[u8; 16]>> = BTreeMap::new();
     for e in mail.expired {
         ack.expired.push(e.msg_id.clone());
@@ -303,9 +378,13 @@ async fn fetch(inner: &Arc<Inner>) -> Result<bool, String> {
     for (peer, ids) in expired {
         // The server's word only: nothing leaves the outbox; the message is queued again
         // (deposited again, a few times at most) and still goes over the next session.
+        // What we deposited for its rooms expired too: it goes again, in full.
         let changed = inner
             .store
-            .call(move |c| store::set_mailbox_state(c, &me, &peer, &ids, false))
+            .call(move |c| {
+                store::forget_mailed(c, &peer)?;
+                store::set_mailbox_state(c, &me, &peer, &ids, false)
+            })
             .await;
         if let Ok(ids) = changed
             && !ids.is_empty()
@@ -321,17 +400,29 @@ async fn fetch(inner: &Arc<Inner>) -> Result<bool, String> {
     Ok(true)
 }
 
+/// What an envelope held.
+enum Opened {
+    Chat(IncomingChat),
+    Room(Box<wire::RoomFrame>),
+}
+
 fn open_item(
     me: &PeerId,
     keys: &[OwnPrekey],
     item: &crate::rendezvous::proto::MailItem,
-) -> Result<(PeerId, IncomingChat), String> {
+) -> Result<(PeerId, Opened), String> {
     let opened = seal::open(me, keys, &item.sealed).map_err(|e| e.to_string())?;
     if opened.sender.as_bytes()[..] != item.from[..] {
         return Err("sealed by another key than the one that deposited it".into());
     }
-    if opened.kind != seal::KIND_CHAT {
-        return Err(format!("unknown sealed kind {}", opened.kind));
+    match opened.kind {
+        seal::KIND_CHAT => {}
+        seal::KIND_ROOM => {
+            let frame = wire::RoomFrame::decode(opened.plaintext.as_slice())
+                .map_err(|e| format!("not a room frame: {e}"))?;
+            return Ok((opened.sender, Opened::Room(Box::new(frame))));
+        }
+        kind => return Err(format!("unknown sealed kind {kind}")),
     }
     let chat = wire::Chat::decode(opened.plaintext.as_slice()).map_err(|e| e.to_string())?;
     if chat.msg_id[..] != opened.msg_id[..] {
@@ -347,13 +438,13 @@ fn open_item(
         crate::session::incarnation_of(&chat.incarnation).map_err(|e| e.to_string())?;
     Ok((
         opened.sender,
-        IncomingChat {
+        Opened::Chat(IncomingChat {
             msg_id: opened.msg_id,
             seq: chat.seq,
             timestamp_ms: chat.timestamp_ms,
             text: chat.text,
             incarnation,
             base_seq: chat.base_seq,
-        },
+        }),
     ))
 }

@@ -33,6 +33,9 @@ pub const ENVELOPE_CONTEXT: &[u8] = b"natter mailbox envelope v2\0";
 pub const MAX_ENVELOPE: usize = crate::rendezvous::proto::MAX_SEALED;
 /// Envelope kind: one chat message (a `wire::Chat` protobuf).
 pub const KIND_CHAT: u32 = 1;
+/// Envelope kind: one room frame (a `wire::RoomFrame` protobuf: states, a key, messages) for
+/// a member no member could reach.
+pub const KIND_ROOM: u32 = 2;
 
 /// Why an envelope could not be sealed or opened.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -9,6 +9,8 @@ mod delivery_tests;
 mod history;
 mod messages;
 pub mod migrate;
+mod room_keys;
+mod room_mail;
 mod rooms;
 mod schema;
 #[cfg(test)]
@@ -18,6 +20,8 @@ mod transfers;
 pub use contacts::*;
 pub use history::*;
 pub use messages::*;
+pub use room_keys::*;
+pub use room_mail::*;
 pub use rooms::*;
 pub use transfers::*;
 

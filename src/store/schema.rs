@@ -215,6 +215,19 @@ CREATE VIRTUAL TABLE room_messages_fts USING fts5 (
     text, content = 'room_messages', content_rowid = 'id', prefix = '2 3 4'
 );
 "#,
+    // 11: what went to each room member's mailbox from us (docs/PROTOCOL.md, "Rooms"): the
+    // newest state version and our newest sequence number deposited for it (or that it told
+    // us it holds), and which of our key grants were deposited.
+    r#"
+CREATE TABLE room_mailed (
+    room    BLOB NOT NULL REFERENCES rooms(id),
+    member  TEXT NOT NULL,
+    version INTEGER NOT NULL DEFAULT 0,
+    seq     INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (room, member)
+);
+ALTER TABLE key_grants ADD COLUMN mailed INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// Per connection (TEMP objects, created at every open): a new message is noted in

@@ -463,3 +463,99 @@ async fn a_member_back_from_offline_takes_the_latest_state_before_it_sends() {
     }
     history_until(&a, room, 30, |h| h.iter().any(|p| p.text == "back again")).await;
 }
+
+/// Shuts a node down; its profile folder, to start it again.
+async fn offline(n: TestNode) -> tempfile::TempDir {
+    let TestNode {
+        handle,
+        events,
+        _dir,
+        ..
+    } = n;
+    handle.shutdown().await;
+    drop((handle, events));
+    _dir
+}
+
+/// Waits until `author`'s messages up to `seq` went into `member`'s mailbox (or `member`
+/// told `n` it holds them).
+async fn mailed_until(n: &TestNode, room: RoomId, member: PeerId, seq: u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while crate::rooms_db::mailed(n, room, member).seq < seq {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not deposited after 60s: {:?}",
+            crate::rooms_db::mailed(n, room, member)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_nobody_online_a_room_goes_through_the_mailbox_both_ways_and_nothing_comes_twice() {
+    let rv = rendezvous().await;
+    let config = rv.config;
+    let a = member(&rv).await;
+    let c = member(&rv).await;
+    let (aid, cid) = (a.id(), c.id());
+    befriend(&a, &c).await;
+    // Carol registers with Alice among her contacts (the rendezvous then lets Alice find
+    // her record, and her prekey, while she is away).
+    let mut c = restart_with(offline(c).await, move |cfg| cfg.rendezvous = Some(config)).await;
+    c.wait_for(20, |e| matches!(e, Event::Rendezvous { online: true, .. }))
+        .await;
+
+    // Carol is offline before the room exists: the invitation, Alice's key and her
+    // messages wait sealed at the rendezvous, and then Alice goes offline too.
+    let c_dir = offline(c).await;
+    let room = a.handle.room_create("Letters", "").await.unwrap().room_id;
+    a.handle.room_invite(room, cid).await.unwrap();
+    for t in ["one", "two", "three"] {
+        a.handle.room_send(room, t).await.unwrap();
+    }
+    mailed_until(&a, room, cid, 3).await;
+    assert_eq!(
+        crate::rooms_db::mailed(&a, room, cid).version,
+        2,
+        "the whole chain went: created, then Carol invited"
+    );
+    let a_dir = offline(a).await;
+
+    // Carol, back with nobody online, is invited, accepts and reads all three.
+    let mut c = restart_with(c_dir, move |cfg| cfg.rendezvous = Some(config)).await;
+    join(&mut c, room).await;
+    let got = history_until(&c, room, 30, |h| h.len() == 3).await;
+    let texts: Vec<&str> = got.iter().map(|p| p.text.as_str()).collect();
+    assert_eq!(texts, ["one", "two", "three"]);
+    assert!(got.iter().all(|p| p.author == aid));
+
+    // Her answer (and her key) go the same way while Alice is away.
+    c.handle.room_send(room, "got them").await.unwrap();
+    mailed_until(&c, room, aid, 1).await;
+    let c_dir = offline(c).await;
+    let a = restart_with(a_dir, move |cfg| cfg.rendezvous = Some(config)).await;
+    let got = history_until(&a, room, 30, |h| h.len() == 4).await;
+    assert_eq!(
+        (got[3].author, got[3].text.as_str()),
+        (cid, "got them"),
+        "Carol's answer opened at Alice's"
+    );
+
+    // Both online: they sync, and nothing that came by mail comes twice.
+    let mut c = restart_with(c_dir, move |cfg| cfg.rendezvous = Some(config)).await;
+    c.wait_for(
+        30,
+        |e| matches!(e, Event::Connected { peer, .. } if *peer == aid),
+    )
+    .await;
+    a.handle.room_send(room, "all here").await.unwrap();
+    let hers = history_until(&c, room, 30, |h| h.len() == 5).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let his = history_until(&a, room, 5, |h| h.len() == 5).await;
+    assert_eq!(
+        order(&hers),
+        order(&his),
+        "the same five, once, in one order"
+    );
+    assert_eq!(c.handle.room_history(room, 100).await.unwrap().len(), 5);
+}

@@ -36,3 +36,8 @@ pub(crate) fn state(n: &TestNode, room: RoomId, v: u64) -> SignedState {
     let bytes = store::states_from(&db(n).0, &room, v, 1).unwrap();
     SignedState::decode(&bytes[0]).unwrap()
 }
+
+/// What `n` knows `member` has from it in the room (held, or deposited in its mailbox).
+pub(crate) fn mailed(n: &TestNode, room: RoomId, member: PeerId) -> store::Mailed {
+    store::mailed(&db(n).0, &room, &member).unwrap()
+}

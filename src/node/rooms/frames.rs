@@ -9,7 +9,7 @@ use rusqlite::Connection;
 use tokio::sync::mpsc;
 
 use super::{Changed, PAGE, change, frame, keys, pages};
-use crate::identity::PeerId;
+use crate::identity::{Identity, PeerId};
 use crate::model::{Room, RoomPost, RoomStatus};
 use crate::node::conn::Conn;
 use crate::node::state::Cmd;
@@ -27,7 +27,7 @@ const SYNC_BUDGET: usize = 2 << 20;
 
 /// What one room frame leaves to do once its store job committed.
 #[derive(Default)]
-struct Outcome {
+pub(super) struct Outcome {
     /// Frames to the peer.
     reply: Vec<RoomFrame>,
     /// The peer's Sync named a state no newer than ours (see `Fresh`).
@@ -42,6 +42,8 @@ struct Outcome {
     changed: Option<RoomId>,
     /// A change we signed (an invitee declined).
     signed: Option<Changed>,
+    /// A message came before its author's earlier ones (not stored).
+    pub(super) gap: bool,
 }
 
 fn vector_frame(c: &Connection, room: &RoomId, version: u64) -> Result<RoomFrame, StoreError> {
@@ -154,25 +156,10 @@ impl Conn {
 
     /// One room frame from the peer.
     pub(in crate::node) async fn room_frame(&mut self, f: RoomFrame, tx: &Tx) {
-        let Some(room) = RoomId::from_slice(&f.room) else {
-            return;
-        };
-        let op = RoomOp::try_from(f.op);
-        let (me, peer) = (self.inner.me, self.peer);
+        let peer = self.peer;
         let contact = self.is_contact_now().await;
         let identity = self.inner.identity.clone();
-        let job = move |c: &Connection| -> Result<Outcome, StoreError> {
-            match op {
-                Ok(RoomOp::Sync) => synced(c, &me, &peer, contact, room, &f),
-                Ok(RoomOp::Invite | RoomOp::States) => {
-                    states(c, &me, &peer, contact, room, &f.states)
-                }
-                Ok(RoomOp::Messages) => messages(c, &me, &peer, room, &f),
-                Ok(RoomOp::Key) => key(c, &me, &peer, room, &f),
-                Ok(RoomOp::Decline) => declined(c, &identity, &peer, room),
-                Err(_) => Ok(Outcome::default()),
-            }
-        };
+        let job = move |c: &Connection| judged(c, &identity, &peer, contact, &f);
         let outcome = match self.inner.store.call(job).await {
             Ok(o) => o,
             Err(e) => {
@@ -183,14 +170,46 @@ impl Conn {
         if let Some(room) = outcome.fresh {
             crate::node::lock(&self.inner.rooms_fresh).heard(room, peer, self.id);
         }
-        self.inner.room_outcome(outcome, tx).await;
+        self.inner
+            .room_outcome(outcome, &|f| {
+                let _ = tx.send(Cmd::Room(f));
+            })
+            .await;
+    }
+}
+
+/// One room frame from `peer` (over a session, or from the mailbox) judged by the room core
+/// and stored; `contact`: the peer is a contact of ours.
+pub(super) fn judged(
+    c: &Connection,
+    identity: &Identity,
+    peer: &PeerId,
+    contact: bool,
+    f: &RoomFrame,
+) -> Result<Outcome, StoreError> {
+    let Some(room) = RoomId::from_slice(&f.room) else {
+        return Ok(Outcome::default());
+    };
+    let me = identity.peer_id();
+    match RoomOp::try_from(f.op) {
+        Ok(RoomOp::Sync) => synced(c, &me, peer, contact, room, f),
+        Ok(RoomOp::Invite | RoomOp::States) => states(c, &me, peer, contact, room, &f.states),
+        Ok(RoomOp::Messages) => messages(c, &me, peer, room, f),
+        Ok(RoomOp::Key) => key(c, &me, peer, room, f),
+        Ok(RoomOp::Decline) => declined(c, identity, peer, room),
+        Err(_) => Ok(Outcome::default()),
     }
 }
 
 impl Inner {
-    async fn room_outcome(self: &Arc<Self>, o: Outcome, tx: &Tx) {
+    /// What a judged frame leaves to do: `reply` sends a frame back to its sender.
+    pub(super) async fn room_outcome(
+        self: &Arc<Self>,
+        o: Outcome,
+        reply: &(dyn Fn(RoomFrame) + Sync),
+    ) {
         for f in o.reply {
-            let _ = tx.send(Cmd::Room(f));
+            reply(f);
         }
         for (peer, f) in o.others {
             if self.actor.is_connected(&peer) {
@@ -243,11 +262,18 @@ fn synced(
     if row.status != RoomStatus::Joined || !listed {
         return Ok(o);
     }
+    let theirs = their_vector(f);
+    // What it holds need not go to its mailbox.
+    let holds = store::Mailed {
+        version: f.version.min(head.version()),
+        seq: theirs.get(me),
+    };
+    store::raise_mailed(c, &room, peer, holds)?;
     let ours = store::vector(c, &room)?;
     let mut budget = SYNC_BUDGET;
     let mut batch = Vec::new();
     let mut more = false;
-    for gap in gaps(&ours, &their_vector(f)) {
+    for gap in gaps(&ours, &theirs) {
         let got = store::messages_range(c, &room, (&gap.0, gap.1, gap.2), budget.min(PAGE * 8))?;
         budget = budget.saturating_sub(got.iter().map(Vec::len).sum());
         more |= (got.len() as u64) < gap.2 - gap.1 + 1;
@@ -374,7 +400,11 @@ fn messages(
     let (Some(row), Some(head)) = (store::room_row(c, &room)?, store::head(c, &room)?) else {
         return Ok(o);
     };
-    if row.status != RoomStatus::Joined || head.state().member(peer).is_none() {
+    // An invitee keeps what comes before it answers (it reads it once it joins; a decline
+    // deletes it): what waited in the mailbox is not lost for waiting on the user.
+    let joined = row.status == RoomStatus::Joined;
+    let invited = row.status == RoomStatus::Invited && head.state().member(me).is_some();
+    if !(joined || invited) || head.state().member(peer).is_none() {
         return Ok(o);
     }
     let private = head.state().policy == Policy::Private;
@@ -399,7 +429,7 @@ fn messages(
         match store::store_message(c, &m, text.as_deref())? {
             Kept::Stored(id) => {
                 stored.push(m.bytes().to_vec());
-                if let Some(post) = store::post(c, id, me)? {
+                if joined && let Some(post) = store::post(c, id, me)? {
                     o.posts.push(post);
                 }
             }
@@ -407,6 +437,7 @@ fn messages(
             Kept::Gap => gap = true,
         }
     }
+    o.gap = gap;
     if gap || f.more {
         o.reply.push(vector_frame(c, &room, head.version())?);
     }
@@ -463,7 +494,8 @@ fn key(
         }
     }
     opened.sort();
-    for (_, id) in opened {
+    let joined = store::room_row(c, &room)?.is_some_and(|r| r.status == RoomStatus::Joined);
+    for (_, id) in opened.into_iter().filter(|_| joined) {
         if let Some(post) = store::post(c, id, me)? {
             o.posts.push(post);
         }
@@ -474,7 +506,7 @@ fn key(
 /// An invitee declined: an admin removes it.
 fn declined(
     c: &Connection,
-    identity: &crate::identity::Identity,
+    identity: &Identity,
     peer: &PeerId,
     room: RoomId,
 ) -> Result<Outcome, StoreError> {

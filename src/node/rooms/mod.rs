@@ -4,7 +4,12 @@
 //! Sender keys are made, turned over and handed out in `keys.rs`.
 
 mod frames;
+mod fresh;
 mod keys;
+mod mail;
+
+pub(crate) use fresh::Fresh;
+pub(super) use mail::{deposited, parcels};
 
 use std::collections::HashSet;
 
@@ -23,34 +28,6 @@ use crate::wire::{RoomFrame, RoomOp};
 
 /// Bytes of states or messages in one room frame (under the 64 KiB frame cap).
 const PAGE: usize = 48 * 1024;
-
-/// How long a send waits for a member's word on the room's state (see [`Fresh`]).
-const FRESH_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// For each room, the members whose Sync on the session up now (its connection id) named
-/// a state no newer than ours: while one is, we hold the room's latest state (any change
-/// since would have reached us over that session). A member's entry goes with its session.
-#[derive(Default)]
-pub(crate) struct Fresh(std::collections::HashMap<RoomId, Vec<(PeerId, usize)>>);
-
-impl Fresh {
-    fn heard(&mut self, room: RoomId, peer: PeerId, conn: usize) {
-        let heard = self.0.entry(room).or_default();
-        heard.retain(|(p, _)| *p != peer);
-        heard.push((peer, conn));
-    }
-
-    /// The connection `conn` with `peer` ended.
-    pub(crate) fn gone(&mut self, peer: &PeerId, conn: usize) {
-        for heard in self.0.values_mut() {
-            heard.retain(|e| *e != (*peer, conn));
-        }
-    }
-
-    fn is_fresh(&self, room: &RoomId) -> bool {
-        self.0.get(room).is_some_and(|h| !h.is_empty())
-    }
-}
 
 /// The members of every room we are in, ourselves left out.
 pub(super) fn members(c: &Connection, me: &PeerId) -> Result<HashSet<PeerId>, StoreError> {
@@ -165,34 +142,6 @@ impl Inner {
         self.hand_keys(&room, changed.grants);
         self.members_changed().await;
         self.room_event(room).await;
-    }
-
-    /// Waits (at most [`FRESH_WAIT`]) until a member told us the room's state, if a session
-    /// with one is up.
-    async fn await_fresh(&self, room: RoomId) {
-        let until = tokio::time::Instant::now() + FRESH_WAIT;
-        let fresh = || super::lock(&self.rooms_fresh).is_fresh(&room);
-        if fresh() {
-            return;
-        }
-        // The members as held now, read once (the wait polls only memory).
-        let me = self.me;
-        let members = self
-            .store
-            .call(move |c| Ok(store::head(c, &room)?.map(|h| h.state().members.clone())))
-            .await
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        while tokio::time::Instant::now() < until && !fresh() {
-            if !members
-                .iter()
-                .any(|m| m.key != me && self.actor.is_connected(&m.key))
-            {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
     }
 
     fn hand_keys(&self, room: &RoomId, grants: Vec<(PeerId, crate::room::SenderKey)>) {
@@ -371,6 +320,8 @@ impl NodeHandle {
                 match row {
                     Some(r) if r.status == RoomStatus::Invited => {
                         store::set_room_status(c, &room, RoomStatus::Declined, now_ms())?;
+                        // What came while it waited for an answer is not kept.
+                        store::delete_room_history(c, &room)?;
                         Ok(Some(r.inviter))
                     }
                     _ => Ok(None),
