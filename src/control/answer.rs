@@ -175,8 +175,15 @@ pub enum Answer {
     Rooms(Vec<Room>),
     /// `room_send`: the message as stored.
     RoomPost(RoomPost),
-    /// `room_history`.
+    /// `room_history`, `room_search`.
     RoomPosts(Vec<RoomPost>),
+    /// `room_delete_history`.
+    RoomHistoryDeleted {
+        /// The room.
+        room_id: RoomId,
+        /// How many messages went.
+        deleted: u64,
+    },
     /// `room_members`.
     RoomMembers {
         /// The room.

@@ -377,6 +377,20 @@ pub enum Command {
     },
     /// Every room: joined, invited, left.
     RoomList,
+    /// Full-text search over the rooms' messages, newest first.
+    RoomSearch {
+        /// Words (the last one may be the start of a word).
+        text: String,
+        /// Most results.
+        #[serde(default)]
+        limit: Option<usize>,
+    },
+    /// Delete a room's messages on this device (the other members keep theirs; we stay in
+    /// the room).
+    RoomDeleteHistory {
+        /// The room.
+        room: RoomId,
+    },
     /// Stop the node.
     Shutdown,
 }

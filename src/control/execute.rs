@@ -21,7 +21,9 @@ pub async fn execute(node: &NodeHandle, cmd: Command) -> Result<Answer, ControlE
         | Command::RoomMembers { .. }
         | Command::RoomLeave { .. }
         | Command::RoomRemove { .. }
-        | Command::RoomList => super::rooms::execute(node, &cmd).await?,
+        | Command::RoomList
+        | Command::RoomSearch { .. }
+        | Command::RoomDeleteHistory { .. } => super::rooms::execute(node, &cmd).await?,
         Command::Id => Answer::Id {
             peer_id: node.peer_id(),
             fingerprint: node.peer_id().fingerprint(),

@@ -49,6 +49,13 @@ pub(super) async fn execute(node: &NodeHandle, cmd: &Command) -> Result<Answer, 
         Command::RoomLeave { room } => Answer::Room(node.room_leave(*room).await?),
         Command::RoomRemove { room, id } => Answer::Room(node.room_remove(*room, *id).await?),
         Command::RoomList => Answer::Rooms(node.rooms().await?),
+        Command::RoomSearch { text, limit } => {
+            Answer::RoomPosts(node.room_search(text, limit.unwrap_or(50)).await?)
+        }
+        Command::RoomDeleteHistory { room } => Answer::RoomHistoryDeleted {
+            room_id: *room,
+            deleted: node.room_delete_history(*room).await?,
+        },
         other => {
             return Err(ControlError::Node(crate::node::NodeError::Invalid(
                 format!("not a room command: {other:?}"),
@@ -110,6 +117,14 @@ pub(super) fn render(cmd: &Command, v: &Value) -> Option<String> {
         Command::RoomList => list(&room_line),
         Command::RoomSend { .. } => format!("sent #{}", v["seq"].as_u64().unwrap_or(0)),
         Command::RoomHistory { .. } => list(&post_line),
+        Command::RoomSearch { .. } => list(&|m| {
+            let room = m["room_id"].as_str().unwrap_or("");
+            format!("{}  {}", room.get(..10).unwrap_or(room), post_line(m))
+        }),
+        Command::RoomDeleteHistory { .. } => format!(
+            "deleted {} messages of the room on this device (the other members keep theirs)",
+            v["deleted"].as_u64().unwrap_or(0)
+        ),
         Command::RoomMembers { .. } => {
             let members: Vec<String> = v["members"]
                 .as_array()

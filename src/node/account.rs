@@ -54,6 +54,20 @@ fn text_line(m: &Message) -> String {
     )
 }
 
+fn room_line(p: &crate::model::RoomPost, room: &str) -> String {
+    let who = if p.outgoing {
+        "me".to_string()
+    } else {
+        p.author.to_string()
+    };
+    format!(
+        "{} UTC  room {room} ({})  {who}: {}\n",
+        crate::civil::date_time_seconds(p.sent_ms),
+        p.room_id,
+        p.text
+    )
+}
+
 impl NodeHandle {
     /// Blocks a peer: any session is closed, and it is refused from now on.
     pub async fn block(&self, peer: PeerId) -> Result<(), NodeError> {
@@ -249,6 +263,7 @@ impl NodeHandle {
 
     /// Writes all history to `path`, or when none is given to a new file in the downloads
     /// folder (`natter-history-YYYY-MM-DD-HHMMSS.jsonl` or `.txt`, numbered if taken).
+    /// The one-to-one messages first, then the rooms' (room by room, in the shared order).
     /// Returns how many messages were written, and where.
     ///
     /// The file is created new and readable only by the user on Unix: a file or a symbolic
@@ -261,20 +276,32 @@ impl NodeHandle {
     ) -> Result<(u64, PathBuf), NodeError> {
         let (file, path) = self.new_export(path, "natter-history", format.extension())?;
         let shown = path.clone();
+        let me = self.inner.me;
         let n = self
             .inner
             .store
             .call(move |c| {
                 let mut out = std::io::BufWriter::new(file);
-                let n = store::for_each_message(c, |m| {
+                let mut write = |json: Result<String, serde_json::Error>, text: String| {
                     let line = match format {
-                        ExportFormat::Json => serde_json::to_string(m)
+                        ExportFormat::Json => json
                             .map(|j| j + "\n")
                             .map_err(|e| store::StoreError::Corrupt(e.to_string()))?,
-                        ExportFormat::Text => text_line(m),
+                        ExportFormat::Text => text,
                     };
                     out.write_all(line.as_bytes())
                         .map_err(|e| store::StoreError::Corrupt(format!("export: {e}")))
+                };
+                let mut n =
+                    store::for_each_message(c, |m| write(serde_json::to_string(m), text_line(m)))?;
+                // Then the rooms' messages (JSON lines with `room_id` instead of `peer`).
+                let names: std::collections::HashMap<_, _> = store::rooms(c, &me)?
+                    .into_iter()
+                    .map(|r| (r.room_id, r.name))
+                    .collect();
+                n += store::for_each_room_post(c, &me, |p| {
+                    let name = names.get(&p.room_id).map_or("", String::as_str);
+                    write(serde_json::to_string(p), room_line(p, name))
                 })?;
                 out.flush()
                     .map_err(|e| store::StoreError::Corrupt(format!("export: {e}")))?;

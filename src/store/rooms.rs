@@ -291,6 +291,25 @@ pub fn room_history(
     Ok(out)
 }
 
+/// Every room message that opened, room by room, each room's in the shared order (for an
+/// export). Returns how many.
+pub fn for_each_room_post(
+    conn: &Connection,
+    me: &PeerId,
+    mut each: impl FnMut(&RoomPost) -> Result<(), StoreError>,
+) -> Result<u64, StoreError> {
+    let mut stmt = conn.prepare(&format!(
+        "{POST} WHERE text IS NOT NULL ORDER BY room, lamport, author, seq"
+    ))?;
+    let mut rows = stmt.query([])?;
+    let mut n = 0;
+    while let Some(row) = rows.next()? {
+        each(&row_to_post(row, me)?)?;
+        n += 1;
+    }
+    Ok(n)
+}
+
 /// Full-text search over the room messages that opened, newest first.
 pub fn search_rooms(
     conn: &Connection,

@@ -10,5 +10,6 @@ mod mailbox;
 mod relay;
 mod rendezvous;
 mod rendezvous_limits;
+mod rooms;
 mod secrets;
 mod support;

@@ -1,21 +1,38 @@
 //! Owns coalescing desktop notifications: while the window is in the background, a
-//! conversation's first message raises one at once; what the same peer sends in the quiet
-//! window after it is counted, and raised as one "N new messages" when the window ends. A
-//! flood is never a notification per message. Pure: callers pass the time.
+//! conversation's first message (a contact's, or a room's) raises one at once; what comes in
+//! the same conversation in the quiet window after it is counted, and raised as one "N new
+//! messages" when the window ends. A flood is never a notification per message. Pure:
+//! callers pass the time.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use natter::PeerId;
+use natter::room::RoomId;
+
+/// Where messages come from: a one-to-one conversation or a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Source {
+    /// A contact (or someone who wrote to us).
+    Peer(PeerId),
+    /// A room.
+    Room(RoomId),
+}
+
+impl From<PeerId> for Source {
+    fn from(p: PeerId) -> Self {
+        Source::Peer(p)
+    }
+}
 
 /// How long after a notification for a peer its further messages are only counted.
 pub const QUIET: Duration = Duration::from_secs(10);
 
-/// A notification to raise for one peer.
+/// A notification to raise for one conversation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notice {
-    /// Whose messages.
-    pub peer: PeerId,
+    /// Whose messages, or which room's.
+    pub from: Source,
     /// How many messages it stands for (1: just this one).
     pub count: usize,
     /// The latest message's text.
@@ -34,7 +51,7 @@ struct Window {
 #[derive(Debug)]
 pub struct Coalescer {
     quiet: Duration,
-    peers: HashMap<PeerId, Window>,
+    peers: HashMap<Source, Window>,
 }
 
 impl Default for Coalescer {
@@ -55,7 +72,13 @@ impl Coalescer {
     /// A message from `peer` came at `now` (the window in the background): a notice to raise
     /// at once, or `None` when one was raised for this peer less than the quiet window ago
     /// (the message is counted).
-    pub fn on_message(&mut self, peer: PeerId, text: &str, now: Instant) -> Option<Notice> {
+    pub fn on_message(
+        &mut self,
+        from: impl Into<Source>,
+        text: &str,
+        now: Instant,
+    ) -> Option<Notice> {
+        let peer = from.into();
         match self.peers.get_mut(&peer) {
             Some(w) if now < w.raised + self.quiet => {
                 w.count += 1;
@@ -72,7 +95,7 @@ impl Coalescer {
                     latest: String::new(),
                 };
                 Some(Notice {
-                    peer,
+                    from: peer,
                     count,
                     text: text.to_string(),
                 })
@@ -87,7 +110,7 @@ impl Coalescer {
                     },
                 );
                 Some(Notice {
-                    peer,
+                    from: peer,
                     count: 1,
                     text: text.to_string(),
                 })
@@ -109,7 +132,7 @@ impl Coalescer {
                 return false;
             }
             due.push(Notice {
-                peer: *peer,
+                from: *peer,
                 count: w.count,
                 text: std::mem::take(&mut w.latest),
             });
@@ -117,7 +140,7 @@ impl Coalescer {
             w.count = 0;
             true
         });
-        due.sort_by_cached_key(|n| n.peer.to_string());
+        due.sort_by_key(|n| n.from);
         due
     }
 
@@ -128,8 +151,8 @@ impl Coalescer {
 
     /// The user saw this peer's conversation: nothing is counted for it any more, and its
     /// next message in the background raises at once.
-    pub fn forget(&mut self, peer: &PeerId) {
-        self.peers.remove(peer);
+    pub fn forget(&mut self, from: impl Into<Source>) {
+        self.peers.remove(&from.into());
     }
 
     /// The window has the focus: every count is cleared.
@@ -176,12 +199,12 @@ mod tests {
             raised,
             vec![
                 Notice {
-                    peer: p,
+                    from: p.into(),
                     count: 1,
                     text: "m0".into()
                 },
                 Notice {
-                    peer: p,
+                    from: p.into(),
                     count: 999,
                     text: "m999".into()
                 },
@@ -202,7 +225,7 @@ mod tests {
         assert_eq!(
             due,
             vec![Notice {
-                peer: p,
+                from: p.into(),
                 count: 1,
                 text: "again".into()
             }]
@@ -223,7 +246,7 @@ mod tests {
         for p in [a, b] {
             let counts: Vec<usize> = raised
                 .iter()
-                .filter(|n| n.peer == p)
+                .filter(|n| n.from == p.into())
                 .map(|n| n.count)
                 .collect();
             assert_eq!(counts, vec![1, 99], "each peer its own first and summary");
@@ -234,6 +257,27 @@ mod tests {
             c.on_message(c2, "x", t0 + Duration::from_secs(61))
                 .map(|n| n.count),
             Some(1)
+        );
+    }
+
+    #[test]
+    fn a_room_and_a_contact_are_counted_apart() {
+        let (mut c, p, t0) = (Coalescer::default(), peer(), Instant::now());
+        let room = Source::Room(RoomId::derive(&p, &[1; 16]));
+        assert!(c.on_message(p, "hi", t0).is_some());
+        assert!(
+            c.on_message(room, "Bob: hi all", t0).is_some(),
+            "its own first"
+        );
+        assert!(c.on_message(room, "Bob: again", t0).is_none());
+        c.forget(p);
+        assert_eq!(
+            c.due(t0 + QUIET),
+            vec![Notice {
+                from: room,
+                count: 1,
+                text: "Bob: again".into()
+            }]
         );
     }
 
@@ -254,7 +298,7 @@ mod tests {
         assert_eq!(
             c.on_message(p, "four", much_later),
             Some(Notice {
-                peer: p,
+                from: p.into(),
                 count: 2,
                 text: "four".into()
             })
@@ -268,9 +312,12 @@ mod tests {
             assert!(c.on_message(p, "1", t0).is_some());
             assert!(c.on_message(p, "2", t0).is_none());
         }
-        c.forget(&a);
+        c.forget(a);
         let due = c.due(t0 + QUIET);
-        assert_eq!(due.iter().map(|n| n.peer).collect::<Vec<_>>(), vec![b]);
+        assert_eq!(
+            due.iter().map(|n| n.from).collect::<Vec<_>>(),
+            vec![b.into()]
+        );
         assert!(
             c.on_message(a, "3", t0 + QUIET).is_some(),
             "a raises at once"

@@ -1,15 +1,15 @@
 //! Owns how the app state follows the node's events: sessions, messages and their ticks,
 //! typing and presence, nearby peers, files, the rendezvous, relay prompts and policy, and
-//! the warnings the user must see (a key change, a peer flooding us). Incoming messages raise
-//! a desktop notification when the window is not focused, coalesced per conversation
-//! (`notify.rs`).
+//! the warnings the user must see (a key change, a peer flooding us). Incoming messages (a
+//! contact's, or a room's) raise a desktop notification when the window is not focused,
+//! coalesced per conversation (`notify.rs`).
 
 use std::time::Instant;
 
 use natter::model::MessageState;
 use natter::node::{DialFailure, Event};
 
-use crate::notify::Notice;
+use crate::notify::{Notice, Source};
 use crate::screen::{Action, Screen, key_warning};
 use crate::{App, Op};
 use natter::control::Command;
@@ -167,7 +167,18 @@ impl App {
                 }
                 self.rooms.changed(room)
             }
-            Event::RoomMessage { post } => self.rooms.post(post),
+            Event::RoomMessage { post } => {
+                let mut action = Action::none();
+                if !post.outgoing && self.window.background && self.prefs.notifications {
+                    let text = format!("{}: {}", self.name_of(&post.author), post.text);
+                    let from = Source::Room(post.room_id);
+                    if let Some(n) = self.window.notices.on_message(from, &text, Instant::now()) {
+                        action = action.and(self.notification(n));
+                    }
+                }
+                self.rooms.post(post);
+                return action;
+            }
             _ => {}
         }
         Action::none()
@@ -176,10 +187,19 @@ impl App {
     /// The desktop notification for a notice: the peer's name and message, or how many
     /// came and the latest.
     pub(crate) fn notification(&self, n: Notice) -> Op {
-        let name = self.name_of(&n.peer);
-        match n.count {
-            1 => Op::Notify(name, n.text),
-            count => Op::Notify(format!("{count} new messages from {name}"), n.text),
+        match (n.from, n.count) {
+            (Source::Peer(p), 1) => Op::Notify(self.name_of(&p), n.text),
+            (Source::Peer(p), count) => Op::Notify(
+                format!("{count} new messages from {}", self.name_of(&p)),
+                n.text,
+            ),
+            (Source::Room(r), count) => {
+                let room = self.rooms.name_of(&r);
+                match count {
+                    1 => Op::Notify(format!("# {room}"), n.text),
+                    _ => Op::Notify(format!("{count} new messages in # {room}"), n.text),
+                }
+            }
         }
     }
 

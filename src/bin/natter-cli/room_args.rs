@@ -40,6 +40,14 @@ pub(crate) enum RoomCmd {
     Remove { room: RoomId, peer: PeerId },
     /// Every room: joined, invited, left.
     List,
+    /// Search the rooms' messages (newest first).
+    Search {
+        text: String,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Delete the room's messages on this device (the others keep theirs; you stay in it).
+    DeleteHistory { room: RoomId },
 }
 
 impl From<RoomCmd> for Command {
@@ -63,6 +71,11 @@ impl From<RoomCmd> for Command {
             RoomCmd::Leave { room } => Command::RoomLeave { room },
             RoomCmd::Remove { room, peer } => Command::RoomRemove { room, id: peer },
             RoomCmd::List => Command::RoomList,
+            RoomCmd::Search { text, limit } => Command::RoomSearch {
+                text,
+                limit: Some(limit),
+            },
+            RoomCmd::DeleteHistory { room } => Command::RoomDeleteHistory { room },
         }
     }
 }

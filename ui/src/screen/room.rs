@@ -2,7 +2,7 @@
 //! room pane (secure badge, members with presence and path, messages in the order every
 //! member shows, the composer, invite from the buddy list, leave, remove).
 
-use iced::widget::{Column, button, column, row, scrollable, text, text_input};
+use iced::widget::{Column, button, column, container, row, scrollable, text, text_input};
 use iced::{Element, Length};
 use natter::PeerId;
 use natter::control::Command;
@@ -10,7 +10,7 @@ use natter::model::{Room, RoomPost, RoomStatus};
 use natter::room::{Role, RoomId};
 
 use super::Action;
-use super::widget::dot;
+use super::widget::{dot, own_dot};
 use crate::theme::{SMALL, TITLE};
 use crate::{App, Op};
 
@@ -99,6 +99,14 @@ impl State {
         }
     }
 
+    /// A room's name as shown (its id while we do not know it).
+    pub fn name_of(&self, room: &RoomId) -> String {
+        self.rooms
+            .iter()
+            .find(|r| r.room_id == *room)
+            .map_or_else(|| room.to_string(), |r| r.name.clone())
+    }
+
     fn open(&self) -> Option<&Room> {
         self.rooms.iter().find(|r| Some(r.room_id) == self.selected)
     }
@@ -121,6 +129,7 @@ pub fn update(app: &mut App, message: Message) -> Action {
                 r.unread = 0;
             }
             app.conversation.selected = None;
+            app.window.notices.forget(crate::notify::Source::Room(room));
             Action::run(Command::RoomHistory {
                 room,
                 limit: Some(PAGE),
@@ -256,10 +265,15 @@ pub fn view(app: &App) -> Element<'_, Message> {
         .members
         .iter()
         .any(|m| Some(m.peer) == me && m.role == Role::Admin);
-    let badge = if room.secure {
-        "🔒 secure: only members read it"
+    let (badge, style): (_, fn(&iced::Theme) -> container::Style) = if room.secure {
+        ("Secure", container::success)
     } else {
-        "public"
+        ("Public", container::secondary)
+    };
+    let about = if room.secure {
+        "only members read it"
+    } else {
+        "anyone may read it"
     };
     let header = row![
         text(format!("# {}", room.name))
@@ -272,11 +286,18 @@ pub fn view(app: &App) -> Element<'_, Message> {
     ]
     .spacing(6);
     let mut members = Column::new().spacing(2).push(
-        text(match room.members.len() {
-            1 => format!("{badge} · 1 member"),
-            n => format!("{badge} · {n} members"),
-        })
-        .size(SMALL),
+        row![
+            container(text(badge).size(SMALL))
+                .padding([1, 6])
+                .style(style),
+            text(match room.members.len() {
+                1 => format!("{about} · 1 member"),
+                n => format!("{about} · {n} members"),
+            })
+            .size(SMALL),
+        ]
+        .spacing(6)
+        .align_y(iced::Alignment::Center),
     );
     for m in &room.members {
         let mine = Some(m.peer) == me;
@@ -296,9 +317,16 @@ pub fn view(app: &App) -> Element<'_, Message> {
             format!(" · {}", reach(app, &m.peer))
         };
         let mut line = row![
-            text(format!("{} {who}{role}{how}", dot(app, &m.peer)))
-                .size(SMALL)
-                .width(Length::Fill)
+            text(format!(
+                "{} {who}{role}{how}",
+                if mine {
+                    own_dot(app)
+                } else {
+                    dot(app, &m.peer)
+                }
+            ))
+            .size(SMALL)
+            .width(Length::Fill)
         ];
         if admin && !mine {
             line = line.push(

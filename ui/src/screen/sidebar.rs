@@ -92,7 +92,7 @@ pub fn update(app: &mut App, message: Message) -> Action {
             app.conversation.selected = Some(peer);
             app.rooms.selected = None;
             app.roster.unread.remove(&peer);
-            app.window.notices.forget(&peer);
+            app.window.notices.forget(peer);
             app.search.words.clear();
             app.search.results = None;
             Action::run(Command::history(peer, PAGE, None))

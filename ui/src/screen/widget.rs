@@ -22,6 +22,16 @@ pub fn dot(app: &App, peer: &PeerId) -> &'static str {
     }
 }
 
+/// Our own presence dot, from the status we chose.
+pub fn own_dot(app: &App) -> &'static str {
+    match app.sidebar.status.0 {
+        Status::Online => "●",
+        Status::Away => "◐",
+        Status::Busy => "⊘",
+        Status::Invisible => "◌",
+    }
+}
+
 /// An id in groups of five characters, so it wraps and reads aloud; pasting it back works
 /// (spaces are ignored when an id is parsed).
 pub fn grouped(id: &PeerId) -> String {

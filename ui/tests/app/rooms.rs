@@ -1,5 +1,6 @@
 //! Rooms in the app: create one, invite from the buddy list, an invitation to join, messages
-//! both ways in the room pane, the secure badge and members with presence, leave.
+//! both ways in the room pane, the secure badge and members with presence, a notification
+//! in the background, leave.
 
 use std::time::Duration;
 
@@ -7,8 +8,8 @@ use iced::keyboard::key::Named;
 use iced::widget::Id;
 use natter::model::RoomStatus;
 use natter::node::Event;
-use natter_ui::Message;
 use natter_ui::screen::room::{NEW_ROOM, ROOM_COMPOSER};
+use natter_ui::{Message, Op};
 
 use crate::support::*;
 
@@ -26,6 +27,18 @@ async fn event(p: &mut Peer, f: impl Fn(&Event) -> bool) -> Event {
     .expect("the event came")
 }
 
+/// Keeps a picture of the app as it is now (target/tmp/screenshots/NAME-tiny-skia.png; the
+/// README's room screenshot is this one).
+fn picture(app: &natter_ui::App, name: &str) {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    let _ = std::fs::remove_file(dir.join(format!("{name}-tiny-skia.png")));
+    let mut ui = iced_test::simulator(app.view());
+    let snap = ui.snapshot(&iced::Theme::Light).unwrap();
+    assert!(snap.matches_image(&path).unwrap(), "the picture is written");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_room_is_made_joined_and_talked_in_from_the_app() {
     let mut a = peer().await;
@@ -35,9 +48,15 @@ async fn a_room_is_made_joined_and_talked_in_from_the_app() {
         introduce(&a, other).await;
         introduce(other, &a).await;
     }
-    let mut bob = natter::model::Contact::new(b.node.peer_id());
-    bob.nickname = "Bob".into();
-    a.node.add_contact(bob).await.unwrap();
+    for (p, name) in [(&b, "Bob"), (&c, "Carol")] {
+        let mut k = natter::model::Contact::new(p.node.peer_id());
+        k.nickname = name.into();
+        a.node.add_contact(k).await.unwrap();
+    }
+    a.node
+        .set_preference(natter_ui::pref::NAME, "Alice")
+        .await
+        .unwrap();
     let mut app = booted(&a).await;
     pump(&mut app, &mut a, 500).await;
 
@@ -50,7 +69,7 @@ async fn a_room_is_made_joined_and_talked_in_from_the_app() {
     .await;
     let room = app.rooms.selected.expect("the new room is open");
     assert!(shows(&app, "# Book club"));
-    assert!(shows(&app, "🔒 secure: only members read it · 1 member"));
+    assert!(shows(&app, "Secure") && shows(&app, "only members read it · 1 member"));
 
     // Invite Bob from the buddy list; he accepts (his node), and says hello.
     interact(&mut app, &a.node.clone(), |ui| {
@@ -78,7 +97,7 @@ async fn a_room_is_made_joined_and_talked_in_from_the_app() {
         shows(&app, "Bob: hello from Bob"),
         "Bob's message in the room pane"
     );
-    assert!(shows(&app, "🔒 secure: only members read it · 2 members"));
+    assert!(shows(&app, "only members read it · 2 members"));
 
     // Type in the room's composer and press Enter: Bob stores it.
     interact(&mut app, &a.node.clone(), |ui| {
@@ -93,6 +112,28 @@ async fn a_room_is_made_joined_and_talked_in_from_the_app() {
         |e| matches!(e, Event::RoomMessage { post } if post.text == "hi Bob"),
     )
     .await;
+
+    picture(&app, "room");
+
+    // In the background, Bob's next message raises a notification titled with the room.
+    let na = a.node.clone();
+    apply(&mut app, &na, Message::Focus(false)).await;
+    b.node.room_send(room, "are you all there?").await.unwrap();
+    let ops = loop {
+        let e = event(&mut a, |_| true).await;
+        if matches!(&e, Event::RoomMessage { post } if post.text == "are you all there?") {
+            break app.update(Message::Node(e));
+        }
+        apply(&mut app, &na, Message::Node(e)).await;
+    };
+    assert!(
+        ops.contains(&Op::Notify(
+            "# Book club".into(),
+            "Bob: are you all there?".into()
+        )),
+        "{ops:?}"
+    );
+    apply(&mut app, &na, Message::Focus(true)).await;
 
     // Carol's room: the invitation shows in the sidebar; Join takes us in.
     let other = c.node.room_create("Carol's", "").await.unwrap().room_id;
