@@ -94,6 +94,8 @@ const MAX_BUCKETS: usize = 4096;
 struct Bucket {
     tokens: f64,
     at: Instant,
+    /// Filled under a contact's limit (else a stranger's).
+    contact: bool,
     /// When a flood of this peer and kind was last reported.
     reported: Option<Instant>,
 }
@@ -138,10 +140,16 @@ impl Flood {
         let b = self.buckets.entry((peer, kind)).or_insert(Bucket {
             tokens: l.burst,
             at: now,
+            contact,
             reported: None,
         });
-        // A peer that became a contact (or stopped being one) keeps its tokens, capped by
-        // its new burst.
+        // A peer the user just accepted gets a contact's burst (a stranger's few tokens are
+        // no measure of a contact: a file dropped on it right away is many offers); one that
+        // stopped being a contact keeps its tokens, capped by a stranger's burst.
+        if contact && !b.contact {
+            b.tokens = l.burst;
+        }
+        b.contact = contact;
         b.tokens = refill(b, l, now);
         b.at = now;
         let allowed = (b.tokens.floor() as usize).min(n);
@@ -174,6 +182,7 @@ impl Flood {
         let b = self.buckets.entry((peer, kind)).or_insert(Bucket {
             tokens,
             at: now,
+            contact: false,
             reported: None,
         });
         let due = b
@@ -295,6 +304,18 @@ mod tests {
         }
         assert_eq!(f.take(p, Kind::Files, true, 300, t0).allowed, 300);
         assert_eq!(f.take(p, Kind::Presence, true, 20, t0).allowed, 20);
+    }
+
+    #[test]
+    fn a_stranger_accepted_gets_a_contacts_burst_and_a_contact_dropped_a_strangers() {
+        let mut f = Flood::default();
+        let (p, t0) = (peer(), Instant::now());
+        // Five offers as a stranger use its burst.
+        assert_eq!(f.take(p, Kind::Files, false, 5, t0).allowed, 5);
+        // Accepted: a file of 16 parts offered at once goes through.
+        assert_eq!(f.take(p, Kind::Files, true, 16, t0).allowed, 16);
+        // No longer a contact: capped by a stranger's burst at once.
+        assert_eq!(f.take(p, Kind::Files, false, 16, t0).allowed, 5);
     }
 
     #[test]

@@ -295,6 +295,13 @@ impl App {
                             screen::search::view(&self.search, &self.roster).map(Message::Search)
                         } else if self.rooms.selected.is_some() {
                             screen::room::view(self).map(Message::Room)
+                        } else if let Some(add) = screen::room::add_person(self) {
+                            column![
+                                add.map(Message::Room),
+                                screen::conversation::view(self).map(Message::Conversation),
+                            ]
+                            .spacing(10)
+                            .into()
                         } else {
                             screen::conversation::view(self).map(Message::Conversation)
                         };

@@ -71,6 +71,8 @@ pub enum Message {
     Scrolled(scrollable::Viewport),
     /// Open the verify screen.
     Verify,
+    /// Open or close "add a person" (the conversation becomes a room).
+    AddPerson,
     /// Open the contact menu.
     Menu,
     /// Accept an offered file.
@@ -174,6 +176,10 @@ pub fn update(app: &mut App, message: Message) -> Action {
             }
         }
         Message::Verify => Action::none().then(Screen::Verify(verify::State::new(app, peer))),
+        Message::AddPerson => {
+            app.rooms.adding_to = (app.rooms.adding_to != Some(peer)).then_some(peer);
+            Action::none()
+        }
         Message::Menu => match app.contact(&peer) {
             Some(c) => Action::none().then(Screen::Contact(contact::State::new(c))),
             None => Action::none(),
@@ -420,6 +426,7 @@ pub fn view(app: &App) -> Element<'_, Message> {
     .spacing(8);
     if contact.is_some() {
         header = header
+            .push(button(text("Add a person")).on_press(Message::AddPerson))
             .push(button(text("Verify")).on_press(Message::Verify))
             .push(button(text("Contact…")).on_press(Message::Menu));
     } else {

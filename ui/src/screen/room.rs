@@ -36,6 +36,8 @@ pub struct State {
     pub new_name: String,
     /// The invite picker is open.
     pub inviting: bool,
+    /// "Add a person" is open over the one-to-one conversation with this contact.
+    pub adding_to: Option<PeerId>,
 }
 
 /// What the user does with rooms.
@@ -63,6 +65,15 @@ pub enum Message {
     Remove(PeerId),
     /// Leave the open room.
     Leave,
+    /// A one-to-one conversation becomes a room: with this contact (`with`) and `added`.
+    AddPerson {
+        /// The contact of the conversation.
+        with: PeerId,
+        /// The new person.
+        added: PeerId,
+    },
+    /// Close "add a person".
+    CancelAdd,
 }
 
 impl State {
@@ -165,6 +176,18 @@ pub fn update(app: &mut App, message: Message) -> Action {
             }
             _ => Action::none(),
         },
+        Message::AddPerson { with, added } => {
+            rooms.adding_to = None;
+            Action::run(Command::RoomCreate {
+                name: group_name(app, &[with, added]),
+                topic: None,
+                invite: vec![with, added],
+            })
+        }
+        Message::CancelAdd => {
+            rooms.adding_to = None;
+            Action::none()
+        }
         Message::ToggleInvite => {
             rooms.inviting = !rooms.inviting;
             Action::none()
@@ -253,6 +276,56 @@ fn reach(app: &App, peer: &PeerId) -> String {
         },
         None => "not connected".into(),
     }
+}
+
+/// A room made from a conversation is named after its people: "Bob, Carol and Alice"
+/// (our display name, or our id's start), at most 60 characters.
+fn group_name(app: &App, others: &[PeerId]) -> String {
+    let me = match app.prefs.name.trim() {
+        "" => app
+            .me()
+            .map(|p| p.to_string().chars().take(10).collect())
+            .unwrap_or_default(),
+        name => name.to_string(),
+    };
+    let names: Vec<String> = others.iter().map(|p| app.name_of(p)).collect();
+    let name = format!("{} and {me}", names.join(", "));
+    name.chars().take(60).collect()
+}
+
+/// "Add a person" over a one-to-one conversation: the other contacts, each making a room
+/// with both of them and us (`None` while it is closed).
+pub fn add_person(app: &App) -> Option<Element<'_, Message>> {
+    let with = app
+        .rooms
+        .adding_to
+        .filter(|p| app.conversation.selected == Some(*p))?;
+    let mut picker = Column::new().spacing(4).push(
+        text(format!(
+            "Make a room with {} and someone else:",
+            app.name_of(&with)
+        ))
+        .size(SMALL),
+    );
+    for c in app.roster.contacts.iter().filter(|c| c.peer != with) {
+        picker = picker.push(
+            button(text(app.name_of(&c.peer)))
+                .on_press(Message::AddPerson {
+                    with,
+                    added: c.peer,
+                })
+                .style(button::secondary),
+        );
+    }
+    Some(
+        picker
+            .push(
+                button(text("Cancel").size(SMALL))
+                    .on_press(Message::CancelAdd)
+                    .style(button::secondary),
+            )
+            .into(),
+    )
 }
 
 /// The room pane.

@@ -172,3 +172,65 @@ async fn a_room_is_made_joined_and_talked_in_from_the_app() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn add_a_person_turns_a_one_to_one_conversation_into_a_room() {
+    let mut a = peer().await;
+    let mut b = peer().await;
+    let mut c = peer().await;
+    for (other, name) in [(&b, "Bob"), (&c, "Carol")] {
+        introduce(&a, other).await;
+        introduce(other, &a).await;
+        let mut k = natter::model::Contact::new(other.node.peer_id());
+        k.nickname = name.into();
+        a.node.add_contact(k).await.unwrap();
+    }
+    a.node
+        .set_preference(natter_ui::pref::NAME, "Alice")
+        .await
+        .unwrap();
+    let mut app = booted(&a).await;
+    pump(&mut app, &mut a, 500).await;
+    let na = a.node.clone();
+    let bid = b.node.peer_id();
+    apply(
+        &mut app,
+        &na,
+        Message::Sidebar(natter_ui::screen::sidebar::Message::Select(bid)),
+    )
+    .await;
+
+    // In the conversation with Bob: "Add a person", then Carol.
+    interact(&mut app, &na, |ui| {
+        ui.click("Add a person").unwrap();
+    })
+    .await;
+    assert!(shows(&app, "Make a room with Bob and someone else:"));
+    interact(&mut app, &na, |ui| {
+        ui.click("Carol").unwrap();
+    })
+    .await;
+    pump(&mut app, &mut a, 300).await;
+    let room = app.rooms.selected.expect("the new room is open");
+    assert!(shows(&app, "# Bob, Carol and Alice"));
+    assert!(
+        !shows(&app, "Make a room with Bob and someone else:"),
+        "closed"
+    );
+    for p in [&mut b, &mut c] {
+        event(
+            p,
+            |e| matches!(e, Event::RoomInvited { room: r } if r.room_id == room),
+        )
+        .await;
+        let mut members = 0;
+        for _ in 0..100 {
+            members = p.node.room(room).await.unwrap().members.len();
+            if members == 3 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(members, 3, "Alice, Bob and Carol");
+    }
+}
