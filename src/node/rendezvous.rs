@@ -65,6 +65,9 @@ async fn register_loop(inner: Arc<Inner>, rv: Arc<Client>) {
         match rv.register(reg).await {
             Ok((registered, _send, mut pushes)) => {
                 backoff = Duration::from_millis(500);
+                // The fetch is under way before anyone hears we are registered (a room send
+                // waits for it: see `rooms::fresh`).
+                super::mailbox::fetch_soon(&inner);
                 if !was_online {
                     let how = if rv.over_tcp() {
                         " over TCP (no UDP gets out of this network: sessions go through its relay)"
@@ -87,7 +90,6 @@ async fn register_loop(inner: Arc<Inner>, rv: Arc<Client>) {
                 }
                 was_online = true;
                 super::relay::available(&inner, registered.relay);
-                super::mailbox::fetch_soon(&inner);
                 let renew = tokio::time::sleep(RENEW);
                 tokio::pin!(renew);
                 // Relay frames arrive as datagrams on the same connection.

@@ -34,7 +34,7 @@ pub fn own_key(
     .transpose()
 }
 
-pub(super) fn key_of(id: &[u8], chain: &[u8], iteration: i64) -> Result<SenderKey, StoreError> {
+fn key_of(id: &[u8], chain: &[u8], iteration: i64) -> Result<SenderKey, StoreError> {
     let id: KeyId = id.try_into().map_err(|_| corrupt("key id"))?;
     let chain: [u8; 32] = chain.try_into().map_err(|_| corrupt("chain key"))?;
     Ok(SenderKey::from_parts(id, chain, iteration as u32))
@@ -144,12 +144,24 @@ pub fn grants_for(
     me: &PeerId,
     member: &PeerId,
 ) -> Result<Vec<SenderKey>, StoreError> {
+    grants(conn, room, me, member, false)
+}
+
+/// Our keys given to `member` (`unmailed`: only those not deposited for it yet), each at the
+/// iteration granted, oldest first.
+pub(super) fn grants(
+    conn: &Connection,
+    room: &RoomId,
+    me: &PeerId,
+    member: &PeerId,
+    unmailed: bool,
+) -> Result<Vec<SenderKey>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT k.key_id, k.chain, k.iteration, g.iteration FROM key_grants g
          JOIN sender_keys k ON k.room = g.room AND k.key_id = g.key_id AND k.author = ?2
-         WHERE g.room = ?1 AND g.member = ?3",
+         WHERE g.room = ?1 AND g.member = ?3 AND (g.mailed = 0 OR NOT ?4) ORDER BY k.rowid",
     )?;
-    let rows = stmt.query_map(params![rid(room), me, member], |r| {
+    let rows = stmt.query_map(params![rid(room), me, member, unmailed], |r| {
         Ok((
             r.get::<_, Vec<u8>>(0)?,
             r.get::<_, Vec<u8>>(1)?,

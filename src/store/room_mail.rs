@@ -6,7 +6,6 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
-use super::room_keys::key_of;
 use super::rooms::rid;
 use crate::identity::PeerId;
 use crate::room::{KeyId, RoomId, SenderKey};
@@ -94,29 +93,7 @@ pub fn unmailed_grants(
     me: &PeerId,
     member: &PeerId,
 ) -> Result<Vec<SenderKey>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT k.key_id, k.chain, k.iteration, g.iteration FROM key_grants g
-         JOIN sender_keys k ON k.room = g.room AND k.key_id = g.key_id AND k.author = ?2
-         WHERE g.room = ?1 AND g.member = ?3 AND g.mailed = 0 ORDER BY k.rowid",
-    )?;
-    let rows = stmt.query_map(params![rid(room), me, member], |r| {
-        Ok((
-            r.get::<_, Vec<u8>>(0)?,
-            r.get::<_, Vec<u8>>(1)?,
-            r.get::<_, i64>(2)?,
-            r.get::<_, i64>(3)?,
-        ))
-    })?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (id, chain, it, granted) = row?;
-        let key = key_of(&id, &chain, it)?;
-        out.push(
-            key.at(granted as u32)
-                .map_err(|e| StoreError::Corrupt(format!("room: {e}")))?,
-        );
-    }
-    Ok(out)
+    super::room_keys::grants(conn, room, me, member, true)
 }
 
 /// Our key `key` was deposited for `member`.

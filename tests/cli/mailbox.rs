@@ -34,8 +34,8 @@ fn strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 
-/// a and c at `server`, contacts of each other (c also keeps a's address), connected once;
-/// then c stops. Returns a, c's profile and c's id.
+/// a and c at `server`, contacts of each other (c also keeps a's address), connected once,
+/// and c registered with a among its contacts; then c stops. Returns a, c's profile and c's id.
 fn met_then_c_left(dir: &Path, server: &Rendezvous) -> (Node, PathBuf, String) {
     let args = args_of(server);
     let mut a = Node::start_with(&dir.join("a"), &strs(&args));
@@ -51,7 +51,13 @@ fn met_then_c_left(dir: &Path, server: &Rendezvous) -> (Node, PathBuf, String) {
     a.wait_for(20, |e| {
         e["event"] == "connected" && e["peer"] == cid.as_str()
     });
+    // c registers anew with a among its contacts before it leaves (the rendezvous then
+    // gives a its record and prekey while it is away). Its re-registration after `contact
+    // add` may still be on its way when it stops; a start registers with them at once.
     let c_profile = c.profile.clone();
+    c.stop();
+    let mut c = Node::start_with(&c_profile, &strs(&args));
+    c.wait_for(20, |e| e["event"] == "rendezvous" && e["online"] == true);
     c.stop();
     (a, c_profile, cid)
 }

@@ -477,11 +477,21 @@ async fn offline(n: TestNode) -> tempfile::TempDir {
     _dir
 }
 
-/// Waits until `author`'s messages up to `seq` went into `member`'s mailbox (or `member`
-/// told `n` it holds them).
+/// Waits until `n`'s messages up to `seq` went into `member`'s mailbox (or `member` told
+/// `n` it holds them).
 async fn mailed_until(n: &TestNode, room: RoomId, member: PeerId, seq: u64) {
+    mailed_while(n, room, member, |m| m.seq < seq).await
+}
+
+/// Waits while `waiting` holds of what `n` deposited for `member` (at most 60 s).
+async fn mailed_while(
+    n: &TestNode,
+    room: RoomId,
+    member: PeerId,
+    waiting: impl Fn(&natter::internals::store::Mailed) -> bool,
+) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while crate::rooms_db::mailed(n, room, member).seq < seq {
+    while waiting(&crate::rooms_db::mailed(n, room, member)) {
         assert!(
             tokio::time::Instant::now() < deadline,
             "not deposited after 60s: {:?}",
@@ -558,4 +568,43 @@ async fn with_nobody_online_a_room_goes_through_the_mailbox_both_ways_and_nothin
         "the same five, once, in one order"
     );
     assert_eq!(c.handle.room_history(room, 100).await.unwrap().len(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_back_with_nobody_online_takes_a_removal_from_the_mailbox_before_it_sends() {
+    let (rv, a, b, c, room) = three_in_a_room("Mailed removal").await;
+    let config = rv.config;
+    let bid = b.id();
+    // Carol's keys of Bob's, as she holds them while still a member.
+    let hers = crate::rooms_db::keys_of(&c, room, bid);
+    assert!(!hers.is_empty());
+
+    // Bob is away while Alice removes Carol; the removal waits in Bob's mailbox, and then
+    // nobody is online.
+    let b_dir = offline(b).await;
+    a.handle.room_remove(room, c.id()).await.unwrap();
+    room_until(&c, room, 20, |r| r.status == RoomStatus::Removed).await;
+    mailed_while(&a, room, bid, |m| m.version < 4).await;
+    offline(a).await;
+    offline(c).await;
+
+    // Bob comes back and sends the moment he is registered: the fetch under way comes
+    // first, so he seals under a key Carol never had.
+    let mut b = restart_with(b_dir, move |cfg| cfg.rendezvous = Some(config)).await;
+    b.wait_for(20, |e| matches!(e, Event::Rendezvous { online: true, .. }))
+        .await;
+    let sent = b.handle.room_send(room, "just us now").await.unwrap();
+    assert_eq!(
+        b.handle.room(room).await.unwrap().members.len(),
+        2,
+        "the removal came first"
+    );
+    let bytes = crate::rooms_db::message_bytes(&b, room, bid, sent.seq);
+    let m = natter::room::RoomMessage::decode(&bytes).unwrap();
+    for key in &hers {
+        assert!(
+            m.open(Some(key)).is_err(),
+            "the removed member opens what was sent after"
+        );
+    }
 }

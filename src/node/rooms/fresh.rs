@@ -1,5 +1,6 @@
 //! Owns knowing that we hold a room's latest state: which members told us so over the
-//! session up now, and a send's short wait for that word after we were offline.
+//! session up now, and a send's short wait for that word (or for the mailbox fetch under
+//! way) after we were offline.
 
 use crate::identity::PeerId;
 use crate::node::Inner;
@@ -35,10 +36,16 @@ impl Fresh {
 }
 
 impl Inner {
-    /// Waits (at most [`FRESH_WAIT`]) until a member told us the room's state, if a session
-    /// with one is up.
+    /// Waits (at most [`FRESH_WAIT`]) until what waited for us in the mailbox is in (a
+    /// fetch runs now: a removal deposited while we were away turns our key over), and until
+    /// a member told us the room's state, if a session with one is up.
     pub(super) async fn await_fresh(&self, room: RoomId) {
         let until = tokio::time::Instant::now() + FRESH_WAIT;
+        while self.rv_fetching.load(std::sync::atomic::Ordering::SeqCst)
+            && tokio::time::Instant::now() < until
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
         let fresh = || crate::node::lock(&self.rooms_fresh).is_fresh(&room);
         if fresh() {
             return;

@@ -27,6 +27,22 @@ async fn event(p: &mut Peer, f: impl Fn(&Event) -> bool) -> Event {
     .expect("the event came")
 }
 
+/// Alice, Bob and Carol know each other's addresses; Alice has Bob and Carol as named
+/// contacts, and her own name set.
+async fn alice_knows_bob_and_carol(a: &Peer, b: &Peer, c: &Peer) {
+    for (other, name) in [(b, "Bob"), (c, "Carol")] {
+        introduce(a, other).await;
+        introduce(other, a).await;
+        let mut k = natter::model::Contact::new(other.node.peer_id());
+        k.nickname = name.into();
+        a.node.add_contact(k).await.unwrap();
+    }
+    a.node
+        .set_preference(natter_ui::pref::NAME, "Alice")
+        .await
+        .unwrap();
+}
+
 /// Keeps a picture of the app as it is now (target/tmp/screenshots/NAME-tiny-skia.png; the
 /// README's room screenshot is this one).
 fn picture(app: &natter_ui::App, name: &str) {
@@ -44,19 +60,7 @@ async fn a_room_is_made_joined_and_talked_in_from_the_app() {
     let mut a = peer().await;
     let mut b = peer().await;
     let c = peer().await;
-    for other in [&b, &c] {
-        introduce(&a, other).await;
-        introduce(other, &a).await;
-    }
-    for (p, name) in [(&b, "Bob"), (&c, "Carol")] {
-        let mut k = natter::model::Contact::new(p.node.peer_id());
-        k.nickname = name.into();
-        a.node.add_contact(k).await.unwrap();
-    }
-    a.node
-        .set_preference(natter_ui::pref::NAME, "Alice")
-        .await
-        .unwrap();
+    alice_knows_bob_and_carol(&a, &b, &c).await;
     let mut app = booted(&a).await;
     pump(&mut app, &mut a, 500).await;
 
@@ -178,17 +182,7 @@ async fn add_a_person_turns_a_one_to_one_conversation_into_a_room() {
     let mut a = peer().await;
     let mut b = peer().await;
     let mut c = peer().await;
-    for (other, name) in [(&b, "Bob"), (&c, "Carol")] {
-        introduce(&a, other).await;
-        introduce(other, &a).await;
-        let mut k = natter::model::Contact::new(other.node.peer_id());
-        k.nickname = name.into();
-        a.node.add_contact(k).await.unwrap();
-    }
-    a.node
-        .set_preference(natter_ui::pref::NAME, "Alice")
-        .await
-        .unwrap();
+    alice_knows_bob_and_carol(&a, &b, &c).await;
     let mut app = booted(&a).await;
     pump(&mut app, &mut a, 500).await;
     let na = a.node.clone();
