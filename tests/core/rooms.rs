@@ -113,14 +113,20 @@ async fn join(invitee: &mut TestNode, room: RoomId) {
     assert_eq!(r.status, RoomStatus::Joined);
 }
 
-/// Alice (who knows both), Bob and Carol in a room of Alice's; Bob's "before" reached Carol.
-async fn three_in_a_room(name: &str) -> (Rv, TestNode, TestNode, TestNode, RoomId) {
+/// Alice, Bob and Carol at one rendezvous; Alice knows both, they know only her.
+async fn alice_bob_and_carol() -> (Rv, TestNode, TestNode, TestNode) {
     let rv = rendezvous().await;
     let a = member(&rv).await;
-    let mut b = member(&rv).await;
-    let mut c = member(&rv).await;
+    let b = member(&rv).await;
+    let c = member(&rv).await;
     befriend(&a, &b).await;
     befriend(&a, &c).await;
+    (rv, a, b, c)
+}
+
+/// Alice (who knows both), Bob and Carol in a room of Alice's; Bob's "before" reached Carol.
+async fn three_in_a_room(name: &str) -> (Rv, TestNode, TestNode, TestNode, RoomId) {
+    let (rv, a, mut b, mut c) = alice_bob_and_carol().await;
     let room = a.handle.room_create(name, "").await.unwrap().room_id;
     for other in [&mut b, &mut c] {
         a.handle.room_invite(room, other.id()).await.unwrap();
@@ -255,12 +261,7 @@ async fn a_removed_member_reads_nothing_sent_after_and_its_old_state_changes_not
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_one_to_one_chat_becomes_a_room_by_inviting_a_third_person() {
-    let rv = rendezvous().await;
-    let a = member(&rv).await;
-    let mut b = member(&rv).await;
-    let mut c = member(&rv).await;
-    befriend(&a, &b).await;
-    befriend(&a, &c).await;
+    let (_rv, a, mut b, mut c) = alice_bob_and_carol().await;
     a.handle.send(b.id(), "hi Bob".into()).await.unwrap();
     // "Add a person" in Alice's conversation with Bob: a room of the three.
     let answer = natter::control::execute(
