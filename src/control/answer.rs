@@ -191,6 +191,11 @@ pub enum Answer {
         /// Each member, its role and whether a session with it is up.
         members: Vec<MemberNow>,
     },
+    /// `show`: the request went to whoever shows this node (a headless node prints it).
+    Shown {
+        /// Always true.
+        shown: bool,
+    },
     /// `shutdown`.
     Stopping {
         /// Always true.
@@ -302,6 +307,7 @@ mod tests {
                 Answer::Stopping { stopping: true },
                 json!({ "stopping": true }),
             ),
+            (Answer::Shown { shown: true }, json!({ "shown": true })),
         ];
         for (answer, expected) in cases {
             assert_eq!(answer.to_json(), expected, "{answer:?}");

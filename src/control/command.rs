@@ -391,6 +391,13 @@ pub enum Command {
         /// The room.
         room: RoomId,
     },
+    /// Ask the app running this node to show its window (a second start of the desktop app
+    /// hands its `natter://` link over this way); the node emits `show_requested`.
+    Show {
+        /// A `natter://add/<ID>` link to open, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        link: Option<String>,
+    },
     /// Stop the node.
     Shutdown,
 }

@@ -211,6 +211,10 @@ pub async fn execute(node: &NodeHandle, cmd: Command) -> Result<Answer, ControlE
             node.relay_consent(id, consent).await?;
             Answer::RelayConsent { peer: id, consent }
         }
+        Command::Show { link } => {
+            node.show_requested(link);
+            Answer::Shown { shown: true }
+        }
         Command::Shutdown => Answer::Stopping { stopping: true },
     })
 }

@@ -218,6 +218,7 @@ pub fn render(cmd: &Command, v: &Value) -> String {
             Some(value) => format!("{} = {value}", s(v, "name")),
             None => format!("{} is not set", s(v, "name")),
         },
+        Command::Show { .. } => "asked the running node's app to show its window".into(),
         _ => v.to_string(),
     }
 }

@@ -108,7 +108,8 @@ pub async fn one_shot(mut config: NodeConfig, cmd: Command) -> Result<Value, Run
     if let Some(answer) = request(&socket, &cmd).await? {
         return Ok(answer);
     }
-    if matches!(cmd, Command::Shutdown) {
+    // Nothing to stop, nobody to show: a node started for these would answer to no one.
+    if matches!(cmd, Command::Shutdown | Command::Show { .. }) {
         return Err(RunError::NotRunning(config.profile));
     }
     let network = cmd.needs_network();

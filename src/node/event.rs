@@ -301,6 +301,13 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         transport: Option<&'static str>,
     },
+    /// Someone asked to see this node's app (`show`: a second start of the desktop app, a
+    /// `natter://` link clicked): raise the window, open the link if there is one.
+    ShowRequested {
+        /// The `natter://add/<ID>` link handed over, if any.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        link: Option<String>,
+    },
     /// Something went wrong that the user should hear about.
     Error {
         /// What happened and what to do.

@@ -359,6 +359,12 @@ impl NodeHandle {
         let _ = self.inner.events.send(e);
     }
 
+    /// Asks whoever shows this node (the desktop app) to raise its window, opening `link`
+    /// if there is one: emits [`Event::ShowRequested`].
+    pub fn show_requested(&self, link: Option<String>) {
+        self.emit(Event::ShowRequested { link });
+    }
+
     /// A new receiver of the event stream.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.inner.events.subscribe()

@@ -1,6 +1,6 @@
 //! Failures a user meets: clear messages, non-zero exit codes, nothing overwritten.
 
-use crate::support::{Node, cli, ok};
+use crate::support::{Node, cli, json, ok};
 
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -178,4 +178,27 @@ fn a_profile_from_a_newer_natter_is_refused_with_a_clear_message() {
         "{err}"
     );
     assert_eq!(version(&db), future);
+}
+
+/// `show` asks the app running on a profile to bring its window up (what a second start of
+/// the desktop app does): a running node answers and says so as an event; with nothing
+/// running, the command fails and says why.
+#[test]
+fn show_reaches_a_running_node_and_fails_with_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("p");
+    let out = cli(&profile, &["show"]);
+    assert!(!out.status.success(), "show with no node running succeeded");
+    assert!(
+        stderr(&out).contains("no Natter node is running"),
+        "{}",
+        stderr(&out)
+    );
+    let mut node = Node::start(&profile);
+    let link = "natter://add/example";
+    let answer = json(&profile, &["show", link]);
+    assert_eq!(answer["shown"], true, "{answer}");
+    let event = node.saw_or_wait(10, |e| e["event"] == "show_requested");
+    assert_eq!(event["link"], link);
+    node.stop();
 }

@@ -6,6 +6,7 @@
 
 mod answers;
 mod clock;
+pub mod desktop;
 pub mod flood;
 mod node;
 pub mod notify;
@@ -40,6 +41,8 @@ pub struct App {
     pub prefs: Prefs,
     /// The window's own state (focus, the desktop's light / dark mode).
     pub window: Window,
+    /// The app's place on the desktop: the window opened or closed, the tray item.
+    pub desktop: desktop::Desktop,
     /// Contacts, requests, who is nearby, online and unread.
     pub roster: Roster,
     /// The sidebar's state.
@@ -119,6 +122,8 @@ pub enum Message {
     Focus(bool),
     /// A file was dropped on the window.
     FileDropped(PathBuf),
+    /// The window opened, closed or resized; the tray item.
+    Desktop(desktop::Message),
     /// The desktop's light / dark preference.
     SystemTheme(iced::theme::Mode),
     /// A second went by while we are typing (for "stopped typing") or a notification waits
@@ -229,6 +234,7 @@ impl App {
                 }
             }
             Message::FileDropped(path) => screen::conversation::dropped(self, path),
+            Message::Desktop(m) => desktop::update(self, m),
             Message::SystemTheme(mode) => {
                 self.window.system_mode = mode;
                 Action::none()
@@ -276,6 +282,11 @@ impl App {
                 .then(Screen::Onboarding(screen::onboarding::State::new(me, name))),
             None => Action::none(),
         }
+    }
+
+    /// The view of a window (the app has one).
+    pub fn window_view(&self, _window: iced::window::Id) -> Element<'_, Message> {
+        self.view()
     }
 
     /// The whole window.
@@ -328,14 +339,20 @@ impl App {
 
 fn update(app: &mut App, message: Message) -> Task<Message> {
     let ops = app.update(message);
-    let Some(node) = app.node.clone() else {
-        return Task::none();
-    };
-    Task::batch(ops.into_iter().map(|op| match op {
-        Op::Copy(text) => iced::clipboard::write(text),
-        Op::Focus(id) => iced::widget::operation::focus(id),
-        op => Task::perform(run_op(node.clone(), op), |m| m),
-    }))
+    let mut tasks = Vec::with_capacity(ops.len() + 1);
+    for op in ops {
+        tasks.push(match op {
+            Op::Copy(text) => iced::clipboard::write(text),
+            Op::Focus(id) => iced::widget::operation::focus(id),
+            Op::Desktop(what) => desktop::run(app, what),
+            op => match app.node.clone() {
+                Some(node) => Task::perform(run_op(node, op), |m| m),
+                None => Task::none(),
+            },
+        });
+    }
+    tasks.push(desktop::sync_tray(app));
+    Task::batch(tasks)
 }
 
 fn subscription(app: &App) -> Subscription<Message> {
@@ -347,42 +364,53 @@ fn subscription(app: &App) -> Subscription<Message> {
             Subscription::none()
         },
         Subscription::run_with(node::profile(), node::events),
-        iced::window::events().filter_map(|(_, e)| match e {
+        iced::window::events().filter_map(|(id, e)| match e {
             iced::window::Event::Focused => Some(Message::Focus(true)),
             iced::window::Event::Unfocused => Some(Message::Focus(false)),
             iced::window::Event::FileDropped(path) => Some(Message::FileDropped(path)),
+            iced::window::Event::CloseRequested => {
+                Some(Message::Desktop(desktop::Message::CloseRequested(id)))
+            }
+            iced::window::Event::Closed => Some(Message::Desktop(desktop::Message::Closed(id))),
+            iced::window::Event::Opened { size, .. } | iced::window::Event::Resized(size) => {
+                Some(Message::Desktop(desktop::Message::Resized(size)))
+            }
             _ => None,
         }),
         iced::system::theme_changes().map(Message::SystemTheme),
+        Subscription::run(desktop::tray::run).map(|e| Message::Desktop(desktop::Message::Tray(e))),
     ])
 }
 
 /// The application, as `main` runs it.
-pub fn application() -> iced::Application<impl iced::Program<Message = Message, Theme = Theme>> {
+pub fn application() -> iced::Daemon<impl iced::Program<Message = Message, Theme = Theme>> {
     application_with(None)
 }
 
 /// The application opened by a `natter://add/<ID>` link (the desktop's URL handler): the
-/// add-contact screen opens with the ID filled in, for the user to confirm.
+/// add-contact screen opens with the ID filled in, for the user to confirm. It runs as a
+/// daemon: its one window may close while the node keeps running (see [`desktop`]).
 pub fn application_with(
     link: Option<String>,
-) -> iced::Application<impl iced::Program<Message = Message, Theme = Theme>> {
+) -> iced::Daemon<impl iced::Program<Message = Message, Theme = Theme>> {
     let prefill = link.as_deref().and_then(id_of_link);
-    iced::application(
+    iced::daemon(
         move || {
             let mut app = App::default();
             if let Some(id) = prefill.clone() {
                 app.sidebar.add_input = id.clone();
                 app.screen = Screen::AddContact(screen::add_contact::State::with_id(id));
             }
-            (app, iced::system::theme().map(Message::SystemTheme))
+            let opened = desktop::show(&mut app).map(Message::Desktop);
+            let theme = iced::system::theme().map(Message::SystemTheme);
+            (app, Task::batch([opened, theme]))
         },
         update,
-        App::view,
+        App::window_view,
     )
-    .title(App::title)
+    .title(|app: &App, _window| app.title())
     .subscription(subscription)
-    .theme(App::theme)
+    .theme(|app: &App, _window| app.theme())
 }
 
 /// The Natter ID in `natter://add/<ID>` (or `natter:<ID>`), if it is one.

@@ -1,19 +1,50 @@
-//! `natter`: the desktop app. Thin: `--version` / `--help`, logging, then the application.
+//! `natter`: the desktop app. Thin: `--version` / `--help` / `--profile`, handing a link to an
+//! app already running on the profile, logging, then the application.
 
-fn main() -> iced::Result {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "--version" || a == "-V") {
-        println!("natter {}", natter::VERSION);
-        return Ok(());
-    }
-    if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!(
-            "natter {}\nThe Natter desktop app.\n\nUsage: natter [natter://add/<ID>]\n\n\
-             Environment: NATTER_PROFILE (profile folder), NATTER_MDNS=off|loopback|lan|all,\n\
-             NATTER_LISTEN (UDP address), NATTER_RENDEZVOUS + NATTER_RENDEZVOUS_KEY.",
-            natter::VERSION
-        );
-        return Ok(());
+use std::process::ExitCode;
+
+const HELP: &str = "The Natter desktop app.
+
+Usage: natter [--profile DIR] [natter://add/<ID>]
+
+Closing the window keeps Natter running in the tray (where the desktop has one); quit from
+the tray's menu or with `natter-cli stop`. A second start on the same profile hands its link
+to the running app, brings its window up and exits.
+
+Options:
+  --profile DIR   the profile folder (default: NATTER_PROFILE, else the data folder)
+  -V, --version   print the version
+  -h, --help      print this help
+
+Environment: NATTER_PROFILE (profile folder), NATTER_MDNS=off|loopback|lan|all,
+NATTER_LISTEN (UDP address), NATTER_RENDEZVOUS + NATTER_RENDEZVOUS_KEY.";
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let mut link = None;
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--version" | "-V" => {
+                println!("natter {}", natter::VERSION);
+                return ExitCode::SUCCESS;
+            }
+            "--help" | "-h" => {
+                println!("natter {}\n{HELP}", natter::VERSION);
+                return ExitCode::SUCCESS;
+            }
+            "--profile" => match args.next() {
+                // SAFETY: still single-threaded: nothing else reads or writes the
+                // environment yet. The flag wins over the variable (flag > environment).
+                Some(dir) => unsafe { std::env::set_var("NATTER_PROFILE", dir) },
+                None => return usage("--profile needs a folder: natter --profile DIR"),
+            },
+            a if a.starts_with("natter:") => link = Some(arg),
+            a => {
+                return usage(&format!(
+                    "unexpected argument {a:?}; natter --help lists what it takes"
+                ));
+            }
+        }
     }
     natter_ui::startup::mark();
     // With no GPU (no /dev/dri: a VM, a remote desktop, Xvfb) wgpu would render on llvmpipe,
@@ -23,10 +54,32 @@ fn main() -> iced::Result {
         unsafe { std::env::set_var("ICED_BACKEND", "tiny-skia") };
     }
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .init();
-    let link = args.into_iter().find(|a| a.starts_with("natter:"));
-    natter_ui::application_with(link).run()
+    // One instance per profile: a running app takes the link and shows its window.
+    let profile = natter_ui::profile();
+    if natter_ui::desktop::instance::hand_over(&profile, link.clone())
+        == natter_ui::desktop::instance::Found::HandedOver
+    {
+        println!(
+            "Natter is already running on {}: its window is up.",
+            profile.display()
+        );
+        return ExitCode::SUCCESS;
+    }
+    match natter_ui::application_with(link).run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("natter: the window could not open: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn usage(what: &str) -> ExitCode {
+    eprintln!("natter: {what}");
+    ExitCode::from(2)
 }

@@ -40,6 +40,8 @@ pub enum Op {
     Notify(String, String),
     /// Put the keyboard focus in a field (the app does this itself; no node involved).
     Focus(&'static str),
+    /// Open, close or raise the window, or quit (the app does this itself).
+    Desktop(crate::desktop::Do),
 }
 
 /// Saves an app preference.
@@ -212,9 +214,20 @@ pub(crate) fn events(profile: &PathBuf) -> impl Stream<Item = Message> + use<> {
                 return;
             }
         };
+        // One instance per profile: `natter-cli` and a second start reach this app.
+        let stop = std::sync::Arc::new(tokio::sync::Notify::new());
+        crate::desktop::instance::serve(&handle, stop.clone());
         let _ = out.send(Message::Booted(Ok(Node(handle)))).await;
         loop {
-            match events.recv().await {
+            let received = tokio::select! {
+                e = events.recv() => e,
+                () = stop.notified() => {
+                    // `natter-cli stop`: the app quits as if chosen from the tray.
+                    let _ = out.send(Message::Desktop(crate::desktop::Message::Quit)).await;
+                    continue;
+                }
+            };
+            match received {
                 Ok(e) => {
                     if out.send(Message::Node(e)).await.is_err() {
                         return;
@@ -248,7 +261,7 @@ pub async fn run_op(node: Node, op: Op) -> Message {
             Ok(p) => Message::Prefs(Box::new(p)),
             Err(e) => failed(e),
         },
-        Op::Copy(_) | Op::Focus(_) => Message::Done,
+        Op::Copy(_) | Op::Focus(_) | Op::Desktop(_) => Message::Done,
         Op::Notify(title, body) => {
             let shown = tokio::task::spawn_blocking(move || {
                 // The title is plain text by the specification; the body is parsed as

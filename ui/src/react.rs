@@ -152,6 +152,19 @@ impl App {
                 self.conversation.flooding.throttled(peer, kind, effect)
             }
             Event::Error { message } => self.error = Some(message),
+            Event::ShowRequested { link } => {
+                // A second start, a link clicked: the window comes up, the link's ID filled
+                // in for the user to confirm.
+                let opened = link.as_deref().and_then(crate::id_of_link).map(|id| {
+                    self.sidebar.add_input = id.clone();
+                    crate::Screen::AddContact(crate::screen::add_contact::State::with_id(id))
+                });
+                let action = Action::run(crate::desktop::Do::Show);
+                return match opened {
+                    Some(screen) => action.then(screen),
+                    None => action,
+                };
+            }
             Event::RoomInvited { room } => {
                 let from = room.inviter.map(|p| self.name_of(&p)).unwrap_or_default();
                 let notice = format!("{from} invited you to the room {}", room.name);

@@ -164,6 +164,8 @@ pub(crate) enum Cmd {
     DeclineFile { id: PeerId, file_id: String },
     /// Cancel a transfer (either direction).
     CancelFile { file_id: String },
+    /// Raise the running app's window (opening a natter://add/<ID> link, if given).
+    Show { link: Option<String> },
     /// Stop the running node.
     Stop,
 }
@@ -327,6 +329,7 @@ pub(crate) fn to_command(cmd: Cmd) -> Command {
             limit: Some(limit),
         },
         Cmd::Stop => Command::Shutdown,
+        Cmd::Show { link } => Command::Show { link },
         Cmd::Nearby => Command::Nearby,
         Cmd::Paths => Command::Paths,
         Cmd::RelayPolicy { policy } => Command::RelayPolicy {

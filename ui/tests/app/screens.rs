@@ -539,3 +539,57 @@ async fn invisible_is_picked_in_the_sidebar_and_shown_again_at_start() {
     let again = booted(&a).await;
     assert_eq!(again.sidebar.status.0, Status::Invisible);
 }
+
+/// A second start hands its `natter://add/<ID>` link to the running app (the `show`
+/// command): the window is asked to come up, and the add-contact screen opens with the ID
+/// filled in for the user to confirm; a bare `show` only brings the window up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_handed_over_by_a_second_start_opens_add_contact() {
+    let mut a = peer().await;
+    let node = a.node.clone();
+    let mut app = booted(&a).await;
+    let bob = natter::Identity::generate().peer_id();
+    let show = |link: Option<String>| Command::Show { link };
+    natter::control::execute(&node, show(None)).await.unwrap();
+    natter::control::execute(&node, show(Some(bob.invite_link())))
+        .await
+        .unwrap();
+    let mut asked = Vec::new();
+    while asked.len() < 2 {
+        let e = tokio::time::timeout(Duration::from_secs(5), a.events.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        if matches!(e, Event::ShowRequested { .. }) {
+            asked.push(app.update(Message::Node(e)));
+        }
+    }
+    let up = Op::Desktop(natter_ui::desktop::Do::Show);
+    assert_eq!(asked, vec![vec![up.clone()], vec![up]]);
+    match &app.screen {
+        Screen::AddContact(s) => assert_eq!(s.id, bob.to_string()),
+        _ => panic!("the add-contact screen did not open"),
+    }
+    assert!(shows(&app, "Add a contact"));
+}
+
+/// The tray item's menu: a status chosen there is the node's status (and the sidebar's);
+/// "Open Natter" brings the window up, "Quit Natter" quits; a close asked for with no tray
+/// quits too, since nothing would bring the window back (with one, it only closes the
+/// window: the real-window test `desktop` checks that against a stand-in tray host).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tray_menu_sets_the_status_opens_and_quits() {
+    use natter_ui::desktop::{Do, Message as Desk, tray::Event as TrayEvent};
+    let a = peer().await;
+    let node = a.node.clone();
+    let mut app = booted(&a).await;
+    let tray = |e| Message::Desktop(Desk::Tray(e));
+    apply(&mut app, &node, tray(TrayEvent::Status(Status::Away))).await;
+    assert_eq!(node.presence().await.unwrap().0, Status::Away);
+    assert_eq!(app.sidebar.status.0, Status::Away);
+    let desk = |op: Do| vec![Op::Desktop(op)];
+    assert_eq!(app.update(tray(TrayEvent::Open)), desk(Do::Show));
+    assert_eq!(app.update(tray(TrayEvent::Quit)), desk(Do::Quit));
+    let close = Message::Desktop(Desk::CloseRequested(iced::window::Id::unique()));
+    assert_eq!(app.update(close), desk(Do::Quit), "no tray: quit");
+}

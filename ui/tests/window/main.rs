@@ -3,6 +3,8 @@
 //! (target/screenshots/). No network leaves loopback: LAN discovery is off.
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
+mod desktop;
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 

@@ -1,0 +1,388 @@
+//! The app on a desktop: a D-Bus session bus the test starts, a stand-in tray host (a
+//! StatusNotifierWatcher that records the item), a window closed as a window manager closes
+//! it (WM_DELETE_WINDOW), a second start, and `natter-cli`'s socket reaching the app.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use natter::control::{self, Command as Cmd};
+use serde_json::Value;
+
+use super::{BIN, Killed, SERIAL, need, wait, window_ids, xvfb};
+
+/// A private session bus: `dbus-daemon` on a socket in `dir`.
+struct Bus {
+    _daemon: Killed,
+    address: String,
+}
+
+fn session_bus(dir: &Path) -> Bus {
+    need("dbus-daemon");
+    let address = format!("unix:path={}", dir.join("bus").display());
+    let daemon = Killed(
+        Command::new("dbus-daemon")
+            .args(["--session", "--nofork", "--nopidfile"])
+            .arg(format!("--address={address}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait("the session bus", || dir.join("bus").exists());
+    Bus {
+        _daemon: daemon,
+        address,
+    }
+}
+
+/// The stand-in tray host: records which items registered.
+#[derive(Clone, Default)]
+struct Watcher {
+    items: Arc<Mutex<Vec<String>>>,
+}
+
+#[zbus::interface(name = "org.kde.StatusNotifierWatcher")]
+impl Watcher {
+    async fn register_status_notifier_item(
+        &self,
+        service: &str,
+        #[zbus(header)] header: zbus::message::Header<'_>,
+    ) {
+        // An item names its bus name, or (by the specification) its object path on the
+        // caller's connection.
+        let name = match header.sender() {
+            Some(sender) if service.starts_with('/') => sender.to_string(),
+            _ => service.to_string(),
+        };
+        self.items.lock().unwrap().push(name);
+    }
+
+    async fn register_status_notifier_host(&self, _service: &str) {}
+
+    #[zbus(property)]
+    async fn is_status_notifier_host_registered(&self) -> bool {
+        true
+    }
+
+    #[zbus(property)]
+    async fn protocol_version(&self) -> i32 {
+        0
+    }
+
+    #[zbus(property)]
+    async fn registered_status_notifier_items(&self) -> Vec<String> {
+        self.items.lock().unwrap().clone()
+    }
+}
+
+async fn tray_host(address: &str) -> (zbus::Connection, Watcher) {
+    let watcher = Watcher::default();
+    let conn = zbus::connection::Builder::address(address)
+        .unwrap()
+        .name("org.kde.StatusNotifierWatcher")
+        .unwrap()
+        .serve_at("/StatusNotifierWatcher", watcher.clone())
+        .unwrap()
+        .build()
+        .await
+        .unwrap();
+    (conn, watcher)
+}
+
+/// Reads a property of the tray item.
+async fn item_property(conn: &zbus::Connection, item: &str, name: &str) -> Option<String> {
+    let proxy = zbus::Proxy::new(
+        conn,
+        item.to_string(),
+        "/StatusNotifierItem",
+        "org.kde.StatusNotifierItem",
+    )
+    .await
+    .ok()?;
+    proxy.get_property::<String>(name).await.ok()
+}
+
+/// Asks a window to close, as a window manager does when its close button is clicked.
+fn close_window(display: &str, wid: &str) {
+    use x11rb::connection::Connection;
+    use x11rb::protocol::xproto::{ClientMessageEvent, ConnectionExt, EventMask};
+    let (conn, _) = x11rb::connect(Some(display)).unwrap();
+    let atom = |name: &str| {
+        conn.intern_atom(false, name.as_bytes())
+            .unwrap()
+            .reply()
+            .unwrap()
+            .atom
+    };
+    let (protocols, delete) = (atom("WM_PROTOCOLS"), atom("WM_DELETE_WINDOW"));
+    let window: u32 = wid.parse().unwrap();
+    let event = ClientMessageEvent::new(32, window, protocols, [delete, 0, 0, 0, 0]);
+    conn.send_event(false, window, EventMask::NO_EVENT, event)
+        .unwrap();
+    conn.flush().unwrap();
+}
+
+/// Asks the window to close until `closed` holds (a close asked for while the window was
+/// still being set up can go unseen, as a click on a window not drawn yet; a user clicks
+/// again): fails after 30 s.
+fn close(display: &str, wid: &str, mut closed: impl FnMut() -> bool) {
+    let t = Instant::now();
+    let mut asked = None::<Instant>;
+    while !closed() {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "window {wid} did not close within 30 s"
+        );
+        if asked.is_none_or(|at| at.elapsed() > Duration::from_secs(3)) {
+            close_window(display, wid);
+            asked = Some(Instant::now());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A window property, as `xprop` prints it.
+fn xprop(display: &str, wid: &str, args: &[&str]) -> String {
+    let out = Command::new("xprop")
+        .env("DISPLAY", display)
+        .args(["-id", wid])
+        .args(args)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The one window shown now.
+fn wid_again(display: &str) -> String {
+    window_ids(display).into_iter().next().expect("a window")
+}
+
+fn rt_for_socket() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Starts the app on a profile, with the bus and display given.
+fn start_app(display: &str, bus: &str, profile: &Path, link: Option<&str>, log: &str) -> Child {
+    let mut c = Command::new(BIN);
+    c.env("DISPLAY", display)
+        .env("DBUS_SESSION_BUS_ADDRESS", bus)
+        .env("NATTER_MDNS", "off")
+        .env("NATTER_LISTEN", "127.0.0.1:0")
+        .env("RUST_LOG", "natter_ui=debug,ksni=debug,warn")
+        .arg("--profile")
+        .arg(profile)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(profile.join(log)).unwrap());
+    if let Some(link) = link {
+        c.arg(link);
+    }
+    c.spawn().unwrap()
+}
+
+/// One command over the profile's control socket, as `natter-cli` sends it.
+fn ask(rt: &tokio::runtime::Runtime, profile: &Path, cmd: Cmd) -> Value {
+    let socket = profile.join(control::SOCKET_FILE);
+    let answer = rt
+        .block_on(control::request(&socket, &cmd))
+        .unwrap()
+        .expect("the app serves the profile's control socket");
+    assert_eq!(answer["ok"], true, "{cmd:?}: {answer}");
+    answer["result"].clone()
+}
+
+fn one_window(display: &str, app: &mut Child, profile: &Path) -> String {
+    let t = Instant::now();
+    loop {
+        if let Some(w) = window_ids(display).into_iter().next() {
+            return w;
+        }
+        let exited = app.try_wait().ok().flatten();
+        assert!(
+            t.elapsed() < Duration::from_secs(60) && exited.is_none(),
+            "no window after {:?} (exit: {exited:?}); its stderr: {}",
+            t.elapsed(),
+            std::fs::read_to_string(profile.join("stderr.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn exits_within(app: &mut Child, secs: u64) -> std::process::ExitStatus {
+    let t = Instant::now();
+    loop {
+        if let Some(status) = app.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(secs),
+            "still running after {secs} s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn closed_window_keeps_natter_in_the_tray_where_messages_raise_its_count() {
+    for tool in ["Xvfb", "xdotool", "xprop"] {
+        need(tool);
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let display = format!(":{}", 440 + std::process::id() % 200);
+    let _x = xvfb(&display);
+    let dir = tempfile::tempdir().unwrap();
+    let bus = session_bus(dir.path());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (host, watcher) = rt.block_on(tray_host(&bus.address));
+    let profile = tempfile::tempdir().unwrap();
+    let mut app = Killed(start_app(
+        &display,
+        &bus.address,
+        profile.path(),
+        None,
+        "stderr.log",
+    ));
+    let wid = one_window(&display, &mut app.0, profile.path());
+    // Its identity: the desktop file's name as its class (the Wayland app id on Wayland),
+    // and the icon at 64 px, so the taskbar matches the menu entry.
+    assert_eq!(
+        xprop(&display, &wid, &["WM_CLASS"]),
+        "WM_CLASS(STRING) = \"org.natter.Natter\", \"org.natter.Natter\""
+    );
+    assert!(
+        xprop(&display, &wid, &["32c", "_NET_WM_ICON"])
+            .starts_with("_NET_WM_ICON(CARDINAL) = 64, 64,"),
+        "no 64 px window icon"
+    );
+    wait("the tray item to register", || {
+        !watcher.items.lock().unwrap().is_empty()
+    });
+    let item = watcher.items.lock().unwrap()[0].clone();
+    let prop = |name: &str| rt.block_on(item_property(&host, &item, name));
+    assert_eq!(prop("Title").as_deref(), Some("Natter"));
+    assert_eq!(prop("Id").as_deref(), Some("org.natter.Natter"));
+
+    // The app is up (its node answers `natter-cli`); then the window closes as a window
+    // manager closes it, and the app keeps running.
+    let id = ask(&rt, profile.path(), Cmd::Id);
+    std::thread::sleep(Duration::from_millis(500));
+    close(&display, &wid, || window_ids(&display).is_empty());
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        app.0.try_wait().unwrap().is_none(),
+        "the app quit when its window closed, with a tray to come back from"
+    );
+
+    // `natter-cli` reaches the running app: it adds Bob, who then writes.
+    let bob_dir = tempfile::tempdir().unwrap();
+    let mut config = natter::node::NodeConfig::new(bob_dir.path());
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.discovery = None;
+    let (bob, _events) = rt.block_on(natter::Node::start(config)).unwrap();
+    let app_id: natter::PeerId = id["peer_id"].as_str().unwrap().parse().unwrap();
+    let listen = id["listen"].as_str().unwrap().to_string();
+    let add = Cmd::ContactAdd {
+        id: bob.peer_id(),
+        name: Some("Bob".into()),
+        group: None,
+        addr: None,
+    };
+    let added = ask(&rt, profile.path(), add);
+    assert_eq!(added["nickname"], "Bob");
+    let mut contact = natter::model::Contact::new(app_id);
+    contact.addr = Some(listen);
+    rt.block_on(bob.add_contact(contact)).unwrap();
+    rt.block_on(bob.send(app_id, "are you there?".into()))
+        .unwrap();
+    wait("the tray's unread count to rise", || {
+        prop("Title").as_deref() == Some("Natter (1)")
+    });
+    assert_eq!(prop("Status").as_deref(), Some("NeedsAttention"));
+
+    // Clicking the item opens the window again.
+    rt.block_on(async {
+        let proxy = zbus::Proxy::new(
+            &host,
+            item.clone(),
+            "/StatusNotifierItem",
+            "org.kde.StatusNotifierItem",
+        )
+        .await
+        .unwrap();
+        proxy.call_method("Activate", &(0i32, 0i32)).await.unwrap();
+    });
+    wait("the window to open from the tray", || {
+        !window_ids(&display).is_empty()
+    });
+
+    // Closed again, a second start (a link clicked in a browser) hands its link over, exits
+    // 0, and the running app's window comes up.
+    close(&display, &wid_again(&display), || {
+        window_ids(&display).is_empty()
+    });
+    let link = bob.peer_id().invite_link();
+    let mut second = start_app(
+        &display,
+        &bus.address,
+        profile.path(),
+        Some(&link),
+        "second.log",
+    );
+    let status = exits_within(&mut second, 30);
+    assert!(
+        status.success(),
+        "a second start failed ({status}): {}",
+        std::fs::read_to_string(profile.path().join("second.log")).unwrap_or_default()
+    );
+    wait("the running app's window to come up", || {
+        !window_ids(&display).is_empty()
+    });
+    assert_eq!(window_ids(&display).len(), 1, "one window, the first app's");
+    assert!(app.0.try_wait().unwrap().is_none(), "the first app runs on");
+
+    // `natter-cli stop` quits the app: the node stops, the socket goes.
+    ask(&rt, profile.path(), Cmd::Shutdown);
+    let status = exits_within(&mut app.0, 20);
+    assert!(status.success(), "the app quit with {status}");
+    assert!(!profile.path().join(control::SOCKET_FILE).exists());
+    rt.block_on(bob.shutdown());
+}
+
+#[test]
+fn with_no_tray_closing_the_window_quits() {
+    for tool in ["Xvfb", "xdotool"] {
+        need(tool);
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let display = format!(":{}", 640 + std::process::id() % 200);
+    let _x = xvfb(&display);
+    let dir = tempfile::tempdir().unwrap();
+    // A session bus with no tray host on it (a bare window manager, GNOME without the
+    // AppIndicator extension).
+    let bus = session_bus(dir.path());
+    let profile = tempfile::tempdir().unwrap();
+    let mut app = Killed(start_app(
+        &display,
+        &bus.address,
+        profile.path(),
+        None,
+        "stderr.log",
+    ));
+    let wid = one_window(&display, &mut app.0, profile.path());
+    // The node is up (its socket answers) before the window is asked to close.
+    wait("the control socket", || {
+        profile.path().join(control::SOCKET_FILE).exists()
+    });
+    ask(&rt_for_socket(), profile.path(), Cmd::Id);
+    close(&display, &wid, || app.0.try_wait().unwrap().is_some());
+    let status = exits_within(&mut app.0, 20);
+    assert!(status.success(), "the app quit with {status}");
+    assert!(
+        natter_ui::desktop::remembered_size(profile.path()).is_some(),
+        "the window's size was not remembered"
+    );
+}
