@@ -13,6 +13,7 @@ pub mod node;
 pub mod profile;
 pub mod rendezvous;
 pub mod room;
+pub mod size;
 pub mod text;
 
 // The insides: the apps see none of these (they speak the model, not SQLite rows or

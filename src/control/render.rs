@@ -219,6 +219,13 @@ pub fn render(cmd: &Command, v: &Value) -> String {
             None => format!("{} is not set", s(v, "name")),
         },
         Command::Show { .. } => "asked the running node's app to show its window".into(),
+        Command::AutoAccept { .. } => match v["auto_accept_bytes"].as_u64() {
+            Some(n) => format!(
+                "files from this contact are accepted by themselves up to {} ({n} bytes)",
+                crate::size::show(n)
+            ),
+            None => "files from this contact wait for you to accept them".into(),
+        },
         _ => v.to_string(),
     }
 }

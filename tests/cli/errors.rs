@@ -202,3 +202,50 @@ fn show_reaches_a_running_node_and_fails_with_none() {
     assert_eq!(event["link"], link);
     node.stop();
 }
+
+/// `contact auto-accept ID 50MB` takes sizes as people write them; what is not a size is a
+/// usage error before anything runs (it once turned auto-accept off, silently).
+#[test]
+fn auto_accept_takes_sizes_and_refuses_what_is_not_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("p");
+    let peer = natter::Identity::generate().peer_id().to_string();
+    ok(&profile, &["contact", "add", &peer]);
+    let set = json(&profile, &["contact", "auto-accept", &peer, "50MB"]);
+    assert_eq!(set["auto_accept_bytes"], 50_000_000);
+    let said = ok(&profile, &["contact", "auto-accept", &peer, "1.5GiB"]);
+    assert!(said.contains("1.5 GiB (1610612736 bytes)"), "{said}");
+    for typo in ["fifty", "50 MBs", "5O"] {
+        let out = cli(&profile, &["contact", "auto-accept", &peer, typo]);
+        assert_eq!(out.status.code(), Some(2), "{typo}: a usage error");
+        assert!(stderr(&out).contains("is not a size"), "{}", stderr(&out));
+    }
+    let off = json(&profile, &["contact", "auto-accept", &peer, "off"]);
+    assert!(off["auto_accept_bytes"].is_null());
+}
+
+/// Under `--json`, a failure is JSON on stdout too (`error`, `kind`: `failed`, exit code 1, or
+/// `usage`, exit code 2), and stderr says the same words as without it.
+#[test]
+fn failures_under_json_are_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("p");
+    let out = cli(&profile, &["--json", "stop"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(v["kind"], "failed");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("no Natter node is running"),
+        "{v}"
+    );
+    assert!(stderr(&out).contains("no Natter node is running"));
+    let out = cli(&profile, &["--json", "send", "not-an-id", "hi"]);
+    assert_eq!(out.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(v["kind"], "usage");
+    assert!(v["error"].as_str().unwrap().contains("not-an-id"), "{v}");
+    assert!(!stderr(&out).is_empty());
+}

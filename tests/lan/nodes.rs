@@ -144,6 +144,7 @@ fn doctor_explains_a_host_with_its_network_down() {
         "{text}"
     );
     assert!(text.contains("try:"), "says what to do next: {text}");
+    assert_eq!(out.status.code(), Some(1), "a problem found is exit code 1");
     let ok = lan
         .b
         .command(Path::new(BIN))
@@ -152,4 +153,5 @@ fn doctor_explains_a_host_with_its_network_down() {
         .unwrap();
     let text = String::from_utf8_lossy(&ok.stdout);
     assert!(text.contains("interface eth0 is up"), "{text}");
+    assert_eq!(ok.status.success(), !text.contains("PROBLEM"), "{text}");
 }

@@ -218,8 +218,13 @@ pub(crate) enum ContactCmd {
     },
     /// List contacts.
     List,
-    /// Accept files from a contact automatically up to BYTES (or `off`).
-    AutoAccept { id: PeerId, limit: String },
+    /// Accept files from a contact automatically up to a size (50MB, 1.5GB, 700KiB, bytes)
+    /// or `off`.
+    AutoAccept {
+        id: PeerId,
+        #[arg(value_parser = auto_accept_limit)]
+        limit: Limit,
+    },
     /// Show the safety number to compare in person; `--mark` once it matches.
     Verify {
         id: PeerId,
@@ -362,12 +367,25 @@ pub(crate) fn to_command(cmd: Cmd) -> Command {
         Cmd::AcceptFile { id, file_id } => Command::AcceptFile { id, file_id },
         Cmd::DeclineFile { id, file_id } => Command::DeclineFile { id, file_id },
         Cmd::CancelFile { file_id } => Command::CancelFile { file_id },
-        Cmd::Contact(ContactCmd::AutoAccept { id, limit }) => Command::AutoAccept {
-            id,
-            bytes: limit.parse().ok(),
-        },
+        Cmd::Contact(ContactCmd::AutoAccept { id, limit }) => {
+            Command::AutoAccept { id, bytes: limit.0 }
+        }
         Cmd::Run { .. } | Cmd::Doctor => Command::Id,
     }
+}
+
+/// An auto-accept limit: bytes, or none (`off`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limit(Option<u64>);
+
+/// `off`, or a size (refused when it is neither: a typo must not turn auto-accept off).
+fn auto_accept_limit(text: &str) -> Result<Limit, String> {
+    if text.trim().eq_ignore_ascii_case("off") {
+        return Ok(Limit(None));
+    }
+    natter::size::parse(text)
+        .map(|n| Limit(Some(n)))
+        .map_err(|e| format!("{e}, or off"))
 }
 
 /// `--mdns-interfaces`.

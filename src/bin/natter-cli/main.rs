@@ -27,18 +27,38 @@ async fn main() {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .init();
+    // Under --json a script reads every outcome as JSON on stdout, failures too (the same
+    // words still go to stderr, as without it).
+    let json = std::env::args_os().any(|a| a == "--json");
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if json && e.use_stderr() => {
+            println!("{}", json_error(&e.render().to_string(), "usage"));
+            e.exit()
+        }
+        Err(e) => e.exit(),
+    };
     // Exit explicitly: the runtime would otherwise wait for the blocking stdin reader.
-    match real_main().await {
+    match real_main(cli).await {
         Ok(()) => std::process::exit(0),
         Err(e) => {
+            if json {
+                println!("{}", json_error(&format!("{e:#}"), "failed"));
+            }
             eprintln!("natter-cli: {e:#}");
             std::process::exit(1);
         }
     }
 }
 
-async fn real_main() -> Result<()> {
-    let cli = Cli::parse();
+/// A failure as `--json` prints it: `{"error": what happened and what to do, "kind":
+/// "usage" (the command line is wrong, exit code 2) | "failed" (exit code 1)}`.
+fn json_error(message: &str, kind: &str) -> String {
+    let value = serde_json::json!({ "error": message.trim_end(), "kind": kind });
+    natter::text::terminal_json(&value.to_string())
+}
+
+async fn real_main(cli: Cli) -> Result<()> {
     let profile = match cli.profile {
         Some(p) => p,
         None => default_profile()?,
@@ -108,11 +128,22 @@ fn print_answer(cmd: &Command, answer: &serde_json::Value, json: bool) -> Result
     Ok(())
 }
 
+/// Prints what the doctor found; an error (exit code 1) when it found a problem, so a
+/// script can tell.
 fn doctor(json: bool) -> Result<()> {
     let findings = doctor::diagnose(&doctor::interfaces());
+    let problems = findings
+        .iter()
+        .filter(|f| f.level == doctor::Level::Problem)
+        .count();
+    let verdict = || match problems {
+        0 => Ok(()),
+        1 => bail!("doctor found a problem (above, with what to try)"),
+        n => bail!("doctor found {n} problems (above, with what to try)"),
+    };
     if json {
         println!("{}", serde_json::to_string(&findings)?);
-        return Ok(());
+        return verdict();
     }
     for f in &findings {
         let mark = match f.level {
@@ -125,5 +156,5 @@ fn doctor(json: bool) -> Result<()> {
             println!("        try: {}", f.try_next);
         }
     }
-    Ok(())
+    verdict()
 }

@@ -386,12 +386,7 @@ fn relay_asks(app: &App) -> Column<'_, Message> {
 
 /// Bytes in KiB / MiB / GiB.
 pub fn human_size(bytes: u64) -> String {
-    match bytes {
-        b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
-        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
-        b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
-        b => format!("{b} B"),
-    }
+    natter::size::show(bytes)
 }
 
 /// The conversation pane.
