@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds target/deb/natter_<version>_<arch>.deb: natter (the app), natter-cli and
 # natter-rendezvous from a release build, the desktop file (natter:// URL handler), icons,
-# AppStream metainfo, and a systemd unit for the rendezvous (installed, never enabled).
+# AppStream metainfo, natter-cli's shell completions (bash, zsh, fish) and man page, and a
+# systemd unit for the rendezvous (installed, never enabled).
 # Plain dpkg-deb: no cargo plugin to install. Usage: packaging/linux/build-deb.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -31,6 +32,16 @@ for s in 16 24 32 48 64 128 256 512; do
 done
 install -Dm644 packaging/linux/natter-rendezvous.service \
   "$root/usr/lib/systemd/system/natter-rendezvous.service"
+# Shell completions and the man page, generated from natter-cli's own grammar.
+cli=target/release/natter-cli
+install -d "$root/usr/share/bash-completion/completions" "$root/usr/share/zsh/vendor-completions" \
+  "$root/usr/share/fish/vendor_completions.d" "$root/usr/share/man/man1"
+"$cli" completions bash > "$root/usr/share/bash-completion/completions/natter-cli"
+"$cli" completions zsh > "$root/usr/share/zsh/vendor-completions/_natter-cli"
+"$cli" completions fish > "$root/usr/share/fish/vendor_completions.d/natter-cli.fish"
+"$cli" man-page | gzip -9n > "$root/usr/share/man/man1/natter-cli.1.gz"
+chmod 644 "$root"/usr/share/bash-completion/completions/* "$root"/usr/share/zsh/vendor-completions/* \
+  "$root"/usr/share/fish/vendor_completions.d/* "$root"/usr/share/man/man1/*
 install -Dm644 README.md "$root/usr/share/doc/natter/README.md"
 install -Dm644 packaging/linux/copyright "$root/usr/share/doc/natter/copyright"
 

@@ -30,6 +30,13 @@ done
 desktop-file-validate /usr/share/applications/org.natter.Natter.desktop
 [ -f /usr/share/icons/hicolor/256x256/apps/org.natter.Natter.png ]
 [ -f /usr/lib/systemd/system/natter-rendezvous.service ]
+echo "== completions and the man page"
+bash -c 'source /usr/share/bash-completion/completions/natter-cli && complete -p natter-cli' >/dev/null \
+  || { echo "FAIL: the bash completion does not load" >&2; exit 1; }
+grep -q '^#compdef natter-cli' /usr/share/zsh/vendor-completions/_natter-cli
+grep -q 'complete -c natter-cli' /usr/share/fish/vendor_completions.d/natter-cli.fish
+page=$(zcat /usr/share/man/man1/natter-cli.1.gz)
+grep -q '^\.TH natter-cli 1' <<<"$page" || { echo "FAIL: no natter-cli(1) man page" >&2; exit 1; }
 
 echo "== the installed app opens a window"
 display=:87
@@ -57,7 +64,8 @@ rm -rf "$profile"
 echo "== dpkg --purge natter"
 dpkg --purge natter >/dev/null
 for f in /usr/bin/natter /usr/bin/natter-cli /usr/bin/natter-rendezvous \
-         /usr/share/applications/org.natter.Natter.desktop; do
+         /usr/share/applications/org.natter.Natter.desktop \
+         /usr/share/bash-completion/completions/natter-cli /usr/share/man/man1/natter-cli.1.gz; do
   [ ! -e "$f" ] || { echo "FAIL: $f left after purge" >&2; exit 1; }
 done
 trap - EXIT

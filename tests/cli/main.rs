@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
 mod chat;
+mod conventions;
 mod crash;
 mod delivery;
 mod errors;

@@ -166,6 +166,11 @@ pub(crate) enum Cmd {
     CancelFile { file_id: String },
     /// Raise the running app's window (opening a natter://add/<ID> link, if given).
     Show { link: Option<String> },
+    /// Print a shell completion script: `source <(natter-cli completions bash)`.
+    Completions { shell: clap_complete::Shell },
+    /// Print natter-cli's manual page (roff), as the packages install it.
+    #[command(hide = true)]
+    ManPage,
     /// Stop the running node.
     Stop,
 }
@@ -370,7 +375,7 @@ pub(crate) fn to_command(cmd: Cmd) -> Command {
         Cmd::Contact(ContactCmd::AutoAccept { id, limit }) => {
             Command::AutoAccept { id, bytes: limit.0 }
         }
-        Cmd::Run { .. } | Cmd::Doctor => Command::Id,
+        Cmd::Run { .. } | Cmd::Doctor | Cmd::Completions { .. } | Cmd::ManPage => Command::Id,
     }
 }
 

@@ -6,7 +6,7 @@ mod room_args;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use natter::Identity;
 use natter::control::{self, Command};
 use natter::discovery::{DiscoveryConfig, doctor};
@@ -92,6 +92,17 @@ async fn real_main(cli: Cli) -> Result<()> {
             Ok(control::run(config).await?)
         }
         Cmd::Doctor => doctor(cli.json),
+        Cmd::Completions { shell } => {
+            // Written whole at the end: the generator panics on a failed write (`| head`).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "natter-cli", &mut script);
+            print_raw(&script)
+        }
+        Cmd::ManPage => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command()).render(&mut page)?;
+            print_raw(&page)
+        }
         other => {
             // A node started for one command browses the LAN but does not advertise.
             let discovery = (!cli.no_mdns).then_some(DiscoveryConfig {
@@ -107,6 +118,15 @@ async fn real_main(cli: Cli) -> Result<()> {
             let answer = control::one_shot(config, cmd.clone()).await?;
             print_answer(&cmd, &answer, cli.json)
         }
+    }
+}
+
+/// Bytes to stdout; a reader that went away (`| head`) is no failure.
+fn print_raw(bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(bytes) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
     }
 }
 
