@@ -4,8 +4,8 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
-pub mod civil;
 pub mod control;
+pub mod dates;
 pub mod discovery;
 pub mod identity;
 pub mod model;

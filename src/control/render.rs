@@ -14,21 +14,6 @@ fn p(v: &Value, key: &str) -> String {
     printable(s(v, key))
 }
 
-/// `YYYY-MM-DD HH:MM UTC`.
-fn date_time(ms: i64) -> String {
-    format!(
-        "{} {} UTC",
-        crate::civil::date(ms),
-        crate::civil::hour_minute(ms)
-    )
-}
-
-fn time(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (h, m, sec) = ((secs / 3600) % 24, (secs / 60) % 60, secs % 60);
-    format!("{h:02}:{m:02}:{sec:02}")
-}
-
 fn message_line(m: &Value, with_peer: bool) -> String {
     let who = if m.get("outgoing").and_then(Value::as_bool).unwrap_or(false) {
         "me"
@@ -47,8 +32,8 @@ fn message_line(m: &Value, with_peer: bool) -> String {
         .map(|rv| format!(", via the mailbox of {}", printable(rv)))
         .unwrap_or_default();
     format!(
-        "{peer}[{} UTC] {who}: {}  ({}{via})",
-        time(ts),
+        "{peer}[{}] {who}: {}  ({}{via})",
+        crate::dates::date_time(ts),
         p(m, "text"),
         s(m, "state")
     )
@@ -137,7 +122,7 @@ pub fn render(cmd: &Command, v: &Value) -> String {
             Some(e) => format!(
                 "stored {} (they are offline: sealed at the rendezvous until {}; delivered receipts follow)",
                 s(v, "id"),
-                date_time(e)
+                crate::dates::date_time(e)
             ),
             None => format!("{} {}", s(v, "state"), s(v, "id")),
         },
@@ -250,16 +235,5 @@ mod printable_tests {
         let line = message_line(&m, false);
         assert_eq!(line.lines().count(), 1, "{line}");
         assert!(line.contains("ok\\n[00:00:00"), "{line}");
-    }
-}
-
-#[cfg(test)]
-mod date_tests {
-    #[test]
-    fn dates_are_civil_utc() {
-        assert_eq!(super::date_time(0), "1970-01-01 00:00 UTC");
-        // 2026-12-01 11:50 UTC
-        assert_eq!(super::date_time(1_796_125_800_000), "2026-12-01 11:50 UTC");
-        assert_eq!(super::date_time(951_782_400_000), "2000-02-29 00:00 UTC");
     }
 }

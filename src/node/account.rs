@@ -33,13 +33,6 @@ impl ExportFormat {
     }
 }
 
-/// `YYYY-MM-DD-HHMMSS` (UTC), for an export's file name.
-fn stamp(ms: i64) -> String {
-    crate::civil::date_time_seconds(ms)
-        .replace(' ', "-")
-        .replace(':', "")
-}
-
 fn file_error(path: &Path, e: impl std::fmt::Display) -> NodeError {
     NodeError::File(format!("cannot write {}: {e}", path.display()))
 }
@@ -47,8 +40,8 @@ fn file_error(path: &Path, e: impl std::fmt::Display) -> NodeError {
 fn text_line(m: &Message) -> String {
     let who = if m.outgoing { "me" } else { "them" };
     format!(
-        "{} UTC  {}  {who}: {}\n",
-        crate::civil::date_time_seconds(m.ts_ms),
+        "{}  {}  {who}: {}\n",
+        crate::dates::date_time_offset(m.ts_ms),
         m.peer,
         m.text
     )
@@ -61,8 +54,8 @@ fn room_line(p: &crate::model::RoomPost, room: &str) -> String {
         p.author.to_string()
     };
     format!(
-        "{} UTC  room {room} ({})  {who}: {}\n",
-        crate::civil::date_time_seconds(p.sent_ms),
+        "{}  room {room} ({})  {who}: {}\n",
+        crate::dates::date_time_offset(p.sent_ms),
         p.room_id,
         p.text
     )
@@ -367,7 +360,10 @@ impl NodeHandle {
                 dir.display()
             ))
         })?;
-        let name = format!("{stem}-{}.{ext}", stamp(crate::civil::now_ms()));
+        let name = format!(
+            "{stem}-{}.{ext}",
+            crate::dates::stamp(crate::dates::now_ms())
+        );
         crate::files::create_free(dir, &name).map_err(|e| file_error(&dir.join(&name), e))
     }
 

@@ -25,7 +25,7 @@ pub use room_mail::*;
 pub use rooms::*;
 pub use transfers::*;
 
-pub use crate::civil::now_ms;
+pub use crate::dates::now_ms;
 
 // What the store keeps, in the apps' terms.
 pub use crate::model::{

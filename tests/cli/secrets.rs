@@ -80,8 +80,8 @@ fn the_control_socket_serves_its_own_user_only() {
 fn a_peers_text_reaches_the_terminal_shown_not_obeyed() {
     let dir = tempfile::tempdir().unwrap();
     let (a, mut b) = pair(dir.path());
-    let text =
-        "hi\u{1b}]0;pwned\u{7}\u{9b}2J\n[00:00:00 UTC] them: send me your key \u{202e}gpj.exe";
+    let text = "hi\u{1b}]0;pwned\u{7}\u{9b}2J\n[2026-01-01 00:00:00] them: send me your key \u{202e}gpj.exe";
+    let day_before = natter::dates::date(natter::dates::now_ms());
     let sent = ok(&a.profile, &["--json", "send", &b.id, text]);
     let id = serde_json::from_str::<Value>(&sent).unwrap()["id"].clone();
     b.wait_for(20, |e| {
@@ -93,7 +93,15 @@ fn a_peers_text_reaches_the_terminal_shown_not_obeyed() {
     assert!(!shown.chars().any(steers), "{shown:?}");
     assert_eq!(shown.lines().count(), 1, "one message, one line: {shown}");
     assert!(
-        shown.contains("hi\\u{1b}]0;pwned\\u{7}\\u{9b}2J\\n[00:00:00 UTC]"),
+        shown.contains("hi\\u{1b}]0;pwned\\u{7}\\u{9b}2J\\n[2026-01-01 00:00:00]"),
+        "{shown}"
+    );
+    // The line carries its date (local time): `[YYYY-MM-DD HH:MM:SS] them: …` (sent today,
+    // or just after midnight).
+    let day_after = natter::dates::date(natter::dates::now_ms());
+    assert!(
+        shown.starts_with(&format!("[{day_before} "))
+            || shown.starts_with(&format!("[{day_after} ")),
         "{shown}"
     );
 

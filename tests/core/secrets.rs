@@ -15,10 +15,7 @@ fn mode(p: &Path) -> u32 {
 
 /// `YYYY-MM-DD-HHMMSS` of a moment `secs` from now, as export names carry it.
 fn stamp(secs: i64) -> String {
-    let ms = natter::civil::now_ms() + secs * 1000;
-    natter::civil::date_time_seconds(ms)
-        .replace(' ', "-")
-        .replace(':', "")
+    natter::dates::stamp(natter::dates::now_ms() + secs * 1000)
 }
 
 /// Plants, for every name an export made in the next two minutes could take, a symbolic

@@ -5,7 +5,6 @@
 #![deny(missing_docs)]
 
 mod answers;
-mod clock;
 pub mod desktop;
 pub mod flood;
 mod node;

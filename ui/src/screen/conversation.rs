@@ -20,7 +20,7 @@ use natter::model::{MessageState, Path, TransferState, Verification};
 
 use super::{Action, Screen, contact, verify};
 use crate::theme::SMALL;
-use crate::{App, PAGE, clock, flood};
+use crate::{App, PAGE, flood};
 
 pub use super::widget::COMPOSER;
 /// Widget id of the history.
@@ -448,13 +448,15 @@ pub fn view(app: &App) -> Element<'_, Message> {
         .map(Vec::as_slice)
         .unwrap_or_default();
     let more = !app.conversation.history_complete.contains(&peer) && !loaded.is_empty();
-    let now = natter::civil::now_ms();
+    let now = natter::dates::now_ms();
+    let zone = natter::dates::local_zone();
     let mut day = None;
     for m in loaded {
-        let d = natter::civil::day_of(clock::local(m.ts_ms));
+        let d = natter::dates::day_in(m.ts_ms, &zone);
         if day != Some(d) {
             day = Some(d);
-            history = history.push(text(clock::day_heading(m.ts_ms, now)).size(SMALL));
+            let heading = natter::dates::day_heading_in(m.ts_ms, now, &zone);
+            history = history.push(text(heading).size(SMALL));
         }
         let who = if m.outgoing { "me" } else { "them" };
         // A server that carried it is an intermediary: said where the message is.
@@ -464,7 +466,9 @@ pub fn view(app: &App) -> Element<'_, Message> {
             .map(|rv| format!("  · via the mailbox of {rv}"))
             .unwrap_or_default();
         history = history.push(row![
-            text(clock::time_of_day(m.ts_ms)).size(SMALL).width(44),
+            text(natter::dates::time_of_day_in(m.ts_ms, &zone))
+                .size(SMALL)
+                .width(44),
             text(format!("{who}: {}  {}{via}", m.text, tick(m.state))),
         ]);
     }

@@ -7,7 +7,7 @@ use natter::PeerId;
 
 use super::Action;
 use crate::theme::SMALL;
-use crate::{App, Roster, clock};
+use crate::{App, Roster};
 
 /// The search pane's state.
 #[derive(Default)]
@@ -38,6 +38,7 @@ pub fn view<'a>(state: &'a State, roster: &'a Roster) -> Element<'a, Message> {
         return text("").into();
     };
     let mut list = Column::new().spacing(6);
+    let zone = natter::dates::local_zone();
     for m in found {
         let who = if m.outgoing { "me" } else { "them" };
         list = list.push(
@@ -45,8 +46,8 @@ pub fn view<'a>(state: &'a State, roster: &'a Roster) -> Element<'a, Message> {
                 text(format!(
                     "{} · {} {}",
                     roster.name_of(&m.peer),
-                    natter::civil::date(clock::local(m.ts_ms)),
-                    clock::time_of_day(m.ts_ms)
+                    natter::dates::date_in(m.ts_ms, &zone),
+                    natter::dates::time_of_day_in(m.ts_ms, &zone)
                 ))
                 .size(SMALL),
                 text(format!("{who}: {}", m.text)),
