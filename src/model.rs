@@ -96,6 +96,10 @@ pub struct Contact {
     /// Whether they see us online while we are invisible.
     #[serde(default)]
     pub sees_invisible: bool,
+    /// Their files up to this many bytes are accepted without asking (`None`: every file
+    /// waits for the user). Set with `auto_accept`; other writes of a contact leave it.
+    #[serde(default)]
+    pub auto_accept_bytes: Option<u64>,
 }
 
 impl Contact {
@@ -112,6 +116,7 @@ impl Contact {
             send_receipts: true,
             relay: None,
             sees_invisible: false,
+            auto_accept_bytes: None,
         }
     }
 }

@@ -282,6 +282,9 @@ pub enum Command {
         /// downloads folder, numbered if taken; the answer says which).
         #[serde(default)]
         path: Option<PathBuf>,
+        /// One conversation only (default: every conversation, then every room).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<PeerId>,
     },
     /// Back the identity key up to a new file only the user can read (default: the
     /// downloads folder); an existing file is never overwritten. Whoever holds it can be you.

@@ -183,8 +183,8 @@ pub async fn execute(node: &NodeHandle, cmd: Command) -> Result<Answer, ControlE
             peer: id,
             deleted: node.delete_history(id).await?,
         },
-        Command::ExportHistory { format, path } => {
-            let (exported, path) = node.export_history(path, format).await?;
+        Command::ExportHistory { format, path, id } => {
+            let (exported, path) = node.export_history(path, format, id).await?;
             Answer::Exported { exported, path }
         }
         Command::ExportIdentity { path } => Answer::IdentityExported {

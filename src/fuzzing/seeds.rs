@@ -428,6 +428,7 @@ fn commands() -> Vec<Vec<u8>> {
         Command::ExportHistory {
             format: ExportFormat::Text,
             path: None,
+            id: None,
         },
         Command::RelayPolicy {
             policy: Some(RelayPolicy::Always),

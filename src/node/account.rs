@@ -19,7 +19,7 @@ pub enum ExportFormat {
     /// One JSON object per line (`peer`, `id`, `outgoing`, `ts_ms`, `text`, `state`…).
     #[default]
     Json,
-    /// Readable lines: `2026-12-01 12:00:00 UTC  <peer> me|them: text`.
+    /// Readable lines: `2026-12-01 13:00:00 +01:00  <peer>  me|them: text` (local time).
     Text,
 }
 
@@ -266,6 +266,7 @@ impl NodeHandle {
         &self,
         path: Option<PathBuf>,
         format: ExportFormat,
+        only: Option<PeerId>,
     ) -> Result<(u64, PathBuf), NodeError> {
         let (file, path) = self.new_export(path, "natter-history", format.extension())?;
         let shown = path.clone();
@@ -285,8 +286,14 @@ impl NodeHandle {
                     out.write_all(line.as_bytes())
                         .map_err(|e| store::StoreError::Corrupt(format!("export: {e}")))
                 };
-                let mut n =
-                    store::for_each_message(c, |m| write(serde_json::to_string(m), text_line(m)))?;
+                let mut n = store::for_each_message(c, only.as_ref(), |m| {
+                    write(serde_json::to_string(m), text_line(m))
+                })?;
+                if only.is_some() {
+                    out.flush()
+                        .map_err(|e| store::StoreError::Corrupt(format!("export: {e}")))?;
+                    return Ok(n);
+                }
                 // Then the rooms' messages (JSON lines with `room_id` instead of `peer`).
                 let names: std::collections::HashMap<_, _> = store::rooms(c, &me)?
                     .into_iter()

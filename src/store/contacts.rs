@@ -5,7 +5,7 @@ use crate::identity::PeerId;
 use crate::model::{Contact, ContactState, RelayPolicy, Verification};
 use rusqlite::{Connection, OptionalExtension, params};
 
-const CONTACT_COLUMNS: &str = "peer_id, nickname, grp, verification, state, addr, send_typing, send_receipts, relay, sees_invisible";
+const CONTACT_COLUMNS: &str = "peer_id, nickname, grp, verification, state, addr, send_typing, send_receipts, relay, sees_invisible, auto_accept_bytes";
 
 fn row_to_contact(row: &rusqlite::Row<'_>) -> rusqlite::Result<Contact> {
     let verification: String = row.get(3)?;
@@ -31,6 +31,9 @@ fn row_to_contact(row: &rusqlite::Row<'_>) -> rusqlite::Result<Contact> {
             .get::<_, Option<String>>(8)?
             .and_then(|r| RelayPolicy::parse(&r)),
         sees_invisible: row.get(9)?,
+        auto_accept_bytes: row
+            .get::<_, Option<i64>>(10)?
+            .and_then(|n| u64::try_from(n).ok()),
     })
 }
 

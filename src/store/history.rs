@@ -120,13 +120,15 @@ fn search_match(conn: &Connection, query: &str, limit: usize) -> Result<Vec<Mess
 /// Calls `each` on every stored message, conversation by conversation, oldest first.
 pub fn for_each_message(
     conn: &Connection,
+    only: Option<&PeerId>,
     mut each: impl FnMut(&Message) -> Result<(), StoreError>,
 ) -> Result<u64, StoreError> {
     let mut stmt = conn.prepare(&format!(
         "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN conversations c ON c.id = m.conversation
+         WHERE ?1 IS NULL OR c.peer_id = ?1
          ORDER BY c.peer_id, m.ts_ms, m.id"
     ))?;
-    let mut rows = stmt.query([])?;
+    let mut rows = stmt.query([only])?;
     let mut n = 0;
     while let Some(row) = rows.next()? {
         each(&row_to_message(row)?)?;

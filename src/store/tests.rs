@@ -199,7 +199,7 @@ fn deleting_a_history_keeps_the_sequence_and_the_other_conversations() {
             .all(|m| m.text != "theirs")
     );
     let mut all = Vec::new();
-    for_each_message(&conn, |m| {
+    for_each_message(&conn, None, |m| {
         all.push(m.text.clone());
         Ok(())
     })

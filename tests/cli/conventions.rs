@@ -43,3 +43,57 @@ fn completions_and_the_man_page_come_from_the_grammar() {
         "an unknown shell is a usage error"
     );
 }
+
+/// `export [ID] --format json|text --out FILE`: one conversation or all of them, to a new
+/// file (a relative path is the caller's, whichever process runs the node); an existing
+/// file is refused, never overwritten.
+#[test]
+fn export_writes_one_conversation_or_all_to_a_new_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = crate::support::pair(dir.path());
+    ok(&a.profile, &["send", &b.id, "to b", "--wait", "delivered"]);
+    let carol = natter::Identity::generate().peer_id().to_string();
+    ok(&a.profile, &["contact", "add", &carol]);
+    ok(&a.profile, &["send", &carol, "to carol, queued"]);
+    let all = dir.path().join("all.jsonl");
+    let answer = crate::support::json(&a.profile, &["export", "--out", all.to_str().unwrap()]);
+    assert_eq!(answer["exported"], 2, "{answer}");
+    // One conversation, as text, to a path relative to where natter-cli was started.
+    let out = std::process::Command::new(BIN)
+        .current_dir(dir.path())
+        .arg("--profile")
+        .arg(&a.profile)
+        .args([
+            "--json", "export", &b.id, "--format", "text", "--out", "b.txt",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(dir.path().join("b.txt")).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(
+        text.contains("me: to b") && !text.contains("carol"),
+        "{text}"
+    );
+    // A date with its offset starts the line: `YYYY-MM-DD HH:MM:SS +HH:MM`.
+    let offset = text.split("  ").next().unwrap();
+    assert_eq!(offset.len(), 26, "{offset:?}");
+    let again = crate::support::cli(
+        &a.profile,
+        &[
+            "export",
+            "--out",
+            dir.path().join("b.txt").to_str().unwrap(),
+        ],
+    );
+    assert!(
+        !again.status.success(),
+        "an existing file is never overwritten"
+    );
+    a.stop();
+    b.stop();
+}

@@ -39,7 +39,7 @@ async fn exports_are_new_files_never_a_planted_file_or_link() {
 
     let (n, history) = a
         .handle
-        .export_history(None, ExportFormat::Json)
+        .export_history(None, ExportFormat::Json, None)
         .await
         .unwrap();
     assert_eq!(n, 1);
@@ -70,13 +70,13 @@ async fn exports_are_new_files_never_a_planted_file_or_link() {
     let chosen = outside.path().join("mine.txt");
     let (_, at) = a
         .handle
-        .export_history(Some(chosen.clone()), ExportFormat::Text)
+        .export_history(Some(chosen.clone()), ExportFormat::Text, None)
         .await
         .unwrap();
     assert_eq!(at, chosen);
     let again = a
         .handle
-        .export_history(Some(chosen.clone()), ExportFormat::Json)
+        .export_history(Some(chosen.clone()), ExportFormat::Json, None)
         .await
         .unwrap_err()
         .to_string();

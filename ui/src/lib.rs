@@ -378,6 +378,8 @@ fn subscription(app: &App) -> Subscription<Message> {
         }),
         iced::system::theme_changes().map(Message::SystemTheme),
         Subscription::run(desktop::tray::run).map(|e| Message::Desktop(desktop::Message::Tray(e))),
+        Subscription::run(desktop::notices::clicks)
+            .map(|id| Message::Desktop(desktop::Message::NoteClicked(id))),
     ])
 }
 

@@ -10,7 +10,6 @@ use natter::control::{self, Answer, Command, ControlError};
 use natter::discovery::Interfaces;
 use natter::model::RelayPolicy;
 use natter::node::{NodeConfig, NodeHandle, PrivacyMode};
-use natter::text;
 
 use crate::Message;
 use crate::theme::Choice;
@@ -36,12 +35,24 @@ pub enum Op {
     /// Put text on the clipboard (the app does this itself; no node involved).
     Copy(String),
     /// Show a desktop notification: a title and a body as the peer wrote them (made safe
-    /// for the notification server when shown, `natter::text::for_notification`).
-    Notify(String, String),
+    /// for the notification server when shown, `natter::text::for_notification`), and the
+    /// conversation a click opens.
+    Notify(crate::desktop::notices::Note),
     /// Put the keyboard focus in a field (the app does this itself; no node involved).
     Focus(&'static str),
     /// Open, close or raise the window, or quit (the app does this itself).
     Desktop(crate::desktop::Do),
+    /// Ask the desktop's file chooser for a file to send to the open conversation.
+    PickFile,
+    /// Ask where to save, then export all history there (`export_history`).
+    Export(natter::node::ExportFormat),
+    /// Open a file with the desktop's application for it, or show it in its folder.
+    Open {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Show it in the file manager instead of opening it.
+        reveal: bool,
+    },
 }
 
 /// Saves an app preference.
@@ -72,6 +83,8 @@ pub struct Prefs {
     pub theme: Choice,
     /// Desktop notifications.
     pub notifications: bool,
+    /// A message's text shown in its notification (else only who wrote, and how many).
+    pub notification_text: bool,
     /// Advertise on the LAN.
     pub advertise: bool,
     /// Rendezvous `HOST:PORT` and key as saved.
@@ -101,6 +114,7 @@ impl Default for Prefs {
             name: String::new(),
             theme: Choice::System,
             notifications: true,
+            notification_text: true,
             advertise: true,
             rendezvous: Default::default(),
             relay: RelayPolicy::default(),
@@ -122,6 +136,7 @@ impl Prefs {
             pref::NAME => self.name = value.to_string(),
             pref::THEME => self.theme = Choice::parse(value),
             pref::NOTIFICATIONS => self.notifications = value != "off",
+            pref::NOTIFICATION_TEXT => self.notification_text = value != "off",
             pref::ADVERTISE => self.advertise = value != "off",
             pref::RENDEZVOUS => self.rendezvous.0 = value.to_string(),
             pref::RENDEZVOUS_KEY => self.rendezvous.1 = value.to_string(),
@@ -139,15 +154,18 @@ pub mod pref {
     pub const THEME: &str = "theme";
     /// `on` / `off`.
     pub const NOTIFICATIONS: &str = "notifications";
+    /// `on` / `off`: a message's text in its notification.
+    pub const NOTIFICATION_TEXT: &str = "notification_text";
     pub use natter::node::{PREF_ADVERTISE as ADVERTISE, PREF_NAME as NAME, PREF_PORT as PORT};
     pub use natter::node::{PREF_RENDEZVOUS as RENDEZVOUS, PREF_RENDEZVOUS_KEY as RENDEZVOUS_KEY};
 
     /// Every name the app reads at start.
-    pub const ALL: [&str; 8] = [
+    pub const ALL: [&str; 9] = [
         ONBOARDED,
         NAME,
         THEME,
         NOTIFICATIONS,
+        NOTIFICATION_TEXT,
         ADVERTISE,
         RENDEZVOUS,
         RENDEZVOUS_KEY,
@@ -262,47 +280,38 @@ pub async fn run_op(node: Node, op: Op) -> Message {
             Err(e) => failed(e),
         },
         Op::Copy(_) | Op::Focus(_) | Op::Desktop(_) => Message::Done,
-        Op::Notify(title, body) => {
-            let shown = tokio::task::spawn_blocking(move || {
-                // The title is plain text by the specification; the body is parsed as
-                // markup by servers that say so: a peer's `<a href>` or `<img src>` must
-                // show as text there, and stays unescaped where it would show as `&lt;`.
-                let title = text::for_notification(&title, text::NOTIFICATION_TITLE, false);
-                let body = text::for_notification(&body, text::NOTIFICATION_BODY, body_markup());
-                notify_rust::Notification::new()
-                    .appname("Natter")
-                    .summary(&title)
-                    .body(&body)
-                    .show()
-                    .map(|_| ())
-            })
-            .await;
-            match shown {
-                Ok(Ok(())) => Message::Done,
-                // No notification service (a bare X session): nothing to tell the user.
-                Ok(Err(e)) => {
-                    tracing::debug!(error = %e, "no desktop notification");
-                    Message::Done
-                }
+        Op::PickFile => match crate::desktop::files::pick("Send a file").await {
+            Some(path) => Message::FileDropped(path),
+            None => Message::Done,
+        },
+        Op::Export(format) => {
+            let name = format!(
+                "natter-history-{}.{}",
+                natter::dates::stamp(natter::dates::now_ms()),
+                format.extension()
+            );
+            let chosen = crate::desktop::files::save_as("Export history", n.downloads(), &name);
+            let Some(path) = chosen.await else {
+                return Message::Done;
+            };
+            let cmd = Command::ExportHistory {
+                format,
+                path: Some(path),
+                id: None,
+            };
+            match control::execute(&n, cmd.clone()).await {
+                Ok(answer) => Message::Answered(cmd, answer),
                 Err(e) => failed(e),
             }
         }
-    }
-}
-
-/// Whether the notification server parses bodies as markup (freedesktop `body-markup`);
-/// if it cannot be asked, assume it does (escaped text is then shown as entities, never
-/// obeyed). Blocking: a D-Bus call.
-fn body_markup() -> bool {
-    #[cfg(all(unix, not(target_os = "macos")))]
-    {
-        notify_rust::get_capabilities()
-            .map(|caps| caps.iter().any(|c| c == "body-markup"))
-            .unwrap_or(true)
-    }
-    #[cfg(not(all(unix, not(target_os = "macos"))))]
-    {
-        false
+        Op::Open { path, reveal } => match crate::desktop::files::open(path, reveal).await {
+            Ok(()) => Message::Done,
+            Err(e) => Message::Failed(e),
+        },
+        Op::Notify(note) => match crate::desktop::notices::show(&note).await.zip(note.opens) {
+            Some((id, opens)) => Message::Desktop(crate::desktop::Message::Noted(id, opens)),
+            None => Message::Done,
+        },
     }
 }
 

@@ -1,14 +1,16 @@
 //! Owns how the app state follows the node's events: sessions, messages and their ticks,
 //! typing and presence, nearby peers, files, the rendezvous, relay prompts and policy, and
 //! the warnings the user must see (a key change, a peer flooding us). Incoming messages (a
-//! contact's, or a room's) raise a desktop notification when the window is not focused,
-//! coalesced per conversation (`notify.rs`).
+//! contact's, a stranger's, or a room's), file offers and key changes raise a desktop
+//! notification when the window is not focused, messages coalesced per conversation
+//! (`notify.rs`); what each says is decided here (a stranger's words never).
 
 use std::time::Instant;
 
 use natter::model::MessageState;
 use natter::node::{DialFailure, Event};
 
+use crate::desktop::notices::Note;
 use crate::notify::{Notice, Source};
 use crate::screen::{Action, Screen, key_warning};
 use crate::{App, Op};
@@ -134,10 +136,25 @@ impl App {
                     presented,
                     addr: addr.to_string(),
                 };
-                return Action::none().then(Screen::KeyWarning(warning));
+                // Never missed: the warning waits in the window, and says so on the desktop.
+                let note = Note::new(
+                    format!("{} presented another key", self.name_of(&claimed)),
+                    "Natter refused the connection: it may not be them. Open Natter to read \
+                     what to do.",
+                )
+                .opening(Source::Peer(claimed));
+                let action = match self.window.background && self.prefs.notifications {
+                    true => Action::run(Op::Notify(note)),
+                    false => Action::none(),
+                };
+                return action.then(Screen::KeyWarning(warning));
             }
-            Event::FileOffered { transfer }
-            | Event::FileReceived { transfer }
+            Event::FileOffered { transfer } => {
+                let note = self.file_offered(&transfer);
+                self.conversation.transfer(transfer);
+                return note.map_or_else(Action::none, Action::run);
+            }
+            Event::FileReceived { transfer }
             | Event::FileSent { transfer }
             | Event::FileEnded { transfer } => self.conversation.transfer(transfer),
             Event::FileProgress {
@@ -197,23 +214,70 @@ impl App {
         Action::none()
     }
 
-    /// The desktop notification for a notice: the peer's name and message, or how many
-    /// came and the latest.
+    /// The desktop notification for a notice: the contact's name and message, or how many
+    /// came and the latest; a click opens the conversation. A stranger's words (their text,
+    /// the name they chose) are never shown: only that someone new wrote, and their ID's
+    /// start. With message text hidden in Settings, only who wrote and how many.
     pub(crate) fn notification(&self, n: Notice) -> Op {
-        match (n.from, n.count) {
-            (Source::Peer(p), 1) => Op::Notify(self.name_of(&p), n.text),
-            (Source::Peer(p), count) => Op::Notify(
+        let shown = |text: String, count: usize| match (self.prefs.notification_text, count) {
+            (true, _) => text,
+            (false, 1) => "New message".into(),
+            (false, n) => format!("{n} new messages"),
+        };
+        let note = match (n.from, n.count) {
+            (Source::Peer(p), _) if !self.is_contact(&p) => Note::new(
+                "Message request",
+                format!(
+                    "Someone new wrote to you (ID {}…). Open Natter to read it, then accept \
+                     or decline.",
+                    crate::short(&p)
+                ),
+            ),
+            (Source::Peer(p), 1) => Note::new(self.name_of(&p), shown(n.text, 1)),
+            (Source::Peer(p), count) => Note::new(
                 format!("{count} new messages from {}", self.name_of(&p)),
-                n.text,
+                shown(n.text, count),
             ),
             (Source::Room(r), count) => {
                 let room = self.rooms.name_of(&r);
                 match count {
-                    1 => Op::Notify(format!("# {room}"), n.text),
-                    _ => Op::Notify(format!("{count} new messages in # {room}"), n.text),
+                    1 => Note::new(format!("# {room}"), shown(n.text, 1)),
+                    _ => Note::new(
+                        format!("{count} new messages in # {room}"),
+                        shown(n.text, count),
+                    ),
                 }
             }
+        };
+        Op::Notify(note.opening(n.from))
+    }
+
+    /// Whether a peer is a contact (not a stranger in Requests, not someone unknown).
+    fn is_contact(&self, peer: &natter::PeerId) -> bool {
+        self.contact(peer)
+            .is_some_and(|c| c.state == natter::ContactState::Contact)
+    }
+
+    /// A file offered while the window is in the background: who offers what (a stranger's
+    /// file name is their words: not shown).
+    fn file_offered(&self, t: &natter::model::Transfer) -> Option<Op> {
+        let asks = !t.outgoing && t.state == natter::model::TransferState::Offered;
+        if !(asks && self.window.background && self.prefs.notifications) {
+            return None;
         }
+        let note = if self.is_contact(&t.peer) {
+            let body = match self.prefs.notification_text {
+                true => format!("{} ({})", t.name, natter::size::show(t.size)),
+                false => natter::size::show(t.size),
+            };
+            Note::new(format!("{} offers a file", self.name_of(&t.peer)), body)
+        } else {
+            Note::new(
+                "A file from someone new",
+                format!("ID {}…: open Natter to see it.", crate::short(&t.peer)),
+            )
+        };
+        Some(Op::Notify(note.opening(Source::Peer(t.peer))))
     }
 
     /// A second went by: "stopped typing" when due, and the notifications whose quiet window

@@ -166,6 +166,18 @@ pub(crate) enum Cmd {
     CancelFile { file_id: String },
     /// Raise the running app's window (opening a natter://add/<ID> link, if given).
     Show { link: Option<String> },
+    /// Export history to a new file: one conversation, or every conversation and room.
+    Export {
+        /// Only the conversation with this contact.
+        id: Option<PeerId>,
+        /// JSON lines, or readable text.
+        #[arg(long, value_enum, default_value = "json")]
+        format: ExportArg,
+        /// The file to create (default: a new one in the downloads folder); never
+        /// overwritten.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Print a shell completion script: `source <(natter-cli completions bash)`.
     Completions { shell: clap_complete::Shell },
     /// Print natter-cli's manual page (roff), as the packages install it.
@@ -340,6 +352,15 @@ pub(crate) fn to_command(cmd: Cmd) -> Command {
         },
         Cmd::Stop => Command::Shutdown,
         Cmd::Show { link } => Command::Show { link },
+        Cmd::Export { id, format, out } => Command::ExportHistory {
+            format: match format {
+                ExportArg::Json => natter::node::ExportFormat::Json,
+                ExportArg::Text => natter::node::ExportFormat::Text,
+            },
+            // The running node may work in another folder: the path goes whole.
+            path: out.map(|p| std::path::absolute(&p).unwrap_or(p)),
+            id,
+        },
         Cmd::Nearby => Command::Nearby,
         Cmd::Paths => Command::Paths,
         Cmd::RelayPolicy { policy } => Command::RelayPolicy {
@@ -391,6 +412,15 @@ fn auto_accept_limit(text: &str) -> Result<Limit, String> {
     natter::size::parse(text)
         .map(|n| Limit(Some(n)))
         .map_err(|e| format!("{e}, or off"))
+}
+
+/// `export --format`.
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum ExportArg {
+    /// One JSON object per line.
+    Json,
+    /// Readable lines with local dates.
+    Text,
 }
 
 /// `--mdns-interfaces`.

@@ -262,11 +262,18 @@ impl NodeHandle {
         self.contact(peer)
             .await?
             .ok_or(NodeError::NotAContact(peer))?;
-        Ok(self
+        let contact = self
             .inner
             .store
-            .call(move |c| store::set_auto_accept(c, &peer, limit))
-            .await?)
+            .call(move |c| {
+                store::set_auto_accept(c, &peer, limit)?;
+                store::get_contact(c, &peer)
+            })
+            .await?;
+        if let Some(contact) = contact {
+            let _ = self.inner.events.send(Event::ContactChanged { contact });
+        }
+        Ok(())
     }
 
     /// Where received files go.

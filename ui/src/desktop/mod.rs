@@ -2,7 +2,9 @@
 //! and remembered size), the tray item, and one running instance per profile. The app keeps
 //! running with its window closed while a tray shows it; with no tray, closing quits.
 
+pub mod files;
 pub mod instance;
+pub mod notices;
 pub mod tray;
 
 use std::path::{Path, PathBuf};
@@ -33,7 +35,13 @@ pub struct Desktop {
     pub tray: Option<tray::Tray>,
     /// What the tray item shows now.
     pub shown: Option<tray::Shown>,
+    /// The notifications raised lately (newest last, at most [`NOTES_KEPT`]) and what a
+    /// click on each opens.
+    pub notes: std::collections::VecDeque<(u32, crate::notify::Source)>,
 }
+
+/// How many raised notifications a click is followed for.
+pub const NOTES_KEPT: usize = 64;
 
 /// What the desktop tells the app.
 #[derive(Debug, Clone)]
@@ -50,6 +58,10 @@ pub enum Message {
     Tray(tray::Event),
     /// `natter-cli stop` asked the app to quit.
     Quit,
+    /// A notification was raised (its id at the server) for this conversation.
+    Noted(u32, crate::notify::Source),
+    /// The user clicked a notification.
+    NoteClicked(u32),
 }
 
 /// What the app asks of the desktop.
@@ -96,6 +108,28 @@ pub fn update(app: &mut App, message: Message) -> Action {
             Action::none()
         }
         Message::Tray(tray::Event::Open) => Action::run(Do::Show),
+        Message::Noted(id, source) => {
+            if app.desktop.notes.len() == NOTES_KEPT {
+                app.desktop.notes.pop_front();
+            }
+            app.desktop.notes.push_back((id, source));
+            Action::none()
+        }
+        Message::NoteClicked(id) => {
+            let Some(&(_, source)) = app.desktop.notes.iter().find(|(n, _)| *n == id) else {
+                // Another app's, or one raised before this start.
+                return Action::none();
+            };
+            let opened = match source {
+                crate::notify::Source::Peer(p) => {
+                    crate::screen::sidebar::update(app, crate::screen::sidebar::Message::Select(p))
+                }
+                crate::notify::Source::Room(r) => {
+                    crate::screen::room::update(app, crate::screen::room::Message::Select(r))
+                }
+            };
+            opened.and(Do::Show)
+        }
         Message::Tray(tray::Event::Quit) | Message::Quit => Action::run(Do::Quit),
         Message::Tray(tray::Event::Status(status)) => crate::screen::sidebar::update(
             app,
@@ -108,6 +142,21 @@ impl From<Do> for Op {
     fn from(d: Do) -> Self {
         Op::Desktop(d)
     }
+}
+
+/// The session bus, connected once for the app's life (`None`: no bus, so no notification
+/// server or file manager to reach).
+pub(crate) async fn session_bus() -> Option<&'static zbus::Connection> {
+    static BUS: tokio::sync::OnceCell<Option<zbus::Connection>> =
+        tokio::sync::OnceCell::const_new();
+    BUS.get_or_init(|| async {
+        zbus::Connection::session()
+            .await
+            .map_err(|e| tracing::debug!(error = %e, "no session bus"))
+            .ok()
+    })
+    .await
+    .as_ref()
 }
 
 /// The window's settings: the app id, the icon, the size remembered in `profile`.

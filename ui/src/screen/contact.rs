@@ -1,6 +1,7 @@
 //! The contact menu: rename, move to a group, block or unblock, typing indicators and read
 //! receipts on or off, whether a relay may carry sessions with them (their own choice or the
-//! global one), and delete the history on this computer (asks once more first).
+//! global one), the size up to which their files are accepted without asking, and delete the
+//! history on this computer (asks once more first).
 
 use iced::Element;
 use iced::widget::{button, column, pick_list, row, text, text_input, toggler};
@@ -29,6 +30,10 @@ pub struct State {
     pub sees_invisible: bool,
     /// The delete button was pressed once.
     pub confirm_delete: bool,
+    /// The auto-accept size being edited (`50MB`; empty or `off`: ask for every file).
+    pub auto_accept: String,
+    /// Why the size typed is not one.
+    pub auto_accept_error: Option<String>,
 }
 
 /// A contact's relay choice as the picker shows it.
@@ -85,6 +90,10 @@ pub enum Message {
     Block,
     /// Unblock them.
     Unblock,
+    /// The auto-accept size edited.
+    AutoAccept(String),
+    /// Save the auto-accept size.
+    SaveAutoAccept,
     /// Delete the history (twice to confirm).
     Delete,
     /// Back.
@@ -102,6 +111,11 @@ impl State {
             receipts: c.send_receipts,
             sees_invisible: c.sees_invisible,
             confirm_delete: false,
+            auto_accept: c
+                .auto_accept_bytes
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
+            auto_accept_error: None,
         }
     }
 
@@ -151,6 +165,25 @@ impl State {
                     sees_invisible: None,
                 });
             }
+            Message::AutoAccept(s) => {
+                self.auto_accept = s;
+                self.auto_accept_error = None;
+            }
+            Message::SaveAutoAccept => {
+                let typed = self.auto_accept.trim();
+                let bytes = match typed {
+                    "" => None,
+                    t if t.eq_ignore_ascii_case("off") => None,
+                    t => match natter::size::parse(t) {
+                        Ok(n) => Some(n),
+                        Err(e) => {
+                            self.auto_accept_error = Some(e.to_string());
+                            return Action::none();
+                        }
+                    },
+                };
+                return Action::run(Command::AutoAccept { id: peer, bytes });
+            }
             Message::Block => return Action::run(Command::Block { id: peer }),
             Message::Unblock => return Action::run(Command::Unblock { id: peer }),
             Message::Delete if self.confirm_delete => {
@@ -174,6 +207,14 @@ impl State {
                 .style(button::danger)
         };
         let relay = Relay::of(roster.contact(&self.peer).and_then(|c| c.relay));
+        let auto_accept = match roster.contact(&self.peer).and_then(|c| c.auto_accept_bytes) {
+            Some(n) => format!(
+                "Their files up to {} are saved without asking.",
+                natter::size::show(n)
+            ),
+            None => "Every file they offer waits for you to accept it.".into(),
+        };
+        let auto_accept = self.auto_accept_error.clone().unwrap_or(auto_accept);
         let delete = if self.confirm_delete {
             "Really delete? Press again"
         } else {
@@ -206,6 +247,15 @@ impl State {
                 relay_words(prefs.relay)
             ))
             .size(SMALL),
+            row![
+                text("Accept their files without asking up to"),
+                text_input("e.g. 50MB (empty: always ask)", &self.auto_accept)
+                    .on_input(Message::AutoAccept)
+                    .on_submit(Message::SaveAutoAccept),
+                button(text("Set")).on_press(Message::SaveAutoAccept),
+            ]
+            .spacing(6),
+            text(auto_accept).size(SMALL),
             text(if blocked {
                 "Blocked: they cannot reach you."
             } else {

@@ -11,16 +11,16 @@ use std::time::{Duration, Instant};
 
 use iced::keyboard::key::Named;
 use iced::widget::text_editor::{Binding, KeyPress};
-use iced::widget::{Column, button, column, progress_bar, row, scrollable, text, text_editor};
+use iced::widget::{Column, button, row, scrollable, text, text_editor};
 use iced::{Element, Length};
 use natter::PeerId;
 use natter::control::{Command, YesNo};
 use natter::model::TypingState;
-use natter::model::{MessageState, Path, TransferState, Verification};
+use natter::model::{MessageState, Path, Verification};
 
 use super::{Action, Screen, contact, verify};
 use crate::theme::SMALL;
-use crate::{App, PAGE, flood};
+use crate::{App, Op, PAGE, flood};
 
 pub use super::widget::COMPOSER;
 /// Widget id of the history.
@@ -79,6 +79,14 @@ pub enum Message {
     AcceptFile(String),
     /// Decline an offered file.
     DeclineFile(String),
+    /// Open the desktop's file chooser to send a file to this contact.
+    PickFile,
+    /// Cancel a transfer (either way).
+    CancelFile(String),
+    /// Open a received file with the desktop's application for it.
+    OpenFile(String),
+    /// Show a received file in the desktop's file manager.
+    ShowFile(String),
     /// Answer the node's question whether a relay may carry the session with a contact.
     Relay(PeerId, YesNo),
     /// Dismiss the flood warning on a peer's conversation.
@@ -186,6 +194,10 @@ pub fn update(app: &mut App, message: Message) -> Action {
         },
         Message::AcceptFile(file_id) => Action::run(Command::AcceptFile { id: peer, file_id }),
         Message::DeclineFile(file_id) => Action::run(Command::DeclineFile { id: peer, file_id }),
+        Message::PickFile => Action::run(Op::PickFile),
+        Message::CancelFile(file_id) => Action::run(Command::CancelFile { file_id }),
+        Message::OpenFile(file_id) => super::files::open(app, &file_id, false),
+        Message::ShowFile(file_id) => super::files::open(app, &file_id, true),
         // Answered above, open conversation or not.
         Message::Relay(..) | Message::DismissFlood(_) => Action::none(),
     }
@@ -313,59 +325,6 @@ pub fn dropped(app: &mut App, path: PathBuf) -> Action {
     }
 }
 
-fn files(app: &App, peer: PeerId) -> Column<'_, Message> {
-    let mut col = Column::new().spacing(4);
-    for t in app.conversation.transfers.iter().filter(|t| t.peer == peer) {
-        let size = human_size(t.size);
-        let line: Element<'_, Message> = match (t.state, t.outgoing) {
-            (TransferState::Offered, false) => row![
-                text(format!("📄 {} ({size}) offered", t.name)).width(Length::Fill),
-                button(text("Accept")).on_press(Message::AcceptFile(t.file_id.clone())),
-                button(text("Decline")).on_press(Message::DeclineFile(t.file_id.clone())),
-            ]
-            .spacing(6)
-            .into(),
-            (TransferState::Offered | TransferState::Accepted, outgoing) => {
-                let (done, total) = app
-                    .conversation
-                    .progress
-                    .get(&t.file_id)
-                    .copied()
-                    .unwrap_or((0, t.size));
-                let verb = if outgoing { "sending" } else { "receiving" };
-                column![
-                    text(format!("📄 {} ({size}) {verb}", t.name)).size(SMALL),
-                    progress_bar(0.0..=total.max(1) as f32, done as f32).girth(6),
-                ]
-                .into()
-            }
-            (TransferState::Done, false) => text(format!(
-                "📄 {} ({size}) saved to {}",
-                t.name,
-                t.path.as_deref().unwrap_or("downloads")
-            ))
-            .size(SMALL)
-            .into(),
-            (TransferState::Done, true) => text(format!("📄 {} ({size}) sent", t.name))
-                .size(SMALL)
-                .into(),
-            (state, _) => text(format!(
-                "📄 {} {}{}",
-                t.name,
-                format!("{state:?}").to_lowercase(),
-                t.reason
-                    .as_deref()
-                    .map(|r| format!(": {r}"))
-                    .unwrap_or_default()
-            ))
-            .size(SMALL)
-            .into(),
-        };
-        col = col.push(line);
-    }
-    col
-}
-
 /// The node's questions about relays, each with its two answers.
 fn relay_asks(app: &App) -> Column<'_, Message> {
     let mut col = Column::new().spacing(6);
@@ -481,7 +440,7 @@ pub fn view(app: &App) -> Element<'_, Message> {
         .map(|l| format!("{} {l}", app.name_of(&peer)));
     let composer = text_editor(&app.conversation.composer)
         .id(COMPOSER)
-        .placeholder("Type a message (Enter sends, Shift+Enter: new line; drop a file to send it)")
+        .placeholder("Type a message (Enter sends, Shift+Enter: new line)")
         .on_action(Message::Edit)
         .height(Length::Shrink)
         .max_height(160)
@@ -510,8 +469,8 @@ pub fn view(app: &App) -> Element<'_, Message> {
                 .height(Length::Fill)
                 .width(Length::Fill),
         )
-        .push(files(app, peer))
+        .push(super::files::list(app, peer))
         .push(text(typing.unwrap_or_default()).size(13))
-        .push(composer)
+        .push(row![composer, super::files::send_button()].spacing(6))
         .into()
 }

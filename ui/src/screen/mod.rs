@@ -7,6 +7,7 @@ pub mod add_contact;
 pub mod connection;
 pub mod contact;
 pub mod conversation;
+pub mod files;
 pub mod key_warning;
 pub mod onboarding;
 pub mod room;

@@ -85,6 +85,8 @@ pub enum Message {
     Theme(Choice),
     /// Notifications on / off.
     Notifications(bool),
+    /// Message text in notifications on / off.
+    NotificationText(bool),
     /// Export all history.
     Export(ExportFormat),
     /// Back.
@@ -170,7 +172,8 @@ impl State {
             Message::Advertise(on) => set(pref::ADVERTISE, on_off(on)),
             Message::Theme(c) => set(pref::THEME, c.as_str()),
             Message::Notifications(on) => set(pref::NOTIFICATIONS, on_off(on)),
-            Message::Export(format) => Action::run(Command::ExportHistory { format, path: None }),
+            Message::NotificationText(on) => set(pref::NOTIFICATION_TEXT, on_off(on)),
+            Message::Export(format) => Action::run(crate::Op::Export(format)),
             Message::Back => Action::back(),
         }
     }
@@ -277,6 +280,9 @@ impl State {
             toggler(p.notifications)
                 .label("Notify me of new messages when the window is in the background")
                 .on_toggle(Message::Notifications),
+            toggler(p.notification_text)
+                .label("Show what the message says in notifications")
+                .on_toggle(Message::NotificationText),
             text("Data").size(TITLE),
             text(format!("Profile folder: {}", p.profile.display())).size(SMALL),
             text(format!(

@@ -104,7 +104,7 @@ async fn background_messages_notify_and_stay_unread_until_focus() {
     };
     let name = app.name_of(&bid);
     assert!(
-        ops.contains(&Op::Notify(name, "are you there?".into())),
+        ops.contains(&notify(&name, "are you there?", bid.into())),
         "{ops:?}"
     );
     assert!(

@@ -181,7 +181,7 @@ fn a_strangers_held_messages_are_said_to_arrive_later_or_on_acceptance() {
 async fn a_flood_of_messages_in_the_background_raises_two_notifications() {
     let mut a = peer().await;
     let mut b = peer().await;
-    let aid = a.node.peer_id();
+    let (aid, bid) = (a.node.peer_id(), b.node.peer_id());
     let mut app = booted(&a).await;
     friends(&mut app, &mut a, &mut b).await;
     // A quiet window no machine's flood outlasts; the tick below ends it.
@@ -194,7 +194,7 @@ async fn a_flood_of_messages_in_the_background_raises_two_notifications() {
     let during = follow_until(&mut app, &mut a, "flood 49").await;
     assert_eq!(
         during,
-        vec![Op::Notify("Bob".into(), "flood 0".into())],
+        vec![notify("Bob", "flood 0", bid.into())],
         "the first at once, the rest counted"
     );
     assert!(app.window.notices.waiting(), "the timer runs");
@@ -203,10 +203,7 @@ async fn a_flood_of_messages_in_the_background_raises_two_notifications() {
     let ops = app.update(Message::Tick(ended));
     assert_eq!(
         ops,
-        vec![Op::Notify(
-            "49 new messages from Bob".into(),
-            "flood 49".into()
-        )]
+        vec![notify("49 new messages from Bob", "flood 49", bid.into())]
     );
     assert!(!app.window.notices.waiting(), "the timer stops");
     assert!(app.update(Message::Tick(ended + quiet)).is_empty(), "once");
@@ -225,7 +222,7 @@ async fn a_flood_of_messages_in_the_background_raises_two_notifications() {
     b.node.send(aid, "hello again".into()).await.unwrap();
     assert_eq!(
         follow_until(&mut app, &mut a, "hello again").await,
-        vec![Op::Notify("Bob".into(), "hello again".into())]
+        vec![notify("Bob", "hello again", bid.into())]
     );
 }
 

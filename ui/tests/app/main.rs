@@ -6,6 +6,7 @@
 mod chat;
 mod conversation;
 mod flood;
+mod notices;
 mod relay;
 mod rooms;
 mod screens;

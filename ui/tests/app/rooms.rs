@@ -8,8 +8,8 @@ use iced::keyboard::key::Named;
 use iced::widget::Id;
 use natter::model::RoomStatus;
 use natter::node::Event;
+use natter_ui::Message;
 use natter_ui::screen::room::{NEW_ROOM, ROOM_COMPOSER};
-use natter_ui::{Message, Op};
 
 use crate::support::*;
 
@@ -131,9 +131,10 @@ async fn a_room_is_made_joined_and_talked_in_from_the_app() {
         apply(&mut app, &na, Message::Node(e)).await;
     };
     assert!(
-        ops.contains(&Op::Notify(
-            "# Book club".into(),
-            "Bob: are you all there?".into()
+        ops.contains(&notify(
+            "# Book club",
+            "Bob: are you all there?",
+            natter_ui::notify::Source::Room(room)
         )),
         "{ops:?}"
     );

@@ -593,3 +593,51 @@ async fn the_tray_menu_sets_the_status_opens_and_quits() {
     let close = Message::Desktop(Desk::CloseRequested(iced::window::Id::unique()));
     assert_eq!(app.update(close), desk(Do::Quit), "no tray: quit");
 }
+
+/// The contact menu sets the size up to which a contact's files are saved without asking:
+/// sizes as people write them; what is not one is said and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_contact_menu_sets_auto_accept_by_size() {
+    let a = peer().await;
+    let node = a.node.clone();
+    let bid = natter::Identity::generate().peer_id();
+    node.add_contact(Contact::new(bid)).await.unwrap();
+    let mut app = booted(&a).await;
+    app.screen = Screen::Contact(contact::State::new(&contact_of_id(&a, bid).await));
+    let set = |typed: &str| {
+        vec![
+            Message::Contact(contact::Message::AutoAccept(typed.into())),
+            Message::Contact(contact::Message::SaveAutoAccept),
+        ]
+    };
+    for m in set("50MB") {
+        apply(&mut app, &node, m).await;
+    }
+    assert_eq!(
+        contact_of_id(&a, bid).await.auto_accept_bytes,
+        Some(50_000_000)
+    );
+    let mut a = a;
+    pump(&mut app, &mut a, 300).await;
+    assert!(shows(
+        &app,
+        "Their files up to 47.7 MiB are saved without asking."
+    ));
+    for m in set("fifty") {
+        apply(&mut app, &node, m).await;
+    }
+    let said = natter::size::NotASize("fifty".into()).to_string();
+    assert!(shows(&app, &said), "the mistake is said");
+    assert_eq!(
+        contact_of_id(&a, bid).await.auto_accept_bytes,
+        Some(50_000_000)
+    );
+    for m in set("") {
+        apply(&mut app, &node, m).await;
+    }
+    assert_eq!(contact_of_id(&a, bid).await.auto_accept_bytes, None);
+}
+
+async fn contact_of_id(a: &Peer, id: natter::PeerId) -> Contact {
+    a.node.contact(id).await.unwrap().unwrap()
+}

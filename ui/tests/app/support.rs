@@ -91,6 +91,11 @@ pub(crate) async fn introduce(a: &Peer, b: &Peer) {
     b.node.add_contact(c).await.unwrap();
 }
 
+/// The notification the app raises with this title and body, opening `from` when clicked.
+pub(crate) fn notify(title: &str, body: &str, from: natter_ui::notify::Source) -> natter_ui::Op {
+    natter_ui::Op::Notify(natter_ui::desktop::notices::Note::new(title, body).opening(from))
+}
+
 /// Whether the view shows this text.
 pub(crate) fn shows(app: &App, text: &str) -> bool {
     iced_test::simulator(app.view()).find(text).is_ok()

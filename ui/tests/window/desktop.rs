@@ -1,6 +1,7 @@
 //! The app on a desktop: a D-Bus session bus the test starts, a stand-in tray host (a
-//! StatusNotifierWatcher that records the item), a window closed as a window manager closes
-//! it (WM_DELETE_WINDOW), a second start, and `natter-cli`'s socket reaching the app.
+//! StatusNotifierWatcher that records the item) and notification server (it records what
+//! is raised and clicks one), a window closed as a window manager closes it
+//! (WM_DELETE_WINDOW), a second start, and `natter-cli`'s socket reaching the app.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -77,18 +78,89 @@ impl Watcher {
     }
 }
 
-async fn tray_host(address: &str) -> (zbus::Connection, Watcher) {
-    let watcher = Watcher::default();
+/// A notification raised: (id, title, body, actions).
+type Raised = (u32, String, String, Vec<String>);
+
+/// The stand-in notification server: records each notification.
+#[derive(Clone, Default)]
+struct Notifier {
+    raised: Arc<Mutex<Vec<Raised>>>,
+}
+
+#[zbus::interface(name = "org.freedesktop.Notifications")]
+impl Notifier {
+    #[allow(clippy::too_many_arguments)]
+    async fn notify(
+        &self,
+        _app_name: String,
+        _replaces_id: u32,
+        _app_icon: String,
+        summary: String,
+        body: String,
+        actions: Vec<String>,
+        _hints: std::collections::HashMap<String, zbus::zvariant::OwnedValue>,
+        _expire_timeout: i32,
+    ) -> u32 {
+        let mut raised = self.raised.lock().unwrap();
+        let id = 100 + raised.len() as u32;
+        raised.push((id, summary, body, actions));
+        id
+    }
+
+    async fn get_capabilities(&self) -> Vec<String> {
+        vec!["body".into(), "body-markup".into(), "actions".into()]
+    }
+
+    async fn get_server_information(&self) -> (String, String, String, String) {
+        (
+            "stand-in".into(),
+            "natter tests".into(),
+            "1".into(),
+            "1.2".into(),
+        )
+    }
+
+    async fn close_notification(&self, _id: u32) {}
+
+    #[zbus(signal)]
+    async fn action_invoked(
+        emitter: &zbus::object_server::SignalEmitter<'_>,
+        id: u32,
+        action_key: &str,
+    ) -> zbus::Result<()>;
+}
+
+const NOTIFICATIONS: &str = "/org/freedesktop/Notifications";
+
+/// The stand-in desktop services on one connection: a tray host and a notification server.
+async fn desktop_services(address: &str) -> (zbus::Connection, Watcher, Notifier) {
+    let (watcher, notifier) = (Watcher::default(), Notifier::default());
     let conn = zbus::connection::Builder::address(address)
         .unwrap()
         .name("org.kde.StatusNotifierWatcher")
         .unwrap()
+        .name("org.freedesktop.Notifications")
+        .unwrap()
         .serve_at("/StatusNotifierWatcher", watcher.clone())
+        .unwrap()
+        .serve_at(NOTIFICATIONS, notifier.clone())
         .unwrap()
         .build()
         .await
         .unwrap();
-    (conn, watcher)
+    (conn, watcher, notifier)
+}
+
+/// The user clicks notification `id` (its default action).
+async fn click(conn: &zbus::Connection, id: u32) {
+    let iface = conn
+        .object_server()
+        .interface::<_, Notifier>(NOTIFICATIONS)
+        .await
+        .unwrap();
+    Notifier::action_invoked(iface.signal_emitter(), id, "default")
+        .await
+        .unwrap();
 }
 
 /// Reads a property of the tray item.
@@ -237,7 +309,7 @@ fn closed_window_keeps_natter_in_the_tray_where_messages_raise_its_count() {
     let dir = tempfile::tempdir().unwrap();
     let bus = session_bus(dir.path());
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let (host, watcher) = rt.block_on(tray_host(&bus.address));
+    let (host, watcher, notifier) = rt.block_on(desktop_services(&bus.address));
     let profile = tempfile::tempdir().unwrap();
     let mut app = Killed(start_app(
         &display,
@@ -302,6 +374,23 @@ fn closed_window_keeps_natter_in_the_tray_where_messages_raise_its_count() {
         prop("Title").as_deref() == Some("Natter (1)")
     });
     assert_eq!(prop("Status").as_deref(), Some("NeedsAttention"));
+    // A notification says who wrote and what, with a default action to open it.
+    let (id, title, body, actions) = notifier.raised.lock().unwrap()[0].clone();
+    assert_eq!((title.as_str(), body.as_str()), ("Bob", "are you there?"));
+    assert_eq!(actions, ["default", "Open"]);
+
+    // Clicking the notification opens the window, on Bob's conversation (read now: the
+    // count drops).
+    rt.block_on(click(&host, id));
+    wait("the window to open from the notification", || {
+        !window_ids(&display).is_empty()
+    });
+    wait("the count to drop once it is read", || {
+        prop("Title").as_deref() == Some("Natter")
+    });
+    close(&display, &wid_again(&display), || {
+        window_ids(&display).is_empty()
+    });
 
     // Clicking the item opens the window again.
     rt.block_on(async {
