@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use natter::control::{self, Command as Cmd};
 use serde_json::Value;
 
-use super::{BIN, Killed, SERIAL, need, wait, window_ids, xvfb};
+use super::{BIN, Killed, SERIAL, need, screenshot, wait, window_ids, xdo, xvfb};
 
 /// A private session bus: `dbus-daemon` on a socket in `dir`.
 struct Bus {
@@ -151,6 +151,82 @@ async fn desktop_services(address: &str) -> (zbus::Connection, Watcher, Notifier
     (conn, watcher, notifier)
 }
 
+/// Where "Send file…" is in a 1024×768 window: beside the composer, bottom right (the
+/// layout of `ui/tests/snapshots`, drawn with DejaVu Sans).
+const SEND_FILE: (&str, &str) = ("955", "736");
+
+/// The stand-in XDG file chooser portal: records each dialog's title and answers with one
+/// file, as a user picking it would.
+#[derive(Clone)]
+struct Portal {
+    file: std::path::PathBuf,
+    asked: Arc<Mutex<Vec<String>>>,
+}
+
+#[zbus::interface(name = "org.freedesktop.portal.FileChooser")]
+impl Portal {
+    async fn open_file(
+        &self,
+        #[zbus(header)] header: zbus::message::Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+        _parent_window: &str,
+        title: &str,
+        options: std::collections::HashMap<String, zbus::zvariant::OwnedValue>,
+    ) -> zbus::zvariant::OwnedObjectPath {
+        self.asked.lock().unwrap().push(title.to_string());
+        // The request's path, as the portal specification makes it from the caller's name
+        // and its token; the answer comes as a signal on it, after this reply.
+        let sender = header.sender().unwrap().to_string();
+        let token = options
+            .get("handle_token")
+            .and_then(|v| String::try_from(v.try_clone().unwrap()).ok())
+            .unwrap_or_default();
+        let path = format!(
+            "/org/freedesktop/portal/desktop/request/{}/{token}",
+            sender.trim_start_matches(':').replace('.', "_")
+        );
+        let (conn, uri, answer_at) = (
+            conn.clone(),
+            format!("file://{}", self.file.display()),
+            path.clone(),
+        );
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let mut results = std::collections::HashMap::new();
+            results.insert("uris", zbus::zvariant::Value::from(vec![uri]));
+            conn.emit_signal(
+                None::<&str>,
+                answer_at.as_str(),
+                "org.freedesktop.portal.Request",
+                "Response",
+                &(0u32, results),
+            )
+            .await
+            .unwrap();
+        });
+        zbus::zvariant::OwnedObjectPath::try_from(path).unwrap()
+    }
+}
+
+async fn file_chooser(address: &str, file: std::path::PathBuf) -> Portal {
+    let portal = Portal {
+        file,
+        asked: Arc::default(),
+    };
+    let conn = zbus::connection::Builder::address(address)
+        .unwrap()
+        .name("org.freedesktop.portal.Desktop")
+        .unwrap()
+        .serve_at("/org/freedesktop/portal/desktop", portal.clone())
+        .unwrap()
+        .build()
+        .await
+        .unwrap();
+    // Served for the test's life.
+    std::mem::forget(conn);
+    portal
+}
+
 /// The user clicks notification `id` (its default action).
 async fn click(conn: &zbus::Connection, id: u32) {
     let iface = conn
@@ -238,6 +314,13 @@ fn rt_for_socket() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// A profile whose user passed the first-start screen.
+fn onboarded(profile: &Path) {
+    use natter::internals::store;
+    let db = store::open_connection(&profile.join(store::DB_FILE)).unwrap();
+    store::set_setting(&db, "pref.onboarded", "1").unwrap();
+}
+
 /// Starts the app on a profile, with the bus and display given.
 fn start_app(display: &str, bus: &str, profile: &Path, link: Option<&str>, log: &str) -> Child {
     let mut c = Command::new(BIN);
@@ -298,6 +381,11 @@ fn exits_within(app: &mut Child, secs: u64) -> std::process::ExitStatus {
     }
 }
 
+/// Closed as a window manager closes it, the app runs on in the tray; `natter-cli` adds Bob
+/// through its socket; Bob's message raises the tray's count and a notification; a click on
+/// the notification opens Bob's conversation, where "Send file…" asks the file chooser portal
+/// and offers the file picked; the tray item reopens the window; a second start hands its
+/// link over and exits 0; `natter-cli stop` quits.
 #[test]
 fn closed_window_keeps_natter_in_the_tray_where_messages_raise_its_count() {
     for tool in ["Xvfb", "xdotool", "xprop"] {
@@ -310,7 +398,11 @@ fn closed_window_keeps_natter_in_the_tray_where_messages_raise_its_count() {
     let bus = session_bus(dir.path());
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (host, watcher, notifier) = rt.block_on(desktop_services(&bus.address));
+    let picked = dir.path().join("picked.txt");
+    std::fs::write(&picked, "hello, bob!").unwrap();
+    let portal = rt.block_on(file_chooser(&bus.address, picked));
     let profile = tempfile::tempdir().unwrap();
+    onboarded(profile.path());
     let mut app = Killed(start_app(
         &display,
         &bus.address,
@@ -354,7 +446,7 @@ fn closed_window_keeps_natter_in_the_tray_where_messages_raise_its_count() {
     let mut config = natter::node::NodeConfig::new(bob_dir.path());
     config.listen = "127.0.0.1:0".parse().unwrap();
     config.discovery = None;
-    let (bob, _events) = rt.block_on(natter::Node::start(config)).unwrap();
+    let (bob, mut bob_events) = rt.block_on(natter::Node::start(config)).unwrap();
     let app_id: natter::PeerId = id["peer_id"].as_str().unwrap().parse().unwrap();
     let listen = id["listen"].as_str().unwrap().to_string();
     let add = Cmd::ContactAdd {
@@ -388,9 +480,43 @@ fn closed_window_keeps_natter_in_the_tray_where_messages_raise_its_count() {
     wait("the count to drop once it is read", || {
         prop("Title").as_deref() == Some("Natter")
     });
-    close(&display, &wid_again(&display), || {
-        window_ids(&display).is_empty()
+
+    // "Send file…" beside the composer asks the desktop's file chooser (the portal), and
+    // the file chosen there is offered to Bob.
+    let wid = wid_again(&display);
+    std::thread::sleep(Duration::from_millis(500)); // the conversation drawn
+    screenshot(&display, &wid, "desktop-conversation");
+    // Clicked again every 3 s until the dialog is asked for (a click on a window still
+    // being drawn can go unseen).
+    let t = Instant::now();
+    let mut clicked = None::<Instant>;
+    while portal.asked.lock().unwrap().is_empty() {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "no file chooser asked for"
+        );
+        if clicked.is_none_or(|at| at.elapsed() > Duration::from_secs(3)) {
+            let (x, y) = SEND_FILE;
+            xdo(
+                &display,
+                &["mousemove", "--window", &wid, x, y, "click", "1"],
+            );
+            clicked = Some(Instant::now());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(portal.asked.lock().unwrap()[0], "Send a file");
+    let offered = rt.block_on(async {
+        loop {
+            match tokio::time::timeout(Duration::from_secs(20), bob_events.recv()).await {
+                Ok(Ok(natter::node::Event::FileOffered { transfer })) => break transfer,
+                Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+                other => panic!("no file offered to Bob: {other:?}"),
+            }
+        }
     });
+    assert_eq!((offered.name.as_str(), offered.size), ("picked.txt", 11));
+    close(&display, &wid, || window_ids(&display).is_empty());
 
     // Clicking the item opens the window again.
     rt.block_on(async {
