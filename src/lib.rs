@@ -4,6 +4,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod config;
 pub mod control;
 pub mod dates;
 pub mod discovery;

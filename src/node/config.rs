@@ -30,6 +30,9 @@ pub struct NodeConfig {
     /// `listen`'s), or, when another program holds it, the next free one of the
     /// [`PORT_TRIES`] after it. Off: exactly `listen`, or an error.
     pub stable_port: bool,
+    /// The relay policy from the config file, set at start (over the one saved in the app:
+    /// the file comes first); `None`: the saved one.
+    pub relay_policy: Option<crate::model::RelayPolicy>,
 }
 
 /// How many ports after the preferred one a `stable_port` node tries.
@@ -49,6 +52,7 @@ impl NodeConfig {
             downloads: None,
             rendezvous: None,
             stable_port: false,
+            relay_policy: None,
         }
     }
 }

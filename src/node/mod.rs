@@ -325,6 +325,9 @@ impl Node {
         });
         tokio::spawn(conn::accept_loop(handle.inner.clone()));
         tokio::spawn(actor::run(Arc::downgrade(&handle.inner), state, inbox));
+        if let Some(policy) = config.relay_policy {
+            handle.set_relay_policy(policy).await?;
+        }
         if let Some(d) = config.discovery.clone() {
             let d = prefs::discovery_with_preferences(&handle.inner.store, d).await?;
             lan::start(&handle.inner, &d).await;

@@ -97,3 +97,82 @@ fn export_writes_one_conversation_or_all_to_a_new_file() {
     a.stop();
     b.stop();
 }
+
+/// The config file (`--config`, `NATTER_CONFIG`, else the config folder's) sets what a flag
+/// would, a flag still wins, and a bad value stops the start with the file and line named.
+#[test]
+fn the_config_file_is_read_after_flags_and_a_bad_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("p");
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        "listen = \"127.0.0.1:0\"\nlan_discovery = \"off\"\nrelay = \"never\"\n",
+    )
+    .unwrap();
+    let mut node = natter_lab::JsonChild::spawn({
+        let mut c = std::process::Command::new(BIN);
+        c.env("NATTER_CONFIG", &config)
+            .arg("--profile")
+            .arg(&profile)
+            .arg("run");
+        c
+    })
+    .unwrap();
+    let started = node.wait_for(20, |e| e["event"] == "started").unwrap();
+    assert!(
+        started["listen"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:"),
+        "the file's address, not 0.0.0.0:47100: {started}"
+    );
+    // The file comes before what was saved in the profile: the relay policy is its.
+    let policy = crate::support::json(&profile, &["relay-policy"]);
+    assert_eq!(policy["relay_policy"], "never", "{policy}");
+    ok(&profile, &["stop"]);
+    let _ = node.wait();
+
+    // A flag wins over the file.
+    std::fs::write(
+        &config,
+        "listen = \"127.0.0.2:0\"\nlan_discovery = \"off\"\n",
+    )
+    .unwrap();
+    let mut node = natter_lab::JsonChild::spawn({
+        let mut c = std::process::Command::new(BIN);
+        c.arg("--config")
+            .arg(&config)
+            .arg("--profile")
+            .arg(&profile)
+            .args(["run", "--listen", "127.0.0.1:0"]);
+        c
+    })
+    .unwrap();
+    let started = node.wait_for(20, |e| e["event"] == "started").unwrap();
+    assert!(
+        started["listen"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:"),
+        "{started}"
+    );
+    ok(&profile, &["stop"]);
+    let _ = node.wait();
+
+    // A typo is an error that names the file and the line, before anything starts.
+    std::fs::write(&config, "lisen = \"127.0.0.1:0\"\n").unwrap();
+    let out = std::process::Command::new(BIN)
+        .env("NATTER_CONFIG", &config)
+        .arg("--profile")
+        .arg(&profile)
+        .args(["run", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("config.toml") && said.contains("line 1") && said.contains("lisen"),
+        "{said}"
+    );
+}

@@ -293,8 +293,7 @@ impl App {
         startup::view_built(self.node.is_some() && self.prefs.loaded);
         let body: Element<'_, Message> = match (&self.node, &self.error) {
             (None, Some(e)) => text(format!(
-                "Natter could not start: {e}\nClose other Natter windows on this profile, or \
-                 set NATTER_PROFILE to another folder, then start Natter again."
+                "Natter could not start: {e}\nDo what it says, then start Natter again."
             ))
             .into(),
             (None, None) => text("Starting Natter…").into(),

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 const HELP: &str = "The Natter desktop app.
 
-Usage: natter [--profile DIR] [natter://add/<ID>]
+Usage: natter [--profile DIR] [--config FILE] [natter://add/<ID>]
 
 Closing the window keeps Natter running in the tray (where the desktop has one); quit from
 the tray's menu or with `natter-cli stop`. A second start on the same profile hands its link
@@ -13,6 +13,8 @@ to the running app, brings its window up and exits.
 
 Options:
   --profile DIR   the profile folder (default: NATTER_PROFILE, else the data folder)
+  --config FILE   the config file (default: NATTER_CONFIG, else config.toml in the
+                  config folder, ~/.config/natter); flags and the environment come first
   -V, --version   print the version
   -h, --help      print this help
 
@@ -32,6 +34,11 @@ fn main() -> ExitCode {
                 println!("natter {}\n{HELP}", natter::VERSION);
                 return ExitCode::SUCCESS;
             }
+            "--config" => match args.next() {
+                // SAFETY: as for --profile below.
+                Some(file) => unsafe { std::env::set_var(natter::config::ENV, file) },
+                None => return usage("--config needs a file: natter --config FILE"),
+            },
             "--profile" => match args.next() {
                 // SAFETY: still single-threaded: nothing else reads or writes the
                 // environment yet. The flag wins over the variable (flag > environment).

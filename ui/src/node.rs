@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use iced::futures::{SinkExt, Stream};
 use natter::PeerId;
 use natter::control::{self, Answer, Command, ControlError};
-use natter::discovery::Interfaces;
+use natter::discovery::DiscoveryConfig;
 use natter::model::RelayPolicy;
 use natter::node::{NodeConfig, NodeHandle, PrivacyMode};
 
@@ -178,45 +178,69 @@ pub(crate) fn profile() -> PathBuf {
     natter::profile::resolve().unwrap_or_else(|| PathBuf::from(".natter"))
 }
 
-/// The node's configuration: defaults (LAN discovery on; UDP port 47100, or the one saved in
-/// Settings, or the next free one after it), adjusted by `NATTER_MDNS` (`off`, `loopback`,
-/// `lan`, `all`) and `NATTER_LISTEN` (`HOST:PORT`, exactly).
-pub(crate) fn config(profile: PathBuf) -> NodeConfig {
+/// The node's configuration, in the one order: the environment (`NATTER_LISTEN`,
+/// `NATTER_MDNS` = `off` | `lan` | `loopback` | `all`, `NATTER_RENDEZVOUS` with
+/// `NATTER_RENDEZVOUS_KEY`), else the config file (`natter::config`), else what the user set
+/// in the app (the port and rendezvous saved in Settings, read by the node), else the
+/// defaults (LAN discovery on; UDP port 47100, or the next free one after it). A value that
+/// is not one is an error that says which, never ignored.
+pub(crate) fn config(profile: PathBuf) -> Result<NodeConfig, String> {
+    let file = natter::config::load_default().map_err(|e| e.to_string())?;
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let bad = |name: &str, value: &str, like: &str| {
+        format!("{name}={value:?} is not {like}: fix or unset it")
+    };
     let mut c = NodeConfig::new(profile);
     c.listen = std::net::SocketAddr::from(([0, 0, 0, 0], natter::node::DEFAULT_PORT));
     c.stable_port = true;
-    match std::env::var("NATTER_MDNS").as_deref() {
-        Ok("off") => c.discovery = None,
-        Ok("loopback") => {
-            if let Some(d) = c.discovery.as_mut() {
-                d.interfaces = Interfaces::Loopback;
-            }
-        }
-        Ok("all") => {
-            if let Some(d) = c.discovery.as_mut() {
-                d.interfaces = Interfaces::All;
-            }
-        }
-        _ => {}
-    }
-    if let Some(addr) = std::env::var("NATTER_LISTEN")
-        .ok()
-        .and_then(|a| a.parse().ok())
-    {
+    let listen = match env("NATTER_LISTEN") {
+        Some(v) => Some(
+            v.parse()
+                .map_err(|_| bad("NATTER_LISTEN", &v, "an address like 0.0.0.0:47100"))?,
+        ),
+        None => file.listen,
+    };
+    if let Some(addr) = listen {
+        // Exactly this address: the user said so.
         c.listen = addr;
         c.stable_port = false;
     }
-    // The same variables natter-cli reads: a rendezvous address and its pinned key.
-    let addr = std::env::var("NATTER_RENDEZVOUS")
-        .ok()
-        .and_then(|a| a.parse().ok());
-    let key = std::env::var("NATTER_RENDEZVOUS_KEY")
-        .ok()
-        .and_then(|k| k.parse().ok());
-    if let (Some(addr), Some(key)) = (addr, key) {
-        c.rendezvous = Some(natter::rendezvous::RendezvousConfig::new(addr, key));
+    let lan = match env("NATTER_MDNS") {
+        Some(v) => Some(
+            natter::config::LanDiscovery::parse(&v)
+                .map_err(|_| bad("NATTER_MDNS", &v, "one of off, lan, loopback, all"))?,
+        ),
+        None => file.lan_discovery,
+    };
+    if let Some(lan) = lan {
+        c.discovery = lan.interfaces().map(|interfaces| DiscoveryConfig {
+            interfaces,
+            ..DiscoveryConfig::default()
+        });
     }
-    c
+    let server = match (env("NATTER_RENDEZVOUS"), env("NATTER_RENDEZVOUS_KEY")) {
+        (Some(a), Some(k)) => Some((
+            a.parse()
+                .map_err(|_| bad("NATTER_RENDEZVOUS", &a, "an address like 192.0.2.7:47300"))?,
+            k.parse()
+                .map_err(|_| bad("NATTER_RENDEZVOUS_KEY", &k, "a server key"))?,
+        )),
+        (None, None) => file.rendezvous.zip(file.rendezvous_key),
+        _ => {
+            return Err(
+                "NATTER_RENDEZVOUS and NATTER_RENDEZVOUS_KEY go together: set both or neither"
+                    .into(),
+            );
+        }
+    };
+    c.rendezvous = server.map(|(addr, key)| {
+        let mut r = natter::rendezvous::RendezvousConfig::new(addr, key);
+        r.tcp = file.rendezvous_tcp.or(r.tcp);
+        r
+    });
+    c.downloads = file.downloads;
+    c.relay_policy = file.relay;
+    Ok(c)
 }
 
 /// Starts the node for a profile and streams its events as messages. (`&PathBuf`: the
@@ -225,10 +249,14 @@ pub(crate) fn config(profile: PathBuf) -> NodeConfig {
 pub(crate) fn events(profile: &PathBuf) -> impl Stream<Item = Message> + use<> {
     let profile = profile.clone();
     iced::stream::channel(256, async move |mut out| {
-        let (handle, mut events) = match natter::Node::start(config(profile)).await {
+        let started = match config(profile) {
+            Ok(c) => natter::Node::start(c).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        let (handle, mut events) = match started {
             Ok(v) => v,
             Err(e) => {
-                let _ = out.send(Message::Booted(Err(e.to_string()))).await;
+                let _ = out.send(Message::Booted(Err(e))).await;
                 return;
             }
         };

@@ -24,6 +24,10 @@ pub(crate) struct Cli {
     /// Profile folder (identity, database, control socket).
     #[arg(long, global = true, env = "NATTER_PROFILE")]
     pub(crate) profile: Option<PathBuf>,
+    /// Config file (default: config.toml in the config folder, ~/.config/natter). Flags and
+    /// the environment come before it.
+    #[arg(long, global = true, env = "NATTER_CONFIG")]
+    pub(crate) config: Option<PathBuf>,
     /// Print answers as JSON.
     #[arg(long, global = true)]
     pub(crate) json: bool,
@@ -33,9 +37,9 @@ pub(crate) struct Cli {
     /// Folder for received files (default: Downloads/Natter).
     #[arg(long, global = true)]
     pub(crate) downloads: Option<PathBuf>,
-    /// Interfaces for mDNS: real LAN adapters only, loopback only, or all.
-    #[arg(long, global = true, value_enum, default_value = "lan")]
-    pub(crate) mdns_interfaces: InterfacesArg,
+    /// Interfaces for mDNS: real LAN adapters only (the default), loopback only, or all.
+    #[arg(long, global = true, value_enum)]
+    pub(crate) mdns_interfaces: Option<InterfacesArg>,
     /// Rendezvous server (host:port) to register with and find contacts through.
     #[arg(
         long,
@@ -71,9 +75,9 @@ pub(crate) enum Cmd {
     Id,
     /// Run a node in the foreground: JSON events on stdout, JSON commands on stdin.
     Run {
-        /// UDP address to listen on.
-        #[arg(long, default_value = DEFAULT_LISTEN)]
-        listen: SocketAddr,
+        /// UDP address to listen on (default: the config file's, else 0.0.0.0:47100).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
         /// Browse only: do not publish this node on the LAN.
         #[arg(long)]
         no_advertise: bool,

@@ -8,8 +8,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::{CommandFactory, Parser};
 use natter::Identity;
+use natter::config::FileConfig;
 use natter::control::{self, Command};
-use natter::discovery::{DiscoveryConfig, doctor};
+use natter::discovery::{DiscoveryConfig, Interfaces, doctor};
 use natter::node::NodeConfig;
 
 use args::{Cli, Cmd, to_command};
@@ -58,17 +59,13 @@ fn json_error(message: &str, kind: &str) -> String {
     natter::text::terminal_json(&value.to_string())
 }
 
-async fn real_main(cli: Cli) -> Result<()> {
-    let profile = match cli.profile {
+async fn real_main(mut cli: Cli) -> Result<()> {
+    let profile = match cli.profile.clone() {
         Some(p) => p,
         None => default_profile()?,
     };
-    let rendezvous = cli.rendezvous.zip(cli.rendezvous_key).map(|(addr, key)| {
-        let mut c = natter::rendezvous::RendezvousConfig::new(addr, key);
-        c.tcp = cli.rendezvous_tcp.or(c.tcp);
-        c
-    });
-    match cli.command {
+    // Taken out: the rest of `cli` is read below as it is.
+    match std::mem::replace(&mut cli.command, Cmd::Id) {
         Cmd::Id => {
             let id = Identity::load_or_create(&profile)?;
             println!("{}", id.peer_id());
@@ -79,16 +76,16 @@ async fn real_main(cli: Cli) -> Result<()> {
             no_advertise,
             name,
         } => {
-            let discovery = (!cli.no_mdns).then_some(DiscoveryConfig {
-                advertise: !no_advertise,
-                name,
-                interfaces: cli.mdns_interfaces.into(),
-            });
-            let mut config = NodeConfig::new(&profile);
-            config.listen = listen;
-            config.discovery = discovery;
-            config.downloads = cli.downloads;
-            config.rendezvous = rendezvous;
+            let file = config_file(&cli)?;
+            let mut config = node_config(&cli, &file, &profile);
+            config.listen = match listen.or(file.listen) {
+                Some(addr) => addr,
+                None => args::DEFAULT_LISTEN.parse()?,
+            };
+            if let Some(d) = config.discovery.as_mut() {
+                d.advertise = !no_advertise;
+                d.name = name;
+            }
             Ok(control::run(config).await?)
         }
         Cmd::Doctor => doctor(cli.json),
@@ -104,21 +101,53 @@ async fn real_main(cli: Cli) -> Result<()> {
             print_raw(&page)
         }
         other => {
+            let file = config_file(&cli)?;
+            let mut config = node_config(&cli, &file, &profile);
             // A node started for one command browses the LAN but does not advertise.
-            let discovery = (!cli.no_mdns).then_some(DiscoveryConfig {
-                advertise: false,
-                name: None,
-                interfaces: cli.mdns_interfaces.into(),
-            });
-            let mut config = NodeConfig::new(&profile);
-            config.discovery = discovery;
-            config.downloads = cli.downloads;
-            config.rendezvous = rendezvous;
+            if let Some(d) = config.discovery.as_mut() {
+                d.advertise = false;
+            }
             let cmd = to_command(other);
             let answer = control::one_shot(config, cmd.clone()).await?;
             print_answer(&cmd, &answer, cli.json)
         }
     }
+}
+
+/// The config file: `--config` / `NATTER_CONFIG`, else the one in the config folder.
+fn config_file(cli: &Cli) -> Result<FileConfig> {
+    Ok(match &cli.config {
+        Some(path) => natter::config::load(path)?,
+        None => natter::config::load_default()?,
+    })
+}
+
+/// A node's config in the one order: a flag, else the environment (clap reads both), else
+/// the config file, else the default.
+fn node_config(cli: &Cli, file: &FileConfig, profile: &std::path::Path) -> NodeConfig {
+    let mut config = NodeConfig::new(profile);
+    let lan = match (cli.no_mdns, cli.mdns_interfaces, file.lan_discovery) {
+        (true, ..) => None,
+        (false, Some(flag), _) => Some(flag.into()),
+        (false, None, Some(from_file)) => from_file.interfaces(),
+        (false, None, None) => Some(Interfaces::Lan),
+    };
+    config.discovery = lan.map(|interfaces| DiscoveryConfig {
+        interfaces,
+        ..DiscoveryConfig::default()
+    });
+    config.downloads = cli.downloads.clone().or_else(|| file.downloads.clone());
+    let server = match (cli.rendezvous, cli.rendezvous_key) {
+        (Some(addr), Some(key)) => Some((addr, key)),
+        _ => file.rendezvous.zip(file.rendezvous_key),
+    };
+    config.rendezvous = server.map(|(addr, key)| {
+        let mut c = natter::rendezvous::RendezvousConfig::new(addr, key);
+        c.tcp = cli.rendezvous_tcp.or(file.rendezvous_tcp).or(c.tcp);
+        c
+    });
+    config.relay_policy = file.relay;
+    config
 }
 
 /// Bytes to stdout; a reader that went away (`| head`) is no failure.
