@@ -60,12 +60,7 @@ fn main() -> ExitCode {
         // SAFETY: still single-threaded: nothing else reads or writes the environment yet.
         unsafe { std::env::set_var("ICED_BACKEND", "tiny-skia") };
     }
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .init();
+    let _log = logs();
     // One instance per profile: a running app takes the link and shows its window.
     let profile = natter_ui::profile();
     if natter_ui::desktop::instance::hand_over(&profile, link.clone())
@@ -84,6 +79,50 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Logs to stderr (warnings; colours only on a terminal) and to a file in the state folder
+/// (`~/.local/state/natter/natter.YYYY-MM-DD.log`, or `NATTER_LOG_DIR`; informational, a new
+/// file each day, the last 7 kept). `RUST_LOG` sets both. Never message text or keys (the
+/// code logs neither). The guard flushes the file when `main` returns.
+fn logs() -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    use std::io::IsTerminal;
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = |default: &str| {
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into())
+    };
+    let stderr = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_filter(filter("warn"));
+    let file = natter_ui::desktop::log_dir().and_then(|dir| {
+        tracing_appender::rolling::Builder::new()
+            .rotation(tracing_appender::rolling::Rotation::DAILY)
+            .filename_prefix("natter")
+            .filename_suffix("log")
+            .max_log_files(7)
+            .build(&dir)
+            .map_err(|e| eprintln!("natter: no log file in {}: {e}", dir.display()))
+            .ok()
+    });
+    let (file, guard) = match file {
+        Some(f) => {
+            let (writer, guard) = tracing_appender::non_blocking(f);
+            let layer = tracing_subscriber::fmt::layer()
+                .with_writer(writer)
+                .with_ansi(false)
+                .with_filter(filter("info"));
+            (Some(layer), Some(guard))
+        }
+        None => (None, None),
+    };
+    tracing_subscriber::registry()
+        .with(stderr)
+        .with(file)
+        .init();
+    guard
 }
 
 fn usage(what: &str) -> ExitCode {

@@ -144,6 +144,19 @@ impl From<Do> for Op {
     }
 }
 
+/// The folder for the app's log files: `NATTER_LOG_DIR`, else the state folder
+/// (`~/.local/state/natter`), else the local data folder's `logs`.
+pub fn log_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("NATTER_LOG_DIR").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(dir));
+    }
+    let dirs = directories::ProjectDirs::from("org", "Natter", "natter")?;
+    Some(match dirs.state_dir() {
+        Some(state) => state.to_path_buf(),
+        None => dirs.data_local_dir().join("logs"),
+    })
+}
+
 /// The session bus, connected once for the app's life (`None`: no bus, so no notification
 /// server or file manager to reach).
 pub(crate) async fn session_bus() -> Option<&'static zbus::Connection> {

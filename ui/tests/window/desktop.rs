@@ -328,7 +328,7 @@ fn start_app(display: &str, bus: &str, profile: &Path, link: Option<&str>, log: 
         .env("DBUS_SESSION_BUS_ADDRESS", bus)
         .env("NATTER_MDNS", "off")
         .env("NATTER_LISTEN", "127.0.0.1:0")
-        .env("RUST_LOG", "natter_ui=debug,ksni=debug,warn")
+        .env("NATTER_LOG_DIR", profile.join("logs"))
         .arg("--profile")
         .arg(profile)
         .stdout(Stdio::null())
@@ -599,5 +599,21 @@ fn with_no_tray_closing_the_window_quits() {
     assert!(
         natter_ui::desktop::remembered_size(profile.path()).is_some(),
         "the window's size was not remembered"
+    );
+    // Its log: a file of the day in the log folder, without terminal colours.
+    let logs: Vec<_> = std::fs::read_dir(profile.path().join("logs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    let name = logs[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        name.starts_with("natter.") && name.ends_with(".log"),
+        "{name}"
+    );
+    let log = std::fs::read_to_string(&logs[0]).unwrap();
+    assert!(
+        log.contains("node started") && !log.contains('\u{1b}'),
+        "{log}"
     );
 }
