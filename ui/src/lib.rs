@@ -393,6 +393,15 @@ pub fn application() -> iced::Daemon<impl iced::Program<Message = Message, Theme
 pub fn application_with(
     link: Option<String>,
 ) -> iced::Daemon<impl iced::Program<Message = Message, Theme = Theme>> {
+    application_started(link, false)
+}
+
+/// The application; `hidden` (`natter --hidden`, as started at login) opens no window while
+/// a tray item shows the app (with no tray, the window opens).
+pub fn application_started(
+    link: Option<String>,
+    hidden: bool,
+) -> iced::Daemon<impl iced::Program<Message = Message, Theme = Theme>> {
     let prefill = link.as_deref().and_then(id_of_link);
     iced::daemon(
         move || {
@@ -401,7 +410,12 @@ pub fn application_with(
                 app.sidebar.add_input = id.clone();
                 app.screen = Screen::AddContact(screen::add_contact::State::with_id(id));
             }
-            let opened = desktop::show(&mut app).map(Message::Desktop);
+            app.desktop.autostart =
+                desktop::autostart::folder().is_some_and(|f| desktop::autostart::is_on(&f));
+            let opened = match hidden {
+                true => Task::none(),
+                false => desktop::show(&mut app).map(Message::Desktop),
+            };
             let theme = iced::system::theme().map(Message::SystemTheme);
             (app, Task::batch([opened, theme]))
         },

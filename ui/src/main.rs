@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 const HELP: &str = "The Natter desktop app.
 
-Usage: natter [--profile DIR] [--config FILE] [natter://add/<ID>]
+Usage: natter [--profile DIR] [--config FILE] [--hidden] [natter://add/<ID>]
 
 Closing the window keeps Natter running in the tray (where the desktop has one); quit from
 the tray's menu or with `natter-cli stop`. A second start on the same profile hands its link
@@ -13,6 +13,7 @@ to the running app, brings its window up and exits.
 
 Options:
   --profile DIR   the profile folder (default: NATTER_PROFILE, else the data folder)
+  --hidden        start in the tray, window closed (as at login; with no tray it opens)
   --config FILE   the config file (default: NATTER_CONFIG, else config.toml in the
                   config folder, ~/.config/natter); flags and the environment come first
   -V, --version   print the version
@@ -24,6 +25,7 @@ NATTER_LISTEN (UDP address), NATTER_RENDEZVOUS + NATTER_RENDEZVOUS_KEY.";
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let mut link = None;
+    let mut hidden = false;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--version" | "-V" => {
@@ -34,6 +36,7 @@ fn main() -> ExitCode {
                 println!("natter {}\n{HELP}", natter::VERSION);
                 return ExitCode::SUCCESS;
             }
+            "--hidden" => hidden = true,
             "--config" => match args.next() {
                 // SAFETY: as for --profile below.
                 Some(file) => unsafe { std::env::set_var(natter::config::ENV, file) },
@@ -63,16 +66,18 @@ fn main() -> ExitCode {
     let _log = logs();
     // One instance per profile: a running app takes the link and shows its window.
     let profile = natter_ui::profile();
-    if natter_ui::desktop::instance::hand_over(&profile, link.clone())
-        == natter_ui::desktop::instance::Found::HandedOver
-    {
+    let found = match hidden {
+        true => natter_ui::desktop::instance::running(&profile),
+        false => natter_ui::desktop::instance::hand_over(&profile, link.clone()),
+    };
+    if found == natter_ui::desktop::instance::Found::HandedOver {
         println!(
             "Natter is already running on {}: its window is up.",
             profile.display()
         );
         return ExitCode::SUCCESS;
     }
-    match natter_ui::application_with(link).run() {
+    match natter_ui::application_started(link, hidden).run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("natter: the window could not open: {e}");

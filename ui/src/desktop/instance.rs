@@ -21,6 +21,16 @@ pub enum Found {
 /// Asks the app or node running on `profile` to show itself and open `link`. A socket that
 /// does not answer as a node would (a stale file, another program) counts as nobody.
 pub fn hand_over(profile: &Path, link: Option<String>) -> Found {
+    ask(profile, Command::Show { link })
+}
+
+/// Whether an app or node runs on `profile` (asked, not shown: a start at login finds
+/// Natter already running and leaves it as it is).
+pub fn running(profile: &Path) -> Found {
+    ask(profile, Command::Id)
+}
+
+fn ask(profile: &Path, cmd: Command) -> Found {
     let socket = profile.join(control::SOCKET_FILE);
     if !socket.exists() {
         return Found::Nobody;
@@ -38,7 +48,7 @@ pub fn hand_over(profile: &Path, link: Option<String>) -> Found {
     let asked = runtime.block_on(async {
         tokio::time::timeout(
             std::time::Duration::from_secs(5),
-            control::request(&socket, &Command::Show { link }),
+            control::request(&socket, &cmd),
         )
         .await
     });

@@ -2,6 +2,7 @@
 //! and remembered size), the tray item, and one running instance per profile. The app keeps
 //! running with its window closed while a tray shows it; with no tray, closing quits.
 
+pub mod autostart;
 pub mod files;
 pub mod instance;
 pub mod notices;
@@ -35,6 +36,8 @@ pub struct Desktop {
     pub tray: Option<tray::Tray>,
     /// What the tray item shows now.
     pub shown: Option<tray::Shown>,
+    /// The autostart entry is in place (Settings shows it).
+    pub autostart: bool,
     /// The notifications raised lately (newest last, at most [`NOTES_KEPT`]) and what a
     /// click on each opens.
     pub notes: std::collections::VecDeque<(u32, crate::notify::Source)>,
@@ -73,6 +76,8 @@ pub enum Do {
     Close,
     /// Stop the node and leave.
     Quit,
+    /// Put the autostart entry in place (true) or remove it.
+    Autostart(bool),
 }
 
 /// Applies a desktop message.
@@ -105,7 +110,11 @@ pub fn update(app: &mut App, message: Message) -> Action {
         }
         Message::Tray(tray::Event::Unavailable(_)) => {
             app.desktop.tray = None;
-            Action::none()
+            // Started hidden (at login) where no tray can show it: the window comes up.
+            match app.desktop.window {
+                None => Action::run(Do::Show),
+                Some(_) => Action::none(),
+            }
         }
         Message::Tray(tray::Event::Open) => Action::run(Do::Show),
         Message::Noted(id, source) => {
@@ -255,6 +264,24 @@ pub fn run(app: &mut App, what: Do) -> Task<crate::Message> {
                     window::close(id)
                 }
                 None => Task::none(),
+            }
+        }
+        Do::Autostart(on) => {
+            let written = match (autostart::folder(), std::env::current_exe()) {
+                (Some(folder), Ok(exe)) => autostart::set(&folder, on, &exe, &profile)
+                    .map_err(|e| format!("{}: {e}", folder.display())),
+                (None, _) => Err("no config folder".into()),
+                (_, Err(e)) => Err(e.to_string()),
+            };
+            match written {
+                Ok(()) => {
+                    app.desktop.autostart = on;
+                    Task::none()
+                }
+                Err(e) => Task::done(crate::Message::Failed(format!(
+                    "Could not change starting at login ({e}). Check that the folder is \
+                     yours and writable."
+                ))),
             }
         }
         Do::Quit => {

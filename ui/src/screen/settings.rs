@@ -87,6 +87,8 @@ pub enum Message {
     Notifications(bool),
     /// Message text in notifications on / off.
     NotificationText(bool),
+    /// Start at login (in the tray) on / off.
+    Autostart(bool),
     /// Export all history.
     Export(ExportFormat),
     /// Back.
@@ -173,6 +175,7 @@ impl State {
             Message::Theme(c) => set(pref::THEME, c.as_str()),
             Message::Notifications(on) => set(pref::NOTIFICATIONS, on_off(on)),
             Message::NotificationText(on) => set(pref::NOTIFICATION_TEXT, on_off(on)),
+            Message::Autostart(on) => Action::run(crate::desktop::Do::Autostart(on)),
             Message::Export(format) => Action::run(crate::Op::Export(format)),
             Message::Back => Action::back(),
         }
@@ -283,6 +286,9 @@ impl State {
             toggler(p.notification_text)
                 .label("Show what the message says in notifications")
                 .on_toggle(Message::NotificationText),
+            toggler(app.desktop.autostart)
+                .label("Start Natter when I log in (in the tray, window closed)")
+                .on_toggle(Message::Autostart),
             text("Data").size(TITLE),
             text(format!("Profile folder: {}", p.profile.display())).size(SMALL),
             text(format!(

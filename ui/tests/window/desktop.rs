@@ -321,8 +321,9 @@ fn onboarded(profile: &Path) {
     store::set_setting(&db, "pref.onboarded", "1").unwrap();
 }
 
-/// Starts the app on a profile, with the bus and display given.
-fn start_app(display: &str, bus: &str, profile: &Path, link: Option<&str>, log: &str) -> Child {
+/// Starts the app on a profile, with the bus and display given (and one more argument:
+/// a link, `--hidden`).
+fn start_app(display: &str, bus: &str, profile: &Path, arg: Option<&str>, log: &str) -> Child {
     let mut c = Command::new(BIN);
     c.env("DISPLAY", display)
         .env("DBUS_SESSION_BUS_ADDRESS", bus)
@@ -333,8 +334,8 @@ fn start_app(display: &str, bus: &str, profile: &Path, link: Option<&str>, log: 
         .arg(profile)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(profile.join(log)).unwrap());
-    if let Some(link) = link {
-        c.arg(link);
+    if let Some(arg) = arg {
+        c.arg(arg);
     }
     c.spawn().unwrap()
 }
@@ -620,4 +621,76 @@ fn with_no_tray_closing_the_window_quits() {
         log.contains("node started") && !log.contains('\u{1b}'),
         "{log}"
     );
+}
+
+/// Started at login (`--hidden`, what the autostart entry runs), the app waits in the tray
+/// with no window, and the tray item opens it; with no tray, a hidden start shows its window
+/// all the same (nothing else could bring it up).
+#[test]
+fn started_hidden_the_app_waits_in_the_tray_and_without_one_shows_its_window() {
+    for tool in ["Xvfb", "xdotool"] {
+        need(tool);
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let display = format!(":{}", 840 + std::process::id() % 200);
+    let _x = xvfb(&display);
+    let dir = tempfile::tempdir().unwrap();
+    let bus = session_bus(dir.path());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (host, watcher, _notifier) = rt.block_on(desktop_services(&bus.address));
+    let profile = tempfile::tempdir().unwrap();
+    onboarded(profile.path());
+    let mut app = Killed(start_app(
+        &display,
+        &bus.address,
+        profile.path(),
+        Some("--hidden"),
+        "stderr.log",
+    ));
+    wait("the tray item to register", || {
+        !watcher.items.lock().unwrap().is_empty()
+    });
+    wait("the control socket", || {
+        profile.path().join(control::SOCKET_FILE).exists()
+    });
+    ask(&rt, profile.path(), Cmd::Id);
+    std::thread::sleep(Duration::from_millis(1000));
+    assert!(
+        window_ids(&display).is_empty(),
+        "no window at a hidden start"
+    );
+    assert!(app.0.try_wait().unwrap().is_none());
+    let item = watcher.items.lock().unwrap()[0].clone();
+    rt.block_on(async {
+        let proxy = zbus::Proxy::new(
+            &host,
+            item,
+            "/StatusNotifierItem",
+            "org.kde.StatusNotifierItem",
+        )
+        .await
+        .unwrap();
+        proxy.call_method("Activate", &(0i32, 0i32)).await.unwrap();
+    });
+    wait("the window to open from the tray", || {
+        !window_ids(&display).is_empty()
+    });
+    drop(app);
+    wait("the first app's window to go", || {
+        window_ids(&display).is_empty()
+    });
+
+    // No tray host on this bus: the hidden start opens its window.
+    let bare = tempfile::tempdir().unwrap();
+    let bare_bus = session_bus(bare.path());
+    let other = tempfile::tempdir().unwrap();
+    onboarded(other.path());
+    let mut app = Killed(start_app(
+        &display,
+        &bare_bus.address,
+        other.path(),
+        Some("--hidden"),
+        "stderr.log",
+    ));
+    one_window(&display, &mut app.0, other.path());
 }
