@@ -125,3 +125,44 @@ fn a_sender_killed_halfway_resumes_after_its_restart() {
         "resumed, not restarted: from {resumed_from}"
     );
 }
+
+/// `send-file --wait done` on a terminal draws a progress bar on stderr while the running
+/// node sends (here the offer waits for the receiver, so the bar is drawn whatever the
+/// machine's speed), then the answer; without a terminal there is none.
+#[test]
+fn send_file_on_a_terminal_shows_its_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, mut b) = pair(dir.path());
+    let src = dir.path().join("notes.txt");
+    std::fs::write(&src, vec![b'x'; 3 << 20]).unwrap();
+    // `script` gives the command a terminal (a pty) and copies what it drew to stdout.
+    let line = format!(
+        "{} --profile {} send-file {} {} --wait done",
+        crate::support::BIN,
+        a.profile.display(),
+        b.id,
+        src.display()
+    );
+    let child = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) gives the command a terminal");
+    let offered = b.wait_for(20, |e| e["event"] == "file_offered");
+    std::thread::sleep(std::time::Duration::from_millis(800)); // a few redraws at 0%
+    let file_id = offered["transfer"]["file_id"].as_str().unwrap().to_string();
+    ok(&b.profile, &["accept-file", &a.id, &file_id]);
+    let out = child.wait_with_output().unwrap();
+    let drawn = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{drawn}");
+    assert!(
+        drawn.contains("[..............................]   0%  0 B of 3.0 MiB"),
+        "{drawn}"
+    );
+    assert!(drawn.contains("done"), "the answer follows: {drawn}");
+    // No terminal: only the answer.
+    let plain = crate::support::cli(&a.profile, &["send-file", &b.id, src.to_str().unwrap()]);
+    assert!(!String::from_utf8_lossy(&plain.stderr).contains('%'));
+    a.stop();
+    b.stop();
+}

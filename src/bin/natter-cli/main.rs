@@ -1,6 +1,7 @@
 //! natter-cli: the headless Natter client. Argument parsing only; the work is in the library.
 
 mod args;
+mod progress;
 mod room_args;
 
 use std::path::PathBuf;
@@ -109,7 +110,13 @@ async fn real_main(mut cli: Cli) -> Result<()> {
                 d.advertise = false;
             }
             let cmd = to_command(other);
-            let answer = control::one_shot(config, cmd.clone()).await?;
+            let bar = progress::start(&cmd, &profile, cli.json);
+            let answer = control::one_shot(config, cmd.clone()).await;
+            if let Some((stop, drawn)) = bar {
+                let _ = stop.send(());
+                let _ = drawn.await;
+            }
+            let answer = answer?;
             print_answer(&cmd, &answer, cli.json)
         }
     }
