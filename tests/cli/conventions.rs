@@ -110,16 +110,12 @@ fn the_config_file_is_read_after_flags_and_a_bad_one_is_refused() {
         "listen = \"127.0.0.1:0\"\nlan_discovery = \"off\"\nrelay = \"never\"\n",
     )
     .unwrap();
-    let mut node = natter_lab::JsonChild::spawn({
-        let mut c = std::process::Command::new(BIN);
-        c.env("NATTER_CONFIG", &config)
-            .arg("--profile")
-            .arg(&profile)
-            .arg("run");
-        c
-    })
-    .unwrap();
-    let started = node.wait_for(20, |e| e["event"] == "started").unwrap();
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.env("NATTER_CONFIG", &config)
+        .arg("--profile")
+        .arg(&profile)
+        .arg("run");
+    let (mut node, started) = running(cmd);
     assert!(
         started["listen"]
             .as_str()
@@ -139,17 +135,13 @@ fn the_config_file_is_read_after_flags_and_a_bad_one_is_refused() {
         "listen = \"127.0.0.2:0\"\nlan_discovery = \"off\"\n",
     )
     .unwrap();
-    let mut node = natter_lab::JsonChild::spawn({
-        let mut c = std::process::Command::new(BIN);
-        c.arg("--config")
-            .arg(&config)
-            .arg("--profile")
-            .arg(&profile)
-            .args(["run", "--listen", "127.0.0.1:0"]);
-        c
-    })
-    .unwrap();
-    let started = node.wait_for(20, |e| e["event"] == "started").unwrap();
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.arg("--config")
+        .arg(&config)
+        .arg("--profile")
+        .arg(&profile)
+        .args(["run", "--listen", "127.0.0.1:0"]);
+    let (mut node, started) = running(cmd);
     assert!(
         started["listen"]
             .as_str()
@@ -175,4 +167,11 @@ fn the_config_file_is_read_after_flags_and_a_bad_one_is_refused() {
         said.contains("config.toml") && said.contains("line 1") && said.contains("lisen"),
         "{said}"
     );
+}
+
+/// A `natter-cli run` started, and its `started` event.
+fn running(cmd: std::process::Command) -> (natter_lab::JsonChild, serde_json::Value) {
+    let mut node = natter_lab::JsonChild::spawn(cmd).unwrap();
+    let started = node.wait_for(20, |e| e["event"] == "started").unwrap();
+    (node, started)
 }

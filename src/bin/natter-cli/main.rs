@@ -3,6 +3,7 @@
 mod args;
 mod progress;
 mod room_args;
+mod values;
 
 use std::path::PathBuf;
 

@@ -38,6 +38,36 @@ fn session_bus(dir: &Path) -> Bus {
     }
 }
 
+/// One test's desktop: an X server of its own (display `base` + pid % 200: the tests' ranges
+/// do not meet), a session bus, and the lock that runs real windows one at a time.
+struct Desk {
+    display: String,
+    dir: tempfile::TempDir,
+    bus: Bus,
+    _x: Killed,
+    _serial: std::sync::MutexGuard<'static, ()>,
+}
+
+impl Desk {
+    fn new(base: u32) -> Desk {
+        for tool in ["Xvfb", "xdotool"] {
+            need(tool);
+        }
+        let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let display = format!(":{}", base + std::process::id() % 200);
+        let x = xvfb(&display);
+        let dir = tempfile::tempdir().unwrap();
+        let bus = session_bus(dir.path());
+        Desk {
+            display,
+            dir,
+            bus,
+            _x: x,
+            _serial: serial,
+        }
+    }
+}
+
 /// The stand-in tray host: records which items registered.
 #[derive(Clone, Default)]
 struct Watcher {
@@ -389,14 +419,9 @@ fn exits_within(app: &mut Child, secs: u64) -> std::process::ExitStatus {
 /// link over and exits 0; `natter-cli stop` quits.
 #[test]
 fn closed_window_keeps_natter_in_the_tray_where_messages_raise_its_count() {
-    for tool in ["Xvfb", "xdotool", "xprop"] {
-        need(tool);
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let display = format!(":{}", 440 + std::process::id() % 200);
-    let _x = xvfb(&display);
-    let dir = tempfile::tempdir().unwrap();
-    let bus = session_bus(dir.path());
+    need("xprop");
+    let desk = Desk::new(440);
+    let (display, dir, bus) = (desk.display.clone(), &desk.dir, &desk.bus);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (host, watcher, notifier) = rt.block_on(desktop_services(&bus.address));
     let picked = dir.path().join("picked.txt");
@@ -570,16 +595,10 @@ fn closed_window_keeps_natter_in_the_tray_where_messages_raise_its_count() {
 
 #[test]
 fn with_no_tray_closing_the_window_quits() {
-    for tool in ["Xvfb", "xdotool"] {
-        need(tool);
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let display = format!(":{}", 640 + std::process::id() % 200);
-    let _x = xvfb(&display);
-    let dir = tempfile::tempdir().unwrap();
     // A session bus with no tray host on it (a bare window manager, GNOME without the
     // AppIndicator extension).
-    let bus = session_bus(dir.path());
+    let desk = Desk::new(640);
+    let (display, bus) = (desk.display.clone(), &desk.bus);
     let profile = tempfile::tempdir().unwrap();
     let mut app = Killed(start_app(
         &display,
@@ -628,14 +647,8 @@ fn with_no_tray_closing_the_window_quits() {
 /// all the same (nothing else could bring it up).
 #[test]
 fn started_hidden_the_app_waits_in_the_tray_and_without_one_shows_its_window() {
-    for tool in ["Xvfb", "xdotool"] {
-        need(tool);
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let display = format!(":{}", 840 + std::process::id() % 200);
-    let _x = xvfb(&display);
-    let dir = tempfile::tempdir().unwrap();
-    let bus = session_bus(dir.path());
+    let desk = Desk::new(840);
+    let (display, bus) = (desk.display.clone(), &desk.bus);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (host, watcher, _notifier) = rt.block_on(desktop_services(&bus.address));
     let profile = tempfile::tempdir().unwrap();
