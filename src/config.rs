@@ -82,7 +82,7 @@ pub struct FileConfig {
 pub enum ConfigError {
     /// It exists but cannot be read.
     #[error(
-        "cannot read the config file {path}: {source}; fix its permissions or set {ENV} to another file"
+        "cannot read the config file {path}: {source}; create or fix it, or set {ENV} to another file"
     )]
     Read {
         /// The file.
@@ -107,28 +107,37 @@ pub enum ConfigError {
     HalfRendezvous(PathBuf),
 }
 
-/// The config file to read: `NATTER_CONFIG`, else `config.toml` in the config folder.
-pub fn path() -> Option<PathBuf> {
+/// The config file the environment names (`NATTER_CONFIG`), if it names one.
+pub fn named() -> Option<PathBuf> {
     std::env::var_os(ENV)
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .or_else(|| {
-            directories::ProjectDirs::from("org", "Natter", "natter")
-                .map(|d| d.config_dir().join(FILE))
-        })
+}
+
+/// `config.toml` in the user's config folder.
+pub fn default_path() -> Option<PathBuf> {
+    directories::ProjectDirs::from("org", "Natter", "natter").map(|d| d.config_dir().join(FILE))
 }
 
 /// The longest config file read (a config is a few lines; anything bigger is a mistake).
 const MAX_BYTES: u64 = 64 * 1024;
 
-/// Reads a config file; no file is an empty config.
+/// Reads a config file the user named (`--config`, `NATTER_CONFIG`): it must be there.
 pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
+    read(path, true)
+}
+
+/// Reads a config file; `named`: the user named it, so a missing file is an error too (else
+/// no file is an empty config).
+fn read(path: &Path, named: bool) -> Result<FileConfig, ConfigError> {
     let read = |source| ConfigError::Read {
         path: path.to_path_buf(),
         source,
     };
     let text = match std::fs::metadata(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FileConfig::default()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !named => {
+            return Ok(FileConfig::default());
+        }
         Err(e) => return Err(read(e)),
         Ok(m) if m.len() > MAX_BYTES => {
             return Err(ConfigError::Invalid {
@@ -153,11 +162,13 @@ pub fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
     Ok(config)
 }
 
-/// The file at [`path`], loaded (an empty config where there is no config folder).
+/// The config in force when no flag names one: the file `NATTER_CONFIG` names (which must
+/// be there), else the config folder's if there is one.
 pub fn load_default() -> Result<FileConfig, ConfigError> {
-    match path() {
-        Some(p) => load(&p),
-        None => Ok(FileConfig::default()),
+    match (named(), default_path()) {
+        (Some(p), _) => read(&p, true),
+        (None, Some(p)) => read(&p, false),
+        (None, None) => Ok(FileConfig::default()),
     }
 }
 
@@ -204,11 +215,14 @@ mod tests {
     }
 
     #[test]
-    fn no_file_is_an_empty_config_and_a_huge_one_is_refused() {
+    fn no_file_is_an_empty_config_unless_named_and_a_huge_one_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(
-            load(&dir.path().join("none.toml")).unwrap(),
-            FileConfig::default()
+        let none = dir.path().join("none.toml");
+        assert_eq!(read(&none, false).unwrap(), FileConfig::default());
+        let named = load(&none).unwrap_err().to_string();
+        assert!(
+            named.contains("none.toml") && named.contains("NATTER_CONFIG"),
+            "{named}"
         );
         let big = dir.path().join("big.toml");
         std::fs::write(&big, "#".repeat(100_000)).unwrap();

@@ -47,7 +47,12 @@ fn the_control_socket_serves_its_own_user_only() {
     let client = dir.path().join("natter-cli");
     std::fs::copy(BIN, &client).unwrap();
     chmod(&client, 0o755);
+    // nobody's own (empty) config: the tests' user's config folder is closed to it.
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "").unwrap();
+    chmod(&config, 0o644);
     let out = Command::new(&client)
+        .env("NATTER_CONFIG", &config)
         .args(["--no-mdns", "--json", "--profile"])
         .arg(&p)
         .args(["contact", "list"])

@@ -10,8 +10,20 @@ use serde_json::Value;
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_natter-cli");
 
 /// A one-shot `natter-cli --profile P ARGS...`.
+/// An empty config file: the tests' natter-cli never reads the config of the user who runs
+/// them (`~/.config/natter/config.toml`).
+pub(crate) fn no_config() -> &'static Path {
+    static EMPTY: std::sync::LazyLock<PathBuf> = std::sync::LazyLock::new(|| {
+        let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-tests-config.toml");
+        std::fs::write(&path, "# no settings: the tests pass their own\n").expect("written");
+        path
+    });
+    &EMPTY
+}
+
 pub(crate) fn cli(profile: &Path, args: &[&str]) -> Output {
     Command::new(BIN)
+        .env("NATTER_CONFIG", no_config())
         .arg("--profile")
         .arg(profile)
         .arg("--no-mdns") // these tests stay on loopback; LAN tests use namespaces
@@ -58,6 +70,7 @@ impl Node {
     pub(crate) fn start_with(profile: &Path, extra: &[&str]) -> Node {
         let mut command = Command::new(BIN);
         command
+            .env("NATTER_CONFIG", no_config())
             .arg("--profile")
             .arg(profile)
             .arg("--downloads")

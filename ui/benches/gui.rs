@@ -114,18 +114,26 @@ fn run(display: &str, profile: &Path, backend: Option<&str>, open: bool) -> Run 
         .env("NATTER_LISTEN", "127.0.0.1:0")
         .env("RUST_LOG", "natter_ui::startup=info")
         .env("NO_COLOR", "1")
+        .env("NATTER_LOG_DIR", profile.join("logs"))
         .env_remove("ICED_BACKEND")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(profile.join("natter-stderr.log")).unwrap());
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     if let Some(b) = backend {
         cmd.env("ICED_BACKEND", b);
     }
     let t = Instant::now();
     let mut child = Killed(cmd.spawn().unwrap());
-    let stdout = child.0.stdout.take().unwrap();
+    // The app logs to stderr; its lines are kept for a failure's message.
+    let stderr = child.0.stderr.take().unwrap();
+    let said = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
     let (tx, rx) = std::sync::mpsc::channel();
+    let kept = said.clone();
     std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Ok(mut all) = kept.lock() {
+                all.push_str(&line);
+                all.push('\n');
+            }
             if line.contains("ready view") {
                 let ms = line
                     .split("ms=")
@@ -145,7 +153,7 @@ fn run(display: &str, profile: &Path, backend: Option<&str>, open: bool) -> Run 
         assert!(
             t.elapsed() < Duration::from_secs(60) && exited.is_none(),
             "no window (exit {exited:?}): {}",
-            std::fs::read_to_string(profile.join("natter-stderr.log")).unwrap_or_default()
+            said.lock().map(|s| s.clone()).unwrap_or_default()
         );
         std::thread::sleep(Duration::from_millis(2));
     };

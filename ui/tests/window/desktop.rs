@@ -356,6 +356,7 @@ fn onboarded(profile: &Path) {
 fn start_app(display: &str, bus: &str, profile: &Path, arg: Option<&str>, log: &str) -> Child {
     let mut c = Command::new(BIN);
     c.env("DISPLAY", display)
+        .env("NATTER_CONFIG", super::no_config(profile))
         .env("DBUS_SESSION_BUS_ADDRESS", bus)
         .env("NATTER_MDNS", "off")
         .env("NATTER_LISTEN", "127.0.0.1:0")

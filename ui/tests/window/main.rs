@@ -19,6 +19,13 @@ impl Drop for Killed {
     }
 }
 
+/// An empty config file in `dir`: the tests never read the config of the user who runs them.
+fn no_config(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("test-config.toml");
+    std::fs::write(&path, "").unwrap();
+    path
+}
+
 /// One real window at a time: two X servers and two renderers at once starve 2 cores.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
@@ -95,6 +102,7 @@ fn the_app_opens_a_real_window_and_renders() {
         Command::new(BIN)
             .env("DISPLAY", &display)
             .env("NATTER_PROFILE", profile.path())
+            .env("NATTER_CONFIG", no_config(profile.path()))
             .env("NATTER_LOG_DIR", profile.path().join("logs"))
             .env("NATTER_MDNS", "off")
             .env("NATTER_LISTEN", "127.0.0.1:0")
@@ -220,6 +228,7 @@ fn open_window(display: &str, x: u32) -> Window {
         Command::new(BIN)
             .env("DISPLAY", display)
             .env("NATTER_PROFILE", profile.path())
+            .env("NATTER_CONFIG", no_config(profile.path()))
             .env("NATTER_LOG_DIR", profile.path().join("logs"))
             .env("NATTER_MDNS", "loopback")
             .env("NATTER_LISTEN", "127.0.0.1:0")
