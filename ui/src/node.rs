@@ -308,6 +308,10 @@ pub async fn run_op(node: Node, op: Op) -> Message {
             Err(e) => failed(e),
         },
         Op::Copy(_) | Op::Focus(_) | Op::Desktop(_) => Message::Done,
+        Op::PickFile if !crate::desktop::files::chooser_available().await => failed(
+            "This desktop has no file chooser (no XDG desktop portal, no zenity): drop the \
+             file on the window to send it.",
+        ),
         Op::PickFile => match crate::desktop::files::pick("Send a file").await {
             Some(path) => Message::FileDropped(path),
             None => Message::Done,
@@ -318,13 +322,22 @@ pub async fn run_op(node: Node, op: Op) -> Message {
                 natter::dates::stamp(natter::dates::now_ms()),
                 format.extension()
             );
-            let chosen = crate::desktop::files::save_as("Export history", n.downloads(), &name);
-            let Some(path) = chosen.await else {
-                return Message::Done;
+            // Where no dialog can ask, the export goes to the downloads folder (the answer
+            // says where, as before there was a dialog).
+            let path = match crate::desktop::files::chooser_available().await {
+                true => {
+                    let chosen =
+                        crate::desktop::files::save_as("Export history", n.downloads(), &name);
+                    match chosen.await {
+                        Some(path) => Some(path),
+                        None => return Message::Done,
+                    }
+                }
+                false => None,
             };
             let cmd = Command::ExportHistory {
                 format,
-                path: Some(path),
+                path,
                 id: None,
             };
             match control::execute(&n, cmd.clone()).await {

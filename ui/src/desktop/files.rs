@@ -4,6 +4,28 @@
 
 use std::path::{Path, PathBuf};
 
+const PORTAL: &str = "org.freedesktop.portal.Desktop";
+
+/// Whether a file chooser can be shown: an XDG desktop portal on the session bus (running,
+/// or started on demand), else `zenity`. Without one, a dialog would fail without a word.
+pub async fn chooser_available() -> bool {
+    if let Some(conn) = super::session_bus().await
+        && let Ok(bus) = zbus::fdo::DBusProxy::new(conn).await
+        && let Ok(name) = zbus::names::BusName::from_static_str(PORTAL)
+    {
+        if bus.name_has_owner(name).await.unwrap_or(false) {
+            return true;
+        }
+        if let Ok(names) = bus.list_activatable_names().await
+            && names.iter().any(|n| n.as_str() == PORTAL)
+        {
+            return true;
+        }
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path).any(|dir| dir.join("zenity").is_file())
+}
+
 /// Asks the user for a file to send; `None` when they cancel.
 pub async fn pick(title: &str) -> Option<PathBuf> {
     rfd::AsyncFileDialog::new()
