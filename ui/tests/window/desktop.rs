@@ -269,17 +269,27 @@ async fn click(conn: &zbus::Connection, id: u32) {
         .unwrap();
 }
 
-/// Reads a property of the tray item.
-async fn item_property(conn: &zbus::Connection, item: &str, name: &str) -> Option<String> {
-    let proxy = zbus::Proxy::new(
+/// The tray item registered as `item`, as a host sees it.
+async fn tray_item<'a>(conn: &zbus::Connection, item: &str) -> zbus::Result<zbus::Proxy<'a>> {
+    zbus::Proxy::new(
         conn,
         item.to_string(),
         "/StatusNotifierItem",
         "org.kde.StatusNotifierItem",
     )
     .await
-    .ok()?;
+}
+
+/// Reads a property of the tray item.
+async fn item_property(conn: &zbus::Connection, item: &str, name: &str) -> Option<String> {
+    let proxy = tray_item(conn, item).await.ok()?;
     proxy.get_property::<String>(name).await.ok()
+}
+
+/// The user clicks the tray item.
+async fn activate(conn: &zbus::Connection, item: &str) {
+    let proxy = tray_item(conn, item).await.unwrap();
+    proxy.call_method("Activate", &(0i32, 0i32)).await.unwrap();
 }
 
 /// Asks a window to close, as a window manager does when its close button is clicked.
@@ -546,17 +556,7 @@ fn closed_window_keeps_natter_in_the_tray_where_messages_raise_its_count() {
     close(&display, &wid, || window_ids(&display).is_empty());
 
     // Clicking the item opens the window again.
-    rt.block_on(async {
-        let proxy = zbus::Proxy::new(
-            &host,
-            item.clone(),
-            "/StatusNotifierItem",
-            "org.kde.StatusNotifierItem",
-        )
-        .await
-        .unwrap();
-        proxy.call_method("Activate", &(0i32, 0i32)).await.unwrap();
-    });
+    rt.block_on(activate(&host, &item));
     wait("the window to open from the tray", || {
         !window_ids(&display).is_empty()
     });
@@ -675,17 +675,7 @@ fn started_hidden_the_app_waits_in_the_tray_and_without_one_shows_its_window() {
     );
     assert!(app.0.try_wait().unwrap().is_none());
     let item = watcher.items.lock().unwrap()[0].clone();
-    rt.block_on(async {
-        let proxy = zbus::Proxy::new(
-            &host,
-            item,
-            "/StatusNotifierItem",
-            "org.kde.StatusNotifierItem",
-        )
-        .await
-        .unwrap();
-        proxy.call_method("Activate", &(0i32, 0i32)).await.unwrap();
-    });
+    rt.block_on(activate(&host, &item));
     wait("the window to open from the tray", || {
         !window_ids(&display).is_empty()
     });
