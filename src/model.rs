@@ -100,6 +100,10 @@ pub struct Contact {
     /// waits for the user). Set with `auto_accept`; other writes of a contact leave it.
     #[serde(default)]
     pub auto_accept_bytes: Option<u64>,
+    /// How many of their messages wait unread (kept across restarts; `read` clears it).
+    /// Read-only: writes of a contact leave it.
+    #[serde(default)]
+    pub unread: u64,
 }
 
 impl Contact {
@@ -117,6 +121,7 @@ impl Contact {
             relay: None,
             sees_invisible: false,
             auto_accept_bytes: None,
+            unread: 0,
         }
     }
 }
@@ -224,6 +229,14 @@ pub struct Message {
     /// session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mailbox: Option<String>,
+    /// Ours, sealed in a rendezvous mailbox for the offline peer: when the mailbox drops it
+    /// undelivered (ms since the epoch; the server's word).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored_until_ms: Option<i64>,
+    /// Ours, back in the queue after its sealed copy expired in the mailbox undelivered: it
+    /// goes out over the next session with the peer (or another deposit, three at most).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub expired: bool,
 }
 
 /// Where a page of history ends: the oldest message of the page shown so far. The next

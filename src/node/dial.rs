@@ -339,7 +339,21 @@ async fn dial_any(
             Err(DialError::WrongKey { presented, .. }) if from_lan => {
                 super::lan::spoofed(inner, peer, presented, addr);
             }
-            Err(e @ (DialError::WrongKey { .. } | DialError::Refused(_))) => last = Some(e),
+            // The user's own stored address presents another key: the same warning as a
+            // LAN record's (the contact may have reinstalled, or someone took the address);
+            // the dial loop stops there, so it is told once per dial.
+            Err(e @ DialError::WrongKey { presented, .. }) => {
+                emit(
+                    inner,
+                    Event::SpoofSuspected {
+                        claimed: peer,
+                        presented,
+                        addr,
+                    },
+                );
+                last = Some(e);
+            }
+            Err(e @ DialError::Refused(_)) => last = Some(e),
             Err(e) => {
                 if last.is_none() {
                     last = Some(e);

@@ -241,7 +241,8 @@ pub enum Event {
         /// The peer.
         peer: PeerId,
     },
-    /// A LAN record claimed a contact's key, but the host there presented another key.
+    /// A LAN record, or the address stored for a contact, claimed a contact's key, but the
+    /// host there presented another key (Natter refused it).
     SpoofSuspected {
         /// The key the record claimed.
         claimed: PeerId,

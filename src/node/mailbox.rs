@@ -252,10 +252,11 @@ impl Sealer<'_> {
         if stored.is_empty() {
             return all;
         }
+        let until = i64::try_from(expires).unwrap_or(i64::MAX);
         let changed = self
             .inner
             .store
-            .call(move |c| store::set_mailbox_state(c, &me, &peer, &stored, true))
+            .call(move |c| store::set_mailbox_state(c, &me, &peer, &stored, Some(until)))
             .await;
         if let Ok(ids) = changed
             && !ids.is_empty()
@@ -383,7 +384,7 @@ async fn fetch(inner: &Arc<Inner>) -> Result<bool, String> {
             .store
             .call(move |c| {
                 store::forget_mailed(c, &peer)?;
-                store::set_mailbox_state(c, &me, &peer, &ids, false)
+                store::set_mailbox_state(c, &me, &peer, &ids, None)
             })
             .await;
         if let Ok(ids) = changed

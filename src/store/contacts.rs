@@ -5,7 +5,10 @@ use crate::identity::PeerId;
 use crate::model::{Contact, ContactState, RelayPolicy, Verification};
 use rusqlite::{Connection, OptionalExtension, params};
 
-const CONTACT_COLUMNS: &str = "peer_id, nickname, grp, verification, state, addr, send_typing, send_receipts, relay, sees_invisible, auto_accept_bytes";
+const CONTACT_COLUMNS: &str = "k.peer_id, k.nickname, k.grp, k.verification, k.state, k.addr, k.send_typing, k.send_receipts, k.relay, k.sees_invisible, k.auto_accept_bytes, COALESCE(v.unread, 0)";
+
+/// The contacts table with each one's unread count (conversations are keyed by peer too).
+const CONTACTS_WITH_UNREAD: &str = "contacts k LEFT JOIN conversations v ON v.peer_id = k.peer_id";
 
 fn row_to_contact(row: &rusqlite::Row<'_>) -> rusqlite::Result<Contact> {
     let verification: String = row.get(3)?;
@@ -34,6 +37,7 @@ fn row_to_contact(row: &rusqlite::Row<'_>) -> rusqlite::Result<Contact> {
         auto_accept_bytes: row
             .get::<_, Option<i64>>(10)?
             .and_then(|n| u64::try_from(n).ok()),
+        unread: row.get::<_, i64>(11)?.max(0) as u64,
     })
 }
 
@@ -71,7 +75,7 @@ pub fn upsert_contact(conn: &Connection, c: &Contact) -> Result<(), StoreError> 
 pub fn get_contact(conn: &Connection, peer: &PeerId) -> Result<Option<Contact>, StoreError> {
     // Read on every send and session event: prepared once per connection.
     static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-        format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE peer_id = ?1")
+        format!("SELECT {CONTACT_COLUMNS} FROM {CONTACTS_WITH_UNREAD} WHERE k.peer_id = ?1")
     });
     Ok(conn
         .prepare_cached(&SQL)?
@@ -86,7 +90,8 @@ pub fn list_contacts(conn: &Connection, state: ContactState) -> Result<Vec<Conta
         ContactState::Request => "request",
     };
     let mut stmt = conn.prepare(&format!(
-        "SELECT {CONTACT_COLUMNS} FROM contacts WHERE state = ?1 ORDER BY nickname, peer_id"
+        "SELECT {CONTACT_COLUMNS} FROM {CONTACTS_WITH_UNREAD} WHERE k.state = ?1
+         ORDER BY k.nickname, k.peer_id"
     ))?;
     let rows = stmt
         .query_map([state], row_to_contact)?

@@ -198,21 +198,30 @@ fn an_expiry_notice_keeps_the_message_in_the_outbox_and_puts_it_back_for_the_mai
     let id: [u8; 16] = *uuid::Uuid::parse_str(&m.id).unwrap().as_bytes();
     let pending = || pending_for_mailbox(&a.conn, &a.me, &c.me).unwrap().len();
     let in_outbox = || unacked(&a.conn, &a.me, &c.me).unwrap().len();
-    let state = || history(&a.conn, &a.me, &c.me, 10, None).unwrap()[0].state;
+    let shown = || history(&a.conn, &a.me, &c.me, 10, None).unwrap().remove(0);
+    let state = || shown().state;
     for deposit in 1..=MAILBOX_DEPOSITS {
         assert_eq!(pending(), 1, "deposit {deposit} is due");
         assert_eq!(
-            set_mailbox_state(&a.conn, &a.me, &c.me, &[id], true).unwrap(),
+            set_mailbox_state(&a.conn, &a.me, &c.me, &[id], Some(1000 * deposit as i64)).unwrap(),
             vec![m.id.clone()]
         );
         assert_eq!(state(), MessageState::Stored);
+        // Its date at the server, and not yet expired: the view says until when it waits.
+        assert_eq!(shown().stored_until_ms, Some(1000 * deposit as i64));
+        assert!(!shown().expired);
         assert_eq!(pending(), 0, "not deposited twice at once");
         // The notice: queued again, still in the outbox.
         assert_eq!(
-            set_mailbox_state(&a.conn, &a.me, &c.me, &[id], false).unwrap(),
+            set_mailbox_state(&a.conn, &a.me, &c.me, &[id], None).unwrap(),
             vec![m.id.clone()]
         );
         assert_eq!(state(), MessageState::Queued);
+        assert_eq!(shown().stored_until_ms, None);
+        assert!(
+            shown().expired,
+            "the view says it goes out when they are online"
+        );
         assert_eq!(in_outbox(), 1, "the notice took it out of the outbox");
     }
     // Deposited MAILBOX_DEPOSITS times: now it waits for a session, which still sends it.

@@ -10,11 +10,11 @@ use crate::identity::PeerId;
 use crate::model::{Message, MessageState, PageBefore};
 use crate::session::conversation_id;
 
-const MESSAGE_COLUMNS: &str = "c.peer_id, m.msg_id, m.sender, m.outgoing, m.seq, m.sent_ms, m.ts_ms, m.text, m.state, m.mailbox";
+const MESSAGE_COLUMNS: &str = "c.peer_id, m.msg_id, m.sender, m.outgoing, m.seq, m.sent_ms, m.ts_ms, m.text, m.state, m.mailbox, m.mailbox_until, m.mailbox_expired";
 
 fn row_to_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
     let id: Vec<u8> = r.get(1)?;
-    let state: String = r.get(8)?;
+    let state = MessageState::parse(&r.get::<_, String>(8)?);
     Ok(Message {
         peer: r.get(0)?,
         id: uuid_text(&id),
@@ -24,8 +24,12 @@ fn row_to_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
         sent_ms: r.get(5)?,
         ts_ms: r.get(6)?,
         text: r.get(7)?,
-        state: MessageState::parse(&state),
+        state,
         mailbox: r.get(9)?,
+        stored_until_ms: r
+            .get::<_, Option<i64>>(10)?
+            .filter(|_| state == MessageState::Stored),
+        expired: state == MessageState::Queued && r.get::<_, i64>(11)? > 0,
     })
 }
 

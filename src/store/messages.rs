@@ -101,6 +101,8 @@ pub fn enqueue(
         text: text.into(),
         state: MessageState::Queued,
         mailbox: None,
+        stored_until_ms: None,
+        expired: false,
     })
 }
 
@@ -398,12 +400,25 @@ pub fn receive_via(
             text: c.text.clone(),
             state: MessageState::Received,
             mailbox: mailbox.map(str::to_string),
+            stored_until_ms: None,
+            expired: false,
         }));
     }
+    let stored = out
+        .iter()
+        .filter(|r| matches!(r, Received::Stored(_)))
+        .count();
     conn.prepare_cached(
-        "UPDATE conversations SET in_seq = ?2, in_read_seq = min(?3, ?2), in_incarnation = ?4 WHERE id = ?1",
+        "UPDATE conversations SET in_seq = ?2, in_read_seq = min(?3, ?2), in_incarnation = ?4,
+             unread = unread + ?5 WHERE id = ?1",
     )?
-    .execute(params![&conv[..], in_seq as i64, in_read_seq as i64, incarnation])?;
+    .execute(params![
+        &conv[..],
+        in_seq as i64,
+        in_read_seq as i64,
+        incarnation,
+        stored as i64
+    ])?;
     Ok((out, in_seq))
 }
 
@@ -436,7 +451,7 @@ pub fn incoming_count(conn: &Connection, local: &PeerId, peer: &PeerId) -> Resul
 /// Marks everything received from a peer as read; returns the new read position.
 pub fn mark_read(conn: &Connection, local: &PeerId, peer: &PeerId) -> Result<u64, StoreError> {
     let conv = ensure_conversation(conn, local, peer)?;
-    conn.prepare_cached("UPDATE conversations SET in_read_seq = in_seq WHERE id = ?1")?
+    conn.prepare_cached("UPDATE conversations SET in_read_seq = in_seq, unread = 0 WHERE id = ?1")?
         .execute([&conv[..]])?;
     Ok(positions(conn, local, peer)?.1)
 }
@@ -449,6 +464,10 @@ pub fn delete_history(conn: &Connection, local: &PeerId, peer: &PeerId) -> Resul
     // The store runs each call inside its own (group-commit) transaction: both deletes
     // commit together.
     conn.execute("DELETE FROM outbox WHERE conversation = ?1", [&conv[..]])?;
+    conn.execute(
+        "UPDATE conversations SET unread = 0 WHERE id = ?1",
+        [&conv[..]],
+    )?;
     let n = conn.execute("DELETE FROM messages WHERE conversation = ?1", [&conv[..]])?;
     Ok(n as u64)
 }
@@ -476,31 +495,34 @@ pub fn pending_for_mailbox(
     )
 }
 
-/// Sets the mailbox state of outgoing messages: `stored` (deposited) or back to `queued`
-/// (an expiry notice: `mailbox_expired` counts them). Nothing leaves the outbox: only a
-/// session's ack does that. Only messages still waiting change; returns their ids.
+/// Sets the mailbox state of outgoing messages: `Some(until)`: stored (deposited, kept by
+/// the server until then), or `None`: back to `queued` (an expiry notice: `mailbox_expired`
+/// counts them). Nothing leaves the outbox: only a session's ack does that. Only messages
+/// still waiting change; returns their ids.
 pub fn set_mailbox_state(
     conn: &Connection,
     local: &PeerId,
     peer: &PeerId,
     ids: &[[u8; 16]],
-    stored: bool,
+    stored: Option<i64>,
 ) -> Result<Vec<String>, StoreError> {
     let conv = conversation_id(local, peer);
-    let (from, to, expired) = if stored {
+    let (from, to, expired) = if stored.is_some() {
         ("('queued', 'sent')", "stored", "mailbox_expired")
     } else {
         ("('stored')", "queued", "mailbox_expired + 1")
     };
     let mut stmt = conn.prepare_cached(&format!(
-        "UPDATE messages SET state = '{to}', mailbox_expired = {expired}
+        "UPDATE messages SET state = '{to}', mailbox_expired = {expired}, mailbox_until = ?3
          WHERE conversation = ?1 AND msg_id = ?2 AND outgoing = 1 AND state IN {from}
          RETURNING msg_id"
     ))?;
     let mut out = Vec::new();
     for id in ids {
         let changed = stmt
-            .query_map(params![&conv[..], &id[..]], |r| r.get::<_, Vec<u8>>(0))?
+            .query_map(params![&conv[..], &id[..], stored], |r| {
+                r.get::<_, Vec<u8>>(0)
+            })?
             .collect::<Result<Vec<_>, _>>()?;
         out.extend(changed.iter().map(|b| uuid_text(b)));
     }

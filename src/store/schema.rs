@@ -228,6 +228,12 @@ CREATE TABLE room_mailed (
 );
 ALTER TABLE key_grants ADD COLUMN mailed INTEGER NOT NULL DEFAULT 0;
 "#,
+    // 12: how many messages from the peer wait unread (so the count survives a restart), and
+    // until when the rendezvous keeps a stored message of ours (NULL: not in a mailbox).
+    r#"
+ALTER TABLE conversations ADD COLUMN unread INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN mailbox_until INTEGER;
+"#,
 ];
 
 /// Per connection (TEMP objects, created at every open): a new message is noted in

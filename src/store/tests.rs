@@ -118,6 +118,51 @@ fn search_finds_words_newest_first_and_survives_fts_syntax() {
     assert!(search(&conn, "   ", 10).unwrap().is_empty());
 }
 
+/// The unread count is kept with the conversation: it survives a restart (a new
+/// connection), counts only what was stored (not duplicates or gaps), and `read` or a
+/// deleted history clears it.
+#[test]
+fn unread_counts_what_was_stored_and_read_clears_it() {
+    let (conn, me, peer, d) = db();
+    let mut c = Contact::new(peer);
+    c.nickname = "bob".into();
+    upsert_contact(&conn, &c).unwrap();
+    let unread = |conn: &Connection| get_contact(conn, &peer).unwrap().unwrap().unread;
+    assert_eq!(unread(&conn), 0, "no conversation yet");
+    receive(
+        &conn,
+        &me,
+        &peer,
+        &[incoming(1, 1, "a"), incoming(2, 2, "b")],
+    )
+    .unwrap();
+    receive(
+        &conn,
+        &me,
+        &peer,
+        &[incoming(2, 2, "b"), incoming(9, 9, "gap")],
+    )
+    .unwrap();
+    schema::index_pending(&conn).unwrap(); // as the store thread does at commit
+    drop(conn);
+    let conn = open_connection(&d.path().join(DB_FILE)).unwrap();
+    assert_eq!(unread(&conn), 2);
+    assert_eq!(
+        list_contacts(&conn, ContactState::Contact).unwrap()[0].unread,
+        2
+    );
+    // A write of the contact leaves it.
+    upsert_contact(&conn, &c).unwrap();
+    assert_eq!(unread(&conn), 2);
+    mark_read(&conn, &me, &peer).unwrap();
+    assert_eq!(unread(&conn), 0);
+    receive(&conn, &me, &peer, &[incoming(3, 3, "c")]).unwrap();
+    assert_eq!(unread(&conn), 1);
+    schema::index_pending(&conn).unwrap(); // as the store thread does at commit
+    delete_history(&conn, &me, &peer).unwrap();
+    assert_eq!(unread(&conn), 0);
+}
+
 #[test]
 fn contacts_requests_and_blocks() {
     let (conn, _me, peer, _d) = db();

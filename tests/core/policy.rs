@@ -6,13 +6,27 @@ use natter::node::{DialFailure, Event, PrivacyMode};
 use crate::support::{friends, node};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dialling_a_pinned_contact_that_presents_another_key_is_refused() {
+async fn dialling_a_pinned_contact_that_presents_another_key_is_refused_and_warned_of() {
     let mut a = node().await;
     let b = node().await;
     let impostor = node().await;
     let mut c = Contact::new(b.id());
     c.addr = Some(impostor.addr.to_string());
     a.handle.add_contact(c).await.unwrap();
+    // The app's key-change warning: the stored address presented another key.
+    let e = a
+        .wait_for(10, |e| matches!(e, Event::SpoofSuspected { .. }))
+        .await;
+    let Event::SpoofSuspected {
+        claimed,
+        presented,
+        addr,
+    } = e
+    else {
+        unreachable!()
+    };
+    assert_eq!((claimed, presented), (b.id(), impostor.id()));
+    assert_eq!(addr.port(), impostor.addr.port());
     let e = a
         .wait_for(10, |e| matches!(e, Event::DialFailed { .. }))
         .await;
