@@ -3,7 +3,8 @@
 //! stamps in file names. Every function has an `_in` form taking the zone, which tests use.
 
 use jiff::Timestamp;
-use jiff::tz::TimeZone;
+/// A time zone, as the `_in` forms take it.
+pub use jiff::tz::TimeZone;
 
 /// Milliseconds since the Unix epoch now (0 if the clock is before it).
 pub fn now_ms() -> i64 {

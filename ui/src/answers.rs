@@ -11,18 +11,28 @@ impl App {
     pub(crate) fn answered(&mut self, asked: Command, answer: Answer) -> Action {
         let creating = matches!(asked, Command::RoomCreate { .. });
         match (asked, answer) {
-            (Command::History { id, before, .. }, Answer::Messages(page)) => match before {
-                None => self.conversation.newest_page(id, page),
-                Some(_) => self.conversation.older_page(id, page),
-            },
+            (Command::History { id, before, .. }, Answer::Messages(page)) => {
+                match before {
+                    None => self.conversation.newest_page(id, page),
+                    Some(_) => self.conversation.older_page(id, page),
+                }
+                // Jumping to a search hit: on to the next older page until it is loaded.
+                return self.conversation.seek(id);
+            }
             // Hits for words the user has since changed are dropped.
             (Command::Search { text, .. }, Answer::Messages(found))
                 if text == self.search.words.trim() =>
             {
                 self.search.results = Some((text, found))
             }
-            (Command::ContactList, Answer::Contacts(contacts)) => self.roster.contacts = contacts,
-            (Command::Requests, Answer::Contacts(requests)) => self.roster.requests = requests,
+            (Command::ContactList, Answer::Contacts(contacts)) => {
+                self.unread_stored(&contacts);
+                self.roster.contacts = contacts;
+            }
+            (Command::Requests, Answer::Contacts(requests)) => {
+                self.unread_stored(&requests);
+                self.roster.requests = requests;
+            }
             (_, Answer::Contact(contact) | Answer::Verify { contact, .. }) => {
                 self.roster.changed(contact)
             }
@@ -73,6 +83,18 @@ impl App {
             _ => {}
         }
         Action::none()
+    }
+
+    /// The unread counts the node kept (across a restart): the open conversation's, read
+    /// while the window has the focus, is not counted again.
+    fn unread_stored(&mut self, list: &[natter::Contact]) {
+        for c in list {
+            let reading = self.conversation.selected == Some(c.peer) && !self.window.background;
+            match c.unread {
+                n if n > 0 && !reading => self.roster.unread.insert(c.peer, n as usize),
+                _ => self.roster.unread.remove(&c.peer),
+            };
+        }
     }
 
     /// A peer went on or off the block list.

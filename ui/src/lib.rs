@@ -7,6 +7,9 @@
 mod answers;
 pub mod desktop;
 pub mod flood;
+pub mod identicon;
+pub mod keys;
+pub mod links;
 mod node;
 pub mod notify;
 mod react;
@@ -117,6 +120,10 @@ pub enum Message {
     Connection(screen::connection::Message),
     /// The key-change warning.
     KeyWarning(screen::key_warning::Message),
+    /// The quick switcher.
+    Switcher(screen::switcher::Message),
+    /// A keyboard shortcut.
+    Shortcut(keys::Shortcut),
     /// The window gained (true) or lost the focus.
     Focus(bool),
     /// A file was dropped on the window.
@@ -220,6 +227,8 @@ impl App {
                 Screen::KeyWarning(w) => w.update(m),
                 _ => Action::none(),
             },
+            Message::Switcher(m) => screen::switcher::update(self, m),
+            Message::Shortcut(s) => self.shortcut(s),
             Message::Focus(focused) => {
                 self.window.background = !focused;
                 if focused {
@@ -329,6 +338,7 @@ impl App {
                 Screen::Settings(s) => s.view(self).map(Message::Settings),
                 Screen::Connection(s) => s.view(self).map(Message::Connection),
                 Screen::KeyWarning(w) => w.view().map(Message::KeyWarning),
+                Screen::Switcher(s) => screen::switcher::view(self, s).map(Message::Switcher),
             },
         };
         container(body).padding(16).width(Fill).height(Fill).into()
@@ -342,6 +352,7 @@ fn update(app: &mut App, message: Message) -> Task<Message> {
         tasks.push(match op {
             Op::Copy(text) => iced::clipboard::write(text),
             Op::Focus(id) => iced::widget::operation::focus(id),
+            Op::ToNewest => iced::widget::operation::snap_to_end(screen::conversation::HISTORY),
             Op::Desktop(what) => desktop::run(app, what),
             op => match app.node.clone() {
                 Some(node) => Task::perform(run_op(node, op), |m| m),
@@ -376,6 +387,13 @@ fn subscription(app: &App) -> Subscription<Message> {
             _ => None,
         }),
         iced::system::theme_changes().map(Message::SystemTheme),
+        // Every key press, used by a widget or not: the composer and fields keep theirs.
+        iced::event::listen_with(|event, _status, _window| match event {
+            iced::Event::Keyboard(iced::keyboard::Event::KeyPressed { key, modifiers, .. }) => {
+                keys::of(&key, modifiers).map(Message::Shortcut)
+            }
+            _ => None,
+        }),
         Subscription::run(desktop::tray::run).map(|e| Message::Desktop(desktop::Message::Tray(e))),
         Subscription::run(desktop::notices::clicks)
             .map(|id| Message::Desktop(desktop::Message::NoteClicked(id))),

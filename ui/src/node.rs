@@ -46,6 +46,11 @@ pub enum Op {
     PickFile,
     /// Ask where to save, then export all history there (`export_history`).
     Export(natter::node::ExportFormat),
+    /// Open a link from a message in the desktop's browser (or mail app): `http`, `https`
+    /// and `mailto` only (`links::openable`).
+    OpenLink(String),
+    /// Scroll the history to the newest message (the app does this itself).
+    ToNewest,
     /// Open a file with the desktop's application for it, or show it in its folder.
     Open {
         /// The file.
@@ -307,7 +312,11 @@ pub async fn run_op(node: Node, op: Op) -> Message {
             Ok(p) => Message::Prefs(Box::new(p)),
             Err(e) => failed(e),
         },
-        Op::Copy(_) | Op::Focus(_) | Op::Desktop(_) => Message::Done,
+        Op::Copy(_) | Op::Focus(_) | Op::Desktop(_) | Op::ToNewest => Message::Done,
+        Op::OpenLink(link) => match crate::desktop::files::open_link(&link).await {
+            Ok(()) => Message::Done,
+            Err(e) => Message::Failed(e),
+        },
         Op::PickFile if !crate::desktop::files::chooser_available().await => failed(
             "This desktop has no file chooser (no XDG desktop portal, no zenity): drop the \
              file on the window to send it.",

@@ -67,6 +67,7 @@ impl App {
                 let loaded = self.conversation.history.entry(peer).or_default();
                 if !loaded.iter().any(|m| m.id == message.id) {
                     loaded.push(message);
+                    self.conversation.arrived(peer);
                 }
                 if self.conversation.selected == Some(peer) && !self.window.background {
                     action = action.and(Command::Read { id: peer });
@@ -76,9 +77,12 @@ impl App {
             Event::MessageSent { peer, ids } => {
                 self.conversation.mark(peer, &ids, MessageState::Sent)
             }
-            Event::MessageStored { peer, ids, .. } => {
-                self.conversation.mark(peer, &ids, MessageState::Stored)
-            }
+            Event::MessageStored {
+                peer,
+                ids,
+                expires_ms,
+            } => self.conversation.stored(peer, &ids, expires_ms),
+            Event::MessageExpired { peer, ids } => self.conversation.expired(peer, &ids),
             Event::MessageDelivered { peer, ids } => {
                 self.conversation.mark(peer, &ids, MessageState::Delivered)
             }

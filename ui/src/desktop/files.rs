@@ -57,6 +57,27 @@ pub async fn open(path: PathBuf, reveal: bool) -> Result<(), String> {
         true => path.parent().map(Path::to_path_buf).unwrap_or(path),
         false => path,
     };
+    opener(target.as_os_str()).map_err(|(opener, e)| {
+        format!(
+            "Could not open {} ({opener}: {e}). Open it from your file manager.",
+            target.display()
+        )
+    })
+}
+
+/// Opens a link from a message in the desktop's browser or mail app; only a web or mail
+/// address (`links::openable`), so a peer's text never opens a file or another handler.
+pub async fn open_link(link: &str) -> Result<(), String> {
+    if !crate::links::openable(link) {
+        return Err(format!("Natter opens only web and mail links, not {link}."));
+    }
+    opener(std::ffi::OsStr::new(link)).map_err(|(opener, e)| {
+        format!("Could not open the link ({opener}: {e}). Copy it into your browser instead.")
+    })
+}
+
+/// Hands `target` to the desktop's opener (`xdg-open`), reaped in the background.
+fn opener(target: &std::ffi::OsStr) -> Result<(), (&'static str, std::io::Error)> {
     let opener = if cfg!(target_os = "macos") {
         "open"
     } else if cfg!(windows) {
@@ -65,7 +86,7 @@ pub async fn open(path: PathBuf, reveal: bool) -> Result<(), String> {
         "xdg-open"
     };
     let spawned = tokio::process::Command::new(opener)
-        .arg(&target)
+        .arg(target)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -76,10 +97,7 @@ pub async fn open(path: PathBuf, reveal: bool) -> Result<(), String> {
             tokio::spawn(async move { child.wait().await });
             Ok(())
         }
-        Err(e) => Err(format!(
-            "Could not open {} ({opener}: {e}). Open it from your file manager.",
-            target.display()
-        )),
+        Err(e) => Err((opener, e)),
     }
 }
 

@@ -14,6 +14,7 @@ pub mod room;
 pub mod search;
 pub mod settings;
 pub mod sidebar;
+pub mod switcher;
 pub mod verify;
 pub mod widget;
 
@@ -39,6 +40,8 @@ pub enum Screen {
     Connection(connection::State),
     /// Someone presented another key for a contact: nothing goes on until the user has read it.
     KeyWarning(key_warning::Warning),
+    /// Go to a conversation by name (Ctrl+K).
+    Switcher(switcher::State),
 }
 
 /// What a screen's `update` asks for.

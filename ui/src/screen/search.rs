@@ -21,14 +21,18 @@ pub struct State {
 /// What the user does.
 #[derive(Debug, Clone)]
 pub enum Message {
-    /// Open the conversation of a result.
-    Open(PeerId),
+    /// Open the conversation of a result at that message (its id).
+    Open(PeerId, String),
 }
 
 /// Applies what the user did.
 pub fn update(app: &mut App, message: Message) -> Action {
     match message {
-        Message::Open(peer) => super::sidebar::update(app, super::sidebar::Message::Select(peer)),
+        Message::Open(peer, id) => {
+            let opened = super::sidebar::update(app, super::sidebar::Message::Select(peer));
+            app.conversation.jump = Some(super::conversation::Jump { peer, id });
+            opened
+        }
     }
 }
 
@@ -40,7 +44,11 @@ pub fn view<'a>(state: &'a State, roster: &'a Roster) -> Element<'a, Message> {
     let mut list = Column::new().spacing(6);
     let zone = natter::dates::local_zone();
     for m in found {
-        let who = if m.outgoing { "me" } else { "them" };
+        let who = if m.outgoing {
+            "You".to_string()
+        } else {
+            roster.name_of(&m.peer)
+        };
         list = list.push(
             button(column![
                 text(format!(
@@ -52,7 +60,7 @@ pub fn view<'a>(state: &'a State, roster: &'a Roster) -> Element<'a, Message> {
                 .size(SMALL),
                 text(format!("{who}: {}", m.text)),
             ])
-            .on_press(Message::Open(m.peer))
+            .on_press(Message::Open(m.peer, m.id.clone()))
             .style(button::secondary)
             .width(Length::Fill),
         );

@@ -91,7 +91,12 @@ pub fn update(app: &mut App, message: Message) -> Action {
         Message::Select(peer) => {
             app.conversation.selected = Some(peer);
             app.rooms.selected = None;
-            app.roster.unread.remove(&peer);
+            let unread = app.roster.unread.remove(&peer).unwrap_or(0);
+            app.conversation.unread_marker = Some((peer, unread));
+            app.conversation.jump = None;
+            app.conversation.picked = None;
+            app.conversation.below = 0;
+            app.conversation.scrolled_up = false;
             app.window.notices.forget(peer);
             app.search.words.clear();
             app.search.results = None;
@@ -174,6 +179,20 @@ fn flooding(app: &App, peer: &PeerId) -> &'static str {
         FLOODING
     } else {
         ""
+    }
+}
+
+/// How a request is named: the name a peer on the LAN published ("Bob, on your network";
+/// their word, not a verified name), else its short id. Unread messages are counted.
+pub fn request_name(app: &App, peer: &PeerId) -> String {
+    let lan = app.roster.nearby.iter().find(|(p, ..)| p == peer);
+    let name = match lan.and_then(|(_, name, _)| name.as_deref()) {
+        Some(name) => format!("{name}, on your network"),
+        None => short(peer),
+    };
+    match app.roster.unread.get(peer).copied().unwrap_or(0) {
+        0 => name,
+        n => format!("{name} ({n})"),
     }
 }
 
@@ -286,7 +305,7 @@ pub fn view(app: &App) -> Element<'_, Message> {
             row![
                 button(text(format!(
                     "{}{}",
-                    short(&r.peer),
+                    request_name(app, &r.peer),
                     flooding(app, &r.peer)
                 )))
                 .on_press(Message::Select(r.peer)),

@@ -83,9 +83,8 @@ async fn onboarding_shows_the_id_then_add_by_pasted_id_and_chat() {
         "Enter sent and cleared the composer"
     );
     pump(&mut app, &mut a, 1500).await;
-    let line = "me: hello from the GUI  ✓✓ delivered";
     assert!(
-        simulator(app.view()).find(line).is_ok(),
+        shows(&app, "hello from the GUI") && shows(&app, "✓✓ delivered"),
         "delivery tick shown: {:?}",
         app.conversation.history.get(&bid)
     );

@@ -229,7 +229,10 @@ async fn the_contact_hears_typing_stopped_typing_and_erased() {
     assert_eq!(ops, vec![t(Erased)], "erased when the composer is emptied");
     assert_eq!(typed(&mut app, "x"), vec![t(Typing)]);
     let sent = app.update(Message::Conversation(conversation::Message::Send));
-    assert_eq!(sent, vec![Op::Node(Command::send(bid, "x".into()))]);
+    assert_eq!(
+        sent,
+        vec![Op::Node(Command::send(bid, "x".into())), Op::ToNewest]
+    );
     assert!(
         app.update(Message::Tick(Instant::now() + Duration::from_secs(60)))
             .is_empty(),

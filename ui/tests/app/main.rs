@@ -6,6 +6,7 @@
 mod chat;
 mod conversation;
 mod flood;
+mod history;
 mod notices;
 mod relay;
 mod rooms;

@@ -100,3 +100,39 @@ pub(crate) fn notify(title: &str, body: &str, from: natter_ui::notify::Source) -
 pub(crate) fn shows(app: &App, text: &str) -> bool {
     iced_test::simulator(app.view()).find(text).is_ok()
 }
+
+/// The same profile started again (the app restarted): the node shut down, a new one on
+/// the same folder, with the same settings as `peer_with`. The old node's tasks let go of
+/// the profile lock a moment after the shutdown: tried again for up to 10 s.
+pub(crate) async fn restart(p: Peer) -> Peer {
+    p.node.shutdown().await;
+    drop(p.node);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut c = NodeConfig::new(p.dir.path());
+        c.listen = "127.0.0.1:0".parse().unwrap();
+        c.discovery = None;
+        c.downloads = Some(p.dir.path().join("downloads"));
+        match CoreNode::start(c).await {
+            Ok((node, events)) => {
+                return Peer {
+                    node,
+                    events,
+                    dir: p.dir,
+                };
+            }
+            Err(natter::node::NodeError::ProfileInUse(_))
+                if tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("the node starts again: {e}"),
+        }
+    }
+}
+
+/// Applies a message and returns the operations it asks for, without running them (for
+/// operations that reach outside the test: a browser, the clipboard, quitting).
+pub(crate) fn ops_of(app: &mut App, messages: Vec<Message>) -> Vec<natter_ui::Op> {
+    messages.into_iter().flat_map(|m| app.update(m)).collect()
+}

@@ -1,6 +1,7 @@
 //! The conversation: a header with name, presence, verification and path badges (and the
-//! relay, when relayed); the history grouped by day, paging back as the user scrolls up;
-//! delivery ticks; files (offers to accept or decline, progress, drop a file on the window to
+//! relay, when relayed); the history (`history.rs`: days, groups, links, ticks), paging back
+//! as the user scrolls up, staying at the newest message unless the user scrolled away, and
+//! jumping to a search hit; files (offers to accept or decline, progress, drop a file on the window to
 //! send it); the typing line; the composer (Enter sends, Shift+Enter starts a new line); a
 //! peer's flood warning (the node throttled them); and, above it all, the node's questions
 //! whether a relay may carry a contact's session.
@@ -17,6 +18,10 @@ use natter::PeerId;
 use natter::control::{Command, YesNo};
 use natter::model::TypingState;
 use natter::model::{MessageState, Path, Verification};
+
+mod history;
+
+pub use history::{COPY, COPY_LINK, Item, UNREAD_MARKER, items, message_id, state_line};
 
 use super::{Action, Screen, contact, verify};
 use crate::theme::SMALL;
@@ -56,7 +61,31 @@ pub struct State {
     /// Peers the node throttled (they flood us): the latest warning for each, shown on their
     /// conversation until dismissed.
     pub flooding: flood::Warnings,
+    /// How many of their messages were unread when this conversation opened (the "New
+    /// messages" marker goes above them).
+    pub unread_marker: Option<(PeerId, usize)>,
+    /// The search hit the history jumped to: shown highlighted, near the bottom.
+    pub jump: Option<Jump>,
+    /// The message whose actions show (a right click on it).
+    pub picked: Option<String>,
+    /// The history is scrolled away from the newest message.
+    pub scrolled_up: bool,
+    /// Messages that came while scrolled up (a button goes down to them).
+    pub below: usize,
 }
+
+/// A search hit the history shows: the history loads back until it holds it, then shows it
+/// with a few messages after it, highlighted, until the user goes back to the newest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Jump {
+    /// Its conversation.
+    pub peer: PeerId,
+    /// Its id.
+    pub id: String,
+}
+
+/// Messages shown after a search hit.
+pub const AFTER_HIT: usize = 3;
 
 /// What the user does in the conversation.
 #[derive(Debug, Clone)]
@@ -91,6 +120,16 @@ pub enum Message {
     Relay(PeerId, YesNo),
     /// Dismiss the flood warning on a peer's conversation.
     DismissFlood(PeerId),
+    /// A link in a message was clicked: open it in the browser.
+    OpenLink(String),
+    /// Show a message's actions (a right click).
+    Pick(String),
+    /// Hide them.
+    Unpick,
+    /// Copy text (a message's, or a link in it).
+    Copy(String),
+    /// Back to the newest messages (from a search hit, or scrolled up).
+    ToNewest,
 }
 
 /// The tick for a message state.
@@ -149,6 +188,32 @@ pub fn update(app: &mut App, message: Message) -> Action {
         app.conversation.flooding.dismiss(&peer);
         return Action::none();
     }
+    match message {
+        Message::OpenLink(link) if crate::links::openable(&link) => {
+            return Action::run(Op::OpenLink(link));
+        }
+        Message::OpenLink(_) => return Action::none(),
+        Message::Pick(id) => {
+            app.conversation.picked = Some(id);
+            return Action::none();
+        }
+        Message::Unpick => {
+            app.conversation.picked = None;
+            return Action::none();
+        }
+        Message::Copy(text) => {
+            app.conversation.picked = None;
+            app.said("Copied.".into());
+            return Action::run(Op::Copy(text));
+        }
+        Message::ToNewest => {
+            app.conversation.jump = None;
+            app.conversation.below = 0;
+            app.conversation.scrolled_up = false;
+            return Action::run(Op::ToNewest);
+        }
+        _ => {}
+    }
     let Some(peer) = app.conversation.selected else {
         return Action::none();
     };
@@ -170,11 +235,16 @@ pub fn update(app: &mut App, message: Message) -> Action {
             }
             app.conversation.composer = text_editor::Content::new();
             app.conversation.typing_sent = None; // the message itself ends the typing line
-            Action::run(Command::send(peer, text))
+            // What the user just sent is shown: back to the newest.
+            app.conversation.jump = None;
+            app.conversation.below = 0;
+            Action::run(Command::send(peer, text)).and(Op::ToNewest)
         }
         Message::LoadOlder => app.conversation.older(peer),
         Message::Scrolled(viewport) => {
-            // Anchored at the bottom: the reversed offset is the distance from the top.
+            // Anchored at the bottom: the offset is the distance from the newest message, the
+            // reversed one the distance from the top.
+            app.conversation.scrolled(viewport.absolute_offset().y);
             let near_top = viewport.absolute_offset_reversed().y < 80.0;
             let scrolls = viewport.content_bounds().height > viewport.bounds().height;
             if near_top && scrolls {
@@ -199,7 +269,13 @@ pub fn update(app: &mut App, message: Message) -> Action {
         Message::OpenFile(file_id) => super::files::open(app, &file_id, false),
         Message::ShowFile(file_id) => super::files::open(app, &file_id, true),
         // Answered above, open conversation or not.
-        Message::Relay(..) | Message::DismissFlood(_) => Action::none(),
+        Message::Relay(..)
+        | Message::DismissFlood(_)
+        | Message::OpenLink(_)
+        | Message::Pick(_)
+        | Message::Unpick
+        | Message::Copy(_)
+        | Message::ToNewest => Action::none(),
     }
 }
 
@@ -207,6 +283,54 @@ pub fn update(app: &mut App, message: Message) -> Action {
 pub const PAUSE_AFTER: Duration = Duration::from_secs(5);
 
 impl State {
+    /// The history scrolled: `from_newest` pixels away from the newest message.
+    pub fn scrolled(&mut self, from_newest: f32) {
+        self.scrolled_up = from_newest > 40.0;
+        if !self.scrolled_up {
+            self.below = 0;
+        }
+    }
+
+    /// A message came into the open conversation: counted while the user reads older ones.
+    pub(crate) fn arrived(&mut self, peer: PeerId) {
+        if self.selected == Some(peer) && (self.scrolled_up || self.jump.is_some()) {
+            self.below += 1;
+        }
+    }
+
+    /// The loaded history while jumping to a search hit: asks for the next older page until
+    /// the hit is loaded (or the conversation's start is).
+    pub(crate) fn seek(&mut self, peer: PeerId) -> Action {
+        let Some(jump) = self.jump.as_ref().filter(|j| j.peer == peer) else {
+            return Action::none();
+        };
+        let loaded = self
+            .history
+            .get(&peer)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        if loaded.iter().any(|m| m.id == jump.id) {
+            return Action::none();
+        }
+        self.older(peer)
+    }
+
+    /// What of the loaded history shows: all of it, or while jumping to a search hit, up to
+    /// a few messages after it (`None`: the hit is not loaded yet).
+    pub fn shown<'a>(
+        &self,
+        peer: PeerId,
+        loaded: &'a [natter::Message],
+    ) -> Option<&'a [natter::Message]> {
+        match self.jump.as_ref().filter(|j| j.peer == peer) {
+            None => Some(loaded),
+            Some(j) => {
+                let at = loaded.iter().position(|m| m.id == j.id)?;
+                Some(&loaded[..(at + 1 + AFTER_HIT).min(loaded.len())])
+            }
+        }
+    }
+
     /// The node asks whether a relay may carry the session with `peer`: one question per
     /// contact, the newest relay named.
     pub(crate) fn relay_asked(&mut self, peer: PeerId, relay: String) {
@@ -244,6 +368,28 @@ impl State {
         let loaded = self.history.entry(peer).or_default();
         page.append(loaded);
         *loaded = page;
+    }
+
+    /// Sealed copies wait in the mailbox until `expires_ms`.
+    pub(crate) fn stored(&mut self, peer: PeerId, ids: &[String], expires_ms: u64) {
+        self.mark(peer, ids, MessageState::Stored);
+        for m in self.history.entry(peer).or_default().iter_mut() {
+            if ids.contains(&m.id) && m.state == MessageState::Stored {
+                m.stored_until_ms = i64::try_from(expires_ms).ok();
+                m.expired = false;
+            }
+        }
+    }
+
+    /// The mailbox let them expire undelivered: queued again, for the next session.
+    pub(crate) fn expired(&mut self, peer: PeerId, ids: &[String]) {
+        for m in self.history.entry(peer).or_default().iter_mut() {
+            if ids.contains(&m.id) && m.state == MessageState::Stored {
+                m.state = MessageState::Queued;
+                m.stored_until_ms = None;
+                m.expired = true;
+            }
+        }
     }
 
     /// Messages moved on (sent, stored, delivered, read); a state never goes back.
@@ -399,7 +545,6 @@ pub fn view(app: &App) -> Element<'_, Message> {
             .spacing(6),
         );
     }
-    let mut history = Column::new().spacing(4);
     let loaded = app
         .conversation
         .history
@@ -407,30 +552,23 @@ pub fn view(app: &App) -> Element<'_, Message> {
         .map(Vec::as_slice)
         .unwrap_or_default();
     let more = !app.conversation.history_complete.contains(&peer) && !loaded.is_empty();
-    let now = natter::dates::now_ms();
-    let zone = natter::dates::local_zone();
-    let mut day = None;
-    for m in loaded {
-        let d = natter::dates::day_in(m.ts_ms, &zone);
-        if day != Some(d) {
-            day = Some(d);
-            let heading = natter::dates::day_heading_in(m.ts_ms, now, &zone);
-            history = history.push(text(heading).size(SMALL));
-        }
-        let who = if m.outgoing { "me" } else { "them" };
-        // A server that carried it is an intermediary: said where the message is.
-        let via = m
-            .mailbox
-            .as_ref()
-            .map(|rv| format!("  · via the mailbox of {rv}"))
-            .unwrap_or_default();
-        history = history.push(row![
-            text(natter::dates::time_of_day_in(m.ts_ms, &zone))
-                .size(SMALL)
-                .width(44),
-            text(format!("{who}: {}  {}{via}", m.text, tick(m.state))),
-        ]);
-    }
+    let shown = app.conversation.shown(peer, loaded);
+    let history = match shown {
+        Some(page) => history::view(app, peer, page),
+        None => Column::new().push(text("Finding the message…").size(SMALL)),
+    };
+    let cut = shown.is_some_and(|s| s.len() < loaded.len());
+    let newest: Element<'_, Message> = match (cut, app.conversation.below) {
+        (true, _) => button(text("Show the newest messages").size(SMALL))
+            .on_press(Message::ToNewest)
+            .style(button::secondary)
+            .into(),
+        (false, 0) => iced::widget::space().into(),
+        (false, n) => button(text(format!("↓ {n} new below")).size(SMALL))
+            .on_press(Message::ToNewest)
+            .style(button::secondary)
+            .into(),
+    };
     let typing = app
         .conversation
         .typing
@@ -445,6 +583,10 @@ pub fn view(app: &App) -> Element<'_, Message> {
         .height(Length::Shrink)
         .max_height(160)
         .key_binding(|press: KeyPress| {
+            // The app's shortcuts are not the editor's.
+            if crate::keys::of(&press.key, press.modifiers).is_some() {
+                return None;
+            }
             let enter = press.key == iced::keyboard::Key::Named(Named::Enter);
             if enter && !press.modifiers.shift() {
                 Some(Binding::Custom(Message::Send))
@@ -469,6 +611,7 @@ pub fn view(app: &App) -> Element<'_, Message> {
                 .height(Length::Fill)
                 .width(Length::Fill),
         )
+        .push(newest)
         .push(super::files::list(app, peer))
         .push(text(typing.unwrap_or_default()).size(13))
         .push(row![composer, super::files::send_button()].spacing(6))

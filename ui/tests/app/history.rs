@@ -1,0 +1,328 @@
+//! The conversation view of today against real nodes: names and groups, ours apart from
+//! theirs, links that open in the browser, copying a message, a search hit shown in place
+//! and highlighted, the unread marker and counts that survive a restart, a LAN name on a
+//! request, the key warning for a stored address, and every keyboard shortcut.
+
+use iced::mouse;
+use iced::widget::Id;
+use natter::model::Contact;
+use natter::node::Event;
+use natter_ui::keys::{self, Shortcut};
+use natter_ui::screen::conversation::{self, COPY, COPY_LINK, UNREAD_MARKER};
+use natter_ui::screen::{Screen, add_contact, sidebar, switcher};
+use natter_ui::{Message, Op, PAGE};
+
+use crate::support::*;
+
+/// `b` writes to `a` (a contact named "Bob" there, at `b`'s address): a session comes up.
+async fn bob_writes(a: &Peer, b: &Peer, texts: &[&str]) {
+    let mut bob = Contact::new(b.node.peer_id());
+    bob.nickname = "Bob".into();
+    bob.addr = Some(b.node.local_addr().unwrap().to_string());
+    a.node.add_contact(bob).await.unwrap();
+    introduce(a, b).await;
+    for t in texts {
+        b.node.send(a.node.peer_id(), (*t).into()).await.unwrap();
+    }
+}
+
+async fn select(app: &mut natter_ui::App, p: &Peer, peer: natter::PeerId) {
+    apply(
+        app,
+        &p.node,
+        Message::Sidebar(sidebar::Message::Select(peer)),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_show_names_links_open_and_a_right_click_copies() {
+    let mut a = peer().await;
+    let b = peer().await;
+    let bid = b.node.peer_id();
+    let link = "https://natter.example/docs";
+    bob_writes(&a, &b, &["hi there", link]).await;
+    let mut app = booted(&a).await;
+    pump(&mut app, &mut a, 1500).await;
+    select(&mut app, &a, bid).await;
+    a.node.send(bid, "hello Bob".into()).await.unwrap();
+    pump(&mut app, &mut a, 500).await;
+    // Their group under their name, ours under "You"; no "me:" / "them:" any more.
+    for shown in ["Bob", "You", "hi there", "hello Bob"] {
+        assert!(shows(&app, shown), "{shown}");
+    }
+    assert!(!shows(&app, "them: hi there") && !shows(&app, "me: hello Bob"));
+    let loaded = app.conversation.history[&bid].clone();
+    let at = |text: &str| loaded.iter().find(|m| m.text == text).unwrap().id.clone();
+
+    // A click on the link opens it in the browser (and nothing else does).
+    let clicked: Vec<Message> = {
+        let mut ui = iced_test::simulator(app.view());
+        ui.click(conversation::message_id(&at(link))).unwrap();
+        ui.into_messages().collect()
+    };
+    assert_eq!(ops_of(&mut app, clicked), vec![Op::OpenLink(link.into())]);
+    let hostile = conversation::Message::OpenLink("file:///etc/passwd".into());
+    assert!(ops_of(&mut app, vec![Message::Conversation(hostile)]).is_empty());
+
+    // A right click shows the message's actions; "Copy text" copies it.
+    let picked: Vec<Message> = {
+        let mut ui = iced_test::simulator(app.view());
+        let target = ui.find("hi there").unwrap();
+        ui.point_at(target.visible_bounds().unwrap().center());
+        ui.simulate([
+            iced::Event::Mouse(mouse::Event::ButtonPressed(mouse::Button::Right)),
+            iced::Event::Mouse(mouse::Event::ButtonReleased(mouse::Button::Right)),
+        ]);
+        ui.into_messages().collect()
+    };
+    assert!(ops_of(&mut app, picked).is_empty());
+    assert!(
+        shows(&app, COPY) && !shows(&app, COPY_LINK),
+        "no link in it"
+    );
+    let copied: Vec<Message> = {
+        let mut ui = iced_test::simulator(app.view());
+        ui.click(COPY).unwrap();
+        ui.into_messages().collect()
+    };
+    assert_eq!(ops_of(&mut app, copied), vec![Op::Copy("hi there".into())]);
+    assert!(!shows(&app, COPY), "the actions close once used");
+    // The link's message offers its link too.
+    app.update(Message::Conversation(conversation::Message::Pick(at(link))));
+    let copied: Vec<Message> = {
+        let mut ui = iced_test::simulator(app.view());
+        ui.click(COPY_LINK).unwrap();
+        ui.into_messages().collect()
+    };
+    assert_eq!(ops_of(&mut app, copied), vec![Op::Copy(link.into())]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_hit_far_back_opens_at_the_message_highlighted() {
+    let a = peer().await;
+    let b = peer().await;
+    let bid = b.node.peer_id();
+    a.node.add_contact(Contact::new(bid)).await.unwrap();
+    let total = 2 * PAGE + 20;
+    for i in 0..total {
+        let text = if i == 5 {
+            "the needle".into()
+        } else {
+            format!("line {i}")
+        };
+        a.node.send(bid, text).await.unwrap();
+    }
+    let mut app = booted(&a).await;
+    apply(
+        &mut app,
+        &a.node,
+        Message::Sidebar(sidebar::Message::Search("needle".into())),
+    )
+    .await;
+    interact(&mut app, &a.node, |ui| {
+        ui.click("You: the needle").unwrap();
+    })
+    .await;
+    // Older pages were read until the hit was loaded; it shows with a few after it.
+    assert_eq!(
+        app.conversation.history[&bid].len(),
+        total,
+        "loaded back to it"
+    );
+    assert!(app.conversation.jump.is_some());
+    assert!(shows(&app, "the needle"));
+    assert!(shows(
+        &app,
+        &format!("line {}", 5 + conversation::AFTER_HIT)
+    ));
+    assert!(!shows(
+        &app,
+        &format!("line {}", 6 + conversation::AFTER_HIT)
+    ));
+    assert!(
+        !shows(&app, &format!("line {}", total - 1)),
+        "the newest wait below"
+    );
+    // Esc (or the button) goes back to the newest.
+    let ops = ops_of(&mut app, vec![Message::Shortcut(Shortcut::Close)]);
+    assert_eq!(ops, vec![Op::ToNewest]);
+    assert!(app.conversation.jump.is_none());
+    assert!(shows(&app, &format!("line {}", total - 1)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unread_counts_survive_a_restart_and_the_marker_shows_where_they_start() {
+    let mut a = peer().await;
+    let b = peer().await;
+    let bid = b.node.peer_id();
+    bob_writes(&a, &b, &["one", "two", "three"]).await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while a.node.history(bid, 5, None).await.unwrap().len() < 3 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "bob's messages arrive"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // The app was not running; Natter starts again (the node too).
+    a = restart(a).await;
+    let mut app = booted(&a).await;
+    assert_eq!(app.roster.unread.get(&bid), Some(&3));
+    assert_eq!(app.title(), "Natter (3)");
+    let label = sidebar::label(&app, app.contact(&bid).unwrap());
+    assert!(
+        label.ends_with("Bob (3)") && shows(&app, &label),
+        "the buddy list counts them"
+    );
+    select(&mut app, &a, bid).await;
+    assert!(shows(&app, UNREAD_MARKER));
+    let page = &app.conversation.history[&bid];
+    let items = conversation::items(page, 3, &natter::dates::local_zone());
+    let marker = items
+        .iter()
+        .position(|i| *i == conversation::Item::Unread)
+        .unwrap();
+    assert!(matches!(&items[marker + 1], conversation::Item::Group(r) if r.start == 0));
+    // Read now: another restart shows none.
+    pump(&mut app, &mut a, 200).await;
+    drop(app);
+    a = restart(a).await;
+    let app = booted(&a).await;
+    assert!(app.roster.unread.is_empty(), "{:?}", app.roster.unread);
+    assert_eq!(app.title(), "Natter");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_from_the_lan_shows_the_name_they_published() {
+    let mut a = peer().await;
+    let c = peer().await;
+    let cid = c.node.peer_id();
+    introduce(&a, &c).await;
+    c.node
+        .send(a.node.peer_id(), "hello?".into())
+        .await
+        .unwrap();
+    let mut app = booted(&a).await;
+    pump(&mut app, &mut a, 1500).await;
+    apply(
+        &mut app,
+        &a.node,
+        Message::Answered(
+            natter::control::Command::Requests,
+            natter::control::execute(&a.node, natter::control::Command::Requests)
+                .await
+                .unwrap(),
+        ),
+    )
+    .await;
+    assert!(
+        shows(&app, &format!("{} (1)", natter_ui::short(&cid))),
+        "no name: the id"
+    );
+    let seen = Event::PeerNearby {
+        peer: cid,
+        name: Some("Carol".into()),
+        addrs: vec![c.node.local_addr().unwrap()],
+        contact: false,
+    };
+    apply(&mut app, &a.node, Message::Node(seen)).await;
+    assert!(shows(&app, "Carol, on your network (1)"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_address_that_presents_another_key_raises_the_key_warning() {
+    let mut a = peer().await;
+    let b = peer().await;
+    let impostor = peer().await;
+    let mut app = booted(&a).await;
+    let mut bob = Contact::new(b.node.peer_id());
+    bob.nickname = "Bob".into();
+    bob.addr = Some(impostor.node.local_addr().unwrap().to_string());
+    a.node.add_contact(bob).await.unwrap();
+    pump(&mut app, &mut a, 3000).await;
+    let Screen::KeyWarning(w) = &app.screen else {
+        panic!("no key warning: {:?}", app.screen);
+    };
+    assert_eq!(
+        (w.claimed, w.presented),
+        (b.node.peer_id(), impostor.node.peer_id())
+    );
+    assert!(shows(&app, "⚠ This is not the key you know"));
+    // Esc does not skip it.
+    ops_of(&mut app, vec![Message::Shortcut(Shortcut::Close)]);
+    assert!(matches!(app.screen, Screen::KeyWarning(_)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_shortcut_does_what_it_says() {
+    let a = peer().await;
+    let (ann, bob) = (peer().await, peer().await);
+    for (p, name) in [(&ann, "Ann"), (&bob, "Bob")] {
+        let mut c = Contact::new(p.node.peer_id());
+        c.nickname = name.into();
+        a.node.add_contact(c).await.unwrap();
+    }
+    let (aid, bid) = (ann.node.peer_id(), bob.node.peer_id());
+    let mut app = booted(&a).await;
+    let key = |app: &mut natter_ui::App, keys: &str| {
+        let (key, modifiers) = keys::parse(keys).unwrap();
+        let shortcut = keys::of(&key, modifiers).unwrap();
+        app.update(Message::Shortcut(shortcut))
+    };
+    assert_eq!(
+        key(&mut app, "Ctrl+F"),
+        vec![Op::Focus(sidebar::SEARCH_INPUT)]
+    );
+    // Alt+↓ / Alt+↑ walk the list (Ann, then Bob).
+    for (keys, want) in [
+        ("Alt+Down", aid),
+        ("Alt+Down", bid),
+        ("Alt+Down", bid),
+        ("Alt+Up", aid),
+    ] {
+        for op in key(&mut app, keys) {
+            apply_op(&mut app, &a, op).await;
+        }
+        assert_eq!(app.conversation.selected, Some(want), "{keys}");
+    }
+    // Ctrl+K: type part of a name, Enter opens it.
+    assert_eq!(key(&mut app, "Ctrl+K"), vec![Op::Focus(switcher::INPUT)]);
+    assert!(matches!(app.screen, Screen::Switcher(_)) && shows(&app, "Ann") && shows(&app, "Bob"));
+    interact(&mut app, &a.node, |ui| {
+        ui.click(Id::new(switcher::INPUT)).unwrap();
+        ui.typewrite("bo");
+        ui.tap_key(iced::keyboard::key::Named::Enter);
+    })
+    .await;
+    assert!(matches!(app.screen, Screen::Main));
+    assert_eq!(app.conversation.selected, Some(bid));
+    // Ctrl+N: add a contact; Esc closes it.
+    assert_eq!(
+        key(&mut app, "Ctrl+N"),
+        vec![Op::Focus(add_contact::ID_INPUT)]
+    );
+    assert!(matches!(app.screen, Screen::AddContact(_)));
+    key(&mut app, "Escape");
+    assert!(matches!(app.screen, Screen::Main));
+    // Esc clears a search.
+    apply(
+        &mut app,
+        &a.node,
+        Message::Sidebar(sidebar::Message::Search("x".into())),
+    )
+    .await;
+    key(&mut app, "Escape");
+    assert!(app.search.words.is_empty() && app.search.results.is_none());
+    // Ctrl+Q quits.
+    assert_eq!(
+        key(&mut app, "Ctrl+Q"),
+        vec![Op::Desktop(natter_ui::desktop::Do::Quit)]
+    );
+}
+
+/// Runs one operation as the app's Tasks would.
+async fn apply_op(app: &mut natter_ui::App, p: &Peer, op: Op) {
+    let next = natter_ui::run_op(natter_ui::Node(p.node.clone()), op).await;
+    apply(app, &p.node, next).await;
+}
