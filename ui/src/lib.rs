@@ -328,7 +328,7 @@ impl App {
                         screen::room::list(self).map(Message::Room),
                     ]
                     .spacing(10)
-                    .width(iced::Length::FillPortion(2));
+                    .width(theme::SIDEBAR);
                     row![side, pane].spacing(16).into()
                 }
                 Screen::Onboarding(s) => s.view().map(Message::Onboarding),

@@ -59,6 +59,9 @@ impl fmt::Display for Choice {
     }
 }
 
+/// The sidebar's width: fixed, so its fields and hints read whole in any window.
+pub const SIDEBAR: f32 = 310.0;
+
 /// Section titles.
 pub const TITLE: f32 = 14.0;
 /// Small print.

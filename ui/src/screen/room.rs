@@ -263,7 +263,7 @@ pub fn list(app: &App) -> Element<'_, Message> {
         ]
         .spacing(6),
     )
-    .width(Length::FillPortion(2))
+    .width(Length::Fill)
     .into()
 }
 

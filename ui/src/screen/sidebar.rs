@@ -93,6 +93,7 @@ pub fn update(app: &mut App, message: Message) -> Action {
             app.rooms.selected = None;
             let unread = app.roster.unread.remove(&peer).unwrap_or(0);
             app.conversation.unread_marker = Some((peer, unread));
+            app.conversation.marker = None;
             app.conversation.jump = None;
             app.conversation.picked = None;
             app.conversation.below = 0;
@@ -273,7 +274,7 @@ pub fn view(app: &App) -> Element<'_, Message> {
         .id(SEARCH_INPUT)
         .on_input(Message::Search);
     let add = row![
-        text_input("Paste a Natter ID", &app.sidebar.add_input)
+        text_input("Paste an ID", &app.sidebar.add_input)
             .id(ADD_INPUT)
             .on_input(Message::AddInput)
             .on_submit(Message::AddContact),
@@ -301,20 +302,26 @@ pub fn view(app: &App) -> Element<'_, Message> {
     }
     let mut requests = Column::new().spacing(4);
     for r in &app.roster.requests {
+        // The name on a line of its own: a LAN name can be long, the answers stay in view.
         requests = requests.push(
-            row![
+            column![
                 button(text(format!(
                     "{}{}",
                     request_name(app, &r.peer),
                     flooding(app, &r.peer)
                 )))
-                .on_press(Message::Select(r.peer)),
-                button(text("Accept")).on_press(Message::Accept(r.peer)),
-                button(text("Block"))
-                    .on_press(Message::Block(r.peer))
-                    .style(button::danger),
+                .on_press(Message::Select(r.peer))
+                .style(button::secondary)
+                .width(Length::Fill),
+                row![
+                    button(text("Accept")).on_press(Message::Accept(r.peer)),
+                    button(text("Block"))
+                        .on_press(Message::Block(r.peer))
+                        .style(button::danger),
+                ]
+                .spacing(6),
             ]
-            .spacing(6),
+            .spacing(4),
         );
     }
     let mut col = column![
@@ -325,7 +332,7 @@ pub fn view(app: &App) -> Element<'_, Message> {
         scrollable(buddy_list(app)).height(Length::Fill)
     ]
     .spacing(10)
-    .width(Length::FillPortion(2));
+    .width(Length::Fill);
     if strangers().next().is_some() {
         col = col.push(text("Nearby").size(TITLE)).push(nearby);
     }

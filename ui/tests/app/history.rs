@@ -177,13 +177,22 @@ async fn unread_counts_survive_a_restart_and_the_marker_shows_where_they_start()
     );
     select(&mut app, &a, bid).await;
     assert!(shows(&app, UNREAD_MARKER));
-    let page = &app.conversation.history[&bid];
-    let items = conversation::items(page, 3, &natter::dates::local_zone());
-    let marker = items
-        .iter()
-        .position(|i| *i == conversation::Item::Unread)
-        .unwrap();
-    assert!(matches!(&items[marker + 1], conversation::Item::Group(r) if r.start == 0));
+    // Above the first of the three, and there it stays when more come.
+    assert_eq!(
+        app.conversation.marker,
+        Some((bid, page_id(&app, bid, "one")))
+    );
+    b.node.send(a.node.peer_id(), "four".into()).await.unwrap();
+    pump(&mut app, &mut a, 1000).await;
+    assert!(
+        app.conversation.history[&bid]
+            .iter()
+            .any(|m| m.text == "four")
+    );
+    assert_eq!(
+        app.conversation.marker,
+        Some((bid, page_id(&app, bid, "one")))
+    );
     // Read now: another restart shows none.
     pump(&mut app, &mut a, 200).await;
     drop(app);
@@ -319,6 +328,12 @@ async fn every_shortcut_does_what_it_says() {
         key(&mut app, "Ctrl+Q"),
         vec![Op::Desktop(natter_ui::desktop::Do::Quit)]
     );
+}
+
+/// The id of the loaded message with this text.
+fn page_id(app: &natter_ui::App, peer: natter::PeerId, text: &str) -> String {
+    let page = &app.conversation.history[&peer];
+    page.iter().find(|m| m.text == text).unwrap().id.clone()
 }
 
 /// Runs one operation as the app's Tasks would.

@@ -342,69 +342,131 @@ fn two_people_chat_in_two_windows_with_xdotool() {
                 .is_some()
         });
     }
+    std::thread::sleep(Duration::from_millis(800)); // the main window's first frames
     screenshot(&display, &alice.wid, "two-windows-alice-main");
-    std::thread::sleep(Duration::from_millis(300));
-    // Each pastes the other's ID into the add-contact field.
+    // Alice pastes Bob's ID into the add-contact field, opens his conversation and writes.
     type_at(&display, &alice, Some((60, 153)), &bob.id.to_string());
     wait("Alice to save Bob", || is_contact(&alice, &bob.id));
-    type_at(&display, &bob, Some((60, 153)), &alice.id.to_string());
-    wait("Bob to save Alice", || is_contact(&bob, &alice.id));
-    std::thread::sleep(Duration::from_millis(500)); // the lists redraw
-    // Alice opens the conversation and writes; the composer has the focus.
-    xdo(&display, &["windowfocus", "--sync", &alice.wid]);
-    xdo(
-        &display,
-        &[
-            "mousemove",
-            "--window",
-            &alice.wid,
-            "150",
-            "218",
-            "click",
-            "1",
-        ],
-    );
-    std::thread::sleep(Duration::from_millis(500));
+    std::thread::sleep(Duration::from_millis(500)); // the list redraws
+    click(&display, &alice, 150, 218);
     type_at(&display, &alice, None, "hi Bob, from the window");
+    // Bob has not added Alice: a request, named as she published it on the LAN.
     wait("Bob's window to store Alice's message", || {
         stored(&bob, &alice.id)
             .iter()
             .any(|m| m.text == "hi Bob, from the window" && !m.outgoing)
     });
-    // Bob answers from his window.
-    xdo(&display, &["windowfocus", "--sync", &bob.wid]);
-    xdo(
-        &display,
-        &[
-            "mousemove",
-            "--window",
-            &bob.wid,
-            "150",
-            "218",
-            "click",
-            "1",
-        ],
-    );
+    std::thread::sleep(Duration::from_millis(800));
+    screenshot(&display, &bob.wid, "request-bob");
+    // Bob adds her (the request becomes a contact) and answers with what only an input
+    // method or a compose key types: accents and an emoji (xdotool types each character
+    // as its Unicode keysym, the nearest stand-in for an IME that Xvfb allows).
+    type_at(&display, &bob, Some((60, 153)), &alice.id.to_string());
+    wait("Bob to save Alice", || is_contact(&bob, &alice.id));
     std::thread::sleep(Duration::from_millis(500));
-    type_at(&display, &bob, None, "hello Alice");
+    click(&display, &bob, 150, 218);
+    let answer = "hello Alice 👋 ça va? Voilà: https://natter.example";
+    keyboard_with(&display, "👋çà🎉");
+    type_at(&display, &bob, None, answer);
     let t = Instant::now();
-    while !stored(&alice, &bob.id)
-        .iter()
-        .any(|m| m.text == "hello Alice")
-    {
+    while !stored(&alice, &bob.id).iter().any(|m| m.text == answer) {
         if t.elapsed() > Duration::from_secs(30) {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    std::thread::sleep(Duration::from_millis(800)); // ticks and redraw
-    let shot_a = screenshot(&display, &alice.wid, "conversation-alice");
-    let shot_b = screenshot(&display, &bob.wid, "conversation-bob");
     let got = stored(&alice, &bob.id);
+    let shot_b = screenshot(&display, &bob.wid, "conversation-bob");
     assert!(
-        got.iter().any(|m| m.text == "hello Alice" && !m.outgoing),
-        "Bob's answer reached Alice: {got:?} (screenshots {} {})",
-        shot_a.display(),
+        got.iter().any(|m| m.text == answer && !m.outgoing),
+        "Bob's answer reached Alice as typed: {got:?} (screenshot {})",
         shot_b.display()
     );
+    type_at(&display, &alice, None, "all good 🎉");
+    let t = Instant::now();
+    while !stored(&bob, &alice.id)
+        .iter()
+        .any(|m| m.text == "all good 🎉")
+    {
+        let shot_a = screenshot(&display, &alice.wid, "conversation-alice");
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "Alice's second message did not reach Bob: {:?} (screenshot {})",
+            stored(&bob, &alice.id),
+            shot_a.display()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    std::thread::sleep(Duration::from_millis(800)); // ticks and redraw
+    screenshot(&display, &alice.wid, "conversation-alice");
+    screenshot(&display, &bob.wid, "conversation-bob");
+    // Settings, from the sidebar's button.
+    click(&display, &bob, 270, 31);
+    std::thread::sleep(Duration::from_millis(800));
+    screenshot(&display, &bob.wid, "settings-bob");
+    // Ctrl+Q quits from the keyboard (no tray here: the app ends).
+    xdo(&display, &["windowfocus", "--sync", &bob.wid]);
+    xdo(&display, &["key", "ctrl+q"]);
+    let mut bob = bob;
+    let t = Instant::now();
+    let status = loop {
+        if let Some(status) = bob._app.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(t.elapsed() < Duration::from_secs(20), "Ctrl+Q did not quit");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "{status:?}");
+}
+
+/// Clicks at window coordinates.
+fn click(display: &str, w: &Window, x: u32, y: u32) {
+    xdo(display, &["windowfocus", "--sync", &w.wid]);
+    let (x, y) = (x.to_string(), y.to_string());
+    xdo(
+        display,
+        &["mousemove", "--window", &w.wid, &x, &y, "click", "1"],
+    );
+    std::thread::sleep(Duration::from_millis(500));
+}
+
+/// Puts these characters on spare keys of the X keyboard map, as a layout or an input method
+/// would offer them, and lets the windows read the new map. (xdotool would map a missing
+/// character just for one key press, and the window can read that press before the map
+/// that gives it its character: the character is lost.)
+fn keyboard_with(display: &str, chars: &str) {
+    use x11rb::connection::Connection;
+    use x11rb::protocol::xproto::ConnectionExt;
+    let (conn, _) = x11rb::connect(Some(display)).unwrap();
+    let (min, max) = (conn.setup().min_keycode, conn.setup().max_keycode);
+    let map = conn
+        .get_keyboard_mapping(min, max - min + 1)
+        .unwrap()
+        .reply()
+        .unwrap();
+    let per = usize::from(map.keysyms_per_keycode);
+    // Spare keys: no symbol at all, from the top of the range down.
+    let spare = (min..=max)
+        .rev()
+        .filter(|k| {
+            let at = usize::from(k - min) * per;
+            map.keysyms[at..at + per].iter().all(|s| *s == 0)
+        })
+        .take(chars.chars().count());
+    for (keycode, c) in spare.zip(chars.chars()) {
+        // Latin-1 keysyms are the code point; others are 0x01000000 + the code point.
+        let sym = match u32::from(c) {
+            n if n < 0x100 => n,
+            n => 0x0100_0000 | n,
+        };
+        let mut syms = vec![0u32; per];
+        syms[0] = sym;
+        if per > 1 {
+            syms[1] = sym;
+        }
+        conn.change_keyboard_mapping(1, keycode, map.keysyms_per_keycode, &syms)
+            .unwrap();
+    }
+    conn.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(800));
 }

@@ -31,10 +31,9 @@ pub enum Item {
 }
 
 /// The layout of `messages` (oldest first): a day heading where the day changes, the unread
-/// marker before the last `unread` messages of theirs, and groups of one sender's messages
-/// within one minute (a heading or the marker also starts a new group).
-pub fn items(messages: &[natter::Message], unread: usize, zone: &TimeZone) -> Vec<Item> {
-    let marker = unread_start(messages, unread);
+/// marker before the message at `marker`, and groups of one sender's messages within one
+/// minute (a heading or the marker also starts a new group).
+pub fn items(messages: &[natter::Message], marker: Option<usize>, zone: &TimeZone) -> Vec<Item> {
     let mut out = Vec::new();
     let mut start = 0;
     for (i, m) in messages.iter().enumerate() {
@@ -67,7 +66,7 @@ pub fn items(messages: &[natter::Message], unread: usize, zone: &TimeZone) -> Ve
 }
 
 /// Where the last `unread` messages of theirs start.
-fn unread_start(messages: &[natter::Message], unread: usize) -> Option<usize> {
+pub fn unread_start(messages: &[natter::Message], unread: usize) -> Option<usize> {
     if unread == 0 {
         return None;
     }
@@ -114,12 +113,13 @@ pub(super) fn view<'a>(
     let state = &app.conversation;
     let zone = natter::dates::local_zone();
     let now = natter::dates::now_ms();
-    let unread = state
-        .unread_marker
+    let marker = state
+        .marker
+        .as_ref()
         .filter(|(p, _)| *p == peer)
-        .map_or(0, |(_, n)| n);
+        .and_then(|(_, id)| messages.iter().position(|m| m.id == *id));
     let mut list = Column::new().spacing(8);
-    for item in items(messages, unread, &zone) {
+    for item in items(messages, marker, &zone) {
         list = list.push(match item {
             Item::Day(i) => container(
                 text(natter::dates::day_heading_in(messages[i].ts_ms, now, &zone)).size(SMALL),
@@ -287,8 +287,16 @@ mod tests {
             msg(bob, false, 11 * day + 1_000), // 5 unread from here
             msg(bob, false, 11 * day + 2_000), // 6
         ];
+        assert_eq!(unread_start(&page, 2), Some(5));
+        assert_eq!(unread_start(&page, 0), None);
         assert_eq!(
-            items(&page, 2, &zone),
+            unread_start(&page, 9),
+            Some(0),
+            "more than loaded: all of theirs"
+        );
+        assert_eq!(unread_start(&page[2..4], 1), None, "none of theirs loaded");
+        assert_eq!(
+            items(&page, Some(5), &zone),
             vec![
                 Item::Day(0),
                 Item::Group(0..2),
@@ -302,17 +310,17 @@ mod tests {
         );
         // Nothing unread: no marker, the day's messages in one group.
         assert_eq!(
-            items(&page[4..], 0, &zone),
+            items(&page[4..], None, &zone),
             vec![Item::Day(0), Item::Group(0..3)]
         );
         // Ours in two minutes: two groups.
         assert_eq!(
-            items(&page[2..4], 0, &zone),
+            items(&page[2..4], None, &zone),
             vec![Item::Day(0), Item::Group(0..1), Item::Group(1..2)]
         );
-        // More unread than loaded: the marker goes before the first of theirs.
+        // The marker breaks a group and follows a day heading.
         assert_eq!(
-            items(&page[3..5], 9, &zone),
+            items(&page[3..5], Some(1), &zone),
             vec![
                 Item::Day(0),
                 Item::Group(0..1),

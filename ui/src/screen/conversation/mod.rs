@@ -21,7 +21,9 @@ use natter::model::{MessageState, Path, Verification};
 
 mod history;
 
-pub use history::{COPY, COPY_LINK, Item, UNREAD_MARKER, items, message_id, state_line};
+pub use history::{
+    COPY, COPY_LINK, Item, UNREAD_MARKER, items, message_id, state_line, unread_start,
+};
 
 use super::{Action, Screen, contact, verify};
 use crate::theme::SMALL;
@@ -61,9 +63,12 @@ pub struct State {
     /// Peers the node throttled (they flood us): the latest warning for each, shown on their
     /// conversation until dismissed.
     pub flooding: flood::Warnings,
-    /// How many of their messages were unread when this conversation opened (the "New
-    /// messages" marker goes above them).
+    /// How many of their messages were unread when this conversation opened, until its
+    /// newest page comes and the marker is placed.
     pub unread_marker: Option<(PeerId, usize)>,
+    /// The first message that was unread when the conversation opened: the "New messages"
+    /// marker stays above it while the conversation is open.
+    pub marker: Option<(PeerId, String)>,
     /// The search hit the history jumped to: shown highlighted, near the bottom.
     pub jump: Option<Jump>,
     /// The message whose actions show (a right click on it).
@@ -355,6 +360,9 @@ impl State {
     pub(crate) fn newest_page(&mut self, peer: PeerId, page: Vec<natter::Message>) {
         if page.len() < PAGE {
             self.history_complete.insert(peer);
+        }
+        if let Some((p, unread)) = self.unread_marker.take_if(|(p, _)| *p == peer) {
+            self.marker = unread_start(&page, unread).map(|i| (p, page[i].id.clone()));
         }
         self.history.insert(peer, page);
     }
