@@ -54,7 +54,7 @@ Architecture: $arch
 Maintainer: The Natter developers <dev@natter.invalid>
 Installed-Size: $size_kb
 Depends: libc6 (>= 2.36), libgcc-s1
-Recommends: libvulkan1 | libegl1, libxkbcommon-x11-0, libx11-6, libxcursor1, libxi6, libxrandr2, libwayland-client0, fonts-dejavu-core
+Recommends: libvulkan1 | libegl1, libxkbcommon-x11-0, libx11-6, libxcursor1, libxi6, libxrandr2, libwayland-client0, fonts-dejavu-core, fonts-noto-color-emoji
 Section: net
 Priority: optional
 Homepage: https://github.com/natter-im/natter

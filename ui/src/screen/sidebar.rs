@@ -183,14 +183,9 @@ fn flooding(app: &App, peer: &PeerId) -> &'static str {
     }
 }
 
-/// How a request is named: the name a peer on the LAN published ("Bob, on your network";
-/// their word, not a verified name), else its short id. Unread messages are counted.
+/// How a request is listed: as `widget::stranger` names it, with its unread count.
 pub fn request_name(app: &App, peer: &PeerId) -> String {
-    let lan = app.roster.nearby.iter().find(|(p, ..)| p == peer);
-    let name = match lan.and_then(|(_, name, _)| name.as_deref()) {
-        Some(name) => format!("{name}, on your network"),
-        None => short(peer),
-    };
+    let name = widget::stranger(app, peer);
     match app.roster.unread.get(peer).copied().unwrap_or(0) {
         0 => name,
         n => format!("{name} ({n})"),

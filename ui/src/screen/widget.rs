@@ -1,5 +1,5 @@
-//! Owns the small view helpers more than one screen shows: a contact's presence dot, an id
-//! in groups of five, a relay policy in words, and the ids of widgets other screens focus.
+//! Owns the small view helpers more than one screen shows: a contact's presence dot, a
+//! stranger's name, an id in groups of five, a relay policy in words, and the ids of widgets other screens focus.
 //! Screens import this, never each other's helpers.
 
 use natter::PeerId;
@@ -19,6 +19,16 @@ pub fn dot(app: &App, peer: &PeerId) -> &'static str {
         Some(Status::Away) => "◐",
         Some(Status::Busy) => "⊘",
         _ => "●",
+    }
+}
+
+/// How someone who is not a contact is named: the name a peer on the LAN published ("Bob,
+/// on your network": their word, not a verified name), else its short id.
+pub fn stranger(app: &App, peer: &PeerId) -> String {
+    let lan = app.roster.nearby.iter().find(|(p, ..)| p == peer);
+    match lan.and_then(|(_, name, _)| name.as_deref()) {
+        Some(name) => format!("{name}, on your network"),
+        None => crate::short(peer),
     }
 }
 

@@ -357,6 +357,9 @@ fn two_people_chat_in_two_windows_with_xdotool() {
             .any(|m| m.text == "hi Bob, from the window" && !m.outgoing)
     });
     std::thread::sleep(Duration::from_millis(800));
+    // The request opened (its name over its answers, at the sidebar's foot).
+    click(&display, &bob, 170, 636);
+    std::thread::sleep(Duration::from_millis(500));
     screenshot(&display, &bob.wid, "request-bob");
     // Bob adds her (the request becomes a contact) and answers with what only an input
     // method or a compose key types: accents and an emoji (xdotool types each character

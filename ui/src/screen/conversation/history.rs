@@ -147,10 +147,10 @@ fn group<'a>(
 ) -> Element<'a, Message> {
     let first = &messages[0];
     let ours = first.outgoing;
-    let name = if ours {
-        "You".to_string()
-    } else {
-        app.name_of(&peer)
+    let name = match (ours, app.contact(&peer)) {
+        (true, _) => "You".to_string(),
+        (false, Some(_)) => app.name_of(&peer),
+        (false, None) => crate::screen::widget::stranger(app, &peer),
     };
     let avatar = image(crate::identicon::handle(&first.sender))
         .width(28)
@@ -169,7 +169,15 @@ fn group<'a>(
     for m in messages {
         bubbles = bubbles.push(bubble(app, m, zone));
     }
-    let bubbles = container(bubbles).width(Length::FillPortion(4));
+    // Ours against the right edge, theirs against the left.
+    let side = if ours {
+        iced::alignment::Horizontal::Right
+    } else {
+        iced::alignment::Horizontal::Left
+    };
+    let bubbles = container(bubbles)
+        .width(Length::FillPortion(4))
+        .align_x(side);
     let room = iced::widget::space().width(Length::FillPortion(1));
     if ours {
         row![room, bubbles, avatar].spacing(8).into()
@@ -205,7 +213,7 @@ fn bubble<'a>(app: &'a App, m: &'a natter::Message, zone: &TimeZone) -> Element<
         (false, true) => container::primary,
         (false, false) => container::rounded_box,
     };
-    let mut col = column![
+    let col = column![
         mouse_area(
             container(body)
                 .id(message_id(&m.id))
@@ -215,6 +223,11 @@ fn bubble<'a>(app: &'a App, m: &'a natter::Message, zone: &TimeZone) -> Element<
         .on_right_press(Message::Pick(m.id.clone()))
     ]
     .spacing(2);
+    let mut col = col.align_x(if m.outgoing {
+        Alignment::End
+    } else {
+        Alignment::Start
+    });
     let line = state_line(m, zone);
     if !line.is_empty() {
         col = col.push(text(line).size(11));

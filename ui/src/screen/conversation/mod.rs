@@ -515,11 +515,16 @@ pub fn view(app: &App) -> Element<'_, Message> {
     };
     let contact = app.contact(&peer);
     let verified = contact.is_some_and(|c| c.verification == Verification::Verified);
+    // A request is named by what it claims, said as a claim.
+    let name = match contact {
+        Some(_) => app.name_of(&peer),
+        None => super::widget::stranger(app, &peer),
+    };
     let mut header = row![
         text(format!(
             "{} {} · {}",
             super::widget::dot(app, &peer),
-            app.name_of(&peer),
+            name,
             path_badge(app, &peer)
         ))
         .size(20)
