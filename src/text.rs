@@ -5,7 +5,7 @@
 /// Characters that steer how the text around them is shown instead of being shown:
 /// control characters (escape sequences, carriage return, new line, the C1 set with its
 /// one-byte CSI) and bidirectional overrides and isolates.
-pub(crate) fn steers(c: char) -> bool {
+pub fn steers(c: char) -> bool {
     c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 

@@ -15,6 +15,7 @@ pub mod notify;
 mod react;
 mod roster;
 pub mod screen;
+mod shortcuts;
 pub mod startup;
 pub mod theme;
 

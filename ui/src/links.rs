@@ -82,7 +82,7 @@ fn link_at(s: &str) -> Option<(usize, String)> {
     let head = scheme.map_or(4, |p| p.len());
     // A scheme alone, or characters that steer how text shows (an address must read as
     // what it opens), is no link.
-    if word.len() <= head || word.chars().any(|c| c.is_control() || steers(c)) {
+    if word.len() <= head || word.chars().any(steers) {
         return None;
     }
     let link = if www {
@@ -93,17 +93,17 @@ fn link_at(s: &str) -> Option<(usize, String)> {
     Some((word.len(), link))
 }
 
-/// Characters that change how the text around them shows (direction marks and overrides,
-/// zero-width joiners): never inside an address.
+/// Characters never inside an address: those that steer how text shows (`natter::text`'s
+/// one rule: controls, direction overrides and isolates) and the invisible ones (zero-width
+/// spaces and joiners, direction marks), so an address reads as what it opens.
 fn steers(c: char) -> bool {
-    matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+    natter::text::steers(c) || matches!(c, '\u{200b}'..='\u{200f}' | '\u{feff}')
 }
 
 /// Whether the app may hand `link` to the desktop: a web or mail address, nothing else.
 pub fn openable(link: &str) -> bool {
     let lower = link.to_ascii_lowercase();
-    SCHEMES.iter().any(|p| lower.starts_with(p))
-        && !link.chars().any(|c| c.is_control() || steers(c))
+    SCHEMES.iter().any(|p| lower.starts_with(p)) && !link.chars().any(steers)
 }
 
 #[cfg(test)]
