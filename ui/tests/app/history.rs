@@ -341,3 +341,84 @@ async fn apply_op(app: &mut natter_ui::App, p: &Peer, op: Op) {
     let next = natter_ui::run_op(natter_ui::Node(p.node.clone()), op).await;
     apply(app, &p.node, next).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_in_a_mailbox_says_until_when_and_an_expired_one_says_what_next() {
+    let a = peer().await;
+    let b = peer().await;
+    let bid = b.node.peer_id();
+    a.node.add_contact(Contact::new(bid)).await.unwrap();
+    b.node.shutdown().await;
+    let mut app = booted(&a).await;
+    select(&mut app, &a, bid).await;
+    let m = a.node.send(bid, "for later".into()).await.unwrap();
+    apply(
+        &mut app,
+        &a.node,
+        Message::Node(Event::MessageQueued { message: m.clone() }),
+    )
+    .await;
+    assert!(shows(&app, "🕓 queued"));
+    // The rendezvous took it, until a week from a fixed moment.
+    let until = 1_800_000_000_000_i64;
+    let stored = Event::MessageStored {
+        peer: bid,
+        ids: vec![m.id.clone()],
+        expires_ms: until as u64,
+    };
+    apply(&mut app, &a.node, Message::Node(stored)).await;
+    let zone = natter::dates::local_zone();
+    let line = format!(
+        "✉ stored for them until {} {}",
+        natter::dates::date_in(until, &zone),
+        natter::dates::time_of_day_in(until, &zone)
+    );
+    assert!(shows(&app, &line), "{line}");
+    // It expired there undelivered: it waits for them to be online.
+    let expired = Event::MessageExpired {
+        peer: bid,
+        ids: vec![m.id.clone()],
+    };
+    apply(&mut app, &a.node, Message::Node(expired)).await;
+    assert!(!shows(&app, &line));
+    assert!(shows(
+        &app,
+        "⌛ expired in the mailbox: goes out when they are online"
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scrolled_up_new_messages_wait_below_a_button_and_at_the_bottom_they_show() {
+    let mut a = peer().await;
+    let b = peer().await;
+    let bid = b.node.peer_id();
+    bob_writes(&a, &b, &["first"]).await;
+    let mut app = booted(&a).await;
+    pump(&mut app, &mut a, 1500).await;
+    select(&mut app, &a, bid).await;
+    // At the newest message: what comes is simply shown (the history is anchored there).
+    b.node
+        .send(a.node.peer_id(), "second".into())
+        .await
+        .unwrap();
+    pump(&mut app, &mut a, 1000).await;
+    assert_eq!(app.conversation.below, 0);
+    assert!(!shows(&app, "↓ 1 new below"));
+    // Scrolled up to read: what comes is counted on a button that goes down to it.
+    app.conversation.scrolled(600.0);
+    b.node.send(a.node.peer_id(), "third".into()).await.unwrap();
+    pump(&mut app, &mut a, 1000).await;
+    assert!(shows(&app, "↓ 1 new below"));
+    let down: Vec<Message> = {
+        let mut ui = iced_test::simulator(app.view());
+        ui.click("↓ 1 new below").unwrap();
+        ui.into_messages().collect()
+    };
+    assert_eq!(ops_of(&mut app, down), vec![Op::ToNewest]);
+    assert!(!shows(&app, "↓ 1 new below"));
+    // Sending goes down to the newest too.
+    app.conversation.scrolled(600.0);
+    app.conversation.composer = iced::widget::text_editor::Content::with_text("mine");
+    let sent = app.update(Message::Conversation(conversation::Message::Send));
+    assert_eq!(sent.last(), Some(&Op::ToNewest));
+}
