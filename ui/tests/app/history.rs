@@ -52,6 +52,22 @@ async fn messages_show_names_links_open_and_a_right_click_copies() {
         assert!(shows(&app, shown), "{shown}");
     }
     assert!(!shows(&app, "them: hi there") && !shows(&app, "me: hello Bob"));
+    // One name over each group: Bob's two messages in one minute are one group.
+    let loaded = &app.conversation.history[&bid];
+    let zone = natter::dates::local_zone();
+    let marker = app.conversation.marker.as_ref();
+    let marker = marker.and_then(|(_, id)| loaded.iter().position(|m| m.id == *id));
+    let theirs = conversation::items(loaded, marker, &zone)
+        .into_iter()
+        .filter(|i| matches!(i, conversation::Item::Group(r) if !loaded[r.start].outgoing))
+        .count();
+    let minute = |m: &natter::Message| natter::dates::time_of_day_in(m.ts_ms, &zone);
+    if minute(&loaded[0]) == minute(&loaded[1]) {
+        assert_eq!(theirs, 1, "one minute, one group");
+    }
+    assert_eq!(count(&app, "Bob"), theirs);
+    assert_eq!(count(&app, "You"), 1);
+    assert_eq!(count(&app, "hi there"), 1);
     let loaded = app.conversation.history[&bid].clone();
     let at = |text: &str| loaded.iter().find(|m| m.text == text).unwrap().id.clone();
 

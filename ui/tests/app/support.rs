@@ -136,3 +136,30 @@ pub(crate) async fn restart(p: Peer) -> Peer {
 pub(crate) fn ops_of(app: &mut App, messages: Vec<Message>) -> Vec<natter_ui::Op> {
     messages.into_iter().flat_map(|m| app.update(m)).collect()
 }
+
+/// How many text widgets in the view read exactly `text` (the Simulator's `find` stops at
+/// the first).
+pub(crate) fn count(app: &App, text: &str) -> usize {
+    use iced_test::selector::{Candidate, Selector};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    struct Counting(String, Arc<AtomicUsize>);
+    impl Selector for Counting {
+        type Output = ();
+        fn select(&mut self, candidate: Candidate<'_>) -> Option<()> {
+            if let Candidate::Text { content, .. } = candidate
+                && content == self.0
+            {
+                self.1.fetch_add(1, Ordering::Relaxed);
+            }
+            None // never found: the walk goes on over the whole tree
+        }
+        fn description(&self) -> String {
+            format!("every text == {:?}", self.0)
+        }
+    }
+    let seen = Arc::new(AtomicUsize::new(0));
+    let mut ui = iced_test::simulator(app.view());
+    let _ = ui.find(Counting(text.to_string(), seen.clone()));
+    seen.load(Ordering::Relaxed)
+}
