@@ -438,3 +438,37 @@ async fn scrolled_up_new_messages_wait_below_a_button_and_at_the_bottom_they_sho
     let sent = app.update(Message::Conversation(conversation::Message::Send));
     assert_eq!(sent.last(), Some(&Op::ToNewest));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_emoji_picker_puts_an_emoji_where_the_cursor_is_and_it_is_sent() {
+    let mut a = peer().await;
+    let b = peer().await;
+    let bid = b.node.peer_id();
+    bob_writes(&a, &b, &[]).await;
+    let mut app = booted(&a).await;
+    select(&mut app, &a, bid).await;
+    interact(&mut app, &a.node, |ui| {
+        ui.click(Id::new(conversation::COMPOSER)).unwrap();
+        ui.typewrite("thanks ");
+    })
+    .await;
+    assert!(!shows(&app, "👍"), "closed at first");
+    interact(&mut app, &a.node, |ui| {
+        ui.click(conversation::EMOJI_BUTTON).unwrap();
+    })
+    .await;
+    interact(&mut app, &a.node, |ui| {
+        ui.click("👍").unwrap();
+    })
+    .await;
+    assert_eq!(app.conversation.composer.text().trim_end(), "thanks 👍");
+    assert!(!app.conversation.emoji_open, "the picker closes once used");
+    interact(&mut app, &a.node, |ui| {
+        ui.click(Id::new(conversation::COMPOSER)).unwrap();
+        ui.tap_key(iced::keyboard::key::Named::Enter);
+    })
+    .await;
+    pump(&mut app, &mut a, 1000).await;
+    let sent = a.node.history(bid, 5, None).await.unwrap();
+    assert_eq!(sent.last().map(|m| m.text.as_str()), Some("thanks 👍"));
+}

@@ -1,32 +1,30 @@
-//! The conversation: a header with name, presence, verification and path badges (and the
-//! relay, when relayed); the history (`history.rs`: days, groups, links, ticks), paging back
-//! as the user scrolls up, staying at the newest message unless the user scrolled away, and
-//! jumping to a search hit; files (offers to accept or decline, progress, drop a file on the window to
-//! send it); the typing line; the composer (Enter sends, Shift+Enter starts a new line); a
-//! peer's flood warning (the node throttled them); and, above it all, the node's questions
-//! whether a relay may carry a contact's session.
+//! The conversation's state and what the user does in it (`view.rs` draws it): the history
+//! (`history.rs`: days, groups, links, ticks), paging back as the user scrolls up, staying at
+//! the newest message unless the user scrolled away, and jumping to a search hit; files
+//! (offers to accept or decline, progress, drop a file on the window to send it); the typing
+//! line; the composer (Enter sends, Shift+Enter starts a new line) and its emoji picker; a
+//! peer's flood warning (the node throttled them); and the node's questions whether a relay
+//! may carry a contact's session.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use iced::keyboard::key::Named;
-use iced::widget::text_editor::{Binding, KeyPress};
-use iced::widget::{Column, button, row, scrollable, text, text_editor};
-use iced::{Element, Length};
+use iced::widget::{scrollable, text_editor};
 use natter::PeerId;
 use natter::control::{Command, YesNo};
+use natter::model::MessageState;
 use natter::model::TypingState;
-use natter::model::{MessageState, Path, Verification};
 
 mod history;
+mod view;
 
 pub use history::{
     COPY, COPY_LINK, Item, UNREAD_MARKER, items, message_id, state_line, unread_start,
 };
+pub use view::{path_badge, relay_question, view};
 
 use super::{Action, Screen, contact, verify};
-use crate::theme::SMALL;
 use crate::{App, Op, PAGE, flood};
 
 pub use super::widget::COMPOSER;
@@ -77,7 +75,17 @@ pub struct State {
     pub scrolled_up: bool,
     /// Messages that came while scrolled up (a button goes down to them).
     pub below: usize,
+    /// The emoji picker is open.
+    pub emoji_open: bool,
 }
+
+/// The emoji the picker offers (any other comes from the keyboard or an input method).
+pub const EMOJI: [&str; 24] = [
+    "😀", "😂", "😊", "😍", "😉", "😎", "🤔", "😢", "😮", "😡", "👍", "👎", "👏", "🙏", "👋", "💪",
+    "❤️", "🎉", "🔥", "✅", "❌", "☕", "🍕", "🚀",
+];
+/// The button that opens the picker.
+pub const EMOJI_BUTTON: &str = "☺";
 
 /// A search hit the history shows: the history loads back until it holds it, then shows it
 /// with a few messages after it, highlighted, until the user goes back to the newest.
@@ -135,6 +143,10 @@ pub enum Message {
     Copy(String),
     /// Back to the newest messages (from a search hit, or scrolled up).
     ToNewest,
+    /// Open or close the emoji picker.
+    EmojiPicker,
+    /// Put an emoji in the composer where the cursor is.
+    Emoji(&'static str),
 }
 
 /// The tick for a message state.
@@ -157,29 +169,6 @@ pub fn typing_line(state: TypingState) -> Option<&'static str> {
         TypingState::Erased => Some("erased what they typed"),
         TypingState::Idle => None,
     }
-}
-
-/// How the conversation reaches the contact now, as the node reported it.
-pub fn path_badge(app: &App, peer: &PeerId) -> String {
-    let badge = match app.roster.connected.get(peer) {
-        Some((Path::Lan, ..)) => "LAN",
-        Some((Path::Direct, ..)) => "direct",
-        Some((Path::Relayed, _, Some(via))) => return format!("relayed via {via}"),
-        Some((Path::Relayed, _, None)) => "relayed",
-        None if app.rendezvous.as_ref().is_some_and(|r| r.online) => {
-            "offline — messages wait at the mailbox"
-        }
-        None => "offline — messages wait until they are back",
-    };
-    badge.into()
-}
-
-/// The question the user reads when only a relay could reach a contact.
-pub fn relay_question(name: &str, relay: &str) -> String {
-    format!(
-        "No direct path to {name}. Let the relay {relay} carry this conversation? It sees only \
-         encrypted packets; both of you are shown it is used."
-    )
 }
 
 /// Applies what the user did.
@@ -211,6 +200,10 @@ pub fn update(app: &mut App, message: Message) -> Action {
             app.said("Copied.".into());
             return Action::run(Op::Copy(text));
         }
+        Message::EmojiPicker => {
+            app.conversation.emoji_open = !app.conversation.emoji_open;
+            return Action::none();
+        }
         Message::ToNewest => {
             app.conversation.jump = None;
             app.conversation.below = 0;
@@ -223,6 +216,11 @@ pub fn update(app: &mut App, message: Message) -> Action {
         return Action::none();
     };
     match message {
+        Message::Emoji(emoji) => {
+            app.conversation.emoji_open = false;
+            let paste = text_editor::Edit::Paste(std::sync::Arc::new(emoji.to_string()));
+            update(app, Message::Edit(text_editor::Action::Edit(paste))).and(Op::Focus(COMPOSER))
+        }
         Message::Edit(edit) => {
             let before = app.conversation.composer.text();
             app.conversation.composer.perform(edit);
@@ -280,7 +278,8 @@ pub fn update(app: &mut App, message: Message) -> Action {
         | Message::Pick(_)
         | Message::Unpick
         | Message::Copy(_)
-        | Message::ToNewest => Action::none(),
+        | Message::ToNewest
+        | Message::EmojiPicker => Action::none(),
     }
 }
 
@@ -479,154 +478,7 @@ pub fn dropped(app: &mut App, path: PathBuf) -> Action {
     }
 }
 
-/// The node's questions about relays, each with its two answers.
-fn relay_asks(app: &App) -> Column<'_, Message> {
-    let mut col = Column::new().spacing(6);
-    for (peer, relay) in &app.conversation.relay_asks {
-        col = col.push(
-            row![
-                text(relay_question(&app.name_of(peer), relay)).width(Length::Fill),
-                button(text("Allow")).on_press(Message::Relay(*peer, YesNo::Yes)),
-                button(text("Not now"))
-                    .on_press(Message::Relay(*peer, YesNo::No))
-                    .style(button::secondary),
-            ]
-            .spacing(6),
-        );
-    }
-    col
-}
-
 /// Bytes in KiB / MiB / GiB.
 pub fn human_size(bytes: u64) -> String {
     natter::size::show(bytes)
-}
-
-/// The conversation pane.
-pub fn view(app: &App) -> Element<'_, Message> {
-    let mut pane = Column::new().spacing(10).width(Length::FillPortion(5));
-    if !app.conversation.relay_asks.is_empty() {
-        pane = pane.push(relay_asks(app));
-    }
-    let Some(peer) = app.conversation.selected else {
-        return pane
-            .push(text("Pick a contact, or paste a Natter ID to add one."))
-            .into();
-    };
-    let contact = app.contact(&peer);
-    let verified = contact.is_some_and(|c| c.verification == Verification::Verified);
-    // A request is named by what it claims, said as a claim.
-    let name = match contact {
-        Some(_) => app.name_of(&peer),
-        None => super::widget::stranger(app, &peer),
-    };
-    let mut header = row![
-        text(format!(
-            "{} {} · {}",
-            super::widget::dot(app, &peer),
-            name,
-            path_badge(app, &peer)
-        ))
-        .size(20)
-        .width(Length::Fill),
-        text(if verified {
-            "✔ verified"
-        } else {
-            "not verified"
-        })
-        .size(SMALL),
-    ]
-    .spacing(8);
-    if contact.is_some() {
-        header = header
-            .push(button(text("Add a person")).on_press(Message::AddPerson))
-            .push(button(text("Verify")).on_press(Message::Verify))
-            .push(button(text("Contact…")).on_press(Message::Menu));
-    } else {
-        header = header.push(text("Request: accept or block them in the sidebar").size(SMALL));
-    }
-    pane = pane.push(header);
-    if let Some(f) = app.conversation.flooding.get(&peer) {
-        let warning = flood::warning(&app.name_of(&peer), f.kind, f.effect, contact.is_some());
-        pane = pane.push(
-            row![
-                text(warning).style(text::warning).width(Length::Fill),
-                button(text("Dismiss"))
-                    .on_press(Message::DismissFlood(peer))
-                    .style(button::secondary),
-            ]
-            .spacing(6),
-        );
-    }
-    let loaded = app
-        .conversation
-        .history
-        .get(&peer)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    let more = !app.conversation.history_complete.contains(&peer) && !loaded.is_empty();
-    let shown = app.conversation.shown(peer, loaded);
-    let history = match shown {
-        Some(page) => history::view(app, peer, page),
-        None => Column::new().push(text("Finding the message…").size(SMALL)),
-    };
-    let cut = shown.is_some_and(|s| s.len() < loaded.len());
-    let newest: Element<'_, Message> = match (cut, app.conversation.below) {
-        (true, _) => button(text("Show the newest messages").size(SMALL))
-            .on_press(Message::ToNewest)
-            .style(button::secondary)
-            .into(),
-        (false, 0) => iced::widget::space().into(),
-        (false, n) => button(text(format!("↓ {n} new below")).size(SMALL))
-            .on_press(Message::ToNewest)
-            .style(button::secondary)
-            .into(),
-    };
-    let typing = app
-        .conversation
-        .typing
-        .get(&peer)
-        .copied()
-        .and_then(typing_line)
-        .map(|l| format!("{} {l}", app.name_of(&peer)));
-    let composer = text_editor(&app.conversation.composer)
-        .id(COMPOSER)
-        .placeholder("Type a message (Enter sends, Shift+Enter: new line)")
-        .on_action(Message::Edit)
-        .height(Length::Shrink)
-        .max_height(160)
-        .key_binding(|press: KeyPress| {
-            // The app's shortcuts are not the editor's.
-            if crate::keys::of(&press.key, press.modifiers).is_some() {
-                return None;
-            }
-            let enter = press.key == iced::keyboard::Key::Named(Named::Enter);
-            if enter && !press.modifiers.shift() {
-                Some(Binding::Custom(Message::Send))
-            } else {
-                Binding::from_key_press(press)
-            }
-        });
-    let older: Element<'_, Message> = if more {
-        button(text("Load older messages").size(SMALL))
-            .on_press(Message::LoadOlder)
-            .style(button::text)
-            .into()
-    } else {
-        iced::widget::space().into()
-    };
-    pane.push(older)
-        .push(
-            scrollable(history)
-                .id(HISTORY)
-                .anchor_bottom()
-                .on_scroll(Message::Scrolled)
-                .height(Length::Fill)
-                .width(Length::Fill),
-        )
-        .push(newest)
-        .push(super::files::list(app, peer))
-        .push(text(typing.unwrap_or_default()).size(13))
-        .push(row![composer, super::files::send_button()].spacing(6))
-        .into()
 }
