@@ -152,17 +152,7 @@ async fn a_spoofed_record_is_refused_and_reported() {
         &[("id", &victim.to_string()), ("v", "1-1")],
         attacker.addr.port(),
     );
-    let e = a
-        .wait_for(20, |e| matches!(e, Event::SpoofSuspected { .. }))
-        .await;
-    let Event::SpoofSuspected {
-        claimed,
-        presented,
-        addr,
-    } = e
-    else {
-        unreachable!()
-    };
+    let (claimed, presented, addr) = a.spoof_suspected(20).await;
     assert_eq!(
         (claimed, presented, addr.port()),
         (victim, attacker.id(), attacker.addr.port())

@@ -14,17 +14,7 @@ async fn dialling_a_pinned_contact_that_presents_another_key_is_refused_and_warn
     c.addr = Some(impostor.addr.to_string());
     a.handle.add_contact(c).await.unwrap();
     // The app's key-change warning: the stored address presented another key.
-    let e = a
-        .wait_for(10, |e| matches!(e, Event::SpoofSuspected { .. }))
-        .await;
-    let Event::SpoofSuspected {
-        claimed,
-        presented,
-        addr,
-    } = e
-    else {
-        unreachable!()
-    };
+    let (claimed, presented, addr) = a.spoof_suspected(10).await;
     assert_eq!((claimed, presented), (b.id(), impostor.id()));
     assert_eq!(addr.port(), impostor.addr.port());
     let e = a

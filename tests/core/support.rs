@@ -102,6 +102,24 @@ impl TestNode {
     }
 
     /// Waits for an event matching `f`; panics with what was seen on timeout.
+    /// The next `spoof_suspected` within `secs`: (claimed, presented, address).
+    pub(crate) async fn spoof_suspected(
+        &mut self,
+        secs: u64,
+    ) -> (natter::PeerId, natter::PeerId, std::net::SocketAddr) {
+        match self
+            .wait_for(secs, |e| matches!(e, Event::SpoofSuspected { .. }))
+            .await
+        {
+            Event::SpoofSuspected {
+                claimed,
+                presented,
+                addr,
+            } => (claimed, presented, addr),
+            _ => unreachable!(),
+        }
+    }
+
     pub(crate) async fn wait_for(&mut self, secs: u64, f: impl Fn(&Event) -> bool) -> Event {
         let mut seen = Vec::new();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);

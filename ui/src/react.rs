@@ -66,8 +66,11 @@ impl App {
                 }
                 let loaded = self.conversation.history.entry(peer).or_default();
                 if !loaded.iter().any(|m| m.id == message.id) {
+                    let theirs = !message.outgoing;
                     loaded.push(message);
-                    self.conversation.arrived(peer);
+                    if theirs {
+                        self.conversation.arrived(peer);
+                    }
                 }
                 if self.conversation.selected == Some(peer) && !self.window.background {
                     action = action.and(Command::Read { id: peer });

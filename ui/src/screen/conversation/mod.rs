@@ -241,6 +241,7 @@ pub fn update(app: &mut App, message: Message) -> Action {
             // What the user just sent is shown: back to the newest.
             app.conversation.jump = None;
             app.conversation.below = 0;
+            app.conversation.scrolled_up = false;
             Action::run(Command::send(peer, text)).and(Op::ToNewest)
         }
         Message::LoadOlder => app.conversation.older(peer),
@@ -295,7 +296,8 @@ impl State {
         }
     }
 
-    /// A message came into the open conversation: counted while the user reads older ones.
+    /// A message of theirs came into the open conversation: counted while the user reads older
+    /// ones.
     pub(crate) fn arrived(&mut self, peer: PeerId) {
         if self.selected == Some(peer) && (self.scrolled_up || self.jump.is_some()) {
             self.below += 1;
@@ -320,7 +322,7 @@ impl State {
     }
 
     /// What of the loaded history shows: all of it, or while jumping to a search hit, up to
-    /// a few messages after it (`None`: the hit is not loaded yet).
+    /// a few messages after it (`None`: the hit is not loaded yet, and older pages are).
     pub fn shown<'a>(
         &self,
         peer: PeerId,
@@ -328,10 +330,12 @@ impl State {
     ) -> Option<&'a [natter::Message]> {
         match self.jump.as_ref().filter(|j| j.peer == peer) {
             None => Some(loaded),
-            Some(j) => {
-                let at = loaded.iter().position(|m| m.id == j.id)?;
-                Some(&loaded[..(at + 1 + AFTER_HIT).min(loaded.len())])
-            }
+            Some(j) => match loaded.iter().position(|m| m.id == j.id) {
+                Some(at) => Some(&loaded[..(at + 1 + AFTER_HIT).min(loaded.len())]),
+                // Gone meanwhile (a deleted history): the whole conversation shows.
+                None if self.history_complete.contains(&peer) => Some(loaded),
+                None => None,
+            },
         }
     }
 
