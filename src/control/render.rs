@@ -31,8 +31,20 @@ fn message_line(m: &Value, with_peer: bool) -> String {
         .and_then(Value::as_str)
         .map(|rv| format!(", via the mailbox of {}", printable(rv)))
         .unwrap_or_default();
+    // Ours at a rendezvous: until when it keeps it, or that it let it expire.
+    let kept = match (
+        m.get("stored_until_ms").and_then(Value::as_i64),
+        m.get("expired").and_then(Value::as_bool),
+    ) {
+        (Some(until), _) => format!(
+            ", kept at the rendezvous until {}",
+            crate::dates::date_time(until)
+        ),
+        (None, Some(true)) => ", expired in the mailbox: goes out when they are online".into(),
+        _ => String::new(),
+    };
     format!(
-        "{peer}[{}] {who}: {}  ({}{via})",
+        "{peer}[{}] {who}: {}  ({}{kept}{via})",
         crate::dates::date_time(ts),
         p(m, "text"),
         s(m, "state")

@@ -119,6 +119,18 @@ fn a_message_to_an_offline_contact_is_stored_sealed_and_arrives_once() {
     );
     assert!(out.starts_with("stored "), "{out}");
     assert!(out.contains("sealed at the rendezvous until"), "{out}");
+    // The history says until when the server keeps it, as the app does under the message.
+    let history = json(&a.profile, &["history", &cid]);
+    let until = history[0]["stored_until_ms"].as_i64().unwrap_or(0);
+    assert!(until > natter::dates::now_ms(), "{history}");
+    let shown = ok(&a.profile, &["history", &cid]);
+    assert!(
+        shown.contains(&format!(
+            "(stored, kept at the rendezvous until {})",
+            natter::dates::date_time(until)
+        )),
+        "{shown}"
+    );
 
     // The sender goes offline too: the mailbox is the only way the message can come.
     let (a_profile, a_id) = (a.profile.clone(), a.id.clone());
@@ -181,6 +193,11 @@ fn mail_that_expires_undelivered_is_reported_and_deposited_again_a_few_times() {
         }
     }
     assert_eq!(state_of(&a.profile, &cid, &id), "queued");
+    let shown = ok(&a.profile, &["history", &cid]);
+    assert!(
+        shown.contains("(queued, expired in the mailbox: goes out when they are online)"),
+        "{shown}"
+    );
     // Three deposits: no fourth.
     let before = a.child.seen.len();
     a.drain(6000);
