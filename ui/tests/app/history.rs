@@ -72,12 +72,10 @@ async fn messages_show_names_links_open_and_a_right_click_copies() {
     let at = |text: &str| loaded.iter().find(|m| m.text == text).unwrap().id.clone();
 
     // A click on the link opens it in the browser (and nothing else does).
-    let clicked: Vec<Message> = {
-        let mut ui = iced_test::simulator(app.view());
-        ui.click(conversation::message_id(&at(link))).unwrap();
-        ui.into_messages().collect()
-    };
-    assert_eq!(ops_of(&mut app, clicked), vec![Op::OpenLink(link.into())]);
+    assert_eq!(
+        click_ops(&mut app, conversation::message_id(&at(link))),
+        vec![Op::OpenLink(link.into())]
+    );
     let hostile = conversation::Message::OpenLink("file:///etc/passwd".into());
     assert!(ops_of(&mut app, vec![Message::Conversation(hostile)]).is_empty());
 
@@ -97,21 +95,11 @@ async fn messages_show_names_links_open_and_a_right_click_copies() {
         shows(&app, COPY) && !shows(&app, COPY_LINK),
         "no link in it"
     );
-    let copied: Vec<Message> = {
-        let mut ui = iced_test::simulator(app.view());
-        ui.click(COPY).unwrap();
-        ui.into_messages().collect()
-    };
-    assert_eq!(ops_of(&mut app, copied), vec![Op::Copy("hi there".into())]);
+    assert_eq!(click_ops(&mut app, COPY), vec![Op::Copy("hi there".into())]);
     assert!(!shows(&app, COPY), "the actions close once used");
     // The link's message offers its link too.
     app.update(Message::Conversation(conversation::Message::Pick(at(link))));
-    let copied: Vec<Message> = {
-        let mut ui = iced_test::simulator(app.view());
-        ui.click(COPY_LINK).unwrap();
-        ui.into_messages().collect()
-    };
-    assert_eq!(ops_of(&mut app, copied), vec![Op::Copy(link.into())]);
+    assert_eq!(click_ops(&mut app, COPY_LINK), vec![Op::Copy(link.into())]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -425,12 +413,7 @@ async fn scrolled_up_new_messages_wait_below_a_button_and_at_the_bottom_they_sho
     b.node.send(a.node.peer_id(), "third".into()).await.unwrap();
     pump(&mut app, &mut a, 1000).await;
     assert!(shows(&app, "↓ 1 new below"));
-    let down: Vec<Message> = {
-        let mut ui = iced_test::simulator(app.view());
-        ui.click("↓ 1 new below").unwrap();
-        ui.into_messages().collect()
-    };
-    assert_eq!(ops_of(&mut app, down), vec![Op::ToNewest]);
+    assert_eq!(click_ops(&mut app, "↓ 1 new below"), vec![Op::ToNewest]);
     assert!(!shows(&app, "↓ 1 new below"));
     // Sending goes down to the newest too.
     app.conversation.scrolled(600.0);

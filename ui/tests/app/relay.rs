@@ -2,12 +2,11 @@
 //! badge naming the relay, the global relay policy in Settings and a contact's own choice,
 //! and the line a dial refused by the policy leaves.
 
-use iced_test::simulator;
 use natter::control::{Command, ContactRelay, YesNo};
 use natter::model::{Contact, Path, RelayPolicy};
 use natter::node::{DialFailure, Event};
 use natter_ui::screen::{Screen, contact, conversation, settings, sidebar};
-use natter_ui::{App, Message, Op};
+use natter_ui::{Message, Op};
 
 use crate::support::*;
 
@@ -20,16 +19,6 @@ async fn with_bob(a: &Peer) -> natter::PeerId {
     c.nickname = "Bob".into();
     a.node.add_contact(c).await.unwrap();
     bid
-}
-
-/// Clicks a button in the current view; returns the operations the app asks for.
-fn click(app: &mut App, label: &str) -> Vec<Op> {
-    let messages: Vec<Message> = {
-        let mut ui = simulator(app.view());
-        ui.click(label).unwrap();
-        ui.into_messages().collect()
-    };
-    messages.into_iter().flat_map(|m| app.update(m)).collect()
 }
 
 fn consent(peer: natter::PeerId) -> Message {
@@ -52,7 +41,7 @@ async fn a_relay_prompt_names_the_contact_and_allow_answers_yes() {
     );
     assert_eq!(question, conversation::relay_question("Bob", RELAY));
     assert!(shows(&app, &question), "asked with no conversation open");
-    let ops = click(&mut app, "Allow");
+    let ops = click_ops(&mut app, "Allow");
     assert_eq!(
         ops,
         vec![Op::Node(Command::RelayConsent {
@@ -70,7 +59,7 @@ async fn a_relay_prompt_names_the_contact_and_allow_answers_yes() {
         1,
         "one question a contact"
     );
-    let ops = click(&mut app, "Not now");
+    let ops = click_ops(&mut app, "Not now");
     assert_eq!(
         ops,
         vec![Op::Node(Command::RelayConsent {

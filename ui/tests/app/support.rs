@@ -163,3 +163,18 @@ pub(crate) fn count(app: &App, text: &str) -> usize {
     let _ = ui.find(Counting(text.to_string(), seen.clone()));
     seen.load(Ordering::Relaxed)
 }
+
+/// Clicks what `selector` finds in the current view and applies what the user did; returns
+/// the operations asked for, without running them (`ops_of`).
+pub(crate) fn click_ops<S>(app: &mut App, selector: S) -> Vec<natter_ui::Op>
+where
+    S: iced_test::selector::Selector + Send,
+    S::Output: iced_test::selector::Bounded + Clone + Send + Sync + 'static,
+{
+    let messages: Vec<Message> = {
+        let mut ui = iced_test::simulator(app.view());
+        ui.click(selector).unwrap();
+        ui.into_messages().collect()
+    };
+    ops_of(app, messages)
+}
