@@ -1,10 +1,12 @@
 //! Owns rooms as bytes and rules, with no I/O: the room's signed, versioned state and the rule
 //! that chains one version to the next (`state`), author-signed room messages sealed under
 //! per-member sender keys (`message`, `keys`), and what two members compare to catch up:
-//! per-author sequence vectors and the display order (`sync`). The node stores and carries
+//! per-author sequence vectors and the display order (`sync`), and a public room's signed
+//! listing for the LAN and the directory (`listing`). The node stores and carries
 //! what these types make; every decoder here returns `Result` and checks its cap first.
 
 mod keys;
+mod listing;
 mod message;
 mod state;
 mod sync;
@@ -23,13 +25,19 @@ use sha2::{Digest, Sha256};
 use crate::identity::PeerId;
 
 pub use keys::{KeyError, KeyId, ROTATE_AFTER, SenderKey};
+pub use listing::{
+    LISTED_TOPIC, LISTING_TTL_MAX_MS, Listing, ListingError, MAX_LISTING, SignedListing,
+};
 pub use message::{Content, MessageDraft, MessageError, RoomMessage};
 pub use state::{Change, Member, Policy, Role, RoomState, SignedState, StateError, Verdict, judge};
 pub use sync::{Arrival, OrderKey, Vector, arrival, gaps};
 
 /// Most members a room has: every member keeps a session with every other one it talks to
-/// (a mesh), and every leave turns over every member's key.
+/// (a mesh), and every leave turns over every member's key. A public room is full at this
+/// number too: its admins refuse the next join.
 pub const MAX_MEMBERS: usize = 64;
+/// Most keys a room's state bans (34 bytes each: 256 take 8.7 KiB of the 16 KiB state).
+pub const MAX_BANNED: usize = 256;
 /// Longest room name, in bytes of UTF-8.
 pub const MAX_NAME: usize = 200;
 /// Longest topic, in bytes of UTF-8.

@@ -5,7 +5,7 @@
 use prost::Message;
 use sha2::{Digest, Sha256};
 
-use super::{MAX_MEMBERS, MAX_NAME, MAX_STATE, MAX_TOPIC, RoomId, peer};
+use super::{MAX_BANNED, MAX_MEMBERS, MAX_NAME, MAX_STATE, MAX_TOPIC, RoomId, peer};
 use crate::identity::{Identity, PeerId};
 
 /// What a state signature is made over, before the body.
@@ -61,6 +61,9 @@ pub struct RoomState {
     pub policy: Policy,
     /// The members in the order they were added, admins marked.
     pub members: Vec<Member>,
+    /// Keys an admin banned: none of them may be listed as a member until an admin takes
+    /// it off this list (at most [`MAX_BANNED`]).
+    pub banned: Vec<PeerId>,
     /// The signer's clock when it signed, milliseconds since the Unix epoch (shown, never
     /// trusted for order: `version` orders).
     pub timestamp_ms: u64,
@@ -91,6 +94,9 @@ pub enum StateError {
     /// More members than a room can have.
     #[error("a room has at most {MAX_MEMBERS} members")]
     TooManyMembers,
+    /// More banned keys than a state may list.
+    #[error("a room bans at most {MAX_BANNED} keys")]
+    TooManyBanned,
     /// A name or topic over its cap.
     #[error("a room's name is at most {MAX_NAME} bytes and its topic {MAX_TOPIC}")]
     TextTooLong,
@@ -162,6 +168,7 @@ impl RoomState {
                 key: creator,
                 role: Role::Admin,
             }],
+            banned: Vec::new(),
             timestamp_ms: now_ms,
         }
     }
@@ -202,6 +209,19 @@ impl RoomState {
         self.members.retain(|m| m.key != *key);
     }
 
+    /// Bans a key: removed if it is a member, and listed as banned.
+    pub fn ban(&mut self, key: PeerId) {
+        self.remove(&key);
+        if !self.banned.contains(&key) {
+            self.banned.push(key);
+        }
+    }
+
+    /// Whether `key` is banned.
+    pub fn is_banned(&self, key: &PeerId) -> bool {
+        self.banned.contains(key)
+    }
+
     /// Makes a member an admin.
     pub fn promote(&mut self, key: &PeerId) {
         if let Some(m) = self.members.iter_mut().find(|m| m.key == *key) {
@@ -230,12 +250,25 @@ impl RoomState {
         if self.members.len() > MAX_MEMBERS {
             return Err(StateError::TooManyMembers);
         }
+        if self.banned.len() > MAX_BANNED {
+            return Err(StateError::TooManyBanned);
+        }
         if self.name.len() > MAX_NAME || self.topic.len() > MAX_TOPIC {
             return Err(StateError::TextTooLong);
         }
         for (i, m) in self.members.iter().enumerate() {
             if self.members[..i].iter().any(|o| o.key == m.key) {
                 return Err(StateError::Malformed("a member is listed twice".into()));
+            }
+            if self.banned.contains(&m.key) {
+                return Err(StateError::Malformed(
+                    "a banned key is listed as a member".into(),
+                ));
+            }
+        }
+        for (i, k) in self.banned.iter().enumerate() {
+            if self.banned[..i].contains(k) {
+                return Err(StateError::Malformed("a key is banned twice".into()));
             }
         }
         if self.version == 0 {
@@ -246,7 +279,10 @@ impl RoomState {
 
     /// Everything but the members and the chain fields: what a self-leave must keep.
     fn same_settings(&self, other: &Self) -> bool {
-        self.name == other.name && self.topic == other.topic && self.policy == other.policy
+        self.name == other.name
+            && self.topic == other.topic
+            && self.policy == other.policy
+            && self.banned == other.banned
     }
 }
 
@@ -433,6 +469,8 @@ mod wire {
         members: Vec<MemberEntry>,
         #[prost(uint64, tag = "10")]
         timestamp_ms: u64,
+        #[prost(bytes = "vec", repeated, tag = "11")]
+        banned: Vec<Vec<u8>>,
     }
 
     #[derive(Clone, PartialEq, Message)]
@@ -463,6 +501,7 @@ mod wire {
                     })
                     .collect(),
                 timestamp_ms: s.timestamp_ms,
+                banned: s.banned.iter().map(|k| k.as_bytes().to_vec()).collect(),
             }
         }
     }
@@ -482,6 +521,14 @@ mod wire {
             if self.members.len() > super::MAX_MEMBERS {
                 return Err(StateError::TooManyMembers);
             }
+            if self.banned.len() > super::MAX_BANNED {
+                return Err(StateError::TooManyBanned);
+            }
+            let banned = self
+                .banned
+                .iter()
+                .map(|k| peer(k).ok_or_else(|| bad("banned key")))
+                .collect::<Result<Vec<_>, StateError>>()?;
             let members = self
                 .members
                 .iter()
@@ -502,6 +549,7 @@ mod wire {
                 topic: self.topic,
                 policy: Policy::try_from(self.policy).map_err(|_| bad("policy"))?,
                 members,
+                banned,
                 timestamp_ms: self.timestamp_ms,
             })
         }

@@ -216,3 +216,57 @@ fn room_ids_read_back_from_their_text() {
     assert!("not a room".parse::<RoomId>().is_err());
     assert!(text[..25].parse::<RoomId>().is_err());
 }
+
+#[test]
+fn a_banned_key_is_no_member_until_an_admin_lifts_the_ban_and_a_leave_keeps_the_list() {
+    let (alice, bob, carol) = (id(1), id(2), id(3));
+    let v1 = genesis(&alice);
+    let v2 = next(&v1, &alice, |s| {
+        s.add(bob.peer_id());
+        s.add(carol.peer_id());
+    });
+    // A ban removes the member and lists its key.
+    let v3 = next(&v2, &alice, |s| s.ban(bob.peer_id()));
+    assert_eq!(judge(Some(&v2), &v3), Verdict::Apply);
+    assert!(v3.state().member(&bob.peer_id()).is_none());
+    assert!(v3.state().is_banned(&bob.peer_id()));
+    assert_eq!(v3.change_since(v2.state()).removed, vec![bob.peer_id()]);
+    // No version lists a banned key as a member: it cannot even be signed.
+    let mut back = RoomState::next(&v3, 3);
+    back.members.push(Member {
+        key: bob.peer_id(),
+        role: Role::Member,
+    });
+    assert!(matches!(back.sign(&alice), Err(StateError::Malformed(_))));
+    // A member's leave may not lift a ban on the way out.
+    let sneaky = next(&v3, &carol, |s| {
+        s.remove(&carol.peer_id());
+        s.banned.clear();
+    });
+    assert!(matches!(
+        judge(Some(&v3), &sneaky),
+        Verdict::Refused(StateError::NotAllowed(_))
+    ));
+    let leave = next(&v3, &carol, |s| s.remove(&carol.peer_id()));
+    assert_eq!(judge(Some(&v3), &leave), Verdict::Apply);
+    // An admin lifts it and the key may be added again.
+    let v4 = next(&v3, &alice, |s| {
+        s.banned.retain(|k| *k != bob.peer_id());
+        s.add(bob.peer_id());
+    });
+    assert_eq!(judge(Some(&v3), &v4), Verdict::Apply);
+    // The list survives the wire, and it has a cap.
+    assert_eq!(
+        SignedState::decode(v3.bytes()).unwrap().state().banned,
+        vec![bob.peer_id()]
+    );
+    let mut full = RoomState::next(&v3, 3);
+    full.banned = (0..=MAX_BANNED as u32)
+        .map(|i| {
+            let mut seed = [9u8; 32];
+            seed[..4].copy_from_slice(&i.to_be_bytes());
+            Identity::from_seed(seed).peer_id()
+        })
+        .collect();
+    assert_eq!(full.sign(&alice).err(), Some(StateError::TooManyBanned));
+}
