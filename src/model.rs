@@ -419,6 +419,8 @@ pub enum RoomStatus {
     Removed,
     /// We declined the invitation.
     Declined,
+    /// We asked to join a public room; its admin has not let us in yet.
+    Joining,
 }
 
 impl RoomStatus {
@@ -430,6 +432,7 @@ impl RoomStatus {
             Self::Left => "left",
             Self::Removed => "removed",
             Self::Declined => "declined",
+            Self::Joining => "joining",
         }
     }
 
@@ -440,6 +443,7 @@ impl RoomStatus {
             "joined" => Self::Joined,
             "removed" => Self::Removed,
             "declined" => Self::Declined,
+            "joining" => Self::Joining,
             _ => Self::Left,
         }
     }
@@ -473,11 +477,37 @@ pub struct Room {
     pub version: u64,
     /// The members, admins marked, in the order they were added.
     pub members: Vec<RoomMember>,
-    /// Who invited us (an invitation).
+    /// Who invited us (an invitation), or whom we asked to join (joining).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub inviter: Option<PeerId>,
     /// Messages we have not read.
     pub unread: u64,
+    /// Keys banned from the room (a public room's admins ban by key).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub banned: Vec<PeerId>,
+    /// We list this room of ours on the LAN and in the rendezvous's directory.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub published: bool,
+}
+
+/// A public room someone lists: on the LAN (mDNS) or in a rendezvous's directory. Its
+/// creator signed it; whether its room lets us in is the creator's answer to a join.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ListedRoom {
+    /// The room id.
+    pub room_id: crate::room::RoomId,
+    /// Its name, in the creator's words.
+    pub name: String,
+    /// Its topic (cut to 200 bytes).
+    pub topic: String,
+    /// How many members it has.
+    pub members: u32,
+    /// Its creator, whom a join asks.
+    pub creator: PeerId,
+    /// Where it was seen: `"lan"` or `"directory"`.
+    pub seen: &'static str,
+    /// When the listing runs out unless its creator renews it (ms since the epoch).
+    pub expires_ms: u64,
 }
 
 /// A message in a room as the apps see it.

@@ -177,6 +177,8 @@ pub enum Answer {
     RoomPost(RoomPost),
     /// `room_history`, `room_search`.
     RoomPosts(Vec<RoomPost>),
+    /// `room_nearby`, `room_directory`: public rooms someone lists.
+    ListedRooms(Vec<crate::model::ListedRoom>),
     /// `room_delete_history`.
     RoomHistoryDeleted {
         /// The room.

@@ -317,13 +317,17 @@ pub enum Command {
         /// `yes` or `no`.
         answer: YesNo,
     },
-    /// Create a private room (we are its only member and admin).
+    /// Create a room (we are its only member and admin): private, or public (anyone may
+    /// join; listed once published).
     RoomCreate {
         /// Its name.
         name: String,
         /// Its topic.
         #[serde(default)]
         topic: Option<String>,
+        /// A public room (added with public rooms; default private).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        public: bool,
         /// Contacts invited at once (a one-to-one conversation becomes a room by inviting
         /// its contact and a new person).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -393,6 +397,39 @@ pub enum Command {
     RoomDeleteHistory {
         /// The room.
         room: RoomId,
+    },
+    /// List a public room of ours on the LAN and in the rendezvous's directory (its creator
+    /// only), or stop listing it (`off`).
+    RoomPublish {
+        /// The room.
+        room: RoomId,
+        /// Stop listing it.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        off: bool,
+    },
+    /// Public rooms listed on the LAN now.
+    RoomNearby,
+    /// Search the rendezvous's room directory (name, topic or room id; none: the largest).
+    RoomDirectory {
+        /// The text to look for.
+        #[serde(default)]
+        query: Option<String>,
+        /// Most results (at most 50).
+        #[serde(default)]
+        limit: Option<usize>,
+    },
+    /// Ask to join a public room seen nearby or in the directory; waits up to 30 s for its
+    /// creator's answer.
+    RoomJoin {
+        /// The room.
+        room: RoomId,
+    },
+    /// Ban a key from a room (we must be an admin): removed, and not let in again.
+    RoomBan {
+        /// The room.
+        room: RoomId,
+        /// The key.
+        id: PeerId,
     },
     /// Ask the app running this node to show its window (a second start of the desktop app
     /// hands its `natter://` link over this way); the node emits `show_requested`.

@@ -23,7 +23,12 @@ pub async fn execute(node: &NodeHandle, cmd: Command) -> Result<Answer, ControlE
         | Command::RoomRemove { .. }
         | Command::RoomList
         | Command::RoomSearch { .. }
-        | Command::RoomDeleteHistory { .. } => super::rooms::execute(node, &cmd).await?,
+        | Command::RoomDeleteHistory { .. }
+        | Command::RoomPublish { .. }
+        | Command::RoomNearby
+        | Command::RoomDirectory { .. }
+        | Command::RoomJoin { .. }
+        | Command::RoomBan { .. } => super::rooms::execute(node, &cmd).await?,
         Command::Id => Answer::Id {
             peer_id: node.peer_id(),
             fingerprint: node.peer_id().fingerprint(),

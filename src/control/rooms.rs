@@ -14,10 +14,13 @@ pub(super) async fn execute(node: &NodeHandle, cmd: &Command) -> Result<Answer, 
             name,
             topic,
             invite,
+            public,
         } => {
-            let mut room = node
-                .room_create(name, topic.as_deref().unwrap_or(""))
-                .await?;
+            let topic = topic.as_deref().unwrap_or("");
+            let mut room = match public {
+                true => node.room_create_public(name, topic).await?,
+                false => node.room_create(name, topic).await?,
+            };
             for peer in invite {
                 room = node.room_invite(room.room_id, *peer).await?;
             }
@@ -56,6 +59,14 @@ pub(super) async fn execute(node: &NodeHandle, cmd: &Command) -> Result<Answer, 
             room_id: *room,
             deleted: node.room_delete_history(*room).await?,
         },
+        Command::RoomPublish { room, off } => Answer::Room(node.room_publish(*room, !off).await?),
+        Command::RoomNearby => Answer::ListedRooms(node.room_nearby().await),
+        Command::RoomDirectory { query, limit } => Answer::ListedRooms(
+            node.room_directory(query.as_deref().unwrap_or(""), limit.unwrap_or(20))
+                .await?,
+        ),
+        Command::RoomJoin { room } => Answer::Room(node.room_join(*room).await?),
+        Command::RoomBan { room, id } => Answer::Room(node.room_ban(*room, *id).await?),
         other => {
             return Err(ControlError::Node(crate::node::NodeError::Invalid(
                 format!("not a room command: {other:?}"),
@@ -77,6 +88,22 @@ fn room_line(r: &Value) -> String {
         r["status"].as_str().unwrap_or(""),
         r["members"].as_array().map_or(0, Vec::len),
         r["version"].as_u64().unwrap_or(0)
+    )
+}
+
+fn listed_line(r: &Value) -> String {
+    let topic = printable(r["topic"].as_str().unwrap_or(""));
+    format!(
+        "{}  {}  {} members  {}{}",
+        r["room_id"].as_str().unwrap_or(""),
+        printable(r["name"].as_str().unwrap_or("")),
+        r["members"].as_u64().unwrap_or(0),
+        r["seen"].as_str().unwrap_or(""),
+        if topic.is_empty() {
+            String::new()
+        } else {
+            format!("  — {topic}")
+        }
     )
 }
 
@@ -113,7 +140,17 @@ pub(super) fn render(cmd: &Command, v: &Value) -> Option<String> {
         | Command::RoomAccept { .. }
         | Command::RoomDecline { .. }
         | Command::RoomLeave { .. }
-        | Command::RoomRemove { .. } => room_line(v),
+        | Command::RoomRemove { .. }
+        | Command::RoomPublish { .. }
+        | Command::RoomBan { .. } => room_line(v),
+        Command::RoomJoin { .. } => match v["status"].as_str() {
+            Some("joining") => format!(
+                "{}\nasked to join; its creator has not answered yet (the join goes on: `room list` shows it)",
+                room_line(v)
+            ),
+            _ => room_line(v),
+        },
+        Command::RoomNearby | Command::RoomDirectory { .. } => list(&listed_line),
         Command::RoomList => list(&room_line),
         Command::RoomSend { .. } => format!("sent #{}", v["seq"].as_u64().unwrap_or(0)),
         Command::RoomHistory { .. } => list(&post_line),

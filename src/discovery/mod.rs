@@ -5,8 +5,12 @@
 
 pub mod doctor;
 mod record;
+mod rooms;
 
 pub use record::{Nearby, RecordError, parse_record};
+pub use rooms::{
+    NearbyRoom, ROOM_SERVICE_TYPE, RoomRecordError, parse_room_record, room_properties,
+};
 
 use std::net::SocketAddr;
 
@@ -104,6 +108,26 @@ pub fn is_virtual_interface(name: &str) -> bool {
 pub struct Discovery {
     daemon: ServiceDaemon,
     fullname: Option<String>,
+    /// Where our listed rooms' records say we listen.
+    port: u16,
+    /// The random host name of our rooms' records.
+    host: String,
+    /// Our listed rooms' records: instance name and the listing it carries.
+    rooms: std::sync::Mutex<
+        std::collections::HashMap<crate::room::RoomId, (String, crate::room::SignedListing)>,
+    >,
+}
+
+/// What browsing for rooms found.
+#[derive(Clone, Debug)]
+pub enum FoundRoom {
+    /// A room's record resolved (repeated as it changes).
+    Listed(NearbyRoom),
+    /// A record was withdrawn or expired.
+    Gone {
+        /// Its DNS-SD instance name.
+        fullname: String,
+    },
 }
 
 fn daemon_error(e: mdns_sd::Error) -> DiscoveryError {
@@ -171,7 +195,67 @@ impl Discovery {
             daemon.register(info).map_err(daemon_error)?;
         }
         let events = daemon.browse(SERVICE_TYPE).map_err(daemon_error)?;
-        Ok((Self { daemon, fullname }, events))
+        let host = format!("natter-{}.local.", random_label());
+        let rooms = Default::default();
+        Ok((
+            Self {
+                daemon,
+                fullname,
+                port,
+                host,
+                rooms,
+            },
+            events,
+        ))
+    }
+
+    /// Browses for public rooms' records.
+    pub fn browse_rooms(&self) -> Result<mdns_sd::Receiver<ServiceEvent>, DiscoveryError> {
+        self.daemon.browse(ROOM_SERVICE_TYPE).map_err(daemon_error)
+    }
+
+    /// Lists exactly these rooms of ours: a record for each new or changed listing, and the
+    /// records of rooms no longer listed withdrawn.
+    pub fn set_rooms(&self, listings: &[crate::room::SignedListing]) -> Result<(), DiscoveryError> {
+        let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
+        let keep: Vec<_> = listings.iter().map(|l| l.listing().room).collect();
+        let gone: Vec<_> = rooms
+            .keys()
+            .filter(|r| !keep.contains(r))
+            .copied()
+            .collect();
+        for room in gone {
+            if let Some((name, _)) = rooms.remove(&room) {
+                let _ = self.daemon.unregister(&name);
+            }
+        }
+        for l in listings {
+            let room = l.listing().room;
+            let instance = match rooms.get(&room) {
+                Some((_, held)) if held.listing().expires_ms >= l.listing().expires_ms => continue,
+                Some((name, _)) => name.split('.').next().unwrap_or_default().to_string(),
+                None => format!("natter-room-{}", random_label()),
+            };
+            let props = room_properties(l);
+            let props: Vec<(&str, &str)> = props
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            let info = ServiceInfo::new(
+                ROOM_SERVICE_TYPE,
+                &instance,
+                &self.host,
+                "",
+                self.port,
+                &props[..],
+            )
+            .map_err(daemon_error)?
+            .enable_addr_auto();
+            let name = info.get_fullname().to_string();
+            self.daemon.register(info).map_err(daemon_error)?;
+            rooms.insert(room, (name, l.clone()));
+        }
+        Ok(())
     }
 
     /// Our own record's instance name, if advertising.
@@ -181,6 +265,7 @@ impl Discovery {
 
     /// Withdraws our record (goodbye packets) and stops the daemon.
     pub fn shutdown(&self) {
+        let _ = self.set_rooms(&[]);
         if let Some(name) = &self.fullname
             && let Ok(rx) = self.daemon.unregister(name)
         {
@@ -203,6 +288,21 @@ pub fn translate(event: ServiceEvent) -> Option<Found> {
             }
         },
         ServiceEvent::ServiceRemoved(_, fullname) => Some(Found::Gone { fullname }),
+        _ => None,
+    }
+}
+
+/// Translates a daemon event of the rooms' browse, dropping refused records with a debug log.
+pub fn translate_room(event: ServiceEvent, now_ms: u64) -> Option<FoundRoom> {
+    match event {
+        ServiceEvent::ServiceResolved(info) => match parse_room_record(&info, now_ms) {
+            Ok(n) => Some(FoundRoom::Listed(n)),
+            Err(e) => {
+                tracing::debug!(record = %info.get_fullname(), error = %e, "room record refused");
+                None
+            }
+        },
+        ServiceEvent::ServiceRemoved(_, fullname) => Some(FoundRoom::Gone { fullname }),
         _ => None,
     }
 }

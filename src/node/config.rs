@@ -33,7 +33,13 @@ pub struct NodeConfig {
     /// The relay policy from the config file, set at start (over the one saved in the app:
     /// the file comes first); `None`: the saved one.
     pub relay_policy: Option<crate::model::RelayPolicy>,
+    /// How long a listing of a public room of ours lasts on the LAN and in the directory
+    /// unless renewed (it is renewed every third of it while the node runs).
+    pub listing_ttl: std::time::Duration,
 }
+
+/// How long a room listing lasts by default.
+pub const LISTING_TTL: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// How many ports after the preferred one a `stable_port` node tries.
 pub const PORT_TRIES: u16 = 10;
@@ -53,6 +59,7 @@ impl NodeConfig {
             rendezvous: None,
             stable_port: false,
             relay_policy: None,
+            listing_ttl: LISTING_TTL,
         }
     }
 }

@@ -209,6 +209,23 @@ pub enum Event {
         /// The room now.
         room: Room,
     },
+    /// The creator of a public room we asked to join will not let us in.
+    RoomJoinRefused {
+        /// The room.
+        room_id: crate::room::RoomId,
+        /// Why, in the creator's node's words.
+        reason: String,
+    },
+    /// A public room is listed on the LAN (new, or its listing changed).
+    RoomNearby {
+        /// What its creator lists.
+        room: crate::model::ListedRoom,
+    },
+    /// A public room's LAN listing went away.
+    RoomNearbyGone {
+        /// The room.
+        room_id: crate::room::RoomId,
+    },
     /// The peer's typing state changed.
     Typing {
         /// The peer.

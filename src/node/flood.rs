@@ -21,6 +21,9 @@ pub(crate) enum Kind {
     Receipts,
     /// File control frames (an offer is a database row and a prompt).
     Files,
+    /// A public room's messages, per author (whoever passes them on): a stranger's
+    /// message limit for each member who is not our contact.
+    RoomPosts,
 }
 
 impl Kind {
@@ -29,6 +32,8 @@ impl Kind {
         match self {
             // Not stored and not acked: the peer keeps them and sends them again.
             Self::Messages => "held",
+            // Not stored: the next catch-up brings them again.
+            Self::RoomPosts => "held",
             Self::Files => "declined",
             // Typing and presence are states (the next one says it), receipts cumulative.
             Self::Typing | Self::Presence | Self::Receipts => "dropped",
@@ -43,6 +48,7 @@ impl Kind {
             Self::Presence => "presence",
             Self::Receipts => "receipts",
             Self::Files => "files",
+            Self::RoomPosts => "room_messages",
         }
     }
 }
@@ -68,6 +74,8 @@ pub(crate) fn limit(kind: Kind, contact: bool) -> Option<Limit> {
     match (kind, contact) {
         (Kind::Messages, true) => None,
         (Kind::Messages, false) => lim(10.0, 0.2),
+        (Kind::RoomPosts, true) => None,
+        (Kind::RoomPosts, false) => lim(10.0, 0.2),
         (Kind::Typing, true) => lim(20.0, 4.0),
         (Kind::Typing, false) => lim(5.0, 0.5),
         (Kind::Presence, true) => lim(20.0, 1.0),

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::state::Msg;
 use super::{Event, Inner, NodeHandle};
-use crate::discovery::{self, Discovery, DiscoveryConfig, Found, Nearby};
+use crate::discovery::{self, Discovery, DiscoveryConfig, Found, FoundRoom, Nearby, NearbyRoom};
 use crate::identity::PeerId;
 use crate::store::{self, ContactState};
 
@@ -55,12 +55,38 @@ pub(super) async fn start(inner: &Arc<Inner>, config: &DiscoveryConfig) {
         }
     };
     let own = discovery.own_fullname().map(str::to_string);
+    let rooms = discovery.browse_rooms();
     let old = inner
         .actor
         .ask(|reply| Msg::Discovery(Some(Arc::new(discovery)), reply))
         .await
         .flatten();
     shut(old).await;
+    // Our listed rooms go on the new responder now.
+    inner.listing_wake.notify_one();
+    match rooms {
+        Ok(rooms) => {
+            let inner = inner.clone();
+            tokio::spawn(async move {
+                while let Ok(event) = rooms.recv_async().await {
+                    let now = crate::store::now_ms() as u64;
+                    match discovery::translate_room(event, now) {
+                        Some(FoundRoom::Listed(n)) if n.listing.listing().creator != inner.me => {
+                            room_seen(&inner, n);
+                        }
+                        Some(FoundRoom::Gone { fullname }) => {
+                            let gone = super::lock(&inner.room_listings).lan_gone(&fullname);
+                            if let Some(room_id) = gone {
+                                emit(&inner, Event::RoomNearbyGone { room_id });
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            });
+        }
+        Err(e) => tracing::warn!(error = %e, "public rooms on the LAN are not browsed"),
+    }
     let inner = inner.clone();
     tokio::spawn(async move {
         while let Ok(event) = events.recv_async().await {
@@ -75,6 +101,16 @@ pub(super) async fn start(inner: &Arc<Inner>, config: &DiscoveryConfig) {
             }
         }
     });
+}
+
+fn room_seen(inner: &Inner, n: NearbyRoom) {
+    let addrs = discovery::dialable(&n.addrs);
+    let room = super::rooms::listed(&n.listing, "lan");
+    let changed = super::lock(&inner.room_listings).lan(n.listing, n.fullname, addrs);
+    if changed {
+        tracing::debug!(room = %room.room_id, "public room nearby");
+        emit(inner, Event::RoomNearby { room });
+    }
 }
 
 async fn seen(inner: &Arc<Inner>, n: Nearby) {

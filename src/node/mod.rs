@@ -29,7 +29,7 @@ mod throttle;
 mod visibility;
 
 pub use account::ExportFormat;
-pub use config::{DEFAULT_PORT, NodeConfig, PORT_TRIES};
+pub use config::{DEFAULT_PORT, LISTING_TTL, NodeConfig, PORT_TRIES};
 pub use event::{DialFailure, Event};
 pub use lan::NearbyPeer;
 pub use prefs::{PREF_ADVERTISE, PREF_NAME, PREF_PORT, PREF_RENDEZVOUS, PREF_RENDEZVOUS_KEY};
@@ -123,6 +123,19 @@ impl Inner {
     pub(crate) fn dial(&self, peer: PeerId) {
         self.actor.tell(Msg::Dial(peer));
     }
+
+    /// A public room's pace (`flood::Kind::RoomPosts`): whether one more message of an
+    /// author may be stored now, and whether to report those held back.
+    pub(crate) fn pace(&self) -> impl Fn(&PeerId, bool) -> (bool, bool) + Sync + '_ {
+        move |author, contact| {
+            lock(&self.flood).one(
+                *author,
+                flood::Kind::RoomPosts,
+                contact,
+                std::time::Instant::now(),
+            )
+        }
+    }
 }
 
 /// What every part of a running node shares: what it was started with and the ways to
@@ -172,6 +185,12 @@ pub(crate) struct Inner {
     pub(crate) strangers: AtomicUsize,
     /// Which rooms a member has told us the state of on a session up now (`rooms::Fresh`).
     pub(crate) rooms_fresh: Mutex<rooms::Fresh>,
+    /// Public rooms others list that we have seen (LAN, directory).
+    pub(crate) room_listings: Mutex<rooms::Seen>,
+    /// List our public rooms again now (published, unpublished, members changed).
+    pub(crate) listing_wake: Arc<tokio::sync::Notify>,
+    /// How long a listing of ours lasts unless renewed (renewed every third of it).
+    pub(crate) listing_ttl: std::time::Duration,
     _lock: std::fs::File,
 }
 
@@ -278,6 +297,7 @@ impl Node {
             blocked: blocked.clone(),
             privacy: conn::privacy(&store).await?,
             room_members: policy.2,
+            listing: false,
         };
         let (state, connected) =
             state::State::new(identity.peer_id(), events.clone(), status, policy);
@@ -311,6 +331,9 @@ impl Node {
             handshakes: AtomicUsize::new(0),
             strangers: AtomicUsize::new(0),
             rooms_fresh: Mutex::default(),
+            room_listings: Mutex::default(),
+            listing_wake: Arc::default(),
+            listing_ttl: config.listing_ttl,
             _lock: lock_file,
         });
         let handle = NodeHandle { inner };
@@ -325,6 +348,7 @@ impl Node {
         });
         tokio::spawn(conn::accept_loop(handle.inner.clone()));
         tokio::spawn(actor::run(Arc::downgrade(&handle.inner), state, inbox));
+        tokio::spawn(rooms::publish_loop(Arc::downgrade(&handle.inner)));
         if let Some(policy) = config.relay_policy {
             handle.set_relay_policy(policy).await?;
         }

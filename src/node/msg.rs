@@ -139,6 +139,11 @@ pub(crate) enum Msg {
         Option<Arc<Discovery>>,
         oneshot::Sender<Option<Arc<Discovery>>>,
     ),
+    /// The running mDNS responder, if any.
+    DiscoveryNow(oneshot::Sender<Option<Arc<Discovery>>>),
+    /// Whether we list a public room: while we do, strangers are admitted for room
+    /// traffic (to ask to join) even when we accept contacts only.
+    Listing(bool),
     /// The peer sent a dial signal from these addresses: dial it now (at most one signal
     /// per contact every [`HINT_EVERY`]; others are dropped).
     Hint(PeerId, Vec<SocketAddr>),

@@ -46,6 +46,9 @@ pub(crate) struct Policy {
     pub(crate) visible: HashSet<PeerId>,
     /// The members of the rooms we are in: admitted for room traffic even if no contact.
     pub(crate) room_members: HashSet<PeerId>,
+    /// We list a public room: a stranger may ask to join it even while we accept contacts
+    /// only (admitted for room traffic, as a member is).
+    pub(crate) listing: bool,
 }
 
 /// One of the policy's sets of contacts.
@@ -70,7 +73,9 @@ impl Policy {
         }
         if contact {
             Admission::Admit
-        } else if self.room_members.contains(peer) {
+        } else if self.room_members.contains(peer)
+            || (self.listing && self.privacy == PrivacyMode::ContactsOnly)
+        {
             Admission::Room
         } else if self.privacy == PrivacyMode::ContactsOnly {
             Admission::Stranger

@@ -323,6 +323,29 @@ async fn on_push(inner: &Arc<Inner>, p: Push) {
                 super::relay::ready(inner, peer);
             }
         }
+        Some(push::Body::Knocked(k)) => {
+            let (Some(from), Some(room)) =
+                (peer_of(&k.from), crate::room::RoomId::from_slice(&k.room))
+            else {
+                return;
+            };
+            let mut addrs: Vec<SocketAddr> = k.observed.parse().ok().into_iter().collect();
+            if let Some(v) = k.record.and_then(|r| record::verify(&r, Some(&from)).ok()) {
+                addrs.extend(v.addrs);
+            }
+            let inner = inner.clone();
+            // Answering writes the store and may ask the server: not in the way of pushes.
+            tokio::spawn(async move { inner.knocked(room, from, addrs).await });
+        }
+        Some(push::Body::KnockRefused(r)) => {
+            let (Some(creator), Some(room)) =
+                (peer_of(&r.peer), crate::room::RoomId::from_slice(&r.room))
+            else {
+                return;
+            };
+            let inner = inner.clone();
+            tokio::spawn(async move { inner.join_refused(room, creator, r.reason).await });
+        }
         Some(push::Body::Restarting(_)) | None => {}
     }
 }

@@ -237,6 +237,10 @@ impl State {
             Msg::Discovery(new, reply) => {
                 let _ = reply.send(std::mem::replace(&mut self.discovery, new));
             }
+            Msg::DiscoveryNow(reply) => {
+                let _ = reply.send(self.discovery.clone());
+            }
+            Msg::Listing(on) => self.policy.listing = on,
             Msg::Hint(peer, mut addrs) => {
                 // The rendezvous chooses the observed address in a signal: it must not be a
                 // way to aim this node at addresses, so signals are few and small, and only

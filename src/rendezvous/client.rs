@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::directory;
 use super::proto::{self, Register, Registered, Request, Response, request, response};
 use crate::identity::{Identity, PeerId};
 use crate::transport::{self, TunnelLink, tunnel};
@@ -429,6 +430,76 @@ impl Client {
             _ => return Err(ClientError::Protocol("expected Handle".into())),
         };
         super::record::check_resolved(&h, &name).map_err(ClientError::Protocol)
+    }
+
+    /// Lists a public room of ours (or renews its listing).
+    pub async fn publish(&self, listing: &crate::room::SignedListing) -> Result<(), ClientError> {
+        let body = request::Body::Publish(directory::Publish {
+            listing: listing.bytes().to_vec(),
+        });
+        self.request(body).await.map(|_| ())
+    }
+
+    /// Stops listing a room of ours.
+    pub async fn unpublish(&self, room: &crate::room::RoomId) -> Result<(), ClientError> {
+        let body = request::Body::Unpublish(directory::Unpublish {
+            room: room.as_bytes().to_vec(),
+        });
+        self.request(body).await.map(|_| ())
+    }
+
+    /// Searches the directory: the listings that check out (signed by their room's creator,
+    /// not expired at `now_ms`); the others are dropped with a debug line.
+    pub async fn search(
+        &self,
+        query: &str,
+        limit: usize,
+        now_ms: u64,
+    ) -> Result<Vec<crate::room::SignedListing>, ClientError> {
+        let body = request::Body::Search(directory::Search {
+            query: query.to_owned(),
+            limit: limit.min(directory::MAX_RESULTS) as u32,
+        });
+        let found = match self.request(body).await? {
+            response::Body::Listings(l) => l.listings,
+            _ => return Err(ClientError::Protocol("expected Listings".into())),
+        };
+        Ok(found
+            .iter()
+            .filter_map(|b| {
+                let l = crate::room::SignedListing::decode(b).and_then(|l| {
+                    l.live(now_ms)?;
+                    Ok(l)
+                });
+                if let Err(e) = &l {
+                    tracing::debug!(error = %e, "directory listing refused");
+                }
+                l.ok()
+            })
+            .collect())
+    }
+
+    /// Knocks at a listed room: its creator is told (if it is online here).
+    pub async fn knock(&self, room: &crate::room::RoomId) -> Result<(), ClientError> {
+        let body = request::Body::Knock(directory::Knock {
+            room: room.as_bytes().to_vec(),
+        });
+        self.request(body).await.map(|_| ())
+    }
+
+    /// Tells a knocker, through the server, that we will not let it in.
+    pub async fn refuse_knock(
+        &self,
+        room: &crate::room::RoomId,
+        knocker: &PeerId,
+        reason: &str,
+    ) -> Result<(), ClientError> {
+        let body = request::Body::KnockRefused(directory::KnockRefused {
+            room: room.as_bytes().to_vec(),
+            peer: knocker.as_bytes().to_vec(),
+            reason: reason.to_owned(),
+        });
+        self.request(body).await.map(|_| ())
     }
 
     /// Leaves presence (clean exit).

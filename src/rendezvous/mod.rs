@@ -4,6 +4,7 @@
 //! and sealed mail; it never sees message content.
 
 pub mod client;
+pub mod directory;
 pub mod proto;
 pub mod record;
 pub mod relay;

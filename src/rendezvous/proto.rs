@@ -182,7 +182,10 @@ pub struct Empty {}
 #[derive(Clone, PartialEq, Message)]
 pub struct Request {
     /// Which request.
-    #[prost(oneof = "request::Body", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9")]
+    #[prost(
+        oneof = "request::Body",
+        tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14"
+    )]
     pub body: Option<request::Body>,
 }
 
@@ -218,6 +221,21 @@ pub mod request {
         /// Consent to relaying with a peer (see `relay.rs`).
         #[prost(message, tag = "9")]
         RelayOpen(crate::rendezvous::relay::RelayOpen),
+        /// List a public room of ours, or renew its listing (see `directory.rs`).
+        #[prost(message, tag = "10")]
+        Publish(crate::rendezvous::directory::Publish),
+        /// Stop listing a room of ours.
+        #[prost(message, tag = "11")]
+        Unpublish(crate::rendezvous::directory::Unpublish),
+        /// Search the directory.
+        #[prost(message, tag = "12")]
+        Search(crate::rendezvous::directory::Search),
+        /// Ask a listed room's creator to let us in.
+        #[prost(message, tag = "13")]
+        Knock(crate::rendezvous::directory::Knock),
+        /// Refuse a knocker (we are the room's creator).
+        #[prost(message, tag = "14")]
+        KnockRefused(crate::rendezvous::directory::KnockRefused),
     }
 }
 
@@ -317,7 +335,7 @@ pub struct Refused {
 #[derive(Clone, PartialEq, Message)]
 pub struct Response {
     /// Which answer.
-    #[prost(oneof = "response::Body", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9")]
+    #[prost(oneof = "response::Body", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10")]
     pub body: Option<response::Body>,
 }
 
@@ -353,6 +371,9 @@ pub mod response {
         /// A relay opened.
         #[prost(message, tag = "9")]
         RelayOpened(crate::rendezvous::relay::RelayOpened),
+        /// Directory search results.
+        #[prost(message, tag = "10")]
+        Listings(crate::rendezvous::directory::Listings),
     }
 }
 
@@ -360,7 +381,7 @@ pub mod response {
 #[derive(Clone, PartialEq, Message)]
 pub struct Push {
     /// Which push.
-    #[prost(oneof = "push::Body", tags = "1, 2, 3, 4, 5")]
+    #[prost(oneof = "push::Body", tags = "1, 2, 3, 4, 5, 6, 7")]
     pub body: Option<push::Body>,
 }
 
@@ -385,6 +406,12 @@ pub mod push {
         /// every relayed session as gone now.
         #[prost(message, tag = "5")]
         Restarting(super::Empty),
+        /// Someone knocked at a room we list.
+        #[prost(message, tag = "6")]
+        Knocked(crate::rendezvous::directory::Knocked),
+        /// The creator of a room we knocked at will not let us in.
+        #[prost(message, tag = "7")]
+        KnockRefused(crate::rendezvous::directory::KnockRefused),
     }
 }
 

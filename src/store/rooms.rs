@@ -381,7 +381,7 @@ pub fn room_view(
         Some(s) => s,
         None => match &row.invite {
             Some(b) => SignedState::decode(b).map_err(|e| corrupt(&e.to_string()))?,
-            None => return Ok(None),
+            None => return joining_view(conn, room, &row),
         },
     };
     // A chain a contact sent that does not (or no longer) lists us is no invitation.
@@ -413,7 +413,94 @@ pub fn room_view(
             .collect(),
         inviter: row.inviter,
         unread: unread as u64,
+        banned: s.banned.clone(),
+        published: published(conn, room)?,
     }))
+}
+
+/// A room we asked to join and hold no state of yet: what its listing said.
+fn joining_view(
+    conn: &Connection,
+    room: &RoomId,
+    row: &RoomRow,
+) -> Result<Option<Room>, StoreError> {
+    let Some(l) = listing(conn, room)? else {
+        return Ok(None);
+    };
+    let l = l.listing();
+    Ok(Some(Room {
+        room_id: *room,
+        name: l.name.clone(),
+        topic: l.topic.clone(),
+        policy: Policy::Public,
+        secure: false,
+        status: row.status,
+        version: 0,
+        members: vec![RoomMember {
+            peer: l.creator,
+            role: crate::room::Role::Admin,
+        }],
+        inviter: Some(l.creator),
+        unread: 0,
+        banned: Vec::new(),
+        published: false,
+    }))
+}
+
+/// Keeps the listing a join starts from.
+pub fn set_listing(
+    conn: &Connection,
+    room: &RoomId,
+    listing: &crate::room::SignedListing,
+) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE rooms SET listing = ?2 WHERE id = ?1")?
+        .execute(params![rid(room), listing.bytes()])?;
+    Ok(())
+}
+
+/// The listing a join started from.
+pub fn listing(
+    conn: &Connection,
+    room: &RoomId,
+) -> Result<Option<crate::room::SignedListing>, StoreError> {
+    let bytes: Option<Option<Vec<u8>>> = conn
+        .prepare_cached("SELECT listing FROM rooms WHERE id = ?1")?
+        .query_row([rid(room)], |r| r.get(0))
+        .optional()?;
+    bytes
+        .flatten()
+        .map(|b| crate::room::SignedListing::decode(&b).map_err(|e| corrupt(&e.to_string())))
+        .transpose()
+}
+
+/// Whether we list a room of ours.
+pub fn published(conn: &Connection, room: &RoomId) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT published FROM rooms WHERE id = ?1")?
+        .query_row([rid(room)], |r| r.get::<_, bool>(0))
+        .optional()?
+        .unwrap_or(false))
+}
+
+/// Lists a room of ours, or stops listing it.
+pub fn set_published(conn: &Connection, room: &RoomId, on: bool) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE rooms SET published = ?2 WHERE id = ?1")?
+        .execute(params![rid(room), on])?;
+    Ok(())
+}
+
+/// The rooms we list and are still in, with their newest state.
+pub fn published_rooms(conn: &Connection) -> Result<Vec<SignedState>, StoreError> {
+    let ids: Vec<Vec<u8>> = conn
+        .prepare_cached("SELECT id FROM rooms WHERE published = 1 AND status = 'joined'")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut out = Vec::new();
+    for id in ids {
+        let room = RoomId::from_slice(&id).ok_or_else(|| corrupt("room id"))?;
+        out.extend(head(conn, &room)?);
+    }
+    Ok(out)
 }
 
 /// The members of every room we are in (the policy admits them for room traffic, and the
@@ -432,6 +519,17 @@ pub fn room_members(
         if let Some(s) = head(conn, &room)? {
             let members = s.state().members.iter().map(|m| m.key).filter(|k| k != me);
             out.push((room, members.collect()));
+        }
+    }
+    // A room we asked to join: its creator, who lets us in, reaches us as a member would.
+    let joining: Vec<Vec<u8>> = conn
+        .prepare_cached("SELECT id FROM rooms WHERE status = 'joining'")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for id in joining {
+        let room = RoomId::from_slice(&id).ok_or_else(|| corrupt("room id"))?;
+        if let Some(l) = listing(conn, &room)? {
+            out.push((room, vec![l.listing().creator]));
         }
     }
     Ok(out)

@@ -234,6 +234,12 @@ ALTER TABLE key_grants ADD COLUMN mailed INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE conversations ADD COLUMN unread INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE messages ADD COLUMN mailbox_until INTEGER;
 "#,
+    // 13: public rooms: the listing a join started from (while joining), and whether we
+    // list a room of ours (on the LAN and in the rendezvous's directory).
+    r#"
+ALTER TABLE rooms ADD COLUMN listing BLOB;
+ALTER TABLE rooms ADD COLUMN published INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// Per connection (TEMP objects, created at every open): a new message is noted in

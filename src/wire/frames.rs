@@ -227,7 +227,7 @@ pub struct RoomFrame {
     /// Key: the sender's key for its messages in the room.
     #[prost(message, optional, tag = "7")]
     pub key: Option<KeyGrant>,
-    /// Decline: why, in the user's words (may be empty).
+    /// Decline: why, in the user's words (may be empty); JoinRefused: why.
     #[prost(string, tag = "8")]
     pub reason: String,
     /// Messages, States: a page of a catch-up that stopped at its budget; the receiver
@@ -282,6 +282,10 @@ pub enum RoomOp {
     Messages = 4,
     /// The sender's key for its messages.
     Key = 5,
+    /// The sender asks to join a public room of which the receiver is an admin.
+    Join = 6,
+    /// An admin will not let the sender of a Join in: `reason` says why.
+    JoinRefused = 7,
 }
 
 /// File transfer operations.

@@ -270,6 +270,7 @@ async fn a_one_to_one_chat_becomes_a_room_by_inviting_a_third_person() {
             name: "Alice, Bob and Carol".into(),
             topic: None,
             invite: vec![b.id(), c.id()],
+            public: false,
         },
     )
     .await

@@ -86,6 +86,10 @@ pub(crate) enum Cmd {
         /// Display name published on the LAN (none by default, for privacy).
         #[arg(long)]
         name: Option<String>,
+        /// How long a listing of your public rooms lasts unless renewed, in seconds (it is
+        /// renewed every third of it while the node runs; default 300).
+        #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(3..=600))]
+        listing_secs: u64,
     },
     /// Peers seen on the LAN.
     Nearby,

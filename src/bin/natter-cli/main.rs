@@ -78,9 +78,11 @@ async fn real_main(mut cli: Cli) -> Result<()> {
             listen,
             no_advertise,
             name,
+            listing_secs,
         } => {
             let file = config_file(&cli)?;
             let mut config = node_config(&cli, &file, &profile);
+            config.listing_ttl = std::time::Duration::from_secs(listing_secs);
             config.listen = match listen.or(file.listen) {
                 Some(addr) => addr,
                 None => args::DEFAULT_LISTEN.parse()?,

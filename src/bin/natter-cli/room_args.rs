@@ -7,11 +7,16 @@ use natter::room::RoomId;
 
 #[derive(Subcommand)]
 pub(crate) enum RoomCmd {
-    /// Create a private room: you are its only member and admin (`--json`: `{"room_id": …}`).
+    /// Create a room: you are its only member and admin (`--json`: `{"room_id": …}`).
+    /// Private (invitation only, end-to-end encrypted) unless `--public`.
     Create {
         name: String,
         #[arg(long)]
         topic: Option<String>,
+        /// Anyone may join (you let them in; ban by key); messages are signed, not secret.
+        /// List it with `room publish`.
+        #[arg(long)]
+        public: bool,
         /// Contacts to invite at once (repeat it; a one-to-one chat becomes a room by
         /// inviting that contact and a new person).
         #[arg(long = "invite")]
@@ -48,6 +53,27 @@ pub(crate) enum RoomCmd {
     },
     /// Delete the room's messages on this device (the others keep theirs; you stay in it).
     DeleteHistory { room: RoomId },
+    /// List a public room you created on your network and in your rendezvous's directory
+    /// (renewed while Natter runs; `--off` stops).
+    Publish {
+        room: RoomId,
+        /// Stop listing it.
+        #[arg(long)]
+        off: bool,
+    },
+    /// Public rooms listed on your network now.
+    Nearby,
+    /// Search your rendezvous's directory of public rooms (name, topic or room id).
+    Directory {
+        query: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Ask to join a public room seen nearby or in the directory (waits up to 30 s for its
+    /// creator to let you in).
+    Join { room: RoomId },
+    /// Ban someone from a room (you must be an admin): removed, and not let in again.
+    Ban { room: RoomId, peer: PeerId },
 }
 
 impl From<RoomCmd> for Command {
@@ -57,10 +83,12 @@ impl From<RoomCmd> for Command {
                 name,
                 topic,
                 invite,
+                public,
             } => Command::RoomCreate {
                 name,
                 topic,
                 invite,
+                public,
             },
             RoomCmd::Invite { room, peer } => Command::RoomInvite { room, id: peer },
             RoomCmd::Accept { room } => Command::RoomAccept { room },
@@ -76,6 +104,14 @@ impl From<RoomCmd> for Command {
                 limit: Some(limit),
             },
             RoomCmd::DeleteHistory { room } => Command::RoomDeleteHistory { room },
+            RoomCmd::Publish { room, off } => Command::RoomPublish { room, off },
+            RoomCmd::Nearby => Command::RoomNearby,
+            RoomCmd::Directory { query, limit } => Command::RoomDirectory {
+                query,
+                limit: Some(limit),
+            },
+            RoomCmd::Join { room } => Command::RoomJoin { room },
+            RoomCmd::Ban { room, peer } => Command::RoomBan { room, id: peer },
         }
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use rusqlite::Connection;
 use tokio::sync::mpsc;
 
-use super::{Changed, PAGE, change, frame, keys, pages};
+use super::{Changed, PAGE, change, frame, keys, pages, public};
 use crate::identity::{Identity, PeerId};
 use crate::model::{Room, RoomPost, RoomStatus};
 use crate::node::conn::Conn;
@@ -44,7 +44,17 @@ pub(super) struct Outcome {
     signed: Option<Changed>,
     /// A message came before its author's earlier ones (not stored).
     pub(super) gap: bool,
+    /// A public room we asked to join let us in.
+    joined: Option<RoomId>,
+    /// The creator of a public room we asked to join refused: the room, it, why.
+    refused: Option<(RoomId, PeerId, String)>,
+    /// Authors of a public room held back by its pace (reported once a minute each).
+    throttled: Vec<PeerId>,
 }
+
+/// Whether a public room's message by `author` may be stored now (`contact`: the author is
+/// our contact), and whether to report the ones held back.
+pub(super) type Pace<'a> = &'a (dyn Fn(&PeerId, bool) -> (bool, bool) + Sync);
 
 fn vector_frame(c: &Connection, room: &RoomId, version: u64) -> Result<RoomFrame, StoreError> {
     let mut f = frame(RoomOp::Sync, room);
@@ -87,9 +97,10 @@ fn our_sync(
 }
 
 /// What we send a peer when a session with it comes up: for each room we are in and it is
-/// listed in, a Sync (and our keys); for a room we left, our leave.
+/// listed in, a Sync (and our keys); for a room we left, our leave; to the creator of a
+/// public room we are joining, our Join.
 fn on_session(c: &Connection, me: &PeerId, peer: &PeerId) -> Result<Vec<RoomFrame>, StoreError> {
-    let mut out = Vec::new();
+    let mut out = public::joins_for(c, me, peer)?;
     for room in store::rooms(c, me)? {
         if !room.members.iter().any(|m| m.peer == *peer) {
             continue;
@@ -159,7 +170,8 @@ impl Conn {
         let peer = self.peer;
         let contact = self.is_contact_now().await;
         let identity = self.inner.identity.clone();
-        let job = move |c: &Connection| judged(c, &identity, &peer, contact, &f);
+        let inner = self.inner.clone();
+        let job = move |c: &Connection| judged(c, &identity, &peer, contact, &f, &inner.pace());
         let outcome = match self.inner.store.call(job).await {
             Ok(o) => o,
             Err(e) => {
@@ -186,6 +198,7 @@ pub(super) fn judged(
     peer: &PeerId,
     contact: bool,
     f: &RoomFrame,
+    pace: Pace<'_>,
 ) -> Result<Outcome, StoreError> {
     let Some(room) = RoomId::from_slice(&f.room) else {
         return Ok(Outcome::default());
@@ -194,7 +207,15 @@ pub(super) fn judged(
     match RoomOp::try_from(f.op) {
         Ok(RoomOp::Sync) => synced(c, &me, peer, contact, room, f),
         Ok(RoomOp::Invite | RoomOp::States) => states(c, &me, peer, contact, room, &f.states),
-        Ok(RoomOp::Messages) => messages(c, &me, peer, room, f),
+        Ok(RoomOp::Messages) => messages(c, &me, peer, room, f, pace),
+        Ok(RoomOp::Join) => join(c, identity, peer, room),
+        Ok(RoomOp::JoinRefused) => {
+            let mut o = Outcome::default();
+            if public::joining_from(c, &room)? == Some(*peer) {
+                o.refused = Some((room, *peer, f.reason.clone()));
+            }
+            Ok(o)
+        }
         Ok(RoomOp::Key) => key(c, &me, peer, room, f),
         Ok(RoomOp::Decline) => declined(c, identity, peer, room),
         Err(_) => Ok(Outcome::default()),
@@ -218,6 +239,21 @@ impl Inner {
         }
         for post in o.posts {
             let _ = self.events.send(Event::RoomMessage { post });
+        }
+        for peer in o.throttled {
+            let kind = crate::node::flood::Kind::RoomPosts;
+            let _ = self.events.send(Event::Throttled {
+                peer,
+                kind: kind.as_str(),
+                effect: kind.effect(),
+            });
+        }
+        if let Some((room, creator, reason)) = o.refused {
+            self.join_refused(room, creator, reason).await;
+        }
+        if let Some(room) = o.joined {
+            self.members_changed().await;
+            self.sync_room_with_connected(room).await;
         }
         if let Some(room) = o.invited {
             let _ = self.events.send(Event::RoomInvited { room });
@@ -245,8 +281,10 @@ fn synced(
     let (row, head) = (store::room_row(c, &room)?, store::head(c, &room)?);
     let (Some(row), Some(head)) = (row, head) else {
         // A contact that lists us in a room we do not know: ask for its chain (an
-        // invitation that did not reach us).
-        if contact && f.version > 0 {
+        // invitation that did not reach us); so does the creator of a public room we asked
+        // to join.
+        let asked = public::joining_from(c, &room)? == Some(*peer);
+        if (contact || asked) && f.version > 0 {
             o.reply.push(frame(RoomOp::Sync, &room));
         }
         return Ok(o);
@@ -314,6 +352,13 @@ fn states(
     if row.is_none() && !contact {
         return Ok(o);
     }
+    // While we ask to join, only the creator we asked gives us the room.
+    let joining = row
+        .as_ref()
+        .is_some_and(|r| r.status == RoomStatus::Joining);
+    if joining && public::joining_from(c, &room)? != Some(*peer) {
+        return Ok(o);
+    }
     let mut head = store::head(c, &room)?;
     let listed_before = head
         .as_ref()
@@ -378,7 +423,13 @@ fn states(
         Some(RoomStatus::Left | RoomStatus::Removed | RoomStatus::Declined)
     ) && o.changed.is_some()
         && contact;
-    if listed && (!listed_before || reinvited) && status != Some(RoomStatus::Joined) {
+    if listed && joining {
+        // The creator let us in: we are a member at once (we asked).
+        store::set_room_status(c, &room, RoomStatus::Joined, now_ms())?;
+        keys::own_key_or_new(c, &room, me)?;
+        o.joined = Some(room);
+        o.changed = Some(room);
+    } else if listed && (!listed_before || reinvited) && status != Some(RoomStatus::Joined) {
         store::set_room_status(c, &room, RoomStatus::Invited, now_ms())?;
         store::set_inviter(c, &room, peer)?;
         o.invited = store::room_view(c, &room, me)?;
@@ -395,6 +446,7 @@ fn messages(
     peer: &PeerId,
     room: RoomId,
     f: &RoomFrame,
+    pace: Pace<'_>,
 ) -> Result<Outcome, StoreError> {
     let mut o = Outcome::default();
     let (Some(row), Some(head)) = (store::room_row(c, &room)?, store::head(c, &room)?) else {
@@ -409,6 +461,12 @@ fn messages(
     }
     let private = head.state().policy == Policy::Private;
     let (mut gap, mut stored) = (false, Vec::new());
+    // A public room's pace binds what a member who is no admin and not our contact sends
+    // of its own (copies passed on by others were paced where they were first stored; an
+    // admin's history comes whole to a new member). Held back, none of its later messages
+    // in this frame is looked at: they come again with the next catch-up.
+    let paced = !private && *peer != *me && !head.state().is_admin(peer);
+    let mut held: Vec<PeerId> = Vec::new();
     for bytes in &f.messages {
         let m = match RoomMessage::decode(bytes) {
             Ok(m) if m.room() == room => m,
@@ -420,6 +478,22 @@ fn messages(
         if head.state().member(&m.author()).is_none() || private != m.sealed_by().is_some() {
             tracing::debug!("room message refused: not a member's, or not sealed as the room says");
             continue;
+        }
+        let author = m.author();
+        if held.contains(&author) {
+            continue;
+        }
+        if paced && author == *peer && store::vector(c, &room)?.get(&author) < m.seq() {
+            let contact = store::get_contact(c, &author)?
+                .is_some_and(|c| c.state == store::ContactState::Contact);
+            let (allowed, report) = pace(&author, contact);
+            if !allowed {
+                held.push(author);
+                if report {
+                    o.throttled.push(author);
+                }
+                continue;
+            }
         }
         let key = match m.sealed_by() {
             Some((id, _)) => store::key(c, &room, &m.author(), &id)?,
@@ -499,6 +573,25 @@ fn key(
         if let Some(post) = store::post(c, id, me)? {
             o.posts.push(post);
         }
+    }
+    Ok(o)
+}
+
+/// Someone asks to join a public room we are an admin of: let in (the whole chain to it,
+/// the new version to everyone), or told why not.
+fn join(
+    c: &Connection,
+    identity: &Identity,
+    peer: &PeerId,
+    room: RoomId,
+) -> Result<Outcome, StoreError> {
+    let mut o = Outcome::default();
+    match public::join_asked(c, identity, peer, &room)? {
+        Ok(changed) => {
+            o.reply = public::chain_frames(c, &room)?;
+            o.signed = changed;
+        }
+        Err(reason) => o.reply.push(public::refusal(&room, reason)),
     }
     Ok(o)
 }

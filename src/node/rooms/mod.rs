@@ -7,9 +7,11 @@ mod frames;
 mod fresh;
 mod keys;
 mod mail;
+mod public;
 
 pub(crate) use fresh::Fresh;
 pub(super) use mail::{deposited, parcels};
+pub(crate) use public::{Seen, listed, publish_loop};
 
 use std::collections::HashSet;
 
@@ -142,6 +144,8 @@ impl Inner {
         self.hand_keys(&room, changed.grants);
         self.members_changed().await;
         self.room_event(room).await;
+        // A listed room's member count changed.
+        self.listing_wake.notify_one();
     }
 
     fn hand_keys(&self, room: &RoomId, grants: Vec<(PeerId, crate::room::SenderKey)>) {
@@ -180,6 +184,15 @@ impl Inner {
 impl NodeHandle {
     /// Creates a private room with us as its only member and admin.
     pub async fn room_create(&self, name: &str, topic: &str) -> Result<Room, NodeError> {
+        self.room_create_as(name, topic, Policy::Private).await
+    }
+
+    async fn room_create_as(
+        &self,
+        name: &str,
+        topic: &str,
+        policy: Policy,
+    ) -> Result<Room, NodeError> {
         let name = name.trim();
         if name.is_empty() {
             return Err(NodeError::Invalid("a room needs a name".into()));
@@ -187,16 +200,9 @@ impl NodeHandle {
         let mut nonce = [0u8; 16];
         getrandom::fill(&mut nonce)
             .map_err(|e| NodeError::Invalid(format!("no randomness: {e}")))?;
-        let state = RoomState::create(
-            self.inner.me,
-            nonce,
-            name,
-            topic,
-            Policy::Private,
-            now_ms() as u64,
-        )
-        .sign(&self.inner.identity)
-        .map_err(|e| NodeError::Invalid(e.to_string()))?;
+        let state = RoomState::create(self.inner.me, nonce, name, topic, policy, now_ms() as u64)
+            .sign(&self.inner.identity)
+            .map_err(|e| NodeError::Invalid(e.to_string()))?;
         let me = self.inner.me;
         let room = state.state().id;
         let view = self
@@ -345,6 +351,7 @@ impl NodeHandle {
     pub async fn room_send(&self, room: RoomId, text: &str) -> Result<RoomPost, NodeError> {
         let me = self.inner.me;
         self.inner.await_fresh(room).await;
+        self.public_pace(room).await?;
         let identity = self.inner.identity.clone();
         let text = text.to_owned();
         let (post, bytes, members, grants) = self
@@ -417,6 +424,36 @@ impl NodeHandle {
             .events
             .send(Event::RoomMessage { post: post.clone() });
         Ok(post)
+    }
+
+    /// In a public room every member is held to a stranger's pace (members who are not
+    /// their contacts hold back the rest): so is what we send, with a clear error.
+    async fn public_pace(&self, room: RoomId) -> Result<(), NodeError> {
+        let public = self
+            .inner
+            .store
+            .call(move |c| {
+                Ok(store::head(c, &room)?.is_some_and(|h| h.state().policy == Policy::Public))
+            })
+            .await?;
+        if !public {
+            return Ok(());
+        }
+        let now = std::time::Instant::now();
+        let taken = crate::node::lock(&self.inner.flood).take(
+            self.inner.me,
+            crate::node::flood::Kind::RoomPosts,
+            false,
+            1,
+            now,
+        );
+        match taken.next {
+            None => Ok(()),
+            Some(wait) => Err(NodeError::Invalid(format!(
+                "a public room takes 10 messages at once and then one every 5 s from each member; wait {} s",
+                wait.as_secs() + 1
+            ))),
+        }
     }
 
     /// A room's messages that opened, in the order every member shows (Lamport clock, then

@@ -8,6 +8,7 @@
 mod accounts;
 mod budget;
 mod db;
+mod directory;
 mod limits;
 mod mail;
 mod pushes;
@@ -130,6 +131,8 @@ struct State {
     /// Each source's deposit budget.
     budget: Mutex<budget::Budget>,
     relay: relay::Relay,
+    /// Public rooms listed here, and pending knocks.
+    directory: Mutex<directory::Directory>,
     next_conn: AtomicUsize,
     /// Clients on TCP: each tunnel's mapped address stands for it on the endpoint.
     tunnels: Arc<transport::TunnelLink>,
@@ -219,6 +222,7 @@ impl Server {
                 limits,
                 budget,
                 relay,
+                directory: Mutex::default(),
                 next_conn: AtomicUsize::new(1),
                 tunnels: links.tunnel,
                 tcp_clients: Mutex::new(HashMap::new()),
@@ -328,6 +332,7 @@ async fn sweep(state: Arc<State>) {
         tokio::time::sleep(Duration::from_secs(2)).await;
         let now = now_ms();
         lock(&state.online).retain(|_, o| o.expires_ms > now);
+        lock(&state.directory).expire(now);
         mail::expire(&state, now).await;
         accounts::expire(&state, now).await;
         if round % 30 == 0 {
@@ -443,6 +448,11 @@ async fn stream(
         Some(request::Body::ClaimHandle(h)) => mail::claim(&state, peer, h).await,
         Some(request::Body::ResolveHandle(h)) => mail::resolve(&state, h).await,
         Some(request::Body::RelayOpen(r)) => relay::open(&state, peer, conn, &connection, r),
+        Some(request::Body::Publish(p)) => directory::publish(&state, peer, p),
+        Some(request::Body::Unpublish(u)) => directory::unpublish(&state, peer, &u.room),
+        Some(request::Body::Search(s)) => directory::search(&state, s),
+        Some(request::Body::Knock(k)) => directory::knock(&state, peer, &k.room),
+        Some(request::Body::KnockRefused(r)) => directory::refuse(&state, peer, r),
         None => refused("empty request"),
     };
     let _ = answer(&mut send, body).await;

@@ -161,6 +161,7 @@ pub fn update(app: &mut App, message: Message) -> Action {
                 name,
                 topic: None,
                 invite: Vec::new(),
+                public: false,
             })
         }
         Message::Accept(room) => Action::run(Command::RoomAccept { room }),
@@ -182,6 +183,7 @@ pub fn update(app: &mut App, message: Message) -> Action {
                 name: group_name(app, &[with, added]),
                 topic: None,
                 invite: vec![with, added],
+                public: false,
             })
         }
         Message::CancelAdd => {
