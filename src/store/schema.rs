@@ -234,11 +234,30 @@ ALTER TABLE key_grants ADD COLUMN mailed INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE conversations ADD COLUMN unread INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE messages ADD COLUMN mailbox_until INTEGER;
 "#,
-    // 13: public rooms: the listing a join started from (while joining), and whether we
-    // list a room of ours (on the LAN and in the rendezvous's directory).
+    // 13: public rooms: a new status (`joining`: we asked to join, the creator has not let
+    // us in yet), the listing a join started from, and whether we list a room of ours (on
+    // the LAN and in the rendezvous's directory). The status's CHECK is part of the table,
+    // so the table is rebuilt (SQLite's documented procedure: `migrate` runs the steps with
+    // foreign keys off, as it requires, and every row keeps its id).
     r#"
-ALTER TABLE rooms ADD COLUMN listing BLOB;
-ALTER TABLE rooms ADD COLUMN published INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE rooms_v13 (
+    id         BLOB PRIMARY KEY,
+    status     TEXT NOT NULL
+               CHECK (status IN ('invited', 'joined', 'left', 'removed', 'declined', 'joining')),
+    version    INTEGER NOT NULL DEFAULT 0,
+    invite     BLOB,
+    inviter    TEXT,
+    lamport    INTEGER NOT NULL DEFAULT 0,
+    next_seq   INTEGER NOT NULL DEFAULT 1,
+    read_id    INTEGER NOT NULL DEFAULT 0,
+    changed_ms INTEGER NOT NULL,
+    listing    BLOB,
+    published  INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO rooms_v13 (id, status, version, invite, inviter, lamport, next_seq, read_id, changed_ms)
+    SELECT id, status, version, invite, inviter, lamport, next_seq, read_id, changed_ms FROM rooms;
+DROP TABLE rooms;
+ALTER TABLE rooms_v13 RENAME TO rooms;
 "#,
 ];
 
@@ -323,7 +342,13 @@ fn index_pending_rooms(conn: &Connection) -> rusqlite::Result<()> {
 
 /// Brings the schema up to date (refusing a file a newer Natter made).
 pub(super) fn migrate(conn: &mut Connection) -> Result<usize, MigrateError> {
-    super::migrate::migrate(conn, MIGRATIONS)
+    // A step that rebuilds a table others reference (13) must run with foreign keys off
+    // (they cannot change inside the transaction); every rebuild keeps each row's key, and
+    // `foreign_key_check` after it finds nothing (`schema_tests`).
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    let ran = super::migrate::migrate(conn, MIGRATIONS);
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    ran
 }
 
 #[cfg(test)]

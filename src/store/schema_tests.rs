@@ -254,3 +254,65 @@ fn the_bundled_sqlite_is_past_rustsec_2026_0459_and_has_fts5() {
     c.execute_batch("CREATE VIRTUAL TABLE t USING fts5 (x);")
         .unwrap();
 }
+
+#[test]
+fn step_13_rebuilds_the_rooms_table_keeping_every_room_and_what_refers_to_it() {
+    let mut c = Connection::open_in_memory().unwrap();
+    c.pragma_update(None, "foreign_keys", "ON").unwrap();
+    migrate(&mut c, &MIGRATIONS[..12]).unwrap();
+    c.execute_batch(
+        "INSERT INTO rooms (id, status, version, inviter, lamport, next_seq, read_id, changed_ms)
+             VALUES (x'01', 'joined', 2, 'someone', 7, 3, 5, 1000);
+         INSERT INTO room_states (room, version, bytes) VALUES (x'01', 1, x'aa'), (x'01', 2, x'bb');
+         INSERT INTO room_messages (room, author, seq, lamport, sent_ms, bytes, text)
+             VALUES (x'01', 'a', 1, 1, 1, x'cc', 'hello');",
+    )
+    .unwrap();
+    assert_eq!(super::migrate(&mut c).unwrap(), MIGRATIONS.len() - 12);
+    let kept: (String, i64, String, i64, i64, i64, bool) = c
+        .query_row(
+            "SELECT status, version, inviter, lamport, next_seq, read_id, published FROM rooms",
+            [],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ))
+            },
+        )
+        .unwrap();
+    assert_eq!(kept, ("joined".into(), 2, "someone".into(), 7, 3, 5, false));
+    let children: i64 = c
+        .query_row(
+            "SELECT (SELECT count(*) FROM room_states) + (SELECT count(*) FROM room_messages)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(children, 3);
+    assert_eq!(foreign_key_faults(&c), 0);
+    let fk: bool = c
+        .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+        .unwrap();
+    assert!(fk, "foreign keys are on again after the migration");
+    // The new status is allowed, an unknown one still is not.
+    c.execute("UPDATE rooms SET status = 'joining'", [])
+        .unwrap();
+    assert!(
+        c.execute("UPDATE rooms SET status = 'lurking'", [])
+            .is_err()
+    );
+    // And a room's children still cannot point at no room.
+    assert!(
+        c.execute(
+            "INSERT INTO room_states (room, version, bytes) VALUES (x'02', 1, x'00')",
+            []
+        )
+        .is_err()
+    );
+}

@@ -11,6 +11,7 @@ mod messaging;
 mod policy;
 mod port;
 mod privacy;
+mod public_rooms;
 mod rooms;
 mod rooms_db;
 mod secrets;
