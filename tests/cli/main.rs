@@ -8,6 +8,7 @@ mod delivery;
 mod errors;
 mod files;
 mod mailbox;
+mod public_rooms;
 mod relay;
 mod rendezvous;
 mod rendezvous_limits;

@@ -68,6 +68,11 @@ impl Node {
 
     /// `natter-cli run` with extra global arguments (e.g. a rendezvous).
     pub(crate) fn start_with(profile: &Path, extra: &[&str]) -> Node {
+        Self::start_run(profile, extra, &[])
+    }
+
+    /// `natter-cli run` with extra global arguments and extra arguments of `run`.
+    pub(crate) fn start_run(profile: &Path, extra: &[&str], run: &[&str]) -> Node {
         let mut command = Command::new(BIN);
         command
             .env("NATTER_CONFIG", no_config())
@@ -76,7 +81,8 @@ impl Node {
             .arg("--downloads")
             .arg(profile.join("downloads"))
             .args(extra)
-            .args(["--no-mdns", "run", "--listen", "127.0.0.1:0"]);
+            .args(["--no-mdns", "run", "--listen", "127.0.0.1:0"])
+            .args(run);
         let mut node = Node {
             child: JsonChild::spawn(command).expect("natter-cli run starts"),
             profile: profile.to_path_buf(),

@@ -6,3 +6,4 @@
 mod avahi;
 mod netns;
 mod nodes;
+mod rooms;

@@ -10,14 +10,14 @@ use crate::netns::{Host, Lan};
 
 const BIN: &str = env!("CARGO_BIN_EXE_natter-cli");
 
-struct Node {
-    child: JsonChild,
+pub(crate) struct Node {
+    pub(crate) child: JsonChild,
     profile: PathBuf,
-    id: String,
+    pub(crate) id: String,
 }
 
 impl Node {
-    fn start(host: &Host, profile: &Path, extra: &[&str]) -> Node {
+    pub(crate) fn start(host: &Host, profile: &Path, extra: &[&str]) -> Node {
         let mut command = host.command(Path::new(BIN));
         command
             .arg("--profile")
@@ -34,7 +34,7 @@ impl Node {
         n
     }
 
-    fn wait_for(&mut self, secs: u64, f: impl Fn(&Value) -> bool) -> Value {
+    pub(crate) fn wait_for(&mut self, secs: u64, f: impl Fn(&Value) -> bool) -> Value {
         self.child
             .wait_for(secs, f)
             .unwrap_or_else(|e| panic!("{e}"))
@@ -48,7 +48,7 @@ impl Node {
 
     /// A one-shot command through this node's control socket (a Unix socket: path-based, so it
     /// is reachable from outside the namespace).
-    fn cli(&self, args: &[&str]) -> String {
+    pub(crate) fn cli(&self, args: &[&str]) -> String {
         let out = std::process::Command::new(BIN)
             .arg("--profile")
             .arg(&self.profile)
