@@ -86,8 +86,8 @@ fn resolved() -> &'static ResolvedService {
 }
 
 /// The target `mdns_txt`. Bytes: the port (2), which addresses (1: bit 0 an IPv4 one, bit 1 an
-/// IPv6 one), then the TXT record's rdata as it comes in a DNS answer (length-prefixed
-/// `key=value` strings).
+/// IPv6 one; bit 2: read it as a public room's record), then the TXT record's rdata as it
+/// comes in a DNS answer (length-prefixed `key=value` strings).
 pub fn mdns_txt(data: &[u8]) {
     let (Some(port), Some(&which)) = (data.get(..2), data.get(2)) else {
         return;
@@ -104,6 +104,9 @@ pub fn mdns_txt(data: &[u8]) {
     if which & 2 == 2 {
         let v6 = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 7);
         info.addresses.insert(ScopedIp::from(IpAddr::V6(v6)));
+    }
+    if which & 4 == 4 {
+        return room_record(&info);
     }
     let Ok(n) = discovery::parse_record(&info) else {
         return;
@@ -132,6 +135,20 @@ pub fn mdns_txt(data: &[u8]) {
     }
     let range = versions.split_once('-');
     assert!(range.is_some_and(|(a, b)| a.parse::<u32>().is_ok() && b.parse::<u32>().is_ok()));
+}
+
+/// A public room's record, read at 1 000 ms (when the seeds' listing is valid).
+fn room_record(info: &ResolvedService) {
+    let Ok(n) = discovery::parse_room_record(info, 1_000) else {
+        return;
+    };
+    let named = info.get_property_val_str("room").unwrap_or_default();
+    assert_eq!(
+        n.listing.listing().room.to_string(),
+        named.trim().to_ascii_lowercase()
+    );
+    assert_eq!(n.listing.live(1_000), Ok(()));
+    assert!(info.port != 0 && !n.addrs.is_empty() && n.addrs.is_sorted());
 }
 
 /// A pasted ID as its checksum is computed: no spaces or line breaks, lowercase.

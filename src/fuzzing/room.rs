@@ -1,10 +1,11 @@
-//! The target `room`: a room's signed states and messages as a member receives them, and a
-//! chain of states judged in order.
+//! The target `room`: a room's signed states and messages as a member receives them, a
+//! chain of states judged in order, and a public room's listing as the LAN and the
+//! directory carry it.
 
 use super::{keys, split_first};
 use crate::room::{
-    Content, MAX_MEMBERS, MAX_STATE, MessageDraft, Policy, RoomId, RoomMessage, RoomState,
-    SenderKey, SignedState, Verdict, judge,
+    Content, LISTED_TOPIC, Listing, MAX_LISTING, MAX_MEMBERS, MAX_STATE, MessageDraft, Policy,
+    RoomId, RoomMessage, RoomState, SenderKey, SignedListing, SignedState, Verdict, judge,
 };
 
 /// The fixed sender key the seeds seal with (so a corpus input still opens on replay).
@@ -13,14 +14,51 @@ pub(super) fn sender_key() -> SenderKey {
 }
 
 /// The target `room`. Bytes: a mode (0 a state, 1 a message, 2 a chain of states, each
-/// behind a 2-byte length), then what a member sent.
+/// behind a 2-byte length, 3 a listing), then what a member or a stranger sent.
 pub fn room(data: &[u8]) {
     let (mode, rest) = split_first(data);
-    match mode % 3 {
+    match mode % 4 {
         0 => state(rest),
         1 => message(rest),
-        _ => chain(rest),
+        2 => chain(rest),
+        _ => listing(rest),
     }
+}
+
+fn listing(bytes: &[u8]) {
+    let Ok(l) = SignedListing::decode(bytes) else {
+        return;
+    };
+    let what = l.listing();
+    assert!(l.bytes().len() <= MAX_LISTING && what.topic.len() <= LISTED_TOPIC);
+    assert!(what.members >= 1 && what.members as usize <= MAX_MEMBERS);
+    assert_eq!(
+        what.room,
+        RoomId::derive(&what.creator, &what.nonce),
+        "a listing of a room that is not its signer's"
+    );
+    assert_eq!(
+        SignedListing::decode(l.bytes()).as_ref(),
+        Ok(&l),
+        "decodes the same twice"
+    );
+}
+
+/// A listing of the seeds' public room, valid from 1 000 ms for a minute (the fuzz
+/// targets read room records at that time).
+pub(super) fn seed_listing() -> SignedListing {
+    let creator = keys::peer();
+    let s = RoomState::create(
+        creator.peer_id(),
+        [4; 16],
+        "Fuzz café",
+        "t",
+        Policy::Public,
+        1,
+    );
+    Listing::of(&s, 1_000, 60_000)
+        .sign(creator, Policy::Public)
+        .expect("a seed listing signs")
 }
 
 fn state(bytes: &[u8]) {
@@ -124,5 +162,6 @@ pub(super) fn seeds() -> Vec<Vec<u8>> {
         [&[1][..], sealed.bytes()].concat(),
         [&[1][..], plain.bytes()].concat(),
         [vec![2], framed(&v1), framed(&v2)].concat(),
+        [&[3][..], seed_listing().bytes()].concat(),
     ]
 }

@@ -7,11 +7,12 @@ use prost::Message;
 use super::keys;
 use super::peer::{BODY_KINDS, incarnation, peer_hello};
 use crate::control::{Command, ContactRelay, Wait, YesNo};
+use crate::discovery;
 use crate::files;
 use crate::model::{PageBefore, RelayPolicy, Status, TypingState};
 use crate::node::{ExportFormat, PrivacyMode};
 use crate::rendezvous::proto::{self, Push, Request, Response, push, request, response};
-use crate::rendezvous::{record, relay};
+use crate::rendezvous::{directory, record, relay};
 use crate::seal::{self, Recipient};
 use crate::session;
 use crate::transport::tunnel;
@@ -78,7 +79,13 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
                 txt.push(kv.len() as u8);
                 txt.extend_from_slice(kv.as_bytes());
             }
-            vec![txt]
+            let mut room = vec![0x0F, 0xA0, 5];
+            for (k, v) in discovery::room_properties(&super::room::seed_listing()) {
+                let kv = format!("{k}={v}");
+                room.push(kv.len() as u8);
+                room.extend_from_slice(kv.as_bytes());
+            }
+            vec![txt, room]
         }
         "control_command" => commands(),
         "natter_id" => {
@@ -293,9 +300,23 @@ fn requests() -> Vec<Vec<u8>> {
             ..Default::default()
         }),
         request::Body::RelayOpen(relay::RelayOpen {
-            peer: key,
+            peer: key.clone(),
             token: vec![1; 32],
             own_token: vec![2; 32],
+        }),
+        request::Body::Publish(directory::Publish {
+            listing: super::room::seed_listing().bytes().to_vec(),
+        }),
+        request::Body::Unpublish(directory::Unpublish { room: vec![4; 16] }),
+        request::Body::Search(directory::Search {
+            query: "café".into(),
+            limit: 20,
+        }),
+        request::Body::Knock(directory::Knock { room: vec![4; 16] }),
+        request::Body::KnockRefused(directory::KnockRefused {
+            room: vec![4; 16],
+            peer: key,
+            reason: "you are banned from this room".into(),
         }),
     ];
     bodies
@@ -316,6 +337,17 @@ fn responses() -> Vec<Vec<u8>> {
         push::Body::RelayAsked(relay::RelayAsked { from: key.clone() }),
         push::Body::RelayReady(relay::RelayReady { peer: key.clone() }),
         push::Body::Restarting(proto::Empty {}),
+        push::Body::Knocked(directory::Knocked {
+            room: vec![4; 16],
+            from: key.clone(),
+            observed: "198.51.100.7:40000".into(),
+            record: Some(signed_record()),
+        }),
+        push::Body::KnockRefused(directory::KnockRefused {
+            room: vec![4; 16],
+            peer: key.clone(),
+            reason: "the room is full".into(),
+        }),
     ];
     let registered = response::Body::Registered(proto::Registered {
         observed: "198.51.100.9:47100".into(),
@@ -358,6 +390,9 @@ fn responses() -> Vec<Vec<u8>> {
         }),
         response::Body::Handle(claim()),
         response::Body::RelayOpened(relay::RelayOpened { ready: true }),
+        response::Body::Listings(directory::Listings {
+            listings: vec![super::room::seed_listing().bytes().to_vec()],
+        }),
     ];
     let mut out = vec![[&[0, 0xFF][..], &stream].concat()];
     out.extend(
@@ -440,6 +475,20 @@ fn commands() -> Vec<Vec<u8>> {
         Command::Preference {
             name: "theme".into(),
             value: Some("dark".into()),
+        },
+        Command::RoomCreate {
+            name: "Café".into(),
+            topic: None,
+            invite: Vec::new(),
+            public: true,
+        },
+        Command::RoomDirectory {
+            query: Some("café".into()),
+            limit: Some(20),
+        },
+        Command::RoomBan {
+            room: super::room::seed_listing().listing().room,
+            id,
         },
     ];
     let mut out: Vec<Vec<u8>> = commands
