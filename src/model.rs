@@ -469,6 +469,8 @@ pub struct Room {
     pub topic: String,
     /// Private (invitation only, bodies sealed) or public.
     pub policy: crate::room::Policy,
+    /// Who made it (the one admin no other removes; a public room's lister).
+    pub creator: PeerId,
     /// Whether message bodies are sealed under the members' sender keys.
     pub secure: bool,
     /// Where we stand.

@@ -3,6 +3,7 @@
 //! the event; applying both is harmless).
 
 use natter::control::{Answer, Command};
+use natter::model::RoomStatus;
 
 use crate::App;
 use crate::screen::{Action, Screen};
@@ -54,6 +55,33 @@ impl App {
             }
             (_, Answer::Transfers(transfers)) => self.conversation.transfers = transfers,
             (_, Answer::Rooms(rooms)) => self.rooms.rooms = rooms,
+            (Command::RoomNearby, Answer::ListedRooms(rooms)) => {
+                if let Screen::FindRoom(s) = &mut self.screen {
+                    s.nearby = rooms;
+                }
+            }
+            (Command::RoomDirectory { .. }, Answer::ListedRooms(rooms)) => {
+                if let Screen::FindRoom(s) = &mut self.screen {
+                    s.found = Some(rooms);
+                }
+            }
+            (Command::RoomJoin { .. }, Answer::Room(room)) => {
+                let (id, joined) = (room.room_id, room.status == RoomStatus::Joined);
+                self.rooms.changed(room);
+                if let Screen::FindRoom(s) = &mut self.screen {
+                    s.joining = None;
+                }
+                // Let in: the room opens in the main window.
+                if joined {
+                    self.error = None;
+                    return crate::screen::room::update(
+                        self,
+                        crate::screen::room::Message::Select(id),
+                    )
+                    .then(Screen::Main);
+                }
+                self.said("Asked to join; the room opens when its creator lets you in.".into());
+            }
             (_, Answer::Room(room)) => {
                 let created = !self.rooms.rooms.iter().any(|r| r.room_id == room.room_id);
                 let id = room.room_id;

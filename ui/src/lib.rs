@@ -123,6 +123,8 @@ pub enum Message {
     KeyWarning(screen::key_warning::Message),
     /// The quick switcher.
     Switcher(screen::switcher::Message),
+    /// "Find a room".
+    FindRoom(screen::find_room::Message),
     /// A keyboard shortcut.
     Shortcut(keys::Shortcut),
     /// The window gained (true) or lost the focus.
@@ -229,6 +231,10 @@ impl App {
                 _ => Action::none(),
             },
             Message::Switcher(m) => screen::switcher::update(self, m),
+            Message::FindRoom(m) => match &mut self.screen {
+                Screen::FindRoom(s) => s.update(m),
+                _ => Action::none(),
+            },
             Message::Shortcut(s) => self.shortcut(s),
             Message::Focus(focused) => {
                 self.window.background = !focused;
@@ -340,6 +346,7 @@ impl App {
                 Screen::Connection(s) => s.view(self).map(Message::Connection),
                 Screen::KeyWarning(w) => w.view().map(Message::KeyWarning),
                 Screen::Switcher(s) => screen::switcher::view(self, s).map(Message::Switcher),
+                Screen::FindRoom(s) => s.view(self).map(Message::FindRoom),
             },
         };
         container(body).padding(16).width(Fill).height(Fill).into()

@@ -204,6 +204,25 @@ impl App {
                 }
                 self.rooms.changed(room)
             }
+            Event::RoomNearby { room } => {
+                if let Screen::FindRoom(s) = &mut self.screen {
+                    s.seen(room);
+                }
+            }
+            Event::RoomNearbyGone { room_id } => {
+                if let Screen::FindRoom(s) = &mut self.screen {
+                    s.gone(&room_id);
+                }
+            }
+            Event::RoomJoinRefused { room_id, reason } => {
+                let name = self.rooms.name_of(&room_id);
+                self.error = Some(format!(
+                    "The creator of # {name} did not let you in: {reason}"
+                ));
+                if let Screen::FindRoom(s) = &mut self.screen {
+                    s.joining = None;
+                }
+            }
             Event::RoomMessage { post } => {
                 let mut action = Action::none();
                 if !post.outgoing && self.window.background && self.prefs.notifications {

@@ -8,6 +8,7 @@ pub mod connection;
 pub mod contact;
 pub mod conversation;
 pub mod files;
+pub mod find_room;
 pub mod key_warning;
 pub mod onboarding;
 pub mod room;
@@ -42,6 +43,8 @@ pub enum Screen {
     KeyWarning(key_warning::Warning),
     /// Go to a conversation by name (Ctrl+K).
     Switcher(switcher::State),
+    /// Public rooms nearby and in the directory, to join.
+    FindRoom(find_room::State),
 }
 
 /// What a screen's `update` asks for.

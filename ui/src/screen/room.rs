@@ -1,8 +1,11 @@
 //! Rooms: the sidebar's list (rooms, invitations to accept or decline, a new room), and the
 //! room pane (secure badge, members with presence and path, messages in the order every
-//! member shows, the composer, invite from the buddy list, leave, remove).
+//! member shows, the composer, invite from the buddy list, leave, remove; in a public room,
+//! ban, and for its creator, listing it). "Find a room" is `find_room.rs`.
 
-use iced::widget::{Column, button, column, container, row, scrollable, text, text_input};
+use iced::widget::{
+    Column, button, checkbox, column, container, row, scrollable, text, text_input,
+};
 use iced::{Element, Length};
 use natter::PeerId;
 use natter::control::Command;
@@ -34,6 +37,8 @@ pub struct State {
     pub composer: String,
     /// The new room's name.
     pub new_name: String,
+    /// The new room is public.
+    pub new_public: bool,
     /// The invite picker is open.
     pub inviting: bool,
     /// "Add a person" is open over the one-to-one conversation with this contact.
@@ -65,6 +70,14 @@ pub enum Message {
     Remove(PeerId),
     /// Leave the open room.
     Leave,
+    /// The new room is public (or not).
+    NewPublic(bool),
+    /// Open "Find a room".
+    Find,
+    /// Ban a member of the open room.
+    Ban(PeerId),
+    /// List the open room (ours, public) on the LAN and in the directory, or stop.
+    Publish(bool),
     /// A one-to-one conversation becomes a room: with this contact (`with`) and `added`.
     AddPerson {
         /// The contact of the conversation.
@@ -161,7 +174,7 @@ pub fn update(app: &mut App, message: Message) -> Action {
                 name,
                 topic: None,
                 invite: Vec::new(),
-                public: false,
+                public: std::mem::take(&mut rooms.new_public),
             })
         }
         Message::Accept(room) => Action::run(Command::RoomAccept { room }),
@@ -209,6 +222,22 @@ pub fn update(app: &mut App, message: Message) -> Action {
             Some(room) => Action::run(Command::RoomLeave { room }),
             None => Action::none(),
         },
+        Message::NewPublic(on) => {
+            rooms.new_public = on;
+            Action::none()
+        }
+        Message::Find => {
+            let (screen, action) = super::find_room::State::open(app.rendezvous.is_some());
+            action.then(super::Screen::FindRoom(screen))
+        }
+        Message::Ban(id) => match rooms.selected {
+            Some(room) => Action::run(Command::RoomBan { room, id }),
+            None => Action::none(),
+        },
+        Message::Publish(on) => match rooms.selected {
+            Some(room) => Action::run(Command::RoomPublish { room, off: !on }),
+            None => Action::none(),
+        },
     }
 }
 
@@ -252,6 +281,9 @@ pub fn list(app: &App) -> Element<'_, Message> {
                     .spacing(4),
                 );
             }
+            RoomStatus::Joining => {
+                col = col.push(text(format!("# {} (asking to join…)", r.name)).size(SMALL));
+            }
             _ => {}
         }
     }
@@ -264,6 +296,20 @@ pub fn list(app: &App) -> Element<'_, Message> {
             button(text("Create room")).on_press(Message::Create),
         ]
         .spacing(6),
+    )
+    .push(
+        row![
+            checkbox(app.rooms.new_public)
+                .label("Public: anyone may join")
+                .on_toggle(Message::NewPublic)
+                .size(14)
+                .text_size(SMALL),
+            button(text("Find a room").size(SMALL))
+                .on_press(Message::Find)
+                .style(button::secondary),
+        ]
+        .spacing(6)
+        .align_y(iced::Alignment::Center),
     )
     .width(Length::Fill)
     .into()
@@ -350,16 +396,27 @@ pub fn view(app: &App) -> Element<'_, Message> {
     } else {
         "anyone may read it"
     };
-    let header = row![
+    let mut header = row![
         text(format!("# {}", room.name))
             .size(18)
             .width(Length::Fill),
-        button(text("Invite")).on_press(Message::ToggleInvite),
-        button(text("Leave room"))
-            .on_press(Message::Leave)
-            .style(button::danger),
     ]
     .spacing(6);
+    if !room.secure && Some(room.creator) == me {
+        header = header.push(match room.published {
+            false => button(text("List it")).on_press(Message::Publish(true)),
+            true => button(text("Stop listing"))
+                .on_press(Message::Publish(false))
+                .style(button::secondary),
+        });
+    }
+    let header = header
+        .push(button(text("Invite")).on_press(Message::ToggleInvite))
+        .push(
+            button(text("Leave room"))
+                .on_press(Message::Leave)
+                .style(button::danger),
+        );
     let mut members = Column::new().spacing(2).push(
         row![
             container(text(badge).size(SMALL))
@@ -409,6 +466,13 @@ pub fn view(app: &App) -> Element<'_, Message> {
                     .on_press(Message::Remove(m.peer))
                     .style(button::secondary),
             );
+            if !room.secure && m.role != Role::Admin {
+                line = line.push(
+                    button(text("Ban").size(SMALL))
+                        .on_press(Message::Ban(m.peer))
+                        .style(button::danger),
+                );
+            }
         }
         members = members.push(line);
     }

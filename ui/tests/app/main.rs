@@ -8,6 +8,7 @@ mod conversation;
 mod flood;
 mod history;
 mod notices;
+mod public_rooms;
 mod relay;
 mod rooms;
 mod screens;

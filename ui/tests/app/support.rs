@@ -15,6 +15,15 @@ pub(crate) struct Peer {
 
 /// A node on loopback with no LAN discovery; `key`: a fixed identity from tests/fixtures.
 pub(crate) async fn peer_with(key: Option<&str>, onboarded: bool) -> Peer {
+    peer_config(key, onboarded, |_| {}).await
+}
+
+/// [`peer_with`], with the node's config changed by `tweak` (a rendezvous…).
+pub(crate) async fn peer_config(
+    key: Option<&str>,
+    onboarded: bool,
+    tweak: impl FnOnce(&mut NodeConfig),
+) -> Peer {
     let dir = tempfile::tempdir().unwrap();
     if let Some(name) = key {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/{name}.pem"));
@@ -28,6 +37,7 @@ pub(crate) async fn peer_with(key: Option<&str>, onboarded: bool) -> Peer {
     c.listen = "127.0.0.1:0".parse().unwrap();
     c.discovery = None;
     c.downloads = Some(dir.path().join("downloads"));
+    tweak(&mut c);
     let (node, events) = CoreNode::start(c).await.unwrap();
     if onboarded {
         node.set_preference(natter_ui::pref::ONBOARDED, "1")
