@@ -545,7 +545,20 @@ impl NodeHandle {
     pub async fn shutdown(&self) {
         self.inner.shutdown.store(true, Ordering::SeqCst);
         if let Some(rv) = &self.inner.rv {
-            // Leave presence at once rather than let it lapse.
+            // Our listed rooms leave the directory (nobody would be let in while we are
+            // away), and presence ends at once rather than lapse.
+            let listed = self
+                .inner
+                .store
+                .call(store::published_rooms)
+                .await
+                .unwrap_or_default();
+            let unlist = async {
+                for s in &listed {
+                    let _ = rv.unpublish(&s.state().id).await;
+                }
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(1), unlist).await;
             let _ = tokio::time::timeout(Duration::from_secs(1), rv.unregister()).await;
         }
         lan::stop(&self.inner).await;
