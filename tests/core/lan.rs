@@ -13,7 +13,7 @@ use crate::support::{TestNode, node, node_in};
 
 /// One LAN test at a time: mDNS daemons sharing port 5353 on one host split unicast answers
 /// between them (SO_REUSEPORT), so many at once make discovery slow and flaky.
-static LAN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub(crate) static LAN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn lan_node(advertise: bool) -> TestNode {
     lan_node_in(tempfile::tempdir().expect("temp dir"), advertise).await

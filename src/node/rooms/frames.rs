@@ -14,11 +14,14 @@ use crate::model::{Room, RoomPost, RoomStatus};
 use crate::node::conn::Conn;
 use crate::node::state::Cmd;
 use crate::node::{Event, Inner, NodeError};
-use crate::room::{
-    OrderKey, Policy, RoomId, RoomMessage, SignedState, Vector, Verdict, gaps, judge,
-};
-use crate::store::{self, Kept, StoreError, now_ms};
+use crate::room::{OrderKey, RoomId, RoomMessage, SignedState, Vector, Verdict, gaps, judge};
+use crate::store::{self, StoreError, now_ms};
 use crate::wire::{AuthorSeq, RoomFrame, RoomOp};
+
+#[path = "posts.rs"]
+mod posts;
+
+use posts::messages;
 
 type Tx = mpsc::UnboundedSender<Cmd>;
 
@@ -433,104 +436,6 @@ fn states(
         store::set_room_status(c, &room, RoomStatus::Invited, now_ms())?;
         store::set_inviter(c, &room, peer)?;
         o.invited = store::room_view(c, &room, me)?;
-    }
-    Ok(o)
-}
-
-/// Messages: each stored once in its author's order if the author is a member and it is
-/// sealed as the room's policy says; opened if we hold its key. A new one is passed on to
-/// the members its author could not reach that we have a session with.
-fn messages(
-    c: &Connection,
-    me: &PeerId,
-    peer: &PeerId,
-    room: RoomId,
-    f: &RoomFrame,
-    pace: Pace<'_>,
-) -> Result<Outcome, StoreError> {
-    let mut o = Outcome::default();
-    let (Some(row), Some(head)) = (store::room_row(c, &room)?, store::head(c, &room)?) else {
-        return Ok(o);
-    };
-    // An invitee keeps what comes before it answers (it reads it once it joins; a decline
-    // deletes it): what waited in the mailbox is not lost for waiting on the user.
-    let joined = row.status == RoomStatus::Joined;
-    let invited = row.status == RoomStatus::Invited && head.state().member(me).is_some();
-    if !(joined || invited) || head.state().member(peer).is_none() {
-        return Ok(o);
-    }
-    let private = head.state().policy == Policy::Private;
-    let (mut gap, mut stored) = (false, Vec::new());
-    // A public room's pace binds what a member who is no admin and not our contact sends
-    // of its own (copies passed on by others were paced where they were first stored; an
-    // admin's history comes whole to a new member). Held back, none of its later messages
-    // in this frame is looked at: they come again with the next catch-up.
-    let paced = !private && *peer != *me && !head.state().is_admin(peer);
-    let mut held: Vec<PeerId> = Vec::new();
-    for bytes in &f.messages {
-        let m = match RoomMessage::decode(bytes) {
-            Ok(m) if m.room() == room => m,
-            _ => {
-                tracing::debug!("room message refused: malformed, forged or another room's");
-                continue;
-            }
-        };
-        if head.state().member(&m.author()).is_none() || private != m.sealed_by().is_some() {
-            tracing::debug!("room message refused: not a member's, or not sealed as the room says");
-            continue;
-        }
-        let author = m.author();
-        if held.contains(&author) {
-            continue;
-        }
-        if paced && author == *peer && store::vector(c, &room)?.get(&author) < m.seq() {
-            let contact = store::get_contact(c, &author)?
-                .is_some_and(|c| c.state == store::ContactState::Contact);
-            let (allowed, report) = pace(&author, contact);
-            if !allowed {
-                held.push(author);
-                if report {
-                    o.throttled.push(author);
-                }
-                continue;
-            }
-        }
-        let key = match m.sealed_by() {
-            Some((id, _)) => store::key(c, &room, &m.author(), &id)?,
-            None => None,
-        };
-        let text = m.open(key.as_ref()).ok().map(|content| content.text);
-        match store::store_message(c, &m, text.as_deref())? {
-            Kept::Stored(id) => {
-                stored.push(m.bytes().to_vec());
-                if joined && let Some(post) = store::post(c, id, me)? {
-                    o.posts.push(post);
-                }
-            }
-            Kept::Duplicate => {}
-            Kept::Gap => gap = true,
-        }
-    }
-    o.gap = gap;
-    if gap || f.more {
-        o.reply.push(vector_frame(c, &room, head.version())?);
-    }
-    if !stored.is_empty() {
-        for u in &f.unreached {
-            let Some(to) = u
-                .as_slice()
-                .try_into()
-                .ok()
-                .and_then(|b| PeerId::from_bytes(b).ok())
-            else {
-                continue;
-            };
-            if to != *me && to != *peer && head.state().member(&to).is_some() {
-                let mut fwd = frame(RoomOp::Messages, &room);
-                fwd.messages = stored.clone();
-                o.others.push((to, fwd));
-            }
-        }
     }
     Ok(o)
 }

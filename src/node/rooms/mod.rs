@@ -8,10 +8,12 @@ mod fresh;
 mod keys;
 mod mail;
 mod public;
+mod seen;
 
 pub(crate) use fresh::Fresh;
 pub(super) use mail::{deposited, parcels};
-pub(crate) use public::{Seen, listed, publish_loop};
+pub(crate) use public::publish_loop;
+pub(crate) use seen::{Seen, listed};
 
 use std::collections::HashSet;
 
@@ -424,36 +426,6 @@ impl NodeHandle {
             .events
             .send(Event::RoomMessage { post: post.clone() });
         Ok(post)
-    }
-
-    /// In a public room every member is held to a stranger's pace (members who are not
-    /// their contacts hold back the rest): so is what we send, with a clear error.
-    async fn public_pace(&self, room: RoomId) -> Result<(), NodeError> {
-        let public = self
-            .inner
-            .store
-            .call(move |c| {
-                Ok(store::head(c, &room)?.is_some_and(|h| h.state().policy == Policy::Public))
-            })
-            .await?;
-        if !public {
-            return Ok(());
-        }
-        let now = std::time::Instant::now();
-        let taken = crate::node::lock(&self.inner.flood).take(
-            self.inner.me,
-            crate::node::flood::Kind::RoomPosts,
-            false,
-            1,
-            now,
-        );
-        match taken.next {
-            None => Ok(()),
-            Some(wait) => Err(NodeError::Invalid(format!(
-                "a public room takes 10 messages at once and then one every 5 s from each member; wait {} s",
-                wait.as_secs() + 1
-            ))),
-        }
     }
 
     /// A room's messages that opened, in the order every member shows (Lamport clock, then

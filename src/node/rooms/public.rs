@@ -4,13 +4,14 @@
 //! or a knock through the rendezvous), the creator's answer (let in by a new state, or
 //! refused with a reason), and bans.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::Connection;
 
+use super::seen::listed;
 use super::{Changed, change, frame, not_in, pages};
 use crate::identity::{Identity, PeerId};
 use crate::model::{ListedRoom, Room, RoomStatus};
@@ -24,101 +25,6 @@ use crate::wire::{RoomFrame, RoomOp};
 /// `joining` (the join goes on: the creator is asked again whenever a session with it
 /// comes up).
 const JOIN_WAIT: Duration = Duration::from_secs(30);
-
-/// The public rooms others list that we have seen: on the LAN (with where the creator
-/// listens), and in the directory's last answers.
-#[derive(Default)]
-pub(crate) struct Seen(HashMap<RoomId, SeenRoom>);
-
-struct SeenRoom {
-    listing: SignedListing,
-    /// The LAN record's instance name and addresses, while it is up.
-    lan: Option<(String, Vec<SocketAddr>)>,
-}
-
-impl Seen {
-    /// A LAN record of a room; true when it is new or says something new.
-    pub(crate) fn lan(
-        &mut self,
-        listing: SignedListing,
-        fullname: String,
-        addrs: Vec<SocketAddr>,
-    ) -> bool {
-        let room = listing.listing().room;
-        let changed = self.0.get(&room).is_none_or(|s| {
-            s.lan.as_ref().is_none_or(|(_, a)| *a != addrs)
-                || s.listing.listing().issued_ms < listing.listing().issued_ms
-        });
-        let keep = self
-            .0
-            .get(&room)
-            .is_some_and(|s| s.listing.listing().issued_ms > listing.listing().issued_ms);
-        let entry = self.0.entry(room).or_insert(SeenRoom {
-            listing: listing.clone(),
-            lan: None,
-        });
-        if !keep {
-            entry.listing = listing;
-        }
-        entry.lan = Some((fullname, addrs));
-        changed
-    }
-
-    /// A LAN record went away: the room it listed, if it is no longer seen anywhere.
-    pub(crate) fn lan_gone(&mut self, fullname: &str) -> Option<RoomId> {
-        let room = *self
-            .0
-            .iter()
-            .find(|(_, s)| s.lan.as_ref().is_some_and(|(n, _)| n == fullname))?
-            .0;
-        self.0.remove(&room);
-        Some(room)
-    }
-
-    fn directory(&mut self, listing: SignedListing) {
-        let room = listing.listing().room;
-        match self.0.get_mut(&room) {
-            Some(s) if s.listing.listing().issued_ms < listing.listing().issued_ms => {
-                s.listing = listing;
-            }
-            Some(_) => {}
-            None => {
-                self.0.insert(room, SeenRoom { listing, lan: None });
-            }
-        }
-    }
-
-    fn get(&self, room: &RoomId) -> Option<(SignedListing, Vec<SocketAddr>)> {
-        let s = self.0.get(room)?;
-        let addrs = s.lan.as_ref().map(|(_, a)| a.clone()).unwrap_or_default();
-        Some((s.listing.clone(), addrs))
-    }
-
-    fn nearby(&self, now: u64) -> Vec<ListedRoom> {
-        let mut out: Vec<ListedRoom> = self
-            .0
-            .values()
-            .filter(|s| s.lan.is_some() && s.listing.live(now).is_ok())
-            .map(|s| listed(&s.listing, "lan"))
-            .collect();
-        out.sort_by(|a, b| b.members.cmp(&a.members).then_with(|| a.name.cmp(&b.name)));
-        out
-    }
-}
-
-/// What the apps see of a listing.
-pub(crate) fn listed(l: &SignedListing, seen: &'static str) -> ListedRoom {
-    let l = l.listing();
-    ListedRoom {
-        room_id: l.room,
-        name: l.name.clone(),
-        topic: l.topic.clone(),
-        members: l.members,
-        creator: l.creator,
-        seen,
-        expires_ms: l.expires_ms,
-    }
-}
 
 /// A creator's answer to `joiner` asking to join `room`: `Ok` with the change that lists it
 /// (`None`: it is a member already), or `Err` with why not, in words for the joiner.
@@ -344,6 +250,36 @@ pub(crate) async fn publish_loop(inner: std::sync::Weak<Inner>) {
 }
 
 impl NodeHandle {
+    /// In a public room every member is held to a stranger's pace (members who are not
+    /// their contacts hold back the rest): so is what we send, with a clear error.
+    pub(super) async fn public_pace(&self, room: RoomId) -> Result<(), NodeError> {
+        let public = self
+            .inner
+            .store
+            .call(move |c| {
+                Ok(store::head(c, &room)?.is_some_and(|h| h.state().policy == Policy::Public))
+            })
+            .await?;
+        if !public {
+            return Ok(());
+        }
+        let now = std::time::Instant::now();
+        let taken = crate::node::lock(&self.inner.flood).take(
+            self.inner.me,
+            crate::node::flood::Kind::RoomPosts,
+            false,
+            1,
+            now,
+        );
+        match taken.next {
+            None => Ok(()),
+            Some(wait) => Err(NodeError::Invalid(format!(
+                "a public room takes 10 messages at once and then one every 5 s from each member; wait {} s",
+                wait.as_secs() + 1
+            ))),
+        }
+    }
+
     /// Creates a public room: anyone may join it (its creator lets them in), its messages
     /// are signed by their authors and not secret. It is not listed until `room_publish`.
     pub async fn room_create_public(&self, name: &str, topic: &str) -> Result<Room, NodeError> {
