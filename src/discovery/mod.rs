@@ -110,6 +110,8 @@ pub struct Discovery {
     fullname: Option<String>,
     /// Where our listed rooms' records say we listen.
     port: u16,
+    /// We publish records (off: `--no-advertise`, and our rooms are not listed here either).
+    advertise: bool,
     /// The random host name of our rooms' records.
     host: String,
     /// Our listed rooms' records: instance name and the listing it carries.
@@ -202,6 +204,7 @@ impl Discovery {
                 daemon,
                 fullname,
                 port,
+                advertise: config.advertise,
                 host,
                 rooms,
             },
@@ -218,6 +221,7 @@ impl Discovery {
     /// records of rooms no longer listed withdrawn.
     pub fn set_rooms(&self, listings: &[crate::room::SignedListing]) -> Result<(), DiscoveryError> {
         let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
+        let listings = if self.advertise { listings } else { &[] };
         let keep: Vec<_> = listings.iter().map(|l| l.listing().room).collect();
         let gone: Vec<_> = rooms
             .keys()

@@ -43,6 +43,19 @@ pub enum RecordError {
     BadVersions(String),
 }
 
+/// Where a resolved record says its host listens, sorted: `None` without a port or an
+/// address.
+pub(crate) fn addresses(info: &ResolvedService) -> Option<Vec<SocketAddr>> {
+    let port = info.get_port();
+    let mut addrs: Vec<SocketAddr> = info
+        .get_addresses()
+        .iter()
+        .map(|ip| SocketAddr::new(ip.to_ip_addr(), port))
+        .collect();
+    addrs.sort();
+    (port != 0 && !addrs.is_empty()).then_some(addrs)
+}
+
 /// Reads a resolved record.
 pub fn parse_record(info: &ResolvedService) -> Result<Nearby, RecordError> {
     let id = info
@@ -72,16 +85,7 @@ pub fn parse_record(info: &ResolvedService) -> Result<Nearby, RecordError> {
                 .collect::<String>()
         })
         .filter(|n| !n.is_empty());
-    let port = info.get_port();
-    let mut addrs: Vec<SocketAddr> = info
-        .get_addresses()
-        .iter()
-        .map(|ip| SocketAddr::new(ip.to_ip_addr(), port))
-        .collect();
-    addrs.sort();
-    if port == 0 || addrs.is_empty() {
-        return Err(RecordError::NoAddress);
-    }
+    let addrs = addresses(info).ok_or(RecordError::NoAddress)?;
     Ok(Nearby {
         peer,
         addrs,

@@ -91,16 +91,7 @@ pub fn parse_room_record(
     if named != Some(listing.listing().room) {
         return Err(RoomRecordError::OtherRoom);
     }
-    let port = info.get_port();
-    let mut addrs: Vec<SocketAddr> = info
-        .get_addresses()
-        .iter()
-        .map(|ip| SocketAddr::new(ip.to_ip_addr(), port))
-        .collect();
-    addrs.sort();
-    if port == 0 || addrs.is_empty() {
-        return Err(RoomRecordError::NoAddress);
-    }
+    let addrs = super::record::addresses(info).ok_or(RoomRecordError::NoAddress)?;
     Ok(NearbyRoom {
         listing,
         addrs,

@@ -313,9 +313,10 @@ fn requests() -> Vec<Vec<u8>> {
             limit: 20,
         }),
         request::Body::Knock(directory::Knock { room: vec![4; 16] }),
-        request::Body::KnockRefused(directory::KnockRefused {
+        request::Body::KnockAnswer(directory::KnockAnswer {
             room: vec![4; 16],
             peer: key,
+            let_in: false,
             reason: "you are banned from this room".into(),
         }),
     ];
@@ -342,11 +343,6 @@ fn responses() -> Vec<Vec<u8>> {
             from: key.clone(),
             observed: "198.51.100.7:40000".into(),
             record: Some(signed_record()),
-        }),
-        push::Body::KnockRefused(directory::KnockRefused {
-            room: vec![4; 16],
-            peer: key.clone(),
-            reason: "the room is full".into(),
         }),
     ];
     let registered = response::Body::Registered(proto::Registered {
@@ -392,6 +388,11 @@ fn responses() -> Vec<Vec<u8>> {
         response::Body::RelayOpened(relay::RelayOpened { ready: true }),
         response::Body::Listings(directory::Listings {
             listings: vec![super::room::seed_listing().bytes().to_vec()],
+        }),
+        response::Body::KnockResult(directory::KnockResult {
+            answered: true,
+            let_in: false,
+            reason: "the room is full".into(),
         }),
     ];
     let mut out = vec![[&[0, 0xFF][..], &stream].concat()];

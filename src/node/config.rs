@@ -34,7 +34,8 @@ pub struct NodeConfig {
     /// the file comes first); `None`: the saved one.
     pub relay_policy: Option<crate::model::RelayPolicy>,
     /// How long a listing of a public room of ours lasts on the LAN and in the directory
-    /// unless renewed (it is renewed every third of it while the node runs).
+    /// unless renewed (it is renewed every third of it while the node runs); held to 3 s
+    /// – 10 min.
     pub listing_ttl: std::time::Duration,
 }
 

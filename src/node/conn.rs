@@ -70,7 +70,7 @@ pub(crate) async fn accept_loop(inner: Arc<Inner>) {
             let mut _stranger = None;
             match inner.actor.ask(|reply| Msg::Admit(peer, reply)).await {
                 Some(Admission::Admit | Admission::Room) => {}
-                Some(Admission::Request) => match Stranger::enter(&inner) {
+                Some(Admission::Request | Admission::Asker) => match Stranger::enter(&inner) {
                     Some(s) => _stranger = Some(s),
                     None => {
                         tracing::debug!("too many strangers at once: refused");
@@ -251,7 +251,10 @@ pub(super) async fn run(
         Instant::now(),
     );
     let room_only = !is_contact
-        && inner.actor.ask(|reply| Msg::Admit(peer, reply)).await == Some(Admission::Room);
+        && matches!(
+            inner.actor.ask(|reply| Msg::Admit(peer, reply)).await,
+            Some(Admission::Room | Admission::Asker)
+        );
     let talks = match inner.actor.ask(|reply| Msg::IsContact(peer, reply)).await {
         Some((_, talks)) => talks || is_contact,
         None => is_contact,

@@ -24,6 +24,9 @@ pub(crate) enum Kind {
     /// A public room's messages, per author (whoever passes them on): a stranger's
     /// message limit for each member who is not our contact.
     RoomPosts,
+    /// Joins into the public rooms we list (all of them, keyed by our own key): a crowd of
+    /// fresh keys cannot fill a room, or its ban list, at once.
+    RoomJoins,
 }
 
 impl Kind {
@@ -34,6 +37,7 @@ impl Kind {
             Self::Messages => "held",
             // Not stored: the next catch-up brings them again.
             Self::RoomPosts => "held",
+            Self::RoomJoins => "declined",
             Self::Files => "declined",
             // Typing and presence are states (the next one says it), receipts cumulative.
             Self::Typing | Self::Presence | Self::Receipts => "dropped",
@@ -49,6 +53,7 @@ impl Kind {
             Self::Receipts => "receipts",
             Self::Files => "files",
             Self::RoomPosts => "room_messages",
+            Self::RoomJoins => "room_joins",
         }
     }
 }
@@ -76,6 +81,7 @@ pub(crate) fn limit(kind: Kind, contact: bool) -> Option<Limit> {
         (Kind::Messages, false) => lim(10.0, 0.2),
         (Kind::RoomPosts, true) => None,
         (Kind::RoomPosts, false) => lim(10.0, 0.2),
+        (Kind::RoomJoins, _) => lim(20.0, 1.0 / 3.0),
         (Kind::Typing, true) => lim(20.0, 4.0),
         (Kind::Typing, false) => lim(5.0, 0.5),
         (Kind::Presence, true) => lim(20.0, 1.0),

@@ -106,7 +106,8 @@ pub(super) async fn start(inner: &Arc<Inner>, config: &DiscoveryConfig) {
 fn room_seen(inner: &Inner, n: NearbyRoom) {
     let addrs = discovery::dialable(&n.addrs);
     let room = super::rooms::listed(&n.listing, "lan");
-    let changed = super::lock(&inner.room_listings).lan(n.listing, n.fullname, addrs);
+    let now = crate::store::now_ms() as u64;
+    let changed = super::lock(&inner.room_listings).lan(n.listing, n.fullname, addrs, now);
     if changed {
         tracing::debug!(room = %room.room_id, "public room nearby");
         emit(inner, Event::RoomNearby { room });

@@ -124,16 +124,11 @@ impl Inner {
         self.actor.tell(Msg::Dial(peer));
     }
 
-    /// A public room's pace (`flood::Kind::RoomPosts`): whether one more message of an
-    /// author may be stored now, and whether to report those held back.
-    pub(crate) fn pace(&self) -> impl Fn(&PeerId, bool) -> (bool, bool) + Sync + '_ {
-        move |author, contact| {
-            lock(&self.flood).one(
-                *author,
-                flood::Kind::RoomPosts,
-                contact,
-                std::time::Instant::now(),
-            )
+    /// The flood limits as rooms use them (a public room's messages per author, joins into
+    /// the rooms we list): whether one more may go ahead now, and whether to report it.
+    pub(crate) fn pace(&self) -> impl Fn(flood::Kind, &PeerId, bool) -> (bool, bool) + Sync + '_ {
+        move |kind, key, contact| {
+            lock(&self.flood).one(*key, kind, contact, std::time::Instant::now())
         }
     }
 }
@@ -333,7 +328,10 @@ impl Node {
             rooms_fresh: Mutex::default(),
             room_listings: Mutex::default(),
             listing_wake: Arc::default(),
-            listing_ttl: config.listing_ttl,
+            // Renewed every third of it: never a spin, and never past what a reader takes.
+            listing_ttl: config
+                .listing_ttl
+                .clamp(Duration::from_secs(3), Duration::from_secs(600)),
             _lock: lock_file,
         });
         let handle = NodeHandle { inner };

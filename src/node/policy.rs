@@ -29,6 +29,10 @@ pub(crate) enum Admission {
     /// traffic only (never a one-to-one message, never a contact request), whatever the
     /// privacy mode.
     Room,
+    /// A stranger while we accept contacts only but list a public room: it may ask to join
+    /// (room frames only, counted among the strangers at the door), and is never dialled
+    /// nor acted on when a rendezvous signals it.
+    Asker,
 }
 
 /// What the policy knows: read from the store at start, then kept in step by the writes
@@ -47,7 +51,7 @@ pub(crate) struct Policy {
     /// The members of the rooms we are in: admitted for room traffic even if no contact.
     pub(crate) room_members: HashSet<PeerId>,
     /// We list a public room: a stranger may ask to join it even while we accept contacts
-    /// only (admitted for room traffic, as a member is).
+    /// only ([`Admission::Asker`]).
     pub(crate) listing: bool,
 }
 
@@ -73,10 +77,10 @@ impl Policy {
         }
         if contact {
             Admission::Admit
-        } else if self.room_members.contains(peer)
-            || (self.listing && self.privacy == PrivacyMode::ContactsOnly)
-        {
+        } else if self.room_members.contains(peer) {
             Admission::Room
+        } else if self.listing && self.privacy == PrivacyMode::ContactsOnly {
+            Admission::Asker
         } else if self.privacy == PrivacyMode::ContactsOnly {
             Admission::Stranger
         } else {
@@ -141,5 +145,14 @@ mod tests {
         }
         assert_eq!(p.admit(&stranger, true), Admission::Hidden);
         assert_eq!(p.admit(&foe, false), Admission::Blocked);
+        // Listing a public room while accepting contacts only: another stranger may ask to
+        // join (an asker), no more; in the other modes it is the stranger it was.
+        let other = key();
+        p.listing = true;
+        p.privacy = PrivacyMode::ContactsOnly;
+        assert_eq!(p.admit(&other, false), Admission::Asker);
+        assert_eq!(p.admit(&other, true), Admission::Hidden);
+        p.privacy = PrivacyMode::Requests;
+        assert_eq!(p.admit(&other, false), Admission::Request);
     }
 }

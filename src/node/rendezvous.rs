@@ -53,6 +53,9 @@ async fn register_loop(inner: Arc<Inner>, rv: Arc<Client>) {
     let mut was_online = false;
     // `issued_ms` of our last registration: each must be later than the one before.
     let mut issued = 0;
+    // The push stream of the registration a renewal replaces: read to its end, since the
+    // server writes to it until the renewal is in (a knock pushed meanwhile is not lost).
+    let mut previous: Option<quinn::RecvStream> = None;
     while !inner.shutdown.load(Ordering::SeqCst) {
         let reg = match registration(&inner, &rv, &mut issued).await {
             Ok(r) => r,
@@ -62,7 +65,18 @@ async fn register_loop(inner: Arc<Inner>, rv: Arc<Client>) {
                 continue;
             }
         };
-        match rv.register(reg).await {
+        let register = rv.register(reg);
+        tokio::pin!(register);
+        let registered = loop {
+            tokio::select! {
+                r = &mut register => break r,
+                p = next_push(&mut previous) => match p {
+                    Some(Ok(Some(p))) if !is_restarting(&p) => on_push(&inner, p).await,
+                    _ => previous = None,
+                },
+            }
+        };
+        match registered {
             Ok((registered, _send, mut pushes)) => {
                 backoff = Duration::from_millis(500);
                 // The fetch is under way before anyone hears we are registered (a room send
@@ -98,6 +112,7 @@ async fn register_loop(inner: Arc<Inner>, rv: Arc<Client>) {
                 };
                 let udp_retry = tokio::time::sleep(UDP_RETRY);
                 tokio::pin!(udp_retry);
+                let mut renewing = false;
                 loop {
                     tokio::select! {
                         // On TCP: does UDP get out now? Then register over it instead.
@@ -126,10 +141,21 @@ async fn register_loop(inner: Arc<Inner>, rv: Arc<Client>) {
                                 break;
                             }
                         },
-                        _ = &mut renew => break,
-                        _ = inner.rv_wake.notified() => break,
+                        p = next_push(&mut previous) => match p {
+                            Some(Ok(Some(p))) if !is_restarting(&p) => on_push(&inner, p).await,
+                            _ => previous = None,
+                        },
+                        _ = &mut renew => {
+                            renewing = true;
+                            break;
+                        }
+                        _ = inner.rv_wake.notified() => {
+                            renewing = true;
+                            break;
+                        }
                     }
                 }
+                previous = renewing.then_some(pushes);
             }
             Err(e) => {
                 if was_online || backoff == Duration::from_millis(500) {
@@ -284,6 +310,16 @@ pub(super) fn local_candidates(inner: &Inner) -> Vec<String> {
     out
 }
 
+/// The next push on the stream of a registration being replaced (never, without one).
+async fn next_push(
+    stream: &mut Option<quinn::RecvStream>,
+) -> Option<Result<Option<Push>, proto::ProtoError>> {
+    match stream {
+        Some(s) => Some(proto::read::<Push>(s).await),
+        None => std::future::pending().await,
+    }
+}
+
 /// The server says it is stopping and will be back: register again (it answers once up).
 fn is_restarting(p: &Push) -> bool {
     matches!(p.body, Some(push::Body::Restarting(_)))
@@ -336,15 +372,6 @@ async fn on_push(inner: &Arc<Inner>, p: Push) {
             let inner = inner.clone();
             // Answering writes the store and may ask the server: not in the way of pushes.
             tokio::spawn(async move { inner.knocked(room, from, addrs).await });
-        }
-        Some(push::Body::KnockRefused(r)) => {
-            let (Some(creator), Some(room)) =
-                (peer_of(&r.peer), crate::room::RoomId::from_slice(&r.room))
-            else {
-                return;
-            };
-            let inner = inner.clone();
-            tokio::spawn(async move { inner.join_refused(room, creator, r.reason).await });
         }
         Some(push::Body::Restarting(_)) | None => {}
     }

@@ -298,8 +298,10 @@ impl State {
             Msg::RoomMembers(members) => {
                 let old = std::mem::replace(&mut self.policy.room_members, members);
                 for gone in old.difference(&self.policy.room_members) {
-                    if let (Admission::Request | Admission::Stranger, Some(live)) =
-                        (self.admit(gone), self.sessions.get(gone))
+                    if let (
+                        Admission::Request | Admission::Stranger | Admission::Asker,
+                        Some(live),
+                    ) = (self.admit(gone), self.sessions.get(gone))
                     {
                         let _ = live.cmds.send(Cmd::Close(CLOSE_NORMAL));
                     }

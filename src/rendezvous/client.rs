@@ -479,25 +479,33 @@ impl Client {
             .collect())
     }
 
-    /// Knocks at a listed room: its creator is told (if it is online here).
-    pub async fn knock(&self, room: &crate::room::RoomId) -> Result<(), ClientError> {
+    /// Knocks at a listed room: its creator is told (if it is online here), and what it
+    /// answers within a few seconds is the answer.
+    pub async fn knock(
+        &self,
+        room: &crate::room::RoomId,
+    ) -> Result<directory::KnockResult, ClientError> {
         let body = request::Body::Knock(directory::Knock {
             room: room.as_bytes().to_vec(),
         });
-        self.request(body).await.map(|_| ())
+        match self.request(body).await? {
+            response::Body::KnockResult(r) => Ok(r),
+            _ => Err(ClientError::Protocol("expected KnockResult".into())),
+        }
     }
 
-    /// Tells a knocker, through the server, that we will not let it in.
-    pub async fn refuse_knock(
+    /// Answers a knocker through the server: let in (`None`), or not and why.
+    pub async fn answer_knock(
         &self,
         room: &crate::room::RoomId,
         knocker: &PeerId,
-        reason: &str,
+        refused: Option<&str>,
     ) -> Result<(), ClientError> {
-        let body = request::Body::KnockRefused(directory::KnockRefused {
+        let body = request::Body::KnockAnswer(directory::KnockAnswer {
             room: room.as_bytes().to_vec(),
             peer: knocker.as_bytes().to_vec(),
-            reason: reason.to_owned(),
+            let_in: refused.is_none(),
+            reason: refused.unwrap_or_default().to_owned(),
         });
         self.request(body).await.map(|_| ())
     }

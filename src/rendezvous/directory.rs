@@ -1,6 +1,7 @@
 //! The public-room directory's wire: a creator publishes its room's signed listing (and
-//! renews it, or it expires), anyone searches, and a stranger knocks to join (pushed to the
-//! creator, who answers by letting it in or, through the server, with a refusal). The server
+//! renews it, or it expires), anyone searches, and a stranger knocks to join: the knock is
+//! pushed to the creator, and its answer (let in, or refused with why) comes back as the
+//! answer to the knock. The server
 //! keeps only what it lists: the listing's own fields (`crate::room::Listing`).
 
 use prost::Message;
@@ -46,7 +47,8 @@ pub struct Listings {
     pub listings: Vec<Vec<u8>>,
 }
 
-/// Ask a listed room's creator to let us in: pushed to it as [`Knocked`] if it is online.
+/// Ask a listed room's creator to let us in: pushed to it as [`Knocked`] if it is online;
+/// answered with [`KnockResult`] once it answers (or after a few seconds without a word).
 #[derive(Clone, PartialEq, Message)]
 pub struct Knock {
     /// The room id, 16 bytes.
@@ -54,8 +56,8 @@ pub struct Knock {
     pub room: Vec<u8>,
 }
 
-/// Pushed to a room's creator: `from` knocked. It lets it in (a new state, then a session),
-/// or answers with [`KnockRefused`].
+/// Pushed to a room's creator: `from` knocked. It lets it in (a new state, then a session)
+/// or not, and says which with [`KnockAnswer`].
 #[derive(Clone, PartialEq, Message)]
 pub struct Knocked {
     /// The room id.
@@ -72,17 +74,34 @@ pub struct Knocked {
     pub record: Option<super::proto::SignedRecord>,
 }
 
-/// A creator will not let a knocker in: sent to the server, which pushes it to the knocker
-/// only if that knock is pending (so it carries nothing else between strangers).
+/// A creator's answer to a knock: the server passes it on as the answer to that knock only
+/// while the knock waits (so it carries nothing else between strangers).
 #[derive(Clone, PartialEq, Message)]
-pub struct KnockRefused {
+pub struct KnockAnswer {
     /// The room id.
     #[prost(bytes = "vec", tag = "1")]
     pub room: Vec<u8>,
-    /// To the server: the knocker; pushed: the creator.
+    /// The knocker.
     #[prost(bytes = "vec", tag = "2")]
     pub peer: Vec<u8>,
-    /// Why, in the node's words (at most 200 bytes are passed on).
+    /// Let in (a state listing it follows over a session).
+    #[prost(bool, tag = "3")]
+    pub let_in: bool,
+    /// Not let in: why, in the node's words (at most 200 bytes are passed on).
+    #[prost(string, tag = "4")]
+    pub reason: String,
+}
+
+/// The answer to a knock.
+#[derive(Clone, PartialEq, Message)]
+pub struct KnockResult {
+    /// The creator answered in time (else the knock reached it, and no word came yet).
+    #[prost(bool, tag = "1")]
+    pub answered: bool,
+    /// It lets us in.
+    #[prost(bool, tag = "2")]
+    pub let_in: bool,
+    /// It does not: why.
     #[prost(string, tag = "3")]
     pub reason: String,
 }
@@ -99,7 +118,8 @@ mod tests {
             let _ = Search::decode(bytes.as_slice());
             let _ = Listings::decode(bytes.as_slice());
             let _ = Knocked::decode(bytes.as_slice());
-            let _ = KnockRefused::decode(bytes.as_slice());
+            let _ = KnockAnswer::decode(bytes.as_slice());
+            let _ = KnockResult::decode(bytes.as_slice());
         }
     }
 }

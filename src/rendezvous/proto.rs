@@ -233,9 +233,9 @@ pub mod request {
         /// Ask a listed room's creator to let us in.
         #[prost(message, tag = "13")]
         Knock(crate::rendezvous::directory::Knock),
-        /// Refuse a knocker (we are the room's creator).
+        /// Answer a knocker (we are the room's creator).
         #[prost(message, tag = "14")]
-        KnockRefused(crate::rendezvous::directory::KnockRefused),
+        KnockAnswer(crate::rendezvous::directory::KnockAnswer),
     }
 }
 
@@ -335,7 +335,7 @@ pub struct Refused {
 #[derive(Clone, PartialEq, Message)]
 pub struct Response {
     /// Which answer.
-    #[prost(oneof = "response::Body", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10")]
+    #[prost(oneof = "response::Body", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11")]
     pub body: Option<response::Body>,
 }
 
@@ -374,6 +374,9 @@ pub mod response {
         /// Directory search results.
         #[prost(message, tag = "10")]
         Listings(crate::rendezvous::directory::Listings),
+        /// What a room's creator answered a knock.
+        #[prost(message, tag = "11")]
+        KnockResult(crate::rendezvous::directory::KnockResult),
     }
 }
 
@@ -381,7 +384,7 @@ pub mod response {
 #[derive(Clone, PartialEq, Message)]
 pub struct Push {
     /// Which push.
-    #[prost(oneof = "push::Body", tags = "1, 2, 3, 4, 5, 6, 7")]
+    #[prost(oneof = "push::Body", tags = "1, 2, 3, 4, 5, 6")]
     pub body: Option<push::Body>,
 }
 
@@ -409,9 +412,6 @@ pub mod push {
         /// Someone knocked at a room we list.
         #[prost(message, tag = "6")]
         Knocked(crate::rendezvous::directory::Knocked),
-        /// The creator of a room we knocked at will not let us in.
-        #[prost(message, tag = "7")]
-        KnockRefused(crate::rendezvous::directory::KnockRefused),
     }
 }
 

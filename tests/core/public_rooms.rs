@@ -4,48 +4,15 @@
 //! the LAN (loopback mDNS) a room is found and joined with no server while forged records
 //! naming it are refused.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use mdns_sd::{IfKind, ServiceDaemon, ServiceInfo};
 use natter::discovery::{DiscoveryConfig, Interfaces, ROOM_SERVICE_TYPE, room_properties};
 use natter::model::{ListedRoom, RoomPost, RoomStatus};
 use natter::node::{Event, PrivacyMode};
-use natter::rendezvous::RendezvousConfig;
-use natter::rendezvous::server::{Server, ServerConfig};
 use natter::room::{Listing, Policy, RoomId, RoomState};
 
-use crate::support::{TestNode, node_in};
-
-struct Rv {
-    config: RendezvousConfig,
-    _dir: tempfile::TempDir,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-async fn rendezvous() -> Rv {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::bind(ServerConfig::new(
-        "127.0.0.1:0".parse().unwrap(),
-        dir.path(),
-    ))
-    .unwrap();
-    let addr: SocketAddr = server.local_addr().unwrap();
-    let config = RendezvousConfig {
-        addr,
-        key: server.peer_id(),
-        tcp: None,
-    };
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(server.run(async {
-        let _ = stopped.await;
-    }));
-    Rv {
-        config,
-        _dir: dir,
-        _stop: stop,
-    }
-}
+use crate::support::{Rv, TestNode, node_in, rendezvous};
 
 /// A node of the rendezvous whose listings last `ttl` (renewed every third of it).
 async fn user(rv: &Rv, ttl: Duration) -> TestNode {
@@ -186,24 +153,26 @@ async fn a_listing_goes_when_its_creator_stops_and_only_the_creator_lists_a_room
         .remove(0);
     let err = client.publish(&alices).await.unwrap_err().to_string();
     assert!(err.contains("creator"), "{err}");
-    // Her own room of the same name is listed apart, under its own id.
-    let hers = RoomState::create(mallory.peer_id(), [9; 16], "Chess", "", Policy::Public, 1);
-    let hers = Listing::of(&hers, natter::internals::store::now_ms() as u64, 60_000)
-        .sign(&mallory, Policy::Public)
-        .unwrap();
-    client.publish(&hers).await.unwrap();
-    let both = directory(&bob, "chess").await;
-    assert_eq!(both.len(), 2, "{both:?}");
+    // Another's room of the same name is listed apart, under its own id.
+    let carol = user(&rv, Duration::from_secs(60)).await;
+    let hers = carol.handle.room_create_public("Chess", "").await.unwrap();
+    carol.handle.room_publish(hers.room_id, true).await.unwrap();
+    let both = until(10, "two rooms named Chess", || async {
+        let both = directory(&bob, "chess").await;
+        (both.len() == 2).then_some(both)
+    })
+    .await;
+    assert!(both.iter().any(|r| r.creator == carol.id()));
     let by_id = directory(&bob, &room.room_id.to_string()).await;
     assert_eq!(by_id.len(), 1);
     assert_eq!(by_id[0].creator, alice.id());
 
     // Alice stops: her entry goes (unlisted at a clean stop; a killed node's lapses within
-    // its period, `tests/cli/public_rooms.rs`), Mallory's stays.
+    // its period, `tests/cli/public_rooms.rs`), Carol's stays.
     alice.handle.shutdown().await;
     until(10, "Alice's listing gone", || async {
         let left = directory(&bob, "chess").await;
-        (left.len() == 1 && left[0].creator == mallory.peer_id()).then_some(())
+        (left.len() == 1 && left[0].creator == carol.id()).then_some(())
     })
     .await;
 }

@@ -3,47 +3,14 @@
 //! messages from every member, catch-up from a member who is not the author, removal and
 //! key turnover, a one-to-one chat that becomes a room.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use natter::PeerId;
 use natter::model::{Room, RoomPost, RoomStatus};
 use natter::node::Event;
-use natter::rendezvous::RendezvousConfig;
-use natter::rendezvous::server::{Server, ServerConfig};
 use natter::room::RoomId;
 
-use crate::support::{TestNode, node_in, restart_with};
-
-struct Rv {
-    config: RendezvousConfig,
-    _dir: tempfile::TempDir,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-async fn rendezvous() -> Rv {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::bind(ServerConfig::new(
-        "127.0.0.1:0".parse().unwrap(),
-        dir.path(),
-    ))
-    .unwrap();
-    let addr: SocketAddr = server.local_addr().unwrap();
-    let config = RendezvousConfig {
-        addr,
-        key: server.peer_id(),
-        tcp: None,
-    };
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(server.run(async {
-        let _ = stopped.await;
-    }));
-    Rv {
-        config,
-        _dir: dir,
-        _stop: stop,
-    }
-}
+use crate::support::{Rv, TestNode, node_in, rendezvous, restart_with};
 
 async fn member(rv: &Rv) -> TestNode {
     let config = rv.config;

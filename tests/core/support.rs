@@ -165,3 +165,35 @@ pub(crate) async fn friends() -> (TestNode, TestNode) {
     .await;
     (a, b)
 }
+
+/// A rendezvous server in this process, on loopback, stopped when dropped.
+pub(crate) struct Rv {
+    pub(crate) config: natter::rendezvous::RendezvousConfig,
+    _dir: tempfile::TempDir,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+pub(crate) async fn rendezvous() -> Rv {
+    let dir = tempfile::tempdir().unwrap();
+    use natter::rendezvous::server::{Server, ServerConfig};
+    let server = Server::bind(ServerConfig::new(
+        "127.0.0.1:0".parse().unwrap(),
+        dir.path(),
+    ))
+    .unwrap();
+    let addr: SocketAddr = server.local_addr().unwrap();
+    let config = natter::rendezvous::RendezvousConfig {
+        addr,
+        key: server.peer_id(),
+        tcp: None,
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(server.run(async {
+        let _ = stopped.await;
+    }));
+    Rv {
+        config,
+        _dir: dir,
+        _stop: stop,
+    }
+}

@@ -12,6 +12,7 @@ use super::{Changed, PAGE, change, frame, keys, pages, public};
 use crate::identity::{Identity, PeerId};
 use crate::model::{Room, RoomPost, RoomStatus};
 use crate::node::conn::Conn;
+use crate::node::flood::Kind;
 use crate::node::state::Cmd;
 use crate::node::{Event, Inner, NodeError};
 use crate::room::{OrderKey, RoomId, RoomMessage, SignedState, Vector, Verdict, gaps, judge};
@@ -55,9 +56,10 @@ pub(super) struct Outcome {
     throttled: Vec<PeerId>,
 }
 
-/// Whether a public room's message by `author` may be stored now (`contact`: the author is
-/// our contact), and whether to report the ones held back.
-pub(super) type Pace<'a> = &'a (dyn Fn(&PeerId, bool) -> (bool, bool) + Sync);
+/// Whether one more frame of a kind (a public room's message by an author, a join into the
+/// rooms we list) may go ahead now (`bool`: the key is our contact), and whether to report
+/// the ones held back.
+pub(super) type Pace<'a> = &'a (dyn Fn(Kind, &PeerId, bool) -> (bool, bool) + Sync);
 
 fn vector_frame(c: &Connection, room: &RoomId, version: u64) -> Result<RoomFrame, StoreError> {
     let mut f = frame(RoomOp::Sync, room);
@@ -211,7 +213,7 @@ pub(super) fn judged(
         Ok(RoomOp::Sync) => synced(c, &me, peer, contact, room, f),
         Ok(RoomOp::Invite | RoomOp::States) => states(c, &me, peer, contact, room, &f.states),
         Ok(RoomOp::Messages) => messages(c, &me, peer, room, f, pace),
-        Ok(RoomOp::Join) => join(c, identity, peer, room),
+        Ok(RoomOp::Join) => join(c, identity, peer, room, pace),
         Ok(RoomOp::JoinRefused) => {
             let mut o = Outcome::default();
             if public::joining_from(c, &room)? == Some(*peer) {
@@ -489,14 +491,22 @@ fn join(
     identity: &Identity,
     peer: &PeerId,
     room: RoomId,
+    pace: Pace<'_>,
 ) -> Result<Outcome, StoreError> {
     let mut o = Outcome::default();
-    match public::join_asked(c, identity, peer, &room)? {
-        Ok(changed) => {
+    let open = pace(Kind::RoomJoins, &identity.peer_id(), false).0;
+    match public::join_asked(c, identity, peer, &room, open)? {
+        public::Answer::LetIn(changed) => {
             o.reply = public::chain_frames(c, &room)?;
-            o.signed = changed;
+            o.signed = Some(*changed);
         }
-        Err(reason) => o.reply.push(public::refusal(&room, reason)),
+        // A member already (it asks again each session while it waits for the chain): our
+        // Sync, which brings it what it lacks, not the whole chain again.
+        public::Answer::Member => {
+            let version = store::head(c, &room)?.map_or(0, |h| h.version());
+            o.reply.push(vector_frame(c, &room, version)?);
+        }
+        public::Answer::Refused(reason) => o.reply.push(public::refusal(&room, reason)),
     }
     Ok(o)
 }

@@ -172,7 +172,7 @@ impl Inner {
                 store::get_contact(c, &from)?.is_some_and(|k| k.state == ContactState::Contact);
             // Mail is paced by the server's budgets, not a public room's pace: held here it
             // would be acked and gone until a catch-up.
-            judged(c, &identity, &from, contact, &f, &|_, _| (true, false)).map(Some)
+            judged(c, &identity, &from, contact, &f, &|_, _, _| (true, false)).map(Some)
         };
         let outcome = match self.store.call(job).await {
             Ok(Some(o)) => o,

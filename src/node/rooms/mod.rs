@@ -485,6 +485,9 @@ impl NodeHandle {
     /// Leaves a room: our own leave, signed (the last admin first makes the earliest
     /// member an admin, so the room keeps one). Every remaining member turns over its key.
     pub async fn room_leave(&self, room: RoomId) -> Result<Room, NodeError> {
+        if self.stop_joining(room).await? {
+            return self.room_view(room).await;
+        }
         let me = self.inner.me;
         let identity = self.inner.identity.clone();
         let changes = self
@@ -529,6 +532,32 @@ impl NodeHandle {
     /// Removes a member (we must be an admin): a new version without it; every remaining
     /// member turns over its key, so it reads nothing sent after.
     pub async fn room_remove(&self, room: RoomId, peer: PeerId) -> Result<Room, NodeError> {
+        self.admin_change(
+            room,
+            "only the room's admins remove members",
+            move |s, me| {
+                if s.member(&peer).is_none() {
+                    return Err(NodeError::Invalid(format!("{peer} is not in the room")));
+                }
+                if peer == *me {
+                    return Err(NodeError::Invalid("to leave, use `room leave`".into()));
+                }
+                s.remove(&peer);
+                Ok(())
+            },
+        )
+        .await
+    }
+
+    /// Signs the next version of a room as one of its admins (`denied`: what a member who
+    /// is none is told), changed by `f` (given our key; its error says why not), and tells
+    /// whom it concerns.
+    pub(super) async fn admin_change(
+        &self,
+        room: RoomId,
+        denied: &'static str,
+        f: impl FnOnce(&mut RoomState, &PeerId) -> Result<(), NodeError> + Send + 'static,
+    ) -> Result<Room, NodeError> {
         let me = self.inner.me;
         let identity = self.inner.identity.clone();
         let changed = self
@@ -537,18 +566,9 @@ impl NodeHandle {
             .call(move |c| {
                 change(c, &identity, &room, |s| {
                     if !s.is_admin(&me) {
-                        return Err(NodeError::Invalid(
-                            "only the room's admins remove members".into(),
-                        ));
+                        return Err(NodeError::Invalid(denied.into()));
                     }
-                    if s.member(&peer).is_none() {
-                        return Err(NodeError::Invalid(format!("{peer} is not in the room")));
-                    }
-                    if peer == me {
-                        return Err(NodeError::Invalid("to leave, use `room leave`".into()));
-                    }
-                    s.remove(&peer);
-                    Ok(())
+                    f(s, &me)
                 })
             })
             .await??;

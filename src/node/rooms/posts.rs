@@ -7,6 +7,7 @@ use rusqlite::Connection;
 use super::{Outcome, Pace, vector_frame};
 use crate::identity::PeerId;
 use crate::model::RoomStatus;
+use crate::node::flood::Kind;
 use crate::node::rooms::frame;
 use crate::room::{Policy, RoomId, RoomMessage};
 use crate::store::{self, Kept, StoreError};
@@ -61,7 +62,7 @@ pub(super) fn messages(
         if paced && author == *peer && store::vector(c, &room)?.get(&author) < m.seq() {
             let contact = store::get_contact(c, &author)?
                 .is_some_and(|c| c.state == store::ContactState::Contact);
-            let (allowed, report) = pace(&author, contact);
+            let (allowed, report) = pace(Kind::RoomPosts, &author, contact);
             if !allowed {
                 held.push(author);
                 if report {
@@ -169,7 +170,7 @@ mod tests {
             ..Default::default()
         };
         let (tokens, reported) = (AtomicU32::new(10), AtomicBool::new(false));
-        let pace = |_: &crate::identity::PeerId, contact: bool| {
+        let pace = |_: crate::node::flood::Kind, _: &crate::identity::PeerId, contact: bool| {
             assert!(!contact);
             let allowed = tokens
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |t| t.checked_sub(1))

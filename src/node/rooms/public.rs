@@ -15,6 +15,7 @@ use super::seen::listed;
 use super::{Changed, change, frame, not_in, pages};
 use crate::identity::{Identity, PeerId};
 use crate::model::{ListedRoom, Room, RoomStatus};
+use crate::node::flood::Kind;
 use crate::node::state::Msg;
 use crate::node::{Event, Inner, NodeError, NodeHandle, lock};
 use crate::room::{Listing, MAX_MEMBERS, Policy, RoomId, SignedListing};
@@ -25,47 +26,62 @@ use crate::wire::{RoomFrame, RoomOp};
 /// `joining` (the join goes on: the creator is asked again whenever a session with it
 /// comes up).
 const JOIN_WAIT: Duration = Duration::from_secs(30);
+/// The shortest time between two rounds of the listing loop.
+const RENEW_AT_MOST: Duration = Duration::from_secs(2);
 
-/// A creator's answer to `joiner` asking to join `room`: `Ok` with the change that lists it
-/// (`None`: it is a member already), or `Err` with why not, in words for the joiner.
+/// What a creator answers someone asking to join.
+pub(super) enum Answer {
+    /// Let in: the change that lists it.
+    LetIn(Box<Changed>),
+    /// A member already.
+    Member,
+    /// Not let in, and why, in words for the asker.
+    Refused(String),
+}
+
+/// A creator's answer to `joiner` asking to join `room`; `open`: the rooms we list take
+/// one more join now (`flood::Kind::RoomJoins`). A room we do not hold as a public room's
+/// admin gets one answer whatever the reason, so an asker learns nothing of our rooms.
 pub(super) fn join_asked(
     c: &Connection,
     identity: &Identity,
     joiner: &PeerId,
     room: &RoomId,
-) -> Result<Result<Option<Changed>, String>, StoreError> {
+    open: bool,
+) -> Result<Answer, StoreError> {
     let me = identity.peer_id();
     let joined = store::room_row(c, room)?.is_some_and(|r| r.status == RoomStatus::Joined);
-    let Some(head) = store::head(c, room)?.filter(|_| joined) else {
-        return Ok(Err("the room is not held by the one you asked".into()));
+    let head = store::head(c, room)?
+        .filter(|h| joined && h.state().policy == Policy::Public && h.state().is_admin(&me));
+    let Some(head) = head else {
+        return Ok(Answer::Refused("no public room of that id is here".into()));
     };
     let s = head.state();
-    if s.policy != Policy::Public {
-        return Ok(Err(
-            "the room is not public: ask an admin to invite you".into()
-        ));
-    }
-    if !s.is_admin(&me) {
-        return Ok(Err("the one you asked is no admin of the room".into()));
-    }
+    let refused = |why: String| Ok(Answer::Refused(why));
     if s.is_banned(joiner) {
-        return Ok(Err("you are banned from this room".into()));
+        return refused("you are banned from this room".into());
+    }
+    if store::is_blocked(c, joiner)? {
+        return refused("the room's creator will not let you in".into());
     }
     if s.member(joiner).is_some() {
-        return Ok(Ok(None));
+        return Ok(Answer::Member);
     }
     if s.members.len() >= MAX_MEMBERS {
-        return Ok(Err(format!(
+        return refused(format!(
             "the room is full ({MAX_MEMBERS} members); try again when someone leaves"
-        )));
+        ));
+    }
+    if !open {
+        return refused("too many people are joining now; try again in a minute".into());
     }
     Ok(
         match change(c, identity, room, |s| {
             s.add(*joiner);
             Ok(())
         })? {
-            Ok(ch) => Ok(Some(ch)),
-            Err(e) => Err(e.to_string()),
+            Ok(ch) => Answer::LetIn(Box::new(ch)),
+            Err(e) => Answer::Refused(e.to_string()),
         },
     )
 }
@@ -135,35 +151,43 @@ impl Inner {
         addrs: Vec<SocketAddr>,
     ) {
         let identity = self.identity.clone();
+        let open = self.pace()(Kind::RoomJoins, &self.me, false).0;
         let answer = self
             .store
             .call(move |c| {
-                Ok(match join_asked(c, &identity, &from, &room)? {
-                    Ok(ch) => Ok((ch, chain_frames(c, &room)?)),
-                    Err(reason) => Err(reason),
+                Ok(match join_asked(c, &identity, &from, &room, open)? {
+                    Answer::LetIn(ch) => Ok(Some((*ch, chain_frames(c, &room)?))),
+                    Answer::Member => Ok(None),
+                    Answer::Refused(reason) => Err(reason),
                 })
             })
             .await;
-        match answer {
-            Ok(Ok((changed, chain))) => {
+        let said = match answer {
+            Ok(Ok(let_in)) => {
                 tracing::debug!(peer = ?from, "knock at a public room: let in");
-                if let Some(ch) = changed {
+                if let Some((ch, chain)) = let_in {
                     self.room_changed(ch).await;
+                    for f in chain {
+                        self.room_to(from, f);
+                    }
                 }
-                for f in chain {
-                    self.room_to(from, f);
-                }
+                // A member already: the Sync of the session that follows tells it the rest.
                 self.actor.tell(Msg::Hint(from, addrs));
+                None
             }
             Ok(Err(reason)) => {
                 tracing::debug!(peer = ?from, %reason, "knock at a public room: refused");
-                if let Some(rv) = &self.rv
-                    && let Err(e) = rv.refuse_knock(&room, &from, &reason).await
-                {
-                    tracing::debug!(error = %e, "refusal not passed on");
-                }
+                Some(reason)
             }
-            Err(e) => tracing::warn!(error = %e, "knock not answered"),
+            Err(e) => {
+                tracing::warn!(error = %e, "knock not answered");
+                return;
+            }
+        };
+        if let Some(rv) = &self.rv
+            && let Err(e) = rv.answer_knock(&room, &from, said.as_deref()).await
+        {
+            tracing::debug!(error = %e, "knock's answer not passed on");
         }
     }
 
@@ -213,6 +237,7 @@ pub(crate) async fn publish_loop(inner: std::sync::Weak<Inner>) {
             return;
         }
         let listings = inner.our_listings().await;
+        let stopping = || inner.shutdown.load(std::sync::atomic::Ordering::SeqCst);
         if let Some(d) = inner.actor.ask(Msg::DiscoveryNow).await.flatten()
             && (!listings.is_empty() || !last.is_empty())
         {
@@ -223,9 +248,9 @@ pub(crate) async fn publish_loop(inner: std::sync::Weak<Inner>) {
                 Ok(Ok(())) => {}
             }
         }
-        let now: HashSet<RoomId> = listings.iter().map(|l| l.listing().room).collect();
+        let mut now: HashSet<RoomId> = listings.iter().map(|l| l.listing().room).collect();
         if let Some(rv) = inner.rv.clone() {
-            for l in &listings {
+            for l in listings.iter().take_while(|_| !stopping()) {
                 if let Err(e) = rv.publish(l).await {
                     tracing::debug!(error = %e, "room not listed in the directory");
                     let _ = inner.events.send(Event::Error {
@@ -236,8 +261,11 @@ pub(crate) async fn publish_loop(inner: std::sync::Weak<Inner>) {
                     });
                 }
             }
-            for room in last.difference(&now) {
-                let _ = rv.unpublish(room).await;
+            for room in last.difference(&now).copied().collect::<Vec<_>>() {
+                // Not unlisted yet: asked again next round (it lapses meanwhile anyway).
+                if rv.unpublish(&room).await.is_err() {
+                    now.insert(room);
+                }
             }
         }
         last = now;
@@ -245,7 +273,9 @@ pub(crate) async fn publish_loop(inner: std::sync::Weak<Inner>) {
         let (every, wake) = (inner.listing_ttl / 3, inner.listing_wake.clone());
         // Not held while asleep: a node dropped meanwhile goes (with its profile's lock).
         drop(inner);
-        let _ = tokio::time::timeout(every, wake.notified()).await;
+        // At most one round every 2 s, however often members change.
+        tokio::time::sleep(RENEW_AT_MOST).await;
+        let _ = tokio::time::timeout(every.saturating_sub(RENEW_AT_MOST), wake.notified()).await;
     }
 }
 
@@ -334,8 +364,9 @@ impl NodeHandle {
                 "no rendezvous is configured, so there is no directory to search; `room nearby` lists the rooms on your network".into(),
             )
         })?;
+        let now = now_ms() as u64;
         let found = rv
-            .search(query, limit, now_ms() as u64)
+            .search(query, limit, now)
             .await
             .map_err(|e| NodeError::Rendezvous(format!("the directory search failed: {e}")))?;
         let mut seen = lock(&self.inner.room_listings);
@@ -343,7 +374,7 @@ impl NodeHandle {
             .into_iter()
             .map(|l| {
                 let out = listed(&l, "directory");
-                seen.directory(l);
+                seen.directory(l, now);
                 out
             })
             .collect())
@@ -371,33 +402,71 @@ impl NodeHandle {
             .inner
             .store
             .call(move |c| {
-                let row = store::room_row(c, &room)?;
-                if row.as_ref().is_some_and(|r| r.status == RoomStatus::Joined) {
-                    return Ok(false);
+                match store::room_row(c, &room)?.map(|r| r.status) {
+                    Some(RoomStatus::Joined) => return Ok(Some(false)),
+                    // An invitation waits: accepting it is the way in.
+                    Some(RoomStatus::Invited) => return Ok(None),
+                    _ => {}
                 }
                 store::set_room_status(c, &room, RoomStatus::Joining, now_ms())?;
                 store::set_listing(c, &room, &listing)?;
                 store::set_inviter(c, &room, &creator)?;
-                Ok(true)
+                Ok(Some(true))
             })
             .await?;
-        if !started {
-            return self.room(room).await;
+        match started {
+            None => {
+                return Err(NodeError::Invalid(format!(
+                    "you are invited to the room {room}: accept the invitation (`room accept`)"
+                )));
+            }
+            Some(false) => return self.room(room).await,
+            Some(true) => {}
         }
         let mut events = self.inner.events.subscribe();
         // The creator is admitted and may look us up now, and we dial it.
         self.inner.members_changed().await;
-        if !addrs.is_empty() {
+        let addrs_none = addrs.is_empty();
+        if !addrs_none {
             self.inner.actor.tell(Msg::Hint(creator, addrs));
         }
         if self.inner.actor.is_connected(&creator) {
             self.inner.room_to(creator, frame(RoomOp::Join, &room));
         }
-        if let Some(rv) = &self.inner.rv
-            && let Err(e) = rv.knock(&room).await
-        {
-            // Not listed there (seen on the LAN only), or its creator is not online there.
-            tracing::debug!(error = %e, "knock not passed on by the rendezvous");
+        if let Some(rv) = &self.inner.rv {
+            // A knock over the server's request rate waits its turn (a few times at most).
+            let mut knock = rv.knock(&room).await;
+            for _ in 0..3 {
+                let Err(crate::rendezvous::ClientError::RateLimited { retry_after }) = knock else {
+                    break;
+                };
+                tokio::time::sleep(retry_after.min(Duration::from_secs(5))).await;
+                knock = rv.knock(&room).await;
+            }
+            match knock {
+                // The creator's own word: stop asking.
+                Ok(r) if r.answered && !r.let_in => {
+                    self.inner
+                        .join_refused(room, creator, r.reason.clone())
+                        .await;
+                    return Err(NodeError::Invalid(format!(
+                        "the room's creator did not let you in: {}",
+                        crate::text::printable(&r.reason)
+                    )));
+                }
+                Ok(_) => {}
+                // Not listed there, or its creator is not online there: with no other way
+                // to reach it (no LAN record, no session), the join cannot go on.
+                Err(crate::rendezvous::ClientError::Refused(why))
+                    if addrs_none && !self.inner.actor.is_connected(&creator) =>
+                {
+                    self.stop_joining(room).await?;
+                    return Err(NodeError::Invalid(format!(
+                        "could not ask the room's creator: {why}"
+                    )));
+                }
+                Err(e) => tracing::debug!(error = %e, "knock not passed on by the rendezvous"),
+            }
         }
         self.inner.room_event(room).await;
         let deadline = tokio::time::Instant::now() + JOIN_WAIT;
@@ -420,37 +489,51 @@ impl NodeHandle {
         self.room(room).await
     }
 
-    /// Bans a key from a room (we must be an admin): removed if it is a member, and no
-    /// admin lets it in again until the ban is lifted.
-    pub async fn room_ban(&self, room: RoomId, peer: PeerId) -> Result<Room, NodeError> {
-        let me = self.inner.me;
-        let identity = self.inner.identity.clone();
-        let changed = self
+    /// A join we asked for and no longer want: we stop asking, and its creator is no
+    /// longer admitted nor allowed to look us up for it. False: we were not joining.
+    pub(super) async fn stop_joining(&self, room: RoomId) -> Result<bool, NodeError> {
+        let stopped = self
             .inner
             .store
             .call(move |c| {
-                change(c, &identity, &room, |s| {
-                    if !s.is_admin(&me) {
-                        return Err(NodeError::Invalid("only the room's admins ban".into()));
-                    }
-                    if peer == me {
-                        return Err(NodeError::Invalid("to leave, use `room leave`".into()));
-                    }
-                    if peer == s.creator {
-                        return Err(NodeError::Invalid(
-                            "the room's creator cannot be banned".into(),
-                        ));
-                    }
-                    if s.is_banned(&peer) {
-                        return Err(NodeError::Invalid(format!("{peer} is banned already")));
-                    }
-                    s.ban(peer);
-                    Ok(())
-                })
+                let joining =
+                    store::room_row(c, &room)?.is_some_and(|r| r.status == RoomStatus::Joining);
+                if joining {
+                    store::set_room_status(c, &room, RoomStatus::Left, now_ms())?;
+                }
+                Ok(joining)
             })
-            .await??;
-        self.inner.room_changed(changed).await;
-        self.inner.listing_wake.notify_one();
-        self.room(room).await
+            .await?;
+        if stopped {
+            self.inner.members_changed().await;
+            self.inner.room_event(room).await;
+        }
+        Ok(stopped)
+    }
+
+    /// Bans a key from a room (we must be an admin): removed if it is a member, and no
+    /// admin lets it in again until the ban is lifted.
+    pub async fn room_ban(&self, room: RoomId, peer: PeerId) -> Result<Room, NodeError> {
+        self.admin_change(room, "only the room's admins ban", move |s, me| {
+                if peer == *me {
+                    return Err(NodeError::Invalid("to leave, use `room leave`".into()));
+                }
+                if peer == s.creator {
+                    return Err(NodeError::Invalid(
+                        "the room's creator cannot be banned".into(),
+                    ));
+                }
+                if s.policy != Policy::Public {
+                    return Err(NodeError::Invalid(
+                        "bans are for public rooms; in a private room, remove the member (only an admin's invitation brings them back)".into(),
+                    ));
+                }
+                if s.is_banned(&peer) {
+                    return Err(NodeError::Invalid(format!("{peer} is banned already")));
+                }
+                s.ban(peer);
+                Ok(())
+            })
+        .await
     }
 }

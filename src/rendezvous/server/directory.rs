@@ -1,14 +1,14 @@
 //! Owns the public-room directory: the listings creators publish (in memory: renewed every
 //! minute or so by their creators' nodes, gone when they stop), the search over them, and
-//! knocks — pushed to the creator, whose refusal comes back to the knocker only while that
-//! knock is pending. It holds what it lists and the knocks of the last minute, nothing else.
+//! knocks — pushed to the creator, whose answer comes back as the answer to the knock while
+//! it waits (4 s). It holds what it lists and the knocks waiting now, nothing else.
 
 use std::collections::HashMap;
 
 use super::{State, key, lock, now_ms, refused};
 use crate::identity::PeerId;
 use crate::rendezvous::directory::{
-    KnockRefused, Knocked, Listings, MAX_QUERY, MAX_RESULTS, Publish, Search,
+    KnockAnswer, KnockResult, Knocked, Listings, MAX_QUERY, MAX_RESULTS, Publish, Search,
 };
 use crate::rendezvous::proto::{Empty, Push, push, response};
 use crate::room::{RoomId, SignedListing};
@@ -17,47 +17,80 @@ use crate::room::{RoomId, SignedListing};
 pub(super) const PER_CREATOR: usize = 16;
 /// Listings in all.
 pub(super) const MAX_LISTINGS: usize = 100_000;
-/// How long a knock waits for its creator's refusal.
-const KNOCK_MS: u64 = 60_000;
-/// Knocks pending in all (the oldest go first past it).
+/// How long a knock waits for its creator's answer (under a client's 5 s request timeout).
+const KNOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(4);
+/// Knocks waiting in all; past it a knock is answered at once, unanswered.
 const MAX_KNOCKS: usize = 10_000;
+
+/// A creator's answer: let in, or why not.
+type Answer = (bool, String);
 /// Longest refusal passed on, in bytes.
 const MAX_REASON: usize = 200;
 
-/// The listings and the pending knocks.
+/// One listed room: its listing and its words in lowercase, as searches compare them.
+struct Entry {
+    listing: SignedListing,
+    words: String,
+}
+
+/// The listings, how many each creator has, and the pending knocks.
 #[derive(Default)]
 pub(super) struct Directory {
-    listings: HashMap<RoomId, SignedListing>,
-    /// (creator, knocker, room) → when it knocked.
-    knocks: HashMap<(PeerId, PeerId, RoomId), u64>,
+    listings: HashMap<RoomId, Entry>,
+    per_creator: HashMap<PeerId, usize>,
+    /// (creator, knocker, room) → where its answer goes.
+    knocks: HashMap<(PeerId, PeerId, RoomId), tokio::sync::oneshot::Sender<Answer>>,
 }
 
 impl Directory {
-    /// Forgets expired listings and knocks no refusal can answer any more.
+    /// Forgets expired listings (and knocks whose knocker stopped waiting).
     pub(super) fn expire(&mut self, now: u64) {
-        self.listings.retain(|_, l| l.listing().expires_ms > now);
-        self.knocks.retain(|_, at| *at + KNOCK_MS > now);
+        let gone: Vec<RoomId> = self
+            .listings
+            .iter()
+            .filter(|(_, e)| e.listing.listing().expires_ms <= now)
+            .map(|(r, _)| *r)
+            .collect();
+        for room in gone {
+            self.remove(&room);
+        }
+        self.knocks.retain(|_, answer| !answer.is_closed());
     }
 
-    fn per_creator(&self, creator: &PeerId) -> usize {
-        self.listings
-            .values()
-            .filter(|l| l.listing().creator == *creator)
-            .count()
+    fn remove(&mut self, room: &RoomId) {
+        if let Some(e) = self.listings.remove(room) {
+            let creator = e.listing.listing().creator;
+            if let Some(n) = self.per_creator.get_mut(&creator) {
+                *n -= 1;
+                if *n == 0 {
+                    self.per_creator.remove(&creator);
+                }
+            }
+        }
     }
 
-    /// Lists or renews; `Err`: why not.
-    fn publish(&mut self, peer: &PeerId, bytes: &[u8], now: u64) -> Result<(), String> {
+    /// Lists or renews for `peer` (`online`: registered here now); `Err`: why not.
+    fn publish(
+        &mut self,
+        peer: &PeerId,
+        bytes: &[u8],
+        now: u64,
+        online: bool,
+    ) -> Result<(), String> {
         let l = SignedListing::decode(bytes).map_err(|e| e.to_string())?;
         l.live(now).map_err(|e| e.to_string())?;
         let listing = l.listing();
         if listing.creator != *peer {
             return Err("only the room's creator lists it here".into());
         }
+        // The one who lets joiners in must be reachable here.
+        if !online {
+            return Err("register before listing a room: its joiners knock at you here".into());
+        }
         match self.listings.get(&listing.room) {
-            Some(held) if held.listing().issued_ms >= listing.issued_ms => return Ok(()),
+            Some(held) if held.listing.listing().issued_ms >= listing.issued_ms => return Ok(()),
             Some(_) => {}
-            None if self.per_creator(peer) >= PER_CREATOR => {
+            None if self.per_creator.get(peer).copied().unwrap_or(0) >= PER_CREATOR => {
                 return Err(format!(
                     "you list {PER_CREATOR} rooms here already; unpublish one first"
                 ));
@@ -65,9 +98,11 @@ impl Directory {
             None if self.listings.len() >= MAX_LISTINGS => {
                 return Err("this server's room directory is full; try again later".into());
             }
-            None => {}
+            None => *self.per_creator.entry(*peer).or_default() += 1,
         }
-        self.listings.insert(listing.room, l);
+        let words = format!("{}\n{}", listing.name, listing.topic).to_lowercase();
+        self.listings
+            .insert(listing.room, Entry { listing: l, words });
         Ok(())
     }
 
@@ -77,14 +112,11 @@ impl Directory {
         let mut hits: Vec<&SignedListing> = self
             .listings
             .values()
-            .filter(|l| l.listing().expires_ms > now)
-            .filter(|l| {
-                let l = l.listing();
-                q.is_empty()
-                    || by_id == Some(l.room)
-                    || l.name.to_lowercase().contains(&q)
-                    || l.topic.to_lowercase().contains(&q)
+            .filter(|e| e.listing.listing().expires_ms > now)
+            .filter(|e| {
+                q.is_empty() || by_id == Some(e.listing.listing().room) || e.words.contains(&q)
             })
+            .map(|e| &e.listing)
             .collect();
         hits.sort_by(|a, b| {
             let (a, b) = (a.listing(), b.listing());
@@ -101,7 +133,8 @@ impl Directory {
 }
 
 pub(super) fn publish(state: &State, peer: PeerId, p: Publish) -> response::Body {
-    match lock(&state.directory).publish(&peer, &p.listing, now_ms()) {
+    let online = lock(&state.online).contains_key(&peer);
+    match lock(&state.directory).publish(&peer, &p.listing, now_ms(), online) {
         Ok(()) => response::Body::Done(Empty {}),
         Err(e) => refused(&e),
     }
@@ -114,9 +147,9 @@ pub(super) fn unpublish(state: &State, peer: PeerId, room: &[u8]) -> response::B
     let mut d = lock(&state.directory);
     if d.listings
         .get(&room)
-        .is_some_and(|l| l.listing().creator == peer)
+        .is_some_and(|e| e.listing.listing().creator == peer)
     {
-        d.listings.remove(&room);
+        d.remove(&room);
     }
     response::Body::Done(Empty {})
 }
@@ -135,8 +168,9 @@ pub(super) fn search(state: &State, s: Search) -> response::Body {
     })
 }
 
-/// A knock: pushed to the room's creator if it is online, with the knocker's record.
-pub(super) fn knock(state: &State, peer: PeerId, room: &[u8]) -> response::Body {
+/// A knock: pushed to the room's creator if it is online, with the knocker's record; its
+/// answer, if it comes within [`KNOCK_WAIT`], is the answer.
+pub(super) async fn knock(state: &State, peer: PeerId, room: &[u8]) -> response::Body {
     let Some(room) = RoomId::from_slice(room) else {
         return refused("a room id has 16 bytes");
     };
@@ -144,62 +178,68 @@ pub(super) fn knock(state: &State, peer: PeerId, room: &[u8]) -> response::Body 
     let Some(creator) = lock(&state.directory)
         .listings
         .get(&room)
-        .filter(|l| l.listing().expires_ms > now)
-        .map(|l| l.listing().creator)
+        .filter(|e| e.listing.listing().expires_ms > now)
+        .map(|e| e.listing.listing().creator)
     else {
         return refused(&format!(
             "no room {room} is listed here (its creator may have stopped listing it)"
         ));
     };
-    let online = lock(&state.online);
-    let Some(me) = online.get(&peer) else {
-        return refused("register before knocking, so the room's creator can reach you");
-    };
-    let Some(target) = online.get(&creator) else {
-        return refused("the room's creator is not online now; try again later");
-    };
-    target.push.send(Push {
-        body: Some(push::Body::Knocked(Knocked {
-            room: room.as_bytes().to_vec(),
-            from: peer.as_bytes().to_vec(),
-            observed: me.observed.to_string(),
-            record: Some(me.signed.clone()),
-        })),
-    });
-    drop(online);
-    let mut d = lock(&state.directory);
-    if d.knocks.len() >= MAX_KNOCKS {
-        d.expire(now);
+    let (answer, answered) = tokio::sync::oneshot::channel::<Answer>();
+    {
+        let online = lock(&state.online);
+        let Some(me) = online.get(&peer) else {
+            return refused("register before knocking, so the room's creator can reach you");
+        };
+        let Some(target) = online.get(&creator) else {
+            return refused("the room's creator is not online now; try again later");
+        };
+        // Waiting before the creator hears of it: its answer may come back at once.
+        let mut d = lock(&state.directory);
+        if d.knocks.len() >= MAX_KNOCKS {
+            d.expire(now);
+        }
+        if d.knocks.len() < MAX_KNOCKS {
+            d.knocks.insert((creator, peer, room), answer);
+        }
+        drop(d);
+        target.push.send(Push {
+            body: Some(push::Body::Knocked(Knocked {
+                room: room.as_bytes().to_vec(),
+                from: peer.as_bytes().to_vec(),
+                observed: me.observed.to_string(),
+                record: Some(me.signed.clone()),
+            })),
+        });
     }
-    if d.knocks.len() < MAX_KNOCKS {
-        d.knocks.insert((creator, peer, room), now);
-    }
-    response::Body::Done(Empty {})
+    let result = match tokio::time::timeout(KNOCK_WAIT, answered).await {
+        Ok(Ok((let_in, reason))) => KnockResult {
+            answered: true,
+            let_in,
+            reason,
+        },
+        _ => KnockResult::default(),
+    };
+    lock(&state.directory).knocks.remove(&(creator, peer, room));
+    response::Body::KnockResult(result)
 }
 
-/// A creator's refusal, passed to the knocker only if its knock is pending.
-pub(super) fn refuse(state: &State, creator: PeerId, r: KnockRefused) -> response::Body {
-    let (Some(room), Some(knocker)) = (RoomId::from_slice(&r.room), key(&r.peer)) else {
-        return refused("a refusal names a room (16 bytes) and a knocker (32 bytes)");
+/// A creator's answer, passed on as the answer to that knock if it still waits.
+pub(super) fn answer(state: &State, creator: PeerId, a: KnockAnswer) -> response::Body {
+    let (Some(room), Some(knocker)) = (RoomId::from_slice(&a.room), key(&a.peer)) else {
+        return refused("an answer names a room (16 bytes) and a knocker (32 bytes)");
     };
-    let pending = lock(&state.directory)
+    let waiting = lock(&state.directory)
         .knocks
-        .remove(&(creator, knocker, room))
-        .is_some_and(|at| at + KNOCK_MS > now_ms());
-    if pending && let Some(o) = lock(&state.online).get(&knocker) {
-        let mut reason = r.reason;
+        .remove(&(creator, knocker, room));
+    if let Some(waiting) = waiting {
+        let mut reason = a.reason;
         let mut end = reason.len().min(MAX_REASON);
         while !reason.is_char_boundary(end) {
             end -= 1;
         }
         reason.truncate(end);
-        o.push.send(Push {
-            body: Some(push::Body::KnockRefused(KnockRefused {
-                room: r.room,
-                peer: creator.as_bytes().to_vec(),
-                reason,
-            })),
-        });
+        let _ = waiting.send((a.let_in, reason));
     }
     response::Body::Done(Empty {})
 }
@@ -233,15 +273,23 @@ mod tests {
         let mut d = Directory::default();
         let l = listing(&alice, "Rust Berlin", 3, 1_000);
         // Mallory uploads Alice's signed listing as hers: refused.
-        let err = d.publish(&mallory.peer_id(), l.bytes(), 1_000).unwrap_err();
+        let err = d
+            .publish(&mallory.peer_id(), l.bytes(), 1_000, true)
+            .unwrap_err();
         assert!(err.contains("creator"), "{err}");
-        d.publish(&alice.peer_id(), l.bytes(), 1_000).unwrap();
+        // Its creator, not registered here (nobody could knock): refused.
+        let err = d
+            .publish(&alice.peer_id(), l.bytes(), 1_000, false)
+            .unwrap_err();
+        assert!(err.contains("register"), "{err}");
+        d.publish(&alice.peer_id(), l.bytes(), 1_000, true).unwrap();
         assert_eq!(d.search("rust", 10, 1_000).len(), 1);
         assert_eq!(d.search(&l.listing().room.to_string(), 10, 1_000).len(), 1);
         assert!(d.search("python", 10, 1_000).is_empty());
         // An older listing does not replace a newer one; it expires when not renewed.
         let old = listing(&alice, "Rust Berlin (old)", 3, 500);
-        d.publish(&alice.peer_id(), old.bytes(), 1_000).unwrap();
+        d.publish(&alice.peer_id(), old.bytes(), 1_000, true)
+            .unwrap();
         assert_eq!(d.search("old", 10, 1_000).len(), 0);
         d.expire(61_000);
         assert!(d.search("", 10, 61_000).is_empty());
@@ -253,7 +301,7 @@ mod tests {
         let mut d = Directory::default();
         for n in 1..=PER_CREATOR {
             let l = listing(&alice, &format!("room {n}"), n, 1_000);
-            d.publish(&alice.peer_id(), l.bytes(), 1_000).unwrap();
+            d.publish(&alice.peer_id(), l.bytes(), 1_000, true).unwrap();
         }
         let first = SignedListing::decode(&d.search("", 3, 1_000)[0]).unwrap();
         assert_eq!(first.listing().members as usize, PER_CREATOR);
@@ -269,6 +317,9 @@ mod tests {
         let extra = Listing::of(&s, 1_000, 60_000)
             .sign(&alice, Policy::Public)
             .unwrap();
-        assert!(d.publish(&alice.peer_id(), extra.bytes(), 1_000).is_err());
+        assert!(
+            d.publish(&alice.peer_id(), extra.bytes(), 1_000, true)
+                .is_err()
+        );
     }
 }

@@ -451,8 +451,8 @@ async fn stream(
         Some(request::Body::Publish(p)) => directory::publish(&state, peer, p),
         Some(request::Body::Unpublish(u)) => directory::unpublish(&state, peer, &u.room),
         Some(request::Body::Search(s)) => directory::search(&state, s),
-        Some(request::Body::Knock(k)) => directory::knock(&state, peer, &k.room),
-        Some(request::Body::KnockRefused(r)) => directory::refuse(&state, peer, r),
+        Some(request::Body::Knock(k)) => directory::knock(&state, peer, &k.room).await,
+        Some(request::Body::KnockAnswer(a)) => directory::answer(&state, peer, a),
         None => refused("empty request"),
     };
     let _ = answer(&mut send, body).await;

@@ -76,6 +76,8 @@ pub enum Message {
     Find,
     /// Ban a member of the open room.
     Ban(PeerId),
+    /// Stop asking to join a public room.
+    CancelJoin(RoomId),
     /// List the open room (ours, public) on the LAN and in the directory, or stop.
     Publish(bool),
     /// A one-to-one conversation becomes a room: with this contact (`with`) and `added`.
@@ -230,6 +232,7 @@ pub fn update(app: &mut App, message: Message) -> Action {
             let (screen, action) = super::find_room::State::open(app.rendezvous.is_some());
             action.then(super::Screen::FindRoom(screen))
         }
+        Message::CancelJoin(room) => Action::run(Command::RoomLeave { room }),
         Message::Ban(id) => match rooms.selected {
             Some(room) => Action::run(Command::RoomBan { room, id }),
             None => Action::none(),
@@ -282,7 +285,17 @@ pub fn list(app: &App) -> Element<'_, Message> {
                 );
             }
             RoomStatus::Joining => {
-                col = col.push(text(format!("# {} (asking to join…)", r.name)).size(SMALL));
+                col = col.push(
+                    row![
+                        text(format!("# {} (asking to join…)", r.name))
+                            .size(SMALL)
+                            .width(Length::Fill),
+                        button(text("Cancel").size(SMALL))
+                            .on_press(Message::CancelJoin(r.room_id))
+                            .style(button::secondary),
+                    ]
+                    .align_y(iced::Alignment::Center),
+                );
             }
             _ => {}
         }

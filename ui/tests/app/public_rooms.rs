@@ -95,6 +95,7 @@ async fn a_public_room_is_listed_found_joined_and_a_member_banned_from_the_app()
         if let Screen::FindRoom(s) = &mut carol.screen {
             s.query.clear();
         }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let by = carol.name_of(&a.node.peer_id());
     assert!(shows(&carol, &format!("1 member · made by {by}")));
