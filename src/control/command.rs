@@ -431,6 +431,13 @@ pub enum Command {
         /// The key.
         id: PeerId,
     },
+    /// Lift a ban (we must be an admin): the key may ask to join again.
+    RoomUnban {
+        /// The room.
+        room: RoomId,
+        /// The key.
+        id: PeerId,
+    },
     /// Ask the app running this node to show its window (a second start of the desktop app
     /// hands its `natter://` link over this way); the node emits `show_requested`.
     Show {

@@ -28,7 +28,8 @@ pub async fn execute(node: &NodeHandle, cmd: Command) -> Result<Answer, ControlE
         | Command::RoomNearby
         | Command::RoomDirectory { .. }
         | Command::RoomJoin { .. }
-        | Command::RoomBan { .. } => super::rooms::execute(node, &cmd).await?,
+        | Command::RoomBan { .. }
+        | Command::RoomUnban { .. } => super::rooms::execute(node, &cmd).await?,
         Command::Id => Answer::Id {
             peer_id: node.peer_id(),
             fingerprint: node.peer_id().fingerprint(),

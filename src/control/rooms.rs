@@ -67,6 +67,7 @@ pub(super) async fn execute(node: &NodeHandle, cmd: &Command) -> Result<Answer, 
         ),
         Command::RoomJoin { room } => Answer::Room(node.room_join(*room).await?),
         Command::RoomBan { room, id } => Answer::Room(node.room_ban(*room, *id).await?),
+        Command::RoomUnban { room, id } => Answer::Room(node.room_unban(*room, *id).await?),
         other => {
             return Err(ControlError::Node(crate::node::NodeError::Invalid(
                 format!("not a room command: {other:?}"),
@@ -142,7 +143,8 @@ pub(super) fn render(cmd: &Command, v: &Value) -> Option<String> {
         | Command::RoomLeave { .. }
         | Command::RoomRemove { .. }
         | Command::RoomPublish { .. }
-        | Command::RoomBan { .. } => room_line(v),
+        | Command::RoomBan { .. }
+        | Command::RoomUnban { .. } => room_line(v),
         Command::RoomJoin { .. } => match v["status"].as_str() {
             Some("joining") => format!(
                 "{}\nasked to join; its creator has not answered yet (the join goes on: `room list` shows it)",

@@ -100,6 +100,11 @@ fn a_stranger_finds_joins_and_once_banned_stays_out_and_the_listing_expires() {
             .status
             .success()
     );
+    // The ban lifted, she may ask again and is let in.
+    let lifted = json(&a.profile, &["room", "unban", &room, &c.id]);
+    assert!(lifted.get("banned").is_none(), "{lifted}");
+    let back = json(&c.profile, &["room", "join", &room]);
+    assert_eq!(back["status"], "joined", "{back}");
 
     // Killed, Alice renews nothing: her 3 s listing goes.
     a.kill9();

@@ -74,6 +74,8 @@ pub(crate) enum RoomCmd {
     Join { room: RoomId },
     /// Ban someone from a room (you must be an admin): removed, and not let in again.
     Ban { room: RoomId, peer: PeerId },
+    /// Lift a ban (you must be an admin): they may ask to join again.
+    Unban { room: RoomId, peer: PeerId },
 }
 
 impl From<RoomCmd> for Command {
@@ -112,6 +114,7 @@ impl From<RoomCmd> for Command {
             },
             RoomCmd::Join { room } => Command::RoomJoin { room },
             RoomCmd::Ban { room, peer } => Command::RoomBan { room, id: peer },
+            RoomCmd::Unban { room, peer } => Command::RoomUnban { room, id: peer },
         }
     }
 }

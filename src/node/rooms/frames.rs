@@ -294,6 +294,12 @@ fn synced(
         }
         return Ok(o);
     };
+    // Asking to join a room we were in before: the creator we asked holds newer versions
+    // (one lists us again); we ask for those after ours.
+    if f.version > head.version() && public::joining_from(c, &room)? == Some(*peer) {
+        o.reply.push(vector_frame(c, &room, head.version())?);
+        return Ok(o);
+    }
     let listed = head.state().member(peer).is_some();
     if !listed && !store::ever_members(c, &room)?.contains(peer) {
         return Ok(o);

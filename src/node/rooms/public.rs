@@ -489,6 +489,18 @@ impl NodeHandle {
         self.room(room).await
     }
 
+    /// Lifts a ban (we must be an admin): the key may ask to join again.
+    pub async fn room_unban(&self, room: RoomId, peer: PeerId) -> Result<Room, NodeError> {
+        self.admin_change(room, "only the room's admins lift bans", move |s, _| {
+            if !s.is_banned(&peer) {
+                return Err(NodeError::Invalid(format!("{peer} is not banned")));
+            }
+            s.banned.retain(|k| *k != peer);
+            Ok(())
+        })
+        .await
+    }
+
     /// A join we asked for and no longer want: we stop asking, and its creator is no
     /// longer admitted nor allowed to look us up for it. False: we were not joining.
     pub(super) async fn stop_joining(&self, room: RoomId) -> Result<bool, NodeError> {

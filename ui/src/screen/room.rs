@@ -78,6 +78,8 @@ pub enum Message {
     Ban(PeerId),
     /// Stop asking to join a public room.
     CancelJoin(RoomId),
+    /// Lift a ban in the open room.
+    Unban(PeerId),
     /// List the open room (ours, public) on the LAN and in the directory, or stop.
     Publish(bool),
     /// A one-to-one conversation becomes a room: with this contact (`with`) and `added`.
@@ -233,6 +235,10 @@ pub fn update(app: &mut App, message: Message) -> Action {
             action.then(super::Screen::FindRoom(screen))
         }
         Message::CancelJoin(room) => Action::run(Command::RoomLeave { room }),
+        Message::Unban(id) => match rooms.selected {
+            Some(room) => Action::run(Command::RoomUnban { room, id }),
+            None => Action::none(),
+        },
         Message::Ban(id) => match rooms.selected {
             Some(room) => Action::run(Command::RoomBan { room, id }),
             None => Action::none(),
@@ -488,6 +494,21 @@ pub fn view(app: &App) -> Element<'_, Message> {
             }
         }
         members = members.push(line);
+    }
+    if admin {
+        for key in &room.banned {
+            members = members.push(
+                row![
+                    text(format!("⊘ {} (banned)", app.name_of(key)))
+                        .size(SMALL)
+                        .width(Length::Fill),
+                    button(text("Lift ban").size(SMALL))
+                        .on_press(Message::Unban(*key))
+                        .style(button::secondary),
+                ]
+                .align_y(iced::Alignment::Center),
+            );
+        }
     }
     let mut col = column![header, members].spacing(8);
     if app.rooms.inviting {

@@ -121,6 +121,11 @@ async fn a_public_room_is_listed_found_joined_and_a_member_banned_from_the_app()
     .await;
     assert!(shows(&alice, "anyone may read it · 1 member"));
     let carol_id = c.node.peer_id();
+    let banned_line = format!("⊘ {} (banned)", alice.name_of(&carol_id));
+    assert!(
+        shows(&alice, &banned_line),
+        "the ban is listed with a way to lift it"
+    );
     let r = a.node.room(room).await.unwrap();
     assert_eq!(r.banned, vec![carol_id]);
     loop {
@@ -135,6 +140,13 @@ async fn a_public_room_is_listed_found_joined_and_a_member_banned_from_the_app()
         }
     }
     assert_eq!(carol.rooms.selected, None, "her pane closed");
+    // Alice lifts the ban from the same list.
+    interact(&mut alice, &a.node.clone(), |ui| {
+        ui.click("Lift ban").unwrap();
+    })
+    .await;
+    assert!(!shows(&alice, &banned_line));
+    assert!(a.node.room(room).await.unwrap().banned.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
