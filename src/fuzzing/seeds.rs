@@ -338,7 +338,7 @@ fn responses() -> Vec<Vec<u8>> {
         push::Body::RelayAsked(relay::RelayAsked { from: key.clone() }),
         push::Body::RelayReady(relay::RelayReady { peer: key.clone() }),
         push::Body::Restarting(proto::Empty {}),
-        push::Body::Knocked(directory::Knocked {
+        push::Body::Knocked(proto::Knocked {
             room: vec![4; 16],
             from: key.clone(),
             observed: "198.51.100.7:40000".into(),

@@ -47,31 +47,13 @@ pub struct Listings {
     pub listings: Vec<Vec<u8>>,
 }
 
-/// Ask a listed room's creator to let us in: pushed to it as [`Knocked`] if it is online;
+/// Ask a listed room's creator to let us in: pushed to it as `proto::Knocked` if it is online;
 /// answered with [`KnockResult`] once it answers (or after a few seconds without a word).
 #[derive(Clone, PartialEq, Message)]
 pub struct Knock {
     /// The room id, 16 bytes.
     #[prost(bytes = "vec", tag = "1")]
     pub room: Vec<u8>,
-}
-
-/// Pushed to a room's creator: `from` knocked. It lets it in (a new state, then a session)
-/// or not, and says which with [`KnockAnswer`].
-#[derive(Clone, PartialEq, Message)]
-pub struct Knocked {
-    /// The room id.
-    #[prost(bytes = "vec", tag = "1")]
-    pub room: Vec<u8>,
-    /// Who knocked (authenticated by the server's TLS).
-    #[prost(bytes = "vec", tag = "2")]
-    pub from: Vec<u8>,
-    /// Where the server sees it.
-    #[prost(string, tag = "3")]
-    pub observed: String,
-    /// Its signed presence record, for its addresses.
-    #[prost(message, optional, tag = "4")]
-    pub record: Option<super::proto::SignedRecord>,
 }
 
 /// A creator's answer to a knock: the server passes it on as the answer to that knock only
@@ -117,7 +99,6 @@ mod tests {
             let _ = Publish::decode(bytes.as_slice());
             let _ = Search::decode(bytes.as_slice());
             let _ = Listings::decode(bytes.as_slice());
-            let _ = Knocked::decode(bytes.as_slice());
             let _ = KnockAnswer::decode(bytes.as_slice());
             let _ = KnockResult::decode(bytes.as_slice());
         }

@@ -411,7 +411,7 @@ pub mod push {
         Restarting(super::Empty),
         /// Someone knocked at a room we list.
         #[prost(message, tag = "6")]
-        Knocked(crate::rendezvous::directory::Knocked),
+        Knocked(super::Knocked),
     }
 }
 
@@ -426,6 +426,24 @@ pub struct DialMe {
     pub observed: String,
     /// Its signed record.
     #[prost(message, optional, tag = "3")]
+    pub record: Option<SignedRecord>,
+}
+
+/// Pushed to a room's creator: `from` knocked. It lets it in (a new state, then a session)
+/// or not, and says which with `directory::KnockAnswer`.
+#[derive(Clone, PartialEq, Message)]
+pub struct Knocked {
+    /// The room id.
+    #[prost(bytes = "vec", tag = "1")]
+    pub room: Vec<u8>,
+    /// Who knocked (authenticated by the server's TLS).
+    #[prost(bytes = "vec", tag = "2")]
+    pub from: Vec<u8>,
+    /// Where the server sees it.
+    #[prost(string, tag = "3")]
+    pub observed: String,
+    /// Its signed presence record, for its addresses.
+    #[prost(message, optional, tag = "4")]
     pub record: Option<SignedRecord>,
 }
 

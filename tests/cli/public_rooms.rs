@@ -42,6 +42,7 @@ fn a_stranger_finds_joins_and_once_banned_stays_out_and_the_listing_expires() {
     );
     let published = json(&a.profile, &["room", "publish", &room]);
     assert_eq!(published["published"], true);
+    let t = Instant::now();
 
     let deadline = Instant::now() + Duration::from_secs(10);
     let found = loop {
@@ -70,12 +71,18 @@ fn a_stranger_finds_joins_and_once_banned_stays_out_and_the_listing_expires() {
             &json!("directory")
         )
     );
+    eprintln!(
+        "listed in the directory {:?} after `room publish`",
+        t.elapsed()
+    );
     assert!(
         ok(&c.profile, &["room", "directory", "swap"]).contains("Book swap  1 members  directory")
     );
 
+    let t = Instant::now();
     let joined = json(&c.profile, &["room", "join", &room]);
     assert_eq!(joined["status"], "joined", "{joined}");
+    eprintln!("`room join` answered joined in {:?}", t.elapsed());
     ok(
         &c.profile,
         &["room", "send", &room, "anyone for Pratchett?"],
@@ -108,9 +115,14 @@ fn a_stranger_finds_joins_and_once_banned_stays_out_and_the_listing_expires() {
 
     // Killed, Alice renews nothing: her 3 s listing goes.
     a.kill9();
+    let t = Instant::now();
     let deadline = Instant::now() + Duration::from_secs(12);
     while !directory(&c.profile, "swap").is_empty() {
         assert!(Instant::now() < deadline, "the listing went within 12 s");
         std::thread::sleep(Duration::from_millis(250));
     }
+    eprintln!(
+        "the listing went {:?} after its creator was killed",
+        t.elapsed()
+    );
 }

@@ -8,9 +8,9 @@ use std::collections::HashMap;
 use super::{State, key, lock, now_ms, refused};
 use crate::identity::PeerId;
 use crate::rendezvous::directory::{
-    KnockAnswer, KnockResult, Knocked, Listings, MAX_QUERY, MAX_RESULTS, Publish, Search,
+    KnockAnswer, KnockResult, Listings, MAX_QUERY, MAX_RESULTS, Publish, Search,
 };
-use crate::rendezvous::proto::{Empty, Push, push, response};
+use crate::rendezvous::proto::{Empty, Knocked, Push, push, response};
 use crate::room::{RoomId, SignedListing};
 
 /// Rooms one creator may list at once.
