@@ -88,6 +88,7 @@ impl Server {
             addr: v["addr"].as_str().expect("addr").parse().expect("addr"),
             key: v["key"].as_str().expect("key").parse().expect("key"),
             tcp: None,
+            also: Vec::new(),
         };
         let stats = std::thread::spawn(move || {
             let mut last = None;
@@ -264,8 +265,8 @@ async fn pump(p: &Peer) {
 async fn pair(server: &Server) -> (Peer, Peer) {
     let (ia, ib) = (Identity::generate(), Identity::generate());
     let (pa, pb) = (ia.peer_id(), ib.peer_id());
-    let a = peer(server.config, ia, pb).await;
-    let b = peer(server.config, ib, pa).await;
+    let a = peer(server.config.clone(), ia, pb).await;
+    let b = peer(server.config.clone(), ib, pa).await;
     let first = open(&a, pb).await;
     let second = open(&b, pa).await;
     assert!(!first && second, "both consented: the relay is ready");

@@ -197,6 +197,7 @@ async fn main() {
         addr: v["addr"].as_str().expect("addr").parse().expect("addr"),
         key: v["key"].as_str().expect("key").parse().expect("key"),
         tcp: None,
+        also: Vec::new(),
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
     let pid = server.id();
@@ -214,7 +215,7 @@ async fn main() {
                 Arc::new(Client::new(
                     endpoints[i % SOCKETS].clone(),
                     Identity::generate(),
-                    config,
+                    config.clone(),
                 ))
             })
             .collect(),

@@ -65,6 +65,10 @@ pub struct FileConfig {
     pub listen: Option<SocketAddr>,
     /// The rendezvous server (`host:port`); needs `rendezvous_key`.
     pub rendezvous: Option<SocketAddr>,
+    /// More addresses of the same rendezvous deployment (its other nodes, all presenting
+    /// `rendezvous_key`), tried in turn when `rendezvous` cannot be reached.
+    #[serde(default)]
+    pub rendezvous_also: Vec<SocketAddr>,
     /// The rendezvous server's key, as `natter-rendezvous` printed it.
     pub rendezvous_key: Option<PeerId>,
     /// The rendezvous server's TCP address (default: its host, port 443).
@@ -92,7 +96,7 @@ pub enum ConfigError {
     },
     /// It is not a config this version understands.
     #[error(
-        "the config file {path} is not valid: {message}Fix or remove that line (the keys: listen, rendezvous, rendezvous_key, rendezvous_tcp, relay, downloads, lan_discovery)."
+        "the config file {path} is not valid: {message}Fix or remove that line (the keys: listen, rendezvous, rendezvous_also, rendezvous_key, rendezvous_tcp, relay, downloads, lan_discovery)."
     )]
     Invalid {
         /// The file.

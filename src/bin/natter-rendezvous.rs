@@ -70,6 +70,12 @@ struct Args {
     /// Burst of bytes one client may send through the relay at once.
     #[arg(long, default_value_t = 1 << 20)]
     relay_burst: u32,
+    /// Share accounts, presence, mail, handles and the room directory with the other nodes
+    /// of this deployment in this Redis (`redis://host:6379/0`). Every
+    /// node needs the same key file in --data, which then holds nothing else. Redis must run
+    /// with `appendonly yes` and `appendfsync always`.
+    #[arg(long, env = "NATTER_REDIS")]
+    redis: Option<String>,
 }
 
 const MIB: u64 = 1 << 20;
@@ -104,7 +110,10 @@ async fn main() -> Result<()> {
         bytes_per_second: args.relay_rate,
         burst_bytes: args.relay_burst,
     };
-    let server = Server::bind(config).context("cannot start the rendezvous")?;
+    config.redis = args.redis;
+    let server = Server::open(config)
+        .await
+        .context("cannot start the rendezvous")?;
     let addr = server
         .local_addr()
         .map(|a| a.to_string())

@@ -87,6 +87,8 @@ pub fn rendezvous_response(data: &[u8]) {
     if mode & 1 == 1 {
         return relay_frame(rest);
     }
+    // What Redis-mode nodes publish to each other and keep of a held client.
+    bus(rest);
     let (piece, bytes) = split_first(rest);
     let mut stream = Trickle {
         data: bytes,
@@ -106,6 +108,18 @@ pub fn rendezvous_response(data: &[u8]) {
         verified(signed, record::verify(signed, Some(keys::peer_id())));
     }
     while read_one::<Push>(&mut stream).is_some() {}
+}
+
+/// A bus message or a held client's presence read back (Redis mode): read again from its
+/// own encoding, it is itself.
+fn bus(bytes: &[u8]) {
+    use crate::rendezvous::bus::{Bus, Held};
+    if let Ok(body) = Bus::read(bytes) {
+        assert_eq!(Bus::read(&Bus::of(body.clone())), Ok(body));
+    }
+    if let Ok(h) = Held::read(bytes) {
+        assert_eq!(Held::read(&h.encode_to_vec()), Ok(h));
+    }
 }
 
 /// A relay datagram: the other peer's key, then a whole QUIC packet.

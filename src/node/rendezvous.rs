@@ -172,6 +172,12 @@ async fn register_loop(inner: Arc<Inner>, rv: Arc<Client>) {
                 was_online = false;
                 let wait = match e {
                     ClientError::RateLimited { retry_after } => retry_after,
+                    // No answer: the next of the deployment's addresses is tried first.
+                    ClientError::Unreachable { .. } => {
+                        rv.reset().await;
+                        rv.fail_over();
+                        jitter(backoff)
+                    }
                     _ => {
                         rv.reset().await;
                         jitter(backoff)
@@ -191,6 +197,8 @@ async fn register_loop(inner: Arc<Inner>, rv: Arc<Client>) {
 /// gone; register again.
 async fn lost(inner: &Inner, rv: &Client) {
     rv.reset().await;
+    // A deployment of several nodes: the next one is tried first.
+    rv.fail_over();
     super::relay::available(inner, false);
     emit(
         inner,

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,10 +19,13 @@ use crate::transport::{self, TunnelLink, tunnel};
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where the rendezvous is and which key it must present.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RendezvousConfig {
     /// Its UDP address.
     pub addr: SocketAddr,
+    /// More UDP addresses of the same deployment (nodes presenting the same key): tried in
+    /// turn when the one in use cannot be reached.
+    pub also: Vec<SocketAddr>,
     /// Its key (printed by `natter-rendezvous` at start).
     pub key: PeerId,
     /// Its TCP address, used when no UDP gets out (`None`: UDP only).
@@ -37,9 +40,15 @@ impl RendezvousConfig {
     pub fn new(addr: SocketAddr, key: PeerId) -> Self {
         Self {
             addr,
+            also: Vec::new(),
             key,
             tcp: Some(SocketAddr::new(addr.ip(), DEFAULT_TCP_PORT)),
         }
+    }
+
+    /// Every UDP address of the deployment, the first one first.
+    pub fn addrs(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+        std::iter::once(self.addr).chain(self.also.iter().copied().filter(|a| *a != self.addr))
     }
 }
 
@@ -86,6 +95,9 @@ pub struct Client {
     /// The running tunnel's task (ended with its connection).
     tunnel_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     next_tunnel: AtomicU64,
+    /// Which of the deployment's addresses (`RendezvousConfig::addrs`) is tried first: the
+    /// one that answered last.
+    current: AtomicUsize,
 }
 
 fn hold<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -109,6 +121,7 @@ impl Client {
             over_tcp: AtomicBool::new(false),
             tunnel_task: Mutex::new(None),
             next_tunnel: AtomicU64::new(1),
+            current: AtomicUsize::new(0),
         }
     }
 
@@ -128,8 +141,22 @@ impl Client {
     pub fn addr_in_use(&self) -> SocketAddr {
         match self.config.tcp {
             Some(tcp) if self.over_tcp() => tcp,
-            _ => self.config.addr,
+            _ => self.udp_addr(),
         }
+    }
+
+    /// The deployment's UDP address tried first now.
+    fn udp_addr(&self) -> SocketAddr {
+        let n = self.current.load(Ordering::Relaxed);
+        self.config.addrs().nth(n).unwrap_or(self.config.addr)
+    }
+
+    /// The address in use stopped answering (or its node is going away): the next of the
+    /// deployment's addresses is tried first from now on.
+    pub fn fail_over(&self) {
+        let n = self.config.addrs().count().max(1);
+        let next = (self.current.load(Ordering::Relaxed) + 1) % n;
+        self.current.store(next, Ordering::Relaxed);
     }
 
     /// How the user reads the server in use: `HOST:PORT`, or `tcp://HOST:PORT` over TCP.
@@ -137,7 +164,7 @@ impl Client {
         if self.over_tcp() {
             format!("tcp://{}", self.addr_in_use())
         } else {
-            self.config.addr.to_string()
+            self.udp_addr().to_string()
         }
     }
 
@@ -185,13 +212,13 @@ impl Client {
     }
 
     /// The server this client talks to.
-    pub fn config(&self) -> RendezvousConfig {
-        self.config
+    pub fn config(&self) -> &RendezvousConfig {
+        &self.config
     }
 
     fn unreachable(&self, reason: impl ToString) -> ClientError {
         ClientError::Unreachable {
-            addr: self.config.addr,
+            addr: self.udp_addr(),
             reason: reason.to_string(),
         }
     }
@@ -226,8 +253,29 @@ impl Client {
         Ok(c)
     }
 
+    /// Dials the deployment's UDP addresses in turn, from the one in use; the first that
+    /// answers is in use from then on. The error is the last address's.
     async fn dial_udp(&self) -> Result<quinn::Connection, transport::DialError> {
-        self.dial_at(self.config.addr).await
+        let addrs: Vec<SocketAddr> = self.config.addrs().collect();
+        let first = self.current.load(Ordering::Relaxed) % addrs.len().max(1);
+        let mut last = None;
+        for i in 0..addrs.len() {
+            let n = (first + i) % addrs.len();
+            match self.dial_at(addrs[n]).await {
+                Ok(c) => {
+                    if n != first {
+                        tracing::info!(addr = %addrs[n], "the rendezvous answers at another of its addresses");
+                    }
+                    self.current.store(n, Ordering::Relaxed);
+                    return Ok(c);
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or(transport::DialError::Unreachable {
+            addr: self.config.addr,
+            reason: "no address".into(),
+        }))
     }
 
     async fn dial_at(&self, addr: SocketAddr) -> Result<quinn::Connection, transport::DialError> {

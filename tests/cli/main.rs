@@ -13,5 +13,6 @@ mod relay;
 mod rendezvous;
 mod rendezvous_limits;
 mod rooms;
+mod scale;
 mod secrets;
 mod support;

@@ -36,6 +36,7 @@ pub(crate) fn raw_as(server: &Rendezvous, identity: Identity) -> Raw {
         addr: server.addr.parse().unwrap(),
         key: server.key.parse::<PeerId>().unwrap(),
         tcp: None,
+        also: Vec::new(),
     };
     Raw {
         client: Client::new(endpoint, identity.clone(), config),

@@ -26,6 +26,7 @@ fn raw_from(server: &Rendezvous, bind: &str) -> Raw {
         addr: server.addr.parse().unwrap(),
         key: server.key.parse::<PeerId>().unwrap(),
         tcp: None,
+        also: Vec::new(),
     };
     Raw {
         client: Client::new(endpoint, identity.clone(), config),

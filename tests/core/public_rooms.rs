@@ -16,7 +16,7 @@ use crate::support::{Rv, TestNode, node_in, rendezvous};
 
 /// A node of the rendezvous whose listings last `ttl` (renewed every third of it).
 async fn user(rv: &Rv, ttl: Duration) -> TestNode {
-    let config = rv.config;
+    let config = rv.config.clone();
     node_in(tempfile::tempdir().unwrap(), move |c| {
         c.rendezvous = Some(config);
         c.listing_ttl = ttl;
@@ -145,7 +145,7 @@ async fn a_listing_goes_when_its_creator_stops_and_only_the_creator_lists_a_room
     let mallory = natter::identity::Identity::generate();
     let endpoint =
         natter::internals::transport::endpoint(&mallory, "127.0.0.1:0".parse().unwrap()).unwrap();
-    let client = natter::rendezvous::Client::new(endpoint, mallory.clone(), rv.config);
+    let client = natter::rendezvous::Client::new(endpoint, mallory.clone(), rv.config.clone());
     let alices = client
         .search("chess", 5, natter::internals::store::now_ms() as u64)
         .await

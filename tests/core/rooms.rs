@@ -13,7 +13,7 @@ use natter::room::RoomId;
 use crate::support::{Rv, TestNode, node_in, rendezvous, restart_with};
 
 async fn member(rv: &Rv) -> TestNode {
-    let config = rv.config;
+    let config = rv.config.clone();
     node_in(tempfile::tempdir().unwrap(), move |c| {
         c.rendezvous = Some(config)
     })
@@ -175,8 +175,8 @@ async fn four_members_talk_and_one_offline_catches_up_from_a_member_who_is_not_t
         history_until(n, room, 60, |h| h.len() == 212).await;
     }
     a.handle.shutdown().await;
-    let config = rv.config;
-    let d = restart_with(d_dir, move |c| c.rendezvous = Some(config)).await;
+    let config = rv.config.clone();
+    let d = restart_with(d_dir, |c| c.rendezvous = Some(config.clone())).await;
     let caught = history_until(&d, room, 90, |h| h.len() >= 212).await;
     assert_eq!(caught.len(), 212, "nothing twice");
     let alices: Vec<u64> = caught
@@ -408,8 +408,8 @@ async fn a_member_back_from_offline_takes_the_latest_state_before_it_sends() {
     room_until(&c, room, 20, |r| r.status == RoomStatus::Removed).await;
 
     // Bob comes back and sends as soon as his session with Alice is up.
-    let config = rv.config;
-    let mut b = restart_with(b_dir, move |c| c.rendezvous = Some(config)).await;
+    let config = rv.config.clone();
+    let mut b = restart_with(b_dir, |c| c.rendezvous = Some(config.clone())).await;
     let aid = a.id();
     b.wait_for(
         30,
@@ -473,14 +473,17 @@ async fn mailed_while(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_nobody_online_a_room_goes_through_the_mailbox_both_ways_and_nothing_comes_twice() {
     let rv = rendezvous().await;
-    let config = rv.config;
+    let config = rv.config.clone();
     let a = member(&rv).await;
     let c = member(&rv).await;
     let (aid, cid) = (a.id(), c.id());
     befriend(&a, &c).await;
     // Carol registers with Alice among her contacts (the rendezvous then lets Alice find
     // her record, and her prekey, while she is away).
-    let mut c = restart_with(offline(c).await, move |cfg| cfg.rendezvous = Some(config)).await;
+    let mut c = restart_with(offline(c).await, |cfg| {
+        cfg.rendezvous = Some(config.clone())
+    })
+    .await;
     c.wait_for(20, |e| matches!(e, Event::Rendezvous { online: true, .. }))
         .await;
 
@@ -501,7 +504,7 @@ async fn with_nobody_online_a_room_goes_through_the_mailbox_both_ways_and_nothin
     let a_dir = offline(a).await;
 
     // Carol, back with nobody online, is invited, accepts and reads all three.
-    let mut c = restart_with(c_dir, move |cfg| cfg.rendezvous = Some(config)).await;
+    let mut c = restart_with(c_dir, |cfg| cfg.rendezvous = Some(config.clone())).await;
     join(&mut c, room).await;
     let got = history_until(&c, room, 30, |h| h.len() == 3).await;
     let texts: Vec<&str> = got.iter().map(|p| p.text.as_str()).collect();
@@ -512,7 +515,7 @@ async fn with_nobody_online_a_room_goes_through_the_mailbox_both_ways_and_nothin
     c.handle.room_send(room, "got them").await.unwrap();
     mailed_until(&c, room, aid, 1).await;
     let c_dir = offline(c).await;
-    let a = restart_with(a_dir, move |cfg| cfg.rendezvous = Some(config)).await;
+    let a = restart_with(a_dir, |cfg| cfg.rendezvous = Some(config.clone())).await;
     let got = history_until(&a, room, 30, |h| h.len() == 4).await;
     assert_eq!(
         (got[3].author, got[3].text.as_str()),
@@ -521,7 +524,7 @@ async fn with_nobody_online_a_room_goes_through_the_mailbox_both_ways_and_nothin
     );
 
     // Both online: they sync, and nothing that came by mail comes twice.
-    let mut c = restart_with(c_dir, move |cfg| cfg.rendezvous = Some(config)).await;
+    let mut c = restart_with(c_dir, |cfg| cfg.rendezvous = Some(config.clone())).await;
     c.wait_for(
         30,
         |e| matches!(e, Event::Connected { peer, .. } if *peer == aid),
@@ -542,7 +545,7 @@ async fn with_nobody_online_a_room_goes_through_the_mailbox_both_ways_and_nothin
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_back_with_nobody_online_takes_a_removal_from_the_mailbox_before_it_sends() {
     let (rv, a, b, c, room) = three_in_a_room("Mailed removal").await;
-    let config = rv.config;
+    let config = rv.config.clone();
     let bid = b.id();
     // Carol's keys of Bob's, as she holds them while still a member.
     let hers = crate::rooms_db::keys_of(&c, room, bid);
@@ -559,7 +562,7 @@ async fn a_member_back_with_nobody_online_takes_a_removal_from_the_mailbox_befor
 
     // Bob comes back and sends the moment he is registered: the fetch under way comes
     // first, so he seals under a key Carol never had.
-    let mut b = restart_with(b_dir, move |cfg| cfg.rendezvous = Some(config)).await;
+    let mut b = restart_with(b_dir, |cfg| cfg.rendezvous = Some(config.clone())).await;
     b.wait_for(20, |e| matches!(e, Event::Rendezvous { online: true, .. }))
         .await;
     let sent = b.handle.room_send(room, "just us now").await.unwrap();

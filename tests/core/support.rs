@@ -186,6 +186,7 @@ pub(crate) async fn rendezvous() -> Rv {
         addr,
         key: server.peer_id(),
         tcp: None,
+        also: Vec::new(),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(server.run(async {

@@ -241,6 +241,9 @@ pub(crate) fn config(profile: PathBuf) -> Result<NodeConfig, String> {
     c.rendezvous = server.map(|(addr, key)| {
         let mut r = natter::rendezvous::RendezvousConfig::new(addr, key);
         r.tcp = file.rendezvous_tcp.or(r.tcp);
+        if file.rendezvous.is_some_and(|a| a == addr) {
+            r.also = file.rendezvous_also.clone();
+        }
         r
     });
     c.downloads = file.downloads;

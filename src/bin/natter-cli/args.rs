@@ -67,6 +67,16 @@ pub(crate) struct Cli {
         requires = "rendezvous"
     )]
     pub(crate) rendezvous_tcp: Option<SocketAddr>,
+    /// More addresses of the same rendezvous deployment (nodes presenting the same key),
+    /// tried in turn when the first cannot be reached; repeat the flag or separate by commas.
+    #[arg(
+        long,
+        global = true,
+        env = "NATTER_RENDEZVOUS_ALSO",
+        value_delimiter = ',',
+        requires = "rendezvous"
+    )]
+    pub(crate) rendezvous_also: Vec<SocketAddr>,
     #[command(subcommand)]
     pub(crate) command: Cmd,
 }

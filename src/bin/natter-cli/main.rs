@@ -148,13 +148,18 @@ fn node_config(cli: &Cli, file: &FileConfig, profile: &std::path::Path) -> NodeC
         ..DiscoveryConfig::default()
     });
     config.downloads = cli.downloads.clone().or_else(|| file.downloads.clone());
+    // The deployment's other addresses come from where its first one does.
     let server = match (cli.rendezvous, cli.rendezvous_key) {
-        (Some(addr), Some(key)) => Some((addr, key)),
-        _ => file.rendezvous.zip(file.rendezvous_key),
+        (Some(addr), Some(key)) => Some((addr, key, cli.rendezvous_also.clone())),
+        _ => file
+            .rendezvous
+            .zip(file.rendezvous_key)
+            .map(|(a, k)| (a, k, file.rendezvous_also.clone())),
     };
-    config.rendezvous = server.map(|(addr, key)| {
+    config.rendezvous = server.map(|(addr, key, also)| {
         let mut c = natter::rendezvous::RendezvousConfig::new(addr, key);
         c.tcp = cli.rendezvous_tcp.or(file.rendezvous_tcp).or(c.tcp);
+        c.also = also;
         c
     });
     config.relay_policy = file.relay;

@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use super::cluster::{Found, Held, Registration};
 use super::proto::{self, Empty, Presence, Push, Registered, SignedRecord, push, response};
 use super::pushes::{PushHandle, Pushes};
 use super::{Online, State, db, key, lock, record, refused};
@@ -90,6 +91,49 @@ pub(super) async fn register(
         },
     };
     let replayed = || refused(&record::RecordError::Replayed.to_string());
+    let db = match &state.backend {
+        super::Backend::Sqlite(db) => db,
+        super::Backend::Redis(c) => {
+            let held = Held {
+                signed: Some(signed.clone()),
+                observed: observed.to_string(),
+                hidden: hidden.is_some(),
+                visible: hidden.iter().flatten().map(|t| t.to_vec()).collect(),
+            };
+            let stored = c
+                .register(
+                    &peer,
+                    Registration {
+                        signed: &signed,
+                        issued_ms: v.record.issued_ms,
+                        tokens: &tokens,
+                        account_ttl_ms: state.config.account_ttl.as_millis() as u64,
+                        held: &held,
+                        expires_ms: v.record.expires_ms,
+                    },
+                )
+                .await;
+            let has_mail = match stored {
+                Ok(Some(has_mail)) => has_mail,
+                Ok(None) => return replayed(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot save an account");
+                    return refused(
+                        "the server cannot store your registration now; try again later",
+                    );
+                }
+            };
+            let online = Online {
+                conn,
+                signed,
+                observed,
+                expires_ms: v.record.expires_ms,
+                push: PushHandle(pushes.clone()),
+                hidden,
+            };
+            return hold(state, peer, online, has_mail).await;
+        }
+    };
     // A renewal that changes neither the allow list nor the prekey needs no disk write:
     // what the database keeps (tokens, prekey) is what lookups of an offline peer use. Its
     // registration time is written again once it is `refresh_ms` old, so the account stays.
@@ -101,8 +145,7 @@ pub(super) async fn register(
     let to_save = unchanged
         .is_none()
         .then(|| (signed.clone(), tokens.clone()));
-    let saved = state
-        .db
+    let saved = db
         .call(move |db| {
             if let Some((signed, tokens)) = &to_save {
                 db::save_account(db, &peer, signed, tokens, now)?;
@@ -137,38 +180,46 @@ pub(super) async fn register(
             },
         );
     }
-    let expires_ms = v.record.expires_ms;
-    let push = PushHandle(pushes.clone());
+    let online = Online {
+        conn,
+        signed,
+        observed,
+        expires_ms: v.record.expires_ms,
+        push: PushHandle(pushes.clone()),
+        hidden,
+    };
+    hold(state, peer, online, has_mail).await
+}
+
+/// The client is held here from now on (in Redis mode: subscribed to, and let go by any
+/// other node).
+async fn hold(state: &State, peer: PeerId, online: Online, has_mail: bool) -> response::Body {
     if has_mail {
-        push.send(Push {
+        online.push.send(Push {
             body: Some(push::Body::MailWaiting(Empty {})),
         });
     }
-    lock(&state.online).insert(
-        peer,
-        Online {
-            conn,
-            signed,
-            observed,
-            expires_ms,
-            push,
-            hidden,
-        },
-    );
-    response::Body::Registered(Registered {
-        observed: observed.to_string(),
-        expires_ms,
+    let reply = Registered {
+        observed: online.observed.to_string(),
+        expires_ms: online.expires_ms,
         relay: state.relay.enabled(),
-    })
+    };
+    let conn = online.conn;
+    let before = lock(&state.online).insert(peer, online);
+    super::holders::held(state, &peer, conn, before.is_none_or(|b| b.conn != conn)).await;
+    response::Body::Registered(reply)
 }
 
 /// Deletes the accounts that have not registered for the account period (`db::
 /// expire_accounts` says with what), forgets them here, and tells the senders of mail they
 /// left unfetched that it expired.
 pub(super) async fn expire(state: &Arc<State>, now: u64) {
+    // In Redis mode an account expires with its keys.
+    let super::Backend::Sqlite(db) = &state.backend else {
+        return;
+    };
     let cutoff = now.saturating_sub(state.config.account_ttl.as_millis() as u64);
-    let gone = match state
-        .db
+    let gone = match db
         .call(move |db| db::expire_accounts(db, now, cutoff))
         .await
     {
@@ -191,21 +242,40 @@ pub(super) async fn expire(state: &Arc<State>, now: u64) {
 }
 
 /// Whether `target` allows `requester` (its registration carries their pairwise token).
-pub(super) fn allows(state: &State, target: &PeerId, token: &[u8]) -> bool {
+/// In Redis mode an unreachable Redis allows nothing.
+pub(super) async fn allows(state: &State, target: &PeerId, token: &[u8]) -> bool {
     let Ok(token) = <[u8; 32]>::try_from(token) else {
         return false;
     };
-    lock(&state.accounts)
-        .get(target)
-        .is_some_and(|a| a.tokens.contains(&token))
+    match &state.backend {
+        super::Backend::Sqlite(_) => lock(&state.accounts)
+            .get(target)
+            .is_some_and(|a| a.tokens.contains(&token)),
+        super::Backend::Redis(c) => match c.lookup(target).await {
+            Ok(found) => found.allows(&token),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read an account");
+                false
+            }
+        },
+    }
 }
 
-pub(super) fn lookup(state: &State, requester: PeerId, l: proto::Lookup) -> response::Body {
+pub(super) async fn lookup(state: &State, requester: PeerId, l: proto::Lookup) -> response::Body {
     let offline = response::Body::Presence(Presence::default());
     let Some(target) = key(&l.target) else {
         return offline;
     };
-    if !allows(state, &target, &l.token) {
+    if let super::Backend::Redis(c) = &state.backend {
+        return match c.lookup(&target).await {
+            Ok(found) => lookup_shared(state, requester, target, &l, found),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot look up");
+                refused("the server cannot look peers up now; try again later")
+            }
+        };
+    }
+    if !allows(state, &target, &l.token).await {
         return offline; // exactly what an unknown or offline peer gets
     }
     let online = lock(&state.online);
@@ -238,6 +308,48 @@ pub(super) fn lookup(state: &State, requester: PeerId, l: proto::Lookup) -> resp
         online: true,
         record: Some(o.signed.clone()),
         observed: o.observed.to_string(),
+    })
+}
+
+/// A lookup in Redis mode, on what Redis holds of the target: the same answers as above;
+/// the dial signal goes to whichever node holds the target.
+fn lookup_shared(
+    state: &State,
+    requester: PeerId,
+    target: PeerId,
+    l: &proto::Lookup,
+    found: Found,
+) -> response::Body {
+    if !found.allows(&l.token) {
+        return response::Body::Presence(Presence::default());
+    }
+    let shown = found
+        .held
+        .filter(|h| !h.hidden || h.visible.contains(&l.token));
+    let Some(held) = shown else {
+        return response::Body::Presence(Presence {
+            online: false,
+            record: found.record,
+            observed: String::new(),
+        });
+    };
+    if l.signal {
+        let me = lock(&state.online)
+            .get(&requester)
+            .map(|me| (me.observed, me.signed.clone()));
+        if let Some((observed, signed)) = me {
+            let dial = push::Body::DialMe(proto::DialMe {
+                from: requester.as_bytes().to_vec(),
+                observed: observed.to_string(),
+                record: Some(signed),
+            });
+            super::holders::push_to(state, &target, Push { body: Some(dial) });
+        }
+    }
+    response::Body::Presence(Presence {
+        online: true,
+        record: held.signed,
+        observed: held.observed,
     })
 }
 

@@ -5,7 +5,9 @@
 
 use std::collections::HashMap;
 
-use super::{State, key, lock, now_ms, refused};
+use super::cluster::{Bus, Cluster, Routed, body, channel};
+use super::holders::push_to;
+use super::{Backend, State, key, lock, now_ms, refused};
 use crate::identity::PeerId;
 use crate::rendezvous::directory::{
     KnockAnswer, KnockResult, Listings, MAX_QUERY, MAX_RESULTS, Publish, Search,
@@ -55,6 +57,24 @@ impl Directory {
             self.remove(&room);
         }
         self.knocks.retain(|_, answer| !answer.is_closed());
+    }
+
+    /// Redis mode: a listing another node took (checked again here), or one read at start.
+    pub(super) fn replicate(&mut self, bytes: &[u8], now: u64) {
+        let Ok(l) = SignedListing::decode(bytes) else {
+            return;
+        };
+        let creator = l.listing().creator;
+        if let Err(e) = self.publish(&creator, bytes, now, true) {
+            tracing::debug!(error = %e, "a shared listing not taken");
+        }
+    }
+
+    /// Redis mode: a room another node unlisted.
+    pub(super) fn forget(&mut self, room: &[u8]) {
+        if let Some(room) = RoomId::from_slice(room) {
+            self.remove(&room);
+        }
     }
 
     fn remove(&mut self, room: &RoomId) {
@@ -132,24 +152,57 @@ impl Directory {
     }
 }
 
-pub(super) fn publish(state: &State, peer: PeerId, p: Publish) -> response::Body {
+pub(super) async fn publish(state: &State, peer: PeerId, p: Publish) -> response::Body {
     let online = lock(&state.online).contains_key(&peer);
-    match lock(&state.directory).publish(&peer, &p.listing, now_ms(), online) {
-        Ok(()) => response::Body::Done(Empty {}),
-        Err(e) => refused(&e),
+    let listed = lock(&state.directory).publish(&peer, &p.listing, now_ms(), online);
+    if let Err(e) = listed {
+        return refused(&e);
     }
+    // Redis mode: every node's copy gets it, and a node that starts later reads it.
+    if let Backend::Redis(c) = &state.backend {
+        let Ok(l) = SignedListing::decode(&p.listing) else {
+            return refused("the listing does not decode");
+        };
+        let room = l.listing().room;
+        let shared = async {
+            c.list(room.as_bytes(), &p.listing, l.listing().expires_ms)
+                .await?;
+            let msg = Bus::of(body::Body::Listed(p.listing.clone()));
+            c.publish(&Cluster::directory_channel(), &msg).await
+        };
+        if let Err(e) = shared.await {
+            tracing::warn!(error = %e, "cannot share a listing");
+            return refused("the server cannot list rooms now; try again later");
+        }
+    }
+    response::Body::Done(Empty {})
 }
 
-pub(super) fn unpublish(state: &State, peer: PeerId, room: &[u8]) -> response::Body {
+pub(super) async fn unpublish(state: &State, peer: PeerId, room: &[u8]) -> response::Body {
     let Some(room) = RoomId::from_slice(room) else {
         return refused("a room id has 16 bytes");
     };
-    let mut d = lock(&state.directory);
-    if d.listings
-        .get(&room)
-        .is_some_and(|e| e.listing.listing().creator == peer)
-    {
-        d.remove(&room);
+    let ours = {
+        let mut d = lock(&state.directory);
+        let ours = d
+            .listings
+            .get(&room)
+            .is_some_and(|e| e.listing.listing().creator == peer);
+        if ours {
+            d.remove(&room);
+        }
+        ours
+    };
+    if ours && let Backend::Redis(c) = &state.backend {
+        let shared = async {
+            c.unlist(room.as_bytes()).await?;
+            let msg = Bus::of(body::Body::Unlisted(room.as_bytes().to_vec()));
+            c.publish(&Cluster::directory_channel(), &msg).await
+        };
+        if let Err(e) = shared.await {
+            tracing::warn!(error = %e, "cannot unlist a room");
+            return refused("the server cannot unlist rooms now; try again later");
+        }
     }
     response::Body::Done(Empty {})
 }
@@ -186,14 +239,16 @@ pub(super) async fn knock(state: &State, peer: PeerId, room: &[u8]) -> response:
         ));
     };
     let (answer, answered) = tokio::sync::oneshot::channel::<Answer>();
-    {
+    let not_online = || refused("the room's creator is not online now; try again later");
+    let knocked = {
         let online = lock(&state.online);
         let Some(me) = online.get(&peer) else {
             return refused("register before knocking, so the room's creator can reach you");
         };
-        let Some(target) = online.get(&creator) else {
-            return refused("the room's creator is not online now; try again later");
-        };
+        let here = online.contains_key(&creator);
+        if !here && !matches!(state.backend, Backend::Redis(_)) {
+            return not_online();
+        }
         // Waiting before the creator hears of it: its answer may come back at once.
         let mut d = lock(&state.directory);
         if d.knocks.len() >= MAX_KNOCKS {
@@ -202,15 +257,39 @@ pub(super) async fn knock(state: &State, peer: PeerId, room: &[u8]) -> response:
         if d.knocks.len() < MAX_KNOCKS {
             d.knocks.insert((creator, peer, room), answer);
         }
-        drop(d);
-        target.push.send(Push {
+        Push {
             body: Some(push::Body::Knocked(Knocked {
                 room: room.as_bytes().to_vec(),
                 from: peer.as_bytes().to_vec(),
                 observed: me.observed.to_string(),
                 record: Some(me.signed.clone()),
             })),
-        });
+        }
+    };
+    let forget = || lock(&state.directory).knocks.remove(&(creator, peer, room));
+    match &state.backend {
+        // The creator may be held at another node: the answer comes back to this one.
+        Backend::Redis(c) if !lock(&state.online).contains_key(&creator) => {
+            let route = route(&creator, &peer, &room);
+            let sent = async {
+                c.knock_waits(&route).await?;
+                let msg = Bus::of(body::Body::Push(knocked));
+                c.publish(&channel(&creator), &msg).await
+            };
+            match sent.await {
+                Ok(0) => {
+                    forget();
+                    return not_online();
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    forget();
+                    tracing::warn!(error = %e, "cannot pass a knock on");
+                    return refused("the server cannot pass knocks on now; try again later");
+                }
+            }
+        }
+        _ => push_to(state, &creator, knocked),
     }
     let result = match tokio::time::timeout(KNOCK_WAIT, answered).await {
         Ok(Ok((let_in, reason))) => KnockResult {
@@ -220,28 +299,76 @@ pub(super) async fn knock(state: &State, peer: PeerId, room: &[u8]) -> response:
         },
         _ => KnockResult::default(),
     };
-    lock(&state.directory).knocks.remove(&(creator, peer, room));
+    forget();
     response::Body::KnockResult(result)
 }
 
+/// Which knock an answer is for, as Redis mode keys its route.
+fn route(creator: &PeerId, knocker: &PeerId, room: &RoomId) -> Vec<u8> {
+    [
+        &creator.as_bytes()[..],
+        &knocker.as_bytes()[..],
+        room.as_bytes(),
+    ]
+    .concat()
+}
+
 /// A creator's answer, passed on as the answer to that knock if it still waits.
-pub(super) fn answer(state: &State, creator: PeerId, a: KnockAnswer) -> response::Body {
+pub(super) async fn answer(state: &State, creator: PeerId, a: KnockAnswer) -> response::Body {
     let (Some(room), Some(knocker)) = (RoomId::from_slice(&a.room), key(&a.peer)) else {
         return refused("an answer names a room (16 bytes) and a knocker (32 bytes)");
     };
     let waiting = lock(&state.directory)
         .knocks
         .remove(&(creator, knocker, room));
-    if let Some(waiting) = waiting {
-        let mut reason = a.reason;
-        let mut end = reason.len().min(MAX_REASON);
-        while !reason.is_char_boundary(end) {
-            end -= 1;
+    match (waiting, &state.backend) {
+        (Some(waiting), _) => pass_on(waiting, a),
+        // Redis mode: the knock may wait at another node.
+        (None, Backend::Redis(c)) => {
+            let sent = async {
+                let Some(node) = c.knock_node(&route(&creator, &knocker, &room)).await? else {
+                    return Ok(0);
+                };
+                let msg = Bus::of(body::Body::Answer(Routed {
+                    creator: creator.as_bytes().to_vec(),
+                    answer: Some(a),
+                }));
+                c.publish(&node, &msg).await
+            };
+            if let Err(e) = sent.await {
+                tracing::debug!(error = %e, "a knock's answer not passed on");
+            }
         }
-        reason.truncate(end);
-        let _ = waiting.send((a.let_in, reason));
+        (None, Backend::Sqlite(_)) => {}
     }
     response::Body::Done(Empty {})
+}
+
+/// Redis mode: an answer another node passed on, for a knock waiting here.
+pub(super) fn routed(state: &State, r: Routed) {
+    let (Some(creator), Some(a)) = (key(&r.creator), r.answer) else {
+        return;
+    };
+    let (Some(room), Some(knocker)) = (RoomId::from_slice(&a.room), key(&a.peer)) else {
+        return;
+    };
+    let waiting = lock(&state.directory)
+        .knocks
+        .remove(&(creator, knocker, room));
+    if let Some(waiting) = waiting {
+        pass_on(waiting, a);
+    }
+}
+
+/// Passes a creator's answer to the knock waiting for it (its reason cut to `MAX_REASON`).
+fn pass_on(waiting: tokio::sync::oneshot::Sender<Answer>, a: KnockAnswer) {
+    let mut reason = a.reason;
+    let mut end = reason.len().min(MAX_REASON);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    reason.truncate(end);
+    let _ = waiting.send((a.let_in, reason));
 }
 
 #[cfg(test)]

@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use super::accounts::allows;
 use super::db::Deposited;
+use super::holders::push_to;
 use super::proto::{self, Empty, Push, push, response};
-use super::{State, db, key, lock, now_ms, refused};
+use super::{Backend, State, db, key, lock, now_ms, refused};
 use crate::identity::PeerId;
 use crate::transport::Source;
 
@@ -27,7 +28,7 @@ pub(super) async fn deposit(
     let Some(to) = key(&d.to) else {
         return not_accepted();
     };
-    if !allows(state, &to, &d.token) {
+    if !allows(state, &to, &d.token).await {
         return not_accepted();
     }
     if d.sealed.len() > proto::MAX_SEALED {
@@ -51,24 +52,39 @@ pub(super) async fn deposit(
         });
     }
     let sealed = d.sealed;
-    let stored = state
-        .db
-        .call(move |db| {
+    let stored = match &state.backend {
+        Backend::Sqlite(db) => db
+            .call(move |db| {
+                let now = now_ms();
+                db::deposit(
+                    db,
+                    &db::Deposit {
+                        to: &to,
+                        from: &from,
+                        msg_id: &msg_id,
+                        sealed: &sealed,
+                        now,
+                        expires: now + ttl.as_millis() as u64,
+                        caps,
+                    },
+                )
+            })
+            .await
+            .map_err(|e| e.to_string()),
+        Backend::Redis(c) => {
             let now = now_ms();
-            db::deposit(
-                db,
-                &db::Deposit {
-                    to: &to,
-                    from: &from,
-                    msg_id: &msg_id,
-                    sealed: &sealed,
-                    now,
-                    expires: now + ttl.as_millis() as u64,
-                    caps,
-                },
-            )
-        })
-        .await;
+            let d = db::Deposit {
+                to: &to,
+                from: &from,
+                msg_id: &msg_id,
+                sealed: &sealed,
+                now,
+                expires: now + ttl.as_millis() as u64,
+                caps,
+            };
+            c.deposit(&d).await.map_err(|e| e.to_string())
+        }
+    };
     if !matches!(stored, Ok(Deposited::Stored { new: true, .. })) {
         lock(&state.budget).give_back(source, cost);
     }
@@ -77,11 +93,10 @@ pub(super) async fn deposit(
             expires: expires_ms,
             ..
         }) => {
-            if let Some(o) = lock(&state.online).get(&to) {
-                o.push.send(Push {
-                    body: Some(push::Body::MailWaiting(Empty {})),
-                });
-            }
+            let waiting = Push {
+                body: Some(push::Body::MailWaiting(Empty {})),
+            };
+            push_to(state, &to, waiting);
             response::Body::Stored(proto::Stored { expires_ms })
         }
         Ok(Deposited::RecipientFull) => {
@@ -105,7 +120,14 @@ pub(super) async fn deposit(
 }
 
 pub(super) async fn fetch(state: &State, peer: PeerId) -> response::Body {
-    match state.db.call(move |db| db::fetch(db, &peer)).await {
+    let mail = match &state.backend {
+        Backend::Sqlite(db) => db
+            .call(move |db| db::fetch(db, &peer))
+            .await
+            .map_err(|e| e.to_string()),
+        Backend::Redis(c) => c.fetch(&peer).await.map_err(|e| e.to_string()),
+    };
+    match mail {
         Ok(mail) => response::Body::Mail(mail),
         Err(e) => {
             tracing::warn!(error = %e, "cannot read mail");
@@ -115,7 +137,14 @@ pub(super) async fn fetch(state: &State, peer: PeerId) -> response::Body {
 }
 
 pub(super) async fn ack(state: &State, peer: PeerId, a: proto::AckMail) -> response::Body {
-    match state.db.call(move |db| db::ack(db, &peer, &a)).await {
+    let done = match &state.backend {
+        Backend::Sqlite(db) => db
+            .call(move |db| db::ack(db, &peer, &a))
+            .await
+            .map_err(|e| e.to_string()),
+        Backend::Redis(c) => c.ack(&peer, &a).await.map_err(|e| e.to_string()),
+    };
+    match done {
         Ok(()) => response::Body::Done(Empty {}),
         Err(e) => {
             tracing::warn!(error = %e, "cannot remove acknowledged mail");
@@ -130,11 +159,19 @@ pub(super) async fn claim(state: &State, peer: PeerId, h: proto::Handle) -> resp
         Err(e) => return refused(&e),
     };
     let (n, sig) = (name.clone(), h.signature.clone());
-    match state
-        .db
-        .call(move |db| db::claim_handle(db, &n, &peer, &sig, now_ms()))
-        .await
-    {
+    let claimed = match &state.backend {
+        Backend::Sqlite(db) => db
+            .call(move |db| db::claim_handle(db, &n, &peer, &sig, now_ms()))
+            .await
+            .map_err(|e| e.to_string()),
+        Backend::Redis(c) => {
+            let ttl = state.config.account_ttl.as_millis() as u64;
+            c.claim(&n, &peer, &sig, ttl)
+                .await
+                .map_err(|e| e.to_string())
+        }
+    };
+    match claimed {
         Ok(true) => response::Body::Handle(proto::Handle {
             name,
             peer: peer.as_bytes().to_vec(),
@@ -153,7 +190,14 @@ pub(super) async fn resolve(state: &State, h: proto::Handle) -> response::Body {
         return refused("no such handle");
     };
     let n = name.clone();
-    match state.db.call(move |db| db::resolve_handle(db, &n)).await {
+    let held = match &state.backend {
+        Backend::Sqlite(db) => db
+            .call(move |db| db::resolve_handle(db, &n))
+            .await
+            .map_err(|e| e.to_string()),
+        Backend::Redis(c) => c.resolve(&n).await.map_err(|e| e.to_string()),
+    };
+    match held {
         Ok(Some((peer, signature))) => response::Body::Handle(proto::Handle {
             name,
             peer,
@@ -165,7 +209,17 @@ pub(super) async fn resolve(state: &State, h: proto::Handle) -> response::Body {
 
 /// Mail past its expiry at `now` becomes notices for its senders; tells those online.
 pub(super) async fn expire(state: &Arc<State>, now: u64) {
-    match state.db.call(move |db| db::expire(db, now)).await {
+    let expired = match &state.backend {
+        Backend::Sqlite(db) => db
+            .call(move |db| db::expire(db, now))
+            .await
+            .map_err(|e| e.to_string()),
+        Backend::Redis(c) => {
+            let ttl = state.config.account_ttl.as_millis() as u64;
+            c.expire(now, ttl).await.map_err(|e| e.to_string())
+        }
+    };
+    match expired {
         Ok(senders) => tell_senders(state, senders),
         Err(e) => tracing::warn!(error = %e, "cannot expire mail"),
     }
@@ -180,12 +234,10 @@ pub(super) fn tell_senders(state: &State, senders: Vec<PeerId>) {
         senders = senders.len(),
         "mail expired undelivered; telling its senders"
     );
-    let online = lock(&state.online);
     for s in senders {
-        if let Some(o) = online.get(&s) {
-            o.push.send(Push {
-                body: Some(push::Body::MailWaiting(Empty {})),
-            });
-        }
+        let waiting = Push {
+            body: Some(push::Body::MailWaiting(Empty {})),
+        };
+        push_to(state, &s, waiting);
     }
 }

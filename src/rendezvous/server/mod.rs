@@ -3,12 +3,16 @@
 //! SQLite, answers lookups only for peers the target allows, forwards dial signals, and rate
 //! limits per IP and per identity. Unused accounts expire, and stored mail is capped per
 //! recipient, per sender, per source and in all. It never sees message content: mail is
-//! sealed end to end.
+//! sealed end to end. With `--redis URL` ([`ServerConfig::redis`]) any number of nodes share
+//! accounts, presence, mail, handles and the directory in one Redis (`cluster`), and each
+//! node reaches the clients the others hold through it (`holders`).
 
 mod accounts;
 mod budget;
+mod cluster;
 mod db;
 mod directory;
+mod holders;
 mod limits;
 mod mail;
 mod pushes;
@@ -68,6 +72,9 @@ pub struct ServerConfig {
     pub account_ttl: Duration,
     /// Whether and how it relays.
     pub relay: RelayConfig,
+    /// Redis mode: the URL of the Redis every node of the deployment shares (`redis://…`);
+    /// `data` then holds only the deployment's key. `None`: memory and SQLite in `data`.
+    pub redis: Option<String>,
 }
 
 impl ServerConfig {
@@ -88,6 +95,7 @@ impl ServerConfig {
             source_bytes_per_day: 128 << 20,
             account_ttl: Duration::from_secs(90 * 24 * 3600),
             relay: RelayConfig::default(),
+            redis: None,
         }
     }
 }
@@ -110,6 +118,20 @@ pub enum ServerError {
     /// Folder problem.
     #[error("cannot use the data folder {0}: {1}")]
     Data(PathBuf, std::io::Error),
+    /// Redis mode could not start.
+    #[error("{0}")]
+    Redis(String),
+    /// Redis mode was asked of the synchronous constructor.
+    #[error("a server in Redis mode starts with Server::open")]
+    NeedsOpen,
+}
+
+/// Where the shared state lives.
+enum Backend {
+    /// One node: accounts in memory and SQLite, mail and handles in SQLite.
+    Sqlite(writer::Db),
+    /// Many nodes over one Redis.
+    Redis(Arc<cluster::Cluster>),
 }
 
 struct Online {
@@ -125,8 +147,9 @@ struct Online {
 struct State {
     config: ServerConfig,
     online: Mutex<HashMap<PeerId, Online>>,
+    /// Accounts (SQLite mode; in Redis mode they live there).
     accounts: Mutex<HashMap<PeerId, accounts::Account>>,
-    db: writer::Db,
+    backend: Backend,
     limits: limits::Limiters,
     /// Each source's deposit budget.
     budget: Mutex<budget::Budget>,
@@ -168,8 +191,12 @@ pub struct Server {
 }
 
 impl Server {
-    /// Opens the data folder (identity, database) and binds the socket.
+    /// Opens the data folder (identity, database) and binds the socket (SQLite mode only:
+    /// Redis mode starts with [`Server::open`]).
     pub fn bind(config: ServerConfig) -> Result<Self, ServerError> {
+        if config.redis.is_some() {
+            return Err(ServerError::NeedsOpen);
+        }
         std::fs::create_dir_all(&config.data)
             .map_err(|e| ServerError::Data(config.data.clone(), e))?;
         let identity = Identity::load_or_create(&config.data)?;
@@ -191,6 +218,41 @@ impl Server {
                 ))
             })
             .collect();
+        let db = writer::Db::start(conn).map_err(|e| ServerError::Data(config.data.clone(), e))?;
+        Self::with(config, identity, Backend::Sqlite(db), accounts)
+    }
+
+    /// Opens the server in either mode: with `config.redis`, connects to that Redis (which
+    /// must serve this key's deployment or none, and keep what it acknowledges); else as
+    /// [`Server::bind`].
+    pub async fn open(config: ServerConfig) -> Result<Self, ServerError> {
+        let Some(url) = config.redis.clone() else {
+            return Self::bind(config);
+        };
+        std::fs::create_dir_all(&config.data)
+            .map_err(|e| ServerError::Data(config.data.clone(), e))?;
+        let identity = Identity::load_or_create(&config.data)?;
+        let cluster = cluster::Cluster::connect(&url, &identity.peer_id())
+            .await
+            .map_err(|e| ServerError::Redis(e.to_string()))?;
+        let server = Self::with(
+            config,
+            identity,
+            Backend::Redis(Arc::new(cluster)),
+            HashMap::new(),
+        )?;
+        holders::load_directory(&server.state)
+            .await
+            .map_err(|e| ServerError::Redis(e.to_string()))?;
+        Ok(server)
+    }
+
+    fn with(
+        config: ServerConfig,
+        identity: Identity,
+        backend: Backend,
+        accounts: HashMap<PeerId, accounts::Account>,
+    ) -> Result<Self, ServerError> {
         let (endpoint, links) = transport::endpoint_for(
             &identity,
             config.listen,
@@ -207,7 +269,6 @@ impl Server {
             None => None,
         };
         let limits = limits::Limiters::new(&config.limits);
-        let db = writer::Db::start(conn).map_err(|e| ServerError::Data(config.data.clone(), e))?;
         let relay = relay::Relay::new(config.relay);
         let budget = Mutex::new(budget::Budget::new(config.source_bytes_per_day));
         Ok(Self {
@@ -218,7 +279,7 @@ impl Server {
                 config,
                 online: Mutex::new(HashMap::new()),
                 accounts: Mutex::new(accounts),
-                db,
+                backend,
                 limits,
                 budget,
                 relay,
@@ -254,6 +315,7 @@ impl Server {
     /// committed before it was answered, so nothing acknowledged is lost.
     pub async fn run(self, stop: impl std::future::Future<Output = ()>) {
         let sweeper = tokio::spawn(sweep(self.state.clone()));
+        let bus = holders::start(&self.state).await;
         let tcp = match self.tcp.map(tokio::net::TcpListener::from_std) {
             Some(Ok(listener)) => match transport::tunnel::acceptor(&self.identity) {
                 Ok(tls) => Some(tokio::spawn(tcp::accept(self.state.clone(), listener, tls))),
@@ -300,6 +362,9 @@ impl Server {
         if let Some(t) = tcp {
             t.abort();
         }
+        for task in bus {
+            task.abort();
+        }
         // Tell every client we are going and will be back, so relayed sessions move on now
         // rather than at their idle timeout; give the pushes a moment to leave.
         for o in lock(&self.state.online).values() {
@@ -313,6 +378,7 @@ impl Server {
             b"server restarting",
         );
         let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
+        holders::stopped(&self.state).await;
     }
 }
 
@@ -331,8 +397,17 @@ async fn sweep(state: Arc<State>) {
     for round in 1u64.. {
         tokio::time::sleep(Duration::from_secs(2)).await;
         let now = now_ms();
-        lock(&state.online).retain(|_, o| o.expires_ms > now);
+        let mut expired = Vec::new();
+        lock(&state.online).retain(|peer, o| {
+            let live = o.expires_ms > now;
+            if !live {
+                expired.push(*peer);
+            }
+            live
+        });
+        holders::let_go(&state, expired);
         lock(&state.directory).expire(now);
+        holders::expire_listings(&state, now).await;
         mail::expire(&state, now).await;
         accounts::expire(&state, now).await;
         if round % 30 == 0 {
@@ -373,11 +448,12 @@ async fn serve(state: Arc<State>, conn: quinn::Connection) {
         if let Some(f) = frames {
             f.abort();
         }
-        {
+        let gone = {
             let mut online = lock(&state.online);
-            if online.get(&peer).is_some_and(|o| o.conn == id) {
-                online.remove(&peer);
-            }
+            online.get(&peer).is_some_and(|o| o.conn == id) && online.remove(&peer).is_some()
+        };
+        if gone {
+            holders::let_go(&state, vec![peer]);
         }
         state.relay.gone(&peer, id);
         tracing::debug!("gone");
@@ -435,10 +511,12 @@ async fn stream(
             return;
         }
         Some(request::Body::Unregister(_)) => {
-            lock(&state.online).remove(&peer);
+            if lock(&state.online).remove(&peer).is_some() {
+                holders::let_go(&state, vec![peer]);
+            }
             response::Body::Done(Empty {})
         }
-        Some(request::Body::Lookup(l)) => accounts::lookup(&state, peer, l),
+        Some(request::Body::Lookup(l)) => accounts::lookup(&state, peer, l).await,
         Some(request::Body::Deposit(d)) => {
             let source = transport::Source::from(observed.ip());
             mail::deposit(&state, peer, source, d).await
@@ -447,12 +525,12 @@ async fn stream(
         Some(request::Body::Ack(a)) => mail::ack(&state, peer, a).await,
         Some(request::Body::ClaimHandle(h)) => mail::claim(&state, peer, h).await,
         Some(request::Body::ResolveHandle(h)) => mail::resolve(&state, h).await,
-        Some(request::Body::RelayOpen(r)) => relay::open(&state, peer, conn, &connection, r),
-        Some(request::Body::Publish(p)) => directory::publish(&state, peer, p),
-        Some(request::Body::Unpublish(u)) => directory::unpublish(&state, peer, &u.room),
+        Some(request::Body::RelayOpen(r)) => relay::open(&state, peer, conn, &connection, r).await,
+        Some(request::Body::Publish(p)) => directory::publish(&state, peer, p).await,
+        Some(request::Body::Unpublish(u)) => directory::unpublish(&state, peer, &u.room).await,
         Some(request::Body::Search(s)) => directory::search(&state, s),
         Some(request::Body::Knock(k)) => directory::knock(&state, peer, &k.room).await,
-        Some(request::Body::KnockAnswer(a)) => directory::answer(&state, peer, a),
+        Some(request::Body::KnockAnswer(a)) => directory::answer(&state, peer, a).await,
         None => refused("empty request"),
     };
     let _ = answer(&mut send, body).await;

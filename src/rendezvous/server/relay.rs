@@ -164,7 +164,7 @@ impl Relay {
 
 /// `RelayOpen` from `me`: records its consent; ready when the other side consented too,
 /// else the other side is asked.
-pub(super) fn open(
+pub(super) async fn open(
     state: &State,
     me: PeerId,
     conn_id: usize,
@@ -180,8 +180,17 @@ pub(super) fn open(
     if other == me {
         return refused("a relay joins two different keys");
     }
-    if !allows(state, &other, &r.token) || !allows(state, &me, &r.own_token) {
+    if !allows(state, &other, &r.token).await || !allows(state, &me, &r.own_token).await {
         return refused("the relay joins only peers that allow each other");
+    }
+    // Relayed packets go between two connections of this node: in Redis mode the other
+    // side must be held here too.
+    if matches!(state.backend, super::Backend::Redis(_))
+        && !lock(&state.online).contains_key(&other)
+    {
+        return refused(
+            "the peer is connected to another node of this rendezvous, and nodes do not relay between each other yet",
+        );
     }
     let ready = {
         let mut t = lock(&state.relay.table);
@@ -204,9 +213,7 @@ pub(super) fn open(
             from: me.as_bytes().to_vec(),
         })
     };
-    if let Some(o) = lock(&state.online).get(&other) {
-        o.push.send(Push { body: Some(body) });
-    }
+    super::holders::push_to(state, &other, Push { body: Some(body) });
     tracing::debug!(ready, "relay opened");
     response::Body::RelayOpened(RelayOpened { ready })
 }

@@ -22,6 +22,7 @@ async fn rendezvous(dir: &std::path::Path) -> (RendezvousConfig, tokio::sync::on
         addr: server.local_addr().unwrap(),
         key: server.peer_id(),
         tcp: None,
+        also: Vec::new(),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(server.run(async {
@@ -48,7 +49,7 @@ async fn pump_until(
 async fn a_public_room_is_listed_found_joined_and_a_member_banned_from_the_app() {
     let rv_dir = tempfile::tempdir().unwrap();
     let (rv, _stop) = rendezvous(rv_dir.path()).await;
-    let mut a = peer_config(None, true, |c| c.rendezvous = Some(rv)).await;
+    let mut a = peer_config(None, true, |c| c.rendezvous = Some(rv.clone())).await;
     let mut c = peer_config(None, true, |c| c.rendezvous = Some(rv)).await;
     let mut alice = booted(&a).await;
     let mut carol = booted(&c).await;

@@ -1,0 +1,636 @@
+//! Redis mode (`natter-rendezvous --redis URL`): what the nodes of one deployment share in one
+//! Redis — accounts, presence, the sealed mailbox, handles and the room directory — and the
+//! bus they talk over (sharded pub/sub: the node holding a client's connection subscribes to
+//! that client's channel; pushes for it are published there). Every change that touches
+//! several keys is one script (`scripts`), so Redis runs it whole; a deposit is stored once
+//! however often it comes. The node's own state (connections, push queues, rate limits, the
+//! relay) stays in its memory.
+
+mod scripts;
+
+pub(crate) use crate::rendezvous::bus::{Bus, Held, Routed, body};
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::{IntoConnectionInfo, ProtocolVersion, PushInfo, Script, Value};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use super::db::{Deposited, ITEM_OVERHEAD};
+use crate::identity::PeerId;
+use crate::rendezvous::proto::{ExpiredMail, Mail, MailItem, SignedRecord};
+
+/// The key prefix (one deployment per Redis database).
+const PREFIX: &str = "natter";
+/// How long a node counts as alive after its last beat; it beats every `BEAT`.
+const NODE_TTL: Duration = Duration::from_secs(10);
+/// How often a node says it is alive.
+pub(super) const BEAT: Duration = Duration::from_secs(3);
+/// Most mail items one fetch reads (as the embedded mode).
+const FETCH_ITEMS: usize = 256;
+/// Most items one expiry round moves.
+const EXPIRE_BATCH: usize = 1000;
+
+/// Why Redis mode could not start or a request could not be served.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ClusterError {
+    /// Redis refused or could not be reached.
+    #[error("Redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// The Redis serves another deployment.
+    #[error(
+        "this Redis serves the rendezvous deployment with key {held}, and this node's key is {ours}: start every node with a copy of the same key file (identity.pem in --data)"
+    )]
+    OtherKey {
+        /// The deployment's key.
+        held: String,
+        /// This node's.
+        ours: String,
+    },
+    /// Redis would lose acknowledged writes on a crash.
+    #[error(
+        "Redis is not durable ({0}): an acknowledged deposit could be lost in a crash. Set `appendonly yes` and `appendfsync always` in redis.conf (docs/SECURITY.md)"
+    )]
+    NotDurable(String),
+    /// Redis answered something this node did not expect.
+    #[error("Redis answered unexpectedly: {0}")]
+    Unexpected(String),
+}
+
+fn hex(peer: &PeerId) -> String {
+    data_encoding::HEXLOWER.encode(peer.as_bytes())
+}
+
+fn peer_of_hex(hex: &[u8]) -> Option<PeerId> {
+    let b = data_encoding::HEXLOWER.decode(hex).ok()?;
+    PeerId::from_bytes(b.try_into().ok()?).ok()
+}
+
+/// A client's channel.
+pub(crate) fn channel(peer: &PeerId) -> String {
+    format!("{PREFIX}:c:{}", hex(peer))
+}
+
+struct Scripts {
+    register: Script,
+    leave: Script,
+    lookup: Script,
+    deposit: Script,
+    fetch: Script,
+    ack: Script,
+    expire: Script,
+    claim: Script,
+}
+
+/// This node's link to the deployment's Redis.
+pub(crate) struct Cluster {
+    conn: ConnectionManager,
+    /// This node's id (random at each start).
+    node: String,
+    scripts: Scripts,
+    /// What Redis pushes (messages on our channels; a lost connection).
+    incoming: std::sync::Mutex<Option<UnboundedReceiver<PushInfo>>>,
+}
+
+/// What a lookup finds.
+pub(crate) struct Found {
+    /// The target's lookup tokens (32 bytes each, flat).
+    pub tokens: Vec<u8>,
+    /// Its newest record (also while offline).
+    pub record: Option<SignedRecord>,
+    /// Its presence, while a live node holds it.
+    pub held: Option<Held>,
+}
+
+impl Found {
+    pub(crate) fn allows(&self, token: &[u8]) -> bool {
+        token.len() == 32 && self.tokens.chunks_exact(32).any(|t| t == token)
+    }
+}
+
+impl Cluster {
+    /// Connects, and checks that this Redis serves `key`'s deployment (claiming it when it
+    /// serves none) and keeps what it acknowledged.
+    pub(crate) async fn connect(url: &str, key: &PeerId) -> Result<Self, ClusterError> {
+        let info = url.into_connection_info()?;
+        let settings = info
+            .redis_settings()
+            .clone()
+            .set_protocol(ProtocolVersion::RESP3);
+        let client = redis::Client::open(info.set_redis_settings(settings))?;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let config = ConnectionManagerConfig::new()
+            .set_push_sender(tx)
+            .set_connection_timeout(Some(Duration::from_secs(5)))
+            .set_response_timeout(Some(Duration::from_secs(5)));
+        let mut conn = client.get_connection_manager_with_config(config).await?;
+        let ours = key.to_string();
+        let held: Option<String> = redis::cmd("SET")
+            .arg(format!("{PREFIX}:deployment"))
+            .arg(&ours)
+            .arg("NX")
+            .arg("GET")
+            .query_async(&mut conn)
+            .await?;
+        if let Some(held) = held.filter(|h| *h != ours) {
+            return Err(ClusterError::OtherKey { held, ours });
+        }
+        check_durable(&mut conn).await?;
+        let mut node = [0u8; 8];
+        getrandom::fill(&mut node).map_err(|e| ClusterError::Unexpected(e.to_string()))?;
+        let cluster = Self {
+            conn,
+            node: data_encoding::HEXLOWER.encode(&node),
+            scripts: Scripts {
+                register: Script::new(scripts::REGISTER),
+                leave: Script::new(scripts::LEAVE),
+                lookup: Script::new(scripts::LOOKUP),
+                deposit: Script::new(scripts::DEPOSIT),
+                fetch: Script::new(scripts::FETCH),
+                ack: Script::new(&scripts::ack()),
+                expire: Script::new(&scripts::expire()),
+                claim: Script::new(scripts::CLAIM),
+            },
+            incoming: std::sync::Mutex::new(Some(rx)),
+        };
+        cluster.beat().await?;
+        Ok(cluster)
+    }
+
+    fn conn(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    /// This node's id.
+    pub(crate) fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// This node's own channel (knock answers for knocks waiting here).
+    pub(crate) fn node_channel(&self) -> String {
+        format!("{PREFIX}:node:{}", self.node)
+    }
+
+    /// The directory's channel.
+    pub(crate) fn directory_channel() -> String {
+        format!("{PREFIX}:dirc")
+    }
+
+    /// What Redis pushes to this node (taken once, by the bus reader).
+    pub(crate) fn incoming(&self) -> Option<UnboundedReceiver<PushInfo>> {
+        self.incoming
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
+
+    /// Says this node is alive (every `BEAT`).
+    pub(crate) async fn beat(&self) -> Result<(), ClusterError> {
+        let ms = NODE_TTL.as_millis() as u64;
+        let _: () = redis::cmd("SET")
+            .arg(format!("{PREFIX}:n:{}", self.node))
+            .arg(1)
+            .arg("PX")
+            .arg(ms)
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Says this node is gone (a clean stop).
+    pub(crate) async fn gone(&self) -> Result<(), ClusterError> {
+        let _: () = redis::cmd("DEL")
+            .arg(format!("{PREFIX}:n:{}", self.node))
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Subscribes to `channels` (sharded). One pipeline that waits for one confirmation
+    /// per channel: sent as a plain command, the extra confirmations would answer later
+    /// commands.
+    pub(crate) async fn subscribe(&self, channels: &[String]) -> Result<(), ClusterError> {
+        if channels.is_empty() {
+            return Ok(());
+        }
+        let mut p = redis::pipe();
+        p.cmd("SSUBSCRIBE").arg(channels);
+        self.conn()
+            .req_packed_commands(&p, 0, channels.len())
+            .await?;
+        Ok(())
+    }
+
+    /// Unsubscribes from `channels`; a PING after it is what is waited for (the library
+    /// hands SUNSUBSCRIBE's confirmations to the push channel only).
+    pub(crate) async fn unsubscribe(&self, channels: &[String]) -> Result<(), ClusterError> {
+        if channels.is_empty() {
+            return Ok(());
+        }
+        let mut p = redis::pipe();
+        p.cmd("SUNSUBSCRIBE").arg(channels).cmd("PING");
+        self.conn().req_packed_commands(&p, 0, 1).await?;
+        Ok(())
+    }
+
+    /// Publishes on a channel; how many nodes heard it.
+    pub(crate) async fn publish(&self, channel: &str, msg: &[u8]) -> Result<u64, ClusterError> {
+        Ok(redis::cmd("SPUBLISH")
+            .arg(channel)
+            .arg(msg)
+            .query_async(&mut self.conn())
+            .await?)
+    }
+
+    /// Stores a registration: the account (for `account_ttl`) and the presence held here
+    /// (until `expires_ms`). `None`: the record is not newer than the stored one; else
+    /// whether mail or notices wait.
+    pub(crate) async fn register(
+        &self,
+        peer: &PeerId,
+        r: Registration<'_>,
+    ) -> Result<Option<bool>, ClusterError> {
+        use prost::Message as _;
+        let mut flat: Vec<[u8; 32]> = r.tokens.iter().copied().collect();
+        flat.sort();
+        let held = r.held.encode_to_vec();
+        let n: i64 = self
+            .scripts
+            .register
+            .arg(PREFIX)
+            .arg(hex(peer))
+            .arg(r.issued_ms)
+            .arg(&r.signed.record)
+            .arg(&r.signed.signature)
+            .arg(flat.concat())
+            .arg(r.account_ttl_ms.max(1))
+            .arg(&self.node)
+            .arg(held)
+            .arg(r.expires_ms)
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok((n >= 0).then_some(n == 1))
+    }
+
+    /// The client left this node (gone, unregistered, expired): its presence goes if this
+    /// node still holds it.
+    pub(crate) async fn leave(&self, peer: &PeerId) -> Result<(), ClusterError> {
+        let _: i64 = self
+            .scripts
+            .leave
+            .arg(PREFIX)
+            .arg(hex(peer))
+            .arg(&self.node)
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// A target's tokens, newest record and presence (the presence only while its holder
+    /// lives).
+    pub(crate) async fn lookup(&self, target: &PeerId) -> Result<Found, ClusterError> {
+        type Blob = Option<Vec<u8>>;
+        let (tokens, record, signature, held): (Blob, Blob, Blob, Blob) = self
+            .scripts
+            .lookup
+            .arg(PREFIX)
+            .arg(hex(target))
+            .invoke_async(&mut self.conn())
+            .await?;
+        let held = match held.map(|b| Held::read(&b)) {
+            Some(Ok(h)) => Some(h),
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "a presence in Redis does not decode");
+                None
+            }
+            None => None,
+        };
+        Ok(Found {
+            tokens: tokens.unwrap_or_default(),
+            record: record
+                .zip(signature)
+                .map(|(record, signature)| SignedRecord { record, signature }),
+            held,
+        })
+    }
+
+    /// Stores a deposit (once per message id) unless a cap is full.
+    pub(crate) async fn deposit(
+        &self,
+        d: &super::db::Deposit<'_>,
+    ) -> Result<Deposited, ClusterError> {
+        let (code, expires): (i64, Value) = self
+            .scripts
+            .deposit
+            .arg(PREFIX)
+            .arg(ITEM_OVERHEAD)
+            .arg(hex(d.to))
+            .arg(&d.msg_id[..])
+            .arg(hex(d.from))
+            .arg(d.sealed)
+            .arg(d.expires)
+            .arg(d.caps.recipient_items)
+            .arg(d.caps.recipient_bytes)
+            .arg(d.caps.sender_bytes)
+            .arg(d.caps.total_bytes)
+            .invoke_async(&mut self.conn())
+            .await?;
+        let expires = number(&expires).unwrap_or(d.expires);
+        Ok(match code {
+            0 => Deposited::Stored {
+                expires,
+                new: false,
+            },
+            1 => Deposited::Stored { expires, new: true },
+            2 => Deposited::RecipientFull,
+            3 => Deposited::SenderFull,
+            4 => Deposited::ServerFull,
+            other => {
+                return Err(ClusterError::Unexpected(format!(
+                    "deposit answered {other}"
+                )));
+            }
+        })
+    }
+
+    /// Waiting mail and notices for `peer`, oldest first, within one answer's size.
+    pub(crate) async fn fetch(&self, peer: &PeerId) -> Result<Mail, ClusterError> {
+        use prost::Message as _;
+        let (items, notices): (Vec<Value>, Vec<Vec<u8>>) = self
+            .scripts
+            .fetch
+            .arg(PREFIX)
+            .arg(hex(peer))
+            .arg(FETCH_ITEMS)
+            .invoke_async(&mut self.conn())
+            .await?;
+        let expired: Vec<ExpiredMail> = notices
+            .chunks_exact(2)
+            .filter_map(|n| {
+                Some(ExpiredMail {
+                    to: peer_of_hex(&n[1])?.as_bytes().to_vec(),
+                    msg_id: n[0].clone(),
+                })
+            })
+            .take(FETCH_ITEMS)
+            .collect();
+        let mut room = (crate::rendezvous::proto::MAX_MESSAGE - 16)
+            .saturating_sub(expired.iter().map(|e| e.encoded_len() + 4).sum::<usize>());
+        let mut out = Vec::new();
+        for item in items.chunks_exact(3) {
+            let (Some(id), Value::BulkString(msg_id), Value::BulkString(blob)) =
+                (number(&item[0]), &item[1], &item[2])
+            else {
+                continue;
+            };
+            let Some(from) = blob.get(..64).and_then(peer_of_hex) else {
+                continue;
+            };
+            let item = MailItem {
+                id,
+                from: from.as_bytes().to_vec(),
+                msg_id: msg_id.clone(),
+                sealed: blob[64..].to_vec(),
+            };
+            let size = item.encoded_len() + 4;
+            if size > room {
+                break;
+            }
+            room -= size;
+            out.push(item);
+        }
+        Ok(Mail {
+            items: out,
+            expired,
+        })
+    }
+
+    /// Removes acknowledged mail and notices.
+    pub(crate) async fn ack(
+        &self,
+        peer: &PeerId,
+        a: &crate::rendezvous::proto::AckMail,
+    ) -> Result<(), ClusterError> {
+        let mut inv = self.scripts.ack.prepare_invoke();
+        inv.arg(PREFIX)
+            .arg(ITEM_OVERHEAD)
+            .arg(hex(peer))
+            .arg(a.ids.len());
+        for id in &a.ids {
+            inv.arg(*id);
+        }
+        for m in &a.expired {
+            inv.arg(&m[..]);
+        }
+        let _: i64 = inv.invoke_async(&mut self.conn()).await?;
+        Ok(())
+    }
+
+    /// Turns mail past its expiry into notices for its senders; returns those senders.
+    pub(crate) async fn expire(
+        &self,
+        now: u64,
+        notice_ttl_ms: u64,
+    ) -> Result<Vec<PeerId>, ClusterError> {
+        let senders: Vec<Vec<u8>> = self
+            .scripts
+            .expire
+            .arg(PREFIX)
+            .arg(ITEM_OVERHEAD)
+            .arg(now)
+            .arg(EXPIRE_BATCH)
+            .arg(notice_ttl_ms.max(1))
+            .invoke_async(&mut self.conn())
+            .await?;
+        let mut seen = HashSet::new();
+        Ok(senders
+            .iter()
+            .filter_map(|s| peer_of_hex(s))
+            .filter(|p| seen.insert(*p))
+            .collect())
+    }
+
+    /// Claims `name` for `peer` (first come; a new claim releases the old one).
+    pub(crate) async fn claim(
+        &self,
+        name: &str,
+        peer: &PeerId,
+        signature: &[u8],
+        ttl_ms: u64,
+    ) -> Result<bool, ClusterError> {
+        let n: i64 = self
+            .scripts
+            .claim
+            .arg(PREFIX)
+            .arg(name)
+            .arg(hex(peer))
+            .arg(&peer.as_bytes()[..])
+            .arg(signature)
+            .arg(ttl_ms.max(1))
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// The key holding `name` and its signed claim.
+    pub(crate) async fn resolve(
+        &self,
+        name: &str,
+    ) -> Result<Option<(Vec<u8>, Vec<u8>)>, ClusterError> {
+        let (peer, sig): (Option<Vec<u8>>, Option<Vec<u8>>) = redis::cmd("HMGET")
+            .arg(format!("{PREFIX}:h:{name}"))
+            .arg("peer")
+            .arg("sig")
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(peer.zip(sig))
+    }
+
+    /// Lists (or renews) a room: its signed listing until `expires_ms`.
+    pub(crate) async fn list(
+        &self,
+        room: &[u8],
+        listing: &[u8],
+        expires_ms: u64,
+    ) -> Result<(), ClusterError> {
+        let _: () = redis::pipe()
+            .atomic()
+            .cmd("HSET")
+            .arg(format!("{PREFIX}:dir"))
+            .arg(room)
+            .arg(listing)
+            .ignore()
+            .cmd("ZADD")
+            .arg(format!("{PREFIX}:dirx"))
+            .arg(expires_ms)
+            .arg(room)
+            .ignore()
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Unlists a room.
+    pub(crate) async fn unlist(&self, room: &[u8]) -> Result<(), ClusterError> {
+        let _: () = redis::pipe()
+            .atomic()
+            .cmd("HDEL")
+            .arg(format!("{PREFIX}:dir"))
+            .arg(room)
+            .ignore()
+            .cmd("ZREM")
+            .arg(format!("{PREFIX}:dirx"))
+            .arg(room)
+            .ignore()
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Every listing held (at a node's start).
+    pub(crate) async fn listings(&self) -> Result<Vec<Vec<u8>>, ClusterError> {
+        let all: Vec<(Vec<u8>, Vec<u8>)> = redis::cmd("HGETALL")
+            .arg(format!("{PREFIX}:dir"))
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(all.into_iter().map(|(_, l)| l).collect())
+    }
+
+    /// Forgets listings past their expiry.
+    pub(crate) async fn expire_listings(&self, now: u64) -> Result<(), ClusterError> {
+        let due: Vec<Vec<u8>> = redis::cmd("ZRANGEBYSCORE")
+            .arg(format!("{PREFIX}:dirx"))
+            .arg("-inf")
+            .arg(now)
+            .arg("LIMIT")
+            .arg(0)
+            .arg(EXPIRE_BATCH)
+            .query_async(&mut self.conn())
+            .await?;
+        for room in due {
+            self.unlist(&room).await?;
+        }
+        Ok(())
+    }
+
+    /// Notes that a knock for (creator, knocker, room) waits at this node (for 5 s).
+    pub(crate) async fn knock_waits(&self, route: &[u8]) -> Result<(), ClusterError> {
+        let _: () = redis::cmd("SET")
+            .arg(knock_key(route))
+            .arg(&self.node)
+            .arg("PX")
+            .arg(5000)
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// The channel of the node where a knock waits, if one does.
+    pub(crate) async fn knock_node(&self, route: &[u8]) -> Result<Option<String>, ClusterError> {
+        let node: Option<String> = redis::cmd("GET")
+            .arg(knock_key(route))
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(node.map(|n| format!("{PREFIX}:node:{n}")))
+    }
+}
+
+fn knock_key(route: &[u8]) -> String {
+    format!("{PREFIX}:k:{}", data_encoding::HEXLOWER.encode(route))
+}
+
+/// What a registration stores.
+pub(crate) struct Registration<'a> {
+    pub signed: &'a SignedRecord,
+    pub issued_ms: u64,
+    pub tokens: &'a HashSet<[u8; 32]>,
+    pub account_ttl_ms: u64,
+    pub held: &'a Held,
+    pub expires_ms: u64,
+}
+
+/// A number Redis answered as an integer, a double or text.
+fn number(v: &Value) -> Option<u64> {
+    match v {
+        Value::Int(n) => u64::try_from(*n).ok(),
+        Value::Double(d) if *d >= 0.0 => Some(*d as u64),
+        Value::BulkString(b) => std::str::from_utf8(b)
+            .ok()?
+            .parse::<f64>()
+            .ok()
+            .map(|d| d as u64),
+        Value::SimpleString(s) => s.parse::<f64>().ok().map(|d| d as u64),
+        _ => None,
+    }
+}
+
+/// Refuses a Redis that would lose acknowledged writes in a crash: AOF on, fsync before each
+/// write is acknowledged. A Redis that hides its config (some hosted ones) gets a warning.
+async fn check_durable(conn: &mut ConnectionManager) -> Result<(), ClusterError> {
+    let got: Result<std::collections::HashMap<String, String>, _> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("append*")
+        .query_async(conn)
+        .await;
+    match got {
+        Ok(c) => {
+            let (on, fsync) = (
+                c.get("appendonly").map(String::as_str),
+                c.get("appendfsync").map(String::as_str),
+            );
+            if on != Some("yes") || fsync != Some("always") {
+                return Err(ClusterError::NotDurable(format!(
+                    "appendonly {}, appendfsync {}",
+                    on.unwrap_or("?"),
+                    fsync.unwrap_or("?")
+                )));
+            }
+            Ok(())
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read Redis's persistence settings: make sure it runs with appendonly yes and appendfsync always");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! Which node holds which client. A push for a client held here goes to its queue; in Redis
+//! mode a push for one held elsewhere is published on its channel, which its holder
+//! subscribes to while it holds it (the subscription is the presence). The bus reader
+//! delivers what other nodes publish: pushes, displacements (the client registered at
+//! another node), knock answers and directory changes; after a lost Redis connection it
+//! subscribes again. In SQLite mode every function here is local only.
+
+use std::sync::Arc;
+
+use redis::{PushInfo, PushKind, Value};
+
+use super::cluster::{Bus, Cluster, body, channel};
+use super::proto::Push;
+use super::{Backend, State, directory, lock, now_ms};
+use crate::identity::PeerId;
+
+fn cluster(state: &State) -> Option<&Arc<Cluster>> {
+    match &state.backend {
+        Backend::Redis(c) => Some(c),
+        Backend::Sqlite(_) => None,
+    }
+}
+
+/// Sends `push` to `peer` wherever it is held; dropped when no node holds it.
+pub(super) fn push_to(state: &State, peer: &PeerId, push: Push) {
+    if let Some(o) = lock(&state.online).get(peer) {
+        o.push.send(push);
+        return;
+    }
+    if let Some(c) = cluster(state) {
+        let (c, chan) = (c.clone(), channel(peer));
+        let msg = Bus::of(body::Body::Push(push));
+        tokio::spawn(async move {
+            if let Err(e) = c.publish(&chan, &msg).await {
+                tracing::debug!(error = %e, "push not published");
+            }
+        });
+    }
+}
+
+/// `peer` registered here on connection `conn` (`newly`: it was not held here before):
+/// subscribe to its channel, and tell any other holder to let go.
+pub(super) async fn held(state: &State, peer: &PeerId, conn: usize, newly: bool) {
+    let Some(c) = cluster(state) else { return };
+    if !newly {
+        return;
+    }
+    if let Err(e) = c.subscribe(&[channel(peer)]).await {
+        tracing::warn!(error = %e, "cannot subscribe to a client's channel");
+    }
+    let tag = format!("{}:{conn}", c.node());
+    if let Err(e) = c
+        .publish(&channel(peer), &Bus::of(body::Body::Displace(tag)))
+        .await
+    {
+        tracing::debug!(error = %e, "displacement not published");
+    }
+}
+
+/// These clients are no longer held here: unsubscribe, and drop their presence where this
+/// node still holds it.
+pub(super) fn let_go(state: &State, peers: Vec<PeerId>) {
+    let Some(c) = cluster(state) else { return };
+    if peers.is_empty() {
+        return;
+    }
+    let c = c.clone();
+    tokio::spawn(async move {
+        let channels: Vec<String> = peers.iter().map(channel).collect();
+        if let Err(e) = c.unsubscribe(&channels).await {
+            tracing::debug!(error = %e, "cannot unsubscribe");
+        }
+        for p in &peers {
+            if let Err(e) = c.leave(p).await {
+                tracing::debug!(error = %e, "presence not dropped");
+            }
+        }
+    });
+}
+
+/// Redis mode: reads every listing into this node's copy of the directory.
+pub(super) async fn load_directory(state: &State) -> Result<(), super::cluster::ClusterError> {
+    let Some(c) = cluster(state) else {
+        return Ok(());
+    };
+    let listings = c.listings().await?;
+    let now = now_ms();
+    let mut d = lock(&state.directory);
+    for l in listings {
+        d.replicate(&l, now);
+    }
+    Ok(())
+}
+
+/// Redis mode: drops expired listings from Redis (every node's copy expires them itself).
+pub(super) async fn expire_listings(state: &State, now: u64) {
+    if let Some(c) = cluster(state)
+        && let Err(e) = c.expire_listings(now).await
+    {
+        tracing::debug!(error = %e, "cannot expire listings");
+    }
+}
+
+/// Redis mode: the node's own channels, its heartbeat and the bus reader.
+pub(super) async fn start(state: &Arc<State>) -> Vec<tokio::task::JoinHandle<()>> {
+    let Some(c) = cluster(state).cloned() else {
+        return Vec::new();
+    };
+    let own = own_channels(&c);
+    if let Err(e) = c.subscribe(&own).await {
+        tracing::warn!(error = %e, "cannot subscribe to this node's channels");
+    }
+    let beat = {
+        let c = c.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(super::cluster::BEAT).await;
+                if let Err(e) = c.beat().await {
+                    tracing::warn!(error = %e, "Redis: cannot say this node is alive");
+                }
+            }
+        })
+    };
+    let Some(mut incoming) = c.incoming() else {
+        return vec![beat];
+    };
+    let reader = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            while let Some(p) = incoming.recv().await {
+                on_push(&state, &c, p);
+            }
+        })
+    };
+    vec![beat, reader]
+}
+
+fn own_channels(c: &Cluster) -> Vec<String> {
+    vec![c.node_channel(), Cluster::directory_channel()]
+}
+
+/// A clean stop: every client held here leaves, and so does the node.
+pub(super) async fn stopped(state: &State) {
+    let Some(c) = cluster(state) else { return };
+    let peers: Vec<PeerId> = lock(&state.online).keys().copied().collect();
+    for p in &peers {
+        let _ = c.leave(p).await;
+    }
+    let _ = c.gone().await;
+}
+
+fn on_push(state: &Arc<State>, c: &Arc<Cluster>, p: PushInfo) {
+    match p.kind {
+        PushKind::SMessage => {
+            let (Some(Value::BulkString(chan)), Some(Value::BulkString(msg))) =
+                (p.data.first(), p.data.get(1))
+            else {
+                return;
+            };
+            match Bus::read(msg) {
+                Ok(b) => on_bus(state, c, chan, b),
+                Err(e) => tracing::warn!(error = %e, "a bus message does not decode"),
+            }
+        }
+        PushKind::Disconnection => {
+            tracing::warn!("lost Redis: subscribing again once it is back");
+            let (state, c) = (state.clone(), c.clone());
+            tokio::spawn(async move { resubscribe(&state, &c).await });
+        }
+        _ => {}
+    }
+}
+
+/// Subscribes again to everything this node listens to, retrying until Redis answers.
+async fn resubscribe(state: &State, c: &Cluster) {
+    let mut wait = std::time::Duration::from_millis(200);
+    loop {
+        tokio::time::sleep(wait).await;
+        let mut all = own_channels(c);
+        all.extend(lock(&state.online).keys().map(channel));
+        // At most a few thousand channels per command.
+        let mut ok = true;
+        for chunk in all.chunks(2048) {
+            if let Err(e) = c.subscribe(chunk).await {
+                tracing::debug!(error = %e, "not subscribed yet");
+                ok = false;
+                break;
+            }
+        }
+        if ok {
+            tracing::info!(channels = all.len(), "Redis is back: subscribed again");
+            let _ = c.beat().await;
+            return;
+        }
+        wait = (wait * 2).min(std::time::Duration::from_secs(5));
+    }
+}
+
+fn on_bus(state: &Arc<State>, c: &Arc<Cluster>, chan: &[u8], b: body::Body) {
+    let client = chan
+        .strip_prefix(b"natter:c:")
+        .and_then(|h| data_encoding::HEXLOWER.decode(h).ok())
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .map(PeerId::for_lookup);
+    match (b, client) {
+        (body::Body::Push(p), Some(peer)) => {
+            if let Some(o) = lock(&state.online).get(&peer) {
+                o.push.send(p);
+            }
+        }
+        (body::Body::Displace(tag), Some(peer)) => {
+            if tag.split(':').next() == Some(c.node()) {
+                return; // our own
+            }
+            if lock(&state.online).remove(&peer).is_some() {
+                tracing::debug!(peer = ?peer, "registered at another node: let go here");
+                let c = c.clone();
+                tokio::spawn(async move {
+                    let _ = c.unsubscribe(&[channel(&peer)]).await;
+                });
+            }
+        }
+        (body::Body::Answer(r), None) => directory::routed(state, r),
+        (body::Body::Listed(l), None) => lock(&state.directory).replicate(&l, now_ms()),
+        (body::Body::Unlisted(room), None) => lock(&state.directory).forget(&room),
+        _ => tracing::debug!("a bus message on the wrong channel"),
+    }
+}
