@@ -1,18 +1,20 @@
-//! Rendezvous figures against a real `natter-rendezvous` process on loopback: connections
-//! (mutual-auth handshakes) per second, registrations/s and lookups/s over established
-//! connections, and how many registered clients with live heartbeats the server holds, with
-//! its resident memory per client. The load generator spreads the clients over a few UDP
-//! sockets and stops by itself. Run: `cargo bench --bench rendezvous` (`NATTER_BENCH_CLIENTS`
-//! sets how many clients; default 4000).
+//! Rendezvous figures against real `natter-rendezvous` processes on loopback, in one run:
+//! one node (memory and SQLite), then three nodes over one real `redis-server` (Redis mode,
+//! clients spread over the nodes, the looked-up target at the first). Per deployment:
+//! connections (mutual-auth handshakes) per second, registrations/s and lookups/s over
+//! established connections (one at a time, several at once, batched), one lookup's round
+//! trip (the Redis round trip is the difference), and how many registered clients with live
+//! heartbeats it holds, with resident memory per client. The load generator spreads the
+//! clients over a few UDP sockets and stops by itself. Run: `cargo bench --bench rendezvous`
+//! (`NATTER_BENCH_CLIENTS` sets how many clients, default 4000; `NATTER_BENCH_REDIS=0` skips
+//! the Redis deployment).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use natter::internals::transport;
 use natter::rendezvous::proto::{PresenceRecord, Register};
-use natter::rendezvous::{Client, RendezvousConfig, record};
+use natter::rendezvous::{Client, record};
 use natter::{Identity, PeerId};
 use tokio::sync::Semaphore;
 
@@ -21,6 +23,10 @@ const CONCURRENCY: usize = 48;
 const LOOKUPS: usize = 100_000;
 /// Lookups one client has in flight at once in the burst row (the server's stream limit).
 const PER_CLIENT: usize = 8;
+/// Lookups in one batched request (`proto::MAX_BATCH`).
+const BATCH: usize = natter::rendezvous::proto::MAX_BATCH;
+/// Sequential lookups timed one by one for the round-trip row.
+const TIMED: usize = 2000;
 
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
@@ -29,13 +35,11 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// CPU time the process has used, all threads, in nanoseconds.
-fn cpu_ns(pid: u32) -> u64 {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return 0;
-    };
-    tasks
-        .filter_map(Result::ok)
+/// CPU time the processes have used, all threads, in nanoseconds.
+fn cpu_ns(pids: &[u32]) -> u64 {
+    pids.iter()
+        .filter_map(|pid| std::fs::read_dir(format!("/proc/{pid}/task")).ok())
+        .flat_map(|tasks| tasks.filter_map(Result::ok))
         .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
         .filter_map(|s| {
             s.split_whitespace()
@@ -54,43 +58,44 @@ struct Phase {
 }
 
 impl Phase {
-    /// A table row: the rate seen here (load generator on the same cores), the server's CPU
-    /// per operation, and the rate one server core would sustain at that cost.
-    fn row(&self, figure: &str, target: &str) -> String {
+    /// Two table cells: the rate seen here (load generator on the same cores) and the
+    /// servers' CPU per operation.
+    fn cells(&self) -> String {
         let per_op_us = self.server_cpu_ns as f64 / 1000.0 / self.ops as f64;
         let failed = match self.failed {
             0 => String::new(),
             f => format!(" ({f} of {} failed)", self.ops),
         };
         format!(
-            "| {figure} | {:.0}{failed} | {per_op_us:.1} µs | {:.0} | {target} |",
+            "{:.0}{failed} | {per_op_us:.1} µs",
             self.ops as f64 / self.wall.as_secs_f64(),
-            1e6 / per_op_us,
         )
     }
 }
 
-/// Runs one phase (`run`, from [`run_all`]) and measures it with the server's CPU time.
-async fn phase(pid: u32, ops: usize, run: impl Future<Output = (Duration, usize)>) -> Phase {
-    let cpu0 = cpu_ns(pid);
+/// Runs one phase (`run`, from [`run_all`]) and measures it with the servers' CPU time.
+async fn phase(pids: &[u32], ops: usize, run: impl Future<Output = (Duration, usize)>) -> Phase {
+    let cpu0 = cpu_ns(pids);
     let (wall, failed) = run.await;
     Phase {
         ops,
         wall,
         failed,
-        server_cpu_ns: cpu_ns(pid) - cpu0,
+        server_cpu_ns: cpu_ns(pids) - cpu0,
     }
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+fn rss_kib(pids: &[u32]) -> u64 {
+    pids.iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
+        .filter_map(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<u64>().ok())
+            })
         })
-        .unwrap_or(0)
+        .sum()
 }
 
 fn registration(id: &Identity, allow: &[PeerId], port: u16) -> Register {
@@ -150,59 +155,37 @@ where
     (t.elapsed(), failed)
 }
 
-#[tokio::main]
-async fn main() {
-    let n: usize = std::env::var("NATTER_BENCH_CLIENTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(4000);
-    let dir = tempfile::tempdir().expect("dir");
-    // NATTER_BENCH_WRAP runs the server under a profiler, e.g. `heaptrack` (the RSS rows
-    // then measure the wrapper's process).
-    let bin = env!("CARGO_BIN_EXE_natter-rendezvous");
-    let mut server = match std::env::var("NATTER_BENCH_WRAP") {
-        Ok(w) if !w.is_empty() => {
-            let mut c = Command::new(w);
-            c.arg(bin);
-            c
-        }
-        _ => Command::new(bin),
-    };
-    let mut server = server
-        .args(["--listen", "127.0.0.1:0", "--data"])
-        .arg(dir.path())
-        .args([
-            "--requests-per-second",
-            "1000000",
-            "--request-burst",
-            "1000000",
-        ])
-        .args([
-            "--handshakes-per-second",
-            "1000000",
-            "--handshake-burst",
-            "1000000",
-        ])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("natter-rendezvous starts");
-    // The first JSON line (a wrapper may print its own lines before it).
-    let v: serde_json::Value = BufReader::new(server.stdout.take().expect("stdout"))
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|l| serde_json::from_str(&l).ok())
-        .expect("the server prints its address");
-    let config = RendezvousConfig {
-        addr: v["addr"].as_str().expect("addr").parse().expect("addr"),
-        key: v["key"].as_str().expect("key").parse().expect("key"),
-        tcp: None,
-        also: Vec::new(),
-    };
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let pid = server.id();
-    let rss_idle = rss_kib(pid);
+#[path = "support/deploy.rs"]
+mod deploy;
 
+/// What one deployment did.
+struct Figures {
+    connect: Phase,
+    register: Phase,
+    renew: Phase,
+    lookup: Phase,
+    lookup_burst: Phase,
+    lookup_batched: Phase,
+    /// One lookup's round trip, p50 and p99, in µs (one client, one at a time).
+    round_trip: (f64, f64),
+    alive: usize,
+    hold: Duration,
+    hold_cpu: f64,
+    /// The nodes' resident memory before the clients came and while they are held, KiB.
+    rss_idle: u64,
+    rss_held: u64,
+    /// The same for Redis (0 without it).
+    redis_idle: u64,
+    redis_held: u64,
+}
+
+/// Registrations, lookups and held clients against `d`, with `n` clients spread over its
+/// nodes and the target every client looks up at its first node.
+async fn measure(d: &deploy::Deployment, n: usize) -> Figures {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pids = d.pids.clone();
+    let rss_idle = rss_kib(&d.nodes);
+    let redis_idle = rss_kib(&pids) - rss_idle;
     let endpoints: Vec<quinn::Endpoint> = (0..SOCKETS)
         .map(|_| {
             transport::endpoint(&Identity::generate(), "127.0.0.1:0".parse().expect("addr"))
@@ -215,16 +198,20 @@ async fn main() {
                 Arc::new(Client::new(
                     endpoints[i % SOCKETS].clone(),
                     Identity::generate(),
-                    config.clone(),
+                    d.configs[i % d.configs.len()].clone(),
                 ))
             })
             .collect(),
     );
     // A target every client may look up.
     let target_id = Identity::generate();
-    let target = Client::new(endpoints[0].clone(), target_id.clone(), config);
+    let target = Client::new(
+        endpoints[0].clone(),
+        target_id.clone(),
+        d.configs[0].clone(),
+    );
     // The target allows the first 4096 clients (the token cap); they do the lookups.
-    let lookers: Vec<usize> = (0..n.min(4096)).collect();
+    let lookers: Arc<Vec<usize>> = Arc::new((0..n.min(4096)).collect());
     let tokens: Vec<PeerId> = lookers
         .iter()
         .map(|i| clients[*i].identity().peer_id())
@@ -235,10 +222,10 @@ async fn main() {
         .expect("target registers");
 
     // 1. Connections: one mutual-auth handshake per client.
-    eprintln!("rendezvous bench: connecting {n} clients");
+    eprintln!("rendezvous bench, {}: connecting {n} clients", d.name);
     let c = clients.clone();
     let connect = phase(
-        pid,
+        &pids,
         n,
         run_all(n, move |i| {
             let c = c[i].clone();
@@ -247,157 +234,251 @@ async fn main() {
     )
     .await;
 
-    // 2. Registrations over the established connections; push streams kept open.
-    eprintln!("rendezvous bench: registering");
-    let streams = Arc::new(std::sync::Mutex::new(Vec::with_capacity(n)));
-    let (c, s) = (clients.clone(), streams.clone());
-    let register = phase(
-        pid,
-        n,
-        run_all(n, move |i| {
-            let (c, s) = (c[i].clone(), s.clone());
-            async move {
-                let id = c.identity();
-                let reg = registration(&id, &[], 2);
-                let (_r, send, recv) = c.register(reg).await.map_err(|e| e.to_string())?;
-                s.lock().expect("lock").push((send, recv));
-                Ok(())
-            }
-        }),
-    )
-    .await;
+    // 2. Registrations over the established connections (push streams kept open), then
+    // renewals: the same clients again, a heartbeat's work.
+    eprintln!("rendezvous bench, {}: registering", d.name);
+    let streams = Arc::new(std::sync::Mutex::new(Vec::with_capacity(2 * n)));
+    let mut registered = Vec::new();
+    for step in [2, 3] {
+        let (c, s) = (clients.clone(), streams.clone());
+        registered.push(
+            phase(
+                &pids,
+                n,
+                run_all(n, move |i| {
+                    let (c, s) = (c[i].clone(), s.clone());
+                    async move {
+                        let reg = registration(&c.identity(), &[], step);
+                        let (_r, send, recv) = c.register(reg).await.map_err(|e| e.to_string())?;
+                        s.lock().expect("lock").push((send, recv));
+                        Ok(())
+                    }
+                }),
+            )
+            .await,
+        );
+    }
+    let renew = registered.pop().expect("renewals");
+    let register = registered.pop().expect("registrations");
 
-    // 2b. Renewals: the same clients register again (a heartbeat's work).
-    eprintln!("rendezvous bench: renewing");
-    let (c, s2) = (clients.clone(), streams.clone());
-    let renew = phase(
-        pid,
-        n,
-        run_all(n, move |i| {
-            let (c, s) = (c[i].clone(), s2.clone());
-            async move {
-                let id = c.identity();
-                let reg = registration(&id, &[], 3);
-                let (_r, send, recv) = c.register(reg).await.map_err(|e| e.to_string())?;
-                s.lock().expect("lock").push((send, recv));
-                Ok(())
-            }
-        }),
-    )
-    .await;
-
-    // 3. Lookups of the target by allowed clients.
-    eprintln!("rendezvous bench: looking up");
+    // 3. Lookups of the target by allowed clients: one at a time per client, then
+    // PER_CLIENT at once (the client sends them together), then BATCH per request.
+    eprintln!("rendezvous bench, {}: looking up", d.name);
     // A large run outlasts the target's first record: it renews, as a node would.
     let (_r3, _s3, _p3) = target
         .register(registration(&target_id, &tokens, 4))
         .await
         .expect("target renews");
-    let (c, l) = (clients.clone(), Arc::new(lookers));
     let tid = target_id.peer_id();
+    let looker = |i: usize| clients[lookers[i % lookers.len()]].clone();
+    let online = |p: natter::rendezvous::proto::Presence| {
+        p.online
+            .then_some(())
+            .ok_or_else(|| "target offline".to_string())
+    };
     let lookup = phase(
-        pid,
+        &pids,
         LOOKUPS,
-        run_all(LOOKUPS, move |i| {
-            let c = c[l[i % l.len()]].clone();
-            async move {
-                let p = c.lookup(&tid, false).await.map_err(|e| e.to_string())?;
-                p.online
-                    .then_some(())
-                    .ok_or_else(|| "target offline".to_string())
-            }
+        run_all(LOOKUPS, |i| {
+            let c = looker(i);
+            async move { online(c.lookup(&tid, false).await.map_err(|e| e.to_string())?) }
         }),
     )
     .await;
-
-    // 3b. The same lookups, PER_CLIENT at once from each client (a node that starts and
-    // looks up its contacts together; quinn packs their streams into shared packets).
-    eprintln!("rendezvous bench: looking up, {PER_CLIENT} at once per client");
-    let (c, l) = (
-        clients.clone(),
-        Arc::new((0..n.min(4096)).collect::<Vec<usize>>()),
-    );
     let lookup_burst = phase(
-        pid,
+        &pids,
         LOOKUPS / PER_CLIENT * PER_CLIENT,
-        run_all(LOOKUPS / PER_CLIENT, move |i| {
-            let c = c[l[i % l.len()]].clone();
+        run_all(LOOKUPS / PER_CLIENT, |i| {
+            let c = looker(i);
             async move {
                 let mut all = tokio::task::JoinSet::new();
                 for _ in 0..PER_CLIENT {
                     let c = c.clone();
                     all.spawn(async move { c.lookup(&tid, false).await });
                 }
-                let mut failed = None;
+                let mut failed = Ok(());
                 while let Some(p) = all.join_next().await {
-                    match p.map_err(|e| e.to_string()) {
-                        Ok(Ok(p)) if p.online => {}
-                        Ok(Ok(_)) => failed = Some("target offline".to_string()),
-                        Ok(Err(e)) => failed = Some(e.to_string()),
-                        Err(e) => failed = Some(e),
+                    let p = p
+                        .map_err(|e| e.to_string())
+                        .and_then(|p| p.map_err(|e| e.to_string()));
+                    if let Err(e) = p.and_then(online) {
+                        failed = Err(e);
                     }
                 }
-                failed.map_or(Ok(()), Err)
+                failed
             }
         }),
     )
     .await;
+    let lookup_batched = phase(
+        &pids,
+        LOOKUPS / BATCH * BATCH,
+        run_all(LOOKUPS / BATCH, |i| {
+            let c = looker(i);
+            async move {
+                let all = c
+                    .lookup_many(&[(tid, false); BATCH])
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if all.len() != BATCH {
+                    return Err(format!("{} answers of {BATCH}", all.len()));
+                }
+                all.into_iter().try_for_each(online)
+            }
+        }),
+    )
+    .await;
+    let one = looker(1);
+    let mut times = Vec::with_capacity(TIMED);
+    for _ in 0..TIMED {
+        let t = Instant::now();
+        if one.lookup(&tid, false).await.is_ok() {
+            times.push(t.elapsed().as_secs_f64() * 1e6);
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    let pct = |q: f64| {
+        times
+            .get((times.len() as f64 * q) as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    let round_trip = (pct(0.5), pct(0.99));
 
     // 4. Held: every client registered, keep-alives flowing; wait two rounds.
-    eprintln!("rendezvous bench: holding");
+    eprintln!("rendezvous bench, {}: holding", d.name);
     let hold = 2 * transport::SIGNALLING_KEEP_ALIVE + Duration::from_secs(1);
-    let cpu0 = cpu_ns(pid);
+    let cpu0 = cpu_ns(&pids);
     tokio::time::sleep(hold).await;
-    let hold_cpu = (cpu_ns(pid) - cpu0) as f64 / hold.as_nanos() as f64;
+    let hold_cpu = (cpu_ns(&pids) - cpu0) as f64 / hold.as_nanos() as f64;
     let alive = clients.iter().filter(|c| c.is_connected()).count();
-    let rss_held = rss_kib(pid);
-    let per_client = (rss_held.saturating_sub(rss_idle) as f64) / n as f64;
-
-    println!(
-        "rendezvous, {n} clients over {SOCKETS} UDP sockets, {CONCURRENCY} requests in flight"
-    );
-    println!(
-        "| figure | Natter, per second (load generator on the same 2 cores) | server CPU per operation | per server core, per second | target |"
-    );
-    println!("|---|---|---|---|---|");
-    println!(
-        "{}",
-        connect.row("connections (mutual-auth handshakes)", "—")
-    );
-    println!(
-        "{}",
-        register.row(
-            "first registrations (record verified, account committed)",
-            "≥ 5000/s"
-        )
-    );
-    println!("{}", renew.row("renewals (same clients again)", "≥ 5000/s"));
-    println!(
-        "{}",
-        lookup.row(
-            "lookups, one at a time per client (allowed, online)",
-            "≥ 50000/s"
-        )
-    );
-    println!(
-        "{}",
-        lookup_burst.row(
-            &format!("lookups, {PER_CLIENT} at once per client"),
-            "≥ 50000/s"
-        )
-    );
-    println!(
-        "| clients held with heartbeats after {} s | {alive} of {n} | | | ≥ 100000 |",
-        hold.as_secs()
-    );
-    println!(
-        "| server CPU while holding them (keep-alives only) | {:.1} % of one core | | | — |",
-        hold_cpu * 100.0
-    );
-    println!(
-        "| server RSS per held client | {per_client:.1} KiB (idle {rss_idle} KiB, held {rss_held} KiB) | | | ≤ 20 KiB |"
-    );
+    let rss_held = rss_kib(&d.nodes);
+    let redis_held = rss_kib(&pids) - rss_held;
     drop(streams);
-    let _ = server.kill();
-    let _ = server.wait();
+    Figures {
+        connect,
+        register,
+        renew,
+        lookup,
+        lookup_burst,
+        lookup_batched,
+        round_trip,
+        alive,
+        hold,
+        hold_cpu,
+        rss_idle,
+        rss_held,
+        redis_idle,
+        redis_held,
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let n: usize = std::env::var("NATTER_BENCH_CLIENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4000);
+    // NATTER_BENCH_WRAP runs the one node under a profiler, e.g. `heaptrack` (the RSS rows
+    // then measure the wrapper's process).
+    let wrap = std::env::var("NATTER_BENCH_WRAP")
+        .ok()
+        .filter(|w| !w.is_empty());
+    let dir = tempfile::tempdir().expect("dir");
+    let one = {
+        let d = deploy::one_node(&dir.path().join("one"), wrap.as_deref());
+        measure(&d, n).await
+    };
+    let redis = std::env::var("NATTER_BENCH_REDIS").map_or(true, |v| v != "0");
+    let three = match redis {
+        true => {
+            let d = deploy::three_nodes(&dir.path().join("three"));
+            Some(measure(&d, n).await)
+        }
+        false => None,
+    };
+    print(n, &one, three.as_ref());
+}
+
+fn print(n: usize, one: &Figures, three: Option<&Figures>) {
+    println!(
+        "rendezvous, {n} clients over {SOCKETS} UDP sockets, {CONCURRENCY} requests in flight; \
+         per second with the load generator on the same 2 cores; CPU per operation summed over \
+         the servers (and Redis)"
+    );
+    println!(
+        "| figure | one node: per second | server CPU per op | three nodes over Redis: per second | servers + Redis CPU per op | target |"
+    );
+    println!("|---|---|---|---|---|---|");
+    let none = "— | —".to_string();
+    let row = |figure: &str, f: &dyn Fn(&Figures) -> String, target: &str| {
+        println!(
+            "| {figure} | {} | {} | {target} |",
+            f(one),
+            three.map_or_else(|| none.clone(), f)
+        );
+    };
+    row(
+        "connections (mutual-auth handshakes)",
+        &|f| f.connect.cells(),
+        "—",
+    );
+    row(
+        "first registrations (record verified, account stored)",
+        &|f| f.register.cells(),
+        "≥ 5000/s",
+    );
+    row(
+        "renewals (same clients again)",
+        &|f| f.renew.cells(),
+        "≥ 5000/s",
+    );
+    row(
+        "lookups, one at a time per client",
+        &|f| f.lookup.cells(),
+        "—",
+    );
+    row(
+        &format!("lookups, {PER_CLIENT} at once per client (sent together)"),
+        &|f| f.lookup_burst.cells(),
+        "—",
+    );
+    row(
+        &format!("lookups, batched {BATCH} per request"),
+        &|f| f.lookup_batched.cells(),
+        "≥ 50000/s",
+    );
+    row(
+        "one lookup's round trip, p50 / p99 (µs)",
+        &|f| format!("{:.0} / {:.0} | —", f.round_trip.0, f.round_trip.1),
+        "—",
+    );
+    row(
+        "clients held with heartbeats",
+        &|f| format!("{} of {n} after {} s | —", f.alive, f.hold.as_secs()),
+        "all",
+    );
+    row(
+        "CPU while holding them (keep-alives only)",
+        &|f| format!("{:.1} % of one core | —", f.hold_cpu * 100.0),
+        "—",
+    );
+    let per = |held: u64, idle: u64| held.saturating_sub(idle) as f64 / n as f64;
+    row(
+        "server RSS per held client (the nodes)",
+        &|f| {
+            format!(
+                "{:.1} KiB | idle {} KiB, held {} KiB",
+                per(f.rss_held, f.rss_idle),
+                f.rss_idle,
+                f.rss_held
+            )
+        },
+        "≤ 20 KiB",
+    );
+    row(
+        "Redis RSS per held client",
+        &|f| format!("{:.1} KiB | —", per(f.redis_held, f.redis_idle)),
+        "—",
+    );
 }

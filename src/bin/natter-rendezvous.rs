@@ -76,6 +76,10 @@ struct Args {
     /// with `appendonly yes` and `appendfsync always`.
     #[arg(long, env = "NATTER_REDIS")]
     redis: Option<String>,
+    /// Answer `GET /health` and `GET /metrics` (Prometheus text) over plain HTTP here, e.g.
+    /// `127.0.0.1:9464`; keep it private. Off unless given.
+    #[arg(long)]
+    metrics: Option<SocketAddr>,
 }
 
 const MIB: u64 = 1 << 20;
@@ -111,6 +115,7 @@ async fn main() -> Result<()> {
         burst_bytes: args.relay_burst,
     };
     config.redis = args.redis;
+    config.metrics = args.metrics;
     let server = Server::open(config)
         .await
         .context("cannot start the rendezvous")?;
@@ -119,11 +124,14 @@ async fn main() -> Result<()> {
         .map(|a| a.to_string())
         .unwrap_or_default();
     let tcp = server.local_tcp_addr().map(|a| a.to_string());
+    let metrics = server.local_metrics_addr().map(|a| a.to_string());
     // One line a script can read: where we are and the key clients must pin.
     say(serde_json::json!({
         "event": "listening", "addr": addr, "key": server.peer_id().to_string(), "relay": args.relay,
-        "tcp": tcp,
+        "tcp": tcp, "metrics": metrics,
     }));
+    // Under systemd (Type=notify): serving from here on.
+    natter::rendezvous::server::sd_notify("READY=1");
     // The relay's counters, as a line whenever they changed (at most every 2 s).
     let stats = server.stats_handle();
     if args.relay {
@@ -147,6 +155,10 @@ async fn main() -> Result<()> {
             _ = tokio::signal::ctrl_c() => {}
             _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
         }
+    };
+    let stop = async {
+        stop.await;
+        natter::rendezvous::server::sd_notify("STOPPING=1");
     };
     server.run(stop).await;
     say(serde_json::json!({ "event": "stopped", "relay": stats.relay() }));

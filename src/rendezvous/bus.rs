@@ -28,7 +28,7 @@ pub(crate) struct Held {
 #[derive(Clone, PartialEq, Message)]
 pub(crate) struct Bus {
     /// What it says.
-    #[prost(oneof = "body::Body", tags = "1, 2, 3, 4, 5")]
+    #[prost(oneof = "body::Body", tags = "1, 2, 3, 4, 5, 6, 7")]
     pub body: Option<body::Body>,
 }
 
@@ -41,6 +41,35 @@ pub(crate) struct Routed {
     /// The answer.
     #[prost(message, optional, tag = "2")]
     pub answer: Option<KnockAnswer>,
+}
+
+/// For a node: two clients consented to a relay between them, `to` at the sending node
+/// (`node`): its client `from` may send to `to` through that node from now on.
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct RelayPair {
+    /// The receiving node's client.
+    #[prost(bytes = "vec", tag = "1")]
+    pub from: Vec<u8>,
+    /// The sending node's client.
+    #[prost(bytes = "vec", tag = "2")]
+    pub to: Vec<u8>,
+    /// The sending node's id.
+    #[prost(string, tag = "3")]
+    pub node: String,
+}
+
+/// For a node: a relayed packet from another node's client to one held here.
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct Relayed {
+    /// The sender (held at the node that published this).
+    #[prost(bytes = "vec", tag = "1")]
+    pub from: Vec<u8>,
+    /// The recipient (held here).
+    #[prost(bytes = "vec", tag = "2")]
+    pub to: Vec<u8>,
+    /// The QUIC packet, encrypted end to end.
+    #[prost(bytes = "bytes", tag = "3")]
+    pub packet: bytes::Bytes,
 }
 
 /// The kinds of [`Bus`] message.
@@ -63,6 +92,12 @@ pub(crate) mod body {
         /// For the directory: a room unlisted (its id).
         #[prost(bytes = "vec", tag = "5")]
         Unlisted(Vec<u8>),
+        /// For a node: a relay pair across two nodes is ready.
+        #[prost(message, tag = "6")]
+        RelayPair(super::RelayPair),
+        /// For a node: a relayed packet for a client held there.
+        #[prost(message, tag = "7")]
+        Relayed(super::Relayed),
     }
 }
 

@@ -131,6 +131,27 @@ pub struct Lookup {
     pub signal: bool,
 }
 
+/// Find many peers in one request (at most [`MAX_BATCH`]); answered by [`Presences`] in the
+/// same order.
+#[derive(Clone, PartialEq, Message)]
+pub struct Lookups {
+    /// The lookups, each as a single one.
+    #[prost(message, repeated, tag = "1")]
+    pub lookups: Vec<Lookup>,
+}
+
+/// The answers to [`Lookups`], in its order: as many as fit in one message (a client asks
+/// again for the rest).
+#[derive(Clone, PartialEq, Message)]
+pub struct Presences {
+    /// One answer per lookup, from the first.
+    #[prost(message, repeated, tag = "1")]
+    pub presences: Vec<Presence>,
+}
+
+/// Most lookups in one [`Lookups`] request.
+pub const MAX_BATCH: usize = 64;
+
 /// Leave a sealed message for an offline peer.
 #[derive(Clone, PartialEq, Message)]
 pub struct Deposit {
@@ -184,7 +205,7 @@ pub struct Request {
     /// Which request.
     #[prost(
         oneof = "request::Body",
-        tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14"
+        tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15"
     )]
     pub body: Option<request::Body>,
 }
@@ -236,6 +257,9 @@ pub mod request {
         /// Answer a knocker (we are the room's creator).
         #[prost(message, tag = "14")]
         KnockAnswer(crate::rendezvous::directory::KnockAnswer),
+        /// Find many peers at once.
+        #[prost(message, tag = "15")]
+        LookupMany(super::Lookups),
     }
 }
 
@@ -335,7 +359,10 @@ pub struct Refused {
 #[derive(Clone, PartialEq, Message)]
 pub struct Response {
     /// Which answer.
-    #[prost(oneof = "response::Body", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11")]
+    #[prost(
+        oneof = "response::Body",
+        tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12"
+    )]
     pub body: Option<response::Body>,
 }
 
@@ -377,6 +404,9 @@ pub mod response {
         /// What a room's creator answered a knock.
         #[prost(message, tag = "11")]
         KnockResult(crate::rendezvous::directory::KnockResult),
+        /// Answers to a batch of lookups.
+        #[prost(message, tag = "12")]
+        Presences(super::Presences),
     }
 }
 

@@ -13,7 +13,7 @@ use natter::rendezvous::relay::{self, RelayOpen};
 use crate::rendezvous::{Raw, raw};
 use crate::support::Rendezvous;
 
-async fn open(from: &Raw, to: &Raw) -> Result<bool, ClientError> {
+pub(crate) async fn open(from: &Raw, to: &Raw) -> Result<bool, ClientError> {
     let token = record::token(&from.identity, &to.peer()).unwrap().to_vec();
     let own_token = record::own_token(&from.identity, &to.peer())
         .unwrap()
@@ -30,7 +30,7 @@ async fn open(from: &Raw, to: &Raw) -> Result<bool, ClientError> {
 }
 
 /// The next relay frame `to` receives within `wait`.
-async fn next_frame(to: &Raw, wait: Duration) -> Option<([u8; 32], bytes::Bytes)> {
+pub(crate) async fn next_frame(to: &Raw, wait: Duration) -> Option<([u8; 32], bytes::Bytes)> {
     let conn = to.client.connection().await.unwrap();
     let frame = tokio::time::timeout(wait, conn.read_datagram())
         .await

@@ -14,7 +14,7 @@ use prost::Message;
 
 use crate::support::{Node, Rendezvous, ok};
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -44,7 +44,7 @@ pub(crate) fn raw_as(server: &Rendezvous, identity: Identity) -> Raw {
     }
 }
 
-fn record_of(id: &Identity, issued_ms: u64, expires_ms: u64) -> PresenceRecord {
+pub(crate) fn record_of(id: &Identity, issued_ms: u64, expires_ms: u64) -> PresenceRecord {
     PresenceRecord {
         peer: id.peer_id().as_bytes().to_vec(),
         addrs: vec!["127.0.0.1:40000".into()],
@@ -431,7 +431,7 @@ fn handles_are_first_come_signed_and_add_a_contact_by_name() {
 }
 
 /// The next push on a registration's stream, which must be a dial signal.
-async fn first_dial_me(pushes: &mut quinn::RecvStream) -> proto::DialMe {
+pub(crate) async fn first_dial_me(pushes: &mut quinn::RecvStream) -> proto::DialMe {
     let push = tokio::time::timeout(Duration::from_secs(5), proto::read::<proto::Push>(pushes))
         .await
         .expect("a push within 5 s")
@@ -532,4 +532,106 @@ async fn an_invisible_peer_is_offline_to_all_but_the_contacts_it_picked() {
         matches!(refused, Err(ClientError::Refused(_))),
         "{refused:?}"
     );
+}
+
+/// Lookups made at once go out as a few batched requests, each answered as alone: a server
+/// allowing a burst of 8 requests answers 40 concurrent lookups (one by one they would be
+/// rate limited after 8), and a batch asked directly is answered in its order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_lookups_go_out_together_and_each_gets_its_own_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = ["--requests-per-second", "1", "--request-burst", "8"];
+    let server = Rendezvous::start(dir.path(), "127.0.0.1:0", &limits);
+    let (friend, stranger) = (raw(&server), raw(&server));
+    let a = std::sync::Arc::new(raw(&server));
+    friend.register(&[a.peer()]).await.unwrap();
+    stranger.register(&[]).await.unwrap();
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let (a, target) = (
+            a.clone(),
+            if i % 2 == 0 {
+                friend.peer()
+            } else {
+                stranger.peer()
+            },
+        );
+        tasks.spawn(async move { (i, a.client.lookup(&target, false).await) });
+    }
+    let mut answered = 0;
+    while let Some(done) = tasks.join_next().await {
+        let (i, p) = done.unwrap();
+        let p = p.unwrap_or_else(|e| panic!("lookup {i}: {e}"));
+        // The friend allows us: online; the stranger does not: the same as unknown.
+        assert_eq!(p.online, i % 2 == 0, "lookup {i}: {p:?}");
+        assert_eq!(p.record.is_some(), i % 2 == 0, "lookup {i}: {p:?}");
+        answered += 1;
+    }
+    assert_eq!(answered, 40);
+
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let unknown = Identity::generate().peer_id();
+    let many = a
+        .client
+        .lookup_many(&[
+            (stranger.peer(), false),
+            (friend.peer(), false),
+            (unknown, false),
+        ])
+        .await
+        .unwrap();
+    let online: Vec<bool> = many.iter().map(|p| p.online).collect();
+    assert_eq!(online, [false, true, false]);
+}
+
+/// One plain HTTP GET; the whole answer.
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+/// Operators' side: systemd hears READY=1 once the server listens and STOPPING=1 at SIGTERM;
+/// `/health` answers ok, `/metrics` counts held clients and lookups, anything else is 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_tells_systemd_it_is_ready_and_answers_health_and_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let notify = dir.path().join("notify");
+    let systemd = std::os::unix::net::UnixDatagram::bind(&notify).unwrap();
+    systemd
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut server = Rendezvous::start_env(
+        &dir.path().join("rv"),
+        "127.0.0.1:0",
+        &["--metrics", "127.0.0.1:0"],
+        &[("NOTIFY_SOCKET", &notify)],
+    );
+    let mut said = [0u8; 64];
+    let n = systemd.recv(&mut said).unwrap();
+    assert_eq!(&said[..n], b"READY=1");
+    let metrics = server.listening["metrics"].as_str().unwrap().to_string();
+
+    let health = http_get(&metrics, "/health");
+    assert!(health.starts_with("HTTP/1.1 200 OK"), "{health}");
+    assert!(health.ends_with("\r\n\r\nok\n"), "{health}");
+    let (a, b) = (raw(&server), raw(&server));
+    a.register(&[b.peer()]).await.unwrap();
+    for _ in 0..3 {
+        assert!(b.client.lookup(&a.peer(), false).await.unwrap().online);
+    }
+    let m = http_get(&metrics, "/metrics");
+    assert!(m.contains("\nnatter_clients 1\n"), "{m}");
+    assert!(m.contains("\nnatter_lookups_total 3\n"), "{m}");
+    assert!(m.contains("\nnatter_registrations_total 1\n"), "{m}");
+    assert!(http_get(&metrics, "/").starts_with("HTTP/1.1 404"));
+
+    assert!(server.terminate().success());
+    let n = systemd.recv(&mut said).unwrap();
+    assert_eq!(&said[..n], b"STOPPING=1");
 }

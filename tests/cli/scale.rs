@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use natter::rendezvous::proto;
 
-use crate::rendezvous::{raw, raw_as};
+use crate::rendezvous::{first_dial_me, now_ms, raw, raw_as, record_of};
 use crate::support::{Node, RENDEZVOUS, Rendezvous, json, ok};
 
 /// A `redis-server` of our own on a loopback port, its files in `dir`.
@@ -334,4 +334,116 @@ fn a_node_with_another_key_or_a_redis_that_may_lose_writes_is_refused_at_start()
     assert!(e.contains("appendfsync always"), "{e}");
     let e = refused(&dir.path().join("n1"), "redis://127.0.0.1:1/");
     assert!(e.contains("Redis"), "{e}");
+}
+
+/// Registers `who` at its client's node with a token for each of `allow`, keeping the push
+/// stream.
+async fn register_with_pushes(
+    who: &crate::rendezvous::Raw,
+    allow: &[natter::PeerId],
+) -> (quinn::SendStream, quinn::RecvStream) {
+    use natter::rendezvous::record;
+    let now = now_ms();
+    let signed = record::sign(&who.identity, &record_of(&who.identity, now, now + 60_000));
+    let tokens = allow
+        .iter()
+        .map(|p| record::own_token(&who.identity, p).unwrap().to_vec())
+        .collect();
+    let (_, send, pushes) = who
+        .client
+        .register(proto::Register {
+            record: Some(signed),
+            tokens,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    (send, pushes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dial_signal_reaches_the_node_holding_its_target_and_a_client_that_moves_is_let_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let redis = Redis::start(&dir.path().join("redis"));
+    let nodes = deployment(dir.path(), &redis, &[]);
+    let (a, c) = (raw(&nodes[0]), raw(&nodes[1]));
+    a.register(&[c.peer()]).await.unwrap();
+    let (_send, mut at_2) = register_with_pushes(&c, &[a.peer()]).await;
+
+    // a at node 1 asks for c at node 2: the signal is published to c's holder.
+    let found = a.client.lookup(&c.peer(), true).await.unwrap();
+    assert!(found.online, "{found:?}");
+    let d = first_dial_me(&mut at_2).await;
+    assert_eq!(d.from, a.peer().as_bytes().to_vec());
+    assert!(d.observed.starts_with("127.0.0.1:"), "{d:?}");
+
+    // c registers at node 3: node 2 lets go (its push stream ends), signals go to node 3.
+    let c3 = raw_as(&nodes[2], c.identity.clone());
+    tokio::time::sleep(Duration::from_millis(5)).await; // a later record
+    let (_send3, mut at_3) = register_with_pushes(&c3, &[a.peer()]).await;
+    let ended = tokio::time::timeout(
+        Duration::from_secs(5),
+        proto::read::<proto::Push>(&mut at_2),
+    )
+    .await
+    .expect("node 2 lets go within 5 s");
+    assert!(matches!(ended, Ok(None)), "{ended:?}");
+    let found = a.client.lookup(&c.peer(), true).await.unwrap();
+    assert!(found.online, "{found:?}");
+    let d = first_dial_me(&mut at_3).await;
+    assert_eq!(d.from, a.peer().as_bytes().to_vec());
+
+    // Gone from node 3 (it unregisters): offline everywhere, its record still there for mail.
+    c3.client.unregister().await.unwrap();
+    let found = a.client.lookup(&c.peer(), false).await.unwrap();
+    assert!(!found.online && found.record.is_some(), "{found:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_joins_two_clients_held_at_different_nodes_once_both_consent() {
+    use natter::rendezvous::relay;
+
+    use crate::relay::{next_frame, open};
+    let dir = tempfile::tempdir().unwrap();
+    let redis = Redis::start(&dir.path().join("redis"));
+    let nodes = deployment(dir.path(), &redis, &["--relay"]);
+    let (a, b) = (raw(&nodes[0]), raw(&nodes[1]));
+    a.register(&[b.peer()]).await.unwrap();
+    b.register(&[a.peer()]).await.unwrap();
+    let packet = vec![0x5a; relay::MIN_PACKET];
+    let (a_conn, b_conn) = (
+        a.client.connection().await.unwrap(),
+        b.client.connection().await.unwrap(),
+    );
+
+    // a alone consented: nothing reaches b.
+    assert!(!open(&a, &b).await.unwrap(), "ready before b consented");
+    a_conn
+        .send_datagram(relay::frame(b.peer().as_bytes(), &packet))
+        .unwrap();
+    assert!(next_frame(&b, Duration::from_millis(500)).await.is_none());
+
+    // b consents at node 2: ready; packets cross both ways through Redis.
+    assert!(open(&b, &a).await.unwrap(), "both opened: ready");
+    b_conn
+        .send_datagram(relay::frame(a.peer().as_bytes(), &packet))
+        .unwrap();
+    let (from, got) = next_frame(&a, Duration::from_secs(5))
+        .await
+        .expect("b's packet reaches a at the other node");
+    assert_eq!(&from, b.peer().as_bytes());
+    assert_eq!(&got[..], &packet[..]);
+    // Node 1 hears of the pair over Redis: a's packets pass once it has.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let (from, got) = loop {
+        a_conn
+            .send_datagram(relay::frame(b.peer().as_bytes(), &packet))
+            .unwrap();
+        if let Some(f) = next_frame(&b, Duration::from_millis(200)).await {
+            break f;
+        }
+        assert!(Instant::now() < deadline, "a's packets never reached b");
+    };
+    assert_eq!(&from, a.peer().as_bytes());
+    assert_eq!(&got[..], &packet[..]);
 }

@@ -167,12 +167,25 @@ pub(crate) struct Rendezvous {
     child: Child,
     pub addr: String,
     pub key: String,
+    /// Its first line (`{"event":"listening",…}`).
+    pub listening: Value,
 }
 
 impl Rendezvous {
     /// Starts on `listen` (use `127.0.0.1:0` for any port) with its state in `data`.
     pub(crate) fn start(data: &Path, listen: &str, extra: &[&str]) -> Rendezvous {
+        Self::start_env(data, listen, extra, &[])
+    }
+
+    /// As [`Rendezvous::start`], with these environment variables set.
+    pub(crate) fn start_env(
+        data: &Path,
+        listen: &str,
+        extra: &[&str],
+        env: &[(&str, &Path)],
+    ) -> Rendezvous {
         let mut child = Command::new(RENDEZVOUS)
+            .envs(env.iter().copied())
             .arg("--listen")
             .arg(listen)
             .arg("--data")
@@ -191,6 +204,7 @@ impl Rendezvous {
             child,
             addr: v["addr"].as_str().unwrap_or_default().to_string(),
             key: v["key"].as_str().unwrap_or_default().to_string(),
+            listening: v,
         }
     }
 

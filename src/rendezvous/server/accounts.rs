@@ -311,6 +311,66 @@ pub(super) async fn lookup(state: &State, requester: PeerId, l: proto::Lookup) -
     })
 }
 
+/// Many lookups in one request: each answered as alone, in order, as many as fit in one
+/// answer.
+pub(super) async fn lookup_many(
+    state: &State,
+    requester: PeerId,
+    ls: proto::Lookups,
+) -> response::Body {
+    if ls.lookups.len() > proto::MAX_BATCH {
+        return refused(&format!(
+            "at most {} lookups in one request",
+            proto::MAX_BATCH
+        ));
+    }
+    let offline = || response::Body::Presence(Presence::default());
+    let answers: Vec<response::Body> = match &state.backend {
+        super::Backend::Redis(c) => {
+            let targets: Vec<PeerId> = ls.lookups.iter().filter_map(|l| key(&l.target)).collect();
+            let mut found = match c.lookup_many(&targets).await {
+                Ok(f) => f.into_iter(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot look up");
+                    return refused("the server cannot look peers up now; try again later");
+                }
+            };
+            ls.lookups
+                .iter()
+                .map(|l| match key(&l.target) {
+                    // `found` holds one answer per valid target, in order.
+                    Some(t) => found
+                        .next()
+                        .map_or_else(offline, |f| lookup_shared(state, requester, t, l, f)),
+                    None => offline(),
+                })
+                .collect()
+        }
+        super::Backend::Sqlite(_) => {
+            let mut out = Vec::with_capacity(ls.lookups.len());
+            for l in ls.lookups {
+                out.push(lookup(state, requester, l).await);
+            }
+            out
+        }
+    };
+    let mut room = proto::MAX_MESSAGE - 64;
+    let mut presences = Vec::with_capacity(answers.len());
+    for a in answers {
+        let p = match a {
+            response::Body::Presence(p) => p,
+            _ => Presence::default(),
+        };
+        let size = prost::Message::encoded_len(&p) + 4;
+        if size > room {
+            break;
+        }
+        room -= size;
+        presences.push(p);
+    }
+    response::Body::Presences(proto::Presences { presences })
+}
+
 /// A lookup in Redis mode, on what Redis holds of the target: the same answers as above;
 /// the dial signal goes to whichever node holds the target.
 fn lookup_shared(

@@ -78,6 +78,47 @@ pub(super) fn let_go(state: &State, peers: Vec<PeerId>) {
     });
 }
 
+/// `peer` left on purpose (unregistered): as [`let_go`], done before the answer, so a
+/// lookup right after finds it offline at every node.
+pub(super) async fn left(state: &State, peer: PeerId) {
+    let Some(c) = cluster(state) else { return };
+    if let Err(e) = c.unsubscribe(&[channel(&peer)]).await {
+        tracing::debug!(error = %e, "cannot unsubscribe");
+    }
+    if let Err(e) = c.leave(&peer).await {
+        tracing::debug!(error = %e, "presence not dropped");
+    }
+}
+
+/// Redis mode: a client's relay consents end with its connection.
+pub(super) fn relay_gone(state: &State, peer: PeerId, consented: Vec<PeerId>) {
+    let Some(c) = cluster(state) else { return };
+    if consented.is_empty() {
+        return;
+    }
+    let c = c.clone();
+    tokio::spawn(async move {
+        if let Err(e) = c.relay_withdraw(&peer, &consented).await {
+            tracing::debug!(error = %e, "relay consents not withdrawn");
+        }
+    });
+}
+
+/// Publishes relayed packets for other nodes' clients, as many per round trip as wait.
+async fn relay_out(c: Arc<Cluster>, mut out: tokio::sync::mpsc::Receiver<(String, Vec<u8>)>) {
+    let mut batch = Vec::with_capacity(RELAY_BATCH);
+    while out.recv_many(&mut batch, RELAY_BATCH).await > 0 {
+        if let Err(e) = c.publish_many(&batch).await {
+            tracing::debug!(error = %e, packets = batch.len(), "relayed packets not published");
+        }
+        batch.clear();
+    }
+}
+
+/// Most relayed packets per publishing round trip, and waiting for one.
+const RELAY_BATCH: usize = 256;
+const RELAY_QUEUE: usize = 4096;
+
 /// Redis mode: reads every listing into this node's copy of the directory.
 pub(super) async fn load_directory(state: &State) -> Result<(), super::cluster::ClusterError> {
     let Some(c) = cluster(state) else {
@@ -121,8 +162,14 @@ pub(super) async fn start(state: &Arc<State>) -> Vec<tokio::task::JoinHandle<()>
             }
         })
     };
+    let mut tasks = vec![beat];
+    if state.relay.enabled() {
+        let (tx, rx) = tokio::sync::mpsc::channel(RELAY_QUEUE);
+        state.relay.set_outbox(tx);
+        tasks.push(tokio::spawn(relay_out(c.clone(), rx)));
+    }
     let Some(mut incoming) = c.incoming() else {
-        return vec![beat];
+        return tasks;
     };
     let reader = {
         let state = state.clone();
@@ -132,7 +179,8 @@ pub(super) async fn start(state: &Arc<State>) -> Vec<tokio::task::JoinHandle<()>
             }
         })
     };
-    vec![beat, reader]
+    tasks.push(reader);
+    tasks
 }
 
 fn own_channels(c: &Cluster) -> Vec<String> {
@@ -223,6 +271,8 @@ fn on_bus(state: &Arc<State>, c: &Arc<Cluster>, chan: &[u8], b: body::Body) {
         (body::Body::Answer(r), None) => directory::routed(state, r),
         (body::Body::Listed(l), None) => lock(&state.directory).replicate(&l, now_ms()),
         (body::Body::Unlisted(room), None) => lock(&state.directory).forget(&room),
+        (body::Body::RelayPair(p), None) => super::relay::remote_pair(state, p),
+        (body::Body::Relayed(r), None) => state.relay.deliver(r),
         _ => tracing::debug!("a bus message on the wrong channel"),
     }
 }

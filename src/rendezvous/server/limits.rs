@@ -92,6 +92,19 @@ impl Limiters {
             .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
     }
 
+    /// Whether `n` more requests' worth from `peer` may run now (a batch); if not, how long
+    /// to wait. A batch larger than the burst never runs.
+    pub(super) fn request_n(&self, peer: &PeerId, n: usize) -> Result<(), Duration> {
+        let Some(n) = NonZeroU32::new(n as u32) else {
+            return Ok(());
+        };
+        match self.peer.check_key_n(peer, n) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(not_until.wait_time_from(self.clock.now())),
+            Err(_) => Err(Duration::from_secs(1)),
+        }
+    }
+
     pub(super) fn busy(&self) -> bool {
         self.pending.load(Ordering::Relaxed) >= self.busy
     }

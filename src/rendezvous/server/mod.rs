@@ -15,6 +15,7 @@ mod directory;
 mod holders;
 mod limits;
 mod mail;
+mod ops;
 mod pushes;
 mod relay;
 mod tcp;
@@ -30,6 +31,7 @@ use std::time::Duration;
 use tracing::Instrument;
 
 pub use limits::Limits;
+pub use ops::sd_notify;
 use pushes::{PushHandle, Pushes};
 pub use relay::{RelayConfig, RelayStats};
 
@@ -75,6 +77,8 @@ pub struct ServerConfig {
     /// Redis mode: the URL of the Redis every node of the deployment shares (`redis://…`);
     /// `data` then holds only the deployment's key. `None`: memory and SQLite in `data`.
     pub redis: Option<String>,
+    /// Where to answer `GET /health` and `GET /metrics` (plain HTTP; `None`: nowhere).
+    pub metrics: Option<SocketAddr>,
 }
 
 impl ServerConfig {
@@ -96,6 +100,7 @@ impl ServerConfig {
             account_ttl: Duration::from_secs(90 * 24 * 3600),
             relay: RelayConfig::default(),
             redis: None,
+            metrics: None,
         }
     }
 }
@@ -157,6 +162,8 @@ struct State {
     /// Public rooms listed here, and pending knocks.
     directory: Mutex<directory::Directory>,
     next_conn: AtomicUsize,
+    /// What the node counted (`/metrics`).
+    counters: ops::Counters,
     /// Clients on TCP: each tunnel's mapped address stands for it on the endpoint.
     tunnels: Arc<transport::TunnelLink>,
     /// The real address of each tunnel (what such a client is observed at).
@@ -186,6 +193,7 @@ pub(crate) fn now_ms() -> u64 {
 pub struct Server {
     endpoint: quinn::Endpoint,
     tcp: Option<std::net::TcpListener>,
+    metrics: Option<std::net::TcpListener>,
     identity: Identity,
     state: Arc<State>,
 }
@@ -268,12 +276,22 @@ impl Server {
             }
             None => None,
         };
+        let metrics = match config.metrics {
+            Some(addr) => {
+                let bind = |source| transport::TransportError::Bind { addr, source };
+                let l = std::net::TcpListener::bind(addr).map_err(bind)?;
+                l.set_nonblocking(true).map_err(bind)?;
+                Some(l)
+            }
+            None => None,
+        };
         let limits = limits::Limiters::new(&config.limits);
         let relay = relay::Relay::new(config.relay);
         let budget = Mutex::new(budget::Budget::new(config.source_bytes_per_day));
         Ok(Self {
             endpoint,
             tcp,
+            metrics,
             identity,
             state: Arc::new(State {
                 config,
@@ -285,6 +303,7 @@ impl Server {
                 relay,
                 directory: Mutex::default(),
                 next_conn: AtomicUsize::new(1),
+                counters: ops::Counters::default(),
                 tunnels: links.tunnel,
                 tcp_clients: Mutex::new(HashMap::new()),
             }),
@@ -306,6 +325,11 @@ impl Server {
         self.tcp.as_ref().and_then(|l| l.local_addr().ok())
     }
 
+    /// The bound metrics address (`metrics`), if any.
+    pub fn local_metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     /// A handle to read the relay's counters while the server runs.
     pub fn stats_handle(&self) -> StatsHandle {
         StatsHandle(self.state.clone())
@@ -315,7 +339,12 @@ impl Server {
     /// committed before it was answered, so nothing acknowledged is lost.
     pub async fn run(self, stop: impl std::future::Future<Output = ()>) {
         let sweeper = tokio::spawn(sweep(self.state.clone()));
-        let bus = holders::start(&self.state).await;
+        let mut bus = holders::start(&self.state).await;
+        match self.metrics.map(tokio::net::TcpListener::from_std) {
+            Some(Ok(l)) => bus.push(tokio::spawn(ops::serve(self.state.clone(), l))),
+            Some(Err(e)) => tracing::warn!(error = %e, "no metrics listener"),
+            None => {}
+        }
         let tcp = match self.tcp.map(tokio::net::TcpListener::from_std) {
             Some(Ok(listener)) => match transport::tunnel::acceptor(&self.identity) {
                 Ok(tls) => Some(tokio::spawn(tcp::accept(self.state.clone(), listener, tls))),
@@ -455,7 +484,8 @@ async fn serve(state: Arc<State>, conn: quinn::Connection) {
         if gone {
             holders::let_go(&state, vec![peer]);
         }
-        state.relay.gone(&peer, id);
+        let consented = state.relay.gone(&peer, id);
+        holders::relay_gone(&state, peer, consented);
         tracing::debug!("gone");
     }
     .instrument(span)
@@ -483,6 +513,7 @@ async fn stream(
         }
     };
     if let Err(wait) = state.limits.request(&peer) {
+        ops::Counters::add(&state.counters.rate_limited, 1);
         let _ = answer(
             &mut send,
             response::Body::RateLimited(proto::RateLimited {
@@ -493,30 +524,45 @@ async fn stream(
         return;
     }
     let observed = state.observed(connection.remote_address());
+    let lookups = match &req.body {
+        Some(request::Body::Lookup(_)) => 1,
+        Some(request::Body::LookupMany(ls)) => ls.lookups.len() as u64,
+        _ => 0,
+    };
     let body = match req.body {
         Some(request::Body::Register(r)) => {
             let pushes = Arc::new(Pushes::default());
             let reply =
                 accounts::register(&state, peer, conn, observed, r, &pushes, now_ms()).await;
             let ok = matches!(reply, response::Body::Registered(_));
+            count(&state.counters, &reply, 0);
             if answer(&mut send, reply).await.is_err() || !ok {
                 return;
             }
-            // This stream now carries pushes until a renewal replaces it.
-            while let Some(p) = pushes.next().await {
-                if send.write_all(&proto::frame(&p)).await.is_err() {
-                    return;
-                }
-            }
+            // This stream now carries pushes until a renewal replaces it, for as long as the
+            // client is held: in a small task of its own, so this request's larger state is
+            // freed now.
+            tokio::spawn(push_loop(send, recv, pushes).in_current_span());
             return;
         }
         Some(request::Body::Unregister(_)) => {
-            if lock(&state.online).remove(&peer).is_some() {
-                holders::let_go(&state, vec![peer]);
+            let held = lock(&state.online).remove(&peer).is_some();
+            if held {
+                holders::left(&state, peer).await;
             }
             response::Body::Done(Empty {})
         }
         Some(request::Body::Lookup(l)) => accounts::lookup(&state, peer, l).await,
+        Some(request::Body::LookupMany(ls)) => {
+            // A batch costs one request per 16 lookups (the first 16 came with the request).
+            let extra = ls.lookups.len().saturating_sub(1) / 16;
+            match state.limits.request_n(&peer, extra) {
+                Ok(()) => accounts::lookup_many(&state, peer, ls).await,
+                Err(wait) => response::Body::RateLimited(proto::RateLimited {
+                    retry_after_ms: wait.as_millis() as u64,
+                }),
+            }
+        }
         Some(request::Body::Deposit(d)) => {
             let source = transport::Source::from(observed.ip());
             mail::deposit(&state, peer, source, d).await
@@ -533,7 +579,32 @@ async fn stream(
         Some(request::Body::KnockAnswer(a)) => directory::answer(&state, peer, a).await,
         None => refused("empty request"),
     };
+    count(&state.counters, &body, lookups);
     let _ = answer(&mut send, body).await;
+}
+
+/// Writes a held client's pushes on its registration's stream until the registration is
+/// replaced or gone (`_recv`, the stream's other half, stays open meanwhile).
+async fn push_loop(mut send: quinn::SendStream, _recv: quinn::RecvStream, pushes: Arc<Pushes>) {
+    while let Some(p) = pushes.next().await {
+        if send.write_all(&proto::frame(&p)).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Counts an answer (`lookups`: how many lookups it answers).
+fn count(c: &ops::Counters, body: &response::Body, lookups: u64) {
+    use ops::Counters as C;
+    match body {
+        response::Body::Registered(_) => C::add(&c.registrations, 1),
+        response::Body::Presence(_) | response::Body::Presences(_) => C::add(&c.lookups, lookups),
+        response::Body::Stored(_) => C::add(&c.deposits, 1),
+        response::Body::Mail(_) => C::add(&c.fetches, 1),
+        response::Body::Refused(_) => C::add(&c.refused, 1),
+        response::Body::RateLimited(_) => C::add(&c.rate_limited, 1),
+        _ => {}
+    }
 }
 
 async fn answer(

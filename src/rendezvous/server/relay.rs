@@ -14,8 +14,10 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::Serialize;
 
 use super::accounts::allows;
+use super::cluster::Cluster;
 use super::{State, key, lock, refused};
 use crate::identity::PeerId;
+use crate::rendezvous::bus::{Bus, RelayPair, Relayed, body};
 use crate::rendezvous::proto::{Push, push, response};
 use crate::rendezvous::relay::{self, RelayAsked, RelayOpen, RelayOpened, RelayReady};
 
@@ -66,7 +68,21 @@ struct Table {
     links: HashMap<PeerId, Link>,
     /// (a, b): `a` consented to relaying with `b`.
     opened: HashSet<(PeerId, PeerId)>,
+    /// Redis mode, (a, b): `a`, held here, may send to `b`, held at the node with this
+    /// channel (both consented).
+    remote: HashMap<(PeerId, PeerId), String>,
 }
+
+/// Where a frame goes.
+enum Out {
+    /// To a client held here.
+    Here(quinn::Connection),
+    /// To another node's client, through Redis.
+    There(String),
+}
+
+/// Relayed packets on their way to other nodes (Redis mode): (node channel, bus message).
+pub(super) type Outbox = tokio::sync::mpsc::Sender<(String, Vec<u8>)>;
 
 impl Table {
     fn pairs(&self) -> usize {
@@ -84,6 +100,8 @@ pub(super) struct Relay {
     packets: AtomicU64,
     bytes: AtomicU64,
     dropped: AtomicU64,
+    /// Redis mode: the task that publishes relayed packets for other nodes' clients.
+    outbox: std::sync::OnceLock<Outbox>,
 }
 
 impl Relay {
@@ -99,7 +117,13 @@ impl Relay {
             packets: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            outbox: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Redis mode: where packets for other nodes' clients go.
+    pub(super) fn set_outbox(&self, outbox: Outbox) {
+        let _ = self.outbox.set(outbox);
     }
 
     pub(super) fn enabled(&self) -> bool {
@@ -129,7 +153,54 @@ impl Relay {
         let to = PeerId::for_lookup(to);
         let out = {
             let t = lock(&self.table);
-            if !t.opened.contains(&(*from, to)) || !t.opened.contains(&(to, *from)) {
+            if t.opened.contains(&(*from, to)) && t.opened.contains(&(to, *from)) {
+                match t.links.get(&to) {
+                    Some(l) => Out::Here(l.conn.clone()),
+                    None => return self.drop_one(),
+                }
+            } else if let Some(channel) = t.remote.get(&(*from, to)) {
+                Out::There(channel.clone())
+            } else {
+                return self.drop_one();
+            }
+        };
+        let n = NonZeroU32::new(packet.len() as u32).unwrap_or(NonZeroU32::MIN);
+        if !matches!(self.rate.check_key_n(from, n), Ok(Ok(()))) {
+            return self.drop_one();
+        }
+        let out = match out {
+            Out::Here(conn) => conn,
+            Out::There(channel) => {
+                let msg = Bus::of(body::Body::Relayed(Relayed {
+                    from: from.as_bytes().to_vec(),
+                    to: to.as_bytes().to_vec(),
+                    packet: packet.clone(),
+                }));
+                // A full outbox drops the packet, as a full datagram queue does.
+                let sent = self
+                    .outbox
+                    .get()
+                    .is_some_and(|o| o.try_send((channel, msg)).is_ok());
+                if !sent {
+                    return self.drop_one();
+                }
+                self.packets.fetch_add(1, Ordering::Relaxed);
+                self.bytes.fetch_add(packet.len() as u64, Ordering::Relaxed);
+                return;
+            }
+        };
+        self.send(&out, from, &packet);
+    }
+
+    /// Redis mode: a packet another node's client `from` sent to `to`, held here, which
+    /// consented to it.
+    pub(super) fn deliver(&self, r: Relayed) {
+        let (Some(from), Some(to)) = (key(&r.from), key(&r.to)) else {
+            return self.drop_one();
+        };
+        let out = {
+            let t = lock(&self.table);
+            if !t.opened.contains(&(to, from)) {
                 return self.drop_one();
             }
             match t.links.get(&to) {
@@ -137,11 +208,12 @@ impl Relay {
                 None => return self.drop_one(),
             }
         };
-        let n = NonZeroU32::new(packet.len() as u32).unwrap_or(NonZeroU32::MIN);
-        if !matches!(self.rate.check_key_n(from, n), Ok(Ok(()))) {
-            return self.drop_one();
-        }
-        let frame = relay::frame(from.as_bytes(), &packet);
+        self.send(&out, &from, &r.packet);
+    }
+
+    /// Sends one frame from `from` to the client on `out`.
+    fn send(&self, out: &quinn::Connection, from: &PeerId, packet: &Bytes) {
+        let frame = relay::frame(from.as_bytes(), packet);
         // The queue to the other side is bounded: when it is full, this frame is dropped
         // (QUIC retransmits; its congestion control slows down).
         if out.datagram_send_buffer_space() < frame.len() || out.send_datagram(frame).is_err() {
@@ -152,13 +224,23 @@ impl Relay {
     }
 
     /// A client's connection ended: its link and its own consents go (the other side's
-    /// consent to it stays, so it is ready again as soon as it opens again).
-    pub(super) fn gone(&self, peer: &PeerId, conn_id: usize) {
+    /// consent to it stays, so it is ready again as soon as it opens again). Returns the
+    /// peers it had consented to (Redis mode withdraws those consents there too).
+    pub(super) fn gone(&self, peer: &PeerId, conn_id: usize) -> Vec<PeerId> {
         let mut t = lock(&self.table);
-        if t.links.get(peer).is_some_and(|l| l.conn_id == conn_id) {
-            t.links.remove(peer);
-            t.opened.retain(|(a, _)| a != peer);
+        if t.links.get(peer).is_none_or(|l| l.conn_id != conn_id) {
+            return Vec::new();
         }
+        t.links.remove(peer);
+        let others: Vec<PeerId> = t
+            .opened
+            .iter()
+            .filter(|(a, _)| a == peer)
+            .map(|(_, b)| *b)
+            .collect();
+        t.opened.retain(|(a, _)| a != peer);
+        t.remote.retain(|(a, _), _| a != peer);
+        others
     }
 }
 
@@ -183,14 +265,10 @@ pub(super) async fn open(
     if !allows(state, &other, &r.token).await || !allows(state, &me, &r.own_token).await {
         return refused("the relay joins only peers that allow each other");
     }
-    // Relayed packets go between two connections of this node: in Redis mode the other
-    // side must be held here too.
-    if matches!(state.backend, super::Backend::Redis(_))
+    if let super::Backend::Redis(c) = &state.backend
         && !lock(&state.online).contains_key(&other)
     {
-        return refused(
-            "the peer is connected to another node of this rendezvous, and nodes do not relay between each other yet",
-        );
+        return open_across(state, c, me, other, conn_id, conn).await;
     }
     let ready = {
         let mut t = lock(&state.relay.table);
@@ -216,4 +294,82 @@ pub(super) async fn open(
     super::holders::push_to(state, &other, Push { body: Some(body) });
     tracing::debug!(ready, "relay opened");
     response::Body::RelayOpened(RelayOpened { ready })
+}
+
+/// Redis mode, `other` held at another node: the consent is recorded in Redis. When `other`
+/// consented already, its node learns that the pair is ready (and tells `other`); else
+/// `other` is asked wherever it is held.
+async fn open_across(
+    state: &State,
+    c: &Cluster,
+    me: PeerId,
+    other: PeerId,
+    conn_id: usize,
+    conn: &quinn::Connection,
+) -> response::Body {
+    {
+        let mut t = lock(&state.relay.table);
+        let link = Link {
+            conn_id,
+            conn: conn.clone(),
+        };
+        t.links.insert(me, link);
+        t.opened.insert((me, other));
+    }
+    let theirs = match c.relay_consent(&me, &other).await {
+        Ok(theirs) => theirs,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot record a relay consent");
+            return refused("the server cannot open relays now; try again later");
+        }
+    };
+    let ready = match theirs {
+        Some(node) => {
+            let channel = Cluster::channel_of_node(&node);
+            lock(&state.relay.table)
+                .remote
+                .insert((me, other), channel.clone());
+            let pair = Bus::of(body::Body::RelayPair(RelayPair {
+                from: other.as_bytes().to_vec(),
+                to: me.as_bytes().to_vec(),
+                node: c.node().to_owned(),
+            }));
+            match c.publish(&channel, &pair).await {
+                Ok(n) => n > 0,
+                Err(e) => {
+                    tracing::debug!(error = %e, "relay pair not published");
+                    false
+                }
+            }
+        }
+        None => {
+            let asked = push::Body::RelayAsked(RelayAsked {
+                from: me.as_bytes().to_vec(),
+            });
+            super::holders::push_to(state, &other, Push { body: Some(asked) });
+            false
+        }
+    };
+    tracing::debug!(ready, "relay opened across nodes");
+    response::Body::RelayOpened(RelayOpened { ready })
+}
+
+/// Redis mode: another node says its client `to` and our client `from` consented to each
+/// other: `from` may send to `to` through that node, and hears that `to` is ready.
+pub(super) fn remote_pair(state: &State, p: RelayPair) {
+    let (Some(from), Some(to)) = (key(&p.from), key(&p.to)) else {
+        return;
+    };
+    {
+        let mut t = lock(&state.relay.table);
+        if !t.opened.contains(&(from, to)) || !t.links.contains_key(&from) {
+            return;
+        }
+        t.remote
+            .insert((from, to), Cluster::channel_of_node(&p.node));
+    }
+    let ready = push::Body::RelayReady(RelayReady {
+        peer: to.as_bytes().to_vec(),
+    });
+    super::holders::push_to(state, &from, Push { body: Some(ready) });
 }

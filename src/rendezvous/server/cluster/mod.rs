@@ -81,6 +81,7 @@ struct Scripts {
     ack: Script,
     expire: Script,
     claim: Script,
+    relay_consent: Script,
 }
 
 /// This node's link to the deployment's Redis.
@@ -151,6 +152,7 @@ impl Cluster {
                 ack: Script::new(&scripts::ack()),
                 expire: Script::new(&scripts::expire()),
                 claim: Script::new(scripts::CLAIM),
+                relay_consent: Script::new(scripts::RELAY_CONSENT),
             },
             incoming: std::sync::Mutex::new(Some(rx)),
         };
@@ -170,6 +172,11 @@ impl Cluster {
     /// This node's own channel (knock answers for knocks waiting here).
     pub(crate) fn node_channel(&self) -> String {
         format!("{PREFIX}:node:{}", self.node)
+    }
+
+    /// Another node's channel, by its id.
+    pub(crate) fn channel_of_node(node: &str) -> String {
+        format!("{PREFIX}:node:{node}")
     }
 
     /// The directory's channel.
@@ -243,6 +250,58 @@ impl Cluster {
             .await?)
     }
 
+    /// Publishes many messages in one round trip (relayed packets).
+    pub(crate) async fn publish_many(
+        &self,
+        msgs: &[(String, Vec<u8>)],
+    ) -> Result<(), ClusterError> {
+        let mut p = redis::pipe();
+        for (channel, msg) in msgs {
+            p.cmd("SPUBLISH").arg(channel).arg(msg).ignore();
+        }
+        let _: () = p.query_async(&mut self.conn()).await?;
+        Ok(())
+    }
+
+    /// `me`, held here, consents to relaying with `other`; the node where `other` consented
+    /// to `me`, if it did.
+    pub(crate) async fn relay_consent(
+        &self,
+        me: &PeerId,
+        other: &PeerId,
+    ) -> Result<Option<String>, ClusterError> {
+        Ok(self
+            .scripts
+            .relay_consent
+            .arg(PREFIX)
+            .arg(hex(me))
+            .arg(hex(other))
+            .arg(&self.node)
+            .arg(3_600_000)
+            .invoke_async(&mut self.conn())
+            .await?)
+    }
+
+    /// `me`'s consents to these others end (its connection went).
+    pub(crate) async fn relay_withdraw(
+        &self,
+        me: &PeerId,
+        others: &[PeerId],
+    ) -> Result<(), ClusterError> {
+        if others.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<String> = others
+            .iter()
+            .map(|o| format!("{PREFIX}:r:{}:{}", hex(me), hex(o)))
+            .collect();
+        let _: i64 = redis::cmd("DEL")
+            .arg(keys)
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(())
+    }
+
     /// Stores a registration: the account (for `account_ttl`) and the presence held here
     /// (until `expires_ms`). `None`: the record is not newer than the stored one; else
     /// whether mail or notices wait.
@@ -290,29 +349,59 @@ impl Cluster {
     /// A target's tokens, newest record and presence (the presence only while its holder
     /// lives).
     pub(crate) async fn lookup(&self, target: &PeerId) -> Result<Found, ClusterError> {
+        let mut found = self.lookup_many(std::slice::from_ref(target)).await?;
+        found
+            .pop()
+            .ok_or_else(|| ClusterError::Unexpected("no answer to a lookup".into()))
+    }
+
+    /// Many lookups in one round trip (one pipeline of the lookup script), in order.
+    pub(crate) async fn lookup_many(&self, targets: &[PeerId]) -> Result<Vec<Found>, ClusterError> {
         type Blob = Option<Vec<u8>>;
-        let (tokens, record, signature, held): (Blob, Blob, Blob, Blob) = self
-            .scripts
-            .lookup
-            .arg(PREFIX)
-            .arg(hex(target))
-            .invoke_async(&mut self.conn())
-            .await?;
-        let held = match held.map(|b| Held::read(&b)) {
-            Some(Ok(h)) => Some(h),
-            Some(Err(e)) => {
-                tracing::warn!(error = %e, "a presence in Redis does not decode");
-                None
+        if targets.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(Blob, Blob, Blob, Blob)> = if let [t] = targets {
+            // One: EVALSHA, loading the script if Redis lost it (a restart).
+            vec![
+                self.scripts
+                    .lookup
+                    .arg(PREFIX)
+                    .arg(hex(t))
+                    .invoke_async(&mut self.conn())
+                    .await?,
+            ]
+        } else {
+            let mut p = redis::pipe();
+            // Loaded first: a pipeline cannot load it on a miss.
+            p.load_script(&self.scripts.lookup).ignore();
+            for t in targets {
+                let mut inv = self.scripts.lookup.prepare_invoke();
+                inv.arg(PREFIX).arg(hex(t));
+                p.invoke_script(&inv);
             }
-            None => None,
+            p.query_async(&mut self.conn()).await?
         };
-        Ok(Found {
-            tokens: tokens.unwrap_or_default(),
-            record: record
-                .zip(signature)
-                .map(|(record, signature)| SignedRecord { record, signature }),
-            held,
-        })
+        Ok(rows
+            .into_iter()
+            .map(|(tokens, record, signature, held)| {
+                let held = match held.map(|b| Held::read(&b)) {
+                    Some(Ok(h)) => Some(h),
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "a presence in Redis does not decode");
+                        None
+                    }
+                    None => None,
+                };
+                Found {
+                    tokens: tokens.unwrap_or_default(),
+                    record: record
+                        .zip(signature)
+                        .map(|(record, signature)| SignedRecord { record, signature }),
+                    held,
+                }
+            })
+            .collect())
     }
 
     /// Stores a deposit (once per message id) unless a cap is full.

@@ -21,6 +21,7 @@
 //! | `P:hp:X` | string | X's handle name |
 //! | `P:dir` / `P:dirx` | hash / sorted set | room listings by room id, and their expiry |
 //! | `P:k:…` | string | which node a knock waits at (5 s) |
+//! | `P:r:X:Y` | string | the node where X consented to relaying with Y (until X's connection goes, at most an hour) |
 
 /// Mail bookkeeping shared by the scripts that remove an item: `drop_item(P, X, msg_id)`
 /// removes it and its counts and returns its sender hex (or nil when it is not there).
@@ -177,6 +178,15 @@ return senders
 "#
     )
 }
+
+/// Relay consent: ARGV = prefix, X (consenting), Y (the other), node, lifetime ms. Records
+/// that X, held at `node`, consents to relaying with Y; returns the node where Y consented
+/// to X, if it did.
+pub(super) const RELAY_CONSENT: &str = r#"
+local p = ARGV[1]
+redis.call('SET', p .. ':r:' .. ARGV[2] .. ':' .. ARGV[3], ARGV[4], 'PX', ARGV[5])
+return redis.call('GET', p .. ':r:' .. ARGV[3] .. ':' .. ARGV[2])
+"#;
 
 /// Claim a handle: ARGV = prefix, name, X, key (32 B), signature, lifetime ms. Returns 1
 /// when X holds it now, 0 when another key does.
