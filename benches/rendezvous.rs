@@ -171,8 +171,10 @@ struct Figures {
     alive: usize,
     hold: Duration,
     hold_cpu: f64,
-    /// The nodes' resident memory before the clients came and while they are held, KiB.
+    /// The nodes' resident memory before the clients came, once they are registered (before
+    /// the lookup phases, whose buffers the allocator keeps), and at the end, KiB.
     rss_idle: u64,
+    rss_registered: u64,
     rss_held: u64,
     /// The same for Redis (0 without it).
     redis_idle: u64,
@@ -258,6 +260,8 @@ async fn measure(d: &deploy::Deployment, n: usize) -> Figures {
             .await,
         );
     }
+    let rss_registered = rss_kib(&d.nodes);
+    let redis_registered = rss_kib(&pids) - rss_registered;
     let renew = registered.pop().expect("renewals");
     let register = registered.pop().expect("registrations");
 
@@ -353,7 +357,6 @@ async fn measure(d: &deploy::Deployment, n: usize) -> Figures {
     let hold_cpu = (cpu_ns(&pids) - cpu0) as f64 / hold.as_nanos() as f64;
     let alive = clients.iter().filter(|c| c.is_connected()).count();
     let rss_held = rss_kib(&d.nodes);
-    let redis_held = rss_kib(&pids) - rss_held;
     drop(streams);
     Figures {
         connect,
@@ -367,9 +370,10 @@ async fn measure(d: &deploy::Deployment, n: usize) -> Figures {
         hold,
         hold_cpu,
         rss_idle,
+        rss_registered,
         rss_held,
         redis_idle,
-        redis_held,
+        redis_held: redis_registered,
     }
 }
 
@@ -468,9 +472,10 @@ fn print(n: usize, one: &Figures, three: Option<&Figures>) {
         "server RSS per held client (the nodes)",
         &|f| {
             format!(
-                "{:.1} KiB | idle {} KiB, held {} KiB",
-                per(f.rss_held, f.rss_idle),
+                "{:.1} KiB | idle {} KiB, registered {} KiB, at the end {} KiB",
+                per(f.rss_registered, f.rss_idle),
                 f.rss_idle,
+                f.rss_registered,
                 f.rss_held
             )
         },

@@ -251,8 +251,8 @@ pub(super) async fn allows(state: &State, target: &PeerId, token: &[u8]) -> bool
         super::Backend::Sqlite(_) => lock(&state.accounts)
             .get(target)
             .is_some_and(|a| a.tokens.contains(&token)),
-        super::Backend::Redis(c) => match c.lookup(target).await {
-            Ok(found) => found.allows(&token),
+        super::Backend::Redis(c) => match c.lookup(target, &token).await {
+            Ok(found) => found.allowed,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read an account");
                 false
@@ -267,7 +267,7 @@ pub(super) async fn lookup(state: &State, requester: PeerId, l: proto::Lookup) -
         return offline;
     };
     if let super::Backend::Redis(c) = &state.backend {
-        return match c.lookup(&target).await {
+        return match c.lookup(&target, &l.token).await {
             Ok(found) => lookup_shared(state, requester, target, &l, found),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot look up");
@@ -327,8 +327,12 @@ pub(super) async fn lookup_many(
     let offline = || response::Body::Presence(Presence::default());
     let answers: Vec<response::Body> = match &state.backend {
         super::Backend::Redis(c) => {
-            let targets: Vec<PeerId> = ls.lookups.iter().filter_map(|l| key(&l.target)).collect();
-            let mut found = match c.lookup_many(&targets).await {
+            let asked: Vec<(PeerId, &[u8])> = ls
+                .lookups
+                .iter()
+                .filter_map(|l| Some((key(&l.target)?, l.token.as_slice())))
+                .collect();
+            let mut found = match c.lookup_many(&asked).await {
                 Ok(f) => f.into_iter(),
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot look up");
@@ -380,7 +384,7 @@ fn lookup_shared(
     l: &proto::Lookup,
     found: Found,
 ) -> response::Body {
-    if !found.allows(&l.token) {
+    if !found.allowed {
         return response::Body::Presence(Presence::default());
     }
     let shown = found

@@ -96,17 +96,41 @@ pub(crate) struct Cluster {
 
 /// What a lookup finds.
 pub(crate) struct Found {
-    /// The target's lookup tokens (32 bytes each, flat).
-    pub tokens: Vec<u8>,
+    /// The target allows the asker (its token is among the target's).
+    pub allowed: bool,
     /// Its newest record (also while offline).
     pub record: Option<SignedRecord>,
     /// Its presence, while a live node holds it.
     pub held: Option<Held>,
 }
 
-impl Found {
-    pub(crate) fn allows(&self, token: &[u8]) -> bool {
-        token.len() == 32 && self.tokens.chunks_exact(32).any(|t| t == token)
+/// A lookup script's answer: `{ 0 }`, or `{ 1, record, signature, held }`.
+fn found_of(row: Vec<Value>) -> Found {
+    let bytes = |v: Option<&Value>| match v {
+        Some(Value::BulkString(b)) => Some(b.clone()),
+        _ => None,
+    };
+    if !matches!(row.first(), Some(Value::Int(1))) {
+        return Found {
+            allowed: false,
+            record: None,
+            held: None,
+        };
+    }
+    let held = match bytes(row.get(3)).map(|b| Held::read(&b)) {
+        Some(Ok(h)) => Some(h),
+        Some(Err(e)) => {
+            tracing::warn!(error = %e, "a presence in Redis does not decode");
+            None
+        }
+        None => None,
+    };
+    Found {
+        allowed: true,
+        record: bytes(row.get(1))
+            .zip(bytes(row.get(2)))
+            .map(|(record, signature)| SignedRecord { record, signature }),
+        held,
     }
 }
 
@@ -313,6 +337,11 @@ impl Cluster {
         use prost::Message as _;
         let mut flat: Vec<[u8; 32]> = r.tokens.iter().copied().collect();
         flat.sort();
+        let flat = flat.concat();
+        let digest = {
+            use sha2::Digest as _;
+            sha2::Sha256::digest(&flat)
+        };
         let held = r.held.encode_to_vec();
         let n: i64 = self
             .scripts
@@ -322,11 +351,12 @@ impl Cluster {
             .arg(r.issued_ms)
             .arg(&r.signed.record)
             .arg(&r.signed.signature)
-            .arg(flat.concat())
+            .arg(&flat)
             .arg(r.account_ttl_ms.max(1))
             .arg(&self.node)
             .arg(held)
             .arg(r.expires_ms)
+            .arg(&digest[..])
             .invoke_async(&mut self.conn())
             .await?;
         Ok((n >= 0).then_some(n == 1))
@@ -346,62 +376,49 @@ impl Cluster {
         Ok(())
     }
 
-    /// A target's tokens, newest record and presence (the presence only while its holder
-    /// lives).
-    pub(crate) async fn lookup(&self, target: &PeerId) -> Result<Found, ClusterError> {
-        let mut found = self.lookup_many(std::slice::from_ref(target)).await?;
+    /// What a lookup by the holder of `token` finds of `target`: whether the target allows
+    /// it, its newest record and its presence (only while its holder lives).
+    pub(crate) async fn lookup(
+        &self,
+        target: &PeerId,
+        token: &[u8],
+    ) -> Result<Found, ClusterError> {
+        let mut found = self.lookup_many(&[(*target, token)]).await?;
         found
             .pop()
             .ok_or_else(|| ClusterError::Unexpected("no answer to a lookup".into()))
     }
 
     /// Many lookups in one round trip (one pipeline of the lookup script), in order.
-    pub(crate) async fn lookup_many(&self, targets: &[PeerId]) -> Result<Vec<Found>, ClusterError> {
-        type Blob = Option<Vec<u8>>;
-        if targets.is_empty() {
-            return Ok(Vec::new());
-        }
-        let rows: Vec<(Blob, Blob, Blob, Blob)> = if let [t] = targets {
+    pub(crate) async fn lookup_many(
+        &self,
+        asked: &[(PeerId, &[u8])],
+    ) -> Result<Vec<Found>, ClusterError> {
+        let rows: Vec<Vec<Value>> = match asked {
+            [] => return Ok(Vec::new()),
             // One: EVALSHA, loading the script if Redis lost it (a restart).
-            vec![
+            [(t, token)] => vec![
                 self.scripts
                     .lookup
                     .arg(PREFIX)
                     .arg(hex(t))
+                    .arg(*token)
                     .invoke_async(&mut self.conn())
                     .await?,
-            ]
-        } else {
-            let mut p = redis::pipe();
-            // Loaded first: a pipeline cannot load it on a miss.
-            p.load_script(&self.scripts.lookup).ignore();
-            for t in targets {
-                let mut inv = self.scripts.lookup.prepare_invoke();
-                inv.arg(PREFIX).arg(hex(t));
-                p.invoke_script(&inv);
-            }
-            p.query_async(&mut self.conn()).await?
-        };
-        Ok(rows
-            .into_iter()
-            .map(|(tokens, record, signature, held)| {
-                let held = match held.map(|b| Held::read(&b)) {
-                    Some(Ok(h)) => Some(h),
-                    Some(Err(e)) => {
-                        tracing::warn!(error = %e, "a presence in Redis does not decode");
-                        None
-                    }
-                    None => None,
-                };
-                Found {
-                    tokens: tokens.unwrap_or_default(),
-                    record: record
-                        .zip(signature)
-                        .map(|(record, signature)| SignedRecord { record, signature }),
-                    held,
+            ],
+            _ => {
+                let mut p = redis::pipe();
+                // Loaded first: a pipeline cannot load it on a miss.
+                p.load_script(&self.scripts.lookup).ignore();
+                for (t, token) in asked {
+                    let mut inv = self.scripts.lookup.prepare_invoke();
+                    inv.arg(PREFIX).arg(hex(t)).arg(*token);
+                    p.invoke_script(&inv);
                 }
-            })
-            .collect())
+                p.query_async(&mut self.conn()).await?
+            }
+        };
+        Ok(rows.into_iter().map(found_of).collect())
     }
 
     /// Stores a deposit (once per message id) unless a cap is full.

@@ -7,7 +7,8 @@
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `P:a:X` | hash | account: `iss` (record issued), `rec`, `sig`, `tok` (tokens, 32 B each); expires after the account period |
+//! | `P:a:X` | hash | account: `iss` (record issued), `rec`, `sig`; expires after the account period |
+//! | `P:t:X` | set | X's lookup tokens (32 B each); expires with the account, rewritten only when they change (`th` in `P:a:X` is their digest) |
 //! | `P:p:X` | hash | presence: `n` (holding node), `b` (the `Held` blob); expires with the record |
 //! | `P:n:NODE` | string | a live node (renewed every 3 s, expires after 10 s) |
 //! | `P:m:X` | hash | mail for X: message id → sender hex (64 B) + sealed bytes |
@@ -46,16 +47,28 @@ local function drop_item(p, r, mid)
 end
 "#;
 
-/// Register: ARGV = prefix, X, issued_ms, record, signature, tokens, account_ttl_ms, node,
-/// held blob, presence expiry (ms since the epoch). Returns -1 for a replayed (not newer)
+/// Register: ARGV = prefix, X, issued_ms, record, signature, tokens (32 B each), account_ttl_ms,
+/// node, held blob, presence expiry (ms since the epoch), the tokens' digest. Returns -1 for a replayed (not newer)
 /// record, else 1 when mail or notices wait for X and 0 when none do.
 pub(super) const REGISTER: &str = r#"
 local p, x = ARGV[1], ARGV[2]
 local a = p .. ':a:' .. x
 local iss = redis.call('HGET', a, 'iss')
 if iss and tonumber(iss) >= tonumber(ARGV[3]) then return -1 end
-redis.call('HSET', a, 'iss', ARGV[3], 'rec', ARGV[4], 'sig', ARGV[5], 'tok', ARGV[6])
+local tk = p .. ':t:' .. x
+if redis.call('HGET', a, 'th') ~= ARGV[11] or
+   (redis.call('EXISTS', tk) == 0 and #ARGV[6] > 0) then
+  redis.call('DEL', tk)
+  local toks, batch = ARGV[6], {}
+  for i = 1, #toks - 31, 32 do
+    batch[#batch + 1] = string.sub(toks, i, i + 31)
+    if #batch == 1000 then redis.call('SADD', tk, unpack(batch)) batch = {} end
+  end
+  if #batch > 0 then redis.call('SADD', tk, unpack(batch)) end
+end
+redis.call('HSET', a, 'iss', ARGV[3], 'rec', ARGV[4], 'sig', ARGV[5], 'th', ARGV[11])
 redis.call('PEXPIRE', a, ARGV[7])
+redis.call('PEXPIRE', tk, ARGV[7])
 local pk = p .. ':p:' .. x
 redis.call('DEL', pk)
 redis.call('HSET', pk, 'n', ARGV[8], 'b', ARGV[9])
@@ -76,15 +89,18 @@ if redis.call('HGET', pk, 'n') == ARGV[3] then redis.call('DEL', pk) return 1 en
 return 0
 "#;
 
-/// Lookup: ARGV = prefix, X. Returns { tokens, record, signature, held blob } (false for
-/// what is missing); the held blob only while its node is alive.
+/// Lookup: ARGV = prefix, X, the asker's token. Returns { 0 } when X's tokens do not hold
+/// it (or X is unknown), else { 1, record, signature, held blob } (false for what is
+/// missing; the held blob only while its node is alive). The tokens (up to 128 KiB) stay in
+/// Redis.
 pub(super) const LOOKUP: &str = r#"
-local p, x = ARGV[1], ARGV[2]
-local a = redis.call('HMGET', p .. ':a:' .. x, 'tok', 'rec', 'sig')
+local p, x, t = ARGV[1], ARGV[2], ARGV[3]
+if #t ~= 32 or redis.call('SISMEMBER', p .. ':t:' .. x, t) == 0 then return { 0 } end
+local a = redis.call('HMGET', p .. ':a:' .. x, 'rec', 'sig')
 local h = redis.call('HMGET', p .. ':p:' .. x, 'n', 'b')
 local held = false
 if h[1] and h[2] and redis.call('EXISTS', p .. ':n:' .. h[1]) == 1 then held = h[2] end
-return { a[1], a[2], a[3], held }
+return { 1, a[1], a[2], held }
 "#;
 
 /// Deposit: ARGV = prefix, item overhead, recipient X, message id, sender hex, sealed
