@@ -250,6 +250,10 @@ pub(crate) struct NodeSocket {
     relay: Arc<RelayLink>,
     tunnel: Arc<TunnelLink>,
     ipv6: bool,
+    /// Send one datagram per call (no GSO): quinn keeps a transmit buffer of the segments
+    /// it may send at once times the MTU for every connection (14.5 KiB with GSO), which a
+    /// server of many small signalling connections cannot afford.
+    one_segment: bool,
 }
 
 impl fmt::Debug for NodeSocket {
@@ -266,6 +270,7 @@ impl NodeSocket {
         udp: Arc<dyn AsyncUdpSocket>,
         relay: Arc<RelayLink>,
         tunnel: Arc<TunnelLink>,
+        one_segment: bool,
     ) -> io::Result<Self> {
         let ipv6 = udp.local_addr()?.is_ipv6();
         Ok(Self {
@@ -273,6 +278,7 @@ impl NodeSocket {
             relay,
             tunnel,
             ipv6,
+            one_segment,
         })
     }
 }
@@ -383,7 +389,11 @@ impl AsyncUdpSocket for NodeSocket {
     }
 
     fn max_transmit_segments(&self) -> usize {
-        self.udp.max_transmit_segments()
+        if self.one_segment {
+            1
+        } else {
+            self.udp.max_transmit_segments()
+        }
     }
 
     fn max_receive_segments(&self) -> usize {
