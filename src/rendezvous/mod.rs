@@ -3,6 +3,7 @@
 //! `server`, the server itself ([`server`]), which can also relay ([`relay`]). The server finds peers and carries dial signals
 //! and sealed mail; it never sees message content.
 
+pub mod batch;
 #[cfg(any(feature = "server", feature = "testing"))]
 pub(crate) mod bus;
 pub mod client;

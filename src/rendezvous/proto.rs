@@ -117,6 +117,8 @@ pub struct Register {
     pub visible: Vec<Vec<u8>>,
 }
 
+pub use super::batch::{Lookups, MAX_BATCH, Presences};
+
 /// Find a peer.
 #[derive(Clone, PartialEq, Message)]
 pub struct Lookup {
@@ -130,27 +132,6 @@ pub struct Lookup {
     #[prost(bool, tag = "3")]
     pub signal: bool,
 }
-
-/// Find many peers in one request (at most [`MAX_BATCH`]); answered by [`Presences`] in the
-/// same order.
-#[derive(Clone, PartialEq, Message)]
-pub struct Lookups {
-    /// The lookups, each as a single one.
-    #[prost(message, repeated, tag = "1")]
-    pub lookups: Vec<Lookup>,
-}
-
-/// The answers to [`Lookups`], in its order: as many as fit in one message (a client asks
-/// again for the rest).
-#[derive(Clone, PartialEq, Message)]
-pub struct Presences {
-    /// One answer per lookup, from the first.
-    #[prost(message, repeated, tag = "1")]
-    pub presences: Vec<Presence>,
-}
-
-/// Most lookups in one [`Lookups`] request.
-pub const MAX_BATCH: usize = 64;
 
 /// Leave a sealed message for an offline peer.
 #[derive(Clone, PartialEq, Message)]

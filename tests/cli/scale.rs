@@ -447,3 +447,47 @@ async fn a_relay_joins_two_clients_held_at_different_nodes_once_both_consent() {
     assert_eq!(&from, a.peer().as_bytes());
     assert_eq!(&got[..], &packet[..]);
 }
+
+#[test]
+fn a_public_room_listed_at_one_node_is_found_and_joined_from_another_and_its_listing_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let redis = Redis::start(&dir.path().join("redis"));
+    let nodes = deployment(dir.path(), &redis, &[]);
+    let (on1, on2) = (at(&nodes, 0), at(&nodes, 1));
+    let mut a = Node::start_run(&dir.path().join("a"), &strs(&on1), &["--listing-secs", "3"]);
+    let c = Node::start_with(&dir.path().join("c"), &strs(&on2));
+    a.saw_or_wait(20, registered);
+    let created = json(&a.profile, &["room", "create", "Book swap", "--public"]);
+    let room = created["room_id"].as_str().unwrap().to_string();
+    assert_eq!(
+        json(&a.profile, &["room", "publish", &room])["published"],
+        true
+    );
+
+    // Listed at node 1, found in node 2's copy of the directory.
+    let listed = |profile: &Path| {
+        json(profile, &["room", "directory", "swap"])
+            .as_array()
+            .is_some_and(|l| l.iter().any(|r| r["room_id"] == room.as_str()))
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !listed(&c.profile) {
+        assert!(Instant::now() < deadline, "listed at node 2 within 10 s");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // The knock goes from node 2 to Alice at node 1, her answer back to node 2.
+    let joined = json(&c.profile, &["room", "join", &room]);
+    assert_eq!(joined["status"], "joined", "{joined}");
+    ok(&c.profile, &["room", "send", &room, "hello from node 2"]);
+    a.wait_for(20, |e| {
+        e["event"] == "room_message" && e["post"]["text"] == "hello from node 2"
+    });
+
+    // Alice killed: her 3 s listing goes from every node's copy.
+    a.kill9();
+    let deadline = Instant::now() + Duration::from_secs(12);
+    while listed(&c.profile) {
+        assert!(Instant::now() < deadline, "the listing went within 12 s");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}

@@ -6,6 +6,8 @@
 //! however often it comes. The node's own state (connections, push queues, rate limits, the
 //! relay) stays in its memory.
 
+mod mail;
+mod routes;
 mod scripts;
 
 pub(crate) use crate::rendezvous::bus::{Bus, Held, Routed, body};
@@ -17,9 +19,8 @@ use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::{IntoConnectionInfo, ProtocolVersion, PushInfo, Script, Value};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use super::db::{Deposited, ITEM_OVERHEAD};
 use crate::identity::PeerId;
-use crate::rendezvous::proto::{ExpiredMail, Mail, MailItem, SignedRecord};
+use crate::rendezvous::proto::SignedRecord;
 
 /// The key prefix (one deployment per Redis database).
 const PREFIX: &str = "natter";
@@ -27,8 +28,7 @@ const PREFIX: &str = "natter";
 const NODE_TTL: Duration = Duration::from_secs(10);
 /// How often a node says it is alive.
 pub(super) const BEAT: Duration = Duration::from_secs(3);
-/// Most mail items one fetch reads (as the embedded mode).
-const FETCH_ITEMS: usize = 256;
+
 /// Most items one expiry round moves.
 const EXPIRE_BATCH: usize = 1000;
 
@@ -287,45 +287,6 @@ impl Cluster {
         Ok(())
     }
 
-    /// `me`, held here, consents to relaying with `other`; the node where `other` consented
-    /// to `me`, if it did.
-    pub(crate) async fn relay_consent(
-        &self,
-        me: &PeerId,
-        other: &PeerId,
-    ) -> Result<Option<String>, ClusterError> {
-        Ok(self
-            .scripts
-            .relay_consent
-            .arg(PREFIX)
-            .arg(hex(me))
-            .arg(hex(other))
-            .arg(&self.node)
-            .arg(3_600_000)
-            .invoke_async(&mut self.conn())
-            .await?)
-    }
-
-    /// `me`'s consents to these others end (its connection went).
-    pub(crate) async fn relay_withdraw(
-        &self,
-        me: &PeerId,
-        others: &[PeerId],
-    ) -> Result<(), ClusterError> {
-        if others.is_empty() {
-            return Ok(());
-        }
-        let keys: Vec<String> = others
-            .iter()
-            .map(|o| format!("{PREFIX}:r:{}:{}", hex(me), hex(o)))
-            .collect();
-        let _: i64 = redis::cmd("DEL")
-            .arg(keys)
-            .query_async(&mut self.conn())
-            .await?;
-        Ok(())
-    }
-
     /// Stores a registration: the account (for `account_ttl`) and the presence held here
     /// (until `expires_ms`). `None`: the record is not newer than the stored one; else
     /// whether mail or notices wait.
@@ -420,270 +381,6 @@ impl Cluster {
         };
         Ok(rows.into_iter().map(found_of).collect())
     }
-
-    /// Stores a deposit (once per message id) unless a cap is full.
-    pub(crate) async fn deposit(
-        &self,
-        d: &super::db::Deposit<'_>,
-    ) -> Result<Deposited, ClusterError> {
-        let (code, expires): (i64, Value) = self
-            .scripts
-            .deposit
-            .arg(PREFIX)
-            .arg(ITEM_OVERHEAD)
-            .arg(hex(d.to))
-            .arg(&d.msg_id[..])
-            .arg(hex(d.from))
-            .arg(d.sealed)
-            .arg(d.expires)
-            .arg(d.caps.recipient_items)
-            .arg(d.caps.recipient_bytes)
-            .arg(d.caps.sender_bytes)
-            .arg(d.caps.total_bytes)
-            .invoke_async(&mut self.conn())
-            .await?;
-        let expires = number(&expires).unwrap_or(d.expires);
-        Ok(match code {
-            0 => Deposited::Stored {
-                expires,
-                new: false,
-            },
-            1 => Deposited::Stored { expires, new: true },
-            2 => Deposited::RecipientFull,
-            3 => Deposited::SenderFull,
-            4 => Deposited::ServerFull,
-            other => {
-                return Err(ClusterError::Unexpected(format!(
-                    "deposit answered {other}"
-                )));
-            }
-        })
-    }
-
-    /// Waiting mail and notices for `peer`, oldest first, within one answer's size.
-    pub(crate) async fn fetch(&self, peer: &PeerId) -> Result<Mail, ClusterError> {
-        use prost::Message as _;
-        let (items, notices): (Vec<Value>, Vec<Vec<u8>>) = self
-            .scripts
-            .fetch
-            .arg(PREFIX)
-            .arg(hex(peer))
-            .arg(FETCH_ITEMS)
-            .invoke_async(&mut self.conn())
-            .await?;
-        let expired: Vec<ExpiredMail> = notices
-            .chunks_exact(2)
-            .filter_map(|n| {
-                Some(ExpiredMail {
-                    to: peer_of_hex(&n[1])?.as_bytes().to_vec(),
-                    msg_id: n[0].clone(),
-                })
-            })
-            .take(FETCH_ITEMS)
-            .collect();
-        let mut room = (crate::rendezvous::proto::MAX_MESSAGE - 16)
-            .saturating_sub(expired.iter().map(|e| e.encoded_len() + 4).sum::<usize>());
-        let mut out = Vec::new();
-        for item in items.chunks_exact(3) {
-            let (Some(id), Value::BulkString(msg_id), Value::BulkString(blob)) =
-                (number(&item[0]), &item[1], &item[2])
-            else {
-                continue;
-            };
-            let Some(from) = blob.get(..64).and_then(peer_of_hex) else {
-                continue;
-            };
-            let item = MailItem {
-                id,
-                from: from.as_bytes().to_vec(),
-                msg_id: msg_id.clone(),
-                sealed: blob[64..].to_vec(),
-            };
-            let size = item.encoded_len() + 4;
-            if size > room {
-                break;
-            }
-            room -= size;
-            out.push(item);
-        }
-        Ok(Mail {
-            items: out,
-            expired,
-        })
-    }
-
-    /// Removes acknowledged mail and notices.
-    pub(crate) async fn ack(
-        &self,
-        peer: &PeerId,
-        a: &crate::rendezvous::proto::AckMail,
-    ) -> Result<(), ClusterError> {
-        let mut inv = self.scripts.ack.prepare_invoke();
-        inv.arg(PREFIX)
-            .arg(ITEM_OVERHEAD)
-            .arg(hex(peer))
-            .arg(a.ids.len());
-        for id in &a.ids {
-            inv.arg(*id);
-        }
-        for m in &a.expired {
-            inv.arg(&m[..]);
-        }
-        let _: i64 = inv.invoke_async(&mut self.conn()).await?;
-        Ok(())
-    }
-
-    /// Turns mail past its expiry into notices for its senders; returns those senders.
-    pub(crate) async fn expire(
-        &self,
-        now: u64,
-        notice_ttl_ms: u64,
-    ) -> Result<Vec<PeerId>, ClusterError> {
-        let senders: Vec<Vec<u8>> = self
-            .scripts
-            .expire
-            .arg(PREFIX)
-            .arg(ITEM_OVERHEAD)
-            .arg(now)
-            .arg(EXPIRE_BATCH)
-            .arg(notice_ttl_ms.max(1))
-            .invoke_async(&mut self.conn())
-            .await?;
-        let mut seen = HashSet::new();
-        Ok(senders
-            .iter()
-            .filter_map(|s| peer_of_hex(s))
-            .filter(|p| seen.insert(*p))
-            .collect())
-    }
-
-    /// Claims `name` for `peer` (first come; a new claim releases the old one).
-    pub(crate) async fn claim(
-        &self,
-        name: &str,
-        peer: &PeerId,
-        signature: &[u8],
-        ttl_ms: u64,
-    ) -> Result<bool, ClusterError> {
-        let n: i64 = self
-            .scripts
-            .claim
-            .arg(PREFIX)
-            .arg(name)
-            .arg(hex(peer))
-            .arg(&peer.as_bytes()[..])
-            .arg(signature)
-            .arg(ttl_ms.max(1))
-            .invoke_async(&mut self.conn())
-            .await?;
-        Ok(n == 1)
-    }
-
-    /// The key holding `name` and its signed claim.
-    pub(crate) async fn resolve(
-        &self,
-        name: &str,
-    ) -> Result<Option<(Vec<u8>, Vec<u8>)>, ClusterError> {
-        let (peer, sig): (Option<Vec<u8>>, Option<Vec<u8>>) = redis::cmd("HMGET")
-            .arg(format!("{PREFIX}:h:{name}"))
-            .arg("peer")
-            .arg("sig")
-            .query_async(&mut self.conn())
-            .await?;
-        Ok(peer.zip(sig))
-    }
-
-    /// Lists (or renews) a room: its signed listing until `expires_ms`.
-    pub(crate) async fn list(
-        &self,
-        room: &[u8],
-        listing: &[u8],
-        expires_ms: u64,
-    ) -> Result<(), ClusterError> {
-        let _: () = redis::pipe()
-            .atomic()
-            .cmd("HSET")
-            .arg(format!("{PREFIX}:dir"))
-            .arg(room)
-            .arg(listing)
-            .ignore()
-            .cmd("ZADD")
-            .arg(format!("{PREFIX}:dirx"))
-            .arg(expires_ms)
-            .arg(room)
-            .ignore()
-            .query_async(&mut self.conn())
-            .await?;
-        Ok(())
-    }
-
-    /// Unlists a room.
-    pub(crate) async fn unlist(&self, room: &[u8]) -> Result<(), ClusterError> {
-        let _: () = redis::pipe()
-            .atomic()
-            .cmd("HDEL")
-            .arg(format!("{PREFIX}:dir"))
-            .arg(room)
-            .ignore()
-            .cmd("ZREM")
-            .arg(format!("{PREFIX}:dirx"))
-            .arg(room)
-            .ignore()
-            .query_async(&mut self.conn())
-            .await?;
-        Ok(())
-    }
-
-    /// Every listing held (at a node's start).
-    pub(crate) async fn listings(&self) -> Result<Vec<Vec<u8>>, ClusterError> {
-        let all: Vec<(Vec<u8>, Vec<u8>)> = redis::cmd("HGETALL")
-            .arg(format!("{PREFIX}:dir"))
-            .query_async(&mut self.conn())
-            .await?;
-        Ok(all.into_iter().map(|(_, l)| l).collect())
-    }
-
-    /// Forgets listings past their expiry.
-    pub(crate) async fn expire_listings(&self, now: u64) -> Result<(), ClusterError> {
-        let due: Vec<Vec<u8>> = redis::cmd("ZRANGEBYSCORE")
-            .arg(format!("{PREFIX}:dirx"))
-            .arg("-inf")
-            .arg(now)
-            .arg("LIMIT")
-            .arg(0)
-            .arg(EXPIRE_BATCH)
-            .query_async(&mut self.conn())
-            .await?;
-        for room in due {
-            self.unlist(&room).await?;
-        }
-        Ok(())
-    }
-
-    /// Notes that a knock for (creator, knocker, room) waits at this node (for 5 s).
-    pub(crate) async fn knock_waits(&self, route: &[u8]) -> Result<(), ClusterError> {
-        let _: () = redis::cmd("SET")
-            .arg(knock_key(route))
-            .arg(&self.node)
-            .arg("PX")
-            .arg(5000)
-            .query_async(&mut self.conn())
-            .await?;
-        Ok(())
-    }
-
-    /// The channel of the node where a knock waits, if one does.
-    pub(crate) async fn knock_node(&self, route: &[u8]) -> Result<Option<String>, ClusterError> {
-        let node: Option<String> = redis::cmd("GET")
-            .arg(knock_key(route))
-            .query_async(&mut self.conn())
-            .await?;
-        Ok(node.map(|n| format!("{PREFIX}:node:{n}")))
-    }
-}
-
-fn knock_key(route: &[u8]) -> String {
-    format!("{PREFIX}:k:{}", data_encoding::HEXLOWER.encode(route))
 }
 
 /// What a registration stores.
@@ -694,21 +391,6 @@ pub(crate) struct Registration<'a> {
     pub account_ttl_ms: u64,
     pub held: &'a Held,
     pub expires_ms: u64,
-}
-
-/// A number Redis answered as an integer, a double or text.
-fn number(v: &Value) -> Option<u64> {
-    match v {
-        Value::Int(n) => u64::try_from(*n).ok(),
-        Value::Double(d) if *d >= 0.0 => Some(*d as u64),
-        Value::BulkString(b) => std::str::from_utf8(b)
-            .ok()?
-            .parse::<f64>()
-            .ok()
-            .map(|d| d as u64),
-        Value::SimpleString(s) => s.parse::<f64>().ok().map(|d| d as u64),
-        _ => None,
-    }
 }
 
 /// Refuses a Redis that would lose acknowledged writes in a crash: AOF on, fsync before each
