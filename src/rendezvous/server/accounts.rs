@@ -238,7 +238,7 @@ pub(super) async fn expire(state: &Arc<State>, now: u64) {
             }
         }
     }
-    super::mail::tell_senders(state, gone.senders);
+    super::holders::tell_senders(state, gone.senders);
 }
 
 /// Whether `target` allows `requester` (its registration carries their pairwise token).

@@ -220,24 +220,7 @@ pub(super) async fn expire(state: &Arc<State>, now: u64) {
         }
     };
     match expired {
-        Ok(senders) => tell_senders(state, senders),
+        Ok(senders) => super::holders::tell_senders(state, senders),
         Err(e) => tracing::warn!(error = %e, "cannot expire mail"),
-    }
-}
-
-/// Tells the online ones of `senders` that mail of theirs expired undelivered.
-pub(super) fn tell_senders(state: &State, senders: Vec<PeerId>) {
-    if senders.is_empty() {
-        return;
-    }
-    tracing::info!(
-        senders = senders.len(),
-        "mail expired undelivered; telling its senders"
-    );
-    for s in senders {
-        let waiting = Push {
-            body: Some(push::Body::MailWaiting(Empty {})),
-        };
-        push_to(state, &s, waiting);
     }
 }

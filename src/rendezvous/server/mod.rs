@@ -11,6 +11,7 @@ mod accounts;
 mod budget;
 mod cluster;
 mod db;
+mod deployment;
 mod directory;
 mod holders;
 mod limits;
@@ -248,7 +249,7 @@ impl Server {
             Backend::Redis(Arc::new(cluster)),
             HashMap::new(),
         )?;
-        holders::load_directory(&server.state)
+        deployment::load_directory(&server.state)
             .await
             .map_err(|e| ServerError::Redis(e.to_string()))?;
         Ok(server)
@@ -322,7 +323,7 @@ impl Server {
     /// committed before it was answered, so nothing acknowledged is lost.
     pub async fn run(self, stop: impl std::future::Future<Output = ()>) {
         let sweeper = tokio::spawn(sweep(self.state.clone()));
-        let mut bus = holders::start(&self.state).await;
+        let mut bus = deployment::start(&self.state).await;
         match self.metrics.map(tokio::net::TcpListener::from_std) {
             Some(Ok(l)) => bus.push(tokio::spawn(ops::serve(self.state.clone(), l))),
             Some(Err(e)) => tracing::warn!(error = %e, "no metrics listener"),
@@ -390,7 +391,7 @@ impl Server {
             b"server restarting",
         );
         let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
-        holders::stopped(&self.state).await;
+        deployment::stopped(&self.state).await;
     }
 }
 
@@ -427,7 +428,7 @@ async fn sweep(state: Arc<State>) {
         });
         holders::let_go(&state, expired);
         lock(&state.directory).expire(now);
-        holders::expire_listings(&state, now).await;
+        deployment::expire_listings(&state, now).await;
         mail::expire(&state, now).await;
         accounts::expire(&state, now).await;
         if round % 30 == 0 {
