@@ -1,20 +1,28 @@
 //! natter-rendezvous: the rendezvous server. Argument parsing only; the work is in
 //! `natter::rendezvous::server`.
 
+use std::ffi::OsString;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
-use clap::Parser;
+use anyhow::{Context, Result, bail};
+use clap::{CommandFactory, Parser};
 use natter::rendezvous::server::{RelayConfig, Server, ServerConfig};
 
 #[derive(Parser)]
 #[command(
     name = "natter-rendezvous",
     version = natter::VERSION,
-    about = "Natter's rendezvous server: finds peers, carries dial signals and sealed mail, and relays for peers that consent"
+    about = "Natter's rendezvous server: finds peers, carries dial signals and sealed mail, and relays for peers that consent",
+    // The config file's settings come first as flags; the command line's own then win.
+    args_override_self = true
 )]
 struct Args {
+    /// A TOML file of settings, one per flag, named as the flag with `_` for `-`
+    /// (`listen = "0.0.0.0:47200"`, `relay = true`, `redis = "redis://…"`). A flag on the
+    /// command line wins over the file, and NATTER_REDIS over its `redis`.
+    #[arg(long, env = "NATTER_RENDEZVOUS_CONFIG")]
+    config: Option<PathBuf>,
     /// UDP address to listen on.
     #[arg(long, default_value = "0.0.0.0:47200")]
     listen: SocketAddr,
@@ -93,7 +101,7 @@ async fn main() -> Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let args = Args::parse();
+    let args = parse_args()?;
     let mut config = ServerConfig::new(args.listen, &args.data);
     config.listen_tcp = args.listen_tcp;
     config.mail_ttl =
@@ -163,6 +171,92 @@ async fn main() -> Result<()> {
     server.run(stop).await;
     say(serde_json::json!({ "event": "stopped", "relay": stats.relay() }));
     Ok(())
+}
+
+/// The command line, after the config file's settings (`--config`, or NATTER_RENDEZVOUS_CONFIG)
+/// turned into flags in front of it.
+fn parse_args() -> Result<Args> {
+    let mut argv: Vec<OsString> = std::env::args_os().collect();
+    let path = config_path(&argv).or_else(|| std::env::var_os("NATTER_RENDEZVOUS_CONFIG"));
+    if let Some(path) = path.map(PathBuf::from) {
+        let flags = file_flags(&path, &Args::command())?;
+        argv.splice(1..1, flags);
+    }
+    Ok(Args::parse_from(argv))
+}
+
+/// `--config FILE` or `--config=FILE` on the command line.
+fn config_path(argv: &[OsString]) -> Option<OsString> {
+    let mut args = argv.iter().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--config" {
+            return args.next().cloned();
+        }
+        if let Some(path) = arg.to_str().and_then(|a| a.strip_prefix("--config=")) {
+            return Some(path.into());
+        }
+    }
+    None
+}
+
+/// The file's settings as flags: `key = "text"` or a number gives `--key value`, `key = true`
+/// gives `--key`, `key = false` nothing. Unknown keys and values of the wrong kind are errors
+/// that name the key.
+fn file_flags(path: &Path, command: &clap::Command) -> Result<Vec<OsString>> {
+    let shown = path.display();
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the config file {shown}; fix the --config path"))?;
+    let table: toml::Table = text
+        .parse()
+        .with_context(|| format!("the config file {shown} is not valid TOML"))?;
+    let settable: Vec<&clap::Arg> = command
+        .get_arguments()
+        .filter(|a| !a.is_hide_set() && a.get_id() != "config" && a.get_long().is_some())
+        .collect();
+    let key_of = |a: &clap::Arg| a.get_long().unwrap_or_default().replace('-', "_");
+    let mut flags = Vec::new();
+    for (key, value) in table {
+        let Some(arg) = settable.iter().find(|a| key_of(a) == key) else {
+            let keys: Vec<String> = settable.iter().map(|a| key_of(a)).collect();
+            bail!(
+                "the config file {shown} has an unknown key {key:?}; the keys are: {}",
+                keys.join(", ")
+            );
+        };
+        if key == "redis" && std::env::var_os("NATTER_REDIS").is_some() {
+            continue;
+        }
+        let flag = OsString::from(format!("--{}", arg.get_long().unwrap_or_default()));
+        let takes_value = arg.get_action().takes_values();
+        match value {
+            toml::Value::String(text) if takes_value => flags.extend([flag, text.into()]),
+            toml::Value::Integer(n) if takes_value => flags.extend([flag, n.to_string().into()]),
+            toml::Value::Boolean(true) if !takes_value => flags.push(flag),
+            toml::Value::Boolean(false) if !takes_value => {}
+            other => bail!(
+                "the config file {shown} sets {key} = {}; give {}",
+                written(&other),
+                match takes_value {
+                    true => "a string or a number",
+                    false => "true or false",
+                }
+            ),
+        }
+    }
+    Ok(flags)
+}
+
+/// A setting's value as the file wrote it (for errors).
+fn written(value: &toml::Value) -> String {
+    match value {
+        toml::Value::String(text) => format!("{text:?}"),
+        toml::Value::Integer(n) => n.to_string(),
+        toml::Value::Float(x) => x.to_string(),
+        toml::Value::Boolean(b) => b.to_string(),
+        toml::Value::Datetime(d) => d.to_string(),
+        toml::Value::Array(_) => "a list".into(),
+        toml::Value::Table(_) => "a table".into(),
+    }
 }
 
 /// One JSON line on stdout; a closed stdout (its reader went away) is not an error.

@@ -59,7 +59,8 @@ pub(super) async fn port_from_preferences(store: &Store) -> Result<Option<u16>, 
         .filter(|p| *p != 0))
 }
 
-/// Preference: the rendezvous server as `HOST:PORT` (used when the config names none).
+/// Preference: the rendezvous server as `HOST:PORT` (used when the config names none); a
+/// deployment's other nodes follow, separated by commas.
 pub const PREF_RENDEZVOUS: &str = "rendezvous";
 /// Preference: the rendezvous server's key.
 pub const PREF_RENDEZVOUS_KEY: &str = "rendezvous_key";
@@ -70,8 +71,12 @@ pub(super) async fn rendezvous_from_preferences(
 ) -> Result<Option<crate::rendezvous::RendezvousConfig>, NodeError> {
     let [addr, key] = read_prefs(store, [PREF_RENDEZVOUS, PREF_RENDEZVOUS_KEY]).await?;
     Ok(match (addr, key) {
-        (Some(a), Some(k)) => match (a.trim().parse(), k.trim().parse()) {
-            (Ok(addr), Ok(key)) => Some(crate::rendezvous::RendezvousConfig::new(addr, key)),
+        (Some(a), Some(k)) => match (crate::rendezvous::parse_addrs(&a), k.trim().parse()) {
+            (Ok(addrs), Ok(key)) => addrs.split_first().map(|(addr, also)| {
+                let mut config = crate::rendezvous::RendezvousConfig::new(*addr, key);
+                config.also = also.to_vec();
+                config
+            }),
             _ => None,
         },
         _ => None,

@@ -36,6 +36,16 @@ pub struct RendezvousConfig {
     pub tcp: Option<SocketAddr>,
 }
 
+/// A deployment's addresses written as `HOST:PORT, HOST:PORT, …` (the app's setting): every
+/// one, in order, or the first piece that is not an address.
+pub fn parse_addrs(text: &str) -> Result<Vec<SocketAddr>, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|piece| !piece.is_empty())
+        .map(|piece| piece.parse().map_err(|_| piece.to_string()))
+        .collect()
+}
+
 /// The TCP port a rendezvous is tried on when its TCP address is not given.
 pub const DEFAULT_TCP_PORT: u16 = 443;
 
@@ -559,5 +569,27 @@ impl Client {
         self.request(request::Body::Unregister(proto::Empty {}))
             .await
             .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_addrs;
+
+    #[test]
+    fn a_deployments_addresses_parse_in_order_and_a_bad_piece_is_named() {
+        let addrs = parse_addrs(" 198.18.0.7:47200,[2001:2::1]:47200 ,, ").unwrap();
+        assert_eq!(
+            addrs,
+            [
+                "198.18.0.7:47200".parse().unwrap(),
+                "[2001:2::1]:47200".parse().unwrap()
+            ]
+        );
+        assert_eq!(
+            parse_addrs("198.18.0.7:47200, nowhere"),
+            Err("nowhere".into())
+        );
+        assert_eq!(parse_addrs(""), Ok(vec![]));
     }
 }

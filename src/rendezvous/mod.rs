@@ -14,4 +14,4 @@ pub mod relay;
 #[cfg(feature = "server")]
 pub mod server;
 
-pub use client::{Client, ClientError, RendezvousConfig};
+pub use client::{Client, ClientError, RendezvousConfig, parse_addrs};

@@ -635,3 +635,60 @@ async fn the_server_tells_systemd_it_is_ready_and_answers_health_and_metrics() {
     let n = systemd.recv(&mut said).unwrap();
     assert_eq!(&said[..n], b"STOPPING=1");
 }
+
+/// Operators' side: `--config FILE` sets what the flags set (named with `_`); a flag on the
+/// command line wins over the file; an unknown key or a value of the wrong kind stops the
+/// server with an error naming it.
+#[test]
+fn the_server_reads_its_settings_from_a_config_file_and_flags_win_over_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rendezvous.toml");
+    std::fs::write(
+        &file,
+        "listen = \"127.0.0.1:1\"\nrelay = true\nmetrics = \"127.0.0.1:0\"\nrelay_rate = 1000000\n",
+    )
+    .unwrap();
+    let config = file.to_str().unwrap();
+    let mut server = Rendezvous::start_env(
+        &dir.path().join("rv"),
+        "127.0.0.1:0",
+        &["--config", config],
+        &[],
+    );
+    assert_eq!(server.listening["relay"], true, "{}", server.listening);
+    assert!(
+        server.listening["metrics"].is_string(),
+        "{}",
+        server.listening
+    );
+    let addr: SocketAddr = server.addr.parse().unwrap();
+    assert_ne!(
+        addr.port(),
+        1,
+        "the --listen flag wins over the file's listen"
+    );
+    assert!(server.terminate().success());
+
+    for (text, named) in [
+        (
+            "redis_url = \"redis://127.0.0.1\"\n",
+            "unknown key \"redis_url\"",
+        ),
+        ("relay = \"yes\"\n", "relay = \"yes\"; give true or false"),
+        (
+            "mail_days = true\n",
+            "mail_days = true; give a string or a number",
+        ),
+    ] {
+        std::fs::write(&file, text).unwrap();
+        let out = std::process::Command::new(crate::support::RENDEZVOUS)
+            .args(["--config", config, "--data"])
+            .arg(dir.path().join("rv"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{text} is refused");
+        assert!(stderr.contains(named), "{text}: {stderr}");
+        assert!(out.stdout.is_empty(), "nothing listens: {text}");
+    }
+}

@@ -40,7 +40,7 @@ pub struct State {
     pub id: String,
     /// Display name being edited.
     pub name: String,
-    /// Rendezvous `HOST:PORT` being edited.
+    /// Rendezvous `HOST:PORT` being edited (a deployment's nodes separated by commas).
     pub rendezvous: String,
     /// Rendezvous key being edited.
     pub rendezvous_key: String,
@@ -133,9 +133,19 @@ impl State {
             Message::SaveRendezvous => {
                 let (addr, key) = (self.rendezvous.trim(), self.rendezvous_key.trim());
                 let both_empty = addr.is_empty() && key.is_empty();
-                if !both_empty && addr.parse::<std::net::SocketAddr>().is_err() {
-                    self.error = Some(format!("{addr:?} is not an address like 192.0.2.7:4433."));
-                    return Action::none();
+                match natter::rendezvous::parse_addrs(addr) {
+                    Err(piece) if !both_empty => {
+                        self.error = Some(format!(
+                            "{piece:?} is not an address like 192.0.2.7:4433 (separate a \
+                             deployment's nodes by commas)."
+                        ));
+                        return Action::none();
+                    }
+                    Ok(addrs) if addrs.is_empty() && !both_empty => {
+                        self.error = Some("Give the server's address, like 192.0.2.7:4433.".into());
+                        return Action::none();
+                    }
+                    _ => {}
                 }
                 if !both_empty && key.parse::<PeerId>().is_err() {
                     self.error = Some(
@@ -254,7 +264,8 @@ impl State {
             text("Rendezvous server (finds contacts outside the LAN; used from the next start)")
                 .size(TITLE),
             row![
-                text_input("HOST:PORT", &self.rendezvous).on_input(Message::Rendezvous),
+                text_input("HOST:PORT (more nodes: comma-separated)", &self.rendezvous)
+                    .on_input(Message::Rendezvous),
                 text_input("Server key", &self.rendezvous_key).on_input(Message::RendezvousKey),
                 button(text("Save")).on_press(Message::SaveRendezvous),
             ]

@@ -221,12 +221,25 @@ async fn verify_the_contact_menu_and_settings_change_the_node() {
     apply(&mut app, &node, set(settings::Message::SaveRendezvous)).await;
     assert!(shows(
         &app,
-        "\"nowhere\" is not an address like 192.0.2.7:4433."
+        "\"nowhere\" is not an address like 192.0.2.7:4433 (separate a deployment's nodes by commas)."
     ));
     assert_eq!(
         a.node.preference("rendezvous").await.unwrap(),
         None,
         "nothing saved"
+    );
+    // A deployment of several nodes: their addresses, separated by commas.
+    let nodes = "127.0.0.1:47200, 127.0.0.1:47201";
+    for m in [
+        settings::Message::Rendezvous(nodes.into()),
+        settings::Message::RendezvousKey(a.node.peer_id().to_string()),
+        settings::Message::SaveRendezvous,
+    ] {
+        apply(&mut app, &node, set(m)).await;
+    }
+    assert_eq!(
+        a.node.preference("rendezvous").await.unwrap().as_deref(),
+        Some(nodes)
     );
     interact(&mut app, &node, |ui| {
         ui.click("Back").unwrap();
