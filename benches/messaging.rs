@@ -1,6 +1,8 @@
 //! Messaging figures with their baselines in the same run, on loopback:
 //! send → delivered (durable on both sides) against a raw quinn 256 B echo on a fresh stream,
 //! and sustained delivered messages/s against raw quinn echoes with 64 in flight.
+//! Then a real messenger peer: XMPP, Debian's prosody on loopback with two slixmpp clients and
+//! XEP-0184 receipts (`benches/support/xmpp/`), send → receipt and sustained messages/s.
 //! Run: `cargo bench --bench messaging`.
 
 use std::sync::Arc;
@@ -140,6 +142,86 @@ async fn quinn_baseline() -> (Vec<Duration>, f64) {
     (lat, BULK as f64 / t.elapsed().as_secs_f64())
 }
 
+/// One durable commit as the store makes them (WAL, `synchronous=FULL`): a 200 B row in a
+/// transaction of its own, on the disk the nodes' profiles use; sorted samples.
+fn durable_commits() -> Vec<Duration> {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = rusqlite::Connection::open(dir.path().join("commits.sqlite3")).expect("db");
+    db.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))
+        .expect("wal");
+    db.pragma_update(None, "synchronous", "FULL").expect("full");
+    db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, body BLOB)", [])
+        .expect("table");
+    let body = vec![7u8; 200];
+    let mut samples: Vec<Duration> = (0..LATENCY_SAMPLES)
+        .map(|_| {
+            let t = Instant::now();
+            db.execute("INSERT INTO t (body) VALUES (?1)", [&body])
+                .expect("insert");
+            t.elapsed()
+        })
+        .collect();
+    samples.sort();
+    samples
+}
+
+/// Messages the XMPP peer sends one at a time, then with `IN_FLIGHT` unacknowledged (a
+/// Python client: ~2k messages/s, so fewer than Natter's rows).
+const XMPP_SEQUENTIAL: usize = 1000;
+const XMPP_SUSTAINED: usize = 5000;
+
+/// The XMPP peer's figures (one JSON object), or why it did not run: the script installs
+/// nothing and says how to get prosody or slixmpp when one is missing.
+fn xmpp_peer() -> Result<serde_json::Value, String> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/support/xmpp/run.sh");
+    let out = std::process::Command::new(script)
+        .env("N", XMPP_SEQUENTIAL.to_string())
+        .env("M", XMPP_SUSTAINED.to_string())
+        .env("W", IN_FLIGHT.to_string())
+        .env("BODY", "200")
+        .output()
+        .map_err(|e| format!("cannot run {script}: {e}"))?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last).map_err(|e| format!("the XMPP peer printed {last:?}: {e}"))
+}
+
+fn print_xmpp(natter: &[Duration], natter_rate: f64) {
+    eprintln!("messaging bench: the XMPP peer");
+    let peer = match xmpp_peer() {
+        Ok(peer) => peer,
+        Err(why) => {
+            println!("\nXMPP peer not run:\n{why}");
+            return;
+        }
+    };
+    let num = |key: &str| peer[key].as_f64().unwrap_or(f64::NAN);
+    println!(
+        "\n| figure | Natter (durable on both sides, end-to-end encrypted, direct) | XMPP: prosody {} + slixmpp {}, receipts (XEP-0184) | Natter ÷ XMPP |",
+        peer["prosody"].as_str().unwrap_or("?"),
+        peer["slixmpp"].as_str().unwrap_or("?"),
+    );
+    println!("|---|---|---|---|");
+    for (name, p, key) in [("p50", 0.5, "p50_us"), ("p99", 0.99, "p99_us")] {
+        let (n, x) = (us(pct(natter, p)), num(key));
+        println!(
+            "| send → delivered (XMPP: → receipt), {name} | {n:.0} µs | {x:.0} µs | {:.2}× |",
+            n / x
+        );
+    }
+    let x = num("sustained_per_s");
+    println!(
+        "| sustained, {IN_FLIGHT} in flight | {natter_rate:.0} msg/s | {x:.0} msg/s | {:.2}× |",
+        natter_rate / x
+    );
+    println!(
+        "(XMPP: {XMPP_SEQUENTIAL} sequential and {XMPP_SUSTAINED} sustained messages of 200 B; c2s in plain TCP on 127.0.0.1, no TLS, nothing stored; a receipt crosses the server twice)"
+    );
+}
+
 #[tokio::main]
 async fn main() {
     let (mut nl, nrate) = natter_figures().await;
@@ -167,4 +249,23 @@ async fn main() {
     println!(
         "({LATENCY_SAMPLES} latency samples, {BULK} bulk messages of 200 B, durable: synchronous=FULL on both sides)"
     );
+    // The physical limit of a message durable on both sides: one round trip and two commits.
+    let commits = durable_commits();
+    println!(
+        "\n| figure | Natter | limit: raw quinn echo + 2 durable commits | Natter ÷ limit | target |"
+    );
+    println!("|---|---|---|---|---|");
+    for (name, p, target) in [("p50", 0.5, "≤ 1.5×"), ("p99", 0.99, "≤ 2 ms")] {
+        let (n, q, c) = (us(pct(&nl, p)), us(pct(&ql, p)), us(pct(&commits, p)));
+        let limit = q + 2.0 * c;
+        println!(
+            "| send → delivered, {name} | {n:.0} µs | {limit:.0} µs ({q:.0} + 2 × {c:.0}) | {:.2}× | {target} |",
+            n / limit
+        );
+    }
+    println!(
+        "| sustained, {IN_FLIGHT} in flight | {nrate:.0} msg/s | raw quinn {qrate:.0} echo/s | {:.2}× | ≥ 0.5× |",
+        nrate / qrate
+    );
+    let _ = tokio::task::spawn_blocking(move || print_xmpp(&nl, nrate)).await;
 }
