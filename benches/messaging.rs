@@ -90,7 +90,13 @@ async fn natter_figures() -> (Vec<Duration>, f64) {
 
 async fn quinn_baseline() -> (Vec<Duration>, f64) {
     let (si, ci) = (Identity::generate(), Identity::generate());
-    let server = transport::endpoint(&si, "127.0.0.1:0".parse().expect("addr")).expect("server");
+    // Raw quinn with the in-flight streams the figure needs: a peer connection allows only 2
+    // streams at once (`PEER_BIDI_STREAMS`), which would cap the baseline at 2 echoes in flight.
+    let mut config = quinn::TransportConfig::default();
+    config.max_concurrent_bidi_streams(quinn::VarInt::from_u32(IN_FLIGHT as u32));
+    let server =
+        transport::endpoint_with(&si, "127.0.0.1:0".parse().expect("addr"), Arc::new(config))
+            .expect("server");
     let client = transport::endpoint(&ci, "127.0.0.1:0".parse().expect("addr")).expect("client");
     let addr = server.local_addr().expect("addr");
     tokio::spawn(async move {

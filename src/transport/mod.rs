@@ -127,7 +127,18 @@ pub enum DialError {
 /// Builds a peer endpoint on one plain UDP socket, ready to accept and dial.
 #[cfg_attr(not(feature = "testing"), allow(dead_code))]
 pub fn endpoint(identity: &Identity, addr: SocketAddr) -> Result<quinn::Endpoint, TransportError> {
-    let server = server_config(identity, ALPN, transport_config(), BlockList::default())?;
+    endpoint_with(identity, addr, transport_config())
+}
+
+/// The same on other transport settings (benches: a raw-quinn baseline with more streams in
+/// flight than a peer may open).
+#[cfg_attr(not(feature = "testing"), allow(dead_code))]
+pub fn endpoint_with(
+    identity: &Identity,
+    addr: SocketAddr,
+    transport: Arc<quinn::TransportConfig>,
+) -> Result<quinn::Endpoint, TransportError> {
+    let server = server_config(identity, ALPN, transport, BlockList::default())?;
     quinn::Endpoint::server(server, addr).map_err(|source| TransportError::Bind { addr, source })
 }
 
