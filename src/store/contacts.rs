@@ -6,6 +6,9 @@ use crate::model::{Contact, ContactState, RelayPolicy, Verification};
 use rusqlite::{Connection, OptionalExtension, params};
 
 const CONTACT_COLUMNS: &str = "k.peer_id, k.nickname, k.grp, k.verification, k.state, k.addr, k.send_typing, k.send_receipts, k.relay, k.sees_invisible, k.auto_accept_bytes, COALESCE(v.unread, 0)";
+/// The same columns from the contacts table alone (the unread count read apart: see
+/// `get_contact`).
+const CONTACT_COLUMNS_ALONE: &str = "k.peer_id, k.nickname, k.grp, k.verification, k.state, k.addr, k.send_typing, k.send_receipts, k.relay, k.sees_invisible, k.auto_accept_bytes, 0";
 
 /// The contacts table with each one's unread count (conversations are keyed by peer too).
 const CONTACTS_WITH_UNREAD: &str = "contacts k LEFT JOIN conversations v ON v.peer_id = k.peer_id";
@@ -71,16 +74,30 @@ pub fn upsert_contact(conn: &Connection, c: &Contact) -> Result<(), StoreError> 
     Ok(())
 }
 
+/// `get_contact`'s two statements (tests check SQLite never re-prepares them).
+pub(super) static GET_CONTACT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!("SELECT {CONTACT_COLUMNS_ALONE} FROM contacts k WHERE k.peer_id = ?1")
+});
+pub(super) const GET_UNREAD: &str = "SELECT unread FROM conversations WHERE peer_id = ?1";
+
 /// One contact or request.
 pub fn get_contact(conn: &Connection, peer: &PeerId) -> Result<Option<Contact>, StoreError> {
-    // Read on every send and session event: prepared once per connection.
-    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-        format!("SELECT {CONTACT_COLUMNS} FROM {CONTACTS_WITH_UNREAD} WHERE k.peer_id = ?1")
-    });
-    Ok(conn
-        .prepare_cached(&SQL)?
+    // Read on every send and session event: prepared once per connection, and two plain
+    // lookups rather than one join. With the join (`k.peer_id = ?1` carried into the ON
+    // clause), SQLite re-prepared the statement at every call: sustained messages/s halved.
+    let Some(mut contact) = conn
+        .prepare_cached(&GET_CONTACT)?
         .query_row([peer], row_to_contact)
-        .optional()?)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let unread: Option<i64> = conn
+        .prepare_cached(GET_UNREAD)?
+        .query_row([peer], |row| row.get(0))
+        .optional()?;
+    contact.unread = unread.unwrap_or(0).max(0) as u64;
+    Ok(Some(contact))
 }
 
 /// All contacts (or all requests), by nickname.

@@ -161,6 +161,22 @@ fn unread_counts_what_was_stored_and_read_clears_it() {
     schema::index_pending(&conn).unwrap(); // as the store thread does at commit
     delete_history(&conn, &me, &peer).unwrap();
     assert_eq!(unread(&conn), 0);
+    // Read on every send: SQLite must not re-prepare the statements at each call (as a
+    // join of contacts and conversations did, halving sustained messages/s).
+    for _ in 0..50 {
+        unread(&conn);
+    }
+    for sql in [
+        super::contacts::GET_CONTACT.as_str(),
+        super::contacts::GET_UNREAD,
+    ] {
+        let stmt = conn.prepare_cached(sql).unwrap();
+        assert_eq!(
+            stmt.get_status(rusqlite::StatementStatus::RePrepare),
+            0,
+            "{sql}"
+        );
+    }
 }
 
 #[test]
