@@ -133,6 +133,9 @@ async fn main() -> Result<()> {
         .unwrap_or_default();
     let tcp = server.local_tcp_addr().map(|a| a.to_string());
     let metrics = server.local_metrics_addr().map(|a| a.to_string());
+    // SIGTERM is ours before anyone can read that we listen (a TERM right after READY=1
+    // must stop us cleanly, not kill us).
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     // One line a script can read: where we are and the key clients must pin.
     say(serde_json::json!({
         "event": "listening", "addr": addr, "key": server.peer_id().to_string(), "relay": args.relay,
@@ -157,8 +160,6 @@ async fn main() -> Result<()> {
         });
     }
     let stop = async {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
