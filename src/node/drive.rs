@@ -144,7 +144,8 @@ impl Conn {
 
     /// Runs `first` and every command already waiting, in order. A flush only tells the
     /// session the outbox changed: the loop reads it once for a run of sends (each read is a
-    /// store round trip), when the session asks for it.
+    /// store round trip), when the session asks for it. A message handed over as it was
+    /// queued is written at once when it is the next one (no read at all).
     async fn commands(
         &mut self,
         session: &mut Session,
@@ -152,15 +153,27 @@ impl Conn {
         waiting: &mut mpsc::UnboundedReceiver<Cmd>,
     ) {
         let mut next = Some(first);
+        let mut sent = Vec::new();
         while let Some(cmd) = next {
-            self.command(session, cmd).await;
+            match cmd {
+                Cmd::Queued(chat) if self.may_send() && session.outbox_queued(&chat) => {
+                    sent.push(uuid::Uuid::from_bytes(chat.msg_id).to_string());
+                }
+                cmd => self.command(session, cmd).await,
+            }
             next = waiting.try_recv().ok();
+        }
+        if !sent.is_empty() {
+            self.emit(Event::MessageSent {
+                peer: self.peer,
+                ids: sent,
+            });
         }
     }
 
     async fn command(&mut self, session: &mut Session, cmd: Cmd) {
         match cmd {
-            Cmd::Flush => session.outbox_changed(),
+            Cmd::Flush | Cmd::Queued(_) => session.outbox_changed(),
             Cmd::File(frame) => session.send_file(frame),
             Cmd::Room(frame) => session.send_room(frame),
             Cmd::Refresh => {
@@ -195,6 +208,7 @@ impl Conn {
         }
         let mut chats = Vec::new();
         for event in events {
+            if let SessionEvent::Acked(_) = event {}
             if let SessionEvent::Chat(c) = event {
                 // A room member who is no contact: room traffic only.
                 if !self.room_only || self.is_contact {
@@ -460,7 +474,10 @@ impl Conn {
         let ids = self
             .inner
             .store
-            .call(move |c| store::apply_ack(c, &me, &peer, seq))
+            // "Delivered" is the peer's word that the messages are on its disk: it is told
+            // before our own record of it is committed. Lost in a crash, it is made again
+            // by the peer's next ack (its Hello carries how far it has stored).
+            .call_early(move |c| store::apply_ack(c, &me, &peer, seq))
             .await
             .map_err(|e| e.to_string())?;
         if !ids.is_empty() {

@@ -37,14 +37,17 @@ impl NodeHandle {
                     Some(_) if everyone()? => {}
                     _ => return Ok(Err(NodeError::NotAContact(peer))),
                 }
-                store::enqueue(c, &me, &peer, &text).map(Ok)
+                let message = store::enqueue(c, &me, &peer, &text)?;
+                let chat = store::as_outgoing(c, &me, &peer, &message)?;
+                Ok(Ok((message, chat)))
             })
             .await?;
-        let message = queued?;
+        let (message, chat) = queued?;
         self.emit(Event::MessageQueued {
             message: message.clone(),
         });
-        self.inner.actor.tell(Msg::Outbox(peer));
+        // The session writes it as it is, without reading the outbox back.
+        self.inner.actor.tell(Msg::Outbox(peer, Some(chat)));
         Ok(message)
     }
 

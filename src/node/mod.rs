@@ -566,5 +566,7 @@ impl NodeHandle {
             .endpoint
             .close(quinn::VarInt::from_u32(transport::CLOSE_NORMAL), b"bye");
         let _ = tokio::time::timeout(Duration::from_secs(2), self.inner.endpoint.wait_idle()).await;
+        // What was answered before its commit (acks applied) is on disk before we return.
+        self.inner.store.settled().await;
     }
 }

@@ -23,6 +23,8 @@ use crate::wire::{FileFrame, RoomFrame, Status, TypingState};
 pub(crate) enum Cmd {
     /// New messages are in the outbox.
     Flush,
+    /// This message was just committed to the outbox (written at once if it is the next).
+    Queued(session::OutgoingChat),
     /// Send our typing state.
     Typing(TypingState),
     /// Send a read receipt.
@@ -100,8 +102,9 @@ pub(crate) enum Msg {
     },
     /// For the live session with the peer, if there is one.
     ToSession(PeerId, Cmd),
-    /// New messages wait for the peer: its session flushes, or it is dialled now.
-    Outbox(PeerId),
+    /// New messages wait for the peer: its session flushes (or writes the one given), or
+    /// it is dialled now.
+    Outbox(PeerId, Option<session::OutgoingChat>),
     /// Our presence changed (already stored): every session hears it.
     Presence(Status, String),
     /// Our presence, for a session being set up.

@@ -118,9 +118,9 @@ impl State {
                 }
             }
             Msg::ToSession(peer, cmd) => self.to_session(&peer, cmd),
-            Msg::Outbox(peer) => match self.sessions.get(&peer) {
+            Msg::Outbox(peer, chat) => match self.sessions.get(&peer) {
                 Some(live) => {
-                    let _ = live.cmds.send(Cmd::Flush);
+                    let _ = live.cmds.send(chat.map_or(Cmd::Flush, Cmd::Queued));
                 }
                 // A dial loop sleeping on an offline peer looks again (and deposits) now.
                 None => return self.dial(peer, true),

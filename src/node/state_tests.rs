@@ -178,13 +178,23 @@ fn messages_for_a_peer_flush_its_session_or_dial_it() {
     let p = peer();
     let now = Instant::now();
     assert!(matches!(
-        s.handle(Msg::Outbox(p), now),
+        s.handle(Msg::Outbox(p, None), now),
         Some(Effect::StartDial(..))
     ));
     let (l, mut rx) = live(1, me, 1);
     register(&mut s, p, l, now);
-    assert!(s.handle(Msg::Outbox(p), now).is_none());
+    assert!(s.handle(Msg::Outbox(p, None), now).is_none());
     assert!(matches!(rx.try_recv(), Ok(Cmd::Flush)));
+    // A message handed over with its row goes to the session as it is.
+    let chat = crate::session::OutgoingChat {
+        msg_id: [1; 16],
+        seq: 1,
+        timestamp_ms: 1,
+        text: "hi".into(),
+        base_seq: 1,
+    };
+    assert!(s.handle(Msg::Outbox(p, Some(chat.clone())), now).is_none());
+    assert!(matches!(rx.try_recv(), Ok(Cmd::Queued(c)) if c == chat));
 }
 
 #[test]

@@ -113,6 +113,21 @@ impl Session {
         self.window.wanted = true;
     }
 
+    /// A message just committed to the outbox, handed over with its row: written at once,
+    /// with no outbox read, when it is the next after what this session has written (and
+    /// there is room); otherwise the outbox is read for it as after
+    /// [`Session::outbox_changed`]. Returns whether it was written. An outbox read already
+    /// under way skips it in its answer ([`Session::handle_outbox`] writes a seq once).
+    pub fn outbox_queued(&mut self, msg: &OutgoingChat) -> bool {
+        let next = msg.seq == self.window.last_sent + 1;
+        if !next || self.queued >= FLUSH_ROOM || self.send_chat(msg).is_err() {
+            self.window.wanted = true;
+            return false;
+        }
+        self.window.last_sent = msg.seq;
+        true
+    }
+
     /// The next outbox read to do, if any: only once established, one at a time, and only
     /// while less than [`FLUSH_ROOM`] waits to be written.
     pub fn poll_outbox(&mut self) -> Option<OutboxRead> {

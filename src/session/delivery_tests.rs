@@ -185,6 +185,31 @@ fn messages_written_on_this_session_are_not_written_again() {
 }
 
 #[test]
+fn a_message_handed_over_as_queued_is_written_without_a_read_only_when_it_is_the_next() {
+    let (mut a, mut b) = established();
+    a.poll_outbox().unwrap();
+    a.handle_outbox(&outbox(1..=2, 5));
+    let next = outbox(3..=5, 5);
+    assert!(a.outbox_queued(&next[0]), "the next one: written as it is");
+    assert_eq!(a.poll_outbox(), None, "and no read asked for it");
+    // One that skips a seq (a send whose hand-over is still on its way): read instead.
+    assert!(!a.outbox_queued(&next[2]));
+    let read = a.poll_outbox().expect("the outbox is read for it");
+    assert_eq!(read.after, 3);
+    // A hand-over that comes while that read is under way is written once.
+    assert!(a.outbox_queued(&next[1]));
+    assert_eq!(a.handle_outbox(&next), vec![[5; 16]]);
+    carry(&mut a, &mut b);
+    assert_eq!(chats(&mut b), [1, 2, 3, 4, 5]);
+    // No room: it waits for a read like any other.
+    a.outbox_changed();
+    a.poll_outbox().unwrap();
+    a.handle_outbox(&outbox(6..=27, 12 * 1024));
+    assert!(a.queued_bytes() >= FLUSH_ROOM);
+    assert!(!a.outbox_queued(&outbox(28..=28, 5)[0]));
+}
+
+#[test]
 fn one_session_per_peer_is_decided_alike_on_both_sides() {
     let (x, y) = (
         Identity::generate().peer_id(),

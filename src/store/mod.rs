@@ -1,7 +1,10 @@
 //! Owns the profile's SQLite database: schema migrations, and a dedicated store thread that
 //! runs every query off the async runtime. Jobs that arrive together share one transaction
 //! (group commit); each job runs in its own savepoint, and its answer is sent only after the
-//! commit, so "queued" and "acked" always mean "on disk".
+//! commit, so "queued" and "acked" always mean "on disk". The one exception,
+//! [`Store::call_early`], is for writes a crash may lose because they are made again (an ack
+//! applied): answered before the commit, and committed without waiting for the disk when
+//! nothing else in the group needs it.
 
 mod contacts;
 #[cfg(test)]
@@ -131,7 +134,13 @@ enum CommitError {
 }
 
 type Reply = Box<dyn FnOnce(Result<(), CommitError>) + Send>;
-type Job = Box<dyn FnOnce(&Connection) -> Reply + Send>;
+/// One caller's work on the store thread.
+struct Job {
+    run: Box<dyn FnOnce(&Connection) -> Reply + Send>,
+    /// Its commit must reach the disk before anyone is answered (`synchronous=FULL`); a
+    /// group of jobs that were all answered early commits without waiting for the disk.
+    durable: bool,
+}
 
 /// A handle to the store thread. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -211,7 +220,7 @@ impl Store {
         F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move |conn| {
+        let run = Box::new(move |conn: &Connection| -> Reply {
             let result = savepoint(conn, f);
             Box::new(move |commit: Result<(), CommitError>| {
                 let answer = match commit {
@@ -222,8 +231,40 @@ impl Store {
                 let _ = tx.send(answer);
             })
         });
+        let job = Job { run, durable: true };
         self.jobs.send(job).map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `f` on the store thread like [`Store::call`], but answers as soon as `f` has
+    /// run, before its transaction commits. Only for writes whose loss in a crash or a
+    /// failed commit is harmless because they are made again: an ack applied (the peer
+    /// acks again on the next session; "delivered" is the peer's word, true either way).
+    /// Jobs sent after it still see its changes, and a clean stop waits for its commit
+    /// ([`Store::settled`]). A group of such jobs alone commits without an fsync
+    /// (`synchronous=NORMAL`: the next durable commit's fsync carries it to the disk), so
+    /// it does not hold up the next send for one.
+    pub async fn call_early<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let run = Box::new(move |conn: &Connection| -> Reply {
+            let _ = tx.send(savepoint(conn, f));
+            Box::new(|_: Result<(), CommitError>| {})
+        });
+        let job = Job {
+            run,
+            durable: false,
+        };
+        self.jobs.send(job).map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Waits until every job sent before this one is committed (or its commit failed).
+    pub async fn settled(&self) {
+        let _ = self.call(|_| Ok(())).await;
     }
 }
 
@@ -244,6 +285,13 @@ fn savepoint<R>(
     }
 }
 
+/// Sets how commits wait for the disk (`FULL`, the profile's setting, or `NORMAL`).
+fn sync(conn: &Connection, level: &str) {
+    if let Err(e) = conn.pragma_update(None, "synchronous", level) {
+        tracing::warn!(error = %e, "synchronous not set");
+    }
+}
+
 /// Most jobs one transaction takes before it commits.
 const GROUP_MAX: usize = 256;
 
@@ -256,10 +304,15 @@ fn run(conn: Connection, rx: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
+        // Nobody waits on this group's fsync: it need not wait for the disk.
+        let lazy = !batch.iter().any(|job| job.durable);
+        if lazy {
+            sync(&conn, "NORMAL");
+        }
         let began = conn
             .prepare_cached("BEGIN IMMEDIATE")
             .and_then(|mut s| s.execute([]));
-        let replies: Vec<Reply> = batch.into_iter().map(|job| job(&conn)).collect();
+        let replies: Vec<Reply> = batch.into_iter().map(|job| (job.run)(&conn)).collect();
         let commit = began
             .and_then(|_| schema::index_pending(&conn))
             .and_then(|_| {
@@ -275,6 +328,9 @@ fn run(conn: Connection, rx: mpsc::Receiver<Job>) {
                     CommitError::Other(e.to_string())
                 }
             });
+        if lazy {
+            sync(&conn, "FULL");
+        }
         if let Err(e) = &commit {
             tracing::error!(error = ?e, "store commit failed");
         }

@@ -228,6 +228,31 @@ async fn store_thread_answers_after_commit_and_rolls_back_failed_jobs() {
     assert_eq!(get_setting(&conn, "k").unwrap().as_deref(), Some("v"));
 }
 
+#[tokio::test]
+async fn a_job_answered_before_its_commit_is_seen_by_the_next_and_on_disk_once_settled() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store
+        .call_early(|c| set_setting(c, "k", "early"))
+        .await
+        .unwrap();
+    let seen = store.call(|c| get_setting(c, "k")).await.unwrap();
+    assert_eq!(seen.as_deref(), Some("early"));
+    store
+        .call_early(|c| set_setting(c, "k", "again"))
+        .await
+        .unwrap();
+    store.settled().await;
+    let conn = open_connection(&dir.path().join(DB_FILE)).unwrap();
+    assert_eq!(get_setting(&conn, "k").unwrap().as_deref(), Some("again"));
+    // The profile's own setting is back after a group that did not wait for the disk.
+    let full: i64 = store
+        .call(|c| Ok(c.pragma_query_value(None, "synchronous", |r| r.get(0))?))
+        .await
+        .unwrap();
+    assert_eq!(full, 2, "synchronous=FULL");
+}
+
 #[test]
 fn deleting_a_history_keeps_the_sequence_and_the_other_conversations() {
     let (conn, me, peer, _d) = db();
@@ -281,6 +306,14 @@ fn unacked_after_skips_what_this_session_sent() {
         .map(|m| m.seq)
         .collect();
     assert_eq!(after, vec![2, 3]);
+    // Read before every send goes out: SQLite must not re-prepare it at each call.
+    for after in 0..50 {
+        unacked_after(&conn, &me, &peer, after % 3, 10, usize::MAX).unwrap();
+    }
+    let stmt = conn
+        .prepare_cached(&super::messages::outbox_sql(""))
+        .unwrap();
+    assert_eq!(stmt.get_status(rusqlite::StatementStatus::RePrepare), 0);
 }
 
 #[test]
