@@ -32,8 +32,8 @@ impl NodeHandle {
                         .map(|v| v.and_then(|v| serde_json::from_str(&v).ok()))
                         .map(|m: Option<PrivacyMode>| m == Some(PrivacyMode::Everyone))
                 };
-                match store::get_contact(c, &peer)? {
-                    Some(contact) if contact.state == ContactState::Contact => {}
+                match store::contact_state(c, &peer)? {
+                    Some(ContactState::Contact) => {}
                     Some(_) if everyone()? => {}
                     _ => return Ok(Err(NodeError::NotAContact(peer))),
                 }

@@ -100,6 +100,20 @@ pub fn get_contact(conn: &Connection, peer: &PeerId) -> Result<Option<Contact>, 
     Ok(Some(contact))
 }
 
+/// Whether the peer is a contact, a request, or neither: what a send asks, without reading
+/// and building the whole entry.
+pub fn contact_state(conn: &Connection, peer: &PeerId) -> Result<Option<ContactState>, StoreError> {
+    let state: Option<String> = conn
+        .prepare_cached("SELECT state FROM contacts WHERE peer_id = ?1")?
+        .query_row([peer], |r| r.get(0))
+        .optional()?;
+    // As `row_to_contact` reads it.
+    Ok(state.map(|s| match s.as_str() {
+        "request" => ContactState::Request,
+        _ => ContactState::Contact,
+    }))
+}
+
 /// All contacts (or all requests), by nickname.
 pub fn list_contacts(conn: &Connection, state: ContactState) -> Result<Vec<Contact>, StoreError> {
     let state = match state {

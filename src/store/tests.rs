@@ -182,15 +182,24 @@ fn unread_counts_what_was_stored_and_read_clears_it() {
 #[test]
 fn contacts_requests_and_blocks() {
     let (conn, _me, peer, _d) = db();
+    assert_eq!(contact_state(&conn, &peer).unwrap(), None);
     assert!(add_request(&conn, &peer).unwrap());
     assert_eq!(
         list_contacts(&conn, ContactState::Request).unwrap().len(),
         1
     );
+    assert_eq!(
+        contact_state(&conn, &peer).unwrap(),
+        Some(ContactState::Request)
+    );
     let mut c = get_contact(&conn, &peer).unwrap().unwrap();
     c.state = ContactState::Contact;
     c.nickname = "bob".into();
     upsert_contact(&conn, &c).unwrap();
+    assert_eq!(
+        contact_state(&conn, &peer).unwrap(),
+        Some(ContactState::Contact)
+    );
     assert!(!add_request(&conn, &peer).unwrap());
     assert_eq!(
         list_contacts(&conn, ContactState::Contact).unwrap(),
