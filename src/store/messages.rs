@@ -29,6 +29,21 @@ pub fn ensure_conversation(
     Ok(id)
 }
 
+/// `read` of the conversation's row, made first if there is none yet (one lookup on every
+/// send and receive, rather than an insert that is ignored).
+fn existing<T>(
+    conn: &Connection,
+    local: &PeerId,
+    peer: &PeerId,
+    read: impl Fn(&Connection) -> rusqlite::Result<Option<T>>,
+) -> Result<T, StoreError> {
+    if let Some(found) = read(conn)? {
+        return Ok(found);
+    }
+    ensure_conversation(conn, local, peer)?;
+    read(conn)?.ok_or_else(|| StoreError::Corrupt("the conversation row was not made".into()))
+}
+
 /// What a session with a peer starts from: our incarnation and how far we have stored and
 /// read the peer's current one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,12 +90,14 @@ pub fn enqueue(
     peer: &PeerId,
     text: &str,
 ) -> Result<Message, StoreError> {
-    let conv = ensure_conversation(conn, local, peer)?;
     // A read and a plain update: `RETURNING` costs SQLite ~15-30 µs a statement (an
     // ephemeral table and a trigger program per call), on every send.
-    let seq: i64 = conn
-        .prepare_cached("SELECT next_out_seq FROM conversations WHERE id = ?1")?
-        .query_row([&conv[..]], |r| r.get(0))?;
+    let conv = conversation_id(local, peer);
+    let seq: i64 = existing(conn, local, peer, |conn| {
+        conn.prepare_cached("SELECT next_out_seq FROM conversations WHERE id = ?1")?
+            .query_row([&conv[..]], |r| r.get(0))
+            .optional()
+    })?;
     conn.prepare_cached("UPDATE conversations SET next_out_seq = ?2 WHERE id = ?1")?
         .execute(params![&conv[..], seq + 1])?;
     let id = uuid::Uuid::now_v7();
@@ -372,17 +389,20 @@ pub fn receive_via(
     chats: &[IncomingChat],
     mailbox: Option<&str>,
 ) -> Result<(Vec<Received>, u64), StoreError> {
-    let conv = ensure_conversation(conn, local, peer)?;
-    let (mut in_seq, mut in_read_seq, mut incarnation): (u64, u64, Option<Vec<u8>>) = conn
-        .prepare_cached(
-            "SELECT in_seq, in_read_seq, in_incarnation FROM conversations WHERE id = ?1",
-        )?
-        .query_row([&conv[..]], |r| {
-            Ok((
-                r.get::<_, i64>(0)? as u64,
-                r.get::<_, i64>(1)? as u64,
-                r.get(2)?,
-            ))
+    let conv = conversation_id(local, peer);
+    let (mut in_seq, mut in_read_seq, mut incarnation): (u64, u64, Option<Vec<u8>>) =
+        existing(conn, local, peer, |conn| {
+            conn.prepare_cached(
+                "SELECT in_seq, in_read_seq, in_incarnation FROM conversations WHERE id = ?1",
+            )?
+            .query_row([&conv[..]], |r| {
+                Ok((
+                    r.get::<_, i64>(0)? as u64,
+                    r.get::<_, i64>(1)? as u64,
+                    r.get(2)?,
+                ))
+            })
+            .optional()
         })?;
     let mut out = Vec::with_capacity(chats.len());
     let now = now_ms();
