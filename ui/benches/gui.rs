@@ -1,11 +1,13 @@
-//! The desktop app's start-up time and idle memory, with a 10,000-message history against an
-//! empty profile in the same run, under Xvfb (no GPU: the app picks iced's software renderer;
+//! The desktop app's start-up time, idle memory and idle CPU, with a 100,000-message history
+//! against an empty profile in the same run, under Xvfb (no GPU: the app picks iced's software renderer;
 //! a second set of rows forces wgpu, which runs on llvmpipe here).
 //! - start: from spawning `natter` to its window being mapped, and to the first view built
 //!   with the node up and the profile loaded (logged by the app, `natter_ui::startup`). The
 //!   page cache is warm (the binary ran just before), so "cold" means a new process.
-//! - idle RSS: VmRSS 3 s after the conversation with 10,000 messages was opened (200 loaded,
+//! - idle RSS: VmRSS 3 s after the conversation with 100,000 messages was opened (200 loaded,
 //!   more as the user scrolls up), against the empty profile's idle main window.
+//! - idle CPU: the app's CPU time over 10 s with that conversation open, then 10 s with its
+//!   window hidden (unmapped, as when it is closed to the tray): hidden should cost nothing.
 //!
 //! Run: `cargo bench -p natter-ui --bench gui` (needs xvfb and xdotool: `./scripts/test`
 //! installs them). Loopback only; LAN discovery off.
@@ -20,7 +22,9 @@ use natter::model::Contact;
 use natter::node::{Node, NodeConfig, NodeHandle};
 
 const BIN: &str = env!("CARGO_BIN_EXE_natter");
-const MESSAGES: usize = 10_000;
+const MESSAGES: usize = 100_000;
+/// How long idle CPU is counted, visible and hidden.
+const IDLE: Duration = Duration::from_secs(10);
 const STARTS: usize = 5;
 
 struct Killed(Child);
@@ -50,16 +54,33 @@ async fn seeded(n: usize) -> tempfile::TempDir {
     cb.nickname = "Bob".into();
     cb.addr = Some(b.local_addr().unwrap().to_string());
     a.add_contact(cb).await.unwrap();
+    // 64 sends in flight at a time, from both sides.
+    let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(64));
     for i in 0..n / 2 {
-        let mine = format!("message {i} from the app's user, a line of ordinary length");
-        a.send(b.peer_id(), mine).await.unwrap();
-        let theirs = format!("answer {i} from their contact, also a plain line");
-        b.send(a.peer_id(), theirs).await.unwrap();
+        for (from, to, text) in [
+            (
+                &a,
+                b.peer_id(),
+                format!("message {i} from the app's user, a line of ordinary length"),
+            ),
+            (
+                &b,
+                a.peer_id(),
+                format!("answer {i} from their contact, also a plain line"),
+            ),
+        ] {
+            let permit = sem.clone().acquire_owned().await.unwrap();
+            let from = from.clone();
+            tokio::spawn(async move {
+                from.send(to, text).await.unwrap();
+                drop(permit);
+            });
+        }
     }
     let t = Instant::now();
     while a.history(b.peer_id(), n + 1, None).await.unwrap().len() < n {
-        assert!(t.elapsed() < Duration::from_secs(120), "seeding stalled");
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(t.elapsed() < Duration::from_secs(300), "seeding stalled");
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
     a.set_preference(natter_ui::pref::ONBOARDED, "1")
         .await
@@ -98,15 +119,44 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU time the process has used (user + system).
+fn cpu(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name's closing parenthesis: utime and stime are the 12th
+    // and 13th there (14 and 15 in all), in clock ticks.
+    let after = stat.rsplit(')').next().unwrap_or_default();
+    let f: Vec<u64> = after
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
+    Duration::from_secs_f64(ticks as f64 / clock_ticks())
+}
+
+fn clock_ticks() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
 struct Run {
     mapped: Duration,
     ready: Duration,
     rss_kib: u64,
+    /// CPU over [`IDLE`] with the window shown, then hidden (when asked for).
+    idle_cpu: Option<(Duration, Duration)>,
 }
 
 /// Starts the app on a profile; measures map and ready times; opens the first conversation
-/// if `open`; returns the idle RSS 3 s later.
-fn run(display: &str, profile: &Path, backend: Option<&str>, open: bool) -> Run {
+/// if `open`; returns the idle RSS 3 s later, and then the idle CPU shown and hidden if
+/// `idle`.
+fn run(display: &str, profile: &Path, backend: Option<&str>, open: bool, idle: bool) -> Run {
     let mut cmd = Command::new(BIN);
     cmd.env("DISPLAY", display)
         .env("NATTER_PROFILE", profile)
@@ -173,10 +223,24 @@ fn run(display: &str, profile: &Path, backend: Option<&str>, open: bool) -> Run 
         );
     }
     std::thread::sleep(Duration::from_secs(3));
+    let rss_kib = rss_kib(child.0.id());
+    let idle_cpu = idle.then(|| {
+        let pid = child.0.id();
+        let before = cpu(pid);
+        std::thread::sleep(IDLE);
+        let shown = cpu(pid) - before;
+        // Hidden as the tray hides it: the window is unmapped.
+        xdo(display, &["windowunmap", &wid]);
+        std::thread::sleep(Duration::from_secs(1));
+        let before = cpu(pid);
+        std::thread::sleep(IDLE);
+        (shown, cpu(pid) - before)
+    });
     Run {
         mapped,
         ready,
-        rss_kib: rss_kib(child.0.id()),
+        rss_kib,
+        idle_cpu,
     }
 }
 
@@ -236,21 +300,25 @@ fn main() {
     let full = rt.block_on(seeded(MESSAGES));
     eprintln!("seeded {MESSAGES} messages in {:?}", t.elapsed());
     let none = rt.block_on(empty());
-    println!("| figure | Natter, 10,000 messages | baseline: empty profile | ratio |");
+    println!("| figure | Natter, 100,000 messages | baseline: empty profile | ratio |");
     println!("|---|---|---|---|");
     let backends = [
         (None, "auto (software: no GPU)"),
         (Some("wgpu"), "wgpu (llvmpipe)"),
     ];
     for (backend, label) in backends {
-        let _ = run(&display, none.path(), backend, false); // warm the page cache
+        let _ = run(&display, none.path(), backend, false, false); // warm the page cache
         let (mut fm, mut fr, mut em, mut er) = (vec![], vec![], vec![], vec![]);
         let (mut full_rss, mut empty_rss) = (0, 0);
+        let (mut full_cpu, mut empty_cpu) = (None, None);
         for i in 0..STARTS {
-            let f = run(&display, full.path(), backend, i == 0);
-            let e = run(&display, none.path(), backend, false);
+            // Idle CPU once, with the software renderer (the one this machine uses).
+            let idle = i == 0 && backend.is_none();
+            let f = run(&display, full.path(), backend, i == 0, idle);
+            let e = run(&display, none.path(), backend, false, idle);
             if i == 0 {
                 (full_rss, empty_rss) = (f.rss_kib, e.rss_kib);
+                (full_cpu, empty_cpu) = (f.idle_cpu, e.idle_cpu);
             }
             fm.push(f.mapped);
             fr.push(f.ready);
@@ -277,5 +345,19 @@ fn main() {
             empty_rss as f64 / 1024.0,
             full_rss as f64 / empty_rss.max(1) as f64
         );
+        if let (Some((fs, fh)), Some((es, eh))) = (full_cpu, empty_cpu) {
+            let per_s =
+                |d: Duration| format!("{:.1} ms/s", d.as_secs_f64() * 1e3 / IDLE.as_secs_f64());
+            println!(
+                "| {label}: idle CPU, window shown, conversation open | {} | {} | — |",
+                per_s(fs),
+                per_s(es)
+            );
+            println!(
+                "| {label}: idle CPU, window hidden (tray) | {} | {} | — (target ≈ 0) |",
+                per_s(fh),
+                per_s(eh)
+            );
+        }
     }
 }
