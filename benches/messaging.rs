@@ -11,8 +11,7 @@ use std::time::{Duration, Instant};
 use natter::Identity;
 use natter::internals::transport;
 use natter::model::Contact;
-use natter::node::{Event, Node, NodeConfig, NodeHandle};
-use tokio::sync::broadcast;
+use natter::node::NodeHandle;
 
 const LATENCY_SAMPLES: usize = 2000;
 const BULK: usize = 20_000;
@@ -26,30 +25,15 @@ fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
-async fn start(dir: &std::path::Path) -> (NodeHandle, broadcast::Receiver<Event>) {
-    let mut c = NodeConfig::new(dir);
-    c.listen = "127.0.0.1:0".parse().expect("addr");
-    c.discovery = None;
-    Node::start(c).await.expect("node")
-}
-
 async fn add(a: &NodeHandle, b: &NodeHandle) {
     let mut c = Contact::new(b.peer_id());
     c.addr = Some(b.local_addr().expect("addr").to_string());
     a.add_contact(c).await.expect("contact");
 }
 
-async fn delivered(events: &mut broadcast::Receiver<Event>, n: usize) {
-    let mut seen = 0;
-    while seen < n {
-        match events.recv().await {
-            Ok(Event::MessageDelivered { ids, .. }) => seen += ids.len(),
-            Ok(_) => {}
-            // Counting would never end: say so rather than hang.
-            Err(e) => panic!("the bench missed node events ({e}); fewer messages per run"),
-        }
-    }
-}
+#[path = "support/nodes.rs"]
+mod nodes;
+use nodes::{delivered, send_many, start};
 
 async fn natter_figures() -> (Vec<Duration>, f64) {
     let (da, db) = (
@@ -74,16 +58,7 @@ async fn natter_figures() -> (Vec<Duration>, f64) {
     }
     eprintln!("messaging bench: sustained, {IN_FLIGHT} in flight");
     let t = Instant::now();
-    let sem = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
-    let bid = b.peer_id();
-    for _ in 0..BULK {
-        let permit = sem.clone().acquire_owned().await.expect("sem");
-        let (a, text) = (a.clone(), text.clone());
-        tokio::spawn(async move {
-            a.send(bid, text).await.expect("send");
-            drop(permit);
-        });
-    }
+    send_many(&a, b.peer_id(), &text, BULK, IN_FLIGHT).await;
     delivered(&mut ea, BULK).await;
     let rate = BULK as f64 / t.elapsed().as_secs_f64();
     a.shutdown().await;

@@ -17,7 +17,6 @@ use natter::Identity;
 use natter::identity::PeerId;
 use natter::internals::transport;
 use natter::model::Contact;
-use natter::node::{Event, Node, NodeConfig, NodeHandle};
 
 const MESSAGES: usize = 20_000;
 const IN_FLIGHT: usize = 64;
@@ -45,12 +44,9 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-async fn start(dir: &std::path::Path) -> (NodeHandle, tokio::sync::broadcast::Receiver<Event>) {
-    let mut c = NodeConfig::new(dir);
-    c.listen = "127.0.0.1:0".parse().expect("addr");
-    c.discovery = None;
-    Node::start(c).await.expect("node")
-}
+#[path = "support/nodes.rs"]
+mod nodes;
+use nodes::{delivered, send_many, start};
 
 /// A child: answers `cpu` and `rss` lines on stdin until stdin ends.
 fn serve_questions(first: String) {
@@ -203,32 +199,12 @@ async fn natter_cpu_per_message() -> f64 {
     a.send(peer, "warm".into()).await.expect("send");
     delivered(&mut events, 1).await;
     let before = kid.ask("cpu");
-    let sem = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
-    let text = "x".repeat(200);
-    for _ in 0..MESSAGES {
-        let permit = sem.clone().acquire_owned().await.expect("sem");
-        let (a, text) = (a.clone(), text.clone());
-        tokio::spawn(async move {
-            a.send(peer, text).await.expect("send");
-            drop(permit);
-        });
-    }
+    send_many(&a, peer, &"x".repeat(200), MESSAGES, IN_FLIGHT).await;
     delivered(&mut events, MESSAGES).await;
     let used = kid.ask("cpu") - before;
     kid.end();
     a.shutdown().await;
     used as f64 / MESSAGES as f64
-}
-
-async fn delivered(events: &mut tokio::sync::broadcast::Receiver<Event>, n: usize) {
-    let mut seen = 0;
-    while seen < n {
-        match events.recv().await {
-            Ok(Event::MessageDelivered { ids, .. }) => seen += ids.len(),
-            Ok(_) => {}
-            Err(e) => panic!("the bench missed node events ({e}); fewer messages per run"),
-        }
-    }
 }
 
 /// CPU a raw quinn receiver spends per 200 B message on its own stream, µs.
