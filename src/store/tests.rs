@@ -419,3 +419,48 @@ fn a_message_deleted_before_its_commit_never_reaches_the_index() {
     assert!(search(&conn, "second", 10).unwrap().is_empty());
     assert!(fts_is_consistent(&conn));
 }
+
+/// Every statement a message's life runs (send, session read, receive, index, ack, read
+/// receipt) stays prepared: SQLite re-prepares a statement whose plan depends on a bound
+/// value (a bare blob key walked by `ORDER BY`/`min()`, a `LIMIT ?`), and that parse and
+/// plan at every call halved the messages/s twice.
+#[test]
+fn no_statement_on_the_message_path_is_re_prepared() {
+    let (conn, me, peer, _d) = db();
+    let mut c = Contact::new(peer);
+    c.state = ContactState::Contact;
+    upsert_contact(&conn, &c).unwrap();
+    for i in 1..=40u64 {
+        is_blocked(&conn, &peer).unwrap();
+        contact_state(&conn, &peer).unwrap();
+        get_contact(&conn, &peer).unwrap();
+        let m = enqueue(&conn, &me, &peer, "hello").unwrap();
+        as_outgoing(&conn, &me, &peer, &m).unwrap();
+        unacked_after(&conn, &me, &peer, i - 1, 64, 1 << 20).unwrap();
+        receive(&conn, &me, &peer, &[incoming(i, i as u8, "hi")]).unwrap();
+        schema::index_pending(&conn).unwrap();
+        apply_ack(&conn, &me, &peer, i).unwrap();
+        apply_read(&conn, &me, &peer, i).unwrap();
+        mark_read(&conn, &me, &peer).unwrap();
+    }
+    let mut re_prepared = Vec::new();
+    // SAFETY: the handle is this open connection's; `sqlite3_next_stmt` walks its prepared
+    // statements (the cache holds them), and nothing else uses the connection meanwhile.
+    unsafe {
+        let db = conn.handle();
+        let mut stmt = rusqlite::ffi::sqlite3_next_stmt(db, std::ptr::null_mut());
+        while !stmt.is_null() {
+            let n = rusqlite::ffi::sqlite3_stmt_status(
+                stmt,
+                rusqlite::ffi::SQLITE_STMTSTATUS_REPREPARE,
+                0,
+            );
+            if n > 0 {
+                let sql = std::ffi::CStr::from_ptr(rusqlite::ffi::sqlite3_sql(stmt));
+                re_prepared.push((n, sql.to_string_lossy().into_owned()));
+            }
+            stmt = rusqlite::ffi::sqlite3_next_stmt(db, stmt);
+        }
+    }
+    assert!(re_prepared.is_empty(), "re-prepared: {re_prepared:#?}");
+}
