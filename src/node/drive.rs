@@ -208,7 +208,6 @@ impl Conn {
         }
         let mut chats = Vec::new();
         for event in events {
-            if let SessionEvent::Acked(_) = event {}
             if let SessionEvent::Chat(c) = event {
                 // A room member who is no contact: room traffic only.
                 if !self.room_only || self.is_contact {
