@@ -5,7 +5,14 @@
 //! established connections (one at a time, several at once, batched), one lookup's round
 //! trip (the Redis round trip is the difference), and how many registered clients with live
 //! heartbeats it holds, with resident memory per client. The load generator spreads the
-//! clients over a few UDP sockets and stops by itself. Run: `cargo bench --bench rendezvous`
+//! clients over a few UDP sockets and stops by itself.
+//!
+//! The baseline, in the same run with the same load generator: a raw quinn server (this
+//! program again, in role `quinn`) on the rendezvous' own endpoint (socket, TLS, ALPN,
+//! transport settings) that reads each framed request and answers a presence-sized frame,
+//! holding the stream open until the client ends it, as a registration's is. It is what the
+//! transport alone costs per connection, request and held client: the limit of each row.
+//! Run: `cargo bench --bench rendezvous`
 //! (`NATTER_BENCH_CLIENTS` sets how many clients, default 4000; `NATTER_BENCH_REDIS=0` skips
 //! the Redis deployment).
 
@@ -58,18 +65,19 @@ struct Phase {
 }
 
 impl Phase {
-    /// Two table cells: the rate seen here (load generator on the same cores) and the
-    /// servers' CPU per operation.
+    /// Operations per second seen here (load generator on the same cores).
+    fn rate(&self) -> f64 {
+        self.ops as f64 / self.wall.as_secs_f64()
+    }
+
+    /// Two table cells: the rate and the servers' CPU per operation.
     fn cells(&self) -> String {
         let per_op_us = self.server_cpu_ns as f64 / 1000.0 / self.ops as f64;
         let failed = match self.failed {
             0 => String::new(),
             f => format!(" ({f} of {} failed)", self.ops),
         };
-        format!(
-            "{:.0}{failed} | {per_op_us:.1} µs",
-            self.ops as f64 / self.wall.as_secs_f64(),
-        )
+        format!("{:.0}{failed} | {per_op_us:.1} µs", self.rate())
     }
 }
 
@@ -157,6 +165,22 @@ where
 
 #[path = "support/deploy.rs"]
 mod deploy;
+
+#[path = "support/raw_rendezvous.rs"]
+mod raw;
+use raw::{RawFigures, measure_raw, raw_server};
+
+/// p50 and p99 of `times`.
+fn percentiles(mut times: Vec<f64>) -> (f64, f64) {
+    times.sort_by(f64::total_cmp);
+    let pct = |q: f64| {
+        times
+            .get((times.len() as f64 * q) as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    (pct(0.5), pct(0.99))
+}
 
 /// What one deployment did.
 struct Figures {
@@ -340,14 +364,7 @@ async fn measure(d: &deploy::Deployment, n: usize) -> Figures {
             times.push(t.elapsed().as_secs_f64() * 1e6);
         }
     }
-    times.sort_by(f64::total_cmp);
-    let pct = |q: f64| {
-        times
-            .get((times.len() as f64 * q) as usize)
-            .copied()
-            .unwrap_or(0.0)
-    };
-    let round_trip = (pct(0.5), pct(0.99));
+    let round_trip = percentiles(times);
 
     // 4. Held: every client registered, keep-alives flowing; wait two rounds.
     eprintln!("rendezvous bench, {}: holding", d.name);
@@ -379,6 +396,10 @@ async fn measure(d: &deploy::Deployment, n: usize) -> Figures {
 
 #[tokio::main]
 async fn main() {
+    if std::env::var("NATTER_BENCH_ROLE").as_deref() == Ok("quinn") {
+        raw_server().await;
+        return;
+    }
     let n: usize = std::env::var("NATTER_BENCH_CLIENTS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -389,6 +410,11 @@ async fn main() {
         .ok()
         .filter(|w| !w.is_empty());
     let dir = tempfile::tempdir().expect("dir");
+    // The baseline first: nothing has run on the machine before it.
+    let raw = {
+        let d = deploy::role("raw quinn", "quinn");
+        measure_raw(&d, n).await
+    };
     let one = {
         let d = deploy::one_node(&dir.path().join("one"), wrap.as_deref());
         measure(&d, n).await
@@ -401,89 +427,124 @@ async fn main() {
         }
         false => None,
     };
-    print(n, &one, three.as_ref());
+    print(n, &one, three.as_ref(), &raw);
 }
 
-fn print(n: usize, one: &Figures, three: Option<&Figures>) {
+/// Resident memory per client between two readings, KiB.
+fn per_client(n: usize, held: u64, idle: u64) -> f64 {
+    held.saturating_sub(idle) as f64 / n as f64
+}
+
+fn print(n: usize, one: &Figures, three: Option<&Figures>, raw: &RawFigures) {
     println!(
         "rendezvous, {n} clients over {SOCKETS} UDP sockets, {CONCURRENCY} requests in flight; \
          per second with the load generator on the same 2 cores; CPU per operation summed over \
-         the servers (and Redis)"
+         the servers (and Redis). Baseline: a raw quinn server on the same endpoint settings \
+         under the same load (one framed request, one presence-sized answer, per stream); \
+         ratio = one node ÷ raw (rates: 1 is the transport's limit; round trips, CPU and \
+         memory: how many times the transport's own)"
     );
     println!(
-        "| figure | one node: per second | server CPU per op | three nodes over Redis: per second | servers + Redis CPU per op | target |"
+        "| figure | one node: per second | server CPU per op | three nodes over Redis: per second | servers + Redis CPU per op | raw quinn: per second | its CPU per op | ratio | target |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     let none = "— | —".to_string();
-    let row = |figure: &str, f: &dyn Fn(&Figures) -> String, target: &str| {
+    let row = |figure: &str, f: &dyn Fn(&Figures) -> String, base: String, target: &str| {
         println!(
-            "| {figure} | {} | {} | {target} |",
+            "| {figure} | {} | {} | {base} | {target} |",
             f(one),
             three.map_or_else(|| none.clone(), f)
         );
     };
+    let vs = |p: &Phase, base: &Phase| format!("{} | {:.2}×", base.cells(), p.rate() / base.rate());
     row(
         "connections (mutual-auth handshakes)",
         &|f| f.connect.cells(),
+        vs(&one.connect, &raw.connect),
         "—",
     );
     row(
         "first registrations (record verified, account stored)",
         &|f| f.register.cells(),
+        vs(&one.register, &raw.register),
         "≥ 5000/s",
     );
     row(
         "renewals (same clients again)",
         &|f| f.renew.cells(),
+        vs(&one.renew, &raw.register),
         "≥ 5000/s",
     );
     row(
         "lookups, one at a time per client",
         &|f| f.lookup.cells(),
+        vs(&one.lookup, &raw.lookup),
         "—",
     );
     row(
         &format!("lookups, {PER_CLIENT} at once per client (sent together)"),
         &|f| f.lookup_burst.cells(),
+        vs(&one.lookup_burst, &raw.lookup),
         "—",
     );
     row(
-        &format!("lookups, batched {BATCH} per request"),
+        &format!("lookups, batched {BATCH} per request (baseline: one request each)"),
         &|f| f.lookup_batched.cells(),
+        vs(&one.lookup_batched, &raw.lookup),
         "≥ 50000/s",
     );
     row(
         "one lookup's round trip, p50 / p99 (µs)",
         &|f| format!("{:.0} / {:.0} | —", f.round_trip.0, f.round_trip.1),
+        format!(
+            "{:.0} / {:.0} | — | {:.2}× / {:.2}×",
+            raw.round_trip.0,
+            raw.round_trip.1,
+            one.round_trip.0 / raw.round_trip.0,
+            one.round_trip.1 / raw.round_trip.1
+        ),
         "—",
     );
     row(
         "clients held with heartbeats",
         &|f| format!("{} of {n} after {} s | —", f.alive, f.hold.as_secs()),
+        format!("{} of {n} | — | —", raw.alive),
         "all",
     );
     row(
         "CPU while holding them (keep-alives only)",
         &|f| format!("{:.1} % of one core | —", f.hold_cpu * 100.0),
+        format!(
+            "{:.1} % of one core | — | {:.2}×",
+            raw.hold_cpu * 100.0,
+            one.hold_cpu / raw.hold_cpu
+        ),
         "—",
     );
-    let per = |held: u64, idle: u64| held.saturating_sub(idle) as f64 / n as f64;
+    let raw_rss = per_client(n, raw.rss_registered, raw.rss_idle);
     row(
         "server RSS per held client (the nodes)",
         &|f| {
             format!(
                 "{:.1} KiB | idle {} KiB, registered {} KiB, at the end {} KiB",
-                per(f.rss_registered, f.rss_idle),
+                per_client(n, f.rss_registered, f.rss_idle),
                 f.rss_idle,
                 f.rss_registered,
                 f.rss_held
             )
         },
+        format!(
+            "{raw_rss:.1} KiB | idle {} KiB, held {} KiB | {:.2}×",
+            raw.rss_idle,
+            raw.rss_registered,
+            per_client(n, one.rss_registered, one.rss_idle) / raw_rss
+        ),
         "≤ 20 KiB",
     );
     row(
         "Redis RSS per held client",
-        &|f| format!("{:.1} KiB | —", per(f.redis_held, f.redis_idle)),
+        &|f| format!("{:.1} KiB | —", per_client(n, f.redis_held, f.redis_idle)),
+        "— | — | —".into(),
         "—",
     );
 }

@@ -1,6 +1,7 @@
 //! Rendezvous deployments for the benches: one `natter-rendezvous` process (memory and
 //! SQLite), or three over one `redis-server` of their own (Redis mode, durable as it
-//! requires), on loopback with their limits raised for a load test.
+//! requires), on loopback with their limits raised for a load test; or the bench program
+//! itself in a server role (a baseline).
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -113,15 +114,36 @@ fn node(data: &Path, extra: &[&str], wrap: Option<&str>) -> (Child, RendezvousCo
         }
         None => Command::new(bin),
     };
-    let mut child = command
+    command
         .args(["--listen", "127.0.0.1:0", "--data"])
         .arg(data)
         .args(RAISED)
         .args(extra)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "warn");
+    spawn(command)
+}
+
+/// The bench program itself again, in `role` (`NATTER_BENCH_ROLE`): a server of its own that
+/// prints its address and key as `natter-rendezvous` does (the raw quinn baseline).
+pub(crate) fn role(name: &'static str, role: &str) -> Deployment {
+    let mut command = Command::new(std::env::current_exe().expect("the bench program"));
+    command.env("NATTER_BENCH_ROLE", role);
+    let (child, config) = spawn(command);
+    Deployment {
+        name,
+        configs: vec![config],
+        nodes: vec![child.id()],
+        pids: vec![child.id()],
+        children: vec![child],
+    }
+}
+
+/// Starts `command` and reads the address and key from the first JSON line it prints.
+fn spawn(mut command: Command) -> (Child, RendezvousConfig) {
+    let mut child = command
         .stdout(Stdio::piped())
         .spawn()
-        .expect("natter-rendezvous starts");
+        .expect("the server starts");
     // The first JSON line (a wrapper may print its own lines before it).
     let v: serde_json::Value = BufReader::new(child.stdout.take().expect("stdout"))
         .lines()
