@@ -8,6 +8,9 @@
 //!   more as the user scrolls up), against the empty profile's idle main window.
 //! - idle CPU: the app's CPU time over 10 s with that conversation open, then 10 s with its
 //!   window hidden (unmapped, as when it is closed to the tray): hidden should cost nothing.
+//! - scrolling: that conversation scrolled up wheel notch by wheel notch, each frame's time
+//!   (event, update, view, layout, draw, software rasterising: `support/scroll.rs`) against
+//!   a 60 Hz frame's 16.7 ms.
 //!
 //! Run: `cargo bench -p natter-ui --bench gui` (needs xvfb and xdotool: `./scripts/test`
 //! installs them). Loopback only; LAN discovery off.
@@ -26,6 +29,13 @@ const MESSAGES: usize = 100_000;
 /// How long idle CPU is counted, visible and hidden.
 const IDLE: Duration = Duration::from_secs(10);
 const STARTS: usize = 5;
+/// Wheel notches (60 px each) scrolled up the long conversation.
+const NOTCHES: usize = 1500;
+/// A frame at 60 Hz.
+const FRAME: Duration = Duration::from_micros(16_667);
+
+#[path = "support/scroll.rs"]
+mod scroll;
 
 struct Killed(Child);
 
@@ -360,4 +370,23 @@ fn main() {
             );
         }
     }
+    let frames = rt.block_on(async {
+        let node = start(full.path()).await;
+        let peer = node.contacts().await.unwrap()[0].peer;
+        let frames = scroll::scroll_up(&node, peer, NOTCHES).await;
+        node.shutdown().await;
+        frames
+    });
+    assert!(frames.pages > 0, "scrolling up loaded no older page");
+    let (p50, p99, max) = (frames.pct(0.5), frames.pct(0.99), frames.pct(1.0));
+    println!(
+        "| software renderer: scrolling up {NOTCHES} wheel notches ({} frames, {} older pages loaded), frame time p50 / p99 / max | {:.1} / {:.1} / {:.1} ms | one frame at 60 Hz: {:.1} ms | p99 {:.2}× |",
+        frames.times.len(),
+        frames.pages,
+        p50.as_secs_f64() * 1e3,
+        p99.as_secs_f64() * 1e3,
+        max.as_secs_f64() * 1e3,
+        FRAME.as_secs_f64() * 1e3,
+        p99.as_secs_f64() / FRAME.as_secs_f64()
+    );
 }
