@@ -57,9 +57,9 @@ pub fn all(text: &str) -> Vec<String> {
 
 /// A link starting at the beginning of `s`: its length in `s` and the address to open.
 fn link_at(s: &str) -> Option<(usize, String)> {
-    let lower: String = s.chars().take(8).collect::<String>().to_ascii_lowercase();
-    let www = lower.starts_with("www.");
-    let scheme = SCHEMES.iter().find(|p| lower.starts_with(*p));
+    // Run at every word of every message shown, in every frame: compared in place.
+    let www = starts_with_ignoring_case(s, "www.");
+    let scheme = SCHEMES.iter().find(|p| starts_with_ignoring_case(s, p));
     if scheme.is_none() && !www {
         return None;
     }
@@ -91,6 +91,13 @@ fn link_at(s: &str) -> Option<(usize, String)> {
         word.to_string()
     };
     Some((word.len(), link))
+}
+
+/// Whether `s` starts with the ASCII `prefix`, ASCII letters in any case.
+fn starts_with_ignoring_case(s: &str, prefix: &str) -> bool {
+    s.as_bytes()
+        .get(..prefix.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(prefix.as_bytes()))
 }
 
 /// Characters never inside an address: those that steer how text shows (`natter::text`'s
@@ -137,6 +144,14 @@ mod tests {
             links("https://evil\u{202e}gpj.example").is_empty(),
             "steering characters"
         );
+    }
+
+    #[test]
+    fn schemes_match_in_any_case_and_never_a_look_alike_or_a_part() {
+        assert_eq!(links("WWW.Natter.org"), ["https://WWW.Natter.org"]);
+        assert_eq!(links("MailTo:bob@example.org"), ["MailTo:bob@example.org"]);
+        // A letter outside ASCII is not its look-alike; a scheme cut short is no scheme.
+        assert!(links("ẁww.natter.org ｈttps://x.example ww http:/ é").is_empty());
     }
 
     #[test]
