@@ -93,6 +93,15 @@ async fn phase(pids: &[u32], ops: usize, run: impl Future<Output = (Duration, us
     }
 }
 
+/// Waits two keep-alive rounds with the clients held; returns how long, and the share of one
+/// core the processes used meanwhile.
+async fn hold(pids: &[u32]) -> (Duration, f64) {
+    let hold = 2 * transport::SIGNALLING_KEEP_ALIVE + Duration::from_secs(1);
+    let cpu0 = cpu_ns(pids);
+    tokio::time::sleep(hold).await;
+    (hold, (cpu_ns(pids) - cpu0) as f64 / hold.as_nanos() as f64)
+}
+
 fn rss_kib(pids: &[u32]) -> u64 {
     pids.iter()
         .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
@@ -368,10 +377,7 @@ async fn measure(d: &deploy::Deployment, n: usize) -> Figures {
 
     // 4. Held: every client registered, keep-alives flowing; wait two rounds.
     eprintln!("rendezvous bench, {}: holding", d.name);
-    let hold = 2 * transport::SIGNALLING_KEEP_ALIVE + Duration::from_secs(1);
-    let cpu0 = cpu_ns(&pids);
-    tokio::time::sleep(hold).await;
-    let hold_cpu = (cpu_ns(&pids) - cpu0) as f64 / hold.as_nanos() as f64;
+    let (hold, hold_cpu) = hold(&pids).await;
     let alive = clients.iter().filter(|c| c.is_connected()).count();
     let rss_held = rss_kib(&d.nodes);
     drop(streams);

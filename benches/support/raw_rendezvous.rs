@@ -9,9 +9,10 @@ use natter::internals::transport;
 use natter::rendezvous::proto::{self, Request, Response, request, response};
 
 use super::{
-    LOOKUPS, Phase, SOCKETS, TIMED, cpu_ns, deploy, percentiles, phase, registration, rss_kib,
+    LOOKUPS, Phase, SOCKETS, TIMED, deploy, hold, percentiles, phase, registration, rss_kib,
     run_all,
 };
+
 /// A presence answer as the server sends one (a signed record), framed: what the raw
 /// baseline answers to every request.
 fn presence_answer() -> Vec<u8> {
@@ -213,10 +214,7 @@ pub(crate) async fn measure_raw(d: &deploy::Deployment, n: usize) -> RawFigures 
     let round_trip = percentiles(times);
 
     eprintln!("rendezvous bench, raw quinn: holding");
-    let hold = 2 * transport::SIGNALLING_KEEP_ALIVE + Duration::from_secs(1);
-    let cpu0 = cpu_ns(&pids);
-    tokio::time::sleep(hold).await;
-    let hold_cpu = (cpu_ns(&pids) - cpu0) as f64 / hold.as_nanos() as f64;
+    let (_, hold_cpu) = hold(&pids).await;
     let alive = conns
         .iter()
         .filter(|c| c.get().is_some_and(|c| c.close_reason().is_none()))

@@ -109,8 +109,7 @@ fn steers(c: char) -> bool {
 
 /// Whether the app may hand `link` to the desktop: a web or mail address, nothing else.
 pub fn openable(link: &str) -> bool {
-    let lower = link.to_ascii_lowercase();
-    SCHEMES.iter().any(|p| lower.starts_with(p)) && !link.chars().any(steers)
+    SCHEMES.iter().any(|p| starts_with_ignoring_case(link, p)) && !link.chars().any(steers)
 }
 
 #[cfg(test)]
